@@ -1,0 +1,71 @@
+//===- CleaveBase.td - Cleave dialect definition -----------*- tablegen -*-===//
+//
+// The `cleave` dialect: value-semantics tensor ops for describing models that
+// Cleave differentiates, shards and lowers.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CLEAVE_DIALECT_CLEAVE_IR_CLEAVEBASE_TD
+#define CLEAVE_DIALECT_CLEAVE_IR_CLEAVEBASE_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+
+def Cleave_Dialect : Dialect {
+  let name = "cleave";
+  let cppNamespace = "::mlir::cleave";
+  let summary = "Tensor ops for models that Cleave trains and parallelizes";
+  let description = [{
+    The `cleave` dialect describes a model as pure functions over statically
+    shaped ranked tensors (f64, f32, bf16, f16 and signless integers). Ops have
+    value semantics; shapes are always static because the planner needs every
+    size.
+
+    Function arguments that are trainable parameters carry the argument
+    attribute `cleave.param = "name"`; data inputs carry
+    `cleave.input = "name"`. Names are unique within a function and are the
+    tensor names used by checkpoints.
+
+    Every op created by the model builders carries its layer provenance,
+    `cleave.layer = #cleave.layer<embed>`, `#cleave.layer<N>` for transformer
+    block `N`, or `#cleave.layer<head>`, and passes keep it on the ops they
+    create.
+
+    Every op implements the cost interface (FLOPs, with a multiply-add counted
+    as 2, and bytes read and written, all as `double`).
+  }];
+  let hasConstantMaterializer = 1;
+  let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
+  let useDefaultAttributePrinterParser = 1;
+  let extraClassDeclaration = [{
+    /// Argument attribute naming a trainable parameter.
+    static constexpr ::llvm::StringLiteral kParamAttrName = "cleave.param";
+    /// Argument attribute naming a data input (tokens, targets, features).
+    static constexpr ::llvm::StringLiteral kInputAttrName = "cleave.input";
+    /// Operation attribute holding the op's layer provenance.
+    static constexpr ::llvm::StringLiteral kLayerAttrName = "cleave.layer";
+  }];
+}
+
+class Cleave_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Cleave_Dialect, mnemonic, traits>;
+
+class Cleave_Attr<string name, string attrMnemonic, list<Trait> traits = []>
+    : AttrDef<Cleave_Dialect, name, traits> {
+  let mnemonic = attrMnemonic;
+}
+
+//===----------------------------------------------------------------------===//
+// Type constraints
+//===----------------------------------------------------------------------===//
+
+def Cleave_FloatElement : AnyTypeOf<[F64, F32, BF16, F16]>;
+def Cleave_Element : AnyTypeOf<[F64, F32, BF16, F16, AnySignlessInteger]>;
+
+def Cleave_Tensor : StaticShapeTensorOf<[F64, F32, BF16, F16, AnySignlessInteger]>;
+def Cleave_FloatTensor : StaticShapeTensorOf<[F64, F32, BF16, F16]>;
+def Cleave_IntTensor : StaticShapeTensorOf<[AnySignlessInteger]>;
+def Cleave_BoolTensor : StaticShapeTensorOf<[I1]>;
+
+#endif // CLEAVE_DIALECT_CLEAVE_IR_CLEAVEBASE_TD

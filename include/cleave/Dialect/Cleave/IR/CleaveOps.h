@@ -1,0 +1,61 @@
+//===- CleaveOps.h - Cleave operations --------------------------*- C++ -*-===//
+
+#ifndef CLEAVE_DIALECT_CLEAVE_IR_CLEAVEOPS_H
+#define CLEAVE_DIALECT_CLEAVE_IR_CLEAVEOPS_H
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "cleave/Dialect/Cleave/IR/CleaveDialect.h"
+
+namespace mlir::cleave {
+
+/// Number of elements of a statically shaped tensor type (1 for scalars), as
+/// double so that large models do not overflow.
+double getNumElements(Type type);
+/// Bytes of a statically shaped tensor type; sub-byte elements take a byte.
+double getTotalBytes(Type type);
+/// Sum of getTotalBytes over `types`.
+double getTotalBytes(TypeRange types);
+
+/// The i1 tensor type with the shape of `type`.
+Type getBoolTensorType(Type type);
+
+/// Callback that starts an error diagnostic; empty when no diagnostic is
+/// wanted (builders).
+using EmitErrorFn = llvm::function_ref<InFlightDiagnostic()>;
+
+/// Result type of a matmul, or failure (with a diagnostic through emitError
+/// when given) for incompatible operands.
+FailureOr<RankedTensorType> inferMatmulType(RankedTensorType lhs,
+                                            RankedTensorType rhs,
+                                            bool transposeLhs,
+                                            bool transposeRhs,
+                                            EmitErrorFn emitError);
+/// Result type of reducing `dims` of `input` (dims assumed valid).
+RankedTensorType inferReduceType(RankedTensorType input,
+                                 ArrayRef<int64_t> dims);
+/// Result type of transposing `input` by `perm` (perm assumed valid).
+RankedTensorType inferTransposeType(RankedTensorType input,
+                                    ArrayRef<int64_t> perm);
+
+} // namespace mlir::cleave
+
+#include "cleave/Dialect/Cleave/IR/CleaveEnums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "cleave/Dialect/Cleave/IR/CleaveAttrs.h.inc"
+
+#include "cleave/Dialect/Cleave/IR/CleaveInterfaces.h.inc"
+
+#define GET_OP_CLASSES
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h.inc"
+
+#endif // CLEAVE_DIALECT_CLEAVE_IR_CLEAVEOPS_H

@@ -1,0 +1,20 @@
+//===- Passes.h - Cleave passes ---------------------------------*- C++ -*-===//
+
+#ifndef CLEAVE_DIALECT_CLEAVE_TRANSFORMS_PASSES_H
+#define CLEAVE_DIALECT_CLEAVE_TRANSFORMS_PASSES_H
+
+#include "cleave/Dialect/Cleave/IR/CleaveDialect.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir::cleave {
+
+#define GEN_PASS_DECL
+#include "cleave/Dialect/Cleave/Transforms/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "cleave/Dialect/Cleave/Transforms/Passes.h.inc"
+
+} // namespace mlir::cleave
+
+#endif // CLEAVE_DIALECT_CLEAVE_TRANSFORMS_PASSES_H

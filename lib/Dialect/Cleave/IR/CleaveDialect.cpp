@@ -1,0 +1,153 @@
+//===- CleaveDialect.cpp - Cleave dialect ---------------------------------===//
+//
+// Dialect registration, the layer attribute, and verification of the
+// dialect's discardable attributes (`cleave.param`, `cleave.input`,
+// `cleave.layer`).
+//
+//===----------------------------------------------------------------------===//
+
+#include "cleave/Dialect/Cleave/IR/CleaveDialect.h"
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+
+#include "mlir/IR/DialectImplementation.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+#include "cleave/Dialect/Cleave/IR/CleaveDialect.cpp.inc"
+#include "cleave/Dialect/Cleave/IR/CleaveEnums.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "cleave/Dialect/Cleave/IR/CleaveAttrs.cpp.inc"
+
+void CleaveDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "cleave/Dialect/Cleave/IR/CleaveOps.cpp.inc"
+      >();
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "cleave/Dialect/Cleave/IR/CleaveAttrs.cpp.inc"
+      >();
+}
+
+Operation *CleaveDialect::materializeConstant(OpBuilder &builder,
+                                              Attribute value, Type type,
+                                              Location loc) {
+  auto elements = dyn_cast<ElementsAttr>(value);
+  if (!elements || elements.getType() != type)
+    return nullptr;
+  return ConstantOp::create(builder, loc, type, elements);
+}
+
+//===----------------------------------------------------------------------===//
+// LayerAttr
+//===----------------------------------------------------------------------===//
+
+// #cleave.layer<embed> | #cleave.layer<head> | #cleave.layer<N>
+Attribute LayerAttr::parse(AsmParser &parser, Type) {
+  if (parser.parseLess())
+    return {};
+  StringRef keyword;
+  LayerAttr result;
+  if (succeeded(parser.parseOptionalKeyword(&keyword))) {
+    if (keyword == "embed") {
+      result = LayerAttr::getEmbed(parser.getContext());
+    } else if (keyword == "head") {
+      result = LayerAttr::getHead(parser.getContext());
+    } else {
+      parser.emitError(parser.getCurrentLocation(),
+                       "expected 'embed', 'head' or a block index, got '")
+          << keyword << "'";
+      return {};
+    }
+  } else {
+    SMLoc loc = parser.getCurrentLocation();
+    int64_t index;
+    if (parser.parseInteger(index))
+      return {};
+    if (index < 0) {
+      parser.emitError(loc, "block index must be non-negative, got ") << index;
+      return {};
+    }
+    result = LayerAttr::get(parser.getContext(), index);
+  }
+  if (parser.parseGreater())
+    return {};
+  return result;
+}
+
+void LayerAttr::print(AsmPrinter &printer) const {
+  printer << '<';
+  if (getKind() == LayerKind::Block)
+    printer << getIndex();
+  else
+    printer << stringifyLayerKind(getKind());
+  printer << '>';
+}
+
+//===----------------------------------------------------------------------===//
+// Attribute verification
+//===----------------------------------------------------------------------===//
+
+LogicalResult CleaveDialect::verifyOperationAttribute(Operation *op,
+                                                      NamedAttribute attr) {
+  if (attr.getName() == kLayerAttrName) {
+    if (!isa<LayerAttr>(attr.getValue()))
+      return op->emitError("'")
+             << kLayerAttrName << "' must be a #cleave.layer attribute, got "
+             << attr.getValue();
+    return success();
+  }
+  return op->emitError("unknown cleave attribute '")
+         << attr.getName().strref() << "'";
+}
+
+LogicalResult CleaveDialect::verifyRegionArgAttribute(Operation *op,
+                                                      unsigned regionIndex,
+                                                      unsigned argIndex,
+                                                      NamedAttribute attr) {
+  StringRef attrName = attr.getName().strref();
+  if (attrName != kParamAttrName && attrName != kInputAttrName)
+    return op->emitError("unknown cleave argument attribute '")
+           << attrName << "'";
+
+  auto function = dyn_cast<FunctionOpInterface>(op);
+  if (!function || regionIndex != 0)
+    return op->emitError("'") << attrName
+                              << "' is only valid on function arguments";
+  auto name = dyn_cast<StringAttr>(attr.getValue());
+  if (!name || name.getValue().empty())
+    return op->emitError("'")
+           << attrName << "' of argument " << argIndex
+           << " must be a non-empty string naming the tensor";
+
+  Type argType = function.getArgumentTypes()[argIndex];
+  if (attrName == kParamAttrName) {
+    auto tensor = dyn_cast<RankedTensorType>(argType);
+    if (!tensor || !tensor.hasStaticShape() ||
+        !isa<FloatType>(tensor.getElementType()))
+      return op->emitError("parameter '")
+             << name.getValue() << "' (argument " << argIndex
+             << ") must be a statically shaped floating-point tensor, got "
+             << argType;
+    if (function.getArgAttr(argIndex, kInputAttrName))
+      return op->emitError("argument ")
+             << argIndex << " cannot be both a parameter and an input";
+  }
+
+  // Parameter and input names share one namespace: they name the tensors of
+  // checkpoint and data files. Report a clash at its second occurrence.
+  for (unsigned other = 0; other < argIndex; ++other) {
+    for (StringRef otherAttr : {kParamAttrName, kInputAttrName}) {
+      auto otherName = function.getArgAttrOfType<StringAttr>(other, otherAttr);
+      if (otherName && otherName == name)
+        return op->emitError("tensor name '")
+               << name.getValue() << "' of argument " << argIndex
+               << " is already used by argument " << other;
+    }
+  }
+  return success();
+}

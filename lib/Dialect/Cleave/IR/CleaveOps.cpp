@@ -1,0 +1,496 @@
+//===- CleaveOps.cpp - Cleave operations ----------------------------------===//
+//
+// Shape functions, verifiers and costs of the cleave ops. Folders and
+// canonicalization patterns live in CleaveOpFolders.cpp.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallBitVector.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+#include "cleave/Dialect/Cleave/IR/CleaveInterfaces.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+double mlir::cleave::getNumElements(Type type) {
+  double count = 1.0;
+  for (int64_t size : cast<ShapedType>(type).getShape())
+    count *= static_cast<double>(size);
+  return count;
+}
+
+double mlir::cleave::getTotalBytes(Type type) {
+  auto shaped = cast<ShapedType>(type);
+  unsigned bits = shaped.getElementType().getIntOrFloatBitWidth();
+  return getNumElements(type) * static_cast<double>((bits + 7) / 8);
+}
+
+double mlir::cleave::getTotalBytes(TypeRange types) {
+  double total = 0.0;
+  for (Type type : types)
+    total += getTotalBytes(type);
+  return total;
+}
+
+Type mlir::cleave::getBoolTensorType(Type type) {
+  auto shaped = cast<ShapedType>(type);
+  return RankedTensorType::get(shaped.getShape(),
+                               IntegerType::get(type.getContext(), 1));
+}
+
+/// Emits "result type T does not match the expected type E" unless equal.
+static LogicalResult verifyResultType(Operation *op, Type expected) {
+  Type actual = op->getResult(0).getType();
+  if (actual == expected)
+    return success();
+  return op->emitOpError("result type ")
+         << actual << " does not match the expected type " << expected;
+}
+
+static LogicalResult verifySameElementType(Operation *op, Type lhs, Type rhs,
+                                           StringRef lhsName,
+                                           StringRef rhsName) {
+  Type lhsElement = cast<ShapedType>(lhs).getElementType();
+  Type rhsElement = cast<ShapedType>(rhs).getElementType();
+  if (lhsElement == rhsElement)
+    return success();
+  return op->emitOpError() << lhsName << " element type " << lhsElement
+                           << " differs from " << rhsName << " element type "
+                           << rhsElement;
+}
+
+/// Checks a norm's scale vector against the normalized (last) dimension.
+static LogicalResult verifyNormScale(Operation *op, RankedTensorType input,
+                                     RankedTensorType scale) {
+  if (input.getRank() < 1)
+    return op->emitOpError("input must have rank >= 1");
+  int64_t features = input.getShape().back();
+  if (scale.getRank() != 1 || scale.getDimSize(0) != features)
+    return op->emitOpError("scale must have shape [")
+           << features << "] (the last input dimension), got " << scale;
+  return verifySameElementType(op, input, scale, "input", "scale");
+}
+
+//===----------------------------------------------------------------------===//
+// BroadcastOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult BroadcastOp::verify() {
+  auto input = getInput().getType();
+  auto result = getResult().getType();
+  ArrayRef<int64_t> dims = getDims();
+  if (static_cast<int64_t>(dims.size()) != input.getRank())
+    return emitOpError("expects one entry in dims per operand dimension: got ")
+           << dims.size() << " for an operand of rank " << input.getRank();
+  for (auto [i, dim] : llvm::enumerate(dims)) {
+    if (dim < 0 || dim >= result.getRank() || (i > 0 && dim <= dims[i - 1]))
+      return emitOpError("dims must be strictly increasing and within the "
+                         "result rank ")
+             << result.getRank();
+    int64_t from = input.getDimSize(i), to = result.getDimSize(dim);
+    if (from != 1 && from != to)
+      return emitOpError("operand dimension ")
+             << i << " (size " << from << ") is neither 1 nor the size of "
+             << "result dimension " << dim << " (" << to << ")";
+  }
+  return verifySameElementType(*this, input, result, "operand", "result");
+}
+
+double BroadcastOp::getFlops() { return 0.0; }
+
+//===----------------------------------------------------------------------===//
+// CompareOp / SelectOp
+//===----------------------------------------------------------------------===//
+
+double CompareOp::getFlops() { return getNumElements(getLhs().getType()); }
+
+LogicalResult SelectOp::verify() {
+  if (getCondition().getType().getShape() != getType().getShape())
+    return emitOpError("condition shape ")
+           << getCondition().getType() << " differs from the value shape "
+           << getType();
+  return success();
+}
+
+double SelectOp::getFlops() { return 0.0; }
+
+//===----------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------===//
+
+RankedTensorType mlir::cleave::inferReduceType(RankedTensorType input,
+                                               ArrayRef<int64_t> dims) {
+  llvm::SmallBitVector reduced(input.getRank());
+  for (int64_t dim : dims)
+    reduced.set(dim);
+  SmallVector<int64_t> shape;
+  for (int64_t i = 0; i < input.getRank(); ++i)
+    if (!reduced.test(i))
+      shape.push_back(input.getDimSize(i));
+  return RankedTensorType::get(shape, input.getElementType());
+}
+
+template <typename ReduceOpTy>
+static LogicalResult verifyReduce(ReduceOpTy op) {
+  auto input = op.getInput().getType();
+  llvm::SmallBitVector seen(input.getRank());
+  for (int64_t dim : op.getDims()) {
+    if (dim < 0 || dim >= input.getRank())
+      return op.emitOpError("dimension ")
+             << dim << " is out of range for an input of rank "
+             << input.getRank();
+    if (seen.test(dim))
+      return op.emitOpError("dimension ") << dim << " is listed twice";
+    seen.set(dim);
+  }
+  return verifyResultType(op, inferReduceType(input, op.getDims()));
+}
+
+LogicalResult ReduceSumOp::verify() { return verifyReduce(*this); }
+LogicalResult ReduceMaxOp::verify() { return verifyReduce(*this); }
+LogicalResult ReduceMeanOp::verify() {
+  if (!isa<FloatType>(getInput().getType().getElementType()))
+    return emitOpError("needs a floating-point input, got ")
+           << getInput().getType();
+  return verifyReduce(*this);
+}
+
+double ReduceSumOp::getFlops() { return getNumElements(getInput().getType()); }
+double ReduceMaxOp::getFlops() { return getNumElements(getInput().getType()); }
+double ReduceMeanOp::getFlops() {
+  return getNumElements(getInput().getType()) + getNumElements(getType());
+}
+
+//===----------------------------------------------------------------------===//
+// TransposeOp / ReshapeOp / SliceOp / ConcatOp / CastOp
+//===----------------------------------------------------------------------===//
+
+RankedTensorType mlir::cleave::inferTransposeType(RankedTensorType input,
+                                                  ArrayRef<int64_t> perm) {
+  SmallVector<int64_t> shape;
+  for (int64_t dim : perm)
+    shape.push_back(input.getDimSize(dim));
+  return RankedTensorType::get(shape, input.getElementType());
+}
+
+LogicalResult TransposeOp::verify() {
+  auto input = getInput().getType();
+  ArrayRef<int64_t> perm = getPerm();
+  if (static_cast<int64_t>(perm.size()) != input.getRank())
+    return emitOpError("permutation has ")
+           << perm.size() << " entries for an input of rank "
+           << input.getRank();
+  llvm::SmallBitVector seen(input.getRank());
+  for (int64_t dim : perm) {
+    if (dim < 0 || dim >= input.getRank() || seen.test(dim))
+      return emitOpError("perm must be a permutation of [0, ")
+             << input.getRank() << ")";
+    seen.set(dim);
+  }
+  return verifyResultType(*this, inferTransposeType(input, perm));
+}
+
+double TransposeOp::getFlops() { return 0.0; }
+
+LogicalResult ReshapeOp::verify() {
+  auto input = getInput().getType();
+  auto result = getType();
+  if (input.getNumElements() != result.getNumElements())
+    return emitOpError("cannot reshape ")
+           << input.getNumElements() << " elements into "
+           << result.getNumElements() << " (" << input << " to " << result
+           << ")";
+  return verifySameElementType(*this, input, result, "operand", "result");
+}
+
+double ReshapeOp::getFlops() { return 0.0; }
+double ReshapeOp::getBytesRead() { return 0.0; }
+double ReshapeOp::getBytesWritten() { return 0.0; }
+
+LogicalResult SliceOp::verify() {
+  auto input = getInput().getType();
+  auto result = getType();
+  ArrayRef<int64_t> offsets = getOffsets();
+  if (result.getRank() != input.getRank())
+    return emitOpError("result rank ")
+           << result.getRank() << " differs from input rank "
+           << input.getRank();
+  if (static_cast<int64_t>(offsets.size()) != input.getRank())
+    return emitOpError("expects one offset per dimension: got ")
+           << offsets.size() << " for rank " << input.getRank();
+  for (auto [dim, offset] : llvm::enumerate(offsets)) {
+    int64_t size = result.getDimSize(dim);
+    if (offset < 0 || offset + size > input.getDimSize(dim))
+      return emitOpError("slice [")
+             << offset << ", " << offset + size << ") of dimension " << dim
+             << " is outside [0, " << input.getDimSize(dim) << ")";
+  }
+  return verifySameElementType(*this, input, result, "operand", "result");
+}
+
+double SliceOp::getFlops() { return 0.0; }
+
+LogicalResult ConcatOp::verify() {
+  if (getInputs().empty())
+    return emitOpError("needs at least one operand");
+  auto first = cast<RankedTensorType>(getInputs().front().getType());
+  int64_t rank = first.getRank();
+  int64_t dim = getDim();
+  if (dim < 0 || dim >= rank)
+    return emitOpError("dimension ")
+           << dim << " is out of range for operands of rank " << rank;
+  SmallVector<int64_t> shape(first.getShape());
+  shape[dim] = 0;
+  for (auto [index, value] : llvm::enumerate(getInputs())) {
+    auto type = cast<RankedTensorType>(value.getType());
+    if (type.getElementType() != first.getElementType() ||
+        type.getRank() != rank)
+      return emitOpError("operand ")
+             << index << " has type " << type
+             << ", incompatible with operand 0 of type " << first;
+    for (int64_t d = 0; d < rank; ++d)
+      if (d != dim && type.getDimSize(d) != first.getDimSize(d))
+        return emitOpError("operand ")
+               << index << " differs from operand 0 in dimension " << d
+               << " (" << type.getDimSize(d) << " vs " << first.getDimSize(d)
+               << ")";
+    shape[dim] += type.getDimSize(dim);
+  }
+  return verifyResultType(
+      *this, RankedTensorType::get(shape, first.getElementType()));
+}
+
+double ConcatOp::getFlops() { return 0.0; }
+
+LogicalResult CastOp::verify() {
+  if (getInput().getType().getShape() != getType().getShape())
+    return emitOpError("cannot change the shape: ")
+           << getInput().getType() << " to " << getType();
+  return success();
+}
+
+double CastOp::getFlops() { return 0.0; }
+double ConstantOp::getFlops() { return 0.0; }
+double FillOp::getFlops() { return 0.0; }
+
+//===----------------------------------------------------------------------===//
+// MatmulOp
+//===----------------------------------------------------------------------===//
+
+FailureOr<RankedTensorType>
+mlir::cleave::inferMatmulType(RankedTensorType lhs, RankedTensorType rhs,
+                              bool transposeLhs, bool transposeRhs,
+                              EmitErrorFn emitError) {
+  auto fail = [&]() -> InFlightDiagnostic {
+    if (emitError)
+      return emitError();
+    return InFlightDiagnostic();
+  };
+  if (lhs.getRank() < 2 || rhs.getRank() < 2) {
+    fail() << "operands must have rank >= 2, got " << lhs << " and " << rhs;
+    return failure();
+  }
+  if (lhs.getElementType() != rhs.getElementType()) {
+    fail() << "operand element types differ: " << lhs.getElementType()
+           << " vs " << rhs.getElementType();
+    return failure();
+  }
+  ArrayRef<int64_t> lhsShape = lhs.getShape(), rhsShape = rhs.getShape();
+  ArrayRef<int64_t> batch = lhsShape.drop_back(2);
+  if (rhs.getRank() != 2 && rhsShape.drop_back(2) != batch) {
+    fail() << "rhs batch dimensions must equal the lhs batch dimensions or "
+              "be absent (rank-2 rhs), got "
+           << lhs << " and " << rhs;
+    return failure();
+  }
+  int64_t m = lhsShape[lhs.getRank() - (transposeLhs ? 1 : 2)];
+  int64_t lhsK = lhsShape[lhs.getRank() - (transposeLhs ? 2 : 1)];
+  int64_t rhsK = rhsShape[rhs.getRank() - (transposeRhs ? 1 : 2)];
+  int64_t n = rhsShape[rhs.getRank() - (transposeRhs ? 2 : 1)];
+  if (lhsK != rhsK) {
+    fail() << "contracting dimensions differ: lhs has " << lhsK
+           << ", rhs has " << rhsK;
+    return failure();
+  }
+  SmallVector<int64_t> shape(batch);
+  shape.push_back(m);
+  shape.push_back(n);
+  return RankedTensorType::get(shape, lhs.getElementType());
+}
+
+LogicalResult MatmulOp::verify() {
+  FailureOr<RankedTensorType> expected = inferMatmulType(
+      getLhs().getType(), getRhs().getType(), getTransposeLhs(),
+      getTransposeRhs(), [&] { return emitOpError(); });
+  if (failed(expected))
+    return failure();
+  return verifyResultType(*this, *expected);
+}
+
+MatmulOp::Dims MatmulOp::getDims() {
+  auto lhs = getLhs().getType();
+  auto result = getType();
+  int64_t rank = result.getRank();
+  int64_t batch = 1;
+  for (int64_t size : result.getShape().drop_back(2))
+    batch *= size;
+  int64_t k = lhs.getDimSize(lhs.getRank() - (getTransposeLhs() ? 2 : 1));
+  return {batch, result.getDimSize(rank - 2), result.getDimSize(rank - 1), k};
+}
+
+double MatmulOp::getMatmulFlops() {
+  Dims dims = getDims();
+  return 2.0 * static_cast<double>(dims.batch) * static_cast<double>(dims.m) *
+         static_cast<double>(dims.n) * static_cast<double>(dims.k);
+}
+
+double MatmulOp::getFlops() { return getMatmulFlops(); }
+
+//===----------------------------------------------------------------------===//
+// Normalization, softmax, embedding, rotary
+//===----------------------------------------------------------------------===//
+
+LogicalResult SoftmaxOp::verify() {
+  if (getType().getRank() < 1)
+    return emitOpError("input must have rank >= 1");
+  return success();
+}
+
+// max, subtract, exp, sum, divide.
+double SoftmaxOp::getFlops() { return 5.0 * getNumElements(getType()); }
+
+LogicalResult LayerNormOp::verify() {
+  if (getEpsilon().convertToDouble() < 0.0)
+    return emitOpError("epsilon must be non-negative");
+  return verifyNormScale(*this, getInput().getType(), getScale().getType());
+}
+
+// mean, centre, square, sum, scale by rstd, scale, shift (+ rounding).
+double LayerNormOp::getFlops() { return 8.0 * getNumElements(getType()); }
+
+LogicalResult RmsNormOp::verify() {
+  if (getEpsilon().convertToDouble() < 0.0)
+    return emitOpError("epsilon must be non-negative");
+  return verifyNormScale(*this, getInput().getType(), getScale().getType());
+}
+
+// square, sum, scale by rstd, scale.
+double RmsNormOp::getFlops() { return 4.0 * getNumElements(getType()); }
+
+LogicalResult EmbeddingOp::verify() {
+  auto table = getTable().getType();
+  if (table.getRank() != 2)
+    return emitOpError("table must have rank 2, got ") << table;
+  SmallVector<int64_t> shape(getIndices().getType().getShape());
+  shape.push_back(table.getDimSize(1));
+  return verifyResultType(
+      *this, RankedTensorType::get(shape, table.getElementType()));
+}
+
+double EmbeddingOp::getFlops() { return 0.0; }
+
+LogicalResult RotaryOp::verify() {
+  auto type = getType();
+  if (type.getRank() < 2)
+    return emitOpError("input must have rank >= 2 ([..., positions, dim]), "
+                       "got ")
+           << type;
+  if (type.getShape().back() % 2 != 0)
+    return emitOpError("last dimension must be even, got ")
+           << type.getShape().back();
+  if (getBase().convertToDouble() <= 0.0)
+    return emitOpError("base must be positive");
+  return success();
+}
+
+// Two multiplies and one add per element.
+double RotaryOp::getFlops() { return 3.0 * getNumElements(getType()); }
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult AttentionOp::verify() {
+  auto query = getQuery().getType();
+  auto key = getKey().getType();
+  if (query.getRank() < 2)
+    return emitOpError("query must have rank >= 2 ([batch..., S, D]), got ")
+           << query;
+  if (key.getRank() != query.getRank())
+    return emitOpError("key rank ")
+           << key.getRank() << " differs from query rank " << query.getRank();
+  int64_t rank = query.getRank();
+  if (query.getShape().drop_back(2) != key.getShape().drop_back(2))
+    return emitOpError("batch dimensions of query ")
+           << query << " and key " << key << " differ";
+  if (query.getDimSize(rank - 1) != key.getDimSize(rank - 1))
+    return emitOpError("head dimension differs: query has ")
+           << query.getDimSize(rank - 1) << ", key has "
+           << key.getDimSize(rank - 1);
+  if (getCausal() && key.getDimSize(rank - 2) < query.getDimSize(rank - 2))
+    return emitOpError("causal attention needs at least as many keys (")
+           << key.getDimSize(rank - 2) << ") as queries ("
+           << query.getDimSize(rank - 2) << ")";
+  if (getScale() && !(getScale()->convertToDouble() > 0.0))
+    return emitOpError("scale must be positive");
+  return verifySameElementType(*this, query, key, "query", "key");
+}
+
+double AttentionOp::getEffectiveScale() {
+  if (std::optional<APFloat> scale = getScale())
+    return scale->convertToDouble();
+  return 1.0 / std::sqrt(static_cast<double>(getQuery().getType().getShape().back()));
+}
+
+double AttentionOp::getMatmulFlops() {
+  auto query = getQuery().getType();
+  int64_t rank = query.getRank();
+  double scores = getNumElements(query) / query.getDimSize(rank - 1) *
+                  getKey().getType().getDimSize(rank - 2);
+  // q k^T and p v each cost 2 * S * T * D per batch entry.
+  return 4.0 * scores * query.getDimSize(rank - 1);
+}
+
+// Scaling the scores and the softmax over them.
+double AttentionOp::getFlops() {
+  auto query = getQuery().getType();
+  int64_t rank = query.getRank();
+  double scores = getNumElements(query) / query.getDimSize(rank - 1) *
+                  getKey().getType().getDimSize(rank - 2);
+  return getMatmulFlops() + 6.0 * scores;
+}
+
+//===----------------------------------------------------------------------===//
+// CrossEntropyOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult CrossEntropyOp::verify() {
+  auto logits = getLogits().getType();
+  auto targets = getTargets().getType();
+  if (logits.getRank() < 1)
+    return emitOpError("logits must have rank >= 1");
+  if (logits.getShape().drop_back() != targets.getShape())
+    return emitOpError("targets shape ")
+           << targets << " must be the logits shape " << logits
+           << " without its last (class) dimension";
+  return verifyResultType(
+      *this, RankedTensorType::get(targets.getShape(), logits.getElementType()));
+}
+
+// Per row of V classes: max, subtract, exp and sum over V, then log and pick.
+double CrossEntropyOp::getFlops() {
+  return 4.0 * getNumElements(getLogits().getType()) +
+         2.0 * getNumElements(getType());
+}
+
+#define GET_OP_CLASSES
+#include "cleave/Dialect/Cleave/IR/CleaveOps.cpp.inc"

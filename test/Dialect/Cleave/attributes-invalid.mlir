@@ -1,0 +1,80 @@
+// RUN: cleave-opt %s -split-input-file -verify-diagnostics
+
+// expected-error@+1 {{'cleave.param' of argument 0 must be a non-empty string naming the tensor}}
+func.func @param_not_string(%w: tensor<4xf32> {cleave.param = 1 : i64}) {
+  return
+}
+
+// -----
+
+// expected-error@+1 {{'cleave.param' of argument 0 must be a non-empty string naming the tensor}}
+func.func @param_empty(%w: tensor<4xf32> {cleave.param = ""}) {
+  return
+}
+
+// -----
+
+// expected-error@+1 {{parameter 'w' (argument 0) must be a statically shaped floating-point tensor, got 'tensor<4xi32>'}}
+func.func @param_integer(%w: tensor<4xi32> {cleave.param = "w"}) {
+  return
+}
+
+// -----
+
+// expected-error@+1 {{tensor name 'w' of argument 1 is already used by argument 0}}
+func.func @param_duplicate(%a: tensor<4xf32> {cleave.param = "w"}, %b: tensor<4xf32> {cleave.param = "w"}) {
+  return
+}
+
+// -----
+
+// expected-error@+1 {{tensor name 'x' of argument 1 is already used by argument 0}}
+func.func @input_clashes_with_param(%a: tensor<4xf32> {cleave.param = "x"}, %b: tensor<4xi32> {cleave.input = "x"}) {
+  return
+}
+
+// -----
+
+// expected-error@+1 {{argument 0 cannot be both a parameter and an input}}
+func.func @param_and_input(%a: tensor<4xf32> {cleave.param = "a", cleave.input = "b"}) {
+  return
+}
+
+// -----
+
+// expected-error@+1 {{unknown cleave argument attribute 'cleave.weight'}}
+func.func @unknown_arg_attr(%a: tensor<4xf32> {cleave.weight = "a"}) {
+  return
+}
+
+// -----
+
+func.func @layer_not_layer_attr(%a: tensor<4xf32>) {
+  // expected-error@+1 {{'cleave.layer' must be a #cleave.layer attribute, got 3 : i64}}
+  %0 = cleave.add %a, %a {cleave.layer = 3 : i64} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @unknown_op_attr(%a: tensor<4xf32>) {
+  // expected-error@+1 {{unknown cleave attribute 'cleave.stage'}}
+  %0 = cleave.add %a, %a {cleave.stage = 1 : i64} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @layer_negative(%a: tensor<4xf32>) {
+  // expected-error@+1 {{block index must be non-negative, got -1}}
+  %0 = cleave.add %a, %a {cleave.layer = #cleave.layer<-1>} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @layer_keyword(%a: tensor<4xf32>) {
+  // expected-error@+1 {{expected 'embed', 'head' or a block index, got 'tail'}}
+  %0 = cleave.add %a, %a {cleave.layer = #cleave.layer<tail>} : tensor<4xf32>
+  return
+}

@@ -1,0 +1,27 @@
+# -*- Python -*- lit configuration for the Cleave test suite.
+
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "Cleave"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.cleave_obj_root, "test")
+
+# Captured names in FileCheck patterns do not leak across CHECK-LABELs.
+config.environment["FILECHECK_OPTS"] = "-enable-var-scope --allow-unused-prefixes=false"
+
+config.substitutions.append(("%cleave_src", config.cleave_src_root))
+config.substitutions.append(("%cleave_obj", config.cleave_obj_root))
+
+llvm_config.use_default_substitutions()
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+
+tool_dirs = [config.cleave_tools_dir, config.llvm_tools_dir]
+tools = ["cleave-opt", "cleave-models", "not", "split-file", "FileCheck"]
+llvm_config.add_tool_substitutions(tools, tool_dirs)
