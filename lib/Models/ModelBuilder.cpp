@@ -1,0 +1,259 @@
+//===- ModelBuilder.cpp - Configs, presets and shared builder helpers -----===//
+
+#include "ModelBuilder.h"
+
+#include "llvm/ADT/StringSwitch.h"
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+//===----------------------------------------------------------------------===//
+// Configurations and presets
+//===----------------------------------------------------------------------===//
+
+std::optional<ModelFamily> mlir::cleave::parseModelFamily(StringRef name) {
+  return llvm::StringSwitch<std::optional<ModelFamily>>(name)
+      .Case("gpt", ModelFamily::Gpt)
+      .Case("llama", ModelFamily::Llama)
+      .Case("mlp", ModelFamily::Mlp)
+      .Default(std::nullopt);
+}
+
+StringRef mlir::cleave::getModelFamilyName(ModelFamily family) {
+  switch (family) {
+  case ModelFamily::Gpt:
+    return "gpt";
+  case ModelFamily::Llama:
+    return "llama";
+  case ModelFamily::Mlp:
+    return "mlp";
+  }
+  llvm_unreachable("unknown model family");
+}
+
+int64_t ModelConfig::getFfn() const {
+  if (ffn != 0)
+    return ffn;
+  if (family == ModelFamily::Llama)
+    return llvm::alignTo((8 * hidden + 2) / 3, 64);
+  return 4 * hidden;
+}
+
+namespace {
+struct Preset {
+  StringRef name;
+  ModelFamily family;
+  int64_t layers, hidden, heads, ffn, seq, vocab;
+};
+} // namespace
+
+// Public configurations (GPT-2 and GPT-3 papers, Llama 2 release).
+static constexpr Preset kPresets[] = {
+    {"gpt2-small", ModelFamily::Gpt, 12, 768, 12, 3072, 1024, 50257},
+    {"gpt2-medium", ModelFamily::Gpt, 24, 1024, 16, 4096, 1024, 50257},
+    {"gpt2-large", ModelFamily::Gpt, 36, 1280, 20, 5120, 1024, 50257},
+    {"gpt2-xl", ModelFamily::Gpt, 48, 1600, 25, 6400, 1024, 50257},
+    {"gpt3-175b", ModelFamily::Gpt, 96, 12288, 96, 49152, 2048, 50257},
+    {"llama2-7b", ModelFamily::Llama, 32, 4096, 32, 11008, 4096, 32000},
+};
+
+ArrayRef<StringRef> mlir::cleave::getPresetNames() {
+  static const SmallVector<StringRef> names = [] {
+    SmallVector<StringRef> result;
+    for (const Preset &preset : kPresets)
+      result.push_back(preset.name);
+    return result;
+  }();
+  return names;
+}
+
+llvm::Error mlir::cleave::applyPreset(ModelConfig &config, StringRef name) {
+  for (const Preset &preset : kPresets) {
+    if (preset.name != name)
+      continue;
+    if (preset.family != config.family)
+      return llvm::createStringError(
+          "preset '%s' is a %s model, not %s", name.str().c_str(),
+          getModelFamilyName(preset.family).str().c_str(),
+          getModelFamilyName(config.family).str().c_str());
+    config.layers = preset.layers;
+    config.hidden = preset.hidden;
+    config.heads = preset.heads;
+    config.ffn = preset.ffn;
+    config.seq = preset.seq;
+    config.vocab = preset.vocab;
+    return llvm::Error::success();
+  }
+  std::string known;
+  llvm::raw_string_ostream os(known);
+  llvm::interleaveComma(getPresetNames(), os);
+  return llvm::createStringError("unknown preset '%s' (known: %s)",
+                                 name.str().c_str(), known.c_str());
+}
+
+llvm::Error mlir::cleave::validateModelConfig(const ModelConfig &config) {
+  // Sizes stay far below int64 limits even when multiplied together.
+  constexpr int64_t kMaxSize = int64_t(1) << 31;
+  struct Field {
+    StringRef name;
+    int64_t value;
+  } fields[] = {{"layers", config.layers}, {"hidden", config.hidden},
+                {"heads", config.heads},   {"ffn", config.getFfn()},
+                {"seq", config.seq},       {"vocab", config.vocab},
+                {"batch", config.batch}};
+  for (const Field &field : fields)
+    if (field.value < 1 || field.value >= kMaxSize)
+      return llvm::createStringError("%s must be in [1, 2^31), got %lld",
+                                     field.name.str().c_str(),
+                                     static_cast<long long>(field.value));
+  if (config.ffn < 0)
+    return llvm::createStringError("ffn must be positive (0 for the default)");
+  if (config.family != ModelFamily::Mlp && config.hidden % config.heads != 0)
+    return llvm::createStringError(
+        "heads (%lld) must divide hidden (%lld)",
+        static_cast<long long>(config.heads),
+        static_cast<long long>(config.hidden));
+  if (config.family == ModelFamily::Llama &&
+      (config.hidden / config.heads) % 2 != 0)
+    return llvm::createStringError(
+        "llama needs an even head size for rotary embeddings, got "
+        "hidden / heads = %lld",
+        static_cast<long long>(config.hidden / config.heads));
+  // The largest activation is the logits tensor [batch, seq, vocab].
+  double logits = static_cast<double>(config.batch) * config.seq * config.vocab;
+  if (logits >= 0x1p62)
+    return llvm::createStringError(
+        "batch * seq * vocab = %.0f elements is too large", logits);
+  if (config.dtype != "f64" && config.dtype != "f32" &&
+      config.dtype != "bf16" && config.dtype != "f16")
+    return llvm::createStringError(
+        "dtype must be one of f64, f32, bf16, f16, got '%s'",
+        config.dtype.c_str());
+  if (!(config.normEpsilon >= 0.0))
+    return llvm::createStringError("norm epsilon must be non-negative");
+  return llvm::Error::success();
+}
+
+//===----------------------------------------------------------------------===//
+// ModelBuilder
+//===----------------------------------------------------------------------===//
+
+static Type parseElementType(MLIRContext *context, StringRef dtype) {
+  return llvm::StringSwitch<Type>(dtype)
+      .Case("f64", Float64Type::get(context))
+      .Case("bf16", BFloat16Type::get(context))
+      .Case("f16", Float16Type::get(context))
+      .Default(Float32Type::get(context));
+}
+
+ModelBuilder::ModelBuilder(ModuleOp module, const ModelConfig &config)
+    : config(config), builder(module.getContext()),
+      elementType(parseElementType(module.getContext(), config.dtype)),
+      location(builder.getUnknownLoc()),
+      currentLayer(LayerAttr::getEmbed(module.getContext())) {
+  builder.setInsertionPointToEnd(module.getBody());
+  function = func::FuncOp::create(builder, builder.getUnknownLoc(), "forward",
+                                  builder.getFunctionType({}, {}));
+  body = function.addEntryBlock();
+  builder.setInsertionPointToStart(body);
+}
+
+Type ModelBuilder::getLossElementType() const {
+  if (elementType.isF64())
+    return elementType;
+  return Float32Type::get(elementType.getContext());
+}
+
+void ModelBuilder::setScope(StringRef scope) {
+  location = NameLoc::get(builder.getStringAttr(scope));
+}
+
+Value ModelBuilder::param(StringRef name, ArrayRef<int64_t> shape) {
+  Location loc = NameLoc::get(builder.getStringAttr(name));
+  unsigned index = numParams++;
+  paramNames.push_back({index, name.str()});
+  return body->insertArgument(index, RankedTensorType::get(shape, elementType),
+                              loc);
+}
+
+Value ModelBuilder::input(StringRef name, ArrayRef<int64_t> shape,
+                          Type inputElementType) {
+  inputNames.push_back(name.str());
+  return body->addArgument(RankedTensorType::get(shape, inputElementType),
+                           NameLoc::get(builder.getStringAttr(name)));
+}
+
+Value ModelBuilder::broadcastLastDim(Value vector, Value like) {
+  auto likeType = cast<RankedTensorType>(like.getType());
+  return create<BroadcastOp>(likeType, vector,
+                             ArrayRef<int64_t>{likeType.getRank() - 1});
+}
+
+Value ModelBuilder::linear(Value x, StringRef name, int64_t in, int64_t out,
+                           bool bias) {
+  Value weight = param((name + ".weight").str(), {in, out});
+  Value y = create<MatmulOp>(x, weight);
+  if (!bias)
+    return y;
+  Value b = param((name + ".bias").str(), {out});
+  return create<AddOp>(y, broadcastLastDim(b, y));
+}
+
+Value ModelBuilder::splitHeads(Value x) {
+  int64_t b = config.batch, s = config.seq, nh = config.heads;
+  int64_t hd = config.hidden / nh;
+  Value split = create<ReshapeOp>(
+      RankedTensorType::get({b, s, nh, hd}, elementType), x);
+  return create<TransposeOp>(split, ArrayRef<int64_t>{0, 2, 1, 3});
+}
+
+Value ModelBuilder::mergeHeads(Value x) {
+  Value merged = create<TransposeOp>(x, ArrayRef<int64_t>{0, 2, 1, 3});
+  return create<ReshapeOp>(
+      RankedTensorType::get({config.batch, config.seq, config.hidden},
+                            elementType),
+      merged);
+}
+
+Value ModelBuilder::meanCrossEntropy(Value logits, Value targets) {
+  Type lossType = getLossElementType();
+  auto logitsType = cast<RankedTensorType>(logits.getType());
+  if (logitsType.getElementType() != lossType)
+    logits = create<CastOp>(logitsType.clone(lossType), logits);
+  Value perToken = create<CrossEntropyOp>(logits, targets);
+  auto rank = cast<RankedTensorType>(perToken.getType()).getRank();
+  SmallVector<int64_t> dims = llvm::to_vector(llvm::seq<int64_t>(0, rank));
+  return create<ReduceMeanOp>(perToken, dims);
+}
+
+func::FuncOp ModelBuilder::finish(Value loss) {
+  func::ReturnOp::create(builder, location, loss);
+  function.setType(
+      builder.getFunctionType(body->getArgumentTypes(), {loss.getType()}));
+  for (auto &[index, name] : paramNames)
+    function.setArgAttr(index, CleaveDialect::kParamAttrName,
+                        builder.getStringAttr(name));
+  for (auto [offset, name] : llvm::enumerate(inputNames))
+    function.setArgAttr(numParams + offset, CleaveDialect::kInputAttrName,
+                        builder.getStringAttr(name));
+  return function;
+}
+
+func::FuncOp mlir::cleave::buildModel(ModuleOp module,
+                                      const ModelConfig &config) {
+  module.getContext()->loadDialect<CleaveDialect, func::FuncDialect>();
+  ModelBuilder b(module, config);
+  Value loss;
+  switch (config.family) {
+  case ModelFamily::Gpt:
+    loss = buildGptLoss(b);
+    break;
+  case ModelFamily::Llama:
+    loss = buildLlamaLoss(b);
+    break;
+  case ModelFamily::Mlp:
+    loss = buildMlpLoss(b);
+    break;
+  }
+  return b.finish(loss);
+}

@@ -1,0 +1,121 @@
+//===- cleave-models.cpp - Emit reference models as cleave IR -------------===//
+//
+//   cleave-models gpt --preset gpt2-small --batch 8 > gpt2.mlir
+//   cleave-models llama --layers 2 --hidden 64 --heads 4 --seq 16
+//   cleave-models mlp --layers 3 --hidden 128 --vocab 10
+//
+//===----------------------------------------------------------------------===//
+
+#include "cleave/Dialect/Cleave/IR/CleaveDialect.h"
+#include "cleave/Models/Models.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/WithColor.h"
+
+using namespace mlir;
+using namespace mlir::cleave;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory category("Model options");
+
+static cl::opt<std::string> family(cl::Positional, cl::Required,
+                                   cl::desc("<gpt|llama|mlp>"),
+                                   cl::cat(category));
+static cl::opt<std::string>
+    preset("preset",
+           cl::desc("Start from a published configuration: gpt2-small, "
+                    "gpt2-medium, gpt2-large, gpt2-xl, gpt3-175b (gpt), "
+                    "llama2-7b (llama); other flags override it"),
+           cl::value_desc("name"), cl::cat(category));
+static cl::opt<int64_t> layers("layers", cl::desc("Number of blocks (2)"),
+                               cl::cat(category));
+static cl::opt<int64_t> hidden("hidden", cl::desc("Model width (64)"),
+                               cl::cat(category));
+static cl::opt<int64_t> heads("heads",
+                              cl::desc("Attention heads; must divide hidden "
+                                       "(4)"),
+                              cl::cat(category));
+static cl::opt<int64_t>
+    ffn("ffn",
+        cl::desc("Feed-forward width (4*hidden for gpt and mlp, 8/3*hidden "
+                 "rounded up to a multiple of 64 for llama)"),
+        cl::cat(category));
+static cl::opt<int64_t> seq("seq", cl::desc("Sequence length (16)"),
+                            cl::cat(category));
+static cl::opt<int64_t> vocab("vocab",
+                              cl::desc("Vocabulary size, or classes for mlp "
+                                       "(256)"),
+                              cl::cat(category));
+static cl::opt<int64_t>
+    batch("batch", cl::desc("Global batch of one optimizer step (1)"),
+          cl::cat(category));
+static cl::opt<std::string> dtype("dtype",
+                                  cl::desc("Element type: f64, f32, bf16, f16 "
+                                           "(f32)"),
+                                  cl::cat(category));
+static cl::opt<std::string> outputFilename("o", cl::desc("Output file"),
+                                           cl::value_desc("filename"),
+                                           cl::init("-"), cl::cat(category));
+
+static int fail(const llvm::Twine &message) {
+  llvm::WithColor::error(llvm::errs(), "cleave-models") << message << "\n";
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(argc, argv,
+                              "Emit a reference model as cleave IR\n");
+
+  std::optional<ModelFamily> parsedFamily = parseModelFamily(family);
+  if (!parsedFamily)
+    return fail("unknown model '" + family + "' (expected gpt, llama or mlp)");
+
+  ModelConfig config;
+  config.family = *parsedFamily;
+  if (preset.getNumOccurrences())
+    if (llvm::Error error = applyPreset(config, preset))
+      return fail("--preset: " + llvm::toString(std::move(error)));
+
+  // Flags given explicitly override the preset.
+  auto override = [](const cl::opt<int64_t> &flag, int64_t &field) {
+    if (flag.getNumOccurrences())
+      field = flag;
+  };
+  override(layers, config.layers);
+  override(hidden, config.hidden);
+  override(heads, config.heads);
+  override(ffn, config.ffn);
+  override(seq, config.seq);
+  override(vocab, config.vocab);
+  override(batch, config.batch);
+  if (dtype.getNumOccurrences())
+    config.dtype = dtype;
+
+  if (llvm::Error error = validateModelConfig(config))
+    return fail("invalid " + family + " configuration: " +
+                llvm::toString(std::move(error)));
+
+  MLIRContext context;
+  context.loadDialect<CleaveDialect, func::FuncDialect>();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&context));
+  buildModel(*module, config);
+  if (failed(verify(*module)))
+    return fail("the generated model does not verify");
+
+  std::string errorMessage;
+  auto output = openOutputFile(outputFilename, &errorMessage);
+  if (!output)
+    return fail(errorMessage);
+  module->print(output->os());
+  output->os() << "\n";
+  output->keep();
+  return 0;
+}
