@@ -1,0 +1,22 @@
+// A hand-written model: one linear layer with a bias, softmax cross-entropy
+// over 10 classes, mean over a batch of 32. Try:
+//
+//   build/bin/cleave-opt examples/linear-classifier.mlir --cleave-print-cost -o /dev/null
+//
+// Parameters are arguments marked `cleave.param`, data inputs `cleave.input`;
+// `cleave.layer` records which part of the model each op belongs to.
+func.func @forward(%weight: tensor<784x10xf32> {cleave.param = "linear.weight"},
+                   %bias: tensor<10xf32> {cleave.param = "linear.bias"},
+                   %images: tensor<32x784xf32> {cleave.input = "images"},
+                   %labels: tensor<32xi32> {cleave.input = "labels"}) -> tensor<f32> {
+  %logits = cleave.matmul %images, %weight {cleave.layer = #cleave.layer<0>}
+      : tensor<32x784xf32>, tensor<784x10xf32> -> tensor<32x10xf32>
+  %b = cleave.broadcast %bias dims [1] {cleave.layer = #cleave.layer<0>}
+      : tensor<10xf32> -> tensor<32x10xf32>
+  %shifted = cleave.add %logits, %b {cleave.layer = #cleave.layer<0>} : tensor<32x10xf32>
+  %losses = cleave.cross_entropy %shifted, %labels {cleave.layer = #cleave.layer<head>}
+      : tensor<32x10xf32>, tensor<32xi32> -> tensor<32xf32>
+  %loss = cleave.reduce_mean %losses dims [0] {cleave.layer = #cleave.layer<head>}
+      : tensor<32xf32> -> tensor<f32>
+  return %loss : tensor<f32>
+}
