@@ -15,12 +15,10 @@ using namespace mlir::cleave;
 Value mlir::cleave::buildGptLoss(ModelBuilder &b) {
   const ModelConfig &c = b.getConfig();
   MLIRContext *context = b.getElementType().getContext();
-  Type i32 = IntegerType::get(context, 32);
   Type elementType = b.getElementType();
   int64_t h = c.hidden;
 
-  Value tokens = b.input("tokens", {c.batch, c.seq}, i32);
-  Value targets = b.input("targets", {c.batch, c.seq}, i32);
+  auto [tokens, targets] = b.tokenInputs();
 
   b.setLayer(LayerAttr::getEmbed(context));
   b.setScope("embed");

@@ -15,12 +15,10 @@ using namespace mlir::cleave;
 Value mlir::cleave::buildLlamaLoss(ModelBuilder &b) {
   const ModelConfig &c = b.getConfig();
   MLIRContext *context = b.getElementType().getContext();
-  Type i32 = IntegerType::get(context, 32);
   int64_t h = c.hidden;
   int64_t ffn = c.getFfn();
 
-  Value tokens = b.input("tokens", {c.batch, c.seq}, i32);
-  Value targets = b.input("targets", {c.batch, c.seq}, i32);
+  auto [tokens, targets] = b.tokenInputs();
 
   b.setLayer(LayerAttr::getEmbed(context));
   b.setScope("embed");

@@ -183,6 +183,13 @@ Value ModelBuilder::input(StringRef name, ArrayRef<int64_t> shape,
                            NameLoc::get(builder.getStringAttr(name)));
 }
 
+std::pair<Value, Value> ModelBuilder::tokenInputs() {
+  Type i32 = IntegerType::get(elementType.getContext(), 32);
+  Value tokens = input("tokens", {config.batch, config.seq}, i32);
+  Value targets = input("targets", {config.batch, config.seq}, i32);
+  return {tokens, targets};
+}
+
 Value ModelBuilder::broadcastLastDim(Value vector, Value like) {
   auto likeType = cast<RankedTensorType>(like.getType());
   return create<BroadcastOp>(likeType, vector,

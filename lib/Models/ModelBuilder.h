@@ -30,6 +30,9 @@ public:
   Value input(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
               Type elementType);
 
+  /// The `tokens` and `targets` inputs of a language model, [batch, seq] i32.
+  std::pair<Value, Value> tokenInputs();
+
   /// Tags ops created from now on with `layer` and names their location
   /// `scope`.
   void setLayer(LayerAttr layer) { currentLayer = layer; }

@@ -185,6 +185,14 @@ func.func @slice_bounds(%x: tensor<4x8xf32>) {
 
 // -----
 
+func.func @slice_element_type(%x: tensor<4x8xf32>) {
+  // expected-error@+1 {{operand element type 'f32' differs from result element type 'bf16'}}
+  %0 = cleave.slice %x [0, 0] : tensor<4x8xf32> -> tensor<4x4xbf16>
+  return
+}
+
+// -----
+
 func.func @concat_empty() {
   // expected-error@+1 {{needs at least one operand}}
   %0 = "cleave.concat"() {dim = 0 : i64} : () -> tensor<4xf32>

@@ -65,7 +65,7 @@ Attribute LayerAttr::parse(AsmParser &parser, Type) {
     }
   } else {
     SMLoc loc = parser.getCurrentLocation();
-    int64_t index;
+    int64_t index = 0;
     if (parser.parseInteger(index))
       return {};
     if (index < 0) {
