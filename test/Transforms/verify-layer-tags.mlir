@@ -1,4 +1,5 @@
-// RUN: cleave-opt %s -split-input-file -verify-diagnostics --cleave-verify-layer-tags | FileCheck %s
+// RUN: cleave-opt %s -split-input-file -verify-diagnostics --cleave-verify-layer-tags | FileCheck %s --check-prefixes=CHECK,NOFOLD
+// RUN: cleave-opt %s -split-input-file -verify-diagnostics --canonicalize --cleave-verify-layer-tags | FileCheck %s --check-prefixes=CHECK,FOLD
 
 // CHECK-LABEL: func.func @tagged
 func.func @tagged(%a: tensor<4xf32>) -> tensor<4xf32> {
@@ -17,4 +18,17 @@ func.func @untagged(%a: tensor<4xf32>) -> tensor<4xf32> {
   // expected-error@+1 {{op has no 'cleave.layer' layer tag}}
   %2 = cleave.tanh %1 : tensor<4xf32>
   return %2 : tensor<4xf32>
+}
+
+// -----
+
+// Constants need no tag, so folding keeps a tagged function valid.
+// CHECK-LABEL: func.func @folded_constant
+// NOFOLD: cleave.reshape
+// FOLD: cleave.constant dense<{{\[}}[1, 2], [3, 4]]> : tensor<2x2xi32>
+// FOLD-NOT: cleave.reshape
+func.func @folded_constant() -> tensor<2x2xi32> {
+  %0 = cleave.constant {cleave.layer = #cleave.layer<0>} dense<[1, 2, 3, 4]> : tensor<4xi32>
+  %1 = cleave.reshape %0 {cleave.layer = #cleave.layer<0>} : tensor<4xi32> -> tensor<2x2xi32>
+  return %1 : tensor<2x2xi32>
 }

@@ -20,6 +20,10 @@ struct VerifyLayerTagsPass
     getOperation().walk([&](Operation *op) {
       if (!isa_and_nonnull<CleaveDialect>(op->getDialect()))
         return;
+      // Constants belong to no layer: folding materializes them anywhere, and
+      // every consumer can rematerialize its own copy.
+      if (op->hasTrait<OpTrait::ConstantLike>())
+        return;
       if (op->hasAttr(CleaveDialect::kLayerAttrName))
         return;
       op->emitError("op has no '")

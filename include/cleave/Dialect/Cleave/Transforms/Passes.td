@@ -38,7 +38,9 @@ def CleaveVerifyLayerTags : Pass<"cleave-verify-layer-tags", "mlir::ModuleOp"> {
   let summary = "Check that every cleave op carries its layer provenance";
   let description = [{
     Fails with an error located at each `cleave` op that has no
-    `cleave.layer` attribute. Passes that rewrite IR must keep layer tags, and
+    `cleave.layer` attribute. `cleave.constant` is exempt: constants belong to
+    no layer, since folding creates them and any consumer can rematerialize
+    its own copy. Passes that rewrite IR must keep layer tags, and
     the per-layer passes (recompute, pipeline stages, the planner) rely on
     them; running this after a pipeline proves that nothing was dropped.
   }];
