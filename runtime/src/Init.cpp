@@ -1,0 +1,73 @@
+//===- Init.cpp - Deterministic parameter initialization ------------------===//
+
+#include "cleave/runtime/Init.h"
+
+#include <cmath>
+
+namespace cleave::rt {
+
+namespace {
+/// SplitMix64's finalizer: a bijective 64-bit mix with full avalanche.
+uint64_t mix(uint64_t x) {
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+/// FNV-1a: a stable hash of the name (std::hash may differ between builds).
+uint64_t hashName(std::string_view name) {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (unsigned char c : name)
+    hash = (hash ^ c) * 0x100000001b3ULL;
+  return hash;
+}
+
+/// A uniform double in (0, 1] from the top 53 bits.
+double toUnitInterval(uint64_t bits) {
+  return static_cast<double>((bits >> 11) + 1) * 0x1p-53;
+}
+
+bool endsWith(std::string_view text, std::string_view suffix) {
+  return text.size() >= suffix.size() &&
+         text.substr(text.size() - suffix.size()) == suffix;
+}
+} // namespace
+
+double sampleNormal(uint64_t seed, std::string_view name, uint64_t index) {
+  uint64_t stream = mix(mix(seed) ^ hashName(name));
+  // Two uniforms per element, then Box-Muller.
+  double u1 = toUnitInterval(mix(stream + 2 * index));
+  double u2 = toUnitInterval(mix(stream + 2 * index + 1));
+  constexpr double kTwoPi = 6.283185307179586476925286766559;
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(kTwoPi * u2);
+}
+
+InitRule getGpt2InitRule(std::string_view name, int64_t numLayers) {
+  if (endsWith(name, ".bias"))
+    return {InitRule::Kind::Zeros, 0.0};
+  if (endsWith(name, ".scale"))
+    return {InitRule::Kind::Ones, 0.0};
+  constexpr double kStddev = 0.02;
+  for (std::string_view residual :
+       {".attn.out.weight", ".attn.o.weight", ".mlp.proj.weight",
+        ".mlp.down.weight"})
+    if (endsWith(name, residual))
+      return {InitRule::Kind::Normal,
+              kStddev / std::sqrt(2.0 * static_cast<double>(numLayers))};
+  return {InitRule::Kind::Normal, kStddev};
+}
+
+double getInitValue(const InitRule &rule, uint64_t seed, std::string_view name,
+                    uint64_t index) {
+  switch (rule.kind) {
+  case InitRule::Kind::Zeros:
+    return 0.0;
+  case InitRule::Kind::Ones:
+    return 1.0;
+  case InitRule::Kind::Normal:
+    return rule.stddev * sampleNormal(seed, name, index);
+  }
+  return 0.0;
+}
+
+} // namespace cleave::rt
