@@ -11,8 +11,7 @@ CostSummary mlir::cleave::computeCostSummary(FunctionOpInterface function) {
   for (unsigned i = 0, e = function.getNumArguments(); i < e; ++i) {
     if (!function.getArgAttr(i, CleaveDialect::kParamAttrName))
       continue;
-    summary.params +=
-        cast<ShapedType>(function.getArgumentTypes()[i]).getNumElements();
+    summary.params += getNumElements(function.getArgumentTypes()[i]);
   }
   function.walk([&](CostOpInterface op) {
     double flops = op.getFlops();

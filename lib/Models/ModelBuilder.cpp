@@ -94,20 +94,24 @@ llvm::Error mlir::cleave::applyPreset(ModelConfig &config, StringRef name) {
 llvm::Error mlir::cleave::validateModelConfig(const ModelConfig &config) {
   // Sizes stay far below int64 limits even when multiplied together.
   constexpr int64_t kMaxSize = int64_t(1) << 31;
+  // mlp uses neither heads nor ffn.
+  bool isMlp = config.family == ModelFamily::Mlp;
   struct Field {
     StringRef name;
     int64_t value;
-  } fields[] = {{"layers", config.layers}, {"hidden", config.hidden},
-                {"heads", config.heads},   {"ffn", config.getFfn()},
-                {"seq", config.seq},       {"vocab", config.vocab},
-                {"batch", config.batch}};
+    bool used;
+  } fields[] = {{"layers", config.layers, true},
+                {"hidden", config.hidden, true},
+                {"heads", config.heads, !isMlp},
+                {"ffn", config.getFfn(), !isMlp},
+                {"seq", config.seq, true},
+                {"vocab", config.vocab, true},
+                {"batch", config.batch, true}};
   for (const Field &field : fields)
-    if (field.value < 1 || field.value >= kMaxSize)
+    if (field.used && (field.value < 1 || field.value >= kMaxSize))
       return llvm::createStringError("%s must be in [1, 2^31), got %lld",
                                      field.name.str().c_str(),
                                      static_cast<long long>(field.value));
-  if (config.ffn < 0)
-    return llvm::createStringError("ffn must be positive (0 for the default)");
   if (config.family != ModelFamily::Mlp && config.hidden % config.heads != 0)
     return llvm::createStringError(
         "heads (%lld) must divide hidden (%lld)",
@@ -119,11 +123,17 @@ llvm::Error mlir::cleave::validateModelConfig(const ModelConfig &config) {
         "llama needs an even head size for rotary embeddings, got "
         "hidden / heads = %lld",
         static_cast<long long>(config.hidden / config.heads));
-  // The largest activation is the logits tensor [batch, seq, vocab].
-  double logits = static_cast<double>(config.batch) * config.seq * config.vocab;
-  if (logits >= 0x1p62)
+  // The largest activations are the logits [batch, seq, vocab] and the MLP
+  // hidden state [batch, seq, ffn].
+  double tokens = static_cast<double>(config.batch) * config.seq;
+  if (tokens * config.vocab >= 0x1p62)
     return llvm::createStringError(
-        "batch * seq * vocab = %.0f elements is too large", logits);
+        "batch * seq * vocab = %.0f elements is too large",
+        tokens * config.vocab);
+  if (!isMlp && tokens * config.getFfn() >= 0x1p62)
+    return llvm::createStringError(
+        "batch * seq * ffn = %.0f elements is too large",
+        tokens * config.getFfn());
   if (config.dtype != "f64" && config.dtype != "f32" &&
       config.dtype != "bf16" && config.dtype != "f16")
     return llvm::createStringError(

@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <new>
 
 namespace cleave::rt {
 
@@ -24,13 +26,21 @@ std::string describe(DType dtype, const std::vector<int64_t> &shape) {
 }
 
 Status readFile(const std::string &path, std::vector<uint8_t> &buffer) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error))
+    return Status::error("cannot read '" + path + "': it is a directory");
   std::ifstream file(path, std::ios::binary | std::ios::ate);
   if (!file)
     return Status::error("cannot open '" + path + "': " + std::strerror(errno));
   std::streamoff size = file.tellg();
   if (size < 0)
     return Status::error("cannot read '" + path + "'");
-  buffer.resize(static_cast<size_t>(size));
+  try {
+    buffer.resize(static_cast<size_t>(size));
+  } catch (const std::bad_alloc &) {
+    return Status::error("cannot read '" + path + "': " +
+                         std::to_string(size) + " bytes do not fit in memory");
+  }
   file.seekg(0);
   if (size > 0 && !file.read(reinterpret_cast<char *>(buffer.data()), size))
     return Status::error("cannot read '" + path + "'");
@@ -198,12 +208,12 @@ Status SafetensorsWriter::add(const std::string &name, DType dtype,
     if (entry.info.name == name)
       return Status::error("tensor '" + name + "' added twice");
   std::optional<uint64_t> elements = getNumElements(shape);
-  if (!elements)
+  uint64_t begin = entries.empty() ? 0 : entries.back().info.end;
+  uint64_t elementSize = getDTypeSize(dtype);
+  if (!elements || *elements > (UINT64_MAX - begin) / elementSize)
     return Status::error("tensor '" + name + "' has an invalid shape " +
                          formatShape(shape));
-  uint64_t begin = entries.empty() ? 0 : entries.back().info.end;
-  TensorInfo info{name, dtype, shape, begin,
-                  begin + *elements * getDTypeSize(dtype)};
+  TensorInfo info{name, dtype, shape, begin, begin + *elements * elementSize};
   entries.push_back({std::move(info), data});
   return Status::success();
 }
@@ -217,7 +227,14 @@ Status SafetensorsWriter::write(const std::string &path) const {
         {"data_offsets", {entry.info.begin, entry.info.end}}};
   if (!metadata.empty())
     header["__metadata__"] = metadata;
-  std::string text = header.dump();
+  std::string text;
+  try {
+    text = header.dump();
+  } catch (const json::type_error &) {
+    return Status::error("cannot write '" + path +
+                         "': a tensor name or metadata string is not valid "
+                         "UTF-8");
+  }
   // Pad with spaces so the data section starts 8-byte aligned.
   text.append((8 - text.size() % 8) % 8, ' ');
 

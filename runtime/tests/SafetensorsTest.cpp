@@ -111,6 +111,7 @@ TEST_F(SafetensorsTest, ReadChecksNameDTypeAndShape) {
 
 TEST_F(SafetensorsTest, MissingAndTruncatedFiles) {
   EXPECT_NE(openError(file("absent")).find("cannot open"), std::string::npos);
+  EXPECT_NE(openError(directory).find("it is a directory"), std::string::npos);
   EXPECT_NE(openError(writeRaw("", 0)).find("header is not a JSON object"),
             std::string::npos);
   {
@@ -175,8 +176,14 @@ TEST_F(SafetensorsTest, WriterRejectsBadInput) {
             "tensor 'x' added twice");
   EXPECT_FALSE(writer.add("__metadata__", DType::F32, {1}, &value));
   EXPECT_FALSE(writer.add("y", DType::F32, {-2}, &value));
+  EXPECT_FALSE(writer.add("huge", DType::F32, {int64_t(1) << 62}, &value));
   Status status = writer.write(file("no/such/dir/out.safetensors"));
   EXPECT_NE(status.message().find("cannot create"), std::string::npos);
+
+  SafetensorsWriter badName;
+  ASSERT_TRUE(badName.add("bad\xff", DType::F32, {1}, &value));
+  status = badName.write(file("bad.safetensors"));
+  EXPECT_NE(status.message().find("not valid UTF-8"), std::string::npos);
 }
 
 } // namespace

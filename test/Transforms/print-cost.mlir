@@ -56,3 +56,13 @@ func.func @big(%a: tensor<4194304x4194304xf32>) -> tensor<4194304x4194304xf32> {
   %0 = cleave.matmul %a, %a : tensor<4194304x4194304xf32>, tensor<4194304x4194304xf32> -> tensor<4194304x4194304xf32>
   return %0 : tensor<4194304x4194304xf32>
 }
+
+// Parameter counts beyond int64 stay exact; a zero head size gives no matmul
+// FLOPs (not NaN), only the 6 per score of scaling and softmax: 6 * 2*4*4.
+// JSON-NEXT: {"function": "edge", "params": 18446744073709551616, "flops": 192, "matmul_flops": 0,
+// TABLE-LABEL: cost of @edge
+// TABLE-NEXT: parameters 18,446,744,073,709,551,616
+func.func @edge(%w: tensor<4294967296x4294967296xf32> {cleave.param = "w"}, %q: tensor<2x4x0xf32>) {
+  %0 = cleave.attention %q, %q, %q : tensor<2x4x0xf32>, tensor<2x4x0xf32>, tensor<2x4x0xf32>
+  return
+}

@@ -21,8 +21,9 @@ struct OpKindCost {
 };
 
 struct CostSummary {
-  /// Elements of all arguments marked `cleave.param`.
-  int64_t params = 0;
+  /// Elements of all arguments marked `cleave.param` (double, like every
+  /// total: it can exceed int64 for synthetic shapes).
+  double params = 0.0;
   double flops = 0.0;
   double matmulFlops = 0.0;
   double bytesRead = 0.0;

@@ -14,9 +14,37 @@ func.func @param_empty(%w: tensor<4xf32> {cleave.param = ""}) {
 
 // -----
 
-// expected-error@+1 {{parameter 'w' (argument 0) must be a statically shaped floating-point tensor, got 'tensor<4xi32>'}}
+// expected-error@+1 {{parameter 'w' (argument 0) must have f64, f32, bf16 or f16 elements, got 'tensor<4xi32>'}}
 func.func @param_integer(%w: tensor<4xi32> {cleave.param = "w"}) {
   return
+}
+
+// -----
+
+// expected-error@+1 {{parameter 'w' (argument 0) must have f64, f32, bf16 or f16 elements, got 'tensor<4xf8E4M3FN>'}}
+func.func @param_fp8(%w: tensor<4xf8E4M3FN> {cleave.param = "w"}) {
+  return
+}
+
+// -----
+
+// expected-error@+1 {{tensor 'x' (argument 0) must be a statically shaped tensor, got 'tensor<*xf32>'}}
+func.func @input_unranked(%x: tensor<*xf32> {cleave.input = "x"}) {
+  return
+}
+
+// -----
+
+// expected-error@+1 {{tensor 'n' (argument 0) must be a statically shaped tensor, got 'i32'}}
+func.func @input_scalar(%n: i32 {cleave.input = "n"}) {
+  return
+}
+
+// -----
+
+// expected-error@+1 {{cleave attribute 'cleave.param' is not valid on result 0}}
+func.func @result_attr(%x: tensor<4xf32>) -> (tensor<4xf32> {cleave.param = "y"}) {
+  return %x : tensor<4xf32>
 }
 
 // -----

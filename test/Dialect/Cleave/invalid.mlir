@@ -362,7 +362,7 @@ func.func @embedding_table_rank(%t: tensor<512xf32>, %ids: tensor<2xi32>) {
 // -----
 
 func.func @embedding_float_ids(%t: tensor<512x8xf32>, %ids: tensor<2xf32>) {
-  // expected-error@+1 {{must be statically shaped tensor of signless integer values}}
+  // expected-error@+1 {{must be statically shaped tensor of 32-bit signless integer or 64-bit signless integer values}}
   %0 = cleave.embedding %t, %ids : tensor<512x8xf32>, tensor<2xf32> -> tensor<2x8xf32>
   return
 }
@@ -484,5 +484,53 @@ func.func @cross_entropy_scalar(%l: tensor<f32>, %t: tensor<i32>) {
 func.func @cross_entropy_result(%l: tensor<2x512xf32>, %t: tensor<2xi32>) {
   // expected-error@+1 {{result type 'tensor<2xf16>' does not match the expected type 'tensor<2xf32>'}}
   %0 = cleave.cross_entropy %l, %t : tensor<2x512xf32>, tensor<2xi32> -> tensor<2xf16>
+  return
+}
+
+// -----
+
+func.func @reshape_overflow(%a: tensor<4294967296x4294967296xf32>) {
+  // expected-error@+1 {{element count of 'tensor<4294967296x4294967296xf32>' exceeds 2^63}}
+  %0 = cleave.reshape %a : tensor<4294967296x4294967296xf32> -> tensor<0xf32>
+  return
+}
+
+// -----
+
+func.func @slice_offset_overflow(%a: tensor<4xf32>) {
+  // expected-error@+1 {{slice [9223372036854775807, -9223372036854775807) of dimension 0 is outside [0, 4)}}
+  %0 = cleave.slice %a [9223372036854775807] : tensor<4xf32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @concat_overflow(%a: tensor<4611686018427387904xf32>) {
+  // expected-error@+1 {{concatenated dimension 0 exceeds 2^63 elements}}
+  %0 = cleave.concat %a, %a, %a dim 0 : (tensor<4611686018427387904xf32>, tensor<4611686018427387904xf32>, tensor<4611686018427387904xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @layer_norm_nan_epsilon(%x: tensor<2x4xf32>, %g: tensor<4xf32>) {
+  // expected-error@+1 {{epsilon must be non-negative}}
+  %0 = cleave.layer_norm %x, %g, %g {epsilon = 0x7FF8000000000000 : f64} : tensor<2x4xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @rotary_nan_base(%x: tensor<2x4xf32>) {
+  // expected-error@+1 {{base must be positive}}
+  %0 = cleave.rotary %x {base = 0x7FF8000000000000 : f64} : tensor<2x4xf32>
+  return
+}
+
+// -----
+
+func.func @embedding_bool_ids(%t: tensor<512x8xf32>, %ids: tensor<2xi1>) {
+  // expected-error@+1 {{must be statically shaped tensor of 32-bit signless integer or 64-bit signless integer values}}
+  %0 = cleave.embedding %t, %ids : tensor<512x8xf32>, tensor<2xi1> -> tensor<2x8xf32>
   return
 }

@@ -125,14 +125,18 @@ LogicalResult CleaveDialect::verifyRegionArgAttribute(Operation *op,
            << " must be a non-empty string naming the tensor";
 
   Type argType = function.getArgumentTypes()[argIndex];
+  auto tensor = dyn_cast<RankedTensorType>(argType);
+  if (!tensor || !tensor.hasStaticShape())
+    return op->emitError("tensor '")
+           << name.getValue() << "' (argument " << argIndex
+           << ") must be a statically shaped tensor, got " << argType;
   if (attrName == kParamAttrName) {
-    auto tensor = dyn_cast<RankedTensorType>(argType);
-    if (!tensor || !tensor.hasStaticShape() ||
-        !isa<FloatType>(tensor.getElementType()))
+    Type element = tensor.getElementType();
+    if (!element.isF64() && !element.isF32() && !element.isBF16() &&
+        !element.isF16())
       return op->emitError("parameter '")
              << name.getValue() << "' (argument " << argIndex
-             << ") must be a statically shaped floating-point tensor, got "
-             << argType;
+             << ") must have f64, f32, bf16 or f16 elements, got " << argType;
     if (function.getArgAttr(argIndex, kInputAttrName))
       return op->emitError("argument ")
              << argIndex << " cannot be both a parameter and an input";
@@ -150,4 +154,13 @@ LogicalResult CleaveDialect::verifyRegionArgAttribute(Operation *op,
     }
   }
   return success();
+}
+
+LogicalResult CleaveDialect::verifyRegionResultAttribute(Operation *op,
+                                                        unsigned regionIndex,
+                                                        unsigned resultIndex,
+                                                        NamedAttribute attr) {
+  return op->emitError("cleave attribute '")
+         << attr.getName().strref() << "' is not valid on result "
+         << resultIndex;
 }

@@ -9,6 +9,7 @@
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallBitVector.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <cmath>
 
@@ -201,14 +202,27 @@ LogicalResult TransposeOp::verify() {
 
 double TransposeOp::getFlops() { return 0.0; }
 
+/// Element count of a static shape, or nullopt when it exceeds int64.
+static std::optional<int64_t> getCheckedNumElements(ArrayRef<int64_t> shape) {
+  int64_t count = 1;
+  for (int64_t size : shape)
+    if (llvm::MulOverflow(count, size, count))
+      return std::nullopt;
+  return count;
+}
+
 LogicalResult ReshapeOp::verify() {
   auto input = getInput().getType();
   auto result = getType();
-  if (input.getNumElements() != result.getNumElements())
+  std::optional<int64_t> inputCount = getCheckedNumElements(input.getShape());
+  std::optional<int64_t> resultCount = getCheckedNumElements(result.getShape());
+  if (!inputCount || !resultCount)
+    return emitOpError("element count of ")
+           << (inputCount ? result : input) << " exceeds 2^63";
+  if (*inputCount != *resultCount)
     return emitOpError("cannot reshape ")
-           << input.getNumElements() << " elements into "
-           << result.getNumElements() << " (" << input << " to " << result
-           << ")";
+           << *inputCount << " elements into " << *resultCount << " ("
+           << input << " to " << result << ")";
   return verifySameElementType(*this, input, result, "operand", "result");
 }
 
@@ -229,7 +243,7 @@ LogicalResult SliceOp::verify() {
            << offsets.size() << " for rank " << input.getRank();
   for (auto [dim, offset] : llvm::enumerate(offsets)) {
     int64_t size = result.getDimSize(dim);
-    if (offset < 0 || offset + size > input.getDimSize(dim))
+    if (offset < 0 || offset > input.getDimSize(dim) - size)
       return emitOpError("slice [")
              << offset << ", " << offset + size << ") of dimension " << dim
              << " is outside [0, " << input.getDimSize(dim) << ")";
@@ -263,7 +277,9 @@ LogicalResult ConcatOp::verify() {
                << index << " differs from operand 0 in dimension " << d
                << " (" << type.getDimSize(d) << " vs " << first.getDimSize(d)
                << ")";
-    shape[dim] += type.getDimSize(dim);
+    if (llvm::AddOverflow(shape[dim], type.getDimSize(dim), shape[dim]))
+      return emitOpError("concatenated dimension ")
+             << dim << " exceeds 2^63 elements";
   }
   return verifyResultType(
       *this, RankedTensorType::get(shape, first.getElementType()));
@@ -369,7 +385,7 @@ LogicalResult SoftmaxOp::verify() {
 double SoftmaxOp::getFlops() { return 5.0 * getNumElements(getType()); }
 
 LogicalResult LayerNormOp::verify() {
-  if (getEpsilon().convertToDouble() < 0.0)
+  if (!(getEpsilon().convertToDouble() >= 0.0))
     return emitOpError("epsilon must be non-negative");
   return verifyNormScale(*this, getInput().getType(), getScale().getType());
 }
@@ -378,7 +394,7 @@ LogicalResult LayerNormOp::verify() {
 double LayerNormOp::getFlops() { return 8.0 * getNumElements(getType()); }
 
 LogicalResult RmsNormOp::verify() {
-  if (getEpsilon().convertToDouble() < 0.0)
+  if (!(getEpsilon().convertToDouble() >= 0.0))
     return emitOpError("epsilon must be non-negative");
   return verifyNormScale(*this, getInput().getType(), getScale().getType());
 }
@@ -407,7 +423,7 @@ LogicalResult RotaryOp::verify() {
   if (type.getShape().back() % 2 != 0)
     return emitOpError("last dimension must be even, got ")
            << type.getShape().back();
-  if (getBase().convertToDouble() <= 0.0)
+  if (!(getBase().convertToDouble() > 0.0))
     return emitOpError("base must be positive");
   return success();
 }
@@ -451,22 +467,22 @@ double AttentionOp::getEffectiveScale() {
   return 1.0 / std::sqrt(static_cast<double>(getQuery().getType().getShape().back()));
 }
 
-double AttentionOp::getMatmulFlops() {
-  auto query = getQuery().getType();
+/// Number of attention scores: batch * S * T.
+static double getNumScores(AttentionOp op) {
+  auto query = op.getQuery().getType();
   int64_t rank = query.getRank();
-  double scores = getNumElements(query) / query.getDimSize(rank - 1) *
-                  getKey().getType().getDimSize(rank - 2);
-  // q k^T and p v each cost 2 * S * T * D per batch entry.
-  return 4.0 * scores * query.getDimSize(rank - 1);
+  double scores = getNumElements(query.clone(query.getShape().drop_back()));
+  return scores * op.getKey().getType().getDimSize(rank - 2);
+}
+
+// q k^T and p v each cost 2 * S * T * D per batch entry.
+double AttentionOp::getMatmulFlops() {
+  return 4.0 * getNumScores(*this) * getQuery().getType().getShape().back();
 }
 
 // Scaling the scores and the softmax over them.
 double AttentionOp::getFlops() {
-  auto query = getQuery().getType();
-  int64_t rank = query.getRank();
-  double scores = getNumElements(query) / query.getDimSize(rank - 1) *
-                  getKey().getType().getDimSize(rank - 2);
-  return getMatmulFlops() + 6.0 * scores;
+  return getMatmulFlops() + 6.0 * getNumScores(*this);
 }
 
 //===----------------------------------------------------------------------===//

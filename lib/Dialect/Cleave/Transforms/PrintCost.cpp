@@ -42,7 +42,9 @@ static void printJson(llvm::raw_ostream &os, StringRef name,
   // round large FLOP counts.
   os << "{\"function\": ";
   os << llvm::json::Value(name.str());
-  os << ", \"params\": " << cost.params << ", \"flops\": ";
+  os << ", \"params\": ";
+  printWholeNumber(os, cost.params);
+  os << ", \"flops\": ";
   printWholeNumber(os, cost.flops);
   os << ", \"matmul_flops\": ";
   printWholeNumber(os, cost.matmulFlops);

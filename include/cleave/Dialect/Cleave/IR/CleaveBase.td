@@ -37,6 +37,7 @@ def Cleave_Dialect : Dialect {
   let hasConstantMaterializer = 1;
   let hasOperationAttrVerify = 1;
   let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
   let useDefaultAttributePrinterParser = 1;
   let extraClassDeclaration = [{
     /// Argument attribute naming a trainable parameter.
@@ -66,6 +67,7 @@ def Cleave_Element : AnyTypeOf<[F64, F32, BF16, F16, AnySignlessInteger]>;
 def Cleave_Tensor : StaticShapeTensorOf<[F64, F32, BF16, F16, AnySignlessInteger]>;
 def Cleave_FloatTensor : StaticShapeTensorOf<[F64, F32, BF16, F16]>;
 def Cleave_IntTensor : StaticShapeTensorOf<[AnySignlessInteger]>;
+def Cleave_IndexTensor : StaticShapeTensorOf<[I32, I64]>;
 def Cleave_BoolTensor : StaticShapeTensorOf<[I1]>;
 
 #endif // CLEAVE_DIALECT_CLEAVE_IR_CLEAVEBASE_TD

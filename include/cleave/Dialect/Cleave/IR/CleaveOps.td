@@ -449,7 +449,7 @@ def Cleave_EmbeddingOp : Cleave_Op<"embedding", [Pure, CostDefault]> {
         : tensor<512x64xf32>, tensor<2x16xi32> -> tensor<2x16x64xf32>
     ```
   }];
-  let arguments = (ins Cleave_FloatTensor:$table, Cleave_IntTensor:$indices);
+  let arguments = (ins Cleave_FloatTensor:$table, Cleave_IndexTensor:$indices);
   let results = (outs Cleave_FloatTensor:$result);
   let assemblyFormat = [{
     $table `,` $indices attr-dict `:` type($table) `,` type($indices) `->`
@@ -534,7 +534,7 @@ def Cleave_CrossEntropyOp : Cleave_Op<"cross_entropy", [Pure, CostDefault]> {
         : tensor<2x16x512xf32>, tensor<2x16xi32> -> tensor<2x16xf32>
     ```
   }];
-  let arguments = (ins Cleave_FloatTensor:$logits, Cleave_IntTensor:$targets);
+  let arguments = (ins Cleave_FloatTensor:$logits, Cleave_IndexTensor:$targets);
   let results = (outs Cleave_FloatTensor:$result);
   let assemblyFormat = [{
     $logits `,` $targets attr-dict `:` type($logits) `,` type($targets) `->`
