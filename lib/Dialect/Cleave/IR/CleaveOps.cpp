@@ -69,9 +69,13 @@ static LogicalResult verifySameElementType(Operation *op, Type lhs, Type rhs,
                            << rhsElement;
 }
 
-/// Checks a norm's scale vector against the normalized (last) dimension.
-static LogicalResult verifyNormScale(Operation *op, RankedTensorType input,
-                                     RankedTensorType scale) {
+/// Checks a norm's epsilon, and its scale vector against the normalized
+/// (last) dimension.
+static LogicalResult verifyNorm(Operation *op, RankedTensorType input,
+                                RankedTensorType scale, APFloat epsilon) {
+  // Written so that NaN fails too.
+  if (!(epsilon.convertToDouble() >= 0.0))
+    return op->emitOpError("epsilon must be non-negative");
   if (input.getRank() < 1)
     return op->emitOpError("input must have rank >= 1");
   int64_t features = input.getShape().back();
@@ -243,10 +247,15 @@ LogicalResult SliceOp::verify() {
            << offsets.size() << " for rank " << input.getRank();
   for (auto [dim, offset] : llvm::enumerate(offsets)) {
     int64_t size = result.getDimSize(dim);
-    if (offset < 0 || offset > input.getDimSize(dim) - size)
+    if (offset < 0 || offset > input.getDimSize(dim) - size) {
+      // The end is only printed; AddOverflow wraps it without undefined
+      // behaviour for offsets near 2^63.
+      int64_t end;
+      llvm::AddOverflow(offset, size, end);
       return emitOpError("slice [")
-             << offset << ", " << offset + size << ") of dimension " << dim
+             << offset << ", " << end << ") of dimension " << dim
              << " is outside [0, " << input.getDimSize(dim) << ")";
+    }
   }
   return verifySameElementType(*this, input, result, "operand", "result");
 }
@@ -385,18 +394,16 @@ LogicalResult SoftmaxOp::verify() {
 double SoftmaxOp::getFlops() { return 5.0 * getNumElements(getType()); }
 
 LogicalResult LayerNormOp::verify() {
-  if (!(getEpsilon().convertToDouble() >= 0.0))
-    return emitOpError("epsilon must be non-negative");
-  return verifyNormScale(*this, getInput().getType(), getScale().getType());
+  return verifyNorm(*this, getInput().getType(), getScale().getType(),
+                    getEpsilon());
 }
 
 // mean, centre, square, sum, scale by rstd, scale, shift (+ rounding).
 double LayerNormOp::getFlops() { return 8.0 * getNumElements(getType()); }
 
 LogicalResult RmsNormOp::verify() {
-  if (!(getEpsilon().convertToDouble() >= 0.0))
-    return emitOpError("epsilon must be non-negative");
-  return verifyNormScale(*this, getInput().getType(), getScale().getType());
+  return verifyNorm(*this, getInput().getType(), getScale().getType(),
+                    getEpsilon());
 }
 
 // square, sum, scale by rstd, scale.
