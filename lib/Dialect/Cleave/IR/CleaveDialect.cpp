@@ -101,6 +101,24 @@ LogicalResult CleaveDialect::verifyOperationAttribute(Operation *op,
              << attr.getValue();
     return success();
   }
+  if (attr.getName() == kArenaOffsetsAttrName) {
+    auto offsets = dyn_cast<DenseI64ArrayAttr>(attr.getValue());
+    if (!offsets || offsets.size() != static_cast<int64_t>(op->getNumResults()))
+      return op->emitError("'")
+             << kArenaOffsetsAttrName
+             << "' must be an i64 array with one offset per result";
+    if (llvm::any_of(offsets.asArrayRef(), [](int64_t v) { return v < 0; }))
+      return op->emitError("'") << kArenaOffsetsAttrName
+                                << "' offsets must not be negative";
+    return success();
+  }
+  if (attr.getName() == kArenaBytesAttrName) {
+    auto bytes = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!bytes || bytes.getValue().isNegative())
+      return op->emitError("'")
+             << kArenaBytesAttrName << "' must be a non-negative integer";
+    return success();
+  }
   return op->emitError("unknown cleave attribute '")
          << attr.getName().strref() << "'";
 }

@@ -517,3 +517,56 @@ double CrossEntropyOp::getFlops() {
 
 #define GET_OP_CLASSES
 #include "cleave/Dialect/Cleave/IR/CleaveOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// FusedOp
+//===----------------------------------------------------------------------===//
+
+bool mlir::cleave::isFusibleElementwise(Operation *op) {
+  return op->hasTrait<OpTrait::Elementwise>() ||
+         isa<CompareOp, SelectOp, CastOp, FillOp>(op);
+}
+
+LogicalResult FusedOp::verify() {
+  if (getResults().empty())
+    return emitOpError("must have at least one result");
+  ArrayRef<int64_t> shape = getIterationShape();
+  for (Type type : getResultTypes())
+    if (cast<RankedTensorType>(type).getShape() != shape)
+      return emitOpError("results must share one shape, got ")
+             << getResult(0).getType() << " and " << type;
+
+  Block &body = getBody().front();
+  if (body.getArgumentTypes() != getInputs().getTypes())
+    return emitOpError("block arguments must have the operand types");
+  for (Operation &op : body.without_terminator()) {
+    if (auto broadcast = dyn_cast<BroadcastOp>(op)) {
+      if (!isa<BlockArgument>(broadcast.getInput()))
+        return op.emitOpError("inside a fused kernel must broadcast a kernel "
+                              "input");
+    } else if (!isFusibleElementwise(&op)) {
+      return op.emitOpError("cannot be part of a fused kernel");
+    } else {
+      // A direct use reads the same element of the iteration space.
+      for (Value operand : op.getOperands())
+        if (cast<RankedTensorType>(operand.getType()).getShape() != shape)
+          return op.emitOpError("operand of type ")
+                 << operand.getType()
+                 << " does not match the kernel's iteration shape";
+    }
+    if (cast<RankedTensorType>(op.getResult(0).getType()).getShape() != shape)
+      return op.emitOpError("result does not have the kernel's iteration shape");
+  }
+  auto yield = cast<YieldOp>(body.getTerminator());
+  if (yield.getValues().getTypes() != getResultTypes())
+    return yield.emitOpError("must yield the kernel's result types");
+  return success();
+}
+
+double FusedOp::getFlops() {
+  double flops = 0;
+  for (Operation &op : getBody().front())
+    if (auto cost = dyn_cast<CostOpInterface>(op))
+      flops += cost.getFlops();
+  return flops;
+}

@@ -46,6 +46,14 @@ def Cleave_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kInputAttrName = "cleave.input";
     /// Operation attribute holding the op's layer provenance.
     static constexpr ::llvm::StringLiteral kLayerAttrName = "cleave.layer";
+    /// Operation attribute set by cleave-plan-memory: the arena byte offset
+    /// of each result (an i64 array, one entry per result).
+    static constexpr ::llvm::StringLiteral kArenaOffsetsAttrName =
+        "cleave.arena_offsets";
+    /// Function attribute set by cleave-plan-memory: the arena's peak size in
+    /// bytes.
+    static constexpr ::llvm::StringLiteral kArenaBytesAttrName =
+        "cleave.arena_bytes";
   }];
 }
 

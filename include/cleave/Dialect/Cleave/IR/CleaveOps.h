@@ -10,6 +10,7 @@
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/Interfaces/ControlFlowInterfaces.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
@@ -45,6 +46,11 @@ RankedTensorType inferReduceType(RankedTensorType input,
 /// Result type of transposing `input` by `perm` (perm assumed valid).
 RankedTensorType inferTransposeType(RankedTensorType input,
                                     ArrayRef<int64_t> perm);
+
+/// True for ops a fused kernel computes element by element: the elementwise
+/// ops, compare, select, cast and fill. Broadcasts of kernel inputs can be
+/// fused too but are not elementwise.
+bool isFusibleElementwise(Operation *op);
 
 } // namespace mlir::cleave
 

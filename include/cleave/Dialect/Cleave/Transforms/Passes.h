@@ -4,6 +4,7 @@
 #define CLEAVE_DIALECT_CLEAVE_TRANSFORMS_PASSES_H
 
 #include "cleave/Dialect/Cleave/IR/CleaveDialect.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 

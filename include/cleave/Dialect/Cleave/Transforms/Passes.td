@@ -47,4 +47,53 @@ def CleaveVerifyLayerTags : Pass<"cleave-verify-layer-tags", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
 
+def CleaveFuse : Pass<"cleave-fuse", "mlir::func::FuncOp"> {
+  let summary = "Group elementwise and broadcast ops into fused kernels";
+  let description = [{
+    Walks the function in program order and puts every elementwise op
+    (`add` ... `silu`, `compare`, `select`, `cast`, `fill`) and every
+    `broadcast` into a `cleave.fused` kernel. An op joins the kernel of one of
+    its operands when it has the same shape and all its other operands are
+    computed before that kernel starts; otherwise it starts a new kernel. A
+    broadcast always starts a kernel (its input comes from outside), so a
+    bias broadcast, the add that uses it and the activation after it become
+    one kernel. Values used after a kernel become its results; the rest never
+    reach memory.
+
+    Every elementwise op ends up inside a `cleave.fused` op, which is what
+    `cleave-translate --cleave-to-cuda` expects. The layer tag is kept when all
+    ops of a kernel share it.
+  }];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+  let statistics = [
+    Statistic<"numKernels", "kernels", "Fused kernels created">,
+    Statistic<"numFusedOps", "fused-ops", "Ops moved into fused kernels">,
+  ];
+}
+
+def CleavePlanMemory : Pass<"cleave-plan-memory", "mlir::func::FuncOp"> {
+  let summary = "Give every intermediate tensor an offset in one arena";
+  let description = [{
+    Assigns each op result a byte offset in a single per-function arena
+    (`cleave.arena_offsets`, one per result) and records the arena's peak size
+    on the function (`cleave.arena_bytes`). A buffer lives from the op that
+    defines it to its last use; returned values live to the end. Buffers are
+    placed in program order at the smallest free gap that fits (best fit),
+    and a buffer is freed only after the op that last reads it has written
+    its results, so an op never writes over its own operands. Sizes are
+    rounded up to 256 bytes, the arena's alignment.
+
+    `reshape` moves no data: its result shares its operand's buffer (and
+    keeps it alive). Function arguments live outside the arena.
+
+    With `report=true` the pass prints `arena: <function>: <bytes> bytes,
+    <buffers> buffers` to standard output.
+  }];
+  let options = [
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Print each function's peak arena size to standard output">
+  ];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+}
+
 #endif // CLEAVE_DIALECT_CLEAVE_TRANSFORMS_PASSES_TD

@@ -1,0 +1,161 @@
+//===- Fuse.cpp - Elementwise fusion into cleave.fused kernels ------------===//
+
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+#include "cleave/Dialect/Cleave/Transforms/Passes.h"
+
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/SetVector.h"
+
+namespace mlir::cleave {
+#define GEN_PASS_DEF_CLEAVEFUSE
+#include "cleave/Dialect/Cleave/Transforms/Passes.h.inc"
+} // namespace mlir::cleave
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+namespace {
+
+/// Ops that become one kernel, in program order.
+struct KernelGroup {
+  SmallVector<Operation *> ops;
+  Operation *getFirst() const { return ops.front(); }
+};
+
+ArrayRef<int64_t> getShape(Value value) {
+  return cast<RankedTensorType>(value.getType()).getShape();
+}
+
+/// A value computed before `first` can feed any op of the group, since the
+/// fused op is placed where the group's first op was.
+bool isAvailableBefore(Value value, Operation *first) {
+  Operation *def = value.getDefiningOp();
+  if (!def)
+    return true;
+  return def->getBlock() == first->getBlock() && def->isBeforeInBlock(first);
+}
+
+class FusionPlanner {
+public:
+  /// Assigns every fusible op of `block` to a group.
+  void plan(Block &block) {
+    for (Operation &op : block) {
+      bool isBroadcast = isa<BroadcastOp>(op);
+      if (!isBroadcast && !isFusibleElementwise(&op))
+        continue;
+      std::optional<unsigned> group;
+      if (!isBroadcast)
+        group = findGroupToJoin(op);
+      if (!group) {
+        group = groups.size();
+        groups.emplace_back();
+      }
+      groups[*group].ops.push_back(&op);
+      groupOf[&op] = *group;
+    }
+  }
+
+  SmallVector<KernelGroup> groups;
+
+private:
+  /// The latest group among the op's operands that it can legally join.
+  std::optional<unsigned> findGroupToJoin(Operation &op) {
+    SmallVector<unsigned> candidates;
+    for (Value operand : op.getOperands())
+      if (Operation *def = operand.getDefiningOp())
+        if (auto it = groupOf.find(def); it != groupOf.end())
+          candidates.push_back(it->second);
+    llvm::sort(candidates, std::greater<unsigned>());
+    for (unsigned candidate : candidates) {
+      KernelGroup &group = groups[candidate];
+      if (getShape(group.getFirst()->getResult(0)) !=
+          getShape(op.getResult(0)))
+        continue;
+      bool legal = llvm::all_of(op.getOperands(), [&](Value operand) {
+        auto it = groupOf.find(operand.getDefiningOp());
+        if (it != groupOf.end() && it->second == candidate)
+          return true;
+        return isAvailableBefore(operand, group.getFirst());
+      });
+      if (legal)
+        return candidate;
+    }
+    return std::nullopt;
+  }
+
+  DenseMap<Operation *, unsigned> groupOf;
+};
+
+/// Replaces the ops of `group` with one cleave.fused op; returns false when
+/// the group was dead and only erased.
+bool materialize(const KernelGroup &group) {
+  llvm::SmallPtrSet<Operation *, 8> members(group.ops.begin(), group.ops.end());
+  llvm::SetVector<Value> inputs;
+  SmallVector<Value> outputs;
+  for (Operation *op : group.ops) {
+    for (Value operand : op->getOperands())
+      if (!members.contains(operand.getDefiningOp()))
+        inputs.insert(operand);
+    for (Value result : op->getResults())
+      if (llvm::any_of(result.getUsers(), [&](Operation *user) {
+            return !members.contains(user);
+          }))
+        outputs.push_back(result);
+  }
+  // Nothing outside reads the group: it is dead code.
+  if (outputs.empty()) {
+    for (Operation *op : llvm::reverse(group.ops))
+      op->erase();
+    return false;
+  }
+
+  SmallVector<Location> locations;
+  for (Operation *op : group.ops)
+    locations.push_back(op->getLoc());
+  OpBuilder builder(group.getFirst());
+  MLIRContext *context = builder.getContext();
+  auto fused = FusedOp::create(builder, FusedLoc::get(context, locations),
+                               ValueRange(outputs).getTypes(),
+                               inputs.getArrayRef());
+  Attribute layer = group.getFirst()->getAttr(CleaveDialect::kLayerAttrName);
+  if (layer && llvm::all_of(group.ops, [&](Operation *op) {
+        return op->getAttr(CleaveDialect::kLayerAttrName) == layer;
+      }))
+    fused->setAttr(CleaveDialect::kLayerAttrName, layer);
+
+  Block *body = builder.createBlock(&fused.getBody());
+  IRMapping mapping;
+  for (Value input : inputs)
+    mapping.map(input, body->addArgument(input.getType(), input.getLoc()));
+  for (Operation *op : group.ops)
+    builder.clone(*op, mapping);
+  SmallVector<Value> yielded;
+  for (Value output : outputs)
+    yielded.push_back(mapping.lookup(output));
+  YieldOp::create(builder, fused.getLoc(), yielded);
+
+  for (auto [output, result] : llvm::zip(outputs, fused.getResults()))
+    output.replaceUsesWithIf(result, [&](OpOperand &use) {
+      return !members.contains(use.getOwner());
+    });
+  for (Operation *op : llvm::reverse(group.ops))
+    op->erase();
+  return true;
+}
+
+struct FusePass : public mlir::cleave::impl::CleaveFuseBase<FusePass> {
+  void runOnOperation() override {
+    for (Block &block : getOperation().getBody()) {
+      FusionPlanner planner;
+      planner.plan(block);
+      for (const KernelGroup &group : planner.groups) {
+        if (!materialize(group))
+          continue;
+        numFusedOps += group.ops.size();
+        ++numKernels;
+      }
+    }
+  }
+};
+
+} // namespace

@@ -1,0 +1,126 @@
+//===- PlanMemory.cpp - Static arena offsets with liveness-based reuse ----===//
+
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+#include "cleave/Dialect/Cleave/Transforms/Passes.h"
+
+#include "llvm/Support/raw_ostream.h"
+
+#include <map>
+
+namespace mlir::cleave {
+#define GEN_PASS_DEF_CLEAVEPLANMEMORY
+#include "cleave/Dialect/Cleave/Transforms/Passes.h.inc"
+} // namespace mlir::cleave
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+namespace {
+
+constexpr int64_t kArenaAlignment = 256;
+
+/// The buffer a value's data lives in: reshapes share their operand's.
+Value getStorageRoot(Value value) {
+  while (auto reshape = value.getDefiningOp<ReshapeOp>())
+    value = reshape.getInput();
+  return value;
+}
+
+/// Offsets in one arena: gaps left by freed buffers are reused best-fit.
+class ArenaAllocator {
+public:
+  int64_t allocate(int64_t bytes) {
+    int64_t bestOffset = -1, bestGap = 0, cursor = 0;
+    for (auto [offset, size] : live) {
+      int64_t gap = offset - cursor;
+      if (gap >= bytes && (bestOffset < 0 || gap < bestGap)) {
+        bestOffset = cursor;
+        bestGap = gap;
+      }
+      cursor = offset + size;
+    }
+    if (bestOffset < 0)
+      bestOffset = cursor;
+    live[bestOffset] = bytes;
+    peak = std::max(peak, bestOffset + bytes);
+    return bestOffset;
+  }
+  void release(int64_t offset) { live.erase(offset); }
+  int64_t getPeak() const { return peak; }
+
+private:
+  std::map<int64_t, int64_t> live;
+  int64_t peak = 0;
+};
+
+struct PlanMemoryPass
+    : public mlir::cleave::impl::CleavePlanMemoryBase<PlanMemoryPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    func::FuncOp function = getOperation();
+    if (!function.getBody().hasOneBlock()) {
+      function.emitError("cleave-plan-memory needs a single-block function");
+      return signalPassFailure();
+    }
+    Block &block = function.getBody().front();
+
+    // Program positions, and the last position that reads each buffer.
+    DenseMap<Operation *, int64_t> position;
+    int64_t end = 0;
+    for (Operation &op : block)
+      position[&op] = end++;
+    DenseMap<Value, int64_t> lastUse;
+    for (Operation &op : block) {
+      for (Value operand : op.getOperands()) {
+        Value root = getStorageRoot(operand);
+        int64_t use = isa<func::ReturnOp>(op) ? end : position[&op];
+        lastUse[root] = std::max(lastUse.lookup(root), use);
+      }
+    }
+
+    ArenaAllocator arena;
+    DenseMap<Value, int64_t> offsetOf;
+    std::multimap<int64_t, Value> releaseAt;
+    int64_t buffers = 0;
+    Builder builder(&getContext());
+    for (Operation &op : block) {
+      if (isa<ReshapeOp>(op) || op.getNumResults() == 0)
+        continue;
+      SmallVector<int64_t> offsets;
+      for (Value result : op.getResults()) {
+        auto type = dyn_cast<RankedTensorType>(result.getType());
+        if (!type || !type.hasStaticShape()) {
+          op.emitError("cleave-plan-memory needs statically shaped tensor "
+                       "results, got ")
+              << result.getType();
+          return signalPassFailure();
+        }
+        int64_t bytes = static_cast<int64_t>(getTotalBytes(type));
+        bytes = (bytes + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+        int64_t offset = arena.allocate(std::max(bytes, kArenaAlignment));
+        offsets.push_back(offset);
+        offsetOf[result] = offset;
+        ++buffers;
+        // A result nobody reads is freed right after its op.
+        releaseAt.emplace(std::max(lastUse.lookup(result), position[&op]),
+                          result);
+      }
+      op.setAttr(CleaveDialect::kArenaOffsetsAttrName,
+                 builder.getDenseI64ArrayAttr(offsets));
+      // Operands whose last reader is this op are free once it has written
+      // its results (allocated above, so they never overlap).
+      auto [first, last] = releaseAt.equal_range(position[&op]);
+      for (auto it = first; it != last; ++it)
+        arena.release(offsetOf[it->second]);
+      releaseAt.erase(first, last);
+    }
+    function->setAttr(CleaveDialect::kArenaBytesAttrName,
+                      builder.getI64IntegerAttr(arena.getPeak()));
+    if (report)
+      llvm::outs() << "arena: " << function.getSymName() << ": "
+                   << arena.getPeak() << " bytes, " << buffers << " buffers\n";
+  }
+};
+
+} // namespace

@@ -1,0 +1,561 @@
+//===- CudaEmitter.cpp - Host code and program descriptors ----------------===//
+//
+// For each function: its kernels, then a host function that binds the
+// arguments, walks the ops in program order (kernel launches and runtime
+// calls on arena pointers from the memory plan) and returns result
+// pointers, then the Program descriptor the runtime's runner reads.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cleave/Target/Cuda/CudaEmitter.h"
+
+#include "EmitterSupport.h"
+
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Tools/mlir-translate/Translation.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+namespace {
+
+constexpr int64_t kMaxRank = 8; // cleave::rt::kMaxRank
+
+ArrayRef<int64_t> getShape(Value value) {
+  return cast<RankedTensorType>(value.getType()).getShape();
+}
+
+int64_t getElementCount(ArrayRef<int64_t> shape) {
+  int64_t count = 1;
+  for (int64_t dim : shape)
+    count *= dim;
+  return count;
+}
+
+std::string getShapeLiteral(ArrayRef<int64_t> shape) {
+  std::string text = "{" + std::to_string(shape.size()) + ", {";
+  for (auto [i, dim] : llvm::enumerate(shape))
+    text += (i ? ", " : "") + std::to_string(dim);
+  return text + "}}";
+}
+
+std::string getArrayLiteral(ArrayRef<int64_t> values) {
+  std::string text = "{";
+  for (auto [i, value] : llvm::enumerate(values))
+    text += (i ? ", " : "") + std::to_string(value);
+  return text + "}";
+}
+
+/// Emits one function: kernels first (into `kernels`), host code second.
+class FunctionEmitter {
+public:
+  FunctionEmitter(func::FuncOp function, raw_ostream &kernels,
+                  raw_ostream &host, CudaEmitterSummary &summary)
+      : function(function), kernels(kernels), host(host), summary(summary) {}
+
+  LogicalResult emit() {
+    name = function.getSymName().str();
+    auto arenaBytes =
+        function->getAttrOfType<IntegerAttr>(CleaveDialect::kArenaBytesAttrName);
+    if (!arenaBytes)
+      return function.emitError("function '")
+             << name << "' has no memory plan: run cleave-plan-memory first";
+    if (!function.getBody().hasOneBlock())
+      return function.emitError("can only emit single-block functions");
+    summary.arenaBytes = arenaBytes.getInt();
+
+    host << "cleave::rt::Status " << name
+         << "(cleave::rt::Context &context, void *const *arguments,\n"
+         << "    void **results, uint8_t *arena) {\n";
+    if (failed(bindArguments()))
+      return failure();
+    for (Operation &op : function.getBody().front())
+      if (failed(emitOp(op)))
+        return failure();
+    host << "  return cleave::rt::Status::success();\n}\n\n";
+    return emitDescriptor(arenaBytes.getInt());
+  }
+
+private:
+  LogicalResult bindArguments() {
+    for (BlockArgument argument : function.getArguments()) {
+      auto type = dyn_cast<RankedTensorType>(argument.getType());
+      if (!type || !type.hasStaticShape() || type.getRank() > kMaxRank)
+        return function.emitError("argument ")
+               << argument.getArgNumber()
+               << " must be a static tensor of rank <= " << kMaxRank
+               << ", got " << argument.getType();
+      FailureOr<ElementInfo> info = getElementInfo(type, function.getLoc());
+      if (failed(info))
+        return failure();
+      std::string pointer = "arg" + std::to_string(argument.getArgNumber());
+      host << "  auto *" << pointer << " = static_cast<" << info->storage
+           << " *>(arguments[" << argument.getArgNumber() << "]);\n";
+      pointers[argument] = pointer;
+    }
+    return success();
+  }
+
+  /// Declares the arena pointer of each result of `op`.
+  LogicalResult bindResults(Operation &op) {
+    auto offsets =
+        op.getAttrOfType<DenseI64ArrayAttr>(CleaveDialect::kArenaOffsetsAttrName);
+    if (!offsets)
+      return op.emitOpError("has no arena offset: run cleave-plan-memory first");
+    for (auto [result, offset] : llvm::zip(op.getResults(), offsets.asArrayRef())) {
+      auto type = cast<RankedTensorType>(result.getType());
+      if (type.getRank() > kMaxRank)
+        return op.emitOpError("results of rank > ") << kMaxRank
+                                                    << " are not supported";
+      FailureOr<ElementInfo> info = getElementInfo(type, op.getLoc());
+      if (failed(info))
+        return failure();
+      int64_t bytes = static_cast<int64_t>(getTotalBytes(type));
+      if (offset + bytes > summary.arenaBytes)
+        return op.emitOpError("arena offset ")
+               << offset << " + " << bytes << " bytes lies outside the "
+               << summary.arenaBytes << "-byte arena";
+      std::string pointer = "v" + std::to_string(nextValue++);
+      host << "  auto *" << pointer << " = reinterpret_cast<" << info->storage
+           << " *>(arena + " << offset << ");\n";
+      pointers[result] = pointer;
+    }
+    return success();
+  }
+
+  std::string get(Value value) { return pointers.lookup(value); }
+
+  std::string getLocation(Operation &op) {
+    std::string where = getLocationString(op.getLoc());
+    return getStringLiteral(where.empty() ? op.getName().getStringRef().str()
+                                          : where);
+  }
+
+  std::string getDType(Value value) {
+    return std::string("cleave::rt::DType::") +
+           getElementInfo(value.getType(), value.getLoc())->dtype;
+  }
+
+  LogicalResult emitOp(Operation &op) {
+    host << "  // " << op.getName();
+    if (std::string where = getLocationString(op.getLoc()); !where.empty())
+      host << " at " << where;
+    host << "\n";
+
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      for (auto [i, value] : llvm::enumerate(ret.getOperands()))
+        host << "  results[" << i << "] = " << get(value) << ";\n";
+      return success();
+    }
+    if (auto reshape = dyn_cast<ReshapeOp>(op)) {
+      // Same bytes, new shape: an alias.
+      std::string pointer = "v" + std::to_string(nextValue++);
+      host << "  auto *" << pointer << " = " << get(reshape.getInput()) << ";\n";
+      pointers[reshape.getResult()] = pointer;
+      return success();
+    }
+    if (failed(bindResults(op)))
+      return failure();
+    if (auto fused = dyn_cast<FusedOp>(op)) {
+      KernelBody body;
+      Block &block = fused.getBody().front();
+      body.inputs.assign(block.args_begin(), block.args_end());
+      for (Operation &inner : block.without_terminator())
+        body.ops.push_back(&inner);
+      body.outputs.assign(block.getTerminator()->operand_begin(),
+                          block.getTerminator()->operand_end());
+      return emitKernelLaunch(op, body, fused.getInputs());
+    }
+    if (isFusibleElementwise(&op) || isa<BroadcastOp>(op) ||
+        (isa<ConstantOp>(op) &&
+         isa<SplatElementsAttr>(cast<ConstantOp>(op).getValue()))) {
+      KernelBody body;
+      body.inputs.assign(op.operand_begin(), op.operand_end());
+      body.ops.push_back(&op);
+      body.outputs.assign(op.result_begin(), op.result_end());
+      return emitKernelLaunch(op, body, op.getOperands());
+    }
+    ++summary.libraryCalls;
+    return llvm::TypeSwitch<Operation *, LogicalResult>(&op)
+        .Case([&](MatmulOp matmul) { return emitMatmul(matmul); })
+        .Case([&](AttentionOp attention) { return emitAttention(attention); })
+        .Case([&](SoftmaxOp softmax) {
+          int64_t cols = getShape(softmax.getInput()).back();
+          return call("softmax", {getDType(softmax.getInput()),
+                                  std::to_string(getElementCount(getShape(softmax.getInput())) / cols),
+                                  std::to_string(cols), get(softmax.getInput()),
+                                  get(softmax.getResult())}, op);
+        })
+        .Case([&](LayerNormOp norm) {
+          int64_t cols = getShape(norm.getInput()).back();
+          return call("layerNorm",
+                      {getDType(norm.getInput()),
+                       std::to_string(getElementCount(getShape(norm.getInput())) / cols),
+                       std::to_string(cols), get(norm.getInput()),
+                       get(norm.getScale()), get(norm.getBias()),
+                       getScalarLiteral(norm.getEpsilon().convertToDouble(), "double"),
+                       get(norm.getResult())}, op);
+        })
+        .Case([&](RmsNormOp norm) {
+          int64_t cols = getShape(norm.getInput()).back();
+          return call("rmsNorm",
+                      {getDType(norm.getInput()),
+                       std::to_string(getElementCount(getShape(norm.getInput())) / cols),
+                       std::to_string(cols), get(norm.getInput()),
+                       get(norm.getScale()),
+                       getScalarLiteral(norm.getEpsilon().convertToDouble(), "double"),
+                       get(norm.getResult())}, op);
+        })
+        .Case([&](CrossEntropyOp loss) {
+          return call("crossEntropy",
+                      {getDType(loss.getLogits()), getDType(loss.getTargets()),
+                       std::to_string(getElementCount(getShape(loss.getTargets()))),
+                       std::to_string(getShape(loss.getLogits()).back()),
+                       get(loss.getLogits()), get(loss.getTargets()),
+                       get(loss.getResult()), addIndexSite(op)}, op);
+        })
+        .Case([&](EmbeddingOp embedding) {
+          ArrayRef<int64_t> table = getShape(embedding.getTable());
+          return call("embedding",
+                      {getDType(embedding.getTable()), getDType(embedding.getIndices()),
+                       std::to_string(getElementCount(getShape(embedding.getIndices()))),
+                       std::to_string(table[0]), std::to_string(table[1]),
+                       get(embedding.getTable()), get(embedding.getIndices()),
+                       get(embedding.getResult()), addIndexSite(op)}, op);
+        })
+        .Case([&](RotaryOp rotary) {
+          ArrayRef<int64_t> shape = getShape(rotary.getInput());
+          int64_t seq = shape[shape.size() - 2], dim = shape.back();
+          return call("rotary",
+                      {getDType(rotary.getInput()),
+                       std::to_string(getElementCount(shape) / (seq * dim)),
+                       std::to_string(seq), std::to_string(dim),
+                       getScalarLiteral(rotary.getBase().convertToDouble(), "double"),
+                       get(rotary.getInput()), get(rotary.getResult())}, op);
+        })
+        .Case([&](ReduceSumOp reduce) { return emitReduce(op, "Sum", reduce.getDims()); })
+        .Case([&](ReduceMeanOp reduce) { return emitReduce(op, "Mean", reduce.getDims()); })
+        .Case([&](ReduceMaxOp reduce) { return emitReduce(op, "Max", reduce.getDims()); })
+        .Case([&](TransposeOp transpose) {
+          std::string perm = declareArray("int", transpose.getPerm());
+          return call("transpose",
+                      {getElementBytes(transpose.getInput()),
+                       getShapeLiteral(getShape(transpose.getInput())), perm,
+                       get(transpose.getInput()), get(transpose.getResult())}, op);
+        })
+        .Case([&](SliceOp slice) {
+          std::string offsets = declareArray("int64_t", slice.getOffsets());
+          return call("extractSlice",
+                      {getElementBytes(slice.getInput()),
+                       getShapeLiteral(getShape(slice.getInput())), offsets,
+                       getShapeLiteral(getShape(slice.getResult())),
+                       get(slice.getInput()), get(slice.getResult())}, op);
+        })
+        .Case([&](ConcatOp concat) { return emitConcat(concat); })
+        .Case([&](ConstantOp constant) { return emitDenseConstant(constant); })
+        .Default([&](Operation *other) {
+          return other->emitOpError("cannot be emitted to CUDA C++");
+        });
+  }
+
+  std::string getElementBytes(Value value) {
+    return std::to_string(static_cast<int64_t>(
+        getTotalBytes(value.getType()) / std::max(1.0, getNumElements(value.getType()))));
+  }
+
+  /// A named constant array in the host code; returns its name.
+  std::string declareArray(StringRef type, ArrayRef<int64_t> values) {
+    std::string array = "c" + std::to_string(nextArray++);
+    host << "  static const " << type << " " << array << "[] = "
+         << getArrayLiteral(values) << ";\n";
+    return array;
+  }
+
+  std::string addIndexSite(Operation &op) {
+    std::string where = getLocationString(op.getLoc());
+    indexSites.push_back(op.getName().stripDialect().str() +
+                         (where.empty() ? "" : " at " + where));
+    return std::to_string(indexSites.size());
+  }
+
+  LogicalResult call(StringRef function, ArrayRef<std::string> arguments,
+                     Operation &op) {
+    host << "  CLEAVE_RETURN_IF_ERROR(cleave::rt::" << function << "(context";
+    for (const std::string &argument : arguments)
+      host << ", " << argument;
+    host << ",\n      " << getLocation(op) << "));\n";
+    return success();
+  }
+
+  LogicalResult emitKernelLaunch(Operation &op, const KernelBody &body,
+                                 ValueRange operands) {
+    std::string kernel = name + "_k" + std::to_string(summary.kernels++);
+    int named = 0;
+    for (Operation *inner : body.ops) {
+      if (isa<BroadcastOp>(inner) || named == 3)
+        continue;
+      kernel += "_" + inner->getName().stripDialect().str();
+      ++named;
+    }
+    ArrayRef<int64_t> shape = getShape(body.outputs.front());
+    kernels << "// " << op.getName();
+    if (std::string where = getLocationString(op.getLoc()); !where.empty())
+      kernels << " at " << where;
+    kernels << "\n";
+    if (failed(emitKernel(kernel, body, shape, kernels)))
+      return failure();
+    kernels << "\n";
+    int64_t count = getElementCount(shape);
+    host << "  CLEAVE_LAUNCH(context, " << kernel << ", " << count << ")("
+         << count;
+    for (Value operand : operands)
+      host << ", " << get(operand);
+    for (Value result : op.getResults())
+      host << ", " << get(result);
+    host << ");\n  CLEAVE_RETURN_IF_ERROR(context.checkLaunch("
+         << getStringLiteral(kernel) << ", " << getLocation(op) << "));\n";
+    return success();
+  }
+
+  LogicalResult emitMatmul(MatmulOp matmul) {
+    ArrayRef<int64_t> lhs = getShape(matmul.getLhs());
+    ArrayRef<int64_t> rhs = getShape(matmul.getRhs());
+    ArrayRef<int64_t> result = getShape(matmul.getResult());
+    int64_t m = result[result.size() - 2], n = result.back();
+    int64_t k = matmul.getTransposeLhs() ? lhs[lhs.size() - 2] : lhs.back();
+    int64_t batch = getElementCount(result) / (m * n);
+    std::string args = "g" + std::to_string(nextArray++);
+    host << "  cleave::rt::GemmArgs " << args << ";\n  " << args
+         << ".batch = " << batch << ";\n  " << args << ".m = " << m << ";\n  "
+         << args << ".n = " << n << ";\n  " << args << ".k = " << k << ";\n  "
+         << args << ".transposeA = " << (matmul.getTransposeLhs() ? "true" : "false")
+         << ";\n  " << args << ".transposeB = "
+         << (matmul.getTransposeRhs() ? "true" : "false") << ";\n  " << args
+         << ".a = " << get(matmul.getLhs()) << ";\n  " << args
+         << ".b = " << get(matmul.getRhs()) << ";\n  " << args
+         << ".c = " << get(matmul.getResult()) << ";\n  " << args
+         << ".strideA = " << (lhs.size() > 2 ? m * k : 0) << ";\n  " << args
+         << ".strideB = " << (rhs.size() > 2 ? k * n : 0) << ";\n  " << args
+         << ".strideC = " << m * n << ";\n";
+    return call("gemm", {getDType(matmul.getResult()), args},
+                *matmul.getOperation());
+  }
+
+  LogicalResult emitAttention(AttentionOp attention) {
+    ArrayRef<int64_t> q = getShape(attention.getQuery());
+    ArrayRef<int64_t> k = getShape(attention.getKey());
+    int64_t s = q[q.size() - 2], d = q.back(), t = k[k.size() - 2];
+    std::string args = "g" + std::to_string(nextArray++);
+    host << "  cleave::rt::AttentionArgs " << args << ";\n  " << args
+         << ".batch = " << getElementCount(q) / (s * d) << ";\n  " << args
+         << ".s = " << s << ";\n  " << args << ".t = " << t << ";\n  " << args
+         << ".d = " << d << ";\n  " << args << ".causal = "
+         << (attention.getCausal() ? "true" : "false") << ";\n  " << args
+         << ".scale = " << getScalarLiteral(attention.getEffectiveScale(), "double")
+         << ";\n  " << args << ".q = " << get(attention.getQuery()) << ";\n  "
+         << args << ".k = " << get(attention.getKey()) << ";\n  " << args
+         << ".v = " << get(attention.getValue()) << ";\n  " << args
+         << ".output = " << get(attention.getResult()) << ";\n";
+    return call("attention", {getDType(attention.getResult()), args},
+                *attention.getOperation());
+  }
+
+  LogicalResult emitReduce(Operation &op, StringRef kind, ArrayRef<int64_t> dims) {
+    uint32_t mask = 0;
+    for (int64_t dim : dims)
+      mask |= 1u << dim;
+    Value input = op.getOperand(0);
+    return call("reduce",
+                {getDType(input), ("cleave::rt::ReduceKind::" + kind).str(),
+                 getShapeLiteral(getShape(input)), std::to_string(mask) + "u",
+                 get(input), get(op.getResult(0))}, op);
+  }
+
+  LogicalResult emitConcat(ConcatOp concat) {
+    SmallVector<int64_t> offsets(getShape(concat.getResult()).size(), 0);
+    for (Value input : concat.getInputs()) {
+      std::string array = declareArray("int64_t", offsets);
+      if (failed(call("insertSlice",
+                      {getElementBytes(input), getShapeLiteral(getShape(input)),
+                       array, getShapeLiteral(getShape(concat.getResult())),
+                       get(input), get(concat.getResult())},
+                      *concat.getOperation())))
+        return failure();
+      offsets[concat.getDim()] += getShape(input)[concat.getDim()];
+    }
+    return success();
+  }
+
+  /// A non-splat constant: host data copied into the arena when reached.
+  LogicalResult emitDenseConstant(ConstantOp constant) {
+    auto elements = dyn_cast<DenseElementsAttr>(constant.getValue());
+    if (!elements)
+      return constant.emitOpError("only dense constants can be emitted");
+    FailureOr<ElementInfo> info = getElementInfo(elements.getType(), constant.getLoc());
+    if (failed(info))
+      return failure();
+    std::string array = "c" + std::to_string(nextArray++);
+    std::string storage = info->storage;
+    host << "  static const " << storage << " " << array << "[] = {";
+    int64_t index = 0;
+    auto separator = [&]() { return index++ % 8 == 0 ? "\n      " : " "; };
+    Type elementType = elements.getElementType();
+    if (isa<FloatType>(elementType)) {
+      for (APFloat value : elements.getValues<APFloat>())
+        host << separator() << "cleave::store<" << storage << ">("
+             << getScalarLiteral(value.convertToDouble(), info->compute) << "),";
+    } else {
+      for (APInt value : elements.getValues<APInt>())
+        host << separator()
+             << (elementType.isInteger(1) ? std::to_string(value.getZExtValue())
+                                          : std::to_string(value.getSExtValue()))
+             << ",";
+    }
+    host << "};\n";
+    host << "  CLEAVE_RETURN_IF_ERROR(context.copyToDevice("
+         << get(constant.getResult()) << ", " << array << ", sizeof(" << array
+         << ")));\n";
+    return success();
+  }
+
+  LogicalResult emitDescriptor(int64_t arenaBytes) {
+    std::string prefix = "k_" + name;
+    host << "const cleave::rt::ArgumentSpec " << prefix << "_arguments[] = {\n";
+    for (BlockArgument argument : function.getArguments()) {
+      unsigned index = argument.getArgNumber();
+      auto param = function.getArgAttrOfType<StringAttr>(index, CleaveDialect::kParamAttrName);
+      auto input = function.getArgAttrOfType<StringAttr>(index, CleaveDialect::kInputAttrName);
+      std::string tensorName = param   ? param.str()
+                               : input ? input.str()
+                                       : "arg" + std::to_string(index);
+      host << "    {{" << getStringLiteral(tensorName) << ", " << getDType(argument)
+           << ", " << getShapeLiteral(getShape(argument)) << "}, cleave::rt::ArgumentKind::"
+           << (param ? "Param" : "Input") << "},\n";
+    }
+    if (function.getNumArguments() == 0)
+      host << "    {{\"\", cleave::rt::DType::F32, {0, {}}}, cleave::rt::ArgumentKind::Input},\n";
+    host << "};\n";
+
+    host << "const cleave::rt::TensorSpec " << prefix << "_results[] = {\n";
+    for (auto [i, type] : llvm::enumerate(function.getResultTypes())) {
+      auto tensor = dyn_cast<RankedTensorType>(type);
+      if (!tensor || !tensor.hasStaticShape() || tensor.getRank() > kMaxRank)
+        return function.emitError("result ")
+               << i << " must be a static tensor of rank <= " << kMaxRank;
+      host << "    {\"output" << i << "\", cleave::rt::DType::"
+           << getElementInfo(tensor, function.getLoc())->dtype << ", "
+           << getShapeLiteral(tensor.getShape()) << "},\n";
+    }
+    if (function.getNumResults() == 0)
+      host << "    {\"\", cleave::rt::DType::F32, {0, {}}},\n";
+    host << "};\n";
+
+    host << "const char *const " << prefix << "_index_sites[] = {\n";
+    for (const std::string &site : indexSites)
+      host << "    " << getStringLiteral(site) << ",\n";
+    if (indexSites.empty())
+      host << "    \"\",\n";
+    host << "};\n";
+
+    host << "const cleave::rt::Program " << prefix << "_program = {\n    "
+         << getStringLiteral(name) << ", " << prefix << "_arguments, "
+         << function.getNumArguments() << ", " << prefix << "_results, "
+         << function.getNumResults() << ", " << arenaBytes << ", &" << name
+         << ", " << prefix << "_index_sites, " << indexSites.size() << "};\n\n";
+    return success();
+  }
+
+  func::FuncOp function;
+  raw_ostream &kernels;
+  raw_ostream &host;
+  CudaEmitterSummary &summary;
+  std::string name;
+  DenseMap<Value, std::string> pointers;
+  SmallVector<std::string> indexSites;
+  int64_t nextValue = 0;
+  int64_t nextArray = 0;
+};
+
+FailureOr<func::FuncOp> findEntry(ModuleOp module, StringRef entry) {
+  SmallVector<func::FuncOp> functions(module.getOps<func::FuncOp>());
+  if (functions.empty())
+    return module.emitError("module has no function to emit");
+  if (!entry.empty() || functions.size() > 1) {
+    StringRef wanted = entry.empty() ? "forward" : entry;
+    for (func::FuncOp function : functions)
+      if (function.getSymName() == wanted)
+        return function;
+    return module.emitError("no entry function '")
+           << wanted << "'; choose one with --cleave-entry";
+  }
+  return functions.front();
+}
+
+} // namespace
+
+LogicalResult mlir::cleave::translateToCuda(ModuleOp module, raw_ostream &os,
+                                            const CudaEmitterOptions &options,
+                                            CudaEmitterSummary *summary) {
+  CudaEmitterSummary local;
+  CudaEmitterSummary &totals = summary ? *summary : local;
+  FailureOr<func::FuncOp> entry = findEntry(module, options.entry);
+  if (failed(entry))
+    return failure();
+  totals.entry = entry->getSymName().str();
+
+  std::string kernels, host;
+  llvm::raw_string_ostream kernelStream(kernels), hostStream(host);
+  int64_t entryArena = 0;
+  for (func::FuncOp function : module.getOps<func::FuncOp>()) {
+    if (failed(FunctionEmitter(function, kernelStream, hostStream, totals).emit()))
+      return failure();
+    if (function == *entry)
+      entryArena = totals.arenaBytes;
+  }
+  totals.arenaBytes = entryArena;
+
+  os << "// Generated by cleave-translate --cleave-to-cuda; do not edit.\n"
+     << "// One source for both targets: nvcc builds it for NVIDIA GPUs, a\n"
+     << "// host C++ compiler with OpenMP for the CPU (see the runtime's\n"
+     << "// cleave/runtime/Portability.h). Comments name the source ops.\n\n"
+     << "#include \"cleave/runtime/Portability.h\"\n"
+     << "#include \"cleave/runtime/Program.h\"\n\n"
+     << "namespace {\n\n"
+     << kernels << host << "} // namespace\n";
+  if (options.emitMain)
+    os << "\nint main(int argc, char **argv) {\n"
+       << "  return cleave::rt::runProgramMain(k_" << totals.entry
+       << "_program, argc, argv);\n}\n";
+  return success();
+}
+
+void mlir::cleave::registerToCudaTranslation() {
+  static llvm::cl::opt<std::string> entry(
+      "cleave-entry",
+      llvm::cl::desc("Function the generated main runs (default: the only "
+                     "function, or 'forward')"),
+      llvm::cl::init(""));
+  static llvm::cl::opt<bool> noMain(
+      "cleave-no-main",
+      llvm::cl::desc("Do not emit main(); link the program into your own"),
+      llvm::cl::init(false));
+  TranslateFromMLIRRegistration registration(
+      "cleave-to-cuda",
+      "Emit CUDA C++ (also builds for the CPU) for a fused, memory-planned "
+      "cleave module",
+      [](Operation *op, raw_ostream &os) -> LogicalResult {
+        auto module = dyn_cast<ModuleOp>(op);
+        if (!module)
+          return op->emitError("expected a builtin.module");
+        CudaEmitterOptions options;
+        options.entry = entry;
+        options.emitMain = !noMain;
+        return translateToCuda(module, os, options);
+      },
+      [](DialectRegistry &registry) {
+        registry.insert<CleaveDialect, func::FuncDialect>();
+      });
+}

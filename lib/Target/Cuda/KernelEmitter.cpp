@@ -1,0 +1,320 @@
+//===- KernelEmitter.cpp - Fused elementwise kernels as C++ ---------------===//
+//
+// A kernel is one parallel loop over the elements of its iteration shape.
+// Each iteration loads its inputs (broadcast inputs through an index
+// expression with constant divisors), evaluates the body ops on scalars in
+// the compute type and stores the outputs. Nothing else touches memory.
+//
+//===----------------------------------------------------------------------===//
+
+#include "EmitterSupport.h"
+
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+FailureOr<ElementInfo> mlir::cleave::getElementInfo(Type type, Location loc) {
+  if (auto tensor = dyn_cast<ShapedType>(type))
+    type = tensor.getElementType();
+  if (type.isF64())
+    return ElementInfo{"double", "double", "F64"};
+  if (type.isF32())
+    return ElementInfo{"float", "float", "F32"};
+  if (type.isBF16())
+    return ElementInfo{"cleave::bf16", "float", "BF16"};
+  if (type.isF16())
+    return ElementInfo{"cleave::f16", "float", "F16"};
+  if (type.isInteger(64))
+    return ElementInfo{"int64_t", "int64_t", "I64"};
+  if (type.isInteger(32))
+    return ElementInfo{"int32_t", "int32_t", "I32"};
+  if (type.isInteger(1))
+    return ElementInfo{"bool", "bool", "Bool"};
+  return emitError(loc, "cannot emit element type ") << type;
+}
+
+std::string mlir::cleave::getLocationString(Location loc) {
+  std::string text;
+  loc->walk([&](Location nested) {
+    if (auto file = dyn_cast<FileLineColLoc>(nested)) {
+      text = (file.getFilename().strref() + ":" + llvm::Twine(file.getLine()) +
+              ":" + llvm::Twine(file.getColumn()))
+                 .str();
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  return text;
+}
+
+std::string mlir::cleave::getStringLiteral(StringRef text) {
+  std::string literal = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\')
+      literal += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      literal += llvm::formatv("\\{0:o3}", static_cast<unsigned>(c)).str();
+      continue;
+    }
+    literal += c;
+  }
+  return literal + "\"";
+}
+
+std::string mlir::cleave::getScalarLiteral(double value, StringRef compute) {
+  std::string text;
+  if (std::isnan(value))
+    text = "NAN";
+  else if (std::isinf(value))
+    text = value > 0 ? "INFINITY" : "-INFINITY";
+  else
+    text = llvm::formatv("{0}", llvm::format("%.17g", value)).str();
+  return ("static_cast<" + compute + ">(" + text + ")").str();
+}
+
+namespace {
+
+ArrayRef<int64_t> getShape(Value value) {
+  return cast<RankedTensorType>(value.getType()).getShape();
+}
+
+/// The linear index into `input` that output element `index` of a
+/// broadcast to `outputShape` reads, with `dims` as in cleave.broadcast.
+std::string getBroadcastIndex(ArrayRef<int64_t> inputShape,
+                              ArrayRef<int64_t> outputShape,
+                              ArrayRef<int64_t> dims, StringRef index) {
+  int64_t rank = outputShape.size();
+  int64_t inputRank = inputShape.size();
+  // The input fills the trailing dimensions: it repeats every numel(input).
+  bool trailing = true;
+  int64_t inputElements = 1;
+  for (int64_t i = 0; i < inputRank; ++i) {
+    trailing &= dims[i] == rank - inputRank + i && inputShape[i] == outputShape[dims[i]];
+    inputElements *= inputShape[i];
+  }
+  if (trailing)
+    return inputRank == rank ? index.str()
+                             : (index + " % " + Twine(inputElements)).str();
+
+  SmallVector<int64_t> outputStrides(rank, 1);
+  for (int64_t i = rank - 2; i >= 0; --i)
+    outputStrides[i] = outputStrides[i + 1] * outputShape[i + 1];
+  std::string expression;
+  int64_t inputStride = 1;
+  for (int64_t i = inputRank - 1; i >= 0; --i) {
+    if (inputShape[i] != 1) {
+      int64_t d = dims[i];
+      std::string coordinate = index.str();
+      if (outputStrides[d] != 1)
+        coordinate = "(" + coordinate + " / " + std::to_string(outputStrides[d]) + ")";
+      if (d != 0)
+        coordinate = "(" + coordinate + " % " + std::to_string(outputShape[d]) + ")";
+      if (inputStride != 1)
+        coordinate += " * " + std::to_string(inputStride);
+      expression = expression.empty() ? coordinate : coordinate + " + " + expression;
+    }
+    inputStride *= inputShape[i];
+  }
+  return expression.empty() ? "0" : expression;
+}
+
+const char *getComparison(ComparePredicate predicate) {
+  switch (predicate) {
+  case ComparePredicate::eq:
+    return "==";
+  case ComparePredicate::ne:
+    return "!=";
+  case ComparePredicate::lt:
+    return "<";
+  case ComparePredicate::le:
+    return "<=";
+  case ComparePredicate::gt:
+    return ">";
+  case ComparePredicate::ge:
+    return ">=";
+  }
+  llvm_unreachable("unknown predicate");
+}
+
+/// Emits one kernel body: names every scalar and prints one statement per op.
+class KernelPrinter {
+public:
+  KernelPrinter(const KernelBody &body, ArrayRef<int64_t> shape,
+                raw_ostream &os)
+      : body(body), shape(shape), os(os) {}
+
+  LogicalResult print(StringRef name) {
+    os << "CLEAVE_KERNEL void " << name << "(int64_t count";
+    for (auto [i, input] : llvm::enumerate(body.inputs)) {
+      FailureOr<ElementInfo> info = getElementInfo(input.getType(), input.getLoc());
+      if (failed(info))
+        return failure();
+      os << ",\n    const " << info->storage << " *CLEAVE_RESTRICT in" << i;
+    }
+    for (auto [i, output] : llvm::enumerate(body.outputs)) {
+      FailureOr<ElementInfo> info = getElementInfo(output.getType(), output.getLoc());
+      if (failed(info))
+        return failure();
+      os << ",\n    " << info->storage << " *CLEAVE_RESTRICT out" << i;
+    }
+    os << ") {\n  CLEAVE_PARALLEL_FOR(i, count) {\n";
+    for (auto [i, input] : llvm::enumerate(body.inputs))
+      inputIndex[input] = i;
+    for (Operation *op : body.ops)
+      if (failed(printOp(op)))
+        return failure();
+    for (auto [i, output] : llvm::enumerate(body.outputs)) {
+      FailureOr<ElementInfo> info = getElementInfo(output.getType(), output.getLoc());
+      FailureOr<std::string> value = getScalar(output);
+      if (failed(value))
+        return failure();
+      os << "    out" << i << "[i] = cleave::store<" << info->storage << ">("
+         << *value << ");\n";
+    }
+    os << "  }\n}\n";
+    return success();
+  }
+
+private:
+  /// The scalar holding `value` at element i, loading an input on first use.
+  FailureOr<std::string> getScalar(Value value) {
+    if (auto it = scalars.find(value); it != scalars.end())
+      return it->second;
+    auto input = inputIndex.find(value);
+    if (input == inputIndex.end())
+      return emitError(value.getLoc(), "kernel value is neither an input nor "
+                                       "computed by the kernel");
+    if (getShape(value) != shape)
+      return emitError(value.getLoc(), "kernel input of type ")
+             << value.getType() << " is read without a broadcast";
+    return define(value, "cleave::toCompute(in" + std::to_string(input->second) + "[i])");
+  }
+
+  FailureOr<std::string> define(Value value, const std::string &expression) {
+    FailureOr<ElementInfo> info = getElementInfo(value.getType(), value.getLoc());
+    if (failed(info))
+      return failure();
+    std::string name = "s" + std::to_string(nextScalar++);
+    os << "    const " << info->compute << " " << name << " = " << expression
+       << ";\n";
+    scalars[value] = name;
+    return name;
+  }
+
+  LogicalResult printOp(Operation *op) {
+    SmallVector<std::string> operands;
+    if (!isa<BroadcastOp>(op)) {
+      for (Value operand : op->getOperands()) {
+        FailureOr<std::string> scalar = getScalar(operand);
+        if (failed(scalar))
+          return failure();
+        operands.push_back(*scalar);
+      }
+    }
+    FailureOr<ElementInfo> info =
+        getElementInfo(op->getResult(0).getType(), op->getLoc());
+    if (failed(info))
+      return failure();
+    std::string compute = info->compute;
+    auto call = [&](StringRef function) {
+      return (function + "(" + llvm::join(operands, ", ") + ")").str();
+    };
+    auto binary = [&](StringRef symbol) {
+      return operands[0] + " " + symbol.str() + " " + operands[1];
+    };
+
+    FailureOr<std::string> expression =
+        llvm::TypeSwitch<Operation *, FailureOr<std::string>>(op)
+            .Case([&](AddOp) { return binary("+"); })
+            .Case([&](SubOp) { return binary("-"); })
+            .Case([&](MulOp) { return binary("*"); })
+            .Case([&](DivOp) { return binary("/"); })
+            .Case([&](MaxOp) { return call("cleave::max"); })
+            .Case([&](MinOp) { return call("cleave::min"); })
+            .Case([&](NegOp) { return "-" + operands[0]; })
+            .Case([&](ExpOp) { return call("cleave::exp"); })
+            .Case([&](LogOp) { return call("cleave::log"); })
+            .Case([&](TanhOp) { return call("cleave::tanh"); })
+            .Case([&](SqrtOp) { return call("cleave::sqrt"); })
+            .Case([&](RsqrtOp) { return call("cleave::rsqrt"); })
+            .Case([&](GeluOp) { return call("cleave::gelu"); })
+            .Case([&](ReluOp) { return call("cleave::relu"); })
+            .Case([&](SiluOp) { return call("cleave::silu"); })
+            .Case([&](CompareOp compare) {
+              return binary(getComparison(compare.getPredicate()));
+            })
+            .Case([&](SelectOp) {
+              return operands[0] + " ? " + operands[1] + " : " + operands[2];
+            })
+            .Case([&](CastOp) {
+              // Round to the result's storage type, then widen again, so
+              // later ops see exactly the stored value.
+              return "cleave::toCompute(cleave::store<" + std::string(info->storage) +
+                     ">(static_cast<" + compute + ">(" + operands[0] + ")))";
+            })
+            .Case([&](FillOp fill) {
+              return "cleave::toCompute(cleave::store<" + std::string(info->storage) +
+                     ">(" + getScalarLiteral(fill.getValue().convertToDouble(), compute) +
+                     "))";
+            })
+            .Case([&](ConstantOp constant) -> FailureOr<std::string> {
+              auto splat = dyn_cast<SplatElementsAttr>(constant.getValue());
+              if (!splat)
+                return constant.emitOpError("only splat constants can be part "
+                                            "of a kernel");
+              Attribute element = splat.getSplatValue<Attribute>();
+              double value = 0;
+              if (auto floating = dyn_cast<FloatAttr>(element))
+                value = floating.getValueAsDouble();
+              else
+                value = static_cast<double>(
+                    cast<IntegerAttr>(element).getValue().getSExtValue());
+              return "cleave::toCompute(cleave::store<" + std::string(info->storage) +
+                     ">(" + getScalarLiteral(value, compute) + "))";
+            })
+            .Case([&](BroadcastOp broadcast) -> FailureOr<std::string> {
+              auto input = inputIndex.find(broadcast.getInput());
+              if (input == inputIndex.end())
+                return broadcast.emitOpError("inside a kernel must broadcast a "
+                                             "kernel input");
+              return "cleave::toCompute(in" + std::to_string(input->second) +
+                     "[" +
+                     getBroadcastIndex(getShape(broadcast.getInput()), shape,
+                                       broadcast.getDims(), "i") +
+                     "])";
+            })
+            .Default([&](Operation *other) -> FailureOr<std::string> {
+              return other->emitOpError("cannot be emitted as part of a kernel");
+            });
+    if (failed(expression))
+      return failure();
+    os << "    // " << op->getName();
+    if (std::string where = getLocationString(op->getLoc()); !where.empty())
+      os << " at " << where;
+    os << "\n";
+    return success(succeeded(define(op->getResult(0), *expression)));
+  }
+
+  const KernelBody &body;
+  ArrayRef<int64_t> shape;
+  raw_ostream &os;
+  DenseMap<Value, unsigned> inputIndex;
+  DenseMap<Value, std::string> scalars;
+  unsigned nextScalar = 0;
+};
+
+} // namespace
+
+LogicalResult mlir::cleave::emitKernel(StringRef name, const KernelBody &body,
+                                       ArrayRef<int64_t> shape,
+                                       raw_ostream &os) {
+  return KernelPrinter(body, shape, os).print(name);
+}

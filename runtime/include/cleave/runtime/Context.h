@@ -1,0 +1,103 @@
+//===- Context.h - Device, stream, memory and errors ------------*- C++ -*-===//
+//
+// A Context owns what one process needs to run generated code on its
+// backend: the device and stream (CUDA) or nothing more than host memory
+// (CPU), the GEMM library handle, scratch buffers for library kernels and
+// the slot kernels use to report an out-of-range index. Every call returns a
+// Status whose message names the call that failed and what it was doing.
+//
+// Both backends implement this one class; a program links exactly one of
+// libcleave_runtime_cpu and libcleave_runtime_cuda.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CLEAVE_RUNTIME_CONTEXT_H
+#define CLEAVE_RUNTIME_CONTEXT_H
+
+#include "cleave/runtime/Status.h"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace cleave::rt {
+
+/// Library kernels that keep a scratch buffer between calls. Each has its own,
+/// so a kernel can call GEMM without clobbering its own scratch.
+enum class ScratchSlot { Attention, Gemm, Count };
+
+class Context {
+public:
+  Context();
+  ~Context();
+  Context(const Context &) = delete;
+  Context &operator=(const Context &) = delete;
+
+  /// Selects the device and creates the stream and library handles.
+  Status initialize();
+  /// "cpu" or "cuda".
+  static const char *getBackendName();
+
+  /// Device memory (host memory on the CPU), aligned to 256 bytes.
+  Status allocate(size_t bytes, void **pointer, const char *purpose);
+  void release(void *pointer);
+  Status copyToDevice(void *device, const void *host, size_t bytes);
+  Status copyToHost(void *host, const void *device, size_t bytes);
+  /// Waits for all queued work; reports the first asynchronous failure.
+  Status synchronize(const char *what);
+
+  /// Reports a failed kernel launch, naming the kernel and its source op.
+  Status checkLaunch(const char *kernel, const char *location);
+
+  /// A scratch buffer of at least `bytes`, reused by later calls.
+  Status getScratch(ScratchSlot slot, size_t bytes, void **pointer);
+
+  /// Device slot where a kernel stores a nonzero site number when it meets an
+  /// index outside its table (embedding, cross_entropy targets).
+  int32_t *getIndexErrorSlot() const { return indexErrorSlot; }
+  /// Reads and clears the slot: 0 when no kernel reported a bad index.
+  Status takeIndexError(int32_t *site);
+
+  /// cudaStream_t on CUDA, null on the CPU.
+  void *getStream() const { return stream; }
+  /// cublasLtHandle_t on CUDA, null on the CPU.
+  void *getBlasHandle() const { return blasHandle; }
+
+private:
+  void *stream = nullptr;
+  void *blasHandle = nullptr;
+  int32_t *indexErrorSlot = nullptr;
+  void *scratch[static_cast<int>(ScratchSlot::Count)] = {};
+  size_t scratchBytes[static_cast<int>(ScratchSlot::Count)] = {};
+};
+
+/// Device memory released when it goes out of scope.
+class DeviceBuffer {
+public:
+  explicit DeviceBuffer(Context &context) : context(context) {}
+  ~DeviceBuffer() { context.release(pointer); }
+  DeviceBuffer(const DeviceBuffer &) = delete;
+  DeviceBuffer &operator=(const DeviceBuffer &) = delete;
+
+  Status allocate(size_t bytes, const char *purpose) {
+    context.release(pointer);
+    pointer = nullptr;
+    return context.allocate(bytes, &pointer, purpose);
+  }
+  void *get() const { return pointer; }
+
+private:
+  Context &context;
+  void *pointer = nullptr;
+};
+
+} // namespace cleave::rt
+
+/// Returns from the enclosing function when `expr` yields a failed Status.
+#define CLEAVE_RETURN_IF_ERROR(expr)                                           \
+  do {                                                                         \
+    ::cleave::rt::Status cleaveStatus = (expr);                                \
+    if (!cleaveStatus.ok())                                                    \
+      return cleaveStatus;                                                     \
+  } while (false)
+
+#endif // CLEAVE_RUNTIME_CONTEXT_H

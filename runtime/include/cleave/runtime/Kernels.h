@@ -1,0 +1,116 @@
+//===- Kernels.h - GEMM and the library kernels -----------------*- C++ -*-===//
+//
+// The operations generated code calls instead of emitting a kernel: GEMM
+// (OpenBLAS on the CPU, cuBLASLt on CUDA) and the kernels whose structure
+// does not fit an elementwise loop. Tensors are dense row-major device
+// pointers; the element type is passed as a DType. All calls are queued on
+// the context's stream. `location` names the source op in error messages.
+//
+// The kernels other than GEMM are one source (Kernels.inc) compiled for both
+// backends. Determinism: on the CPU every call is bit-reproducible. On CUDA
+// the library kernels and generated kernels are too (one thread owns each
+// output and reduces in a fixed order); cuBLASLt may pick algorithms whose
+// results depend on the GPU model and library version.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CLEAVE_RUNTIME_KERNELS_H
+#define CLEAVE_RUNTIME_KERNELS_H
+
+#include "cleave/runtime/Context.h"
+#include "cleave/runtime/DType.h"
+
+#include <cstdint>
+
+namespace cleave::rt {
+
+constexpr int kMaxRank = 8;
+
+/// A shape passed by value into kernels.
+struct Shape {
+  int rank = 0;
+  int64_t dims[kMaxRank] = {};
+};
+
+/// c[i] = op(a[i]) * op(b[i]) for i < batch, with op(a) of shape [m, k] and
+/// op(b) of shape [k, n]; op transposes when the flag is set. A stride of 0
+/// repeats the same matrix for every batch element.
+struct GemmArgs {
+  int64_t batch = 1, m = 0, n = 0, k = 0;
+  bool transposeA = false, transposeB = false;
+  const void *a = nullptr, *b = nullptr;
+  void *c = nullptr;
+  int64_t strideA = 0, strideB = 0, strideC = 0;
+};
+Status gemm(Context &context, DType dtype, const GemmArgs &args,
+            const char *location);
+
+/// Softmax over rows of `cols` elements.
+Status softmax(Context &context, DType dtype, int64_t rows, int64_t cols,
+               const void *input, void *output, const char *location);
+
+Status layerNorm(Context &context, DType dtype, int64_t rows, int64_t cols,
+                 const void *input, const void *scale, const void *bias,
+                 double epsilon, void *output, const char *location);
+
+Status rmsNorm(Context &context, DType dtype, int64_t rows, int64_t cols,
+               const void *input, const void *scale, double epsilon,
+               void *output, const char *location);
+
+/// softmax(scale * q k^T + causal mask) v, through two GEMMs. q is
+/// [batch, s, d]; k and v are [batch, t, d].
+struct AttentionArgs {
+  int64_t batch = 1, s = 0, t = 0, d = 0;
+  bool causal = false;
+  double scale = 1.0;
+  const void *q = nullptr, *k = nullptr, *v = nullptr;
+  void *output = nullptr;
+};
+Status attention(Context &context, DType dtype, const AttentionArgs &args,
+                 const char *location);
+
+/// Per row: logsumexp(logits) - logits[target]. A target outside [0, vocab)
+/// stores `site` in the context's index error slot.
+Status crossEntropy(Context &context, DType dtype, DType targetType,
+                    int64_t rows, int64_t vocab, const void *logits,
+                    const void *targets, void *output, int32_t site,
+                    const char *location);
+
+/// output[i, :] = table[indices[i], :] for a [vocab, width] table.
+Status embedding(Context &context, DType dtype, DType indexType, int64_t count,
+                 int64_t vocab, int64_t width, const void *table,
+                 const void *indices, void *output, int32_t site,
+                 const char *location);
+
+/// Rotary embedding of `outer` matrices of [seq, dim].
+Status rotary(Context &context, DType dtype, int64_t outer, int64_t seq,
+              int64_t dim, double base, const void *input, void *output,
+              const char *location);
+
+enum class ReduceKind { Sum, Mean, Max };
+/// Reduces `input` of `shape` over the dimensions set in `reducedMask`
+/// (bit i = dimension i), keeping the others in order.
+Status reduce(Context &context, DType dtype, ReduceKind kind,
+              const Shape &shape, uint32_t reducedMask, const void *input,
+              void *output, const char *location);
+
+/// output = input transposed: output dimension i is input dimension perm[i].
+Status transpose(Context &context, size_t elementBytes, const Shape &shape,
+                 const int *perm, const void *input, void *output,
+                 const char *location);
+
+/// Copies the block of `output`'s shape at `offsets` out of `input`.
+Status extractSlice(Context &context, size_t elementBytes,
+                    const Shape &inputShape, const int64_t *offsets,
+                    const Shape &outputShape, const void *input, void *output,
+                    const char *location);
+
+/// Writes `input` (of `inputShape`) into `output` at `offsets`.
+Status insertSlice(Context &context, size_t elementBytes,
+                   const Shape &inputShape, const int64_t *offsets,
+                   const Shape &outputShape, const void *input, void *output,
+                   const char *location);
+
+} // namespace cleave::rt
+
+#endif // CLEAVE_RUNTIME_KERNELS_H

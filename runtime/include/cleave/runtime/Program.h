@@ -1,0 +1,60 @@
+//===- Program.h - What a generated program exports to the runner -*- C++ -*-===//
+//
+// Generated code describes its entry function with a Program: the tensors it
+// takes (parameters and inputs, by name), the tensors it returns, the arena
+// it needs and the function itself. The runner does the rest: it loads the
+// arguments from safetensors files after checking every name, dtype and
+// shape, runs the function, and writes and prints the results.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CLEAVE_RUNTIME_PROGRAM_H
+#define CLEAVE_RUNTIME_PROGRAM_H
+
+#include "cleave/runtime/Context.h"
+#include "cleave/runtime/DType.h"
+#include "cleave/runtime/Kernels.h"
+
+#include <cstdint>
+
+namespace cleave::rt {
+
+struct TensorSpec {
+  const char *name;
+  DType dtype;
+  Shape shape;
+};
+
+enum class ArgumentKind { Param, Input };
+
+struct ArgumentSpec {
+  TensorSpec tensor;
+  ArgumentKind kind;
+};
+
+/// Runs the function: `arguments` and `results` are device pointers, one per
+/// spec; results may point into `arena` or at an argument.
+using EntryFunction = Status (*)(Context &context, void *const *arguments,
+                                 void **results, uint8_t *arena);
+
+struct Program {
+  const char *name;
+  const ArgumentSpec *arguments;
+  int numArguments;
+  const TensorSpec *results;
+  int numResults;
+  uint64_t arenaBytes;
+  EntryFunction entry;
+  /// Index-checking ops by site number - 1, e.g. "embedding at m.mlir:3:8".
+  const char *const *indexSites;
+  int numIndexSites;
+};
+
+/// The command-line program: `--params FILE [--inputs FILE] [--outputs FILE]
+/// [--repeat N]`. Returns the process exit code (0, or 1 after printing an
+/// error to stderr).
+int runProgramMain(const Program &program, int argc, char **argv);
+
+} // namespace cleave::rt
+
+#endif // CLEAVE_RUNTIME_PROGRAM_H

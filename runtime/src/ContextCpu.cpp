@@ -1,0 +1,91 @@
+//===- ContextCpu.cpp - The CPU backend's context -------------------------===//
+//
+// On the CPU the "device" is host memory, launches are synchronous calls and
+// there is no stream: copies are memcpy and synchronize has nothing to wait
+// for.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cleave/runtime/Context.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace cleave::rt {
+
+constexpr size_t kAlignment = 256;
+
+Context::Context() = default;
+
+Context::~Context() {
+  for (void *buffer : scratch)
+    std::free(buffer);
+  std::free(indexErrorSlot);
+}
+
+const char *Context::getBackendName() { return "cpu"; }
+
+Status Context::initialize() {
+  if (indexErrorSlot)
+    return Status::success();
+  void *slot = nullptr;
+  CLEAVE_RETURN_IF_ERROR(allocate(sizeof(int32_t), &slot, "index error slot"));
+  indexErrorSlot = static_cast<int32_t *>(slot);
+  *indexErrorSlot = 0;
+  return Status::success();
+}
+
+Status Context::allocate(size_t bytes, void **pointer, const char *purpose) {
+  size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  if (rounded < bytes)
+    return Status::error(std::string("cannot allocate ") + purpose +
+                         ": size overflows");
+  *pointer = std::aligned_alloc(kAlignment, rounded ? rounded : kAlignment);
+  if (!*pointer)
+    return Status::error(std::string("out of memory allocating ") +
+                         std::to_string(bytes) + " bytes for " + purpose);
+  return Status::success();
+}
+
+void Context::release(void *pointer) { std::free(pointer); }
+
+Status Context::copyToDevice(void *device, const void *host, size_t bytes) {
+  if (bytes)
+    std::memcpy(device, host, bytes);
+  return Status::success();
+}
+
+Status Context::copyToHost(void *host, const void *device, size_t bytes) {
+  if (bytes)
+    std::memcpy(host, device, bytes);
+  return Status::success();
+}
+
+Status Context::synchronize(const char *) { return Status::success(); }
+
+Status Context::checkLaunch(const char *, const char *) {
+  return Status::success();
+}
+
+Status Context::getScratch(ScratchSlot slot, size_t bytes, void **pointer) {
+  int index = static_cast<int>(slot);
+  if (scratchBytes[index] < bytes) {
+    std::free(scratch[index]);
+    scratch[index] = nullptr;
+    scratchBytes[index] = 0;
+    CLEAVE_RETURN_IF_ERROR(allocate(bytes, &scratch[index], "scratch"));
+    scratchBytes[index] = bytes;
+  }
+  *pointer = scratch[index];
+  return Status::success();
+}
+
+Status Context::takeIndexError(int32_t *site) {
+  *site = indexErrorSlot ? *indexErrorSlot : 0;
+  if (indexErrorSlot)
+    *indexErrorSlot = 0;
+  return Status::success();
+}
+
+} // namespace cleave::rt

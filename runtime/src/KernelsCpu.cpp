@@ -1,0 +1,3 @@
+//===- KernelsCpu.cpp - Library kernels, host compiler with OpenMP --------===//
+
+#include "Kernels.inc"
