@@ -18,10 +18,18 @@ config.environment["FILECHECK_OPTS"] = "-enable-var-scope --allow-unused-prefixe
 
 config.substitutions.append(("%cleave_src", config.cleave_src_root))
 config.substitutions.append(("%cleave_obj", config.cleave_obj_root))
+# The NumPy reference models the end-to-end tests compare against.
+config.substitutions.append(
+    ("%reference", "%python " + os.path.join(config.test_source_root, "e2e", "reference.py")))
 
 llvm_config.use_default_substitutions()
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 
 tool_dirs = [config.cleave_tools_dir, config.llvm_tools_dir]
-tools = ["cleave-opt", "cleave-models", "not", "split-file", "FileCheck"]
+tools = ["cleave-opt", "cleave-translate", "cleavec", "cleave-models", "not",
+         "split-file", "FileCheck"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# Tests that build with nvcc need the CUDA backend (built when nvcc is found).
+if config.cleave_cuda_enabled:
+    config.available_features.add("cuda")

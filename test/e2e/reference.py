@@ -727,6 +727,24 @@ def run_compare(args):
     return 1
 
 
+def run_randomize(args):
+    """Rewrites every parameter with larger random values of the same name,
+    dtype and shape. GPT-2 initialization makes nearly uniform logits, which
+    hide mistakes in attention and the norms; these values do not."""
+    source = read_safetensors(args.params)
+    rng = np.random.default_rng(args.seed)
+    tensors = {}
+    for name, array in source.tensors.items():
+        noise = rng.standard_normal(array.shape) * args.std
+        if name.endswith(".scale"):
+            noise += 1.0
+        dtype = source.dtypes[name]
+        storage = np.float32 if dtype == "BF16" else _NUMPY_TYPES[dtype]
+        tensors[name] = (dtype, noise.astype(storage))
+    write_safetensors(args.output, tensors, {"randomized": str(args.seed)})
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         description="NumPy reference of the cleave-models models.")
@@ -763,6 +781,14 @@ def build_parser():
                          help="passes if |got - ref| <= rtol * max(1, |ref|)"
                               " (default 1e-5)")
     compare.set_defaults(run=run_compare)
+
+    randomize = commands.add_parser(
+        "randomize", help="rewrite parameters with larger random values")
+    randomize.add_argument("--params", required=True, metavar="P.safetensors")
+    randomize.add_argument("--std", type=_positive_float, default=0.3)
+    randomize.add_argument("--seed", type=int, default=0)
+    randomize.add_argument("-o", dest="output", required=True, metavar="FILE")
+    randomize.set_defaults(run=run_randomize)
     return parser
 
 

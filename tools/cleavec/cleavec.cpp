@@ -91,7 +91,7 @@ FailureOr<SmallVector<std::string>> getBuildCommand(StringRef source,
                "project was configured\n";
     return failure();
   }
-  command = {CLEAVEC_NVCC, "-O3", "-std=c++17", "-x", "cu"};
+  command = {CLEAVEC_NVCC, "-O3", "-std=c++17"};
   SmallVector<StringRef> archs;
   StringRef(cudaArchs).split(archs, ',', -1, false);
   for (StringRef arch : archs) {

@@ -1,0 +1,132 @@
+//===- ContextCuda.cu - The CUDA backend's context ------------------------===//
+//
+// One device, one stream, one cuBLASLt handle. Errors name the CUDA call and
+// what it was doing; asynchronous kernel faults surface at the next
+// synchronize, named by its caller.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cleave/runtime/Context.h"
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <cstdlib>
+#include <string>
+
+namespace cleave::rt {
+namespace {
+
+Status check(cudaError_t error, const std::string &what) {
+  if (error == cudaSuccess)
+    return Status::success();
+  return Status::error(what + ": " + cudaGetErrorName(error) + " (" +
+                       cudaGetErrorString(error) + ")");
+}
+
+cudaStream_t asStream(void *stream) { return static_cast<cudaStream_t>(stream); }
+
+} // namespace
+
+Context::Context() = default;
+
+Context::~Context() {
+  for (void *buffer : scratch)
+    cudaFree(buffer);
+  cudaFree(indexErrorSlot);
+  if (blasHandle)
+    cublasLtDestroy(static_cast<cublasLtHandle_t>(blasHandle));
+  if (stream)
+    cudaStreamDestroy(asStream(stream));
+}
+
+const char *Context::getBackendName() { return "cuda"; }
+
+Status Context::initialize() {
+  if (stream)
+    return Status::success();
+  int device = 0;
+  if (const char *chosen = std::getenv("CLEAVE_DEVICE"))
+    device = std::atoi(chosen);
+  CLEAVE_RETURN_IF_ERROR(check(cudaSetDevice(device),
+                               "cudaSetDevice(" + std::to_string(device) + ")"));
+  cudaStream_t created;
+  CLEAVE_RETURN_IF_ERROR(check(cudaStreamCreate(&created), "cudaStreamCreate"));
+  stream = created;
+  cublasLtHandle_t handle;
+  cublasStatus_t status = cublasLtCreate(&handle);
+  if (status != CUBLAS_STATUS_SUCCESS)
+    return Status::error(std::string("cublasLtCreate: ") +
+                         cublasLtGetStatusString(status));
+  blasHandle = handle;
+  void *slot = nullptr;
+  CLEAVE_RETURN_IF_ERROR(allocate(sizeof(int32_t), &slot, "index error slot"));
+  indexErrorSlot = static_cast<int32_t *>(slot);
+  return check(cudaMemset(indexErrorSlot, 0, sizeof(int32_t)),
+               "cudaMemset(index error slot)");
+}
+
+Status Context::allocate(size_t bytes, void **pointer, const char *purpose) {
+  *pointer = nullptr;
+  // cudaMalloc aligns to at least 256 bytes.
+  return check(cudaMalloc(pointer, bytes ? bytes : 1),
+               std::string("cudaMalloc(") + std::to_string(bytes) +
+                   " bytes for " + purpose + ")");
+}
+
+void Context::release(void *pointer) {
+  if (pointer)
+    cudaFree(pointer);
+}
+
+Status Context::copyToDevice(void *device, const void *host, size_t bytes) {
+  CLEAVE_RETURN_IF_ERROR(check(cudaMemcpyAsync(device, host, bytes,
+                                               cudaMemcpyHostToDevice,
+                                               asStream(stream)),
+                               "cudaMemcpyAsync(host to device)"));
+  return synchronize("copy to device");
+}
+
+Status Context::copyToHost(void *host, const void *device, size_t bytes) {
+  CLEAVE_RETURN_IF_ERROR(check(cudaMemcpyAsync(host, device, bytes,
+                                               cudaMemcpyDeviceToHost,
+                                               asStream(stream)),
+                               "cudaMemcpyAsync(device to host)"));
+  return synchronize("copy to host");
+}
+
+Status Context::synchronize(const char *what) {
+  return check(cudaStreamSynchronize(asStream(stream)),
+               std::string("cudaStreamSynchronize after ") + what);
+}
+
+Status Context::checkLaunch(const char *kernel, const char *location) {
+  return check(cudaGetLastError(), std::string("launching ") + kernel +
+                                       " at " + location);
+}
+
+Status Context::getScratch(ScratchSlot slot, size_t bytes, void **pointer) {
+  int index = static_cast<int>(slot);
+  if (scratchBytes[index] < bytes) {
+    // cudaFree waits for queued work that may still read the old buffer.
+    release(scratch[index]);
+    scratch[index] = nullptr;
+    scratchBytes[index] = 0;
+    CLEAVE_RETURN_IF_ERROR(allocate(bytes, &scratch[index], "scratch"));
+    scratchBytes[index] = bytes;
+  }
+  *pointer = scratch[index];
+  return Status::success();
+}
+
+Status Context::takeIndexError(int32_t *site) {
+  *site = 0;
+  CLEAVE_RETURN_IF_ERROR(copyToHost(site, indexErrorSlot, sizeof(int32_t)));
+  if (*site == 0)
+    return Status::success();
+  return check(cudaMemsetAsync(indexErrorSlot, 0, sizeof(int32_t),
+                               asStream(stream)),
+               "cudaMemsetAsync(index error slot)");
+}
+
+} // namespace cleave::rt

@@ -1,0 +1,3 @@
+//===- KernelsCuda.cu - Library kernels, built by nvcc --------------------===//
+
+#include "Kernels.inc"

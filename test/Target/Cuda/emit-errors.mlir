@@ -1,0 +1,35 @@
+// RUN: cleave-translate --cleave-to-cuda %s -split-input-file -verify-diagnostics
+
+// expected-error@+1 {{function 'unplanned' has no memory plan: run cleave-plan-memory first}}
+func.func @unplanned(%a: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = cleave.exp %a : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @missing_offset(%a: tensor<4xf32>) -> tensor<4xf32> attributes {cleave.arena_bytes = 256 : i64} {
+  // expected-error@+1 {{has no arena offset: run cleave-plan-memory first}}
+  %0 = cleave.exp %a : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @outside_arena(%a: tensor<4xf32>) -> tensor<4xf32> attributes {cleave.arena_bytes = 256 : i64} {
+  // expected-error@+1 {{arena offset 256 + 16 bytes lies outside the 256-byte arena}}
+  %0 = cleave.exp %a {cleave.arena_offsets = array<i64: 256>} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// expected-error@+1 {{no entry function 'forward'; choose one with --cleave-entry}}
+module {
+  func.func @a() attributes {cleave.arena_bytes = 0 : i64} {
+    return
+  }
+  func.func @b() attributes {cleave.arena_bytes = 0 : i64} {
+    return
+  }
+}

@@ -1,0 +1,71 @@
+// RUN: cleave-opt %s --cleave-fuse --cleave-plan-memory -mlir-print-debuginfo | cleave-translate --cleave-to-cuda | FileCheck %s
+
+// CHECK:       #include "cleave/runtime/Portability.h"
+// CHECK:       #include "cleave/runtime/Program.h"
+
+// The fused bias + gelu kernel: the bias is read through its broadcast
+// index, the sum never reaches memory.
+// CHECK-LABEL: CLEAVE_KERNEL void layer_k0_add_gelu(int64_t count,
+// CHECK-NEXT:      const float *CLEAVE_RESTRICT in0,
+// CHECK-NEXT:      const float *CLEAVE_RESTRICT in1,
+// CHECK-NEXT:      float *CLEAVE_RESTRICT out0) {
+// CHECK-NEXT:    CLEAVE_PARALLEL_FOR(i, count) {
+// CHECK-NEXT:      // cleave.broadcast at {{.*}}emit.mlir:{{[0-9]+}}:{{[0-9]+}}
+// CHECK-NEXT:      const float s0 = cleave::toCompute(in0[i % 16]);
+// CHECK-NEXT:      const float s1 = cleave::toCompute(in1[i]);
+// CHECK-NEXT:      // cleave.add at
+// CHECK-NEXT:      const float s2 = s1 + s0;
+// CHECK-NEXT:      // cleave.gelu at
+// CHECK-NEXT:      const float s3 = cleave::gelu(s2);
+// CHECK-NEXT:      out0[i] = cleave::store<float>(s3);
+
+// A broadcast along a leading dimension divides by the inner size.
+// CHECK-LABEL: CLEAVE_KERNEL void layer_k1_mul
+// CHECK:           cleave::toCompute(in0[(i / 16)]);
+
+// Host code: arguments, then ops in program order on arena pointers.
+// CHECK-LABEL: cleave::rt::Status layer(cleave::rt::Context &context
+// CHECK:         auto *arg0 = static_cast<float *>(arguments[0]);
+// CHECK:         auto *arg3 = static_cast<cleave::bf16 *>(arguments[3]);
+// CHECK:         // cleave.matmul at
+// CHECK-NEXT:    auto *[[MM:v[0-9]+]] = reinterpret_cast<float *>(arena + 0);
+// CHECK:         .batch = 1;
+// CHECK:         .m = 4;
+// CHECK:         .n = 16;
+// CHECK:         .k = 8;
+// CHECK:         CLEAVE_RETURN_IF_ERROR(cleave::rt::gemm(context, cleave::rt::DType::F32,
+// CHECK:         CLEAVE_LAUNCH(context, layer_k0_add_gelu, 64)(64, arg2, [[MM]], [[G:v[0-9]+]]);
+// CHECK-NEXT:    CLEAVE_RETURN_IF_ERROR(context.checkLaunch("layer_k0_add_gelu",
+// CHECK:         cleave::rt::reduce(context, cleave::rt::DType::F32, cleave::rt::ReduceKind::Sum, {2, {4, 16}}, 2u, [[G]],
+// CHECK:         CLEAVE_LAUNCH(context, layer_k1_mul, 64)(64, {{v[0-9]+}}, [[G]], [[M:v[0-9]+]]);
+// CHECK:         // cleave.reshape
+// CHECK-NEXT:    auto *[[R:v[0-9]+]] = [[M]];
+// CHECK:         results[0] = [[R]];
+// CHECK:         results[1] = arg3;
+
+// The descriptor the runner reads.
+// CHECK-LABEL: const cleave::rt::ArgumentSpec k_layer_arguments[] = {
+// CHECK-NEXT:      {{[{][{]}}"x", cleave::rt::DType::F32, {2, {4, 8}}}, cleave::rt::ArgumentKind::Input},
+// CHECK-NEXT:      {{[{][{]}}"w", cleave::rt::DType::F32, {2, {8, 16}}}, cleave::rt::ArgumentKind::Param},
+// CHECK:       const cleave::rt::TensorSpec k_layer_results[] = {
+// CHECK-NEXT:      {"output0", cleave::rt::DType::F32, {2, {16, 4}}},
+// CHECK:       const cleave::rt::Program k_layer_program = {
+// CHECK-NEXT:      "layer", k_layer_arguments, 4, k_layer_results, 2, 768, &layer, k_layer_index_sites, 0};
+// CHECK:       int main(int argc, char **argv) {
+// CHECK-NEXT:    return cleave::rt::runProgramMain(k_layer_program, argc, argv);
+
+func.func @layer(%x: tensor<4x8xf32> {cleave.input = "x"},
+                 %w: tensor<8x16xf32> {cleave.param = "w"},
+                 %b: tensor<16xf32> {cleave.param = "b"},
+                 %t: tensor<2xbf16> {cleave.param = "t"})
+    -> (tensor<16x4xf32>, tensor<2xbf16>) {
+  %0 = cleave.matmul %x, %w : tensor<4x8xf32>, tensor<8x16xf32> -> tensor<4x16xf32>
+  %1 = cleave.broadcast %b dims [1] : tensor<16xf32> -> tensor<4x16xf32>
+  %2 = cleave.add %0, %1 : tensor<4x16xf32>
+  %3 = cleave.gelu %2 : tensor<4x16xf32>
+  %4 = cleave.reduce_sum %3 dims [1] : tensor<4x16xf32> -> tensor<4xf32>
+  %5 = cleave.broadcast %4 dims [0] : tensor<4xf32> -> tensor<4x16xf32>
+  %6 = cleave.mul %3, %5 : tensor<4x16xf32>
+  %7 = cleave.reshape %6 : tensor<4x16xf32> -> tensor<16x4xf32>
+  return %7, %t : tensor<16x4xf32>, tensor<2xbf16>
+}

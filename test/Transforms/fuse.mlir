@@ -1,0 +1,99 @@
+// RUN: cleave-opt %s -split-input-file --cleave-fuse | FileCheck %s
+
+// A bias broadcast, the add that uses it and the activation after it become
+// one kernel; the matmul stays outside.
+// CHECK-LABEL: func.func @bias_gelu
+// CHECK:         %[[MM:.*]] = cleave.matmul
+// CHECK-NEXT:    %[[K:.*]] = cleave.fused(%{{.*}}, %[[MM]]) {cleave.layer = #cleave.layer<0>} : (tensor<16xf32>, tensor<4x16xf32>) -> tensor<4x16xf32> {
+// CHECK-NEXT:    ^bb0(%[[B:.*]]: tensor<16xf32>, %[[X:.*]]: tensor<4x16xf32>):
+// CHECK-NEXT:      %[[BB:.*]] = cleave.broadcast %[[B]] dims [1]
+// CHECK-NEXT:      %[[S:.*]] = cleave.add %[[X]], %[[BB]]
+// CHECK-NEXT:      %[[G:.*]] = cleave.gelu %[[S]]
+// CHECK-NEXT:      cleave.yield %[[G]] : tensor<4x16xf32>
+// CHECK-NEXT:    }
+// CHECK-NEXT:    return %[[K]]
+func.func @bias_gelu(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %b: tensor<16xf32>) -> tensor<4x16xf32> {
+  %0 = cleave.matmul %x, %w {cleave.layer = #cleave.layer<0>} : tensor<4x8xf32>, tensor<8x16xf32> -> tensor<4x16xf32>
+  %1 = cleave.broadcast %b dims [1] {cleave.layer = #cleave.layer<0>} : tensor<16xf32> -> tensor<4x16xf32>
+  %2 = cleave.add %0, %1 {cleave.layer = #cleave.layer<0>} : tensor<4x16xf32>
+  %3 = cleave.gelu %2 {cleave.layer = #cleave.layer<0>} : tensor<4x16xf32>
+  return %3 : tensor<4x16xf32>
+}
+
+// -----
+
+// A value used after the kernel becomes a second result; values used only
+// inside never reach memory.
+// CHECK-LABEL: func.func @two_results
+// CHECK:         %[[K:.*]]:2 = cleave.fused(%{{.*}}) : (tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>)
+// CHECK:           cleave.yield %{{.*}}, %{{.*}} : tensor<8xf32>, tensor<8xf32>
+// CHECK:         %[[S:.*]] = cleave.softmax %[[K]]#0
+// CHECK:         return %[[S]], %[[K]]#1
+func.func @two_results(%a: tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>) {
+  %0 = cleave.exp %a : tensor<8xf32>
+  %1 = cleave.neg %0 : tensor<8xf32>
+  %2 = cleave.tanh %1 : tensor<8xf32>
+  %3 = cleave.softmax %0 : tensor<8xf32>
+  return %3, %2 : tensor<8xf32>, tensor<8xf32>
+}
+
+// -----
+
+// An op whose other operand is computed after the kernel started (here from
+// the kernel's own output through a softmax) cannot join it: the kernel
+// would need a value that does not exist yet.
+// CHECK-LABEL: func.func @no_cycle
+// CHECK:         %[[K0:.*]] = cleave.fused(%{{.*}}) : (tensor<8xf32>) -> tensor<8xf32>
+// CHECK:           cleave.exp
+// CHECK:         %[[S:.*]] = cleave.softmax %[[K0]]
+// CHECK:         %[[K1:.*]] = cleave.fused(%[[K0]], %[[S]])
+// CHECK:           cleave.mul
+// CHECK:         return %[[K1]]
+func.func @no_cycle(%a: tensor<8xf32>) -> tensor<8xf32> {
+  %0 = cleave.exp %a : tensor<8xf32>
+  %1 = cleave.softmax %0 : tensor<8xf32>
+  %2 = cleave.mul %0, %1 : tensor<8xf32>
+  return %2 : tensor<8xf32>
+}
+
+// -----
+
+// Different shapes are different iteration spaces: a reduction separates
+// two kernels, and the broadcast of its result starts the second one.
+// CHECK-LABEL: func.func @shapes
+// CHECK:         cleave.fused({{.*}}) : (tensor<4x8xf32>) -> tensor<4x8xf32>
+// CHECK:         cleave.reduce_max
+// CHECK:         cleave.fused({{.*}}) : (tensor<4xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+// CHECK-NEXT:    ^bb0
+// CHECK-NEXT:      cleave.broadcast
+// CHECK-NEXT:      cleave.sub
+// CHECK-NEXT:      cleave.exp
+func.func @shapes(%a: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %0 = cleave.mul %a, %a : tensor<4x8xf32>
+  %1 = cleave.reduce_max %0 dims [1] : tensor<4x8xf32> -> tensor<4xf32>
+  %2 = cleave.broadcast %1 dims [0] : tensor<4xf32> -> tensor<4x8xf32>
+  %3 = cleave.sub %0, %2 : tensor<4x8xf32>
+  %4 = cleave.exp %3 : tensor<4x8xf32>
+  return %4 : tensor<4x8xf32>
+}
+
+// -----
+
+// Compare, select, cast and fill fuse too; dead elementwise ops disappear.
+// CHECK-LABEL: func.func @mask
+// CHECK:         cleave.fused
+// CHECK-NEXT:    ^bb0
+// CHECK-NEXT:      cleave.fill
+// CHECK-NEXT:      cleave.compare gt
+// CHECK-NEXT:      cleave.select
+// CHECK-NEXT:      cleave.cast
+// CHECK-NEXT:      cleave.yield
+// CHECK-NOT:     cleave.neg
+func.func @mask(%a: tensor<8xf32>) -> tensor<8xbf16> {
+  %zero = cleave.fill 0.0 : tensor<8xf32>
+  %dead = cleave.neg %a : tensor<8xf32>
+  %c = cleave.compare gt, %a, %zero : tensor<8xf32>
+  %s = cleave.select %c, %a, %zero : tensor<8xi1>, tensor<8xf32>
+  %r = cleave.cast %s : tensor<8xf32> to tensor<8xbf16>
+  return %r : tensor<8xbf16>
+}
