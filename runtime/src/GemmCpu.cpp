@@ -91,6 +91,8 @@ Status gemm(Context &context, DType dtype, const GemmArgs &args,
   if (args.batch <= 0 || args.m <= 0 || args.n <= 0 || args.k <= 0)
     return Status::error(std::string("gemm at ") + location +
                          ": empty or negative dimensions");
+  if (std::vector<GemmCall> *log = context.getGemmLog())
+    log->push_back({dtype, args});
   switch (dtype) {
   case DType::F32:
     multiply(args, static_cast<const float *>(args.a),

@@ -89,6 +89,8 @@ Status gemm(Context &context, DType dtype, const GemmArgs &input,
   if (input.batch <= 0 || input.m <= 0 || input.n <= 0 || input.k <= 0)
     return Status::error(std::string("gemm at ") + location +
                          ": empty or negative dimensions");
+  if (std::vector<GemmCall> *log = context.getGemmLog())
+    log->push_back({dtype, input});
   GemmArgs args = input;
   // A shared right-hand side over contiguous left-hand sides is one tall GEMM.
   if (!args.transposeA && args.strideB == 0 && args.strideA == args.m * args.k &&

@@ -2,6 +2,9 @@
 
 #include "cleave/runtime/Init.h"
 
+#include "cleave/runtime/Portability.h"
+
+#include <charconv>
 #include <cmath>
 
 namespace cleave::rt {
@@ -68,6 +71,50 @@ double getInitValue(const InitRule &rule, uint64_t seed, std::string_view name,
     return rule.stddev * sampleNormal(seed, name, index);
   }
   return 0.0;
+}
+
+int64_t inferNumLayers(const std::vector<std::string> &paramNames) {
+  constexpr std::string_view kPrefix = "layers.";
+  int64_t layers = 1;
+  for (std::string_view name : paramNames) {
+    if (name.substr(0, kPrefix.size()) != kPrefix)
+      continue;
+    name.remove_prefix(kPrefix.size());
+    int64_t index = 0;
+    auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), index);
+    if (error == std::errc() && end != name.data() && *end == '.' && index >= 0 &&
+        index < (int64_t(1) << 40))
+      layers = std::max(layers, index + 1);
+  }
+  return layers;
+}
+
+Status fillInitialValues(const InitRule &rule, uint64_t seed,
+                         std::string_view name, DType dtype, uint64_t count,
+                         void *output) {
+  for (uint64_t i = 0; i < count; ++i) {
+    double value = getInitValue(rule, seed, name, i);
+    switch (dtype) {
+    case DType::F64:
+      static_cast<double *>(output)[i] = value;
+      break;
+    case DType::F32:
+      static_cast<float *>(output)[i] = static_cast<float>(value);
+      break;
+    case DType::BF16:
+      static_cast<::cleave::bf16 *>(output)[i] =
+          ::cleave::fromFloat<::cleave::bf16>(static_cast<float>(value));
+      break;
+    case DType::F16:
+      static_cast<::cleave::f16 *>(output)[i] =
+          ::cleave::fromFloat<::cleave::f16>(static_cast<float>(value));
+      break;
+    default:
+      return Status::error("cannot initialize parameter '" + std::string(name) +
+                           "' of type " + getDTypeName(dtype));
+    }
+  }
+  return Status::success();
 }
 
 } // namespace cleave::rt

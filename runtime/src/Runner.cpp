@@ -1,6 +1,7 @@
 //===- Runner.cpp - Load, run, write: the generated programs' main --------===//
 
 #include "cleave/runtime/Program.h"
+#include "cleave/runtime/Init.h"
 #include "cleave/runtime/Safetensors.h"
 
 #include <chrono>
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -20,20 +22,32 @@ struct RunOptions {
   std::string inputsPath;
   std::string outputsPath;
   int repeat = 0;
+  bool gemmBaseline = false;
+  /// Set: parameters are initialized in place (GPT-2 init) from this seed.
+  std::optional<uint64_t> initSeed;
 };
 
 const char *const kUsage =
-    "usage: %s --params FILE [--inputs FILE] [--outputs FILE] [--repeat N]\n"
+    "usage: %s (--params FILE | --init-seed N) [--inputs FILE] [--outputs FILE]\n"
+    "          [--repeat N [--gemm-baseline]]\n"
     "  --params FILE   safetensors file with every parameter of the program\n"
+    "  --init-seed N   instead, initialize the parameters GPT-2 style from seed\n"
+    "                  N (the values cleavec --init-params --seed N writes)\n"
     "  --inputs FILE   safetensors file with every input (when it has any)\n"
     "  --outputs FILE  write the results to this safetensors file\n"
-    "  --repeat N      run N more times and print the mean forward time\n";
+    "  --repeat N      run N more times and print the mean time per run\n"
+    "  --gemm-baseline with --repeat: also time the run's GEMMs alone, replayed\n"
+    "                  back to back with the same shapes and buffers\n";
 
 Status parseOptions(int argc, char **argv, RunOptions &options) {
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
     if (flag == "--help" || flag == "-h")
       return Status::error("");
+    if (flag == "--gemm-baseline") {
+      options.gemmBaseline = true;
+      continue;
+    }
     if (i + 1 >= argc)
       return Status::error("missing value after '" + flag + "'");
     std::string value = argv[++i];
@@ -43,6 +57,13 @@ Status parseOptions(int argc, char **argv, RunOptions &options) {
       options.inputsPath = value;
     } else if (flag == "--outputs") {
       options.outputsPath = value;
+    } else if (flag == "--init-seed") {
+      char *end = nullptr;
+      unsigned long long seed = std::strtoull(value.c_str(), &end, 10);
+      if (value.empty() || *end || value[0] == '-')
+        return Status::error("--init-seed needs a non-negative integer, got '" +
+                             value + "'");
+      options.initSeed = seed;
     } else if (flag == "--repeat") {
       char *end = nullptr;
       long count = std::strtol(value.c_str(), &end, 10);
@@ -54,8 +75,10 @@ Status parseOptions(int argc, char **argv, RunOptions &options) {
       return Status::error("unknown option '" + flag + "'");
     }
   }
-  if (options.paramsPath.empty())
-    return Status::error("--params is required");
+  if (options.paramsPath.empty() == !options.initSeed)
+    return Status::error("give exactly one of --params FILE and --init-seed N");
+  if (options.gemmBaseline && options.repeat == 0)
+    return Status::error("--gemm-baseline needs --repeat N");
   return Status::success();
 }
 
@@ -110,13 +133,45 @@ double getScalar(DType dtype, const uint8_t *bytes) {
   }
 }
 
+/// Records the GEMMs of one run, replays them alone `repeat` times and
+/// prints their time next to the whole run's.
+template <typename RunOnce>
+Status timeGemmsAlone(Context &context, RunOnce &runOnce, int repeat,
+                      double runMilliseconds) {
+  std::vector<GemmCall> calls;
+  context.setGemmLog(&calls);
+  Status recorded = runOnce();
+  context.setGemmLog(nullptr);
+  CLEAVE_RETURN_IF_ERROR(recorded);
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < repeat; ++i)
+    for (const GemmCall &call : calls)
+      CLEAVE_RETURN_IF_ERROR(gemm(context, call.dtype, call.args, "baseline"));
+  CLEAVE_RETURN_IF_ERROR(context.synchronize("the GEMM baseline"));
+  std::chrono::duration<double, std::milli> elapsed =
+      std::chrono::steady_clock::now() - start;
+  double perRun = elapsed.count() / repeat;
+  std::printf("gemm-only: %.3f ms per run (%zu GEMMs)\n", perRun,
+              calls.size());
+  std::printf("ratio: %.3f (run / gemm-only)\n", runMilliseconds / perRun);
+  return Status::success();
+}
+
 Status run(const Program &program, const RunOptions &options) {
   Context context;
   CLEAVE_RETURN_IF_ERROR(context.initialize());
 
   SafetensorsReader params, inputs;
-  CLEAVE_RETURN_IF_ERROR(SafetensorsReader::open(options.paramsPath, params));
-  CLEAVE_RETURN_IF_ERROR(checkNoStrayTensors(program, params, ArgumentKind::Param));
+  if (!options.initSeed) {
+    CLEAVE_RETURN_IF_ERROR(SafetensorsReader::open(options.paramsPath, params));
+    CLEAVE_RETURN_IF_ERROR(
+        checkNoStrayTensors(program, params, ArgumentKind::Param));
+  }
+  std::vector<std::string> paramNames;
+  for (int i = 0; i < program.numArguments; ++i)
+    if (program.arguments[i].kind == ArgumentKind::Param)
+      paramNames.push_back(program.arguments[i].tensor.name);
+  int64_t numLayers = inferNumLayers(paramNames);
   bool hasInputs = false;
   for (int i = 0; i < program.numArguments; ++i)
     hasInputs |= program.arguments[i].kind == ArgumentKind::Input;
@@ -137,10 +192,16 @@ Status run(const Program &program, const RunOptions &options) {
     const TensorSpec &spec = argument.tensor;
     uint64_t bytes = getByteSize(spec);
     host.resize(bytes);
-    const SafetensorsReader &reader =
-        argument.kind == ArgumentKind::Param ? params : inputs;
-    CLEAVE_RETURN_IF_ERROR(
-        reader.read(spec.name, spec.dtype, getDims(spec.shape), host.data()));
+    if (argument.kind == ArgumentKind::Param && options.initSeed) {
+      CLEAVE_RETURN_IF_ERROR(fillInitialValues(
+          getGpt2InitRule(spec.name, numLayers), *options.initSeed, spec.name,
+          spec.dtype, bytes / getDTypeSize(spec.dtype), host.data()));
+    } else {
+      const SafetensorsReader &reader =
+          argument.kind == ArgumentKind::Param ? params : inputs;
+      CLEAVE_RETURN_IF_ERROR(
+          reader.read(spec.name, spec.dtype, getDims(spec.shape), host.data()));
+    }
     buffers.push_back(std::make_unique<DeviceBuffer>(context));
     CLEAVE_RETURN_IF_ERROR(buffers.back()->allocate(bytes, spec.name));
     CLEAVE_RETURN_IF_ERROR(
@@ -166,15 +227,16 @@ Status run(const Program &program, const RunOptions &options) {
     return Status::success();
   };
   CLEAVE_RETURN_IF_ERROR(runOnce());
+  double perRunMilliseconds = 0;
   if (options.repeat > 0) {
     auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < options.repeat; ++i)
       CLEAVE_RETURN_IF_ERROR(runOnce());
     std::chrono::duration<double, std::milli> elapsed =
         std::chrono::steady_clock::now() - start;
-    std::printf("time: %.3f ms per run (mean of %d, %s)\n",
-                elapsed.count() / options.repeat, options.repeat,
-                Context::getBackendName());
+    perRunMilliseconds = elapsed.count() / options.repeat;
+    std::printf("time: %.3f ms per run (mean of %d, %s)\n", perRunMilliseconds,
+                options.repeat, Context::getBackendName());
   }
 
   std::vector<std::vector<uint8_t>> outputs(program.numResults);
@@ -198,6 +260,10 @@ Status run(const Program &program, const RunOptions &options) {
     writer.setMetadata("program", program.name);
     CLEAVE_RETURN_IF_ERROR(writer.write(options.outputsPath));
   }
+  // Last: replaying GEMMs writes over arena buffers the results live in.
+  if (options.gemmBaseline)
+    CLEAVE_RETURN_IF_ERROR(
+        timeGemmsAlone(context, runOnce, options.repeat, perRunMilliseconds));
   return Status::success();
 }
 

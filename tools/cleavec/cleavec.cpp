@@ -83,7 +83,9 @@ FailureOr<SmallVector<std::string>> getBuildCommand(StringRef source,
     command = {CLEAVEC_CXX_COMPILER, "-O3", "-std=c++17", "-fopenmp",
                "-I" CLEAVEC_RUNTIME_INCLUDE_DIR, source.str(), "-o",
                executable.str(), CLEAVEC_RUNTIME_CPU_LIBRARY,
-               CLEAVEC_RUNTIME_LIBRARY, CLEAVEC_OPENBLAS_LIBRARY};
+               CLEAVEC_RUNTIME_LIBRARY, CLEAVEC_OPENBLAS_LIBRARY,
+               // The OpenMP OpenBLAS, not whichever the system default is.
+               "-Wl,-rpath," CLEAVEC_OPENBLAS_DIR};
     return command;
   }
   if (StringRef(CLEAVEC_RUNTIME_CUDA_LIBRARY).empty()) {

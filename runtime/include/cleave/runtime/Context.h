@@ -18,8 +18,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace cleave::rt {
+
+struct GemmCall;
 
 /// Library kernels that keep a scratch buffer between calls. Each has its own,
 /// so a kernel can call GEMM without clobbering its own scratch.
@@ -57,6 +60,11 @@ public:
   /// Reads and clears the slot: 0 when no kernel reported a bad index.
   Status takeIndexError(int32_t *site);
 
+  /// While set, every GEMM on this context is appended to `log` (what the
+  /// GEMM-only baseline of a benchmark replays).
+  void setGemmLog(std::vector<GemmCall> *log) { gemmLog = log; }
+  std::vector<GemmCall> *getGemmLog() const { return gemmLog; }
+
   /// cudaStream_t on CUDA, null on the CPU.
   void *getStream() const { return stream; }
   /// cublasLtHandle_t on CUDA, null on the CPU.
@@ -66,6 +74,7 @@ private:
   void *stream = nullptr;
   void *blasHandle = nullptr;
   int32_t *indexErrorSlot = nullptr;
+  std::vector<GemmCall> *gemmLog = nullptr;
   void *scratch[static_cast<int>(ScratchSlot::Count)] = {};
   size_t scratchBytes[static_cast<int>(ScratchSlot::Count)] = {};
 };

@@ -10,8 +10,13 @@
 #ifndef CLEAVE_RUNTIME_INIT_H
 #define CLEAVE_RUNTIME_INIT_H
 
+#include "cleave/runtime/DType.h"
+#include "cleave/runtime/Status.h"
+
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace cleave::rt {
 
@@ -33,6 +38,16 @@ InitRule getGpt2InitRule(std::string_view name, int64_t numLayers);
 /// The initial value of element `index` of parameter `name`.
 double getInitValue(const InitRule &rule, uint64_t seed, std::string_view name,
                     uint64_t index);
+
+/// The layer count GPT-2 init scales residual projections by: one more than
+/// the largest N of a "layers.N." name prefix, or 1 when there is none.
+int64_t inferNumLayers(const std::vector<std::string> &paramNames);
+
+/// Writes the `count` initial elements of parameter `name` into `output` as
+/// `dtype` (f64, f32, bf16 or f16; 16-bit types round to nearest even).
+Status fillInitialValues(const InitRule &rule, uint64_t seed,
+                         std::string_view name, DType dtype, uint64_t count,
+                         void *output);
 
 } // namespace cleave::rt
 

@@ -45,6 +45,12 @@ struct GemmArgs {
 Status gemm(Context &context, DType dtype, const GemmArgs &args,
             const char *location);
 
+/// One recorded gemm() call (see Context::setGemmLog).
+struct GemmCall {
+  DType dtype;
+  GemmArgs args;
+};
+
 /// Softmax over rows of `cols` elements.
 Status softmax(Context &context, DType dtype, int64_t rows, int64_t cols,
                const void *input, void *output, const char *location);

@@ -206,9 +206,12 @@ template <typename T> CLEAVE_HD T relu(T x) {
   return x > T(0) ? x : (x != x ? x : T(0));
 }
 template <typename T> CLEAVE_HD T gelu(T x) {
-  // The tanh approximation GPT-2 uses.
-  const T kSqrt2OverPi = T(0.7978845608028654);
-  return T(0.5) * x * (T(1) + cleave::tanh(kSqrt2OverPi * (x + T(0.044715) * x * x * x)));
+  // The tanh approximation GPT-2 uses, 0.5 x (1 + tanh(u)), written as the
+  // equal x / (1 + exp(-2u)): one exp is much cheaper than tanh, and the
+  // limits come out exact (x for large x, -0 for very negative x).
+  const T kTwoSqrt2OverPi = T(1.5957691216057308);
+  T u2 = kTwoSqrt2OverPi * (x + T(0.044715) * x * x * x);
+  return x / (T(1) + cleave::exp(-u2));
 }
 template <typename T> CLEAVE_HD T silu(T x) {
   return x / (T(1) + cleave::exp(-x));
