@@ -29,6 +29,10 @@ const char *Context::getBackendName() { return "cpu"; }
 Status Context::initialize() {
   if (indexErrorSlot)
     return Status::success();
+  return allocateIndexErrorSlot();
+}
+
+Status Context::allocateIndexErrorSlot() {
   void *slot = nullptr;
   CLEAVE_RETURN_IF_ERROR(allocate(sizeof(int32_t), &slot, "index error slot"));
   indexErrorSlot = static_cast<int32_t *>(slot);

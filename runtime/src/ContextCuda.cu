@@ -43,27 +43,49 @@ Context::~Context() {
 const char *Context::getBackendName() { return "cuda"; }
 
 Status Context::initialize() {
-  if (stream)
+  if (indexErrorSlot)
     return Status::success();
   int device = 0;
-  if (const char *chosen = std::getenv("CLEAVE_DEVICE"))
-    device = std::atoi(chosen);
+  if (const char *chosen = std::getenv("CLEAVE_DEVICE")) {
+    char *end = nullptr;
+    long value = std::strtol(chosen, &end, 10);
+    if (!*chosen || *end || value < 0 || value > 1024)
+      return Status::error(std::string("CLEAVE_DEVICE must be a device "
+                                       "number, got '") +
+                           chosen + "'");
+    device = static_cast<int>(value);
+  }
   CLEAVE_RETURN_IF_ERROR(check(cudaSetDevice(device),
                                "cudaSetDevice(" + std::to_string(device) + ")"));
-  cudaStream_t created;
-  CLEAVE_RETURN_IF_ERROR(check(cudaStreamCreate(&created), "cudaStreamCreate"));
-  stream = created;
+  if (!stream) {
+    cudaStream_t created;
+    CLEAVE_RETURN_IF_ERROR(
+        check(cudaStreamCreate(&created), "cudaStreamCreate"));
+    stream = created;
+  }
+  if (blasHandle)
+    return allocateIndexErrorSlot();
   cublasLtHandle_t handle;
   cublasStatus_t status = cublasLtCreate(&handle);
   if (status != CUBLAS_STATUS_SUCCESS)
     return Status::error(std::string("cublasLtCreate: ") +
                          cublasLtGetStatusString(status));
   blasHandle = handle;
+  return allocateIndexErrorSlot();
+}
+
+Status Context::allocateIndexErrorSlot() {
   void *slot = nullptr;
   CLEAVE_RETURN_IF_ERROR(allocate(sizeof(int32_t), &slot, "index error slot"));
+  Status cleared = check(cudaMemset(slot, 0, sizeof(int32_t)),
+                         "cudaMemset(index error slot)");
+  if (!cleared.ok()) {
+    release(slot);
+    return cleared;
+  }
+  // Set last: initialize() is done once this is non-null.
   indexErrorSlot = static_cast<int32_t *>(slot);
-  return check(cudaMemset(indexErrorSlot, 0, sizeof(int32_t)),
-               "cudaMemset(index error slot)");
+  return Status::success();
 }
 
 Status Context::allocate(size_t bytes, void **pointer, const char *purpose) {

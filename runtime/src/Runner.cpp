@@ -4,6 +4,7 @@
 #include "cleave/runtime/Init.h"
 #include "cleave/runtime/Safetensors.h"
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -39,7 +40,21 @@ const char *const kUsage =
     "  --gemm-baseline with --repeat: also time the run's GEMMs alone, replayed\n"
     "                  back to back with the same shapes and buffers\n";
 
+/// Parses a whole decimal number in [0, limit]; nullopt otherwise.
+std::optional<uint64_t> parseCount(const std::string &text, uint64_t limit) {
+  if (text.empty() || text.size() > 20 ||
+      text.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  errno = 0;
+  unsigned long long value = std::strtoull(text.c_str(), nullptr, 10);
+  if (errno == ERANGE || value > limit)
+    return std::nullopt;
+  return value;
+}
+
 Status parseOptions(int argc, char **argv, RunOptions &options) {
+  static const std::set<std::string> kValueFlags = {
+      "--params", "--inputs", "--outputs", "--init-seed", "--repeat"};
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
     if (flag == "--help" || flag == "-h")
@@ -48,6 +63,8 @@ Status parseOptions(int argc, char **argv, RunOptions &options) {
       options.gemmBaseline = true;
       continue;
     }
+    if (!kValueFlags.count(flag))
+      return Status::error("unknown option '" + flag + "'");
     if (i + 1 >= argc)
       return Status::error("missing value after '" + flag + "'");
     std::string value = argv[++i];
@@ -58,21 +75,16 @@ Status parseOptions(int argc, char **argv, RunOptions &options) {
     } else if (flag == "--outputs") {
       options.outputsPath = value;
     } else if (flag == "--init-seed") {
-      char *end = nullptr;
-      unsigned long long seed = std::strtoull(value.c_str(), &end, 10);
-      if (value.empty() || *end || value[0] == '-')
-        return Status::error("--init-seed needs a non-negative integer, got '" +
+      options.initSeed = parseCount(value, UINT64_MAX);
+      if (!options.initSeed)
+        return Status::error("--init-seed needs an integer in [0, 2^64), got '" +
                              value + "'");
-      options.initSeed = seed;
-    } else if (flag == "--repeat") {
-      char *end = nullptr;
-      long count = std::strtol(value.c_str(), &end, 10);
-      if (*end || count < 0 || count > 1000000)
+    } else {
+      std::optional<uint64_t> count = parseCount(value, 1000000);
+      if (!count)
         return Status::error("--repeat needs a count in [0, 1000000], got '" +
                              value + "'");
-      options.repeat = static_cast<int>(count);
-    } else {
-      return Status::error("unknown option '" + flag + "'");
+      options.repeat = static_cast<int>(*count);
     }
   }
   if (options.paramsPath.empty() == !options.initSeed)
@@ -153,7 +165,10 @@ Status timeGemmsAlone(Context &context, RunOnce &runOnce, int repeat,
   double perRun = elapsed.count() / repeat;
   std::printf("gemm-only: %.3f ms per run (%zu GEMMs)\n", perRun,
               calls.size());
-  std::printf("ratio: %.3f (run / gemm-only)\n", runMilliseconds / perRun);
+  if (calls.empty())
+    std::printf("ratio: none (the program runs no GEMM)\n");
+  else
+    std::printf("ratio: %.3f (run / gemm-only)\n", runMilliseconds / perRun);
   return Status::success();
 }
 

@@ -241,3 +241,47 @@ TEST(PortabilityTest, SixteenBitFloatsRoundToNearestEven) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(PortabilityTest, ConvertFollowsCastSemantics) {
+  using cleave::convert;
+  EXPECT_EQ(convert<int32_t>(2.9f), 2);
+  EXPECT_EQ(convert<int32_t>(-2.9f), -2);
+  EXPECT_EQ(convert<int32_t>(1e10f), INT32_MAX);
+  EXPECT_EQ(convert<int32_t>(-1e10f), INT32_MIN);
+  EXPECT_EQ(convert<int32_t>(NAN), 0);
+  EXPECT_EQ(convert<int64_t>(9.3e18), INT64_MAX);
+  EXPECT_TRUE(convert<bool>(0.5f));
+  EXPECT_FALSE(convert<bool>(0.0f));
+  // From f64, bf16 rounds once: 1 + 2^-8 + 2^-30 is above the halfway point
+  // 1 + 2^-8, so it rounds up; going through float first would tie to 1.
+  EXPECT_EQ(cleave::toCompute(convert<cleave::bf16>(1.0 + 0x1p-8 + 0x1p-30)),
+            1.0078125f);
+  EXPECT_EQ(cleave::toCompute(convert<cleave::f16>(1.0 + 0x1p-11 + 0x1p-40)),
+            1.0009765625f);
+}
+
+TEST(PortabilityTest, IntegerDivisionNeverTraps) {
+  EXPECT_EQ(cleave::divide(7, 2), 3);
+  EXPECT_EQ(cleave::divide(-7, 2), -3);
+  EXPECT_EQ(cleave::divide(7, 0), 0);
+  EXPECT_EQ(cleave::divide(INT32_MIN, -1), INT32_MIN);
+  EXPECT_TRUE(std::isinf(cleave::divide(1.0f, -0.0f)));
+}
+
+TEST_F(KernelsTest, IntegerReductions) {
+  std::vector<int32_t> x = {3, -9, 4, 1, -2, -8};
+  std::vector<int32_t> largest(2), sum(2);
+  Shape shape = makeShape({2, 3});
+  ASSERT_TRUE(reduce(context, DType::I32, ReduceKind::Max, shape, 0b10,
+                     x.data(), largest.data(), "t")
+                  .ok());
+  ASSERT_TRUE(reduce(context, DType::I32, ReduceKind::Sum, shape, 0b10,
+                     x.data(), sum.data(), "t")
+                  .ok());
+  EXPECT_EQ(largest, (std::vector<int32_t>{4, 1}));
+  EXPECT_EQ(sum, (std::vector<int32_t>{-2, -9}));
+}
+
+} // namespace

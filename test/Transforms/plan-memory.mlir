@@ -68,3 +68,20 @@ func.func @alias(%a: tensor<8xf32>, %b: tensor<2x4xf32>) -> tensor<2x4xf32> {
 func.func @passthrough(%a: tensor<8xf32>) -> tensor<8xf32> {
   return %a : tensor<8xf32>
 }
+
+// -----
+
+// A buffer whose last reader is a dead reshape is free after it.
+// CHECK: arena: dead_reshape: 256 bytes, 2 buffers
+func.func @dead_reshape(%a: tensor<8xf32>, %b: tensor<8xf32>) -> tensor<8xf32> {
+  %0 = cleave.exp %a : tensor<8xf32>
+  %1 = cleave.reshape %0 : tensor<8xf32> -> tensor<2x4xf32>
+  %2 = cleave.exp %b : tensor<8xf32>
+  return %2 : tensor<8xf32>
+}
+
+// -----
+
+// Declarations have no body to plan.
+// CHECK-NOT: arena: declared
+func.func private @declared(tensor<8xf32>) -> tensor<8xf32>

@@ -61,8 +61,10 @@ _NUMPY_TYPES = {
     "F16": np.dtype("<f2"),
     "I64": np.dtype("<i8"),
     "I32": np.dtype("<i4"),
+    "BOOL": np.dtype("?"),
 }
-_ITEM_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4}
+_ITEM_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4,
+               "BOOL": 1}
 # Same bound as the runtime's reader: anything larger is not a tensor index.
 _MAX_HEADER_BYTES = 100 << 20
 

@@ -33,6 +33,10 @@ FailureOr<int64_t> mlir::cleave::writeInitialParams(func::FuncOp function,
       continue;
     auto type = cast<RankedTensorType>(function.getArgument(i).getType());
     Type element = type.getElementType();
+    if (!element.isF64() && !element.isF32() && !element.isBF16() &&
+        !element.isF16())
+      return function.emitError("cannot initialize parameter '")
+             << name.getValue() << "' of element type " << element;
     rt::DType dtype = element.isF64()    ? rt::DType::F64
                       : element.isF32()  ? rt::DType::F32
                       : element.isBF16() ? rt::DType::BF16

@@ -15,6 +15,8 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Tools/mlir-translate/Translation.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -49,15 +51,38 @@ std::string getArrayLiteral(ArrayRef<int64_t> values) {
   return text + "}";
 }
 
+/// A C++ identifier for symbol `name`: other characters become '_', and a
+/// name that could clash with a keyword, `main` or the runtime's namespace
+/// gets a prefix. `taken` keeps identifiers unique within the file.
+std::string getIdentifier(StringRef name, llvm::StringSet<> &taken) {
+  static const llvm::StringSet<> kReserved = {
+      "main",   "cleave", "auto",   "bool",    "break",  "case",   "char",
+      "class",  "const",  "default", "delete", "do",     "double", "else",
+      "enum",   "float",  "for",    "if",      "int",    "long",   "namespace",
+      "new",    "return", "short",  "signed",  "sizeof", "static", "struct",
+      "switch", "this",   "template", "typedef", "union", "unsigned", "void",
+      "while",  "arena",  "context", "arguments", "results"};
+  std::string identifier;
+  for (char c : name)
+    identifier += llvm::isAlnum(c) ? c : '_';
+  if (identifier.empty() || llvm::isDigit(identifier[0]) ||
+      kReserved.contains(identifier) || identifier[0] == '_')
+    identifier = "fn_" + identifier;
+  std::string unique = identifier;
+  for (int suffix = 1; !taken.insert(unique).second; ++suffix)
+    unique = identifier + "_" + std::to_string(suffix);
+  return unique;
+}
+
 /// Emits one function: kernels first (into `kernels`), host code second.
 class FunctionEmitter {
 public:
-  FunctionEmitter(func::FuncOp function, raw_ostream &kernels,
+  FunctionEmitter(func::FuncOp function, StringRef name, raw_ostream &kernels,
                   raw_ostream &host, CudaEmitterSummary &summary)
-      : function(function), kernels(kernels), host(host), summary(summary) {}
+      : function(function), name(name.str()), kernels(kernels), host(host),
+        summary(summary) {}
 
   LogicalResult emit() {
-    name = function.getSymName().str();
     auto arenaBytes =
         function->getAttrOfType<IntegerAttr>(CleaveDialect::kArenaBytesAttrName);
     if (!arenaBytes)
@@ -83,10 +108,11 @@ private:
   LogicalResult bindArguments() {
     for (BlockArgument argument : function.getArguments()) {
       auto type = dyn_cast<RankedTensorType>(argument.getType());
-      if (!type || !type.hasStaticShape() || type.getRank() > kMaxRank)
+      if (!type || !type.hasStaticShape() || type.getRank() > kMaxRank ||
+          type.getNumElements() == 0)
         return function.emitError("argument ")
                << argument.getArgNumber()
-               << " must be a static tensor of rank <= " << kMaxRank
+               << " must be a non-empty static tensor of rank <= " << kMaxRank
                << ", got " << argument.getType();
       FailureOr<ElementInfo> info = getElementInfo(type, function.getLoc());
       if (failed(info))
@@ -110,6 +136,8 @@ private:
       if (type.getRank() > kMaxRank)
         return op.emitOpError("results of rank > ") << kMaxRank
                                                     << " are not supported";
+      if (type.getNumElements() == 0)
+        return op.emitOpError("cannot emit the empty tensor ") << type;
       FailureOr<ElementInfo> info = getElementInfo(type, op.getLoc());
       if (failed(info))
         return failure();
@@ -268,6 +296,8 @@ private:
 
   /// A named constant array in the host code; returns its name.
   std::string declareArray(StringRef type, ArrayRef<int64_t> values) {
+    if (values.empty())
+      return "nullptr";
     std::string array = "c" + std::to_string(nextArray++);
     host << "  static const " << type << " " << array << "[] = "
          << getArrayLiteral(values) << ";\n";
@@ -442,9 +472,11 @@ private:
     host << "const cleave::rt::TensorSpec " << prefix << "_results[] = {\n";
     for (auto [i, type] : llvm::enumerate(function.getResultTypes())) {
       auto tensor = dyn_cast<RankedTensorType>(type);
-      if (!tensor || !tensor.hasStaticShape() || tensor.getRank() > kMaxRank)
+      if (!tensor || !tensor.hasStaticShape() || tensor.getRank() > kMaxRank ||
+          tensor.getNumElements() == 0)
         return function.emitError("result ")
-               << i << " must be a static tensor of rank <= " << kMaxRank;
+               << i << " must be a non-empty static tensor of rank <= "
+               << kMaxRank;
       host << "    {\"output" << i << "\", cleave::rt::DType::"
            << getElementInfo(tensor, function.getLoc())->dtype << ", "
            << getShapeLiteral(tensor.getShape()) << "},\n";
@@ -461,7 +493,7 @@ private:
     host << "};\n";
 
     host << "const cleave::rt::Program " << prefix << "_program = {\n    "
-         << getStringLiteral(name) << ", " << prefix << "_arguments, "
+         << getStringLiteral(function.getSymName()) << ", " << prefix << "_arguments, "
          << function.getNumArguments() << ", " << prefix << "_results, "
          << function.getNumResults() << ", " << arenaBytes << ", &" << name
          << ", " << prefix << "_index_sites, " << indexSites.size() << "};\n\n";
@@ -469,10 +501,11 @@ private:
   }
 
   func::FuncOp function;
+  /// The function's C++ identifier.
+  std::string name;
   raw_ostream &kernels;
   raw_ostream &host;
   CudaEmitterSummary &summary;
-  std::string name;
   DenseMap<Value, std::string> pointers;
   SmallVector<std::string> indexSites;
   int64_t nextValue = 0;
@@ -481,8 +514,9 @@ private:
 
 FailureOr<func::FuncOp> findEntry(ModuleOp module, StringRef entry) {
   SmallVector<func::FuncOp> functions(module.getOps<func::FuncOp>());
+  llvm::erase_if(functions, [](func::FuncOp f) { return f.isDeclaration(); });
   if (functions.empty())
-    return module.emitError("module has no function to emit");
+    return module.emitError("module has no function body to emit");
   if (!entry.empty() || functions.size() > 1) {
     StringRef wanted = entry.empty() ? "forward" : entry;
     for (func::FuncOp function : functions)
@@ -506,14 +540,22 @@ LogicalResult mlir::cleave::translateToCuda(ModuleOp module, raw_ostream &os,
     return failure();
   totals.entry = entry->getSymName().str();
 
-  std::string kernels, host;
+  std::string kernels, host, entryIdentifier;
   llvm::raw_string_ostream kernelStream(kernels), hostStream(host);
+  llvm::StringSet<> identifiers;
   int64_t entryArena = 0;
   for (func::FuncOp function : module.getOps<func::FuncOp>()) {
-    if (failed(FunctionEmitter(function, kernelStream, hostStream, totals).emit()))
+    if (function.isDeclaration())
+      continue;
+    std::string identifier = getIdentifier(function.getSymName(), identifiers);
+    if (failed(FunctionEmitter(function, identifier, kernelStream, hostStream,
+                               totals)
+                   .emit()))
       return failure();
-    if (function == *entry)
+    if (function == *entry) {
       entryArena = totals.arenaBytes;
+      entryIdentifier = identifier;
+    }
   }
   totals.arenaBytes = entryArena;
 
@@ -527,7 +569,7 @@ LogicalResult mlir::cleave::translateToCuda(ModuleOp module, raw_ostream &os,
      << kernels << host << "} // namespace\n";
   if (options.emitMain)
     os << "\nint main(int argc, char **argv) {\n"
-       << "  return cleave::rt::runProgramMain(k_" << totals.entry
+       << "  return cleave::rt::runProgramMain(k_" << entryIdentifier
        << "_program, argc, argv);\n}\n";
   return success();
 }

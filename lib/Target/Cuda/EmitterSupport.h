@@ -4,6 +4,7 @@
 #define CLEAVE_LIB_TARGET_CUDA_EMITTERSUPPORT_H
 
 #include "mlir/IR/Location.h"
+#include "llvm/ADT/APInt.h"
 #include "mlir/IR/Operation.h"
 #include "mlir/IR/Value.h"
 #include "llvm/ADT/SmallVector.h"
@@ -34,6 +35,9 @@ std::string getStringLiteral(llvm::StringRef text);
 
 /// A C++ literal of compute type `compute` equal to `value`.
 std::string getScalarLiteral(double value, llvm::StringRef compute);
+
+/// A C++ literal of compute type `compute` with exactly `value`.
+std::string getIntegerLiteral(const llvm::APInt &value, llvm::StringRef compute);
 
 /// Ops of one kernel: `inputs` are the values the body reads from memory
 /// (block arguments of a cleave.fused, or the operands of a lone op),

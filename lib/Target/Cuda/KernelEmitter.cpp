@@ -17,6 +17,7 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
+#include <cstdio>
 
 using namespace mlir;
 using namespace mlir::cleave;
@@ -60,8 +61,12 @@ std::string mlir::cleave::getStringLiteral(StringRef text) {
   for (char c : text) {
     if (c == '"' || c == '\\')
       literal += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      literal += llvm::formatv("\\{0:o3}", static_cast<unsigned>(c)).str();
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      // Three octal digits: the escape cannot swallow a following digit.
+      char escape[5];
+      std::snprintf(escape, sizeof(escape), "\\%03o",
+                    static_cast<unsigned>(static_cast<unsigned char>(c)));
+      literal += escape;
       continue;
     }
     literal += c;
@@ -75,9 +80,26 @@ std::string mlir::cleave::getScalarLiteral(double value, StringRef compute) {
     text = "NAN";
   else if (std::isinf(value))
     text = value > 0 ? "INFINITY" : "-INFINITY";
-  else
-    text = llvm::formatv("{0}", llvm::format("%.17g", value)).str();
+  else {
+    char buffer[32];
+    std::snprintf(buffer, sizeof(buffer), "%.17g", value);
+    text = buffer;
+    // A floating-point literal keeps the sign of -0.0.
+    if (text.find_first_of(".e") == std::string::npos)
+      text += ".0";
+  }
   return ("static_cast<" + compute + ">(" + text + ")").str();
+}
+
+std::string mlir::cleave::getIntegerLiteral(const APInt &value,
+                                            StringRef compute) {
+  if (value.getBitWidth() == 1)
+    return value.isZero() ? "false" : "true";
+  // INT64_MIN has no literal of its own: spell it as an expression.
+  if (value.getBitWidth() == 64 && value.isMinSignedValue())
+    return ("static_cast<" + compute + ">(-9223372036854775807LL - 1)").str();
+  return ("static_cast<" + compute + ">(" + Twine(value.getSExtValue()) + "LL)")
+      .str();
 }
 
 namespace {
@@ -236,7 +258,7 @@ private:
             .Case([&](AddOp) { return binary("+"); })
             .Case([&](SubOp) { return binary("-"); })
             .Case([&](MulOp) { return binary("*"); })
-            .Case([&](DivOp) { return binary("/"); })
+            .Case([&](DivOp) { return call("cleave::divide"); })
             .Case([&](MaxOp) { return call("cleave::max"); })
             .Case([&](MinOp) { return call("cleave::min"); })
             .Case([&](NegOp) { return "-" + operands[0]; })
@@ -255,14 +277,15 @@ private:
               return operands[0] + " ? " + operands[1] + " : " + operands[2];
             })
             .Case([&](CastOp) {
-              // Round to the result's storage type, then widen again, so
+              // Convert to the result's storage type, then widen again, so
               // later ops see exactly the stored value.
-              return "cleave::toCompute(cleave::store<" + std::string(info->storage) +
-                     ">(static_cast<" + compute + ">(" + operands[0] + ")))";
+              return "cleave::toCompute(cleave::convert<" +
+                     std::string(info->storage) + ">(" + operands[0] + "))";
             })
             .Case([&](FillOp fill) {
-              return "cleave::toCompute(cleave::store<" + std::string(info->storage) +
-                     ">(" + getScalarLiteral(fill.getValue().convertToDouble(), compute) +
+              return "cleave::toCompute(cleave::convert<" +
+                     std::string(info->storage) + ">(" +
+                     getScalarLiteral(fill.getValue().convertToDouble(), "double") +
                      "))";
             })
             .Case([&](ConstantOp constant) -> FailureOr<std::string> {
@@ -271,14 +294,14 @@ private:
                 return constant.emitOpError("only splat constants can be part "
                                             "of a kernel");
               Attribute element = splat.getSplatValue<Attribute>();
-              double value = 0;
-              if (auto floating = dyn_cast<FloatAttr>(element))
-                value = floating.getValueAsDouble();
-              else
-                value = static_cast<double>(
-                    cast<IntegerAttr>(element).getValue().getSExtValue());
-              return "cleave::toCompute(cleave::store<" + std::string(info->storage) +
-                     ">(" + getScalarLiteral(value, compute) + "))";
+              std::string literal =
+                  isa<FloatAttr>(element)
+                      ? getScalarLiteral(
+                            cast<FloatAttr>(element).getValueAsDouble(), compute)
+                      : getIntegerLiteral(cast<IntegerAttr>(element).getValue(),
+                                          compute);
+              return "cleave::toCompute(cleave::convert<" +
+                     std::string(info->storage) + ">(" + literal + "))";
             })
             .Case([&](BroadcastOp broadcast) -> FailureOr<std::string> {
               auto input = inputIndex.find(broadcast.getInput());

@@ -33,3 +33,18 @@ module {
     return
   }
 }
+
+// -----
+
+// expected-error@+1 {{argument 0 must be a non-empty static tensor of rank <= 8, got 'tensor<0x4xf32>'}}
+func.func @empty_argument(%a: tensor<0x4xf32>) attributes {cleave.arena_bytes = 0 : i64} {
+  return
+}
+
+// -----
+
+func.func @empty_result(%a: tensor<4xf32>) attributes {cleave.arena_bytes = 256 : i64} {
+  // expected-error@+1 {{cannot emit the empty tensor 'tensor<0xf32>'}}
+  %0 = cleave.fill 1.0 {cleave.arena_offsets = array<i64: 0>} : tensor<0xf32>
+  return
+}

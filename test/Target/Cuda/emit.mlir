@@ -69,3 +69,7 @@ func.func @layer(%x: tensor<4x8xf32> {cleave.input = "x"},
   %7 = cleave.reshape %6 : tensor<4x16xf32> -> tensor<16x4xf32>
   return %7, %t : tensor<16x4xf32>, tensor<2xbf16>
 }
+
+// A declaration has no body to emit and is skipped.
+// CHECK-NOT: external
+func.func private @external(tensor<4xf32>) -> tensor<4xf32>

@@ -59,6 +59,8 @@ struct PlanMemoryPass
 
   void runOnOperation() override {
     func::FuncOp function = getOperation();
+    if (function.isDeclaration())
+      return;
     if (!function.getBody().hasOneBlock()) {
       function.emitError("cleave-plan-memory needs a single-block function");
       return signalPassFailure();
@@ -85,31 +87,33 @@ struct PlanMemoryPass
     int64_t buffers = 0;
     Builder builder(&getContext());
     for (Operation &op : block) {
-      if (isa<ReshapeOp>(op) || op.getNumResults() == 0)
-        continue;
-      SmallVector<int64_t> offsets;
-      for (Value result : op.getResults()) {
-        auto type = dyn_cast<RankedTensorType>(result.getType());
-        if (!type || !type.hasStaticShape()) {
-          op.emitError("cleave-plan-memory needs statically shaped tensor "
-                       "results, got ")
-              << result.getType();
-          return signalPassFailure();
+      if (!isa<ReshapeOp>(op) && op.getNumResults() != 0) {
+        SmallVector<int64_t> offsets;
+        for (Value result : op.getResults()) {
+          auto type = dyn_cast<RankedTensorType>(result.getType());
+          if (!type || !type.hasStaticShape()) {
+            op.emitError("cleave-plan-memory needs statically shaped tensor "
+                         "results, got ")
+                << result.getType();
+            return signalPassFailure();
+          }
+          int64_t bytes = static_cast<int64_t>(getTotalBytes(type));
+          bytes = (bytes + kArenaAlignment - 1) / kArenaAlignment *
+                  kArenaAlignment;
+          int64_t offset = arena.allocate(std::max(bytes, kArenaAlignment));
+          offsets.push_back(offset);
+          offsetOf[result] = offset;
+          ++buffers;
+          // A result nobody reads is freed right after its op.
+          releaseAt.emplace(std::max(lastUse.lookup(result), position[&op]),
+                            result);
         }
-        int64_t bytes = static_cast<int64_t>(getTotalBytes(type));
-        bytes = (bytes + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
-        int64_t offset = arena.allocate(std::max(bytes, kArenaAlignment));
-        offsets.push_back(offset);
-        offsetOf[result] = offset;
-        ++buffers;
-        // A result nobody reads is freed right after its op.
-        releaseAt.emplace(std::max(lastUse.lookup(result), position[&op]),
-                          result);
+        op.setAttr(CleaveDialect::kArenaOffsetsAttrName,
+                   builder.getDenseI64ArrayAttr(offsets));
       }
-      op.setAttr(CleaveDialect::kArenaOffsetsAttrName,
-                 builder.getDenseI64ArrayAttr(offsets));
-      // Operands whose last reader is this op are free once it has written
-      // its results (allocated above, so they never overlap).
+      // Buffers whose last reader is this op (a reshape too) are free once
+      // it has written its results, which were placed above: an op never
+      // overwrites its own operands.
       auto [first, last] = releaseAt.equal_range(position[&op]);
       for (auto it = first; it != last; ++it)
         arena.release(offsetOf[it->second]);

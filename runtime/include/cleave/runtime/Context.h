@@ -71,6 +71,9 @@ public:
   void *getBlasHandle() const { return blasHandle; }
 
 private:
+  /// Allocates and clears the index error slot, the last step of initialize().
+  Status allocateIndexErrorSlot();
+
   void *stream = nullptr;
   void *blasHandle = nullptr;
   int32_t *indexErrorSlot = nullptr;

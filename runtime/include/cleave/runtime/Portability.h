@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #if defined(__CUDACC__)
 #include <cuda_bf16.h>
@@ -57,7 +58,17 @@ template <> CLEAVE_HD bf16 fromFloat<bf16>(float value) {
 template <> CLEAVE_HD f16 fromFloat<f16>(float value) {
   return __float2half_rn(value);
 }
+template <typename T> CLEAVE_HD T fromDouble(double value);
+template <> CLEAVE_HD bf16 fromDouble<bf16>(double value) {
+  return __double2bfloat16(value);
+}
+template <> CLEAVE_HD f16 fromDouble<f16>(double value) {
+  return __double2half(value);
+}
 } // namespace cleave
+
+/// Stores `value` at `pointer`; several threads may store at once.
+#define CLEAVE_ATOMIC_STORE(pointer, value) atomicExch((pointer), (value))
 
 #else // Host compiler: the CPU backend.
 
@@ -69,6 +80,8 @@ template <> CLEAVE_HD f16 fromFloat<f16>(float value) {
   CLEAVE_PRAGMA(omp parallel for schedule(static))                             \
   for (int64_t index = 0; index < (count); ++index)
 #define CLEAVE_LAUNCH(ctx, kernel, count) kernel
+#define CLEAVE_ATOMIC_STORE(pointer, value)                                    \
+  __atomic_store_n((pointer), (value), __ATOMIC_RELAXED)
 
 namespace cleave {
 
@@ -137,6 +150,20 @@ template <> CLEAVE_HD f16 fromFloat<f16>(float value) {
   return f16{static_cast<uint16_t>(sign | (rebased >> 13))};
 }
 
+/// Rounds to float "to odd": an inexact result gets an odd last bit. A
+/// second rounding to fewer than 23 bits is then the correctly rounded one.
+CLEAVE_HD float roundToOddFloat(double value) {
+  float rounded = static_cast<float>(value);
+  if (static_cast<double>(rounded) != value && value == value &&
+      (getFloatBits(rounded) & 1) == 0)
+    rounded = std::nextafter(rounded, value > rounded ? INFINITY : -INFINITY);
+  return rounded;
+}
+
+template <typename T> CLEAVE_HD T fromDouble(double value) {
+  return fromFloat<T>(roundToOddFloat(value));
+}
+
 } // namespace cleave
 #endif
 
@@ -149,22 +176,66 @@ CLEAVE_HD int32_t toCompute(int32_t value) { return value; }
 CLEAVE_HD int64_t toCompute(int64_t value) { return value; }
 CLEAVE_HD bool toCompute(bool value) { return value; }
 
-/// Converts a computed value to storage type `T`: 16-bit floats round to
-/// nearest even; float to integer truncates toward zero.
+template <typename T> struct IsSixteenBit : std::false_type {};
+template <> struct IsSixteenBit<bf16> : std::true_type {};
+template <> struct IsSixteenBit<f16> : std::true_type {};
+
+/// Converts a computed value (float, double, an integer or bool) to storage
+/// type `To`, as cleave.cast defines it: floats round to nearest even (once,
+/// also from double to 16 bits); float to integer truncates toward zero,
+/// saturates at the integer's range and maps NaN to 0; anything to i1 is
+/// `value != 0`.
+template <typename To, typename From> CLEAVE_HD To convert(From value) {
+  if constexpr (std::is_same_v<To, bool>) {
+    return value != From(0);
+  } else if constexpr (IsSixteenBit<To>::value) {
+    if constexpr (std::is_same_v<From, float>)
+      return fromFloat<To>(value);
+    else
+      return fromDouble<To>(static_cast<double>(value));
+  } else if constexpr (std::is_integral_v<To> &&
+                       std::is_floating_point_v<From>) {
+    if (value != value)
+      return To(0);
+    // The range as From: -2^(n-1) is exact, and 2^(n-1) is where values
+    // stop fitting. Plain arithmetic, so device code can use it too.
+    constexpr To kLowest = static_cast<To>(std::make_unsigned_t<To>(1)
+                                           << (sizeof(To) * 8 - 1));
+    constexpr To kHighest = static_cast<To>(~kLowest);
+    constexpr From kLowestAsFrom = static_cast<From>(kLowest);
+    if (value <= kLowestAsFrom)
+      return kLowest;
+    if (value >= -kLowestAsFrom)
+      return kHighest;
+    return static_cast<To>(value);
+  } else {
+    return static_cast<To>(value);
+  }
+}
+
+/// Writes a computed value of the same kind back to storage type `T`.
 template <typename T, typename From> CLEAVE_HD T store(From value) {
-  return static_cast<T>(value);
+  if constexpr (IsSixteenBit<T>::value)
+    return convert<T>(value);
+  else
+    return static_cast<T>(value);
 }
-template <> CLEAVE_HD bf16 store<bf16, float>(float value) {
-  return fromFloat<bf16>(value);
-}
-template <> CLEAVE_HD f16 store<f16, float>(float value) {
-  return fromFloat<f16>(value);
-}
-template <> CLEAVE_HD bf16 store<bf16, double>(double value) {
-  return fromFloat<bf16>(static_cast<float>(value));
-}
-template <> CLEAVE_HD f16 store<f16, double>(double value) {
-  return fromFloat<f16>(static_cast<float>(value));
+
+/// Division as cleave.div defines it: IEEE for floats; integers truncate
+/// toward zero, x / 0 is 0 and the most negative value / -1 wraps.
+template <typename T> CLEAVE_HD T divide(T a, T b) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return b ? a : false;
+  } else if constexpr (std::is_integral_v<T>) {
+    if (b == 0)
+      return T(0);
+    if (b == T(-1))
+      return static_cast<T>(std::make_unsigned_t<T>(0) -
+                            static_cast<std::make_unsigned_t<T>>(a));
+    return a / b;
+  } else {
+    return a / b;
+  }
 }
 
 /// The type arithmetic on storage type `T` happens in.

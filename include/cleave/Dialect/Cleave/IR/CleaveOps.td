@@ -55,7 +55,17 @@ class Cleave_BinaryOp<string mnemonic, string what, int flopsPerElement = 1,
 def Cleave_AddOp : Cleave_BinaryOp<"add", "sum", 1, [Commutative]>;
 def Cleave_SubOp : Cleave_BinaryOp<"sub", "difference">;
 def Cleave_MulOp : Cleave_BinaryOp<"mul", "product", 1, [Commutative]>;
-def Cleave_DivOp : Cleave_BinaryOp<"div", "quotient">;
+def Cleave_DivOp : Cleave_BinaryOp<"div", "quotient"> {
+  let description = [{
+    Elementwise quotient of two tensors of the same type. Floats divide as
+    IEEE 754 does. Integers truncate toward zero; `x / 0` is 0 and the most
+    negative value divided by -1 wraps to itself, so no input traps.
+
+    ```mlir
+    %r = cleave.div %a, %b : tensor<4x8xf32>
+    ```
+  }];
+}
 def Cleave_MaxOp : Cleave_BinaryOp<"max", "maximum", 1, [Commutative]>;
 def Cleave_MinOp : Cleave_BinaryOp<"min", "minimum", 1, [Commutative]>;
 
@@ -286,8 +296,10 @@ def Cleave_ConcatOp : Cleave_Op<"concat", [Pure, CostDefault]> {
 def Cleave_CastOp : Cleave_Op<"cast", [Pure, CostDefault]> {
   let summary = "Convert the element type";
   let description = [{
-    Converts every element to the result's element type (round to nearest
-    even for floats, truncation toward zero for float to integer). The shape
+    Converts every element to the result's element type. Floats round to
+    nearest even (once, also from f64 to bf16 or f16). Float to integer
+    truncates toward zero and saturates at the integer's range; NaN becomes
+    0. Integer to integer wraps. Anything to `i1` is `value != 0`. The shape
     does not change.
 
     ```mlir
