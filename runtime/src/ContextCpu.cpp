@@ -72,19 +72,6 @@ Status Context::checkLaunch(const char *, const char *) {
   return Status::success();
 }
 
-Status Context::getScratch(ScratchSlot slot, size_t bytes, void **pointer) {
-  int index = static_cast<int>(slot);
-  if (scratchBytes[index] < bytes) {
-    std::free(scratch[index]);
-    scratch[index] = nullptr;
-    scratchBytes[index] = 0;
-    CLEAVE_RETURN_IF_ERROR(allocate(bytes, &scratch[index], "scratch"));
-    scratchBytes[index] = bytes;
-  }
-  *pointer = scratch[index];
-  return Status::success();
-}
-
 Status Context::takeIndexError(int32_t *site) {
   *site = indexErrorSlot ? *indexErrorSlot : 0;
   if (indexErrorSlot)

@@ -127,20 +127,6 @@ Status Context::checkLaunch(const char *kernel, const char *location) {
                                        " at " + location);
 }
 
-Status Context::getScratch(ScratchSlot slot, size_t bytes, void **pointer) {
-  int index = static_cast<int>(slot);
-  if (scratchBytes[index] < bytes) {
-    // cudaFree waits for queued work that may still read the old buffer.
-    release(scratch[index]);
-    scratch[index] = nullptr;
-    scratchBytes[index] = 0;
-    CLEAVE_RETURN_IF_ERROR(allocate(bytes, &scratch[index], "scratch"));
-    scratchBytes[index] = bytes;
-  }
-  *pointer = scratch[index];
-  return Status::success();
-}
-
 Status Context::takeIndexError(int32_t *site) {
   *site = 0;
   CLEAVE_RETURN_IF_ERROR(copyToHost(site, indexErrorSlot, sizeof(int32_t)));

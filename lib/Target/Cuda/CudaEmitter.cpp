@@ -211,28 +211,22 @@ private:
         .Case([&](MatmulOp matmul) { return emitMatmul(matmul); })
         .Case([&](AttentionOp attention) { return emitAttention(attention); })
         .Case([&](SoftmaxOp softmax) {
-          int64_t cols = getShape(softmax.getInput()).back();
-          return call("softmax", {getDType(softmax.getInput()),
-                                  std::to_string(getElementCount(getShape(softmax.getInput())) / cols),
-                                  std::to_string(cols), get(softmax.getInput()),
-                                  get(softmax.getResult())}, op);
+          Value input = softmax.getInput();
+          return call("softmax", {getDType(input), getRowsAndColumns(input),
+                                  get(input), get(softmax.getResult())}, op);
         })
         .Case([&](LayerNormOp norm) {
-          int64_t cols = getShape(norm.getInput()).back();
+          Value input = norm.getInput();
           return call("layerNorm",
-                      {getDType(norm.getInput()),
-                       std::to_string(getElementCount(getShape(norm.getInput())) / cols),
-                       std::to_string(cols), get(norm.getInput()),
+                      {getDType(input), getRowsAndColumns(input), get(input),
                        get(norm.getScale()), get(norm.getBias()),
                        getScalarLiteral(norm.getEpsilon().convertToDouble(), "double"),
                        get(norm.getResult())}, op);
         })
         .Case([&](RmsNormOp norm) {
-          int64_t cols = getShape(norm.getInput()).back();
+          Value input = norm.getInput();
           return call("rmsNorm",
-                      {getDType(norm.getInput()),
-                       std::to_string(getElementCount(getShape(norm.getInput())) / cols),
-                       std::to_string(cols), get(norm.getInput()),
+                      {getDType(input), getRowsAndColumns(input), get(input),
                        get(norm.getScale()),
                        getScalarLiteral(norm.getEpsilon().convertToDouble(), "double"),
                        get(norm.getResult())}, op);
@@ -287,6 +281,14 @@ private:
         .Default([&](Operation *other) {
           return other->emitOpError("cannot be emitted to CUDA C++");
         });
+  }
+
+  /// "rows, cols" of a row-wise op over the last dimension of `value`.
+  std::string getRowsAndColumns(Value value) {
+    ArrayRef<int64_t> shape = getShape(value);
+    int64_t cols = shape.back();
+    return std::to_string(getElementCount(shape) / cols) + ", " +
+           std::to_string(cols);
   }
 
   std::string getElementBytes(Value value) {

@@ -1,0 +1,27 @@
+//===- ContextShared.cpp - Context methods both backends share ------------===//
+//
+// Built into each backend library: these use only the backend's allocate()
+// and release().
+//
+//===----------------------------------------------------------------------===//
+
+#include "cleave/runtime/Context.h"
+
+namespace cleave::rt {
+
+Status Context::getScratch(ScratchSlot slot, size_t bytes, void **pointer) {
+  int index = static_cast<int>(slot);
+  if (scratchBytes[index] < bytes) {
+    // On CUDA, release() (cudaFree) first waits for queued work that may
+    // still read the old buffer.
+    release(scratch[index]);
+    scratch[index] = nullptr;
+    scratchBytes[index] = 0;
+    CLEAVE_RETURN_IF_ERROR(allocate(bytes, &scratch[index], "scratch"));
+    scratchBytes[index] = bytes;
+  }
+  *pointer = scratch[index];
+  return Status::success();
+}
+
+} // namespace cleave::rt
