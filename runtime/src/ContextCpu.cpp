@@ -19,6 +19,7 @@ constexpr size_t kAlignment = 256;
 Context::Context() = default;
 
 Context::~Context() {
+  std::free(arena);
   for (void *buffer : scratch)
     std::free(buffer);
   std::free(indexErrorSlot);

@@ -31,6 +31,7 @@ cudaStream_t asStream(void *stream) { return static_cast<cudaStream_t>(stream); 
 Context::Context() = default;
 
 Context::~Context() {
+  cudaFree(arena);
   for (void *buffer : scratch)
     cudaFree(buffer);
   cudaFree(indexErrorSlot);

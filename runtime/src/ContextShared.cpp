@@ -9,6 +9,18 @@
 
 namespace cleave::rt {
 
+Status Context::reserveArena(size_t bytes, uint8_t **base) {
+  if (!arena || arenaBytes < bytes) {
+    release(arena);
+    arena = nullptr;
+    arenaBytes = 0;
+    CLEAVE_RETURN_IF_ERROR(allocate(bytes, &arena, "the arena"));
+    arenaBytes = bytes;
+  }
+  *base = static_cast<uint8_t *>(arena);
+  return Status::success();
+}
+
 Status Context::getScratch(ScratchSlot slot, size_t bytes, void **pointer) {
   int index = static_cast<int>(slot);
   if (scratchBytes[index] < bytes) {

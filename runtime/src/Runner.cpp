@@ -224,13 +224,12 @@ Status run(const Program &program, const RunOptions &options) {
     arguments.push_back(buffers.back()->get());
   }
 
-  DeviceBuffer arena(context);
-  CLEAVE_RETURN_IF_ERROR(arena.allocate(program.arenaBytes, "the arena"));
+  uint8_t *arena = nullptr;
+  CLEAVE_RETURN_IF_ERROR(context.reserveArena(program.arenaBytes, &arena));
   std::vector<void *> results(program.numResults, nullptr);
   auto runOnce = [&]() -> Status {
     CLEAVE_RETURN_IF_ERROR(program.entry(context, arguments.data(),
-                                         results.data(),
-                                         static_cast<uint8_t *>(arena.get())));
+                                         results.data(), arena));
     CLEAVE_RETURN_IF_ERROR(context.synchronize(program.name));
     int32_t site = 0;
     CLEAVE_RETURN_IF_ERROR(context.takeIndexError(&site));

@@ -2,8 +2,9 @@
 //
 // A Context owns what one process needs to run generated code on its
 // backend: the device and stream (CUDA) or nothing more than host memory
-// (CPU), the GEMM library handle, scratch buffers for library kernels and
-// the slot kernels use to report an out-of-range index. Every call returns a
+// (CPU), the GEMM library handle, the arena of intermediates, scratch
+// buffers for library kernels and the slot kernels use to report an
+// out-of-range index. Every call returns a
 // Status whose message names the call that failed and what it was doing.
 //
 // Both backends implement this one class; a program links exactly one of
@@ -51,6 +52,10 @@ public:
   /// Reports a failed kernel launch, naming the kernel and its source op.
   Status checkLaunch(const char *kernel, const char *location);
 
+  /// The arena generated code places its intermediates in: at least `bytes`
+  /// of device memory, kept (and grown when asked for more) across calls.
+  Status reserveArena(size_t bytes, uint8_t **base);
+
   /// A scratch buffer of at least `bytes`, reused by later calls.
   Status getScratch(ScratchSlot slot, size_t bytes, void **pointer);
 
@@ -78,6 +83,8 @@ private:
   void *blasHandle = nullptr;
   int32_t *indexErrorSlot = nullptr;
   std::vector<GemmCall> *gemmLog = nullptr;
+  void *arena = nullptr;
+  size_t arenaBytes = 0;
   void *scratch[static_cast<int>(ScratchSlot::Count)] = {};
   size_t scratchBytes[static_cast<int>(ScratchSlot::Count)] = {};
 };
