@@ -67,6 +67,19 @@ Status Context::copyToHost(void *host, const void *device, size_t bytes) {
   return Status::success();
 }
 
+Status Context::copyOnDevice(void *destination, const void *source,
+                             size_t bytes) {
+  if (bytes)
+    std::memmove(destination, source, bytes);
+  return Status::success();
+}
+
+Status Context::clear(void *device, size_t bytes) {
+  if (bytes)
+    std::memset(device, 0, bytes);
+  return Status::success();
+}
+
 Status Context::synchronize(const char *) { return Status::success(); }
 
 Status Context::checkLaunch(const char *, const char *) {

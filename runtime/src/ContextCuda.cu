@@ -118,6 +118,18 @@ Status Context::copyToHost(void *host, const void *device, size_t bytes) {
   return synchronize("copy to host");
 }
 
+Status Context::copyOnDevice(void *destination, const void *source,
+                             size_t bytes) {
+  return check(cudaMemcpyAsync(destination, source, bytes,
+                               cudaMemcpyDeviceToDevice, asStream(stream)),
+               "cudaMemcpyAsync(device to device)");
+}
+
+Status Context::clear(void *device, size_t bytes) {
+  return check(cudaMemsetAsync(device, 0, bytes, asStream(stream)),
+               "cudaMemsetAsync");
+}
+
 Status Context::synchronize(const char *what) {
   return check(cudaStreamSynchronize(asStream(stream)),
                std::string("cudaStreamSynchronize after ") + what);

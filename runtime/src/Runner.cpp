@@ -108,7 +108,9 @@ Status checkNoStrayTensors(const Program &program,
                            const SafetensorsReader &reader, ArgumentKind kind) {
   std::set<std::string> expected;
   for (int i = 0; i < program.numArguments; ++i)
-    if (program.arguments[i].kind == kind)
+    if (program.arguments[i].kind == kind ||
+        (kind == ArgumentKind::Param &&
+         program.arguments[i].kind == ArgumentKind::State))
       expected.insert(program.arguments[i].tensor.name);
   for (const TensorInfo &tensor : reader.getTensors())
     if (!expected.count(tensor.name))
@@ -207,13 +209,17 @@ Status run(const Program &program, const RunOptions &options) {
     const TensorSpec &spec = argument.tensor;
     uint64_t bytes = getByteSize(spec);
     host.resize(bytes);
-    if (argument.kind == ArgumentKind::Param && options.initSeed) {
+    if (argument.kind != ArgumentKind::Input && options.initSeed) {
+      // Parameters start GPT-2 style; optimizer state starts at zero.
+      InitRule rule = argument.kind == ArgumentKind::Param
+                          ? getGpt2InitRule(spec.name, numLayers)
+                          : InitRule{InitRule::Kind::Zeros, 0.0};
       CLEAVE_RETURN_IF_ERROR(fillInitialValues(
-          getGpt2InitRule(spec.name, numLayers), *options.initSeed, spec.name,
-          spec.dtype, bytes / getDTypeSize(spec.dtype), host.data()));
+          rule, *options.initSeed, spec.name, spec.dtype,
+          bytes / getDTypeSize(spec.dtype), host.data()));
     } else {
       const SafetensorsReader &reader =
-          argument.kind == ArgumentKind::Param ? params : inputs;
+          argument.kind == ArgumentKind::Input ? inputs : params;
       CLEAVE_RETURN_IF_ERROR(
           reader.read(spec.name, spec.dtype, getDims(spec.shape), host.data()));
     }
@@ -256,7 +262,7 @@ Status run(const Program &program, const RunOptions &options) {
   std::vector<std::vector<uint8_t>> outputs(program.numResults);
   SafetensorsWriter writer;
   for (int i = 0; i < program.numResults; ++i) {
-    const TensorSpec &spec = program.results[i];
+    const TensorSpec &spec = program.results[i].tensor;
     outputs[i].resize(getByteSize(spec));
     CLEAVE_RETURN_IF_ERROR(
         context.copyToHost(outputs[i].data(), results[i], outputs[i].size()));

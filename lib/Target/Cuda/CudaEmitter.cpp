@@ -256,7 +256,56 @@ private:
                        std::to_string(getElementCount(shape) / (seq * dim)),
                        std::to_string(seq), std::to_string(dim),
                        getScalarLiteral(rotary.getBase().convertToDouble(), "double"),
+                       rotary.getInverse() ? "true" : "false",
                        get(rotary.getInput()), get(rotary.getResult())}, op);
+        })
+        .Case([&](SoftmaxGradOp grad) {
+          Value output = grad.getOutput();
+          return call("softmaxGrad",
+                      {getDType(output), getRowsAndColumns(output), get(output),
+                       get(grad.getOutputGrad()), get(grad.getResult())}, op);
+        })
+        .Case([&](CrossEntropyGradOp grad) {
+          return call("crossEntropyGrad",
+                      {getDType(grad.getLogits()), getDType(grad.getTargets()),
+                       getRowsAndColumns(grad.getLogits()), get(grad.getLogits()),
+                       get(grad.getTargets()), get(grad.getLossGrad()),
+                       get(grad.getResult()), addIndexSite(op)}, op);
+        })
+        .Case([&](LayerNormGradOp grad) {
+          Value input = grad.getInput();
+          return call("layerNormGrad",
+                      {getDType(input), getRowsAndColumns(input), get(input),
+                       get(grad.getScale()), get(grad.getOutputGrad()),
+                       getScalarLiteral(grad.getEpsilon().convertToDouble(), "double"),
+                       get(grad.getInputGrad()), get(grad.getScaleGrad()),
+                       get(grad.getBiasGrad())}, op);
+        })
+        .Case([&](RmsNormGradOp grad) {
+          Value input = grad.getInput();
+          return call("rmsNormGrad",
+                      {getDType(input), getRowsAndColumns(input), get(input),
+                       get(grad.getScale()), get(grad.getOutputGrad()),
+                       getScalarLiteral(grad.getEpsilon().convertToDouble(), "double"),
+                       get(grad.getInputGrad()), get(grad.getScaleGrad())}, op);
+        })
+        .Case([&](AttentionGradOp grad) { return emitAttentionGrad(grad); })
+        .Case([&](ScatterAddOp scatter) {
+          ArrayRef<int64_t> table = getShape(scatter.getResult());
+          return call("scatterAdd",
+                      {getDType(scatter.getUpdates()), getDType(scatter.getIndices()),
+                       std::to_string(getElementCount(getShape(scatter.getIndices()))),
+                       std::to_string(table[0]), std::to_string(table[1]),
+                       get(scatter.getIndices()), get(scatter.getUpdates()),
+                       get(scatter.getResult()), addIndexSite(op)}, op);
+        })
+        .Case([&](PadOp padOp) {
+          std::string offsets = declareArray("int64_t", padOp.getOffsets());
+          return call("pad",
+                      {getElementBytes(padOp.getInput()),
+                       getShapeLiteral(getShape(padOp.getInput())), offsets,
+                       getShapeLiteral(getShape(padOp.getResult())),
+                       get(padOp.getInput()), get(padOp.getResult())}, op);
         })
         .Case([&](ReduceSumOp reduce) { return emitReduce(op, "Sum", reduce.getDims()); })
         .Case([&](ReduceMeanOp reduce) { return emitReduce(op, "Mean", reduce.getDims()); })
@@ -376,23 +425,46 @@ private:
                 *matmul.getOperation());
   }
 
-  LogicalResult emitAttention(AttentionOp attention) {
-    ArrayRef<int64_t> q = getShape(attention.getQuery());
-    ArrayRef<int64_t> k = getShape(attention.getKey());
+  /// Declares a cleave::rt::AttentionArgs for q, k, v; returns its name.
+  std::string declareAttentionArgs(Value query, Value key, Value value,
+                                   bool causal, double scale) {
+    ArrayRef<int64_t> q = getShape(query);
+    ArrayRef<int64_t> k = getShape(key);
     int64_t s = q[q.size() - 2], d = q.back(), t = k[k.size() - 2];
     std::string args = "g" + std::to_string(nextArray++);
     host << "  cleave::rt::AttentionArgs " << args << ";\n  " << args
          << ".batch = " << getElementCount(q) / (s * d) << ";\n  " << args
          << ".s = " << s << ";\n  " << args << ".t = " << t << ";\n  " << args
          << ".d = " << d << ";\n  " << args << ".causal = "
-         << (attention.getCausal() ? "true" : "false") << ";\n  " << args
-         << ".scale = " << getScalarLiteral(attention.getEffectiveScale(), "double")
-         << ";\n  " << args << ".q = " << get(attention.getQuery()) << ";\n  "
-         << args << ".k = " << get(attention.getKey()) << ";\n  " << args
-         << ".v = " << get(attention.getValue()) << ";\n  " << args
-         << ".output = " << get(attention.getResult()) << ";\n";
+         << (causal ? "true" : "false") << ";\n  " << args
+         << ".scale = " << getScalarLiteral(scale, "double") << ";\n  " << args
+         << ".q = " << get(query) << ";\n  " << args << ".k = " << get(key)
+         << ";\n  " << args << ".v = " << get(value) << ";\n";
+    return args;
+  }
+
+  LogicalResult emitAttention(AttentionOp attention) {
+    std::string args = declareAttentionArgs(
+        attention.getQuery(), attention.getKey(), attention.getValue(),
+        attention.getCausal(), attention.getEffectiveScale());
+    host << "  " << args << ".output = " << get(attention.getResult()) << ";\n";
     return call("attention", {getDType(attention.getResult()), args},
                 *attention.getOperation());
+  }
+
+  LogicalResult emitAttentionGrad(AttentionGradOp grad) {
+    std::string forward = declareAttentionArgs(
+        grad.getQuery(), grad.getKey(), grad.getValue(), grad.getCausal(),
+        grad.getEffectiveScale());
+    std::string args = "g" + std::to_string(nextArray++);
+    host << "  cleave::rt::AttentionGradArgs " << args << ";\n  " << args
+         << ".forward = " << forward << ";\n  " << args
+         << ".outputGrad = " << get(grad.getOutputGrad()) << ";\n  " << args
+         << ".queryGrad = " << get(grad.getQueryGrad()) << ";\n  " << args
+         << ".keyGrad = " << get(grad.getKeyGrad()) << ";\n  " << args
+         << ".valueGrad = " << get(grad.getValueGrad()) << ";\n";
+    return call("attentionGrad", {getDType(grad.getQuery()), args},
+                *grad.getOperation());
   }
 
   LogicalResult emitReduce(Operation &op, StringRef kind, ArrayRef<int64_t> dims) {
@@ -460,18 +532,20 @@ private:
       unsigned index = argument.getArgNumber();
       auto param = function.getArgAttrOfType<StringAttr>(index, CleaveDialect::kParamAttrName);
       auto input = function.getArgAttrOfType<StringAttr>(index, CleaveDialect::kInputAttrName);
+      auto state = function.getArgAttrOfType<StringAttr>(index, CleaveDialect::kStateAttrName);
       std::string tensorName = param   ? param.str()
                                : input ? input.str()
+                               : state ? state.str()
                                        : "arg" + std::to_string(index);
       host << "    {{" << getStringLiteral(tensorName) << ", " << getDType(argument)
            << ", " << getShapeLiteral(getShape(argument)) << "}, cleave::rt::ArgumentKind::"
-           << (param ? "Param" : "Input") << "},\n";
+           << (param ? "Param" : state ? "State" : "Input") << "},\n";
     }
     if (function.getNumArguments() == 0)
       host << "    {{\"\", cleave::rt::DType::F32, {0, {}}}, cleave::rt::ArgumentKind::Input},\n";
     host << "};\n";
 
-    host << "const cleave::rt::TensorSpec " << prefix << "_results[] = {\n";
+    host << "const cleave::rt::ResultSpec " << prefix << "_results[] = {\n";
     for (auto [i, type] : llvm::enumerate(function.getResultTypes())) {
       auto tensor = dyn_cast<RankedTensorType>(type);
       if (!tensor || !tensor.hasStaticShape() || tensor.getRank() > kMaxRank ||
@@ -479,12 +553,19 @@ private:
         return function.emitError("result ")
                << i << " must be a non-empty static tensor of rank <= "
                << kMaxRank;
-      host << "    {\"output" << i << "\", cleave::rt::DType::"
+      auto output = function.getResultAttrOfType<StringAttr>(
+          i, CleaveDialect::kOutputAttrName);
+      auto updates = function.getResultAttrOfType<IntegerAttr>(
+          i, CleaveDialect::kUpdatesAttrName);
+      std::string resultName =
+          output ? output.str() : "output" + std::to_string(i);
+      host << "    {{" << getStringLiteral(resultName) << ", cleave::rt::DType::"
            << getElementInfo(tensor, function.getLoc())->dtype << ", "
-           << getShapeLiteral(tensor.getShape()) << "},\n";
+           << getShapeLiteral(tensor.getShape()) << "}, "
+           << (updates ? updates.getInt() : -1) << "},\n";
     }
     if (function.getNumResults() == 0)
-      host << "    {\"\", cleave::rt::DType::F32, {0, {}}},\n";
+      host << "    {{\"\", cleave::rt::DType::F32, {0, {}}}, -1},\n";
     host << "};\n";
 
     host << "const char *const " << prefix << "_index_sites[] = {\n";
@@ -560,6 +641,11 @@ LogicalResult mlir::cleave::translateToCuda(ModuleOp module, raw_ostream &os,
     }
   }
   totals.arenaBytes = entryArena;
+  // A function that updates its own arguments is a training step: its main
+  // runs the training loop.
+  bool isTrainingStep = false;
+  for (unsigned i = 0; i < entry->getNumResults(); ++i)
+    isTrainingStep |= static_cast<bool>(entry->getResultAttr(i, CleaveDialect::kUpdatesAttrName));
 
   os << "// Generated by cleave-translate --cleave-to-cuda; do not edit.\n"
      << "// One source for both targets: nvcc builds it for NVIDIA GPUs, a\n"
@@ -571,7 +657,7 @@ LogicalResult mlir::cleave::translateToCuda(ModuleOp module, raw_ostream &os,
      << kernels << host << "} // namespace\n";
   if (options.emitMain)
     os << "\nint main(int argc, char **argv) {\n"
-       << "  return cleave::rt::runProgramMain(k_" << entryIdentifier
+       << "  return cleave::rt::" << (isTrainingStep ? "runTrainingMain" : "runProgramMain") << "(k_" << entryIdentifier
        << "_program, argc, argv);\n}\n";
   return success();
 }

@@ -63,7 +63,7 @@ func.func @input_clashes_with_param(%a: tensor<4xf32> {cleave.param = "x"}, %b: 
 
 // -----
 
-// expected-error@+1 {{argument 0 cannot be both a parameter and an input}}
+// expected-error@+1 {{argument 0 can only be one of a parameter, an input and optimizer state}}
 func.func @param_and_input(%a: tensor<4xf32> {cleave.param = "a", cleave.input = "b"}) {
   return
 }

@@ -47,8 +47,8 @@
 // CHECK-LABEL: const cleave::rt::ArgumentSpec k_layer_arguments[] = {
 // CHECK-NEXT:      {{[{][{]}}"x", cleave::rt::DType::F32, {2, {4, 8}}}, cleave::rt::ArgumentKind::Input},
 // CHECK-NEXT:      {{[{][{]}}"w", cleave::rt::DType::F32, {2, {8, 16}}}, cleave::rt::ArgumentKind::Param},
-// CHECK:       const cleave::rt::TensorSpec k_layer_results[] = {
-// CHECK-NEXT:      {"output0", cleave::rt::DType::F32, {2, {16, 4}}},
+// CHECK:       const cleave::rt::ResultSpec k_layer_results[] = {
+// CHECK-NEXT:      {{[{][{]}}"output0", cleave::rt::DType::F32, {2, {16, 4}}}, -1},
 // CHECK:       const cleave::rt::Program k_layer_program = {
 // CHECK-NEXT:      "layer", k_layer_arguments, 4, k_layer_results, 2, 768, &layer, k_layer_index_sites, 0};
 // CHECK:       int main(int argc, char **argv) {

@@ -31,6 +31,7 @@ void CleaveDialect::initialize() {
 #define GET_ATTRDEF_LIST
 #include "cleave/Dialect/Cleave/IR/CleaveAttrs.cpp.inc"
       >();
+  attachDifferentiableOpModels(*getContext());
 }
 
 Operation *CleaveDialect::materializeConstant(OpBuilder &builder,
@@ -128,7 +129,8 @@ LogicalResult CleaveDialect::verifyRegionArgAttribute(Operation *op,
                                                       unsigned argIndex,
                                                       NamedAttribute attr) {
   StringRef attrName = attr.getName().strref();
-  if (attrName != kParamAttrName && attrName != kInputAttrName)
+  if (attrName != kParamAttrName && attrName != kInputAttrName &&
+      attrName != kStateAttrName)
     return op->emitError("unknown cleave argument attribute '")
            << attrName << "'";
 
@@ -148,22 +150,28 @@ LogicalResult CleaveDialect::verifyRegionArgAttribute(Operation *op,
     return op->emitError("tensor '")
            << name.getValue() << "' (argument " << argIndex
            << ") must be a statically shaped tensor, got " << argType;
-  if (attrName == kParamAttrName) {
+  if (attrName != kInputAttrName) {
     Type element = tensor.getElementType();
     if (!element.isF64() && !element.isF32() && !element.isBF16() &&
         !element.isF16())
-      return op->emitError("parameter '")
+      return op->emitError(attrName == kParamAttrName ? "parameter '"
+                                                      : "optimizer state '")
              << name.getValue() << "' (argument " << argIndex
              << ") must have f64, f32, bf16 or f16 elements, got " << argType;
-    if (function.getArgAttr(argIndex, kInputAttrName))
-      return op->emitError("argument ")
-             << argIndex << " cannot be both a parameter and an input";
   }
+  int roles = 0;
+  for (StringRef role : {kParamAttrName, kInputAttrName, kStateAttrName})
+    roles += function.getArgAttr(argIndex, role) ? 1 : 0;
+  if (roles > 1)
+    return op->emitError("argument ")
+           << argIndex
+           << " can only be one of a parameter, an input and optimizer state";
 
   // Parameter and input names share one namespace: they name the tensors of
   // checkpoint and data files. Report a clash at its second occurrence.
   for (unsigned other = 0; other < argIndex; ++other) {
-    for (StringRef otherAttr : {kParamAttrName, kInputAttrName}) {
+    for (StringRef otherAttr :
+         {kParamAttrName, kInputAttrName, kStateAttrName}) {
       auto otherName = function.getArgAttrOfType<StringAttr>(other, otherAttr);
       if (otherName && otherName == name)
         return op->emitError("tensor name '")
@@ -178,6 +186,38 @@ LogicalResult CleaveDialect::verifyRegionResultAttribute(Operation *op,
                                                         unsigned regionIndex,
                                                         unsigned resultIndex,
                                                         NamedAttribute attr) {
+  auto function = dyn_cast<FunctionOpInterface>(op);
+  if (!function || regionIndex != 0)
+    return op->emitError("'") << attr.getName().strref()
+                              << "' is only valid on function results";
+  if (attr.getName() == kOutputAttrName) {
+    auto name = dyn_cast<StringAttr>(attr.getValue());
+    if (!name || name.getValue().empty())
+      return op->emitError("'") << kOutputAttrName << "' of result "
+                                << resultIndex << " must be a non-empty string";
+    return success();
+  }
+  if (attr.getName() == kUpdatesAttrName) {
+    auto index = dyn_cast<IntegerAttr>(attr.getValue());
+    unsigned numArgs = function.getNumArguments();
+    if (!index || index.getValue().isNegative() ||
+        index.getValue().uge(numArgs))
+      return op->emitError("'")
+             << kUpdatesAttrName << "' of result " << resultIndex
+             << " must be the index of an argument (< " << numArgs << ")";
+    unsigned arg = index.getInt();
+    if (function.getArgumentTypes()[arg] !=
+        function.getResultTypes()[resultIndex])
+      return op->emitError("result ")
+             << resultIndex << " updates argument " << arg
+             << " but their types differ";
+    if (!function.getArgAttr(arg, kParamAttrName) &&
+        !function.getArgAttr(arg, kStateAttrName))
+      return op->emitError("result ")
+             << resultIndex << " updates argument " << arg
+             << ", which is neither a parameter nor optimizer state";
+    return success();
+  }
   return op->emitError("cleave attribute '")
          << attr.getName().strref() << "' is not valid on result "
          << resultIndex;

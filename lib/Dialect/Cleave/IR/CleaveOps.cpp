@@ -234,30 +234,35 @@ double ReshapeOp::getFlops() { return 0.0; }
 double ReshapeOp::getBytesRead() { return 0.0; }
 double ReshapeOp::getBytesWritten() { return 0.0; }
 
-LogicalResult SliceOp::verify() {
-  auto input = getInput().getType();
-  auto result = getType();
-  ArrayRef<int64_t> offsets = getOffsets();
-  if (result.getRank() != input.getRank())
-    return emitOpError("result rank ")
-           << result.getRank() << " differs from input rank "
-           << input.getRank();
-  if (static_cast<int64_t>(offsets.size()) != input.getRank())
-    return emitOpError("expects one offset per dimension: got ")
-           << offsets.size() << " for rank " << input.getRank();
+/// Checks that `inner` fits inside `outer` at `offsets` (slice and pad).
+static LogicalResult verifyBlock(Operation *op, RankedTensorType outer,
+                                 RankedTensorType inner,
+                                 ArrayRef<int64_t> offsets) {
+  if (inner.getRank() != outer.getRank())
+    return op->emitOpError("result rank ")
+           << cast<RankedTensorType>(op->getResult(0).getType()).getRank()
+           << " differs from input rank "
+           << cast<RankedTensorType>(op->getOperand(0).getType()).getRank();
+  if (static_cast<int64_t>(offsets.size()) != outer.getRank())
+    return op->emitOpError("expects one offset per dimension: got ")
+           << offsets.size() << " for rank " << outer.getRank();
   for (auto [dim, offset] : llvm::enumerate(offsets)) {
-    int64_t size = result.getDimSize(dim);
-    if (offset < 0 || offset > input.getDimSize(dim) - size) {
+    int64_t size = inner.getDimSize(dim);
+    if (offset < 0 || offset > outer.getDimSize(dim) - size) {
       // The end is only printed; AddOverflow wraps it without undefined
       // behaviour for offsets near 2^63.
       int64_t end;
       llvm::AddOverflow(offset, size, end);
-      return emitOpError("slice [")
+      return op->emitOpError("slice [")
              << offset << ", " << end << ") of dimension " << dim
-             << " is outside [0, " << input.getDimSize(dim) << ")";
+             << " is outside [0, " << outer.getDimSize(dim) << ")";
     }
   }
-  return verifySameElementType(*this, input, result, "operand", "result");
+  return verifySameElementType(op, outer, inner, "operand", "result");
+}
+
+LogicalResult SliceOp::verify() {
+  return verifyBlock(*this, getInput().getType(), getType(), getOffsets());
 }
 
 double SliceOp::getFlops() { return 0.0; }
@@ -570,3 +575,120 @@ double FusedOp::getFlops() {
       flops += cost.getFlops();
   return flops;
 }
+
+//===----------------------------------------------------------------------===//
+// Gradient ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult SoftmaxGradOp::verify() {
+  if (getType().getRank() < 1)
+    return emitOpError("input must have rank >= 1");
+  return success();
+}
+
+// Product, row sum, subtract, multiply.
+double SoftmaxGradOp::getFlops() { return 4.0 * getNumElements(getType()); }
+
+LogicalResult CrossEntropyGradOp::verify() {
+  auto logits = getLogits().getType();
+  auto targets = getTargets().getType();
+  auto lossGrad = getLossGrad().getType();
+  if (logits.getRank() < 1 || logits.getShape().drop_back() != targets.getShape())
+    return emitOpError("targets ")
+           << targets << " must have the shape of logits " << logits
+           << " without its last dimension";
+  if (lossGrad.getShape() != targets.getShape())
+    return emitOpError("loss gradient ")
+           << lossGrad << " must have the targets' shape " << targets;
+  return verifySameElementType(*this, logits, lossGrad, "logits",
+                               "loss gradient");
+}
+
+// Softmax (5 per logit) and the scaled difference.
+double CrossEntropyGradOp::getFlops() {
+  return 6.0 * getNumElements(getLogits().getType());
+}
+
+LogicalResult LayerNormGradOp::verify() {
+  return verifyNorm(*this, getInput().getType(), getScale().getType(),
+                    getEpsilon());
+}
+
+// Recomputed statistics (4), the input gradient (8), two row sums (4).
+double LayerNormGradOp::getFlops() {
+  return 16.0 * getNumElements(getInput().getType());
+}
+
+LogicalResult RmsNormGradOp::verify() {
+  return verifyNorm(*this, getInput().getType(), getScale().getType(),
+                    getEpsilon());
+}
+
+double RmsNormGradOp::getFlops() {
+  return 10.0 * getNumElements(getInput().getType());
+}
+
+LogicalResult AttentionGradOp::verify() {
+  auto query = getQuery().getType();
+  auto key = getKey().getType();
+  int64_t rank = query.getRank();
+  if (rank < 2 || key.getRank() != rank ||
+      query.getShape().drop_back(2) != key.getShape().drop_back(2) ||
+      query.getShape().back() != key.getShape().back())
+    return emitOpError("query ")
+           << query << " and key " << key
+           << " must agree on batch dimensions and head size";
+  if (getCausal() && key.getDimSize(rank - 2) < query.getDimSize(rank - 2))
+    return emitOpError("causal attention needs at least as many keys as "
+                       "queries");
+  if (getScale() && !(getScale()->convertToDouble() > 0.0))
+    return emitOpError("scale must be positive");
+  return verifySameElementType(*this, query, key, "query", "key");
+}
+
+double AttentionGradOp::getEffectiveScale() {
+  if (std::optional<APFloat> scale = getScale())
+    return scale->convertToDouble();
+  return 1.0 / std::sqrt(static_cast<double>(getQuery().getType().getShape().back()));
+}
+
+/// batch * S * T: one per attention score.
+static double getScoreCount(RankedTensorType query, RankedTensorType key) {
+  return getNumElements(query) / static_cast<double>(query.getShape().back()) *
+         static_cast<double>(key.getShape().drop_back().back());
+}
+
+// Recomputed scores, then dV, dP, dQ and dK: five products of 2*D per score.
+double AttentionGradOp::getMatmulFlops() {
+  return 10.0 * getScoreCount(getQuery().getType(), getKey().getType()) *
+         static_cast<double>(getQuery().getType().getShape().back());
+}
+
+// Softmax recompute (5) and its gradient (4) per score.
+double AttentionGradOp::getFlops() {
+  return getMatmulFlops() +
+         9.0 * getScoreCount(getQuery().getType(), getKey().getType());
+}
+
+LogicalResult ScatterAddOp::verify() {
+  auto indices = getIndices().getType();
+  auto updates = getUpdates().getType();
+  auto result = getType();
+  if (result.getRank() != 2)
+    return emitOpError("result must have rank 2 ([V, H]), got ") << result;
+  SmallVector<int64_t> expected(indices.getShape());
+  expected.push_back(result.getDimSize(1));
+  if (updates.getShape() != ArrayRef<int64_t>(expected))
+    return emitOpError("updates ")
+           << updates << " must have the indices' shape followed by "
+           << result.getDimSize(1);
+  return verifySameElementType(*this, updates, result, "updates", "result");
+}
+
+double ScatterAddOp::getFlops() { return getNumElements(getUpdates().getType()); }
+
+LogicalResult PadOp::verify() {
+  return verifyBlock(*this, getType(), getInput().getType(), getOffsets());
+}
+
+double PadOp::getFlops() { return 0.0; }

@@ -27,7 +27,7 @@ struct GemmCall;
 
 /// Library kernels that keep a scratch buffer between calls. Each has its own,
 /// so a kernel can call GEMM without clobbering its own scratch.
-enum class ScratchSlot { Attention, Gemm, Count };
+enum class ScratchSlot { Attention, AttentionGrad, Norm, Gemm, Count };
 
 class Context {
 public:
@@ -46,6 +46,9 @@ public:
   void release(void *pointer);
   Status copyToDevice(void *device, const void *host, size_t bytes);
   Status copyToHost(void *host, const void *device, size_t bytes);
+  Status copyOnDevice(void *destination, const void *source, size_t bytes);
+  /// Sets `bytes` of device memory to zero.
+  Status clear(void *device, size_t bytes);
   /// Waits for all queued work; reports the first asynchronous failure.
   Status synchronize(const char *what);
 

@@ -88,10 +88,59 @@ Status embedding(Context &context, DType dtype, DType indexType, int64_t count,
                  const void *indices, void *output, int32_t site,
                  const char *location);
 
-/// Rotary embedding of `outer` matrices of [seq, dim].
+/// Rotary embedding of `outer` matrices of [seq, dim]; `inverse` rotates by
+/// the opposite angle (the gradient).
 Status rotary(Context &context, DType dtype, int64_t outer, int64_t seq,
-              int64_t dim, double base, const void *input, void *output,
-              const char *location);
+              int64_t dim, double base, bool inverse, const void *input,
+              void *output, const char *location);
+
+//===----------------------------------------------------------------------===//
+// Gradients
+//===----------------------------------------------------------------------===//
+
+/// dx = y * (dy - rowsum(dy * y)).
+Status softmaxGrad(Context &context, DType dtype, int64_t rows, int64_t cols,
+                   const void *output, const void *outputGrad, void *inputGrad,
+                   const char *location);
+
+/// dlogits = (softmax(logits) - onehot(target)) * lossGrad[row].
+Status crossEntropyGrad(Context &context, DType dtype, DType targetType,
+                        int64_t rows, int64_t vocab, const void *logits,
+                        const void *targets, const void *lossGrad,
+                        void *logitsGrad, int32_t site, const char *location);
+
+/// Input, scale and bias gradients of layer_norm; the row statistics are
+/// recomputed. Scale and bias gradients sum over rows in row order.
+Status layerNormGrad(Context &context, DType dtype, int64_t rows, int64_t cols,
+                     const void *input, const void *scale,
+                     const void *outputGrad, double epsilon, void *inputGrad,
+                     void *scaleGrad, void *biasGrad, const char *location);
+
+Status rmsNormGrad(Context &context, DType dtype, int64_t rows, int64_t cols,
+                   const void *input, const void *scale, const void *outputGrad,
+                   double epsilon, void *inputGrad, void *scaleGrad,
+                   const char *location);
+
+/// Gradients of attention(): the probabilities are recomputed with one GEMM.
+struct AttentionGradArgs {
+  AttentionArgs forward; // q, k, v and the shape; forward.output unused
+  const void *outputGrad = nullptr;
+  void *queryGrad = nullptr, *keyGrad = nullptr, *valueGrad = nullptr;
+};
+Status attentionGrad(Context &context, DType dtype,
+                     const AttentionGradArgs &args, const char *location);
+
+/// output[V, width] = 0, then output[indices[i], :] += updates[i, :] in index
+/// order.
+Status scatterAdd(Context &context, DType dtype, DType indexType, int64_t count,
+                  int64_t vocab, int64_t width, const void *indices,
+                  const void *updates, void *output, int32_t site,
+                  const char *location);
+
+/// Zero-fills `output` (of `outputShape`) and writes `input` at `offsets`.
+Status pad(Context &context, size_t elementBytes, const Shape &inputShape,
+           const int64_t *offsets, const Shape &outputShape, const void *input,
+           void *output, const char *location);
 
 enum class ReduceKind { Sum, Mean, Max };
 /// Reduces `input` of `shape` over the dimensions set in `reducedMask`

@@ -25,11 +25,20 @@ struct TensorSpec {
   Shape shape;
 };
 
-enum class ArgumentKind { Param, Input };
+/// Parameters and optimizer state persist between steps (and in
+/// checkpoints); inputs come with each call.
+enum class ArgumentKind { Param, Input, State };
 
 struct ArgumentSpec {
   TensorSpec tensor;
   ArgumentKind kind;
+};
+
+struct ResultSpec {
+  TensorSpec tensor;
+  /// The argument whose next value this result is (a training step's new
+  /// parameters and state), or -1.
+  int updates;
 };
 
 /// Runs the function: `arguments` and `results` are device pointers, one per
@@ -41,7 +50,7 @@ struct Program {
   const char *name;
   const ArgumentSpec *arguments;
   int numArguments;
-  const TensorSpec *results;
+  const ResultSpec *results;
   int numResults;
   uint64_t arenaBytes;
   EntryFunction entry;
@@ -54,6 +63,11 @@ struct Program {
 /// [--repeat N]`. Returns the process exit code (0, or 1 after printing an
 /// error to stderr).
 int runProgramMain(const Program &program, int argc, char **argv);
+
+/// The command line of a training step (a program whose results update its
+/// parameters and state): the training loop, data loading, logging and
+/// checkpoints. See docs/training.md.
+int runTrainingMain(const Program &program, int argc, char **argv);
 
 } // namespace cleave::rt
 

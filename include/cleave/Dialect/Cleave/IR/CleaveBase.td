@@ -44,6 +44,14 @@ def Cleave_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kParamAttrName = "cleave.param";
     /// Argument attribute naming a data input (tokens, targets, features).
     static constexpr ::llvm::StringLiteral kInputAttrName = "cleave.input";
+    /// Argument attribute naming optimizer state (momentum, Adam moments):
+    /// float tensors kept between steps and checkpointed, like parameters.
+    static constexpr ::llvm::StringLiteral kStateAttrName = "cleave.state";
+    /// Result attribute naming a result in output files ("loss").
+    static constexpr ::llvm::StringLiteral kOutputAttrName = "cleave.output";
+    /// Result attribute: the result is the next value of the argument with
+    /// this index (a parameter or state updated by a training step).
+    static constexpr ::llvm::StringLiteral kUpdatesAttrName = "cleave.updates";
     /// Operation attribute holding the op's layer provenance.
     static constexpr ::llvm::StringLiteral kLayerAttrName = "cleave.layer";
     /// Operation attribute set by cleave-plan-memory: the arena byte offset

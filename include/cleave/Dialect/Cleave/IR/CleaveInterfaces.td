@@ -30,4 +30,26 @@ def Cleave_CostOpInterface : OpInterface<"CostOpInterface"> {
   ];
 }
 
+def Cleave_DifferentiableOpInterface : OpInterface<"DifferentiableOpInterface"> {
+  let cppNamespace = "::mlir::cleave";
+  let description = [{
+    Reverse-mode differentiation of one op: given the gradient of the loss
+    with respect to each result, builds the ops that compute the gradient
+    with respect to each operand (a vector-Jacobian product). cleave-autodiff
+    walks a function backwards calling this and stays generic.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        Builds the operand gradients at the builder's insertion point.
+        `resultGrads` has one value per result, each of its result's type.
+        `operandGrads` comes back with one entry per operand: the gradient,
+        of the operand's type, or null where none flows (integer operands,
+        masks).
+      }],
+      "::llvm::LogicalResult", "buildVjp",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::ValueRange":$resultGrads,
+           "::llvm::SmallVectorImpl<::mlir::Value> &":$operandGrads)>,
+  ];
+}
+
 #endif // CLEAVE_DIALECT_CLEAVE_IR_CLEAVEINTERFACES_TD

@@ -52,6 +52,10 @@ RankedTensorType inferTransposeType(RankedTensorType input,
 /// fused too but are not elementwise.
 bool isFusibleElementwise(Operation *op);
 
+/// Gives the differentiable ops DifferentiableOpInterface (the rules live in
+/// CleaveOpGradients.cpp). The dialect calls this when it is loaded.
+void attachDifferentiableOpModels(MLIRContext &context);
+
 } // namespace mlir::cleave
 
 #include "cleave/Dialect/Cleave/IR/CleaveEnums.h.inc"

@@ -47,6 +47,33 @@ def CleaveVerifyLayerTags : Pass<"cleave-verify-layer-tags", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
 
+def CleaveAutodiff : Pass<"cleave-autodiff", "mlir::ModuleOp"> {
+  let summary = "Derive a training step (loss and gradients) from a forward function";
+  let description = [{
+    Reverse-mode automatic differentiation. From a function
+    `@forward(params..., inputs...) -> loss` (a scalar float tensor) it builds
+    `@train_step` with the same arguments, returning the loss followed by one
+    gradient per `cleave.param` argument, in argument order. Results are
+    named for output files: `cleave.output = "loss"` and `"grad.<param>"`.
+
+    The pass is generic: it walks the forward ops backwards and asks each op
+    for its vector-Jacobian product through `DifferentiableOpInterface`.
+    Gradients of values used several times (a tied embedding and output
+    projection) are summed; broadcasts reduce their gradient back; integer
+    operands (token ids, targets) and masks get none. A parameter the loss
+    does not depend on gets a zero gradient. Every backward op carries the
+    layer tag of the forward op it differentiates. An op without a rule is a
+    located error.
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"forward\"",
+           "The forward function to differentiate">,
+    Option<"stepName", "name", "std::string", /*default=*/"\"train_step\"",
+           "Name of the function to create">,
+  ];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+}
+
 def CleaveFuse : Pass<"cleave-fuse", "mlir::func::FuncOp"> {
   let summary = "Group elementwise and broadcast ops into fused kernels";
   let description = [{

@@ -1,0 +1,151 @@
+//===- DataLoader.cpp - Deterministic batches from token files ------------===//
+
+#include "cleave/runtime/DataLoader.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <new>
+
+namespace cleave::rt {
+
+namespace {
+/// SplitMix64's finalizer, as Init.cpp uses for parameters: a bijective
+/// 64-bit mix with full avalanche, so nearby counters give unrelated bits.
+uint64_t mix(uint64_t x) {
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+/// Separates the data stream from other users of the same seed (parameter
+/// init hashes the seed with a parameter name), so a batch offset never
+/// correlates with an initial weight.
+constexpr uint64_t kDataStream = 0x6461746173747265ULL; // "datastre"
+} // namespace
+
+Status TokenFile::open(const std::string &path, TokenWidth width,
+                       TokenFile &file) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error))
+    return Status::error("cannot read token file '" + path +
+                         "': it is a directory");
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in)
+    return Status::error("cannot open token file '" + path +
+                         "': " + std::strerror(errno));
+  std::streamoff size = in.tellg();
+  if (size < 0)
+    return Status::error("cannot read token file '" + path + "'");
+  uint64_t tokenBytes = width == TokenWidth::U16 ? 2 : 4;
+  if (size == 0)
+    return Status::error("token file '" + path + "' is empty");
+  if (static_cast<uint64_t>(size) % tokenBytes != 0)
+    return Status::error(
+        "token file '" + path + "' has " + std::to_string(size) +
+        " bytes, not a multiple of the " + std::to_string(tokenBytes) +
+        "-byte token width (wrong token width, or a truncated file?)");
+
+  std::vector<uint8_t> bytes;
+  try {
+    bytes.resize(static_cast<size_t>(size));
+  } catch (const std::bad_alloc &) {
+    return Status::error("cannot read token file '" + path + "': " +
+                         std::to_string(size) + " bytes do not fit in memory");
+  }
+  in.seekg(0);
+  if (!in.read(reinterpret_cast<char *>(bytes.data()), size))
+    return Status::error("cannot read token file '" + path + "'");
+
+  file.filePath = path;
+  file.tokenWidth = width;
+  file.count = static_cast<uint64_t>(size) / tokenBytes;
+  file.bytes = std::move(bytes);
+  return Status::success();
+}
+
+Status TokenFile::checkVocabulary(int64_t vocab) const {
+  if (vocab <= 0)
+    return Status::error("cannot check token file '" + filePath +
+                         "' against vocabulary size " + std::to_string(vocab));
+  for (uint64_t i = 0; i < count; ++i) {
+    uint32_t token = get(i);
+    if (static_cast<int64_t>(token) >= vocab)
+      return Status::error("token file '" + filePath + "': token " +
+                           std::to_string(token) + " at position " +
+                           std::to_string(i) +
+                           " is outside the model's vocabulary of " +
+                           std::to_string(vocab));
+  }
+  return Status::success();
+}
+
+uint64_t getBatchOffset(uint64_t tokenCount, uint64_t seed, uint64_t step,
+                        int64_t seq, int64_t row) {
+  // Chaining the mix per counter (rather than adding them) keeps (step, row)
+  // and (step + 1, row - 1) apart.
+  uint64_t bits = mix(mix(mix(seed ^ kDataStream) + step) +
+                      static_cast<uint64_t>(row));
+  // Starts 0 .. tokenCount - seq - 1 leave room for seq tokens plus the one
+  // extra target. Multiply-high maps the hash onto them with a bias below
+  // starts / 2^64, far under anything a training run could observe.
+  uint64_t starts = tokenCount - static_cast<uint64_t>(seq);
+  return static_cast<uint64_t>(
+      (static_cast<unsigned __int128>(bits) * starts) >> 64);
+}
+
+Status getBatch(const TokenFile &file, uint64_t seed, uint64_t step,
+                int64_t batch, int64_t seq, int32_t *tokens,
+                int32_t *targets) {
+  return getBatch(file, seed, step, /*rowOffset=*/0, /*rows=*/batch, seq,
+                  tokens, targets);
+}
+
+Status getBatch(const TokenFile &file, uint64_t seed, uint64_t step,
+                int64_t rowOffset, int64_t rows, int64_t seq, int32_t *tokens,
+                int32_t *targets) {
+  if (step == 0)
+    return Status::error("batch from '" + file.path() +
+                         "': steps are counted from 1, got step 0");
+  if (rows <= 0 || seq <= 0 || rowOffset < 0)
+    return Status::error("batch from '" + file.path() + "': invalid shape (" +
+                         std::to_string(rows) + " rows from row " +
+                         std::to_string(rowOffset) + ", sequence length " +
+                         std::to_string(seq) + ")");
+  uint64_t needed = static_cast<uint64_t>(seq) + 1;
+  if (file.size() < needed)
+    return Status::error("token file '" + file.path() + "' has " +
+                         std::to_string(file.size()) +
+                         " tokens; sequence length " + std::to_string(seq) +
+                         " needs at least " + std::to_string(needed) +
+                         " (the targets are shifted by one)");
+  constexpr uint32_t kMaxToken = std::numeric_limits<int32_t>::max();
+  for (int64_t r = 0; r < rows; ++r) {
+    uint64_t start = getBatchOffset(file.size(), seed, step, seq, rowOffset + r);
+    int32_t *rowTokens = tokens + r * seq;
+    int32_t *rowTargets = targets + r * seq;
+    // Each token is a target of the previous position, so decode seq + 1
+    // tokens once and write each into both arrays.
+    for (int64_t i = 0; i <= seq; ++i) {
+      uint32_t token = file[start + static_cast<uint64_t>(i)];
+      if (token > kMaxToken)
+        return Status::error("token file '" + file.path() + "': token " +
+                             std::to_string(token) + " at position " +
+                             std::to_string(start + i) +
+                             " does not fit in int32");
+      if (i < seq)
+        rowTokens[i] = static_cast<int32_t>(token);
+      if (i > 0)
+        rowTargets[i - 1] = static_cast<int32_t>(token);
+    }
+  }
+  return Status::success();
+}
+
+RowRange getMicroBatchRows(int64_t batch, int64_t count, int64_t index) {
+  return {index * batch / count, (index + 1) * batch / count};
+}
+
+} // namespace cleave::rt
