@@ -64,6 +64,12 @@ static cl::opt<std::string>
     cudaArchs("cuda-arch",
               cl::desc("Comma-separated GPU architectures for --target cuda"),
               cl::init("80,90"), cl::cat(category));
+static cl::opt<bool> gradients(
+    "gradients",
+    cl::desc("Build the gradient program instead: cleave-autodiff's "
+             "train_step, returning the loss and grad.<param> for each "
+             "parameter"),
+    cl::init(false), cl::cat(category));
 static cl::opt<bool> emitOnly("emit-only",
                               cl::desc("Write the source and print the build "
                                        "command without running it"),
@@ -142,8 +148,18 @@ LogicalResult build(MLIRContext &context, StringRef modelPath) {
     return failure();
 
   PassManager pm(&context);
+  std::string passes = "canonicalize, cse, ";
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  if (gradients) {
+    CleaveAutodiffOptions autodiff;
+    if (!entry.empty())
+      autodiff.function = entry;
+    pm.addPass(createCleaveAutodiff(autodiff));
+    passes += "cleave-autodiff, canonicalize, cse, ";
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createCSEPass());
+  }
   pm.addNestedPass<func::FuncOp>(createCleaveFuse());
   pm.addNestedPass<func::FuncOp>(createCleavePlanMemory());
   if (failed(pm.run(*module)))
@@ -160,7 +176,7 @@ LogicalResult build(MLIRContext &context, StringRef modelPath) {
   llvm::sys::path::append(executable, stem);
 
   CudaEmitterOptions options;
-  options.entry = entry;
+  options.entry = gradients ? std::string("train_step") : std::string(entry);
   CudaEmitterSummary summary;
   {
     auto output = openOutputFile(source, &message);
@@ -174,8 +190,8 @@ LogicalResult build(MLIRContext &context, StringRef modelPath) {
     // Closed here: the compiler reads the file next.
   }
 
-  llvm::outs() << "cleavec: passes: canonicalize, cse, cleave-fuse, "
-                  "cleave-plan-memory\n"
+  llvm::outs() << "cleavec: passes: " << passes
+               << "cleave-fuse, cleave-plan-memory\n"
                << "cleavec: entry '" << summary.entry << "': "
                << summary.kernels << " fused kernels, " << summary.libraryCalls
                << " runtime calls, arena " << summary.arenaBytes << " bytes\n"
