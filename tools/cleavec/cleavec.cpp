@@ -11,6 +11,8 @@
 #include "InitParams.h"
 #include "CleavecConfig.h"
 
+#include "cleave/runtime/Tokens.h"
+
 #include "cleave/Dialect/Cleave/IR/CleaveDialect.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
 #include "cleave/Target/Cuda/CudaEmitter.h"
@@ -70,6 +72,66 @@ static cl::opt<bool> gradients(
              "train_step, returning the loss and grad.<param> for each "
              "parameter"),
     cl::init(false), cl::cat(category));
+static cl::OptionCategory trainCategory("cleavec train options");
+static cl::opt<std::string> dataPath("data",
+                                     cl::desc("train: token file (uint16, "
+                                              "nanoGPT .bin layout)"),
+                                     cl::value_desc("file"), cl::cat(trainCategory));
+static cl::opt<unsigned> tokenBytes("token-bytes",
+                                    cl::desc("train: bytes per token, 2 or 4"),
+                                    cl::init(2), cl::cat(trainCategory));
+static cl::opt<int64_t> steps("steps",
+                              cl::desc("train: train until this step (counted "
+                                       "from 1, across resumes)"),
+                              cl::init(0), cl::cat(trainCategory));
+static cl::opt<std::string> lr("lr", cl::desc("train: peak learning rate"),
+                               cl::init("1e-3"), cl::cat(trainCategory));
+static cl::opt<std::string> lrSchedule("lr-schedule",
+                                       cl::desc("train: constant or cosine"),
+                                       cl::init("constant"),
+                                       cl::cat(trainCategory));
+static cl::opt<std::string> warmup("warmup",
+                                   cl::desc("train: linear warmup steps"),
+                                   cl::init("0"), cl::cat(trainCategory));
+static cl::opt<std::string> decaySteps("decay-steps",
+                                       cl::desc("train: cosine decay steps "
+                                                "after warmup"),
+                                       cl::init("0"), cl::cat(trainCategory));
+static cl::opt<std::string> minLr("min-lr",
+                                  cl::desc("train: learning rate at the end "
+                                           "of the decay"),
+                                  cl::init("0"), cl::cat(trainCategory));
+static cl::opt<std::string> optimizerName("optimizer",
+                                          cl::desc("train: adamw or sgd"),
+                                          cl::init("adamw"),
+                                          cl::cat(trainCategory));
+static cl::opt<double> momentum("momentum", cl::desc("train: SGD momentum"),
+                                cl::init(0.0), cl::cat(trainCategory));
+static cl::opt<double> beta1("beta1", cl::desc("train: AdamW beta1"),
+                             cl::init(0.9), cl::cat(trainCategory));
+static cl::opt<double> beta2("beta2", cl::desc("train: AdamW beta2"),
+                             cl::init(0.999), cl::cat(trainCategory));
+static cl::opt<double> weightDecay("weight-decay",
+                                   cl::desc("train: weight decay of matrices"),
+                                   cl::init(0.0), cl::cat(trainCategory));
+static cl::opt<double> clipNorm("clip-norm",
+                                cl::desc("train: clip the global gradient "
+                                         "norm (0: off)"),
+                                cl::init(0.0), cl::cat(trainCategory));
+static cl::opt<std::string> saveEvery("save-every",
+                                      cl::desc("train: also checkpoint every "
+                                               "K steps"),
+                                      cl::init("0"), cl::cat(trainCategory));
+static cl::opt<std::string> resumeDir("resume",
+                                      cl::desc("train: continue the run "
+                                               "checkpointed in this directory"),
+                                      cl::value_desc("dir"),
+                                      cl::cat(trainCategory));
+static cl::opt<std::string> outDir("out",
+                                   cl::desc("train: where the program and the "
+                                            "checkpoints go"),
+                                   cl::value_desc("dir"), cl::cat(trainCategory));
+
 static cl::opt<bool> emitOnly("emit-only",
                               cl::desc("Write the source and print the build "
                                        "command without running it"),
@@ -124,13 +186,18 @@ std::string joinCommand(ArrayRef<std::string> command) {
   return text;
 }
 
-LogicalResult build(MLIRContext &context, StringRef modelPath) {
+enum class Mode { Forward, Gradients, Train };
+
+/// Compiles the model at `modelPath` into `directory`; sets `executable`.
+LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
+                    StringRef directory, std::string &executablePath) {
   if (target != "cpu" && target != "cuda") {
     error() << "--target must be cpu or cuda, got '" << target << "'\n";
     return failure();
   }
-  if (outputDir.empty()) {
-    error() << "missing -o <dir>\n";
+  if (directory.empty()) {
+    error() << (mode == Mode::Train ? "missing --out <dir>\n"
+                                    : "missing -o <dir>\n");
     return failure();
   }
 
@@ -151,12 +218,24 @@ LogicalResult build(MLIRContext &context, StringRef modelPath) {
   std::string passes = "canonicalize, cse, ";
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  if (gradients) {
+  if (mode != Mode::Forward) {
     CleaveAutodiffOptions autodiff;
     if (!entry.empty())
       autodiff.function = entry;
     pm.addPass(createCleaveAutodiff(autodiff));
-    passes += "cleave-autodiff, canonicalize, cse, ";
+    passes += "cleave-autodiff, ";
+    if (mode == Mode::Train) {
+      CleaveOptimizerOptions update;
+      update.optimizer = optimizerName;
+      update.momentum = momentum;
+      update.beta1 = beta1;
+      update.beta2 = beta2;
+      update.weightDecay = weightDecay;
+      update.clipNorm = clipNorm;
+      pm.addPass(createCleaveOptimizer(update));
+      passes += "cleave-optimizer, ";
+    }
+    passes += "canonicalize, cse, ";
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
   }
@@ -165,18 +244,19 @@ LogicalResult build(MLIRContext &context, StringRef modelPath) {
   if (failed(pm.run(*module)))
     return failure();
 
-  std::error_code ec = llvm::sys::fs::create_directories(outputDir);
+  std::error_code ec = llvm::sys::fs::create_directories(directory);
   if (ec) {
-    error() << "cannot create '" << outputDir << "': " << ec.message() << "\n";
+    error() << "cannot create '" << directory << "': " << ec.message() << "\n";
     return failure();
   }
   StringRef stem = llvm::sys::path::stem(modelPath);
-  SmallString<256> source(outputDir), executable(outputDir);
+  SmallString<256> source(directory), executable(directory);
   llvm::sys::path::append(source, stem + (target == "cuda" ? ".cu" : ".cpp"));
   llvm::sys::path::append(executable, stem);
 
   CudaEmitterOptions options;
-  options.entry = gradients ? std::string("train_step") : std::string(entry);
+  options.entry =
+      mode == Mode::Forward ? std::string(entry) : std::string("train_step");
   CudaEmitterSummary summary;
   {
     auto output = openOutputFile(source, &message);
@@ -225,32 +305,111 @@ LogicalResult build(MLIRContext &context, StringRef modelPath) {
     return failure();
   }
   llvm::outs() << "cleavec: built " << executable << "\n";
+  executablePath = executable.str().str();
   return success();
+}
+
+/// Runs `command`, passing its output through; returns its exit status.
+int run(ArrayRef<std::string> command) {
+  llvm::outs() << "cleavec: run: " << joinCommand(command) << "\n";
+  llvm::outs().flush();
+  SmallVector<StringRef> args(command.begin(), command.end());
+  std::string executeError;
+  int status = llvm::sys::ExecuteAndWait(args.front(), args, std::nullopt, {},
+                                         0, 0, &executeError);
+  if (status < 0)
+    error() << "cannot run '" << command.front() << "': " << executeError
+            << "\n";
+  return status < 0 ? 1 : status;
+}
+
+int train(MLIRContext &context, StringRef modelPath) {
+  if (dataPath.empty() || steps <= 0) {
+    error() << "train needs --data FILE and --steps N\n";
+    return 1;
+  }
+  std::string executable;
+  if (failed(build(context, modelPath, Mode::Train, outDir, executable)))
+    return 1;
+  if (emitOnly)
+    return 0;
+  SmallVector<std::string> command = {
+      executable,      "--data",        dataPath,
+      "--token-bytes", std::to_string(tokenBytes.getValue()),
+      "--steps",       std::to_string(steps.getValue()),
+      "--lr",          lr,
+      "--lr-schedule", lrSchedule,
+      "--warmup",      warmup,
+      "--decay-steps", decaySteps,
+      "--min-lr",      minLr,
+      "--seed",        std::to_string(seed.getValue()),
+      "--init-seed",   std::to_string(seed.getValue()),
+      "--save-every",  saveEvery,
+      "--out",         outDir};
+  if (!resumeDir.empty())
+    command.append({"--resume", resumeDir});
+  return run(command);
+}
+
+int prepareText(StringRef textPath) {
+  if (outputDir.empty()) {
+    error() << "prepare-text needs -o TOKENS.bin\n";
+    return 1;
+  }
+  uint64_t count = 0;
+  ::cleave::rt::Status status =
+      ::cleave::rt::prepareByteTokens(textPath.str(), outputDir, &count);
+  if (!status.ok()) {
+    error() << status.message() << "\n";
+    return 1;
+  }
+  llvm::outs() << "cleavec: wrote " << count << " byte tokens (vocabulary "
+                                                 "256) to " << outputDir << "\n";
+  return 0;
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  cl::HideUnrelatedOptions(category);
+  cl::HideUnrelatedOptions({&category, &trainCategory});
   cl::ParseCommandLineOptions(
       argc, argv,
       "Cleave end-to-end driver\n\n"
       "  cleavec build MODEL.mlir --target cpu|cuda -o DIR "
-      "[--init-params FILE --seed N]\n");
-  if (positional.empty() || positional[0] != "build") {
-    error() << (positional.empty() ? std::string("missing command")
-                                   : "unknown command '" + positional[0] + "'")
-            << "; the command is 'build' (see --help)\n";
+      "[--init-params FILE --seed N] [--gradients]\n"
+      "  cleavec train MODEL.mlir --data TOKENS.bin --steps N --out DIR "
+      "[--lr X] [--optimizer adamw|sgd] [--resume DIR]\n"
+      "  cleavec prepare-text FILE -o TOKENS.bin\n");
+  static const char *const kCommands = "'build', 'train' or 'prepare-text'";
+  if (positional.empty()) {
+    error() << "missing command; the command is " << kCommands
+            << " (see --help)\n";
+    return 1;
+  }
+  StringRef command = positional[0];
+  if (command != "build" && command != "train" && command != "prepare-text") {
+    error() << "unknown command '" << command << "'; the command is "
+            << kCommands << " (see --help)\n";
     return 1;
   }
   if (positional.size() != 2) {
-    error() << "'build' takes one model file\n";
+    error() << "'" << command << "' takes one "
+            << (command == "prepare-text" ? "text" : "model") << " file\n";
     return 1;
   }
+  if (command == "prepare-text")
+    return prepareText(positional[1]);
   DialectRegistry registry;
   registry.insert<CleaveDialect, func::FuncDialect, arith::ArithDialect,
                   tensor::TensorDialect>();
   MLIRContext context(registry);
-  return failed(build(context, positional[1])) ? 1 : 0;
+  if (command == "train")
+    return train(context, positional[1]);
+  std::string executable;
+  return failed(build(context, positional[1],
+                      gradients ? Mode::Gradients : Mode::Forward, outputDir,
+                      executable))
+             ? 1
+             : 0;
 }

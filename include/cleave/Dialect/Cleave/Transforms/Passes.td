@@ -74,6 +74,46 @@ def CleaveAutodiff : Pass<"cleave-autodiff", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
 
+def CleaveOptimizer : Pass<"cleave-optimizer", "mlir::ModuleOp"> {
+  let summary = "Append the optimizer update to a training step";
+  let description = [{
+    Turns the gradients `cleave-autodiff` returns into an update. The step
+    function gains arguments `lr` (and, for AdamW, `step`, counted from 1)
+    as scalar f32 inputs, and one optimizer-state argument per parameter and
+    moment (`cleave.state = "adam_m.<param>"`, `"adam_v.<param>"` or
+    `"momentum.<param>"`), so that later passes can shard state like the
+    parameters. It returns the loss, the global gradient norm (before
+    clipping) and the next value of every parameter and state argument, each
+    marked `cleave.updates = <argument index>` so the runtime updates the
+    buffers in place.
+
+    - `sgd`: `v = momentum * v + g` (no state when momentum is 0),
+      `p -= lr * (v + weight_decay * p)`.
+    - `adamw`: `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`,
+      `p -= lr * (m / (1 - b1^t) / (sqrt(v / (1 - b2^t)) + eps) + wd * p)`
+      with decoupled weight decay.
+
+    Weight decay applies to matrices (rank >= 2) only, not to biases and
+    norm scales. With `clip-norm` > 0, gradients are scaled by
+    `min(1, clip / (norm + 1e-6))` first.
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
+           "The training step to extend">,
+    Option<"optimizer", "optimizer", "std::string", /*default=*/"\"adamw\"",
+           "adamw or sgd">,
+    Option<"momentum", "momentum", "double", /*default=*/"0.0", "SGD momentum">,
+    Option<"beta1", "beta1", "double", /*default=*/"0.9", "AdamW beta1">,
+    Option<"beta2", "beta2", "double", /*default=*/"0.999", "AdamW beta2">,
+    Option<"epsilon", "epsilon", "double", /*default=*/"1e-8", "AdamW epsilon">,
+    Option<"weightDecay", "weight-decay", "double", /*default=*/"0.0",
+           "Weight decay of matrices">,
+    Option<"clipNorm", "clip-norm", "double", /*default=*/"0.0",
+           "Clip the global gradient norm to this (0: off)">,
+  ];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+}
+
 def CleaveFuse : Pass<"cleave-fuse", "mlir::func::FuncOp"> {
   let summary = "Group elementwise and broadcast ops into fused kernels";
   let description = [{

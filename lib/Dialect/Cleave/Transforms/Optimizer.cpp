@@ -1,0 +1,251 @@
+//===- Optimizer.cpp - SGD and AdamW updates appended to a training step --===//
+
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+#include "cleave/Dialect/Cleave/Transforms/Passes.h"
+
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+#include <cmath>
+
+namespace mlir::cleave {
+#define GEN_PASS_DEF_CLEAVEOPTIMIZER
+#include "cleave/Dialect/Cleave/Transforms/Passes.h.inc"
+} // namespace mlir::cleave
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+namespace {
+
+/// A parameter argument and its gradient result.
+struct Parameter {
+  BlockArgument value;
+  StringRef name;
+  Value grad;
+};
+
+class UpdateBuilder {
+public:
+  UpdateBuilder(ImplicitLocOpBuilder &b) : b(b) {}
+
+  /// A tensor of `type` filled with `value`.
+  Value constant(Type type, double value) {
+    return FillOp::create(b, type, b.getF64FloatAttr(value));
+  }
+  /// `scalar` (a rank-0 f32 tensor) cast and broadcast to `type`.
+  Value spread(Value scalar, Type type) {
+    auto tensor = cast<RankedTensorType>(type);
+    auto scalarType = RankedTensorType::get({}, tensor.getElementType());
+    if (scalar.getType() != scalarType)
+      scalar = CastOp::create(b, scalarType, scalar);
+    return BroadcastOp::create(b, type, scalar, ArrayRef<int64_t>{});
+  }
+  /// sum(x * x) over every element, as a rank-0 f32 tensor.
+  Value sumOfSquares(Value x) {
+    auto type = cast<RankedTensorType>(x.getType());
+    auto f32 = RankedTensorType::get(type.getShape(), b.getF32Type());
+    if (type != f32)
+      x = CastOp::create(b, f32, x);
+    Value squares = MulOp::create(b, x, x);
+    SmallVector<int64_t> dims;
+    for (int64_t dim = 0; dim < type.getRank(); ++dim)
+      dims.push_back(dim);
+    return dims.empty() ? squares : Value(ReduceSumOp::create(b, squares, dims));
+  }
+  /// a * x + c * y for scalars a, c.
+  Value blend(double a, Value x, double c, Value y) {
+    Type type = x.getType();
+    return AddOp::create(b, MulOp::create(b, constant(type, a), x),
+                         MulOp::create(b, constant(type, c), y));
+  }
+
+  ImplicitLocOpBuilder &b;
+};
+
+struct OptimizerPass
+    : public mlir::cleave::impl::CleaveOptimizerBase<OptimizerPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto step = module.lookupSymbol<func::FuncOp>(function);
+    if (!step || step.isDeclaration()) {
+      module.emitError("no training step '")
+          << function << "': run cleave-autodiff first";
+      return signalPassFailure();
+    }
+    if (optimizer != "adamw" && optimizer != "sgd") {
+      step.emitError("unknown optimizer '")
+          << optimizer << "': expected adamw or sgd";
+      return signalPassFailure();
+    }
+    if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && epsilon > 0 &&
+          momentum >= 0 && momentum < 1 && weightDecay >= 0 && clipNorm >= 0)) {
+      step.emitError("optimizer options out of range: need 0 <= beta1, beta2, "
+                     "momentum < 1, epsilon > 0, weight-decay >= 0 and "
+                     "clip-norm >= 0");
+      return signalPassFailure();
+    }
+    if (failed(extend(step)))
+      return signalPassFailure();
+  }
+
+  FailureOr<SmallVector<Parameter>> findParameters(func::FuncOp step,
+                                                   func::ReturnOp ret) {
+    DenseMap<StringRef, Value> grads;
+    for (unsigned i = 0; i < step.getNumResults(); ++i)
+      if (auto name = step.getResultAttrOfType<StringAttr>(
+              i, CleaveDialect::kOutputAttrName))
+        grads[name.getValue()] = ret.getOperand(i);
+    SmallVector<Parameter> params;
+    for (BlockArgument arg : step.getArguments()) {
+      auto name = step.getArgAttrOfType<StringAttr>(
+          arg.getArgNumber(), CleaveDialect::kParamAttrName);
+      if (!name)
+        continue;
+      Value grad = grads.lookup(("grad." + name.getValue()).str());
+      if (!grad)
+        return step.emitError("training step has no gradient 'grad.")
+               << name.getValue() << "'";
+      params.push_back({arg, name.getValue(), grad});
+    }
+    if (!grads.count("loss"))
+      return step.emitError("training step returns no 'loss'");
+    return params;
+  }
+
+  LogicalResult extend(func::FuncOp step) {
+    Block &body = step.getBody().front();
+    auto ret = cast<func::ReturnOp>(body.getTerminator());
+    FailureOr<SmallVector<Parameter>> params = findParameters(step, ret);
+    if (failed(params))
+      return failure();
+    Value loss;
+    for (unsigned i = 0; i < step.getNumResults(); ++i)
+      if (auto name = step.getResultAttrOfType<StringAttr>(
+              i, CleaveDialect::kOutputAttrName);
+          name && name.getValue() == "loss")
+        loss = ret.getOperand(i);
+
+    MLIRContext *context = step.getContext();
+    Builder attrs(context);
+    Location loc = step.getLoc();
+    auto scalarF32 = RankedTensorType::get({}, Float32Type::get(context));
+    auto addArgument = [&](Type type, StringRef role,
+                           const Twine &name) -> BlockArgument {
+      unsigned index = step.getNumArguments();
+      (void)step.insertArgument(
+          index, type,
+          attrs.getDictionaryAttr(
+              attrs.getNamedAttr(role, attrs.getStringAttr(name))),
+          loc);
+      return step.getArgument(index);
+    };
+    bool adam = optimizer == "adamw";
+    BlockArgument lr = addArgument(scalarF32, CleaveDialect::kInputAttrName, "lr");
+    BlockArgument stepNumber =
+        adam ? addArgument(scalarF32, CleaveDialect::kInputAttrName, "step")
+             : BlockArgument();
+    SmallVector<SmallVector<BlockArgument>> states;
+    for (const Parameter &param : *params) {
+      Type type = param.value.getType();
+      SmallVector<BlockArgument> state;
+      if (adam) {
+        state.push_back(addArgument(type, CleaveDialect::kStateAttrName,
+                                    "adam_m." + param.name));
+        state.push_back(addArgument(type, CleaveDialect::kStateAttrName,
+                                    "adam_v." + param.name));
+      } else if (momentum > 0) {
+        state.push_back(addArgument(type, CleaveDialect::kStateAttrName,
+                                    "momentum." + param.name));
+      }
+      states.push_back(state);
+    }
+
+    ImplicitLocOpBuilder b(loc, ret);
+    UpdateBuilder u(b);
+    // The global norm over every gradient, before clipping.
+    Value total;
+    for (const Parameter &param : *params) {
+      Value sum = u.sumOfSquares(param.grad);
+      total = total ? Value(AddOp::create(b, total, sum)) : sum;
+    }
+    Value norm = total ? Value(SqrtOp::create(b, total)) : u.constant(scalarF32, 0);
+    Value clip;
+    if (clipNorm > 0 && total) {
+      Value limit = u.constant(scalarF32, clipNorm);
+      Value ratio = DivOp::create(
+          b, limit, AddOp::create(b, norm, u.constant(scalarF32, 1e-6)));
+      clip = MinOp::create(b, ratio, u.constant(scalarF32, 1.0));
+    }
+    // Bias corrections 1 - beta^t, computed from the step input.
+    Value correction1, correction2;
+    if (adam) {
+      auto power = [&](double beta) {
+        Value exponent = MulOp::create(
+            b, stepNumber, u.constant(scalarF32, std::log(beta)));
+        return SubOp::create(b, u.constant(scalarF32, 1.0),
+                             ExpOp::create(b, exponent));
+      };
+      correction1 = power(beta1);
+      correction2 = power(beta2);
+    }
+
+    SmallVector<Value> results = {loss, norm};
+    SmallVector<Attribute> resultAttrs = {
+        attrs.getDictionaryAttr(attrs.getNamedAttr(
+            CleaveDialect::kOutputAttrName, attrs.getStringAttr("loss"))),
+        attrs.getDictionaryAttr(attrs.getNamedAttr(
+            CleaveDialect::kOutputAttrName, attrs.getStringAttr("grad_norm")))};
+    auto addUpdate = [&](Value next, BlockArgument of) {
+      results.push_back(next);
+      resultAttrs.push_back(attrs.getDictionaryAttr(attrs.getNamedAttr(
+          CleaveDialect::kUpdatesAttrName,
+          attrs.getI64IntegerAttr(of.getArgNumber()))));
+    };
+    SmallVector<std::pair<Value, BlockArgument>> stateUpdates;
+    for (auto [param, state] : llvm::zip(*params, states)) {
+      Type type = param.value.getType();
+      Value grad = param.grad;
+      if (clip)
+        grad = MulOp::create(b, grad, u.spread(clip, type));
+      Value direction;
+      if (adam) {
+        Value m = u.blend(beta1, state[0], 1.0 - beta1, grad);
+        Value v = u.blend(beta2, state[1], 1.0 - beta2, MulOp::create(b, grad, grad));
+        Value mHat = DivOp::create(b, m, u.spread(correction1, type));
+        Value vHat = DivOp::create(b, v, u.spread(correction2, type));
+        Value denominator = AddOp::create(b, SqrtOp::create(b, vHat),
+                                          u.constant(type, epsilon));
+        direction = DivOp::create(b, mHat, denominator);
+        stateUpdates.push_back({m, state[0]});
+        stateUpdates.push_back({v, state[1]});
+      } else if (momentum > 0) {
+        Value v = AddOp::create(
+            b, MulOp::create(b, u.constant(type, momentum), state[0]), grad);
+        direction = v;
+        stateUpdates.push_back({v, state[0]});
+      } else {
+        direction = grad;
+      }
+      if (weightDecay > 0 && cast<RankedTensorType>(type).getRank() >= 2)
+        direction = AddOp::create(
+            b, direction,
+            MulOp::create(b, u.constant(type, weightDecay), param.value));
+      Value next = SubOp::create(
+          b, param.value, MulOp::create(b, u.spread(lr, type), direction));
+      addUpdate(next, param.value);
+    }
+    for (auto [next, of] : stateUpdates)
+      addUpdate(next, of);
+
+    func::ReturnOp::create(b, results);
+    ret.erase();
+    step.setType(FunctionType::get(context, step.getArgumentTypes(),
+                                   ValueRange(results).getTypes()));
+    step.setAllResultAttrs(resultAttrs);
+    return success();
+  }
+};
+
+} // namespace
