@@ -1,6 +1,7 @@
 //===- Runner.cpp - Load, run, write: the generated programs' main --------===//
 
 #include "cleave/runtime/Program.h"
+#include "cleave/runtime/DataLoader.h"
 #include "cleave/runtime/Init.h"
 #include "cleave/runtime/Safetensors.h"
 
@@ -26,6 +27,11 @@ struct RunOptions {
   bool gemmBaseline = false;
   /// Set: parameters are initialized in place (GPT-2 init) from this seed.
   std::optional<uint64_t> initSeed;
+  /// Set: `tokens` and `targets` are the training batch of `dataStep` drawn
+  /// from this token file with `dataSeed`, as the training loop draws it.
+  std::string dataPath;
+  uint64_t dataStep = 1;
+  uint64_t dataSeed = 0;
 };
 
 const char *const kUsage =
@@ -38,7 +44,10 @@ const char *const kUsage =
     "  --outputs FILE  write the results to this safetensors file\n"
     "  --repeat N      run N more times and print the mean time per run\n"
     "  --gemm-baseline with --repeat: also time the run's GEMMs alone, replayed\n"
-    "                  back to back with the same shapes and buffers\n";
+    "                  back to back with the same shapes and buffers\n"
+    "  --data FILE     take tokens and targets from this uint16 token file,\n"
+    "                  as the training batch of --data-step K (1) with --seed S\n"
+    "                  (0) would be drawn\n";
 
 /// Parses a whole decimal number in [0, limit]; nullopt otherwise.
 std::optional<uint64_t> parseCount(const std::string &text, uint64_t limit) {
@@ -54,7 +63,8 @@ std::optional<uint64_t> parseCount(const std::string &text, uint64_t limit) {
 
 Status parseOptions(int argc, char **argv, RunOptions &options) {
   static const std::set<std::string> kValueFlags = {
-      "--params", "--inputs", "--outputs", "--init-seed", "--repeat"};
+      "--params",    "--inputs", "--outputs", "--init-seed",
+      "--repeat",    "--data",   "--data-step", "--seed"};
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
     if (flag == "--help" || flag == "-h")
@@ -74,6 +84,15 @@ Status parseOptions(int argc, char **argv, RunOptions &options) {
       options.inputsPath = value;
     } else if (flag == "--outputs") {
       options.outputsPath = value;
+    } else if (flag == "--data") {
+      options.dataPath = value;
+    } else if (flag == "--data-step" || flag == "--seed") {
+      std::optional<uint64_t> count = parseCount(value, UINT64_MAX);
+      if (!count || (flag == "--data-step" && *count == 0))
+        return Status::error(flag + " needs a " +
+                             (flag == "--seed" ? "non-negative" : "positive") +
+                             " integer, got '" + value + "'");
+      (flag == "--seed" ? options.dataSeed : options.dataStep) = *count;
     } else if (flag == "--init-seed") {
       options.initSeed = parseCount(value, UINT64_MAX);
       if (!options.initSeed)
@@ -147,6 +166,26 @@ double getScalar(DType dtype, const uint8_t *bytes) {
   }
 }
 
+/// `tokens` or `targets` of the batch the training loop draws at
+/// options.dataStep.
+Status readBatch(const RunOptions &options, const TensorSpec &spec,
+                 std::vector<uint8_t> &host) {
+  std::string name = spec.name;
+  if ((name != "tokens" && name != "targets") || spec.dtype != DType::I32 ||
+      spec.shape.rank != 2)
+    return Status::error("--data fills i32 [batch, seq] inputs 'tokens' and "
+                         "'targets'; the program also takes '" + name + "'");
+  TokenFile file;
+  CLEAVE_RETURN_IF_ERROR(TokenFile::open(options.dataPath, TokenWidth::U16, file));
+  int64_t batch = spec.shape.dims[0], seq = spec.shape.dims[1];
+  std::vector<int32_t> tokens(batch * seq), targets(batch * seq);
+  CLEAVE_RETURN_IF_ERROR(getBatch(file, options.dataSeed, options.dataStep, batch,
+                                  seq, tokens.data(), targets.data()));
+  const std::vector<int32_t> &chosen = name == "tokens" ? tokens : targets;
+  std::memcpy(host.data(), chosen.data(), chosen.size() * sizeof(int32_t));
+  return Status::success();
+}
+
 /// Records the GEMMs of one run, replays them alone `repeat` times and
 /// prints their time next to the whole run's.
 template <typename RunOnce>
@@ -192,7 +231,7 @@ Status run(const Program &program, const RunOptions &options) {
   bool hasInputs = false;
   for (int i = 0; i < program.numArguments; ++i)
     hasInputs |= program.arguments[i].kind == ArgumentKind::Input;
-  if (hasInputs && options.inputsPath.empty())
+  if (hasInputs && options.inputsPath.empty() && options.dataPath.empty())
     return Status::error("program '" + std::string(program.name) +
                          "' takes inputs: pass them with --inputs FILE");
   if (!options.inputsPath.empty()) {
@@ -217,6 +256,8 @@ Status run(const Program &program, const RunOptions &options) {
       CLEAVE_RETURN_IF_ERROR(fillInitialValues(
           rule, *options.initSeed, spec.name, spec.dtype,
           bytes / getDTypeSize(spec.dtype), host.data()));
+    } else if (argument.kind == ArgumentKind::Input && !options.dataPath.empty()) {
+      CLEAVE_RETURN_IF_ERROR(readBatch(options, spec, host));
     } else {
       const SafetensorsReader &reader =
           argument.kind == ArgumentKind::Input ? inputs : params;

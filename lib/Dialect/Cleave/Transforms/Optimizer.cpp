@@ -178,13 +178,16 @@ struct OptimizerPass
           b, limit, AddOp::create(b, norm, u.constant(scalarF32, 1e-6)));
       clip = MinOp::create(b, ratio, u.constant(scalarF32, 1.0));
     }
-    // Bias corrections 1 - beta^t, computed from the step input.
+    // Bias corrections 1 - beta^t from the step input, in f64: in f32,
+    // 1 - 0.999^t loses four digits to cancellation.
     Value correction1, correction2;
     if (adam) {
-      auto power = [&](double beta) {
-        Value exponent = MulOp::create(
-            b, stepNumber, u.constant(scalarF32, std::log(beta)));
-        return SubOp::create(b, u.constant(scalarF32, 1.0),
+      auto scalarF64 = RankedTensorType::get({}, Float64Type::get(context));
+      Value t = CastOp::create(b, scalarF64, stepNumber);
+      auto power = [&](double beta) -> Value {
+        Value exponent =
+            MulOp::create(b, t, u.constant(scalarF64, std::log(beta)));
+        return SubOp::create(b, u.constant(scalarF64, 1.0),
                              ExpOp::create(b, exponent));
       };
       correction1 = power(beta1);
