@@ -41,6 +41,7 @@ struct TrainOptions {
   std::string outDir;
   std::string resumeDir;
   int64_t saveEvery = 0;
+  int64_t microBatches = 1;
 };
 
 const char *const kTrainUsage =
@@ -57,7 +58,9 @@ const char *const kTrainUsage =
     "  --seed N             data order: batch k depends on (N, k) only (0)\n"
     "  --init-seed N        GPT-2 style initial parameters from seed N (0)\n"
     "  --save-every K       also checkpoint every K steps (0: only at the end)\n"
-    "  --resume DIR         continue the run checkpointed in DIR\n";
+    "  --resume DIR         continue the run checkpointed in DIR\n"
+    "  --micro-batches M    the program takes 1/M of the batch: run it M times\n"
+    "                       per step, averaging gradients (built so by cleavec)\n";
 
 std::optional<double> parseNumber(const std::string &text) {
   if (text.empty())
@@ -135,6 +138,11 @@ Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
       CLEAVE_RETURN_IF_ERROR(needCount(options.dataSeed));
     } else if (flag == "--init-seed") {
       CLEAVE_RETURN_IF_ERROR(needCount(options.initSeed));
+    } else if (flag == "--micro-batches") {
+      CLEAVE_RETURN_IF_ERROR(needCount(count));
+      if (count == 0)
+        return Status::error("--micro-batches must be at least 1");
+      options.microBatches = static_cast<int64_t>(count);
     } else if (flag == "--save-every") {
       CLEAVE_RETURN_IF_ERROR(needCount(count));
       options.saveEvery = static_cast<int64_t>(count);
@@ -182,32 +190,32 @@ double readScalar(DType dtype, const std::vector<uint8_t> &bytes) {
   return value;
 }
 
-/// The program's arguments on the device and where each role lives.
+/// Device buffers by tensor name, shared by the programs of one run: the
+/// gradient step and the update read the same parameters, and the update
+/// reads the gradients the steps accumulate.
 class TrainingState {
 public:
-  TrainingState(const Program &program, Context &context)
-      : program(program), context(context) {}
+  explicit TrainingState(Context &context) : context(context) {}
 
-  Status allocate() {
+  /// Allocates what `program` takes and returns its argument pointers.
+  Status bind(const Program &program, std::vector<void *> &pointers) {
+    pointers.clear();
     for (int i = 0; i < program.numArguments; ++i) {
       const ArgumentSpec &argument = program.arguments[i];
-      buffers.push_back(std::make_unique<DeviceBuffer>(context));
-      CLEAVE_RETURN_IF_ERROR(buffers.back()->allocate(
-          getByteSize(argument.tensor), argument.tensor.name));
-      pointers.push_back(buffers.back()->get());
-      if (argument.kind == ArgumentKind::Input)
-        inputIndex[argument.tensor.name] = i;
-    }
-    for (const char *name : {"tokens", "targets", "lr"})
-      if (!inputIndex.count(name))
-        return Status::error(std::string("program '") + program.name +
-                             "' is not a training step: it has no input '" +
-                             name + "' (build it with cleavec train)");
-    for (const char *name : {"tokens", "targets"}) {
-      const TensorSpec &spec = program.arguments[inputIndex[name]].tensor;
-      if (spec.dtype != DType::I32 || spec.shape.rank != 2)
-        return Status::error(std::string("input '") + name +
-                             "' must be i32 [batch, seq]");
+      Tensor &tensor = tensors[argument.tensor.name];
+      if (!tensor.buffer) {
+        tensor.spec = argument.tensor;
+        tensor.kind = argument.kind;
+        tensor.buffer = std::make_unique<DeviceBuffer>(context);
+        CLEAVE_RETURN_IF_ERROR(tensor.buffer->allocate(
+            getByteSize(argument.tensor), argument.tensor.name));
+        order.push_back(argument.tensor.name);
+      } else if (tensor.spec.dtype != argument.tensor.dtype ||
+                 getDims(tensor.spec.shape) != getDims(argument.tensor.shape)) {
+        return Status::error(std::string("programs disagree on the type of '") +
+                             argument.tensor.name + "'");
+      }
+      pointers.push_back(tensor.buffer->get());
     }
     return Status::success();
   }
@@ -215,43 +223,43 @@ public:
   /// Parameters GPT-2 style from `seed`, optimizer state zero.
   Status initialize(uint64_t seed) {
     std::vector<std::string> names;
-    for (int i = 0; i < program.numArguments; ++i)
-      if (program.arguments[i].kind == ArgumentKind::Param)
-        names.push_back(program.arguments[i].tensor.name);
+    for (const std::string &name : order)
+      if (tensors[name].kind == ArgumentKind::Param)
+        names.push_back(name);
     int64_t layers = inferNumLayers(names);
     std::vector<uint8_t> host;
-    for (int i = 0; i < program.numArguments; ++i) {
-      const ArgumentSpec &argument = program.arguments[i];
-      if (argument.kind == ArgumentKind::Input)
+    for (const std::string &name : order) {
+      Tensor &tensor = tensors[name];
+      if (tensor.kind == ArgumentKind::Input)
         continue;
-      const TensorSpec &spec = argument.tensor;
-      host.assign(getByteSize(spec), 0);
-      InitRule rule = argument.kind == ArgumentKind::Param
-                          ? getGpt2InitRule(spec.name, layers)
+      host.assign(getByteSize(tensor.spec), 0);
+      InitRule rule = tensor.kind == ArgumentKind::Param
+                          ? getGpt2InitRule(name, layers)
                           : InitRule{InitRule::Kind::Zeros, 0.0};
-      CLEAVE_RETURN_IF_ERROR(fillInitialValues(rule, seed, spec.name,
-                                               spec.dtype,
-                                               host.size() / getDTypeSize(spec.dtype),
-                                               host.data()));
-      CLEAVE_RETURN_IF_ERROR(context.copyToDevice(pointers[i], host.data(), host.size()));
+      CLEAVE_RETURN_IF_ERROR(fillInitialValues(
+          rule, seed, name, tensor.spec.dtype,
+          host.size() / getDTypeSize(tensor.spec.dtype), host.data()));
+      CLEAVE_RETURN_IF_ERROR(
+          context.copyToDevice(tensor.buffer->get(), host.data(), host.size()));
     }
     return Status::success();
   }
 
   /// Parameters and state from a checkpoint; returns its metadata.
-  Status load(const std::string &path, std::map<std::string, std::string> &metadata) {
+  Status load(const std::string &path,
+              std::map<std::string, std::string> &metadata) {
     SafetensorsReader reader;
     CLEAVE_RETURN_IF_ERROR(SafetensorsReader::open(path, reader));
     std::vector<uint8_t> host;
-    for (int i = 0; i < program.numArguments; ++i) {
-      const ArgumentSpec &argument = program.arguments[i];
-      if (argument.kind == ArgumentKind::Input)
+    for (const std::string &name : order) {
+      Tensor &tensor = tensors[name];
+      if (tensor.kind == ArgumentKind::Input)
         continue;
-      const TensorSpec &spec = argument.tensor;
-      host.resize(getByteSize(spec));
+      host.resize(getByteSize(tensor.spec));
+      CLEAVE_RETURN_IF_ERROR(reader.read(name, tensor.spec.dtype,
+                                         getDims(tensor.spec.shape), host.data()));
       CLEAVE_RETURN_IF_ERROR(
-          reader.read(spec.name, spec.dtype, getDims(spec.shape), host.data()));
-      CLEAVE_RETURN_IF_ERROR(context.copyToDevice(pointers[i], host.data(), host.size()));
+          context.copyToDevice(tensor.buffer->get(), host.data(), host.size()));
     }
     metadata = reader.getMetadata();
     return Status::success();
@@ -262,16 +270,16 @@ public:
               const std::map<std::string, std::string> &metadata) {
     SafetensorsWriter writer;
     std::vector<std::vector<uint8_t>> hosts;
-    hosts.reserve(program.numArguments);
-    for (int i = 0; i < program.numArguments; ++i) {
-      const ArgumentSpec &argument = program.arguments[i];
-      if (argument.kind == ArgumentKind::Input)
+    hosts.reserve(order.size());
+    for (const std::string &name : order) {
+      Tensor &tensor = tensors[name];
+      if (tensor.kind == ArgumentKind::Input)
         continue;
-      const TensorSpec &spec = argument.tensor;
-      hosts.emplace_back(getByteSize(spec));
-      CLEAVE_RETURN_IF_ERROR(
-          context.copyToHost(hosts.back().data(), pointers[i], hosts.back().size()));
-      CLEAVE_RETURN_IF_ERROR(writer.add(spec.name, spec.dtype, getDims(spec.shape),
+      hosts.emplace_back(getByteSize(tensor.spec));
+      CLEAVE_RETURN_IF_ERROR(context.copyToHost(
+          hosts.back().data(), tensor.buffer->get(), hosts.back().size()));
+      CLEAVE_RETURN_IF_ERROR(writer.add(name, tensor.spec.dtype,
+                                        getDims(tensor.spec.shape),
                                         hosts.back().data()));
     }
     for (const auto &[key, value] : metadata)
@@ -279,65 +287,136 @@ public:
     return writer.write(path);
   }
 
-  Status setInput(const char *name, const void *data, size_t bytes) {
-    auto it = inputIndex.find(name);
-    if (it == inputIndex.end())
+  /// The input `name`, or null when no program takes it.
+  const TensorSpec *find(const std::string &name) {
+    auto it = tensors.find(name);
+    return it == tensors.end() ? nullptr : &it->second.spec;
+  }
+  void *getPointer(const std::string &name) {
+    return tensors.at(name).buffer->get();
+  }
+  Status set(const std::string &name, const void *data, size_t bytes) {
+    if (!find(name))
       return Status::success();
-    return context.copyToDevice(pointers[it->second], data, bytes);
+    return context.copyToDevice(getPointer(name), data, bytes);
   }
-
-  const TensorSpec *getInput(const char *name) const {
-    auto it = inputIndex.find(name);
-    return it == inputIndex.end() ? nullptr : &program.arguments[it->second].tensor;
-  }
-
-  void *const *getPointers() const { return pointers.data(); }
-  void *getPointer(int index) const { return pointers[index]; }
 
 private:
-  const Program &program;
+  struct Tensor {
+    TensorSpec spec{};
+    ArgumentKind kind = ArgumentKind::Input;
+    std::unique_ptr<DeviceBuffer> buffer;
+  };
   Context &context;
-  std::vector<std::unique_ptr<DeviceBuffer>> buffers;
-  std::vector<void *> pointers;
-  std::map<std::string, int> inputIndex;
+  std::map<std::string, Tensor> tensors;
+  std::vector<std::string> order;
 };
+
+/// Runs `program` once and checks for index errors.
+Status runOnce(Context &context, const Program &program,
+               const std::vector<void *> &arguments,
+               std::vector<void *> &results, uint8_t *arena) {
+  results.assign(program.numResults, nullptr);
+  CLEAVE_RETURN_IF_ERROR(
+      program.entry(context, arguments.data(), results.data(), arena));
+  CLEAVE_RETURN_IF_ERROR(context.synchronize(program.name));
+  int32_t site = 0;
+  CLEAVE_RETURN_IF_ERROR(context.takeIndexError(&site));
+  if (site > 0 && site <= program.numIndexSites)
+    return Status::error(std::string(program.indexSites[site - 1]) +
+                         ": index out of range");
+  return Status::success();
+}
+
+/// The index of the result named `name`, or -1.
+int findResult(const Program &program, const char *name) {
+  for (int i = 0; i < program.numResults; ++i)
+    if (std::string(program.results[i].tensor.name) == name)
+      return i;
+  return -1;
+}
+
+/// Reads scalar result `index` as a double.
+Status readResult(Context &context, const Program &program,
+                  const std::vector<void *> &results, int index,
+                  double &value) {
+  const TensorSpec &spec = program.results[index].tensor;
+  std::vector<uint8_t> bytes(getByteSize(spec));
+  CLEAVE_RETURN_IF_ERROR(context.copyToHost(bytes.data(), results[index], bytes.size()));
+  value = readScalar(spec.dtype, bytes);
+  return Status::success();
+}
+
+/// Copies each result marked `updates` into the argument it updates.
+Status applyUpdates(Context &context, const Program &program,
+                    const std::vector<void *> &arguments,
+                    const std::vector<void *> &results) {
+  for (int i = 0; i < program.numResults; ++i)
+    if (int target = program.results[i].updates; target >= 0)
+      CLEAVE_RETURN_IF_ERROR(context.copyOnDevice(
+          arguments[target], results[i], getByteSize(program.results[i].tensor)));
+  return context.synchronize("the parameter update");
+}
 
 std::string getCheckpointPath(const std::string &dir) {
   return dir + "/checkpoint.safetensors";
 }
 
-Status train(const Program &program, const TrainOptions &options) {
+Status train(const Program &step, const Program *apply,
+             const TrainOptions &options) {
   Context context;
   CLEAVE_RETURN_IF_ERROR(context.initialize());
-  TrainingState state(program, context);
-  CLEAVE_RETURN_IF_ERROR(state.allocate());
+  TrainingState state(context);
+  std::vector<void *> stepArguments, applyArguments;
+  CLEAVE_RETURN_IF_ERROR(state.bind(step, stepArguments));
+  if (apply)
+    CLEAVE_RETURN_IF_ERROR(state.bind(*apply, applyArguments));
+  const Program &update = apply ? *apply : step;
+  for (const char *name : {"tokens", "targets", "lr"}) {
+    if (!state.find(name))
+      return Status::error(std::string("program '") + step.name +
+                           "' is not a training step: it has no input '" +
+                           name + "' (build it with cleavec train)");
+  }
+  for (const char *name : {"tokens", "targets"}) {
+    const TensorSpec &spec = *state.find(name);
+    if (spec.dtype != DType::I32 || spec.shape.rank != 2)
+      return Status::error(std::string("input '") + name +
+                           "' must be i32 [batch, seq]");
+  }
+  int lossIndex = findResult(step, "loss");
+  int normIndex = findResult(update, "grad_norm");
+  if (lossIndex < 0)
+    return Status::error(std::string("program '") + step.name +
+                         "' returns no 'loss'");
+  if (options.microBatches > 1 && !apply)
+    return Status::error("--micro-batches needs a program built with "
+                         "cleavec train --micro-batches");
 
-  const TensorSpec &tokensSpec = *state.getInput("tokens");
-  int64_t batch = tokensSpec.shape.dims[0], seq = tokensSpec.shape.dims[1];
+  const TensorSpec &tokensSpec = *state.find("tokens");
+  int64_t micro = tokensSpec.shape.dims[0], seq = tokensSpec.shape.dims[1];
+  int64_t batch = micro * options.microBatches;
   TokenFile data;
   CLEAVE_RETURN_IF_ERROR(TokenFile::open(options.dataPath, options.tokenWidth, data));
-  int64_t vocab = -1;
-  for (int i = 0; i < program.numArguments; ++i)
-    if (std::string(program.arguments[i].tensor.name) == "embed.tokens")
-      vocab = program.arguments[i].tensor.shape.dims[0];
-  if (vocab > 0)
-    CLEAVE_RETURN_IF_ERROR(data.checkVocabulary(vocab));
+  if (const TensorSpec *table = state.find("embed.tokens"))
+    CLEAVE_RETURN_IF_ERROR(data.checkVocabulary(table->shape.dims[0]));
 
   int64_t first = 1;
   uint64_t dataSeed = options.dataSeed;
   if (!options.resumeDir.empty()) {
     std::map<std::string, std::string> metadata;
-    CLEAVE_RETURN_IF_ERROR(state.load(getCheckpointPath(options.resumeDir), metadata));
-    std::optional<uint64_t> step = parseCount(metadata["step"]);
+    CLEAVE_RETURN_IF_ERROR(
+        state.load(getCheckpointPath(options.resumeDir), metadata));
+    std::optional<uint64_t> stepNumber = parseCount(metadata["step"]);
     std::optional<uint64_t> seed = parseCount(metadata["data_seed"]);
-    if (!step || !seed)
+    if (!stepNumber || !seed)
       return Status::error("'" + getCheckpointPath(options.resumeDir) +
                            "' has no valid step and data_seed metadata");
-    first = static_cast<int64_t>(*step) + 1;
+    first = static_cast<int64_t>(*stepNumber) + 1;
     dataSeed = *seed;
     std::printf("resumed from %s at step %lld\n",
                 getCheckpointPath(options.resumeDir).c_str(),
-                static_cast<long long>(*step));
+                static_cast<long long>(*stepNumber));
   } else {
     CLEAVE_RETURN_IF_ERROR(state.initialize(options.initSeed));
   }
@@ -348,102 +427,103 @@ Status train(const Program &program, const TrainOptions &options) {
   }
   ::mkdir(options.outDir.c_str(), 0755);
 
-  int lossIndex = -1, normIndex = -1;
-  for (int i = 0; i < program.numResults; ++i) {
-    std::string name = program.results[i].tensor.name;
-    if (name == "loss")
-      lossIndex = i;
-    else if (name == "grad_norm")
-      normIndex = i;
-  }
-  if (lossIndex < 0)
-    return Status::error(std::string("program '") + program.name +
-                         "' returns no 'loss'");
-
   uint8_t *arena = nullptr;
-  CLEAVE_RETURN_IF_ERROR(context.reserveArena(program.arenaBytes, &arena));
-  std::vector<void *> results(program.numResults, nullptr);
-  std::vector<int32_t> tokens(batch * seq), targets(batch * seq);
-  auto save = [&](int64_t step) -> Status {
+  CLEAVE_RETURN_IF_ERROR(context.reserveArena(
+      std::max(step.arenaBytes, apply ? apply->arenaBytes : 0), &arena));
+  std::vector<void *> stepResults, applyResults;
+  std::vector<int32_t> tokens(micro * seq), targets(micro * seq);
+  auto save = [&](int64_t stepNumber) -> Status {
     std::map<std::string, std::string> metadata = {
-        {"step", std::to_string(step)},
+        {"step", std::to_string(stepNumber)},
         {"data_seed", std::to_string(dataSeed)},
-        {"program", program.name}};
+        {"program", step.name}};
     std::string path = getCheckpointPath(options.outDir);
     CLEAVE_RETURN_IF_ERROR(state.save(path, metadata));
     std::printf("checkpoint %s written at step %lld\n", path.c_str(),
-                static_cast<long long>(step));
+                static_cast<long long>(stepNumber));
     return Status::success();
   };
+  auto setScalar = [&](const char *name, double value) -> Status {
+    const TensorSpec *spec = state.find(name);
+    if (!spec)
+      return Status::success();
+    std::vector<uint8_t> bytes = getScalarBytes(spec->dtype, value);
+    return state.set(name, bytes.data(), bytes.size());
+  };
 
-  for (int64_t step = first; step <= options.steps; ++step) {
+  for (int64_t stepNumber = first; stepNumber <= options.steps; ++stepNumber) {
     auto start = std::chrono::steady_clock::now();
-    CLEAVE_RETURN_IF_ERROR(getBatch(data, dataSeed, static_cast<uint64_t>(step),
-                                    batch, seq, tokens.data(), targets.data()));
-    CLEAVE_RETURN_IF_ERROR(state.setInput("tokens", tokens.data(), tokens.size() * 4));
-    CLEAVE_RETURN_IF_ERROR(state.setInput("targets", targets.data(), targets.size() * 4));
-    double lr = getLearningRate(options.schedule, step);
-    std::vector<uint8_t> lrBytes = getScalarBytes(state.getInput("lr")->dtype, lr);
-    CLEAVE_RETURN_IF_ERROR(state.setInput("lr", lrBytes.data(), lrBytes.size()));
-    if (const TensorSpec *stepSpec = state.getInput("step")) {
-      std::vector<uint8_t> stepBytes =
-          getScalarBytes(stepSpec->dtype, static_cast<double>(step));
-      CLEAVE_RETURN_IF_ERROR(state.setInput("step", stepBytes.data(), stepBytes.size()));
+    double lr = getLearningRate(options.schedule, stepNumber);
+    CLEAVE_RETURN_IF_ERROR(setScalar("lr", lr));
+    CLEAVE_RETURN_IF_ERROR(setScalar("step", static_cast<double>(stepNumber)));
+    double loss = 0, norm = std::nan("");
+    for (int64_t j = 0; j < options.microBatches; ++j) {
+      CLEAVE_RETURN_IF_ERROR(getBatch(data, dataSeed,
+                                      static_cast<uint64_t>(stepNumber),
+                                      j * micro, micro, seq, tokens.data(),
+                                      targets.data()));
+      CLEAVE_RETURN_IF_ERROR(state.set("tokens", tokens.data(), tokens.size() * 4));
+      CLEAVE_RETURN_IF_ERROR(state.set("targets", targets.data(), targets.size() * 4));
+      CLEAVE_RETURN_IF_ERROR(runOnce(context, step, stepArguments, stepResults, arena));
+      double microLoss = 0;
+      CLEAVE_RETURN_IF_ERROR(
+          readResult(context, step, stepResults, lossIndex, microLoss));
+      loss += microLoss / static_cast<double>(options.microBatches);
+      if (!apply)
+        continue;
+      // The mean loss's gradient is the mean of the micro-batch gradients.
+      for (int i = 0; i < step.numResults; ++i) {
+        const TensorSpec &spec = step.results[i].tensor;
+        if (std::strncmp(spec.name, "grad.", 5) != 0)
+          continue;
+        if (!state.find(spec.name))
+          return Status::error(std::string("the update takes no '") +
+                               spec.name + "'");
+        CLEAVE_RETURN_IF_ERROR(accumulate(
+            context, spec.dtype,
+            static_cast<int64_t>(getByteSize(spec) / getDTypeSize(spec.dtype)),
+            1.0 / static_cast<double>(options.microBatches), stepResults[i],
+            state.getPointer(spec.name), j == 0, "gradient accumulation"));
+      }
     }
-
-    CLEAVE_RETURN_IF_ERROR(program.entry(context, state.getPointers(),
-                                         results.data(), arena));
-    CLEAVE_RETURN_IF_ERROR(context.synchronize(program.name));
-    int32_t site = 0;
-    CLEAVE_RETURN_IF_ERROR(context.takeIndexError(&site));
-    if (site > 0 && site <= program.numIndexSites)
-      return Status::error(std::string(program.indexSites[site - 1]) +
-                           ": index out of range");
-
-    // Read the loss before the updates: a result may share arena space
-    // with nothing else, but reading first keeps the order obvious.
-    const ResultSpec &lossSpec = program.results[lossIndex];
-    std::vector<uint8_t> lossBytes(getByteSize(lossSpec.tensor));
-    CLEAVE_RETURN_IF_ERROR(context.copyToHost(lossBytes.data(), results[lossIndex],
-                                              lossBytes.size()));
-    double norm = std::nan("");
-    if (normIndex >= 0) {
-      const ResultSpec &normSpec = program.results[normIndex];
-      std::vector<uint8_t> normBytes(getByteSize(normSpec.tensor));
-      CLEAVE_RETURN_IF_ERROR(context.copyToHost(normBytes.data(), results[normIndex],
-                                                normBytes.size()));
-      norm = readScalar(normSpec.tensor.dtype, normBytes);
+    if (apply) {
+      CLEAVE_RETURN_IF_ERROR(
+          runOnce(context, *apply, applyArguments, applyResults, arena));
+      if (normIndex >= 0)
+        CLEAVE_RETURN_IF_ERROR(
+            readResult(context, *apply, applyResults, normIndex, norm));
+      CLEAVE_RETURN_IF_ERROR(
+          applyUpdates(context, *apply, applyArguments, applyResults));
+    } else {
+      if (normIndex >= 0)
+        CLEAVE_RETURN_IF_ERROR(
+            readResult(context, step, stepResults, normIndex, norm));
+      CLEAVE_RETURN_IF_ERROR(
+          applyUpdates(context, step, stepArguments, stepResults));
     }
-    for (int i = 0; i < program.numResults; ++i) {
-      int target = program.results[i].updates;
-      if (target >= 0)
-        CLEAVE_RETURN_IF_ERROR(context.copyOnDevice(
-            state.getPointer(target), results[i],
-            getByteSize(program.results[i].tensor)));
-    }
-    CLEAVE_RETURN_IF_ERROR(context.synchronize("the parameter update"));
-    std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-    double loss = readScalar(lossSpec.tensor.dtype, lossBytes);
+    std::chrono::duration<double> elapsed =
+        std::chrono::steady_clock::now() - start;
     std::printf("step %lld loss %.6f grad_norm %.4f lr %.4e tokens/s %.0f "
                 "step_time %.1f ms\n",
-                static_cast<long long>(step), loss, norm, lr,
+                static_cast<long long>(stepNumber), loss, norm, lr,
                 static_cast<double>(batch * seq) / elapsed.count(),
                 elapsed.count() * 1e3);
     std::fflush(stdout);
     if (!std::isfinite(loss))
       return Status::error("the loss is not finite at step " +
-                           std::to_string(step) + "; stopping");
-    if ((options.saveEvery > 0 && step % options.saveEvery == 0) ||
-        step == options.steps)
-      CLEAVE_RETURN_IF_ERROR(save(step));
+                           std::to_string(stepNumber) + "; stopping");
+    if ((options.saveEvery > 0 && stepNumber % options.saveEvery == 0) ||
+        stepNumber == options.steps)
+      CLEAVE_RETURN_IF_ERROR(save(stepNumber));
   }
   return Status::success();
 }
 
 } // namespace
 
-int runTrainingMain(const Program &program, int argc, char **argv) {
-  const char *self = argc > 0 ? argv[0] : program.name;
+int runTrainingMain(const Program &step, const Program *apply, int argc,
+                    char **argv) {
+  const char *self = argc > 0 ? argv[0] : step.name;
   TrainOptions options;
   Status parsed = parseTrainOptions(argc, argv, options);
   if (!parsed.ok()) {
@@ -452,7 +532,7 @@ int runTrainingMain(const Program &program, int argc, char **argv) {
     std::fprintf(stderr, kTrainUsage, self);
     return parsed.message().empty() ? 0 : 1;
   }
-  Status status = train(program, options);
+  Status status = train(step, apply, options);
   if (!status.ok()) {
     std::fprintf(stderr, "%s: error: %s\n", self, status.message().c_str());
     return 1;

@@ -118,6 +118,11 @@ static cl::opt<double> clipNorm("clip-norm",
                                 cl::desc("train: clip the global gradient "
                                          "norm (0: off)"),
                                 cl::init(0.0), cl::cat(trainCategory));
+static cl::opt<int64_t> microBatches(
+    "micro-batches",
+    cl::desc("train: split the model's batch into this many micro-batches, "
+             "run one at a time and accumulate their gradients (1)"),
+    cl::init(1), cl::cat(trainCategory));
 static cl::opt<std::string> saveEvery("save-every",
                                       cl::desc("train: also checkpoint every "
                                                "K steps"),
@@ -218,6 +223,14 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
   std::string passes = "canonicalize, cse, ";
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  if (mode == Mode::Train && microBatches != 1) {
+    CleaveMicroBatchOptions split;
+    if (!entry.empty())
+      split.function = entry;
+    split.factor = microBatches;
+    pm.addPass(createCleaveMicroBatch(split));
+    passes += "cleave-micro-batch, ";
+  }
   if (mode != Mode::Forward) {
     CleaveAutodiffOptions autodiff;
     if (!entry.empty())
@@ -232,6 +245,7 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
       update.beta2 = beta2;
       update.weightDecay = weightDecay;
       update.clipNorm = clipNorm;
+      update.separate = microBatches != 1;
       pm.addPass(createCleaveOptimizer(update));
       passes += "cleave-optimizer, ";
     }
@@ -345,6 +359,7 @@ int train(MLIRContext &context, StringRef modelPath) {
       "--seed",        std::to_string(seed.getValue()),
       "--init-seed",   std::to_string(seed.getValue()),
       "--save-every",  saveEvery,
+      "--micro-batches", std::to_string(microBatches.getValue()),
       "--out",         outDir};
   if (!resumeDir.empty())
     command.append({"--resume", resumeDir});

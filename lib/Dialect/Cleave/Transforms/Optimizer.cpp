@@ -120,12 +120,56 @@ struct OptimizerPass
     FailureOr<SmallVector<Parameter>> params = findParameters(step, ret);
     if (failed(params))
       return failure();
+    if (separate)
+      return appendUpdate(createApplyFunction(step, *params), *params, Value());
     Value loss;
     for (unsigned i = 0; i < step.getNumResults(); ++i)
       if (auto name = step.getResultAttrOfType<StringAttr>(
               i, CleaveDialect::kOutputAttrName);
           name && name.getValue() == "loss")
         loss = ret.getOperand(i);
+    return appendUpdate(step, *params, loss);
+  }
+
+  /// `@apply_update(params..., grad.<param> inputs...)`, empty; rebinds
+  /// `params` to its arguments.
+  func::FuncOp createApplyFunction(func::FuncOp step,
+                                   SmallVector<Parameter> &params) {
+    MLIRContext *context = step.getContext();
+    Builder attrs(context);
+    SmallVector<Type> types;
+    SmallVector<Attribute> argAttrs;
+    for (const Parameter &param : params) {
+      types.push_back(param.value.getType());
+      argAttrs.push_back(attrs.getDictionaryAttr(attrs.getNamedAttr(
+          CleaveDialect::kParamAttrName, attrs.getStringAttr(param.name))));
+    }
+    for (const Parameter &param : params) {
+      types.push_back(param.value.getType());
+      argAttrs.push_back(attrs.getDictionaryAttr(
+          attrs.getNamedAttr(CleaveDialect::kInputAttrName,
+                             attrs.getStringAttr("grad." + param.name))));
+    }
+    OpBuilder builder(context);
+    builder.setInsertionPointAfter(step);
+    auto apply = func::FuncOp::create(builder, step.getLoc(), "apply_update",
+                                      builder.getFunctionType(types, {}));
+    apply.setAllArgAttrs(argAttrs);
+    Block *block = apply.addEntryBlock();
+    builder.setInsertionPointToEnd(block);
+    func::ReturnOp::create(builder, step.getLoc());
+    for (auto [i, param] : llvm::enumerate(params)) {
+      param.value = apply.getArgument(i);
+      param.grad = apply.getArgument(params.size() + i);
+    }
+    return apply;
+  }
+
+  /// Adds the optimizer's arguments to `step` and replaces its results with
+  /// (loss if given, gradient norm, updated parameters and state).
+  LogicalResult appendUpdate(func::FuncOp step, ArrayRef<Parameter> params,
+                             Value loss) {
+    auto ret = cast<func::ReturnOp>(step.getBody().front().getTerminator());
 
     MLIRContext *context = step.getContext();
     Builder attrs(context);
@@ -147,7 +191,7 @@ struct OptimizerPass
         adam ? addArgument(scalarF32, CleaveDialect::kInputAttrName, "step")
              : BlockArgument();
     SmallVector<SmallVector<BlockArgument>> states;
-    for (const Parameter &param : *params) {
+    for (const Parameter &param : params) {
       Type type = param.value.getType();
       SmallVector<BlockArgument> state;
       if (adam) {
@@ -166,7 +210,7 @@ struct OptimizerPass
     UpdateBuilder u(b);
     // The global norm over every gradient, before clipping.
     Value total;
-    for (const Parameter &param : *params) {
+    for (const Parameter &param : params) {
       Value sum = u.sumOfSquares(param.grad);
       total = total ? Value(AddOp::create(b, total, sum)) : sum;
     }
@@ -194,12 +238,16 @@ struct OptimizerPass
       correction2 = power(beta2);
     }
 
-    SmallVector<Value> results = {loss, norm};
-    SmallVector<Attribute> resultAttrs = {
-        attrs.getDictionaryAttr(attrs.getNamedAttr(
-            CleaveDialect::kOutputAttrName, attrs.getStringAttr("loss"))),
-        attrs.getDictionaryAttr(attrs.getNamedAttr(
-            CleaveDialect::kOutputAttrName, attrs.getStringAttr("grad_norm")))};
+    SmallVector<Value> results;
+    SmallVector<Attribute> resultAttrs;
+    if (loss) {
+      results.push_back(loss);
+      resultAttrs.push_back(attrs.getDictionaryAttr(attrs.getNamedAttr(
+          CleaveDialect::kOutputAttrName, attrs.getStringAttr("loss"))));
+    }
+    results.push_back(norm);
+    resultAttrs.push_back(attrs.getDictionaryAttr(attrs.getNamedAttr(
+        CleaveDialect::kOutputAttrName, attrs.getStringAttr("grad_norm"))));
     auto addUpdate = [&](Value next, BlockArgument of) {
       results.push_back(next);
       resultAttrs.push_back(attrs.getDictionaryAttr(attrs.getNamedAttr(
@@ -207,7 +255,7 @@ struct OptimizerPass
           attrs.getI64IntegerAttr(of.getArgNumber()))));
     };
     SmallVector<std::pair<Value, BlockArgument>> stateUpdates;
-    for (auto [param, state] : llvm::zip(*params, states)) {
+    for (auto [param, state] : llvm::zip(params, states)) {
       Type type = param.value.getType();
       Value grad = param.grad;
       if (clip)

@@ -137,6 +137,11 @@ Status scatterAdd(Context &context, DType dtype, DType indexType, int64_t count,
                   const void *updates, void *output, int32_t site,
                   const char *location);
 
+/// y = alpha * x + (overwrite ? 0 : y), elementwise over `count` elements:
+/// accumulates gradients over micro-batches.
+Status accumulate(Context &context, DType dtype, int64_t count, double alpha,
+                  const void *x, void *y, bool overwrite, const char *location);
+
 /// Zero-fills `output` (of `outputShape`) and writes `input` at `offsets`.
 Status pad(Context &context, size_t elementBytes, const Shape &inputShape,
            const int64_t *offsets, const Shape &outputShape, const void *input,

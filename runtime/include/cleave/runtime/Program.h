@@ -64,10 +64,13 @@ struct Program {
 /// error to stderr).
 int runProgramMain(const Program &program, int argc, char **argv);
 
-/// The command line of a training step (a program whose results update its
-/// parameters and state): the training loop, data loading, logging and
-/// checkpoints. See docs/training.md.
-int runTrainingMain(const Program &program, int argc, char **argv);
+/// The command line of a training program: the training loop, data loading,
+/// logging and checkpoints (docs/training.md). Either `step` updates its own
+/// parameters and state and `apply` is null, or `step` returns the loss and
+/// `grad.<param>` of one micro-batch and `apply` takes the averaged
+/// gradients and returns the updates (gradient accumulation).
+int runTrainingMain(const Program &step, const Program *apply, int argc,
+                    char **argv);
 
 } // namespace cleave::rt
 

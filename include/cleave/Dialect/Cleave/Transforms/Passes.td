@@ -74,6 +74,32 @@ def CleaveAutodiff : Pass<"cleave-autodiff", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
 
+def CleaveMicroBatch : Pass<"cleave-micro-batch", "mlir::ModuleOp"> {
+  let summary = "Shrink a forward function to one of m equal micro-batches";
+  let description = [{
+    Rewrites the forward function so that it processes `1/factor` of its
+    batch: dimension 0 of every `cleave.input` argument (the batch, which
+    they must share) and of every value computed from it shrinks by
+    `factor`. A broadcast that introduces the batch dimension (position
+    embeddings) shrinks too; a reduction over dimension 0 (the mean loss)
+    ends the batch. The training loop then runs the function once per
+    micro-batch and averages losses and gradients, which for a mean loss is
+    exactly the full batch's loss and gradient, with the activations of one
+    micro-batch alive at a time.
+
+    Anything that moves data across the batch dimension (a reshape that
+    folds it into another dimension, a concat or slice along it) is
+    rejected with a located error.
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"forward\"",
+           "The forward function to shrink">,
+    Option<"factor", "factor", "int64_t", /*default=*/"1",
+           "Number of micro-batches">,
+  ];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+}
+
 def CleaveOptimizer : Pass<"cleave-optimizer", "mlir::ModuleOp"> {
   let summary = "Append the optimizer update to a training step";
   let description = [{
@@ -96,6 +122,11 @@ def CleaveOptimizer : Pass<"cleave-optimizer", "mlir::ModuleOp"> {
     Weight decay applies to matrices (rank >= 2) only, not to biases and
     norm scales. With `clip-norm` > 0, gradients are scaled by
     `min(1, clip / (norm + 1e-6))` first.
+
+    With `separate=true` the step is left alone and the update goes into a
+    new function `@apply_update`, whose gradient arguments are inputs named
+    `grad.<param>`: the runtime accumulates gradients over micro-batches and
+    applies them once.
   }];
   let options = [
     Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
@@ -110,6 +141,11 @@ def CleaveOptimizer : Pass<"cleave-optimizer", "mlir::ModuleOp"> {
            "Weight decay of matrices">,
     Option<"clipNorm", "clip-norm", "double", /*default=*/"0.0",
            "Clip the global gradient norm to this (0: off)">,
+    Option<"separate", "separate", "bool", /*default=*/"false",
+           "Put the update in its own function, apply_update(params, "
+           "grad.<param> inputs, lr, step, state), for gradient "
+           "accumulation over micro-batches; the step keeps returning the "
+           "loss and gradients">,
   ];
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }

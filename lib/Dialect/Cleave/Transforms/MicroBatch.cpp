@@ -1,0 +1,121 @@
+//===- MicroBatch.cpp - Shrink a forward function to one micro-batch ------===//
+
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+#include "cleave/Dialect/Cleave/Transforms/Passes.h"
+
+#include "mlir/IR/Verifier.h"
+
+namespace mlir::cleave {
+#define GEN_PASS_DEF_CLEAVEMICROBATCH
+#include "cleave/Dialect/Cleave/Transforms/Passes.h.inc"
+} // namespace mlir::cleave
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+namespace {
+
+/// `type` with dimension 0 set to `size`.
+RankedTensorType withBatch(Type type, int64_t size) {
+  auto tensor = cast<RankedTensorType>(type);
+  SmallVector<int64_t> shape(tensor.getShape());
+  shape[0] = size;
+  return RankedTensorType::get(shape, tensor.getElementType());
+}
+
+bool reducesBatch(Operation *op) {
+  ArrayRef<int64_t> dims;
+  if (auto sum = dyn_cast<ReduceSumOp>(op))
+    dims = sum.getDims();
+  else if (auto mean = dyn_cast<ReduceMeanOp>(op))
+    dims = mean.getDims();
+  else if (auto max = dyn_cast<ReduceMaxOp>(op))
+    dims = max.getDims();
+  return llvm::is_contained(dims, 0);
+}
+
+struct MicroBatchPass
+    : public mlir::cleave::impl::CleaveMicroBatchBase<MicroBatchPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    if (factor == 1)
+      return;
+    ModuleOp module = getOperation();
+    auto forward = module.lookupSymbol<func::FuncOp>(function);
+    if (!forward || forward.isDeclaration()) {
+      module.emitError("no function '") << function << "' to split";
+      return signalPassFailure();
+    }
+    if (factor < 1) {
+      forward.emitError("the number of micro-batches must be positive, got ")
+          << int64_t(factor);
+      return signalPassFailure();
+    }
+    if (failed(shrink(forward)))
+      return signalPassFailure();
+  }
+
+  LogicalResult shrink(func::FuncOp forward) {
+    // The batch is dimension 0 of the inputs, which must agree.
+    int64_t batch = -1;
+    DenseSet<Value> batched;
+    for (BlockArgument arg : forward.getArguments()) {
+      if (!forward.getArgAttr(arg.getArgNumber(), CleaveDialect::kInputAttrName))
+        continue;
+      auto type = cast<RankedTensorType>(arg.getType());
+      if (type.getRank() == 0)
+        continue;
+      if (batch >= 0 && type.getDimSize(0) != batch)
+        return forward.emitError("inputs disagree on the batch size: ")
+               << batch << " and " << type.getDimSize(0);
+      batch = type.getDimSize(0);
+      batched.insert(arg);
+    }
+    if (batch < 0)
+      return forward.emitError("has no batched input to split");
+    if (batch % factor != 0)
+      return forward.emitError("the batch (")
+             << batch << ") does not split into " << int64_t(factor)
+             << " equal micro-batches";
+    int64_t micro = batch / factor;
+
+    for (BlockArgument arg : forward.getArguments())
+      if (batched.contains(arg))
+        arg.setType(withBatch(arg.getType(), micro));
+
+    for (Operation &op : forward.getBody().front().without_terminator()) {
+      bool fromBatch = llvm::any_of(op.getOperands(), [&](Value operand) {
+        return batched.contains(operand);
+      });
+      // A broadcast may introduce the batch dimension (positions).
+      if (auto broadcast = dyn_cast<BroadcastOp>(op))
+        fromBatch |= !llvm::is_contained(broadcast.getDims(), 0) &&
+                     broadcast.getType().getRank() > 0 &&
+                     broadcast.getType().getDimSize(0) == batch;
+      if (!fromBatch)
+        continue;
+      if (reducesBatch(&op))
+        continue;
+      for (Value result : op.getResults()) {
+        auto type = cast<RankedTensorType>(result.getType());
+        if (type.getRank() == 0 || type.getDimSize(0) != batch)
+          return op.emitOpError("mixes the batch dimension into others; "
+                                "cannot split it into micro-batches");
+        result.setType(withBatch(type, micro));
+        batched.insert(result);
+      }
+    }
+    forward.setType(FunctionType::get(
+        forward.getContext(), forward.getBody().front().getArgumentTypes(),
+        forward.getResultTypes()));
+    // Attributes that name sizes along the batch (slices, concats) no
+    // longer fit: the verifier says where.
+    if (failed(verify(forward)))
+      return forward.emitError("cannot split into ")
+             << int64_t(factor) << " micro-batches";
+    return success();
+  }
+};
+
+} // namespace
