@@ -123,6 +123,11 @@ static cl::opt<int64_t> microBatches(
     cl::desc("train: split the model's batch into this many micro-batches, "
              "run one at a time and accumulate their gradients (1)"),
     cl::init(1), cl::cat(trainCategory));
+static cl::opt<bool> recompute(
+    "recompute",
+    cl::desc("train: recompute each layer's activations in the backward pass "
+             "instead of keeping them (less memory, more compute)"),
+    cl::init(false), cl::cat(trainCategory));
 static cl::opt<std::string> saveEvery("save-every",
                                       cl::desc("train: also checkpoint every "
                                                "K steps"),
@@ -237,6 +242,10 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
       autodiff.function = entry;
     pm.addPass(createCleaveAutodiff(autodiff));
     passes += "cleave-autodiff, ";
+    if (recompute) {
+      pm.addPass(createCleaveRecompute());
+      passes += "cleave-recompute, ";
+    }
     if (mode == Mode::Train) {
       CleaveOptimizerOptions update;
       update.optimizer = optimizerName;

@@ -113,6 +113,11 @@ LogicalResult CleaveDialect::verifyOperationAttribute(Operation *op,
                                 << "' offsets must not be negative";
     return success();
   }
+  if (attr.getName() == kRecomputeAttrName) {
+    if (!isa<UnitAttr>(attr.getValue()))
+      return op->emitError("'") << kRecomputeAttrName << "' is a unit attribute";
+    return success();
+  }
   if (attr.getName() == kArenaBytesAttrName) {
     auto bytes = dyn_cast<IntegerAttr>(attr.getValue());
     if (!bytes || bytes.getValue().isNegative())

@@ -58,6 +58,10 @@ def Cleave_Dialect : Dialect {
     /// of each result (an i64 array, one entry per result).
     static constexpr ::llvm::StringLiteral kArenaOffsetsAttrName =
         "cleave.arena_offsets";
+    /// Operation attribute (unit) on the copies cleave-recompute makes: it
+    /// also keeps CSE from merging them back into the originals.
+    static constexpr ::llvm::StringLiteral kRecomputeAttrName =
+        "cleave.recompute";
     /// Function attribute set by cleave-plan-memory: the arena's peak size in
     /// bytes.
     static constexpr ::llvm::StringLiteral kArenaBytesAttrName =

@@ -150,6 +150,31 @@ def CleaveOptimizer : Pass<"cleave-optimizer", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
 
+def CleaveRecompute : Pass<"cleave-recompute", "mlir::ModuleOp"> {
+  let summary = "Recompute each layer's activations in the backward pass";
+  let description = [{
+    Activation recompute (checkpointing) per layer, on the training step
+    `cleave-autodiff` built. The forward ops are those the loss depends on;
+    for every transformer block (`#cleave.layer<N>`), the values it passes
+    to other layers (the residual stream at its boundaries) stay alive, and
+    everything else the backward pass reads from the block is computed again
+    from those boundaries, parameters and inputs, just before the block's
+    first backward op. The originals then die right after the forward pass
+    has used them, so only the boundaries of all layers and one layer's
+    internals are alive at once: `cleave-plan-memory` reports the smaller
+    arena. Recomputation repeats the same ops in the same order, so the
+    results do not change.
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
+           "The training step">,
+  ];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+  let statistics = [
+    Statistic<"numRecomputed", "recomputed-ops", "Forward ops recomputed">,
+  ];
+}
+
 def CleaveFuse : Pass<"cleave-fuse", "mlir::func::FuncOp"> {
   let summary = "Group elementwise and broadcast ops into fused kernels";
   let description = [{

@@ -1,0 +1,143 @@
+//===- Recompute.cpp - Per-layer activation recompute ---------------------===//
+
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+#include "cleave/Dialect/Cleave/Transforms/Passes.h"
+
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/SetVector.h"
+
+#include <map>
+
+namespace mlir::cleave {
+#define GEN_PASS_DEF_CLEAVERECOMPUTE
+#include "cleave/Dialect/Cleave/Transforms/Passes.h.inc"
+} // namespace mlir::cleave
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+namespace {
+
+/// The transformer block an op belongs to, or -1.
+int64_t getBlockIndex(Operation *op) {
+  auto layer = op->getAttrOfType<LayerAttr>(CleaveDialect::kLayerAttrName);
+  if (!layer || layer.getKind() != LayerKind::Block)
+    return -1;
+  return layer.getIndex();
+}
+
+struct RecomputePass
+    : public mlir::cleave::impl::CleaveRecomputeBase<RecomputePass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto step = module.lookupSymbol<func::FuncOp>(function);
+    if (!step || step.isDeclaration()) {
+      module.emitError("no training step '")
+          << function << "': run cleave-autodiff first";
+      return signalPassFailure();
+    }
+    Block &body = step.getBody().front();
+    Value loss;
+    for (unsigned i = 0; i < step.getNumResults(); ++i)
+      if (auto name = step.getResultAttrOfType<StringAttr>(
+              i, CleaveDialect::kOutputAttrName);
+          name && name.getValue() == "loss")
+        loss = body.getTerminator()->getOperand(i);
+    if (!loss) {
+      step.emitError("training step returns no 'loss'");
+      return signalPassFailure();
+    }
+
+    // The forward ops: everything the loss depends on.
+    DenseSet<Operation *> forward;
+    SmallVector<Operation *> worklist;
+    if (Operation *def = loss.getDefiningOp())
+      worklist.push_back(def);
+    while (!worklist.empty()) {
+      Operation *op = worklist.pop_back_val();
+      if (!forward.insert(op).second)
+        continue;
+      for (Value operand : op->getOperands())
+        if (Operation *def = operand.getDefiningOp())
+          worklist.push_back(def);
+    }
+
+    // Per block: its forward ops in order, and the backward uses of values
+    // that are internal to it (not read by any other layer's forward ops).
+    std::map<int64_t, SmallVector<Operation *>> blockOps;
+    for (Operation &op : body)
+      if (forward.contains(&op) && getBlockIndex(&op) >= 0)
+        blockOps[getBlockIndex(&op)].push_back(&op);
+
+    for (auto &[index, ops] : blockOps)
+      recomputeBlock(body, forward, index, ops);
+  }
+
+  /// True when `value` (computed in block `index`) is read by a forward op
+  /// of another layer or returned: a boundary that stays alive.
+  static bool isBoundary(Value value, int64_t index,
+                         const DenseSet<Operation *> &forward) {
+    return llvm::any_of(value.getUsers(), [&](Operation *user) {
+      return isa<func::ReturnOp>(user) ||
+             (forward.contains(user) && getBlockIndex(user) != index);
+    });
+  }
+
+  void recomputeBlock(Block &body, const DenseSet<Operation *> &forward,
+                      int64_t index, ArrayRef<Operation *> ops) {
+    DenseSet<Operation *> inBlock(ops.begin(), ops.end());
+    // Backward uses of the block's internal values.
+    SmallVector<OpOperand *> uses;
+    Operation *firstUser = nullptr;
+    for (Operation *op : ops) {
+      for (Value result : op->getResults()) {
+        if (isBoundary(result, index, forward))
+          continue;
+        for (OpOperand &use : result.getUses()) {
+          Operation *user = use.getOwner();
+          if (forward.contains(user))
+            continue;
+          uses.push_back(&use);
+          if (!firstUser || user->isBeforeInBlock(firstUser))
+            firstUser = user;
+        }
+      }
+    }
+    if (uses.empty())
+      return;
+
+    // Clone the block's forward ops the backward needs, in order, reading
+    // boundaries (kept) and recomputed values.
+    llvm::SetVector<Operation *> needed;
+    SmallVector<Operation *> pending;
+    for (OpOperand *use : uses)
+      pending.push_back(use->get().getDefiningOp());
+    while (!pending.empty()) {
+      Operation *op = pending.pop_back_val();
+      if (!op || !inBlock.contains(op) || !needed.insert(op))
+        continue;
+      for (Value operand : op->getOperands()) {
+        Operation *def = operand.getDefiningOp();
+        if (def && inBlock.contains(def) &&
+            !isBoundary(operand, index, forward))
+          pending.push_back(def);
+      }
+    }
+    OpBuilder builder(firstUser);
+    IRMapping mapping;
+    for (Operation *op : ops) {
+      if (!needed.contains(op))
+        continue;
+      Operation *clone = builder.clone(*op, mapping);
+      clone->setAttr(CleaveDialect::kRecomputeAttrName, builder.getUnitAttr());
+      ++numRecomputed;
+    }
+    for (OpOperand *use : uses)
+      if (Value clone = mapping.lookupOrNull(use->get()))
+        use->set(clone);
+  }
+};
+
+} // namespace
