@@ -123,6 +123,11 @@ static cl::opt<int64_t> microBatches(
     cl::desc("train: split the model's batch into this many micro-batches, "
              "run one at a time and accumulate their gradients (1)"),
     cl::init(1), cl::cat(trainCategory));
+static cl::opt<std::string> precision(
+    "precision",
+    cl::desc("train: f32 (default), or bf16/f16 compute with f32 master "
+             "weights and an f32 loss"),
+    cl::init("f32"), cl::cat(trainCategory));
 static cl::opt<bool> recompute(
     "recompute",
     cl::desc("train: recompute each layer's activations in the backward pass "
@@ -228,6 +233,19 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
   std::string passes = "canonicalize, cse, ";
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  if (mode == Mode::Train && precision != "f32") {
+    if (precision != "bf16" && precision != "f16") {
+      error() << "--precision must be f32, bf16 or f16, got '" << precision
+              << "'\n";
+      return failure();
+    }
+    CleaveMixedPrecisionOptions mixed;
+    if (!entry.empty())
+      mixed.function = entry;
+    mixed.precision = precision;
+    pm.addPass(createCleaveMixedPrecision(mixed));
+    passes += "cleave-mixed-precision, ";
+  }
   if (mode == Mode::Train && microBatches != 1) {
     CleaveMicroBatchOptions split;
     if (!entry.empty())

@@ -74,6 +74,28 @@ def CleaveAutodiff : Pass<"cleave-autodiff", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
 
+def CleaveMixedPrecision : Pass<"cleave-mixed-precision", "mlir::ModuleOp"> {
+  let summary = "Compute an f32 forward function in bf16 or f16";
+  let description = [{
+    Mixed precision: parameters stay f32 (the optimizer updates these master
+    weights) and are cast to `precision` where the forward function reads
+    them, as are f32 inputs. Every other f32 value becomes a 16-bit value,
+    except what needs the range and precision of f32: `cross_entropy` takes
+    its logits in f32 and reductions (`reduce_sum`, `reduce_mean`,
+    `reduce_max`) read and return f32, so the loss is f32. The runtime
+    computes 16-bit ops in f32 and rounds on store; GEMMs accumulate in f32.
+    Run it before `cleave-autodiff`: the gradient of each cast brings the
+    parameter gradients back to f32.
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"forward\"",
+           "The forward function">,
+    Option<"precision", "precision", "std::string", /*default=*/"\"bf16\"",
+           "bf16 or f16">,
+  ];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+}
+
 def CleaveMicroBatch : Pass<"cleave-micro-batch", "mlir::ModuleOp"> {
   let summary = "Shrink a forward function to one of m equal micro-batches";
   let description = [{
