@@ -171,10 +171,9 @@ double getScalar(DType dtype, const uint8_t *bytes) {
 Status readBatch(const RunOptions &options, const TensorSpec &spec,
                  std::vector<uint8_t> &host) {
   std::string name = spec.name;
-  if ((name != "tokens" && name != "targets") || spec.dtype != DType::I32 ||
-      spec.shape.rank != 2)
-    return Status::error("--data fills i32 [batch, seq] inputs 'tokens' and "
-                         "'targets'; the program also takes '" + name + "'");
+  if (spec.dtype != DType::I32 || spec.shape.rank != 2)
+    return Status::error("--data fills i32 [batch, seq] inputs; '" + name +
+                         "' is not one");
   TokenFile file;
   CLEAVE_RETURN_IF_ERROR(TokenFile::open(options.dataPath, TokenWidth::U16, file));
   int64_t batch = spec.shape.dims[0], seq = spec.shape.dims[1];
@@ -256,8 +255,15 @@ Status run(const Program &program, const RunOptions &options) {
       CLEAVE_RETURN_IF_ERROR(fillInitialValues(
           rule, *options.initSeed, spec.name, spec.dtype,
           bytes / getDTypeSize(spec.dtype), host.data()));
-    } else if (argument.kind == ArgumentKind::Input && !options.dataPath.empty()) {
+    } else if (argument.kind == ArgumentKind::Input &&
+               !options.dataPath.empty() &&
+               (std::string(spec.name) == "tokens" ||
+                std::string(spec.name) == "targets")) {
       CLEAVE_RETURN_IF_ERROR(readBatch(options, spec, host));
+    } else if (argument.kind == ArgumentKind::Input &&
+               options.inputsPath.empty()) {
+      return Status::error(std::string("input '") + spec.name +
+                           "' is not drawn from --data: pass --inputs FILE");
     } else {
       const SafetensorsReader &reader =
           argument.kind == ArgumentKind::Input ? inputs : params;

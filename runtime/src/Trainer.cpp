@@ -11,6 +11,7 @@
 
 #include "cleave/runtime/DataLoader.h"
 #include "cleave/runtime/Init.h"
+#include "cleave/runtime/Portability.h"
 #include "cleave/runtime/Program.h"
 #include "cleave/runtime/Safetensors.h"
 #include "cleave/runtime/Schedule.h"
@@ -172,22 +173,45 @@ std::vector<uint8_t> getScalarBytes(DType dtype, double value) {
   std::vector<uint8_t> bytes(getDTypeSize(dtype));
   if (dtype == DType::F64) {
     std::memcpy(bytes.data(), &value, sizeof(value));
-  } else {
+  } else if (dtype == DType::F32) {
     float narrow = static_cast<float>(value);
+    std::memcpy(bytes.data(), &narrow, sizeof(narrow));
+  } else if (dtype == DType::BF16) {
+    ::cleave::bf16 narrow = ::cleave::convert<::cleave::bf16>(value);
+    std::memcpy(bytes.data(), &narrow, sizeof(narrow));
+  } else if (dtype == DType::F16) {
+    ::cleave::f16 narrow = ::cleave::convert<::cleave::f16>(value);
     std::memcpy(bytes.data(), &narrow, sizeof(narrow));
   }
   return bytes;
 }
 
+/// A float scalar stored as `dtype`, as a double (NaN for other types).
 double readScalar(DType dtype, const std::vector<uint8_t> &bytes) {
-  if (dtype == DType::F64) {
+  switch (dtype) {
+  case DType::F64: {
     double value;
     std::memcpy(&value, bytes.data(), sizeof(value));
     return value;
   }
-  float value;
-  std::memcpy(&value, bytes.data(), sizeof(value));
-  return value;
+  case DType::F32: {
+    float value;
+    std::memcpy(&value, bytes.data(), sizeof(value));
+    return value;
+  }
+  case DType::BF16: {
+    ::cleave::bf16 value;
+    std::memcpy(&value, bytes.data(), sizeof(value));
+    return ::cleave::toCompute(value);
+  }
+  case DType::F16: {
+    ::cleave::f16 value;
+    std::memcpy(&value, bytes.data(), sizeof(value));
+    return ::cleave::toCompute(value);
+  }
+  default:
+    return std::nan("");
+  }
 }
 
 /// Device buffers by tensor name, shared by the programs of one run: the
@@ -392,6 +416,10 @@ Status train(const Program &step, const Program *apply,
   if (options.microBatches > 1 && !apply)
     return Status::error("--micro-batches needs a program built with "
                          "cleavec train --micro-batches");
+  if (apply && options.microBatches == 1)
+    return Status::error("this program accumulates gradients over "
+                         "micro-batches: pass --micro-batches M as given to "
+                         "cleavec train");
 
   const TensorSpec &tokensSpec = *state.find("tokens");
   int64_t micro = tokensSpec.shape.dims[0], seq = tokensSpec.shape.dims[1];
@@ -425,7 +453,9 @@ Status train(const Program &step, const Program *apply,
                 static_cast<long long>(first - 1));
     return Status::success();
   }
-  ::mkdir(options.outDir.c_str(), 0755);
+  if (::mkdir(options.outDir.c_str(), 0755) != 0 && errno != EEXIST)
+    return Status::error("cannot create '" + options.outDir +
+                         "': " + std::strerror(errno));
 
   uint8_t *arena = nullptr;
   CLEAVE_RETURN_IF_ERROR(context.reserveArena(

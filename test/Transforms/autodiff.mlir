@@ -100,3 +100,21 @@ func.func @forward(%w: tensor<4x2xf32> {cleave.param = "w"},
   %loss = cleave.reduce_sum %s dims [0, 1] : tensor<4x2xf32> -> tensor<f32>
   return %loss : tensor<f32>
 }
+
+// -----
+
+// reduce_max shares its gradient among tied maxima: the mask is divided by
+// the number of elements equal to the maximum.
+// CHECK-LABEL: func.func @train_step
+// CHECK:         %[[MAX:.*]] = cleave.reduce_max %[[X:.*]] dims [1]
+// CHECK:         %[[TIED:.*]] = cleave.compare eq, %[[X]], %{{.*}} : tensor<2x3xf32>
+// CHECK:         %[[ONES:.*]] = cleave.select %[[TIED]], %{{.*}}, %{{.*}} : tensor<2x3xi1>, tensor<2x3xf32>
+// CHECK:         %[[COUNT:.*]] = cleave.reduce_sum %[[ONES]] dims [1] : tensor<2x3xf32> -> tensor<2xf32>
+// CHECK:         %[[SPREAD:.*]] = cleave.broadcast %[[COUNT]] dims [0]
+// CHECK:         %[[SHARE:.*]] = cleave.div %{{.*}}, %[[SPREAD]] : tensor<2x3xf32>
+// CHECK:         cleave.select %[[TIED]], %[[SHARE]], %{{.*}}
+func.func @forward(%x: tensor<2x3xf32> {cleave.param = "x"}) -> tensor<f32> {
+  %m = cleave.reduce_max %x dims [1] : tensor<2x3xf32> -> tensor<2xf32>
+  %loss = cleave.reduce_sum %m dims [0] : tensor<2xf32> -> tensor<f32>
+  return %loss : tensor<f32>
+}

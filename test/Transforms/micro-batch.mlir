@@ -32,3 +32,20 @@ func.func @forward(%x: tensor<3x2xf32> {cleave.input = "x"}) -> tensor<f32> {
   %m = cleave.reduce_mean %x dims [0, 1] : tensor<3x2xf32> -> tensor<f32>
   return %m : tensor<f32>
 }
+
+// -----
+
+// expected-error@+1 {{micro-batches need a loss that is the mean over the batch (a reduce_mean over dimension 0)}}
+func.func @forward(%x: tensor<4x2xf32> {cleave.input = "x"}) -> tensor<f32> {
+  %m = cleave.reduce_sum %x dims [0, 1] : tensor<4x2xf32> -> tensor<f32>
+  return %m : tensor<f32>
+}
+
+// -----
+
+func.func @forward(%x: tensor<4xf32> {cleave.input = "x"}) -> tensor<f32> {
+  // expected-error@+1 {{combines elements across the batch dimension; cannot split it into micro-batches}}
+  %s = cleave.softmax %x : tensor<4xf32>
+  %m = cleave.reduce_mean %s dims [0] : tensor<4xf32> -> tensor<f32>
+  return %m : tensor<f32>
+}

@@ -21,3 +21,21 @@ func.func @forward(%w: tensor<4x3xf32> {cleave.param = "w"},
   %loss = cleave.reduce_mean %ce dims [0] : tensor<2xf32> -> tensor<f32>
   return %loss : tensor<f32>
 }
+
+// -----
+
+// Constants keep their f32 value and are cast where read; an explicit cast
+// keeps its f32 operand (no rounding through 16 bits first).
+// CHECK-LABEL: func.func @forward(
+// CHECK:         %[[C:.*]] = cleave.constant dense<{{.*}}> : tensor<2xf32>
+// CHECK:         %[[WIDE:.*]] = cleave.cast %[[X:.*]] : tensor<2xf32> to tensor<2xf64>
+// CHECK:         %[[CB:.*]] = cleave.cast %[[C]] : tensor<2xf32> to tensor<2xbf16>
+// CHECK:         cleave.add %{{.*}}, %[[CB]] : tensor<2xbf16>
+func.func @forward(%x: tensor<2xf32> {cleave.param = "x"}) -> tensor<f32> {
+  %c = cleave.constant dense<[1.5, 2.5]> : tensor<2xf32>
+  %wide = cleave.cast %x : tensor<2xf32> to tensor<2xf64>
+  %narrow = cleave.cast %wide : tensor<2xf64> to tensor<2xf32>
+  %s = cleave.add %narrow, %c : tensor<2xf32>
+  %loss = cleave.reduce_sum %s dims [0] : tensor<2xf32> -> tensor<f32>
+  return %loss : tensor<f32>
+}

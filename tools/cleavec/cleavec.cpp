@@ -233,6 +233,16 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
   std::string passes = "canonicalize, cse, ";
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  // The function to differentiate: --entry, or the module's only one.
+  std::string forwardName = entry;
+  if (forwardName.empty()) {
+    SmallVector<func::FuncOp> bodies;
+    for (func::FuncOp function : module->getOps<func::FuncOp>())
+      if (!function.isDeclaration())
+        bodies.push_back(function);
+    if (bodies.size() == 1)
+      forwardName = bodies.front().getSymName().str();
+  }
   if (mode == Mode::Train && precision != "f32") {
     if (precision != "bf16" && precision != "f16") {
       error() << "--precision must be f32, bf16 or f16, got '" << precision
@@ -240,24 +250,24 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
       return failure();
     }
     CleaveMixedPrecisionOptions mixed;
-    if (!entry.empty())
-      mixed.function = entry;
+    if (!forwardName.empty())
+      mixed.function = forwardName;
     mixed.precision = precision;
     pm.addPass(createCleaveMixedPrecision(mixed));
     passes += "cleave-mixed-precision, ";
   }
   if (mode == Mode::Train && microBatches != 1) {
     CleaveMicroBatchOptions split;
-    if (!entry.empty())
-      split.function = entry;
+    if (!forwardName.empty())
+      split.function = forwardName;
     split.factor = microBatches;
     pm.addPass(createCleaveMicroBatch(split));
     passes += "cleave-micro-batch, ";
   }
   if (mode != Mode::Forward) {
     CleaveAutodiffOptions autodiff;
-    if (!entry.empty())
-      autodiff.function = entry;
+    if (!forwardName.empty())
+      autodiff.function = forwardName;
     pm.addPass(createCleaveAutodiff(autodiff));
     passes += "cleave-autodiff, ";
     if (recompute) {
@@ -358,9 +368,12 @@ int run(ArrayRef<std::string> command) {
   std::string executeError;
   int status = llvm::sys::ExecuteAndWait(args.front(), args, std::nullopt, {},
                                          0, 0, &executeError);
-  if (status < 0)
+  if (status == -1)
     error() << "cannot run '" << command.front() << "': " << executeError
             << "\n";
+  else if (status < 0)
+    error() << "'" << command.front() << "' crashed"
+            << (executeError.empty() ? "" : ": " + executeError) << "\n";
   return status < 0 ? 1 : status;
 }
 

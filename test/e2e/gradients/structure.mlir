@@ -1,5 +1,6 @@
 // Gradients of matmul (every transpose combination, batched with a shared
-// rank-2 right-hand side, batched with batched operands), transpose,
+// rank-2 right-hand side, plain and transposed, batched with batched
+// operands), transpose,
 // reshape, slice, concat and softmax, against finite differences (f64).
 
 // RUN: rm -rf %t && mkdir -p %t/forward %t/gradients
@@ -13,11 +14,15 @@ func.func @forward(%a: tensor<2x3x4xf64> {cleave.param = "a"},
                    %w: tensor<4x5xf64> {cleave.param = "w"},
                    %wt: tensor<5x4xf64> {cleave.param = "wt"},
                    %p: tensor<4x3xf64> {cleave.param = "p"},
-                   %bq: tensor<2x5x3xf64> {cleave.param = "bq"}) -> tensor<f64> {
+                   %bq: tensor<2x5x3xf64> {cleave.param = "bq"},
+                   %at: tensor<2x4x3xf64> {cleave.param = "at"}) -> tensor<f64> {
   // Batched lhs, shared rhs, plain and transposed.
   %m1 = cleave.matmul %a, %w : tensor<2x3x4xf64>, tensor<4x5xf64> -> tensor<2x3x5xf64>
   %m2 = cleave.matmul %a, %wt transpose_rhs : tensor<2x3x4xf64>, tensor<5x4xf64> -> tensor<2x3x5xf64>
-  %m12 = cleave.add %m1, %m2 : tensor<2x3x5xf64>
+  // Transposed batched lhs, shared rank-2 rhs.
+  %m7 = cleave.matmul %at, %w transpose_lhs : tensor<2x4x3xf64>, tensor<4x5xf64> -> tensor<2x3x5xf64>
+  %m127 = cleave.add %m1, %m2 : tensor<2x3x5xf64>
+  %m12 = cleave.add %m127, %m7 : tensor<2x3x5xf64>
   // Both batched, transposed lhs and rhs.
   %m3 = cleave.matmul %m12, %bq : tensor<2x3x5xf64>, tensor<2x5x3xf64> -> tensor<2x3x3xf64>
   %m4 = cleave.matmul %bq, %m12 transpose_lhs transpose_rhs : tensor<2x5x3xf64>, tensor<2x3x5xf64> -> tensor<2x3x3xf64>

@@ -250,11 +250,17 @@ LogicalResult vjp(ReduceMeanOp op, ImplicitLocOpBuilder &b, ValueRange dy,
 
 LogicalResult vjp(ReduceMaxOp op, ImplicitLocOpBuilder &b, ValueRange dy,
                   Grads &dx) {
-  // Every element equal to the maximum receives the gradient.
+  // Elements equal to the maximum share the gradient equally, so that it
+  // sums to dy however many tie.
   Value input = op.getInput();
+  Type type = input.getType();
   Value largest = spread(b, op.getResult(), input, op.getDims());
   Value chosen = CompareOp::create(b, ComparePredicate::eq, input, largest);
-  dx.assign({mask(b, chosen, spread(b, dy[0], input, op.getDims()))});
+  Value ones = SelectOp::create(b, chosen, fill(b, type, 1.0), fill(b, type, 0.0));
+  Value ties = spread(b, ReduceSumOp::create(b, ones, op.getDims()), input,
+                      op.getDims());
+  Value share = div(b, spread(b, dy[0], input, op.getDims()), ties);
+  dx.assign({mask(b, chosen, share)});
   return success();
 }
 
@@ -298,8 +304,21 @@ LogicalResult vjp(MatmulOp op, ImplicitLocOpBuilder &b, ValueRange dy,
   RankedTensorType lhsType = getTensorType(lhs), rhsType = getTensorType(rhs);
   // Y = op(A) op(B):  dA = dY op(B)^T and dB = op(A)^T dY, each written back
   // in its operand's stored orientation.
-  Value dLhs = tl ? MatmulOp::create(b, rhs, grad, tr, true)
-                  : MatmulOp::create(b, grad, rhs, false, !tr);
+  Value dLhs;
+  if (!tl) {
+    dLhs = MatmulOp::create(b, grad, rhs, false, !tr);
+  } else if (rhsType.getRank() == 2 && lhsType.getRank() > 2) {
+    // A rank-2 rhs cannot be the lhs of a batched product: compute
+    // dY op(B)^T and transpose its last two dimensions instead.
+    Value product = MatmulOp::create(b, grad, rhs, false, !tr);
+    SmallVector<int64_t> perm;
+    for (int64_t dim = 0; dim < lhsType.getRank(); ++dim)
+      perm.push_back(dim);
+    std::swap(perm[perm.size() - 1], perm[perm.size() - 2]);
+    dLhs = TransposeOp::create(b, product, perm);
+  } else {
+    dLhs = MatmulOp::create(b, rhs, grad, tr, true);
+  }
   Value dRhs;
   if (rhsType.getRank() == 2 && lhsType.getRank() > 2 && !tl) {
     // A rank-2 rhs is shared by every batch element: fold the batch into the

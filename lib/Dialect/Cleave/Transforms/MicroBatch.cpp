@@ -34,6 +34,24 @@ bool reducesBatch(Operation *op) {
   return llvm::is_contained(dims, 0);
 }
 
+/// Ops that combine elements along their last (or second to last)
+/// dimension must not find the batch there: micro-batches would split rows.
+LogicalResult checkRowsStayWithin(Operation *op,
+                                  const DenseSet<Value> &batched) {
+  int64_t window = isa<RotaryOp, AttentionOp>(op) ? 2
+                   : isa<SoftmaxOp, LayerNormOp, RmsNormOp, CrossEntropyOp>(op)
+                       ? 1
+                       : 0;
+  for (Value operand : op->getOperands()) {
+    auto type = dyn_cast<RankedTensorType>(operand.getType());
+    if (window && batched.contains(operand) && type &&
+        type.getRank() <= window)
+      return op->emitOpError("combines elements across the batch dimension; "
+                             "cannot split it into micro-batches");
+  }
+  return success();
+}
+
 struct MicroBatchPass
     : public mlir::cleave::impl::CleaveMicroBatchBase<MicroBatchPass> {
   using Base::Base;
@@ -88,13 +106,20 @@ struct MicroBatchPass
       bool fromBatch = llvm::any_of(op.getOperands(), [&](Value operand) {
         return batched.contains(operand);
       });
-      // A broadcast may introduce the batch dimension (positions).
-      if (auto broadcast = dyn_cast<BroadcastOp>(op))
-        fromBatch |= !llvm::is_contained(broadcast.getDims(), 0) &&
-                     broadcast.getType().getRank() > 0 &&
-                     broadcast.getType().getDimSize(0) == batch;
+      // A broadcast may introduce the batch dimension (positions): as a new
+      // leading dimension, or by repeating a leading dimension of size 1.
+      if (auto broadcast = dyn_cast<BroadcastOp>(op)) {
+        ArrayRef<int64_t> dims = broadcast.getDims();
+        auto result = broadcast.getType();
+        bool leadingIsNew = !llvm::is_contained(dims, 0) ||
+                            broadcast.getInput().getType().getDimSize(0) == 1;
+        fromBatch |= leadingIsNew && result.getRank() > 0 &&
+                     result.getDimSize(0) == batch;
+      }
       if (!fromBatch)
         continue;
+      if (failed(checkRowsStayWithin(&op, batched)))
+        return failure();
       if (reducesBatch(&op))
         continue;
       for (Value result : op.getResults()) {
@@ -106,6 +131,14 @@ struct MicroBatchPass
         batched.insert(result);
       }
     }
+    // Averaging micro-batch losses and gradients is right for a mean.
+    Operation *ret = forward.getBody().front().getTerminator();
+    Value loss = ret->getNumOperands() == 1 ? ret->getOperand(0) : Value();
+    if (!loss || !loss.getDefiningOp<ReduceMeanOp>() ||
+        !reducesBatch(loss.getDefiningOp()))
+      return forward.emitError("micro-batches need a loss that is the mean "
+                               "over the batch (a reduce_mean over dimension "
+                               "0)");
     forward.setType(FunctionType::get(
         forward.getContext(), forward.getBody().front().getArgumentTypes(),
         forward.getResultTypes()));

@@ -78,13 +78,15 @@ struct MixedPrecisionPass
             operand.set(castBefore(op, operand.get(), f32));
         continue;
       }
+      // An explicit cast keeps its operand and target type; a constant keeps
+      // its value (its readers cast it).
+      if (isa<CastOp, ConstantOp>(op))
+        continue;
       // Everything else computes in 16 bits: f32 operands (parameters,
-      // inputs, reduction results) are cast where they are read.
+      // inputs, reduction results, constants) are cast where they are read.
       for (OpOperand &operand : op->getOpOperands())
         if (isF32Tensor(operand.get().getType()))
           operand.set(castBefore(op, operand.get(), low));
-      if (isa<CastOp>(op))
-        continue; // An explicit cast keeps its target type.
       for (Value result : op->getResults())
         if (isF32Tensor(result.getType()))
           result.setType(withElement(result.getType(), low));
