@@ -9,17 +9,11 @@
 #include <limits>
 #include <new>
 
+#include "Support.h"
+
 namespace cleave::rt {
 
 namespace {
-/// SplitMix64's finalizer, as Init.cpp uses for parameters: a bijective
-/// 64-bit mix with full avalanche, so nearby counters give unrelated bits.
-uint64_t mix(uint64_t x) {
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 /// Separates the data stream from other users of the same seed (parameter
 /// init hashes the seed with a parameter name), so a batch offset never
 /// correlates with an initial weight.
@@ -86,7 +80,7 @@ uint64_t getBatchOffset(uint64_t tokenCount, uint64_t seed, uint64_t step,
                         int64_t seq, int64_t row) {
   // Chaining the mix per counter (rather than adding them) keeps (step, row)
   // and (step + 1, row - 1) apart.
-  uint64_t bits = mix(mix(mix(seed ^ kDataStream) + step) +
+  uint64_t bits = mixBits(mixBits(mixBits(seed ^ kDataStream) + step) +
                       static_cast<uint64_t>(row));
   // Starts 0 .. tokenCount - seq - 1 leave room for seq tokens plus the one
   // extra target. Multiply-high maps the hash onto them with a bias below

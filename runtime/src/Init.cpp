@@ -2,6 +2,7 @@
 
 #include "cleave/runtime/Init.h"
 
+#include "Support.h"
 #include "cleave/runtime/Portability.h"
 
 #include <charconv>
@@ -10,13 +11,6 @@
 namespace cleave::rt {
 
 namespace {
-/// SplitMix64's finalizer: a bijective 64-bit mix with full avalanche.
-uint64_t mix(uint64_t x) {
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 /// FNV-1a: a stable hash of the name (std::hash may differ between builds).
 uint64_t hashName(std::string_view name) {
   uint64_t hash = 0xcbf29ce484222325ULL;
@@ -37,10 +31,10 @@ bool endsWith(std::string_view text, std::string_view suffix) {
 } // namespace
 
 double sampleNormal(uint64_t seed, std::string_view name, uint64_t index) {
-  uint64_t stream = mix(mix(seed) ^ hashName(name));
+  uint64_t stream = mixBits(mixBits(seed) ^ hashName(name));
   // Two uniforms per element, then Box-Muller.
-  double u1 = toUnitInterval(mix(stream + 2 * index));
-  double u2 = toUnitInterval(mix(stream + 2 * index + 1));
+  double u1 = toUnitInterval(mixBits(stream + 2 * index));
+  double u2 = toUnitInterval(mixBits(stream + 2 * index + 1));
   constexpr double kTwoPi = 6.283185307179586476925286766559;
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(kTwoPi * u2);
 }

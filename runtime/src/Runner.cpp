@@ -5,6 +5,8 @@
 #include "cleave/runtime/Init.h"
 #include "cleave/runtime/Safetensors.h"
 
+#include "Support.h"
+
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -48,18 +50,6 @@ const char *const kUsage =
     "  --data FILE     take tokens and targets from this uint16 token file,\n"
     "                  as the training batch of --data-step K (1) with --seed S\n"
     "                  (0) would be drawn\n";
-
-/// Parses a whole decimal number in [0, limit]; nullopt otherwise.
-std::optional<uint64_t> parseCount(const std::string &text, uint64_t limit) {
-  if (text.empty() || text.size() > 20 ||
-      text.find_first_not_of("0123456789") != std::string::npos)
-    return std::nullopt;
-  errno = 0;
-  unsigned long long value = std::strtoull(text.c_str(), nullptr, 10);
-  if (errno == ERANGE || value > limit)
-    return std::nullopt;
-  return value;
-}
 
 Status parseOptions(int argc, char **argv, RunOptions &options) {
   static const std::set<std::string> kValueFlags = {

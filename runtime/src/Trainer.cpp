@@ -16,6 +16,8 @@
 #include "cleave/runtime/Safetensors.h"
 #include "cleave/runtime/Schedule.h"
 
+#include "Support.h"
+
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -62,24 +64,6 @@ const char *const kTrainUsage =
     "  --resume DIR         continue the run checkpointed in DIR\n"
     "  --micro-batches M    the program takes 1/M of the batch: run it M times\n"
     "                       per step, averaging gradients (built so by cleavec)\n";
-
-std::optional<double> parseNumber(const std::string &text) {
-  if (text.empty())
-    return std::nullopt;
-  char *end = nullptr;
-  errno = 0;
-  double value = std::strtod(text.c_str(), &end);
-  if (*end || errno == ERANGE || !std::isfinite(value))
-    return std::nullopt;
-  return value;
-}
-
-std::optional<uint64_t> parseCount(const std::string &text) {
-  if (text.empty() || text.size() > 19 ||
-      text.find_first_not_of("0123456789") != std::string::npos)
-    return std::nullopt;
-  return std::strtoull(text.c_str(), nullptr, 10);
-}
 
 Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
   options.schedule.lr = 1e-3;

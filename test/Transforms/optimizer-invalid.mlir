@@ -2,7 +2,7 @@
 // RUN: not cleave-opt %s -split-input-file '--cleave-optimizer=function=forward optimizer=lion' -o /dev/null 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // UNKNOWN: unknown optimizer 'lion': expected adamw or sgd
 
-// expected-error@+1 {{no training step 'train_step': run cleave-autodiff first}}
+// expected-error@+1 {{no function 'train_step' to extend: run cleave-autodiff first}}
 module {
   func.func @forward(%a: tensor<3xf32> {cleave.param = "a"}) -> tensor<f32> {
     %loss = cleave.reduce_sum %a dims [0] : tensor<3xf32> -> tensor<f32>

@@ -3,6 +3,8 @@
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
 
+#include "FunctionLookup.h"
+
 #include "mlir/IR/Builders.h"
 
 namespace mlir::cleave {
@@ -90,11 +92,10 @@ struct AutodiffPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto forward = module.lookupSymbol<func::FuncOp>(function);
-    if (!forward || forward.isDeclaration()) {
-      module.emitError("no function '") << function << "' to differentiate";
+    func::FuncOp forward =
+        lookupFunctionWithBody(module, function, "to differentiate");
+    if (!forward)
       return signalPassFailure();
-    }
     if (module.lookupSymbol(stepName)) {
       forward.emitError("cannot create '")
           << stepName << "': the module already has that symbol";

@@ -3,6 +3,8 @@
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
 
+#include "FunctionLookup.h"
+
 #include "mlir/IR/Verifier.h"
 
 namespace mlir::cleave {
@@ -60,11 +62,9 @@ struct MicroBatchPass
     if (factor == 1)
       return;
     ModuleOp module = getOperation();
-    auto forward = module.lookupSymbol<func::FuncOp>(function);
-    if (!forward || forward.isDeclaration()) {
-      module.emitError("no function '") << function << "' to split";
+    func::FuncOp forward = lookupFunctionWithBody(module, function, "to split");
+    if (!forward)
       return signalPassFailure();
-    }
     if (factor < 1) {
       forward.emitError("the number of micro-batches must be positive, got ")
           << int64_t(factor);

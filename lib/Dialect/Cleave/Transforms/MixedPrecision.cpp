@@ -3,6 +3,8 @@
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
 
+#include "FunctionLookup.h"
+
 #include "mlir/IR/Verifier.h"
 
 namespace mlir::cleave {
@@ -36,11 +38,10 @@ struct MixedPrecisionPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto forward = module.lookupSymbol<func::FuncOp>(function);
-    if (!forward || forward.isDeclaration()) {
-      module.emitError("no function '") << function << "' to convert";
+    func::FuncOp forward =
+        lookupFunctionWithBody(module, function, "to convert");
+    if (!forward)
       return signalPassFailure();
-    }
     Type low;
     if (precision == "bf16")
       low = BFloat16Type::get(&getContext());

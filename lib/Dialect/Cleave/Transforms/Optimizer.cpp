@@ -3,6 +3,8 @@
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
 
+#include "FunctionLookup.h"
+
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 #include <cmath>
@@ -68,12 +70,10 @@ struct OptimizerPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto step = module.lookupSymbol<func::FuncOp>(function);
-    if (!step || step.isDeclaration()) {
-      module.emitError("no training step '")
-          << function << "': run cleave-autodiff first";
+    func::FuncOp step = lookupFunctionWithBody(
+        module, function, "to extend: run cleave-autodiff first");
+    if (!step)
       return signalPassFailure();
-    }
     if (optimizer != "adamw" && optimizer != "sgd") {
       step.emitError("unknown optimizer '")
           << optimizer << "': expected adamw or sgd";
@@ -90,45 +90,31 @@ struct OptimizerPass
       return signalPassFailure();
   }
 
-  FailureOr<SmallVector<Parameter>> findParameters(func::FuncOp step,
-                                                   func::ReturnOp ret) {
-    DenseMap<StringRef, Value> grads;
-    for (unsigned i = 0; i < step.getNumResults(); ++i)
-      if (auto name = step.getResultAttrOfType<StringAttr>(
-              i, CleaveDialect::kOutputAttrName))
-        grads[name.getValue()] = ret.getOperand(i);
+  FailureOr<SmallVector<Parameter>> findParameters(func::FuncOp step) {
     SmallVector<Parameter> params;
     for (BlockArgument arg : step.getArguments()) {
       auto name = step.getArgAttrOfType<StringAttr>(
           arg.getArgNumber(), CleaveDialect::kParamAttrName);
       if (!name)
         continue;
-      Value grad = grads.lookup(("grad." + name.getValue()).str());
+      Value grad = lookupOutput(step, ("grad." + name.getValue()).str());
       if (!grad)
         return step.emitError("training step has no gradient 'grad.")
                << name.getValue() << "'";
       params.push_back({arg, name.getValue(), grad});
     }
-    if (!grads.count("loss"))
+    if (!lookupOutput(step, "loss"))
       return step.emitError("training step returns no 'loss'");
     return params;
   }
 
   LogicalResult extend(func::FuncOp step) {
-    Block &body = step.getBody().front();
-    auto ret = cast<func::ReturnOp>(body.getTerminator());
-    FailureOr<SmallVector<Parameter>> params = findParameters(step, ret);
+    FailureOr<SmallVector<Parameter>> params = findParameters(step);
     if (failed(params))
       return failure();
     if (separate)
       return appendUpdate(createApplyFunction(step, *params), *params, Value());
-    Value loss;
-    for (unsigned i = 0; i < step.getNumResults(); ++i)
-      if (auto name = step.getResultAttrOfType<StringAttr>(
-              i, CleaveDialect::kOutputAttrName);
-          name && name.getValue() == "loss")
-        loss = ret.getOperand(i);
-    return appendUpdate(step, *params, loss);
+    return appendUpdate(step, *params, lookupOutput(step, "loss"));
   }
 
   /// `@apply_update(params..., grad.<param> inputs...)`, empty; rebinds

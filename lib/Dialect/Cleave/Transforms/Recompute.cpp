@@ -3,6 +3,8 @@
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
 
+#include "FunctionLookup.h"
+
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/SetVector.h"
 
@@ -32,19 +34,12 @@ struct RecomputePass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto step = module.lookupSymbol<func::FuncOp>(function);
-    if (!step || step.isDeclaration()) {
-      module.emitError("no training step '")
-          << function << "': run cleave-autodiff first";
+    func::FuncOp step = lookupFunctionWithBody(
+        module, function, "to recompute in: run cleave-autodiff first");
+    if (!step)
       return signalPassFailure();
-    }
     Block &body = step.getBody().front();
-    Value loss;
-    for (unsigned i = 0; i < step.getNumResults(); ++i)
-      if (auto name = step.getResultAttrOfType<StringAttr>(
-              i, CleaveDialect::kOutputAttrName);
-          name && name.getValue() == "loss")
-        loss = body.getTerminator()->getOperand(i);
+    Value loss = lookupOutput(step, "loss");
     if (!loss) {
       step.emitError("training step returns no 'loss'");
       return signalPassFailure();
