@@ -159,4 +159,27 @@ TEST_F(CostTest, SummaryCountsOnlyParameters) {
   EXPECT_EQ(summary.byOp["cleave.exp"].flops, 32);
 }
 
+TEST_F(CostTest, CollectivesCountBytesSentPerDevice) {
+  module = parseSourceString<ModuleOp>(R"mlir(
+    cleave.mesh @mesh(dp = 2, tp = 4)
+    func.func @f(%x: tensor<8x64xf32>) {
+      %0 = cleave.all_reduce %x on @mesh [tp] sum : tensor<8x64xf32>
+      %1 = cleave.all_gather %x on @mesh [dp] dim 0 : tensor<8x64xf32> -> tensor<16x64xf32>
+      %2 = cleave.reduce_scatter %1 on @mesh [dp] sum dim 0 : tensor<16x64xf32> -> tensor<8x64xf32>
+      %3 = cleave.all_to_all %x on @mesh [tp] split 1 concat 0 : tensor<8x64xf32> -> tensor<32x16xf32>
+      %4 = cleave.local_slice %x on @mesh [dp, tp] dim 1 : tensor<8x64xf32> -> tensor<8x8xf32>
+      %5 = cleave.add %x, %x : tensor<8x64xf32>
+      return
+    })mlir",
+                                     &context);
+  ASSERT_TRUE(module);
+  // 8x64 f32 is 2048 bytes: a ring all-reduce over 4 sends 2 * 3/4 of it;
+  // gathers, scatters and all-to-all send (n - 1)/n of the larger side.
+  std::vector<double> bytes;
+  module->walk([&](CostOpInterface op) {
+    bytes.push_back(op.getCommunicatedBytes());
+  });
+  EXPECT_EQ(bytes, (std::vector<double>{3072, 2048, 2048, 1536, 0, 0}));
+}
+
 } // namespace

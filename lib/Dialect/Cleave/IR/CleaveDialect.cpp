@@ -134,6 +134,16 @@ LogicalResult CleaveDialect::verifyRegionArgAttribute(Operation *op,
                                                       unsigned argIndex,
                                                       NamedAttribute attr) {
   StringRef attrName = attr.getName().strref();
+  if (attrName == kShardingAttrName) {
+    auto function = dyn_cast<FunctionOpInterface>(op);
+    auto sharding = dyn_cast<ShardingAttr>(attr.getValue());
+    if (!function || regionIndex != 0 || !sharding)
+      return op->emitError("'") << kShardingAttrName
+                                << "' must be a #cleave.sharding on a "
+                                   "function argument";
+    return verifySharding(op, sharding, function.getArgumentTypes()[argIndex],
+                          nullptr);
+  }
   if (attrName != kParamAttrName && attrName != kInputAttrName &&
       attrName != kStateAttrName)
     return op->emitError("unknown cleave argument attribute '")
@@ -195,6 +205,14 @@ LogicalResult CleaveDialect::verifyRegionResultAttribute(Operation *op,
   if (!function || regionIndex != 0)
     return op->emitError("'") << attr.getName().strref()
                               << "' is only valid on function results";
+  if (attr.getName() == kShardingAttrName) {
+    auto sharding = dyn_cast<ShardingAttr>(attr.getValue());
+    if (!sharding)
+      return op->emitError("'") << kShardingAttrName
+                                << "' must be a #cleave.sharding";
+    return verifySharding(op, sharding, function.getResultTypes()[resultIndex],
+                          nullptr);
+  }
   if (attr.getName() == kOutputAttrName) {
     auto name = dyn_cast<StringAttr>(attr.getValue());
     if (!name || name.getValue().empty())

@@ -48,4 +48,37 @@ def Cleave_LayerAttr : Cleave_Attr<"Layer", "layer"> {
   }];
 }
 
+def Cleave_ShardingAttr : Cleave_Attr<"Sharding", "sharding"> {
+  let summary = "How a tensor is split over a device mesh";
+  let description = [{
+    Names a `cleave.mesh` and lists, for every tensor dimension, the mesh
+    axes that split it, outermost first (an empty list: not split). `partial`
+    lists the axes along which the value is a pending sum: each device holds
+    an addend, and an all-reduce over those axes completes it. A fully
+    replicated value has only empty lists.
+
+    ```mlir
+    // [batch, seq, hidden]: batch split on dp, hidden on tp.
+    #cleave.sharding<@mesh, [[dp], [], [tp]]>
+    // A row-parallel matmul's output before its all-reduce.
+    #cleave.sharding<@mesh, [[dp], [], []], partial = [tp]>
+    ```
+
+    Where a sharding meets a tensor (`cleave.shard`, a function argument),
+    the verifier checks that the mesh exists, every axis is one of its axes,
+    no axis appears twice, and every split dimension is divisible by the
+    product of its axes' sizes.
+  }];
+  let parameters = (ins "::mlir::FlatSymbolRefAttr":$mesh,
+                        "::mlir::ArrayAttr":$dims,
+                        "::mlir::ArrayAttr":$partial);
+  let hasCustomAssemblyFormat = 1;
+  let extraClassDeclaration = [{
+    /// The axes splitting dimension `dim`.
+    ::llvm::SmallVector<::llvm::StringRef> getDimAxes(unsigned dim) const;
+    /// The axes of the pending partial sum.
+    ::llvm::SmallVector<::llvm::StringRef> getPartialAxes() const;
+  }];
+}
+
 #endif // CLEAVE_DIALECT_CLEAVE_IR_CLEAVEATTRS_TD

@@ -47,6 +47,9 @@ def Cleave_Dialect : Dialect {
     /// Argument attribute naming optimizer state (momentum, Adam moments):
     /// float tensors kept between steps and checkpointed, like parameters.
     static constexpr ::llvm::StringLiteral kStateAttrName = "cleave.state";
+    /// Argument and result attribute: the #cleave.sharding the value has.
+    static constexpr ::llvm::StringLiteral kShardingAttrName =
+        "cleave.sharding";
     /// Result attribute naming a result in output files ("loss").
     static constexpr ::llvm::StringLiteral kOutputAttrName = "cleave.output";
     /// Result attribute: the result is the next value of the argument with

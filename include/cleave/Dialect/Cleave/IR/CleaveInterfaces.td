@@ -27,6 +27,9 @@ def Cleave_CostOpInterface : OpInterface<"CostOpInterface"> {
       "Bytes the op writes to its results.",
       "double", "getBytesWritten", (ins), [{}],
       [{ return ::mlir::cleave::getTotalBytes($_op->getResultTypes()); }]>,
+    InterfaceMethod<
+      "Bytes each device sends over the network (collectives; 0 otherwise).",
+      "double", "getCommunicatedBytes", (ins), [{}], [{ return 0.0; }]>,
   ];
 }
 

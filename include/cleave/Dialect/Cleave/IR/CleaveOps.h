@@ -9,6 +9,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/SymbolTable.h"
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/Interfaces/ControlFlowInterfaces.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
@@ -51,6 +52,18 @@ RankedTensorType inferTransposeType(RankedTensorType input,
 /// ops, compare, select, cast and fill. Broadcasts of kernel inputs can be
 /// fused too but are not elementwise.
 bool isFusibleElementwise(Operation *op);
+
+class ShardingAttr;
+
+/// Checks `sharding` against the tensor `type` it is attached to at
+/// `anchor`: the mesh exists, axes are its own and used once, split
+/// dimensions are divisible. Errors are located at `anchor`.
+LogicalResult verifySharding(Operation *anchor, ShardingAttr sharding,
+                             Type type, SymbolTableCollection *symbols);
+
+/// `[dp, tp]`: the mesh axes of a collective (custom<AxisList>).
+ParseResult parseAxisList(OpAsmParser &parser, ArrayAttr &axes);
+void printAxisList(OpAsmPrinter &printer, Operation *op, ArrayAttr axes);
 
 /// Gives the differentiable ops DifferentiableOpInterface (the rules live in
 /// CleaveOpGradients.cpp). The dialect calls this when it is loaded.

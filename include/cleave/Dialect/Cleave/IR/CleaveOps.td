@@ -16,6 +16,7 @@ include "mlir/IR/EnumAttr.td"
 include "mlir/Interfaces/ControlFlowInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/SymbolInterfaces.td"
 
 /// Ops that implement getFlops() in C++ and keep the default byte counts.
 defvar CostDefault = DeclareOpInterfaceMethods<Cleave_CostOpInterface, ["getFlops"]>;
@@ -741,6 +742,183 @@ def Cleave_PadOp : Cleave_Op<"pad", [Pure, CostDefault]> {
   let assemblyFormat =
       "$input $offsets attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Meshes, shardings and collectives
+//===----------------------------------------------------------------------===//
+
+def Cleave_MeshOp : Cleave_Op<"mesh", [Symbol]> {
+  let summary = "A device mesh with named axes";
+  let description = [{
+    A module-level symbol naming the axes of the device mesh and their
+    sizes, outermost first. Shardings and collectives refer to it by name.
+    Axis names are unique; sizes are at least 1.
+
+    ```mlir
+    cleave.mesh @mesh(dp = 2, tp = 4)
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, StrArrayAttr:$axes,
+                       DenseI64ArrayAttr:$sizes);
+  let hasCustomAssemblyFormat = 1;
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The size of axis `name`, or nullopt when the mesh has no such axis.
+    std::optional<int64_t> getAxisSize(::llvm::StringRef name);
+    /// The number of devices: the product of the axis sizes.
+    int64_t getDeviceCount();
+  }];
+}
+
+def Cleave_ShardOp : Cleave_Op<"shard", [Pure, SameOperandsAndResultType,
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "Ask for a value to be sharded a given way";
+  let description = [{
+    A sharding constraint placed by a user or a strategy pass: the result is
+    the input, wanted with `sharding`. Propagation starts from constraints,
+    highest `priority` first. The sharding must fit the tensor (see
+    `#cleave.sharding`).
+
+    ```mlir
+    %y = cleave.shard %x : tensor<8x64xf32>
+        to #cleave.sharding<@mesh, [[dp], []]> priority 1
+    ```
+  }];
+  let arguments = (ins Cleave_Tensor:$input, Cleave_ShardingAttr:$sharding,
+                       DefaultValuedAttr<I64Attr, "0">:$priority);
+  let results = (outs Cleave_Tensor:$result);
+  // The type comes first: `#cleave.sharding<...> : type` would read as a
+  // typed attribute.
+  let assemblyFormat = [{
+    $input `:` type($result) `to` $sharding (`priority` $priority^)? attr-dict
+  }];
+}
+
+def Cleave_ReductionKind : I32EnumAttr<"ReductionKind",
+    "how a collective combines values",
+    [I32EnumAttrCase<"sum", 0>, I32EnumAttrCase<"max", 1>]> {
+  let cppNamespace = "::mlir::cleave";
+}
+
+class Cleave_CollectiveOp<string mnemonic, list<Trait> traits = []>
+    : Cleave_Op<mnemonic, !listconcat(traits, [Pure,
+          DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+          DeclareOpInterfaceMethods<Cleave_CostOpInterface,
+                                    ["getFlops", "getCommunicatedBytes"]>])> {
+  code extraCollectiveDeclaration = [{
+    /// The number of devices in the group: the product of the axes' sizes
+    /// (1 when the mesh cannot be found).
+    int64_t getGroupSize();
+  }];
+  let extraClassDeclaration = extraCollectiveDeclaration;
+}
+
+def Cleave_AllReduceOp : Cleave_CollectiveOp<"all_reduce",
+    [SameOperandsAndResultType]> {
+  let summary = "Combine a value across the devices of mesh axes";
+  let description = [{
+    Every device of each group along `axes` ends with the sum (or max) of
+    the group's values. Moves `2 (n - 1) / n` of the tensor per device (ring
+    or tree, bandwidth-optimal).
+
+    ```mlir
+    %y = cleave.all_reduce %x on @mesh [tp] sum : tensor<8x64xf32>
+    ```
+  }];
+  let arguments = (ins Cleave_Tensor:$input, FlatSymbolRefAttr:$mesh,
+                       StrArrayAttr:$axes, Cleave_ReductionKind:$kind);
+  let results = (outs Cleave_Tensor:$result);
+  let assemblyFormat = [{
+    $input `on` $mesh custom<AxisList>($axes) $kind attr-dict `:` type($result)
+  }];
+}
+
+def Cleave_AllGatherOp : Cleave_CollectiveOp<"all_gather"> {
+  let summary = "Concatenate the devices' blocks along a dimension";
+  let description = [{
+    Each group along `axes` concatenates its blocks along `dim`, in device
+    order: the result's `dim` is `n` times the input's. Moves `(n - 1) / n`
+    of the result per device.
+
+    ```mlir
+    %y = cleave.all_gather %x on @mesh [dp] dim 0
+        : tensor<4x64xf32> -> tensor<8x64xf32>
+    ```
+  }];
+  let arguments = (ins Cleave_Tensor:$input, FlatSymbolRefAttr:$mesh,
+                       StrArrayAttr:$axes, I64Attr:$dim);
+  let results = (outs Cleave_Tensor:$result);
+  let assemblyFormat = [{
+    $input `on` $mesh custom<AxisList>($axes) `dim` $dim attr-dict `:` type($input) `->`
+    type($result)
+  }];
+}
+
+def Cleave_ReduceScatterOp : Cleave_CollectiveOp<"reduce_scatter"> {
+  let summary = "Combine across devices and keep one block each";
+  let description = [{
+    The sum (or max) over each group along `axes`, split along `dim`: device
+    `i` keeps block `i`, so the result's `dim` is the input's divided by `n`.
+    Moves `(n - 1) / n` of the input per device: half an all-reduce.
+
+    ```mlir
+    %y = cleave.reduce_scatter %x on @mesh [dp] sum dim 0
+        : tensor<8x64xf32> -> tensor<4x64xf32>
+    ```
+  }];
+  let arguments = (ins Cleave_Tensor:$input, FlatSymbolRefAttr:$mesh,
+                       StrArrayAttr:$axes, Cleave_ReductionKind:$kind,
+                       I64Attr:$dim);
+  let results = (outs Cleave_Tensor:$result);
+  let assemblyFormat = [{
+    $input `on` $mesh custom<AxisList>($axes) $kind `dim` $dim attr-dict `:` type($input) `->`
+    type($result)
+  }];
+}
+
+def Cleave_AllToAllOp : Cleave_CollectiveOp<"all_to_all"> {
+  let summary = "Move the split from one dimension to another";
+  let description = [{
+    Each device splits its block along `split_dim` into `n` pieces, sends
+    piece `j` to device `j` of its group along `axes` and concatenates what
+    it receives along `concat_dim`. Moves `(n - 1) / n` of the tensor per
+    device.
+
+    ```mlir
+    %y = cleave.all_to_all %x on @mesh [tp] split 1 concat 0
+        : tensor<2x8xf32> -> tensor<8x2xf32>
+    ```
+  }];
+  let arguments = (ins Cleave_Tensor:$input, FlatSymbolRefAttr:$mesh,
+                       StrArrayAttr:$axes, I64Attr:$split_dim,
+                       I64Attr:$concat_dim);
+  let results = (outs Cleave_Tensor:$result);
+  let assemblyFormat = [{
+    $input `on` $mesh custom<AxisList>($axes) `split` $split_dim `concat` $concat_dim attr-dict
+    `:` type($input) `->` type($result)
+  }];
+}
+
+def Cleave_LocalSliceOp : Cleave_CollectiveOp<"local_slice"> {
+  let summary = "Keep this device's block of a replicated value";
+  let description = [{
+    From a value every device of the group along `axes` holds whole, device
+    `i` keeps block `i` along `dim`: going from replicated to sharded needs
+    no communication.
+
+    ```mlir
+    %y = cleave.local_slice %x on @mesh [tp] dim 1
+        : tensor<8x64xf32> -> tensor<8x16xf32>
+    ```
+  }];
+  let arguments = (ins Cleave_Tensor:$input, FlatSymbolRefAttr:$mesh,
+                       StrArrayAttr:$axes, I64Attr:$dim);
+  let results = (outs Cleave_Tensor:$result);
+  let assemblyFormat = [{
+    $input `on` $mesh custom<AxisList>($axes) `dim` $dim attr-dict `:` type($input) `->`
+    type($result)
+  }];
 }
 
 //===----------------------------------------------------------------------===//

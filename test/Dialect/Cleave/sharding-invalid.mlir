@@ -1,0 +1,89 @@
+// RUN: cleave-opt %s -split-input-file -verify-diagnostics
+
+// expected-error@+1 {{axis 'dp' appears twice}}
+cleave.mesh @mesh(dp = 2, dp = 4)
+
+// -----
+
+// expected-error@+1 {{axis 'tp' must have size >= 1, got 0}}
+cleave.mesh @mesh(dp = 2, tp = 0)
+
+// -----
+
+cleave.mesh @mesh(dp = 2, tp = 4)
+func.func @unknown_axis(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
+  // expected-error@+1 {{mesh 'mesh' has no axis 'pp'}}
+  %0 = cleave.shard %x : tensor<8x64xf32> to #cleave.sharding<@mesh, [[pp], []]>
+  return %0 : tensor<8x64xf32>
+}
+
+// -----
+
+cleave.mesh @mesh(dp = 2, tp = 4)
+func.func @axis_twice(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
+  // expected-error@+1 {{mesh axis 'tp' is used twice in one sharding}}
+  %0 = cleave.shard %x : tensor<8x64xf32> to #cleave.sharding<@mesh, [[tp], []], partial = [tp]>
+  return %0 : tensor<8x64xf32>
+}
+
+// -----
+
+cleave.mesh @mesh(dp = 2, tp = 4)
+// The vocabulary of GPT-2 does not split four ways: the error says how to pad.
+// expected-error@+1 {{dimension 0 of size 50257 does not split into 4 equal parts; pad it to 50260 (e.g. the vocabulary) or shard it on fewer devices}}
+func.func @indivisible(%w: tensor<50257x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[tp], []]>}) {
+  return
+}
+
+// -----
+
+cleave.mesh @mesh(dp = 2, tp = 4)
+func.func @wrong_rank(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
+  // expected-error@+1 {{sharding lists 1 dimensions for a tensor of rank 2}}
+  %0 = cleave.shard %x : tensor<8x64xf32> to #cleave.sharding<@mesh, [[dp]]>
+  return %0 : tensor<8x64xf32>
+}
+
+// -----
+
+func.func @no_mesh(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
+  // expected-error@+1 {{'nowhere' does not name a cleave.mesh}}
+  %0 = cleave.all_reduce %x on @nowhere [tp] sum : tensor<8x64xf32>
+  return %0 : tensor<8x64xf32>
+}
+
+// -----
+
+cleave.mesh @mesh(dp = 2, tp = 4)
+func.func @gather_shape(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
+  // expected-error@+1 {{result type 'tensor<8x64xf32>' does not match the expected 'tensor<16x64xf32>'}}
+  %0 = cleave.all_gather %x on @mesh [dp] dim 0 : tensor<8x64xf32> -> tensor<8x64xf32>
+  return %0 : tensor<8x64xf32>
+}
+
+// -----
+
+cleave.mesh @mesh(dp = 2, tp = 4)
+func.func @scatter_indivisible(%x: tensor<6x64xf32>) -> tensor<1x64xf32> {
+  // expected-error@+1 {{dimension 0 of size 6 does not split over 4 devices}}
+  %0 = cleave.reduce_scatter %x on @mesh [tp] sum dim 0 : tensor<6x64xf32> -> tensor<1x64xf32>
+  return %0 : tensor<1x64xf32>
+}
+
+// -----
+
+cleave.mesh @mesh(dp = 2, tp = 4)
+func.func @all_to_all_dims(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
+  // expected-error@+1 {{split and concat dimensions must be in [0, 2)}}
+  %0 = cleave.all_to_all %x on @mesh [tp] split 2 concat 0 : tensor<8x64xf32> -> tensor<8x64xf32>
+  return %0 : tensor<8x64xf32>
+}
+
+// -----
+
+cleave.mesh @mesh(dp = 2, tp = 4)
+func.func @no_axes(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
+  // expected-error@+1 {{needs at least one mesh axis}}
+  %0 = cleave.all_reduce %x on @mesh [] sum : tensor<8x64xf32>
+  return %0 : tensor<8x64xf32>
+}
