@@ -20,6 +20,7 @@ CostSummary mlir::cleave::computeCostSummary(FunctionOpInterface function) {
     summary.matmulFlops += matmulFlops;
     summary.bytesRead += op.getBytesRead();
     summary.activationBytes += op.getBytesWritten();
+    summary.communicatedBytes += op.getCommunicatedBytes();
     OpKindCost &kind = summary.byOp[op->getName().getStringRef()];
     ++kind.count;
     kind.flops += flops;

@@ -31,7 +31,7 @@
 // TABLE-NEXT:   activation bytes 70,368,744,177,664
 // TABLE:        total FLOPs 147,573,952,589,676,412,928
 
-// JSON: {"function": "small", "params": 40, "flops": 620, "matmul_flops": 416, "activation_bytes": 352, "bytes_read": 672, "ops": {"cleave.matmul": {"count": 1, "flops": 128}, "cleave.broadcast": {"count": 1, "flops": 0}, "cleave.add": {"count": 1, "flops": 16}, "cleave.reshape": {"count": 1, "flops": 0}, "cleave.softmax": {"count": 1, "flops": 80}, "cleave.attention": {"count": 1, "flops": 396}}}
+// JSON: {"function": "small", "params": 40, "flops": 620, "matmul_flops": 416, "activation_bytes": 352, "bytes_read": 672, "comm_bytes": 0, "ops": {"cleave.matmul": {"count": 1, "flops": 128}, "cleave.broadcast": {"count": 1, "flops": 0}, "cleave.add": {"count": 1, "flops": 16}, "cleave.reshape": {"count": 1, "flops": 0}, "cleave.softmax": {"count": 1, "flops": 80}, "cleave.attention": {"count": 1, "flops": 396}}}
 // JSON-NEXT: {"function": "big", "params": 0, "flops": 147573952589676412928, "matmul_flops": 147573952589676412928,
 
 // The report comes before the module, which is printed unchanged.

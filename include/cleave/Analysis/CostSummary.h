@@ -29,6 +29,8 @@ struct CostSummary {
   double bytesRead = 0.0;
   /// Bytes of every tensor produced by an op (the sum of getBytesWritten).
   double activationBytes = 0.0;
+  /// Bytes each device sends in collectives (getCommunicatedBytes).
+  double communicatedBytes = 0.0;
   /// Per op name, in order of first appearance.
   llvm::MapVector<llvm::StringRef, OpKindCost> byOp;
 };

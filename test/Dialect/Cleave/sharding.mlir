@@ -15,8 +15,12 @@
 // CHECK:         cleave.local_slice %{{.*}} on @mesh [dp, tp] dim 0 : tensor<32x16xf32> -> tensor<4x16xf32>
 // An all-reduce of a 2048-byte tensor over 4 devices sums 3/4 of its
 // elements per device.
-// COST: "cleave.all_reduce": {"count": 1, "flops": 384}
-// COST: "cleave.reduce_scatter": {"count": 1, "flops": 512}
+// The bytes each device sends: 3072 (all-reduce of 2048 bytes over tp=4),
+// 2048 (half of the gathered 4096 over dp=2), 2048 (half of the scattered
+// 4096), 1536 (3/4 of 2048 in the all-to-all) and 0 (local slice).
+// COST: "comm_bytes": 8704,
+// COST-SAME: "cleave.all_reduce": {"count": 1, "flops": 384}
+// COST-SAME: "cleave.reduce_scatter": {"count": 1, "flops": 512}
 cleave.mesh @mesh(dp = 2, tp = 4)
 
 func.func @collectives(%x: tensor<8x64xf32> {cleave.sharding = #cleave.sharding<@mesh, [[dp], [tp]]>}) -> tensor<4x16xf32> {

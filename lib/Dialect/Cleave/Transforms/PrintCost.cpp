@@ -52,6 +52,8 @@ static void printJson(llvm::raw_ostream &os, StringRef name,
   printWholeNumber(os, cost.activationBytes);
   os << ", \"bytes_read\": ";
   printWholeNumber(os, cost.bytesRead);
+  os << ", \"comm_bytes\": ";
+  printWholeNumber(os, cost.communicatedBytes);
   os << ", \"ops\": {";
   llvm::interleaveComma(cost.byOp, os, [&](const auto &entry) {
     os << llvm::json::Value(entry.first.str()) << ": {\"count\": "
@@ -73,6 +75,11 @@ static void printTable(llvm::raw_ostream &os, StringRef name,
      << llvm::right_justify(withSeparators(cost.params), 40) << "\n";
   os << "  " << llvm::left_justify("activation bytes", 24)
      << llvm::right_justify(withSeparators(cost.activationBytes), 40) << "\n";
+  // Only partitioned programs communicate: the row appears when they do.
+  if (cost.communicatedBytes > 0)
+    os << "  " << llvm::left_justify("communicated bytes", 24)
+       << llvm::right_justify(withSeparators(cost.communicatedBytes), 40)
+       << "\n";
   os << "  " << llvm::left_justify("op", 24) << llvm::right_justify("count", 8)
      << llvm::right_justify("FLOPs", 32) << "\n";
   for (const auto &[opName, kind] : cost.byOp)

@@ -13,7 +13,9 @@ def CleavePrintCost : Pass<"cleave-print-cost", "mlir::ModuleOp"> {
     part of them done as matrix products (`matmul_flops`; attention's two
     products count in full, causal or not, as Megatron-LM counts them) and
     activation bytes (bytes of every tensor the function's ops produce,
-    reshapes excluded since they move no data).
+    reshapes excluded since they move no data) and, for programs with
+    collectives, the bytes each device sends (`comm_bytes`; the table shows
+    a `communicated bytes` row only when it is not zero).
 
     The report goes to standard output before the module; add `-o /dev/null`
     to see the report alone. With `json=true` it prints one JSON object per
@@ -21,7 +23,7 @@ def CleavePrintCost : Pass<"cleave-print-cost", "mlir::ModuleOp"> {
 
     ```json
     {"function": "forward", "params": 124439808, "flops": ..., "matmul_flops": ...,
-     "activation_bytes": ..., "bytes_read": ...,
+     "activation_bytes": ..., "bytes_read": ..., "comm_bytes": ...,
      "ops": {"cleave.matmul": {"count": 73, "flops": ...}, ...}}
     ```
 
