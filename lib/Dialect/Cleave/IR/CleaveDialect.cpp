@@ -32,6 +32,7 @@ void CleaveDialect::initialize() {
 #include "cleave/Dialect/Cleave/IR/CleaveAttrs.cpp.inc"
       >();
   attachDifferentiableOpModels(*getContext());
+  attachShardingRuleModels(*getContext());
 }
 
 Operation *CleaveDialect::materializeConstant(OpBuilder &builder,

@@ -109,7 +109,7 @@ ParseResult MeshOp::parse(OpAsmParser &parser, OperationState &result) {
                              result.attributes) ||
       parser.parseCommaSeparatedList(OpAsmParser::Delimiter::Paren, [&]() {
         std::string axis;
-        int64_t size;
+        int64_t size = 0;
         if (parser.parseKeywordOrString(&axis) || parser.parseEqual() ||
             parser.parseInteger(size))
           return failure();

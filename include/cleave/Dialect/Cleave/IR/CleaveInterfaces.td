@@ -55,4 +55,18 @@ def Cleave_DifferentiableOpInterface : OpInterface<"DifferentiableOpInterface"> 
   ];
 }
 
+def Cleave_ShardingRuleOpInterface : OpInterface<"ShardingRuleOpInterface"> {
+  let cppNamespace = "::mlir::cleave";
+  let description = [{
+    How an op's operand and result dimensions map to factors and which
+    factors are parallel, reductions or need replication (see
+    ShardingRule.h). Sharding propagation and partitioning are generic over
+    these rules.
+  }];
+  let methods = [
+    InterfaceMethod<"The op's factor rule.",
+      "::mlir::cleave::ShardingRule", "getShardingRule">,
+  ];
+}
+
 #endif // CLEAVE_DIALECT_CLEAVE_IR_CLEAVEINTERFACES_TD

@@ -16,6 +16,7 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "cleave/Dialect/Cleave/IR/CleaveDialect.h"
+#include "cleave/Dialect/Cleave/IR/ShardingRule.h"
 
 namespace mlir::cleave {
 
@@ -64,6 +65,10 @@ LogicalResult verifySharding(Operation *anchor, ShardingAttr sharding,
 /// `[dp, tp]`: the mesh axes of a collective (custom<AxisList>).
 ParseResult parseAxisList(OpAsmParser &parser, ArrayAttr &axes);
 void printAxisList(OpAsmPrinter &printer, Operation *op, ArrayAttr axes);
+
+/// Gives every computing op ShardingRuleOpInterface (the rules live in
+/// CleaveShardingRules.cpp). The dialect calls this when it is loaded.
+void attachShardingRuleModels(MLIRContext &context);
 
 /// Gives the differentiable ops DifferentiableOpInterface (the rules live in
 /// CleaveOpGradients.cpp). The dialect calls this when it is loaded.
