@@ -97,3 +97,45 @@ func.func @mask(%a: tensor<8xf32>) -> tensor<8xbf16> {
   %r = cleave.cast %s : tensor<8xf32> to tensor<8xbf16>
   return %r : tensor<8xbf16>
 }
+
+// -----
+
+// Two chains meeting in one op become one kernel when everything both read
+// exists before the earlier chain starts (an optimizer's moment update:
+// m = 0.9 m + 0.1 g).
+// CHECK-LABEL: func.func @meeting_chains
+// CHECK:         %[[K:.*]] = cleave.fused(%{{.*}}, %{{.*}}) : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
+// CHECK-NEXT:    ^bb0
+// CHECK-NEXT:      cleave.fill 9.000000e-01
+// CHECK-NEXT:      cleave.mul
+// CHECK-NEXT:      cleave.fill 1.000000e-01
+// CHECK-NEXT:      cleave.mul
+// CHECK-NEXT:      cleave.add
+// CHECK-NEXT:      cleave.yield
+// CHECK-NOT:     cleave.fused
+func.func @meeting_chains(%m: tensor<8xf32>, %g: tensor<8xf32>) -> tensor<8xf32> {
+  %a = cleave.fill 0.9 : tensor<8xf32>
+  %am = cleave.mul %a, %m : tensor<8xf32>
+  %c = cleave.fill 0.1 : tensor<8xf32>
+  %cg = cleave.mul %c, %g : tensor<8xf32>
+  %next = cleave.add %am, %cg : tensor<8xf32>
+  return %next : tensor<8xf32>
+}
+
+// -----
+
+// The other chain reads a value computed after the first chain starts: the
+// merged kernel could not sit at the first chain's place, so it stays apart.
+// CHECK-LABEL: func.func @late_input
+// CHECK:         cleave.fused
+// CHECK:         cleave.softmax
+// CHECK:         cleave.fused
+// CHECK:           cleave.exp
+// CHECK:           cleave.add
+func.func @late_input(%x: tensor<8xf32>) -> tensor<8xf32> {
+  %e = cleave.neg %x : tensor<8xf32>
+  %s = cleave.softmax %x : tensor<8xf32>
+  %t = cleave.exp %s : tensor<8xf32>
+  %r = cleave.add %e, %t : tensor<8xf32>
+  return %r : tensor<8xf32>
+}

@@ -52,6 +52,8 @@ public:
       }
       groups[*group].ops.push_back(&op);
       groupOf[&op] = *group;
+      if (!isBroadcast)
+        mergeOperandGroups(op, *group);
     }
   }
 
@@ -81,6 +83,47 @@ private:
         return candidate;
     }
     return std::nullopt;
+  }
+
+  /// After `op` joined `target`, pulls in the other groups that feed it
+  /// when the merged kernel can sit where the earlier of the two starts:
+  /// every value either group reads from outside must exist by then. Two
+  /// chains meeting in one op (m = b1 m + (1 - b1) g) become one kernel.
+  void mergeOperandGroups(Operation &op, unsigned target) {
+    for (Value operand : op.getOperands()) {
+      auto it = groupOf.find(operand.getDefiningOp());
+      if (it == groupOf.end() || it->second == target)
+        continue;
+      unsigned source = it->second;
+      KernelGroup &from = groups[source];
+      KernelGroup &into = groups[target];
+      if (from.ops.empty() || getShape(from.getFirst()->getResult(0)) !=
+                                  getShape(into.getFirst()->getResult(0)))
+        continue;
+      Operation *first = from.getFirst()->isBeforeInBlock(into.getFirst())
+                             ? from.getFirst()
+                             : into.getFirst();
+      auto readsOnlyEarlierValues = [&](const KernelGroup &group) {
+        return llvm::all_of(group.ops, [&](Operation *member) {
+          return llvm::all_of(member->getOperands(), [&](Value value) {
+            auto owner = groupOf.find(value.getDefiningOp());
+            if (owner != groupOf.end() &&
+                (owner->second == source || owner->second == target))
+              return true;
+            return isAvailableBefore(value, first);
+          });
+        });
+      };
+      if (!readsOnlyEarlierValues(from) || !readsOnlyEarlierValues(into))
+        continue;
+      for (Operation *member : from.ops)
+        groupOf[member] = target;
+      into.ops.append(from.ops.begin(), from.ops.end());
+      llvm::sort(into.ops, [](Operation *a, Operation *b) {
+        return a->isBeforeInBlock(b);
+      });
+      from.ops.clear();
+    }
   }
 
   DenseMap<Operation *, unsigned> groupOf;
@@ -149,7 +192,7 @@ struct FusePass : public mlir::cleave::impl::CleaveFuseBase<FusePass> {
       FusionPlanner planner;
       planner.plan(block);
       for (const KernelGroup &group : planner.groups) {
-        if (!materialize(group))
+        if (group.ops.empty() || !materialize(group))
           continue;
         numFusedOps += group.ops.size();
         ++numKernels;

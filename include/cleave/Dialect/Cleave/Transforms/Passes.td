@@ -209,7 +209,10 @@ def CleaveFuse : Pass<"cleave-fuse", "mlir::func::FuncOp"> {
     computed before that kernel starts; otherwise it starts a new kernel. A
     broadcast always starts a kernel (its input comes from outside), so a
     bias broadcast, the add that uses it and the activation after it become
-    one kernel. Values used after a kernel become its results; the rest never
+    one kernel. When an op joins one kernel and another kernel also feeds
+    it, the two merge if everything both read exists before the earlier one
+    starts (two chains meeting in an add, as in an optimizer's moment
+    update). Values used after a kernel become its results; the rest never
     reach memory.
 
     Every elementwise op ends up inside a `cleave.fused` op, which is what
