@@ -5,6 +5,7 @@
 #include "cleave/runtime/Init.h"
 #include "cleave/runtime/Safetensors.h"
 
+#include "ProgramSupport.h"
 #include "Support.h"
 
 #include <cerrno>
@@ -103,14 +104,6 @@ Status parseOptions(int argc, char **argv, RunOptions &options) {
   return Status::success();
 }
 
-std::vector<int64_t> getDims(const Shape &shape) {
-  return std::vector<int64_t>(shape.dims, shape.dims + shape.rank);
-}
-
-uint64_t getByteSize(const TensorSpec &spec) {
-  return *getNumElements(getDims(spec.shape)) * getDTypeSize(spec.dtype);
-}
-
 /// Every tensor in `reader` must be an argument of `kind`: a stray name is
 /// almost always a renamed or misspelled parameter.
 Status checkNoStrayTensors(const Program &program,
@@ -132,47 +125,17 @@ Status checkNoStrayTensors(const Program &program,
   return Status::success();
 }
 
-/// A scalar result as a double, for printing.
-double getScalar(DType dtype, const uint8_t *bytes) {
-  switch (dtype) {
-  case DType::F64: {
-    double value;
-    std::memcpy(&value, bytes, sizeof(value));
-    return value;
-  }
-  case DType::F32: {
-    float value;
-    std::memcpy(&value, bytes, sizeof(value));
-    return value;
-  }
-  case DType::BF16: {
-    uint32_t bits = static_cast<uint32_t>(bytes[0] | bytes[1] << 8) << 16;
-    float value;
-    std::memcpy(&value, &bits, sizeof(value));
-    return value;
-  }
-  default:
-    return 0.0;
-  }
-}
-
-/// `tokens` or `targets` of the batch the training loop draws at
-/// options.dataStep.
+/// The tokens and targets of the batch the training loop draws at
+/// options.dataStep, for inputs of `spec`'s shape.
 Status readBatch(const RunOptions &options, const TensorSpec &spec,
-                 std::vector<uint8_t> &host) {
-  std::string name = spec.name;
-  if (spec.dtype != DType::I32 || spec.shape.rank != 2)
-    return Status::error("--data fills i32 [batch, seq] inputs; '" + name +
-                         "' is not one");
+                 std::vector<int32_t> &tokens, std::vector<int32_t> &targets) {
   TokenFile file;
   CLEAVE_RETURN_IF_ERROR(TokenFile::open(options.dataPath, TokenWidth::U16, file));
   int64_t batch = spec.shape.dims[0], seq = spec.shape.dims[1];
-  std::vector<int32_t> tokens(batch * seq), targets(batch * seq);
-  CLEAVE_RETURN_IF_ERROR(getBatch(file, options.dataSeed, options.dataStep, batch,
-                                  seq, tokens.data(), targets.data()));
-  const std::vector<int32_t> &chosen = name == "tokens" ? tokens : targets;
-  std::memcpy(host.data(), chosen.data(), chosen.size() * sizeof(int32_t));
-  return Status::success();
+  tokens.resize(batch * seq);
+  targets.resize(batch * seq);
+  return getBatch(file, options.dataSeed, options.dataStep, batch, seq,
+                  tokens.data(), targets.data());
 }
 
 /// Records the GEMMs of one run, replays them alone `repeat` times and
@@ -232,6 +195,7 @@ Status run(const Program &program, const RunOptions &options) {
   std::vector<std::unique_ptr<DeviceBuffer>> buffers;
   std::vector<void *> arguments;
   std::vector<uint8_t> host;
+  std::vector<int32_t> tokens, targets;
   for (int i = 0; i < program.numArguments; ++i) {
     const ArgumentSpec &argument = program.arguments[i];
     const TensorSpec &spec = argument.tensor;
@@ -249,7 +213,18 @@ Status run(const Program &program, const RunOptions &options) {
                !options.dataPath.empty() &&
                (std::string(spec.name) == "tokens" ||
                 std::string(spec.name) == "targets")) {
-      CLEAVE_RETURN_IF_ERROR(readBatch(options, spec, host));
+      if (spec.dtype != DType::I32 || spec.shape.rank != 2)
+        return Status::error(
+            std::string("--data fills i32 [batch, seq] inputs; '") +
+            spec.name + "' is not one");
+      // Both inputs come from one draw of the batch.
+      if (tokens.empty())
+        CLEAVE_RETURN_IF_ERROR(readBatch(options, spec, tokens, targets));
+      const std::vector<int32_t> &chosen =
+          std::string(spec.name) == "tokens" ? tokens : targets;
+      if (chosen.size() * sizeof(int32_t) != bytes)
+        return Status::error("inputs 'tokens' and 'targets' differ in shape");
+      std::memcpy(host.data(), chosen.data(), bytes);
     } else if (argument.kind == ArgumentKind::Input &&
                options.inputsPath.empty()) {
       return Status::error(std::string("input '") + spec.name +
@@ -310,7 +285,7 @@ Status run(const Program &program, const RunOptions &options) {
     if (spec.shape.rank == 0 && printable) {
       // The scalar result of a forward function is its loss.
       const char *label = program.numResults == 1 ? "loss" : spec.name;
-      std::printf("%s: %.9g\n", label, getScalar(spec.dtype, outputs[i].data()));
+      std::printf("%s: %.9g\n", label, readScalar(spec.dtype, outputs[i].data()));
     }
   }
   if (!options.outputsPath.empty()) {
@@ -327,21 +302,10 @@ Status run(const Program &program, const RunOptions &options) {
 } // namespace
 
 int runProgramMain(const Program &program, int argc, char **argv) {
-  const char *self = argc > 0 ? argv[0] : program.name;
   RunOptions options;
   Status parsed = parseOptions(argc, argv, options);
-  if (!parsed.ok()) {
-    if (!parsed.message().empty())
-      std::fprintf(stderr, "%s: error: %s\n", self, parsed.message().c_str());
-    std::fprintf(stderr, kUsage, self);
-    return parsed.message().empty() ? 0 : 1;
-  }
-  Status status = run(program, options);
-  if (!status.ok()) {
-    std::fprintf(stderr, "%s: error: %s\n", self, status.message().c_str());
-    return 1;
-  }
-  return 0;
+  return finishMain(argc > 0 ? argv[0] : program.name, kUsage, parsed,
+                    [&] { return run(program, options); });
 }
 
 } // namespace cleave::rt

@@ -16,6 +16,7 @@
 #include "cleave/runtime/Safetensors.h"
 #include "cleave/runtime/Schedule.h"
 
+#include "ProgramSupport.h"
 #include "Support.h"
 
 #include <cerrno>
@@ -144,14 +145,6 @@ Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
   return validate(options.schedule);
 }
 
-std::vector<int64_t> getDims(const Shape &shape) {
-  return std::vector<int64_t>(shape.dims, shape.dims + shape.rank);
-}
-
-uint64_t getByteSize(const TensorSpec &spec) {
-  return *getNumElements(getDims(spec.shape)) * getDTypeSize(spec.dtype);
-}
-
 /// A float scalar of `dtype` as bytes.
 std::vector<uint8_t> getScalarBytes(DType dtype, double value) {
   std::vector<uint8_t> bytes(getDTypeSize(dtype));
@@ -168,34 +161,6 @@ std::vector<uint8_t> getScalarBytes(DType dtype, double value) {
     std::memcpy(bytes.data(), &narrow, sizeof(narrow));
   }
   return bytes;
-}
-
-/// A float scalar stored as `dtype`, as a double (NaN for other types).
-double readScalar(DType dtype, const std::vector<uint8_t> &bytes) {
-  switch (dtype) {
-  case DType::F64: {
-    double value;
-    std::memcpy(&value, bytes.data(), sizeof(value));
-    return value;
-  }
-  case DType::F32: {
-    float value;
-    std::memcpy(&value, bytes.data(), sizeof(value));
-    return value;
-  }
-  case DType::BF16: {
-    ::cleave::bf16 value;
-    std::memcpy(&value, bytes.data(), sizeof(value));
-    return ::cleave::toCompute(value);
-  }
-  case DType::F16: {
-    ::cleave::f16 value;
-    std::memcpy(&value, bytes.data(), sizeof(value));
-    return ::cleave::toCompute(value);
-  }
-  default:
-    return std::nan("");
-  }
 }
 
 /// Device buffers by tensor name, shared by the programs of one run: the
@@ -351,7 +316,7 @@ Status readResult(Context &context, const Program &program,
   const TensorSpec &spec = program.results[index].tensor;
   std::vector<uint8_t> bytes(getByteSize(spec));
   CLEAVE_RETURN_IF_ERROR(context.copyToHost(bytes.data(), results[index], bytes.size()));
-  value = readScalar(spec.dtype, bytes);
+  value = readScalar(spec.dtype, bytes.data());
   return Status::success();
 }
 
@@ -537,21 +502,10 @@ Status train(const Program &step, const Program *apply,
 
 int runTrainingMain(const Program &step, const Program *apply, int argc,
                     char **argv) {
-  const char *self = argc > 0 ? argv[0] : step.name;
   TrainOptions options;
   Status parsed = parseTrainOptions(argc, argv, options);
-  if (!parsed.ok()) {
-    if (!parsed.message().empty())
-      std::fprintf(stderr, "%s: error: %s\n", self, parsed.message().c_str());
-    std::fprintf(stderr, kTrainUsage, self);
-    return parsed.message().empty() ? 0 : 1;
-  }
-  Status status = train(step, apply, options);
-  if (!status.ok()) {
-    std::fprintf(stderr, "%s: error: %s\n", self, status.message().c_str());
-    return 1;
-  }
-  return 0;
+  return finishMain(argc > 0 ? argv[0] : step.name, kTrainUsage, parsed,
+                    [&] { return train(step, apply, options); });
 }
 
 } // namespace cleave::rt

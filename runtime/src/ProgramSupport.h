@@ -1,0 +1,80 @@
+//===- ProgramSupport.h - What the runner and trainer share -----*- C++ -*-===//
+//
+// Internal to the runtime: tensor sizes of program specs, scalar results,
+// and the shape of a generated program's main.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CLEAVE_RUNTIME_SRC_PROGRAMSUPPORT_H
+#define CLEAVE_RUNTIME_SRC_PROGRAMSUPPORT_H
+
+#include "cleave/runtime/Portability.h"
+#include "cleave/runtime/Program.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <vector>
+
+namespace cleave::rt {
+
+inline std::vector<int64_t> getDims(const Shape &shape) {
+  return std::vector<int64_t>(shape.dims, shape.dims + shape.rank);
+}
+
+inline uint64_t getByteSize(const TensorSpec &spec) {
+  return *getNumElements(getDims(spec.shape)) * getDTypeSize(spec.dtype);
+}
+
+/// A float scalar stored as `dtype` at `bytes`, as a double (NaN for other
+/// types).
+inline double readScalar(DType dtype, const uint8_t *bytes) {
+  switch (dtype) {
+  case DType::F64: {
+    double value;
+    std::memcpy(&value, bytes, sizeof(value));
+    return value;
+  }
+  case DType::F32: {
+    float value;
+    std::memcpy(&value, bytes, sizeof(value));
+    return value;
+  }
+  case DType::BF16: {
+    ::cleave::bf16 value;
+    std::memcpy(&value, bytes, sizeof(value));
+    return ::cleave::toCompute(value);
+  }
+  case DType::F16: {
+    ::cleave::f16 value;
+    std::memcpy(&value, bytes, sizeof(value));
+    return ::cleave::toCompute(value);
+  }
+  default:
+    return std::nan("");
+  }
+}
+
+/// The end of every generated main: a failed parse prints its error (none
+/// for --help) and the usage; then `run` runs and its error is printed.
+/// Returns the exit status.
+inline int finishMain(const char *self, const char *usage, const Status &parsed,
+                      const std::function<Status()> &run) {
+  if (!parsed.ok()) {
+    if (!parsed.message().empty())
+      std::fprintf(stderr, "%s: error: %s\n", self, parsed.message().c_str());
+    std::fprintf(stderr, usage, self);
+    return parsed.message().empty() ? 0 : 1;
+  }
+  Status status = run();
+  if (!status.ok()) {
+    std::fprintf(stderr, "%s: error: %s\n", self, status.message().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+} // namespace cleave::rt
+
+#endif // CLEAVE_RUNTIME_SRC_PROGRAMSUPPORT_H
