@@ -106,21 +106,24 @@ TEST_F(ShardingRuleTest, RowOpsReadTheirRowsWhole) {
       %0 = cleave.attention %q, %k, %k causal : tensor<2x4x8x16xf32>, tensor<2x4x12x16xf32>, tensor<2x4x12x16xf32>
       return
     })mlir");
-  // Batch, heads and queries are parallel; keys and head size are whole.
+  // Batch and heads are parallel; keys, head size and (causal) queries
+  // are whole.
   EXPECT_EQ(attention.factorSizes, (SmallVector<int64_t>{2, 4, 8, 12, 16}));
-  EXPECT_EQ(attention.factorKinds[2], FactorKind::Parallel);
+  EXPECT_EQ(attention.factorKinds[1], FactorKind::Parallel);
+  EXPECT_EQ(attention.factorKinds[2], FactorKind::NeedsReplication);
   EXPECT_EQ(attention.factorKinds[3], FactorKind::NeedsReplication);
   EXPECT_EQ(toDims(attention.operands[1]), (Dims{{0}, {1}, {3}, {4}}));
 }
 
-TEST_F(ShardingRuleTest, EmbeddingAndLossKeepTheVocabularyWhole) {
+TEST_F(ShardingRuleTest, EmbeddingAndLossSplitTheVocabulary) {
   ShardingRule embedding = ruleOf(R"mlir(
     func.func @f(%w: tensor<256x64xf32>, %ids: tensor<2x8xi32>) {
       %0 = cleave.embedding %w, %ids : tensor<256x64xf32>, tensor<2x8xi32> -> tensor<2x8x64xf32>
       return
     })mlir");
   EXPECT_EQ(toDims(embedding.operands[0]), (Dims{{2}, {3}}));
-  EXPECT_EQ(embedding.factorKinds[2], FactorKind::NeedsReplication);
+  // Each device's rows give part of the sum.
+  EXPECT_EQ(embedding.factorKinds[2], FactorKind::Reduction);
   EXPECT_EQ(toDims(embedding.results[0]), (Dims{{0}, {1}, {3}}));
 
   ShardingRule loss = ruleOf(R"mlir(
@@ -129,7 +132,7 @@ TEST_F(ShardingRuleTest, EmbeddingAndLossKeepTheVocabularyWhole) {
       return
     })mlir");
   EXPECT_EQ(toDims(loss.operands[1]), (Dims{{0}, {1}}));
-  EXPECT_EQ(loss.factorKinds[2], FactorKind::NeedsReplication);
+  EXPECT_EQ(loss.factorKinds[2], FactorKind::Collective);
 }
 
 } // namespace

@@ -114,6 +114,19 @@ LogicalResult CleaveDialect::verifyOperationAttribute(Operation *op,
                                 << "' offsets must not be negative";
     return success();
   }
+  if (attr.getName() == kShardingAttrName) {
+    auto shardings = dyn_cast<ArrayAttr>(attr.getValue());
+    if (!shardings || shardings.size() != op->getNumResults() ||
+        !llvm::all_of(shardings, llvm::IsaPred<ShardingAttr>))
+      return op->emitError("'") << kShardingAttrName
+                                << "' on an op must be an array with one "
+                                   "#cleave.sharding per result";
+    for (auto [sharding, result] : llvm::zip(shardings, op->getResults()))
+      if (failed(verifySharding(op, cast<ShardingAttr>(sharding),
+                                result.getType(), nullptr)))
+        return failure();
+    return success();
+  }
   if (attr.getName() == kRecomputeAttrName) {
     if (!isa<UnitAttr>(attr.getValue()))
       return op->emitError("'") << kRecomputeAttrName << "' is a unit attribute";
@@ -130,11 +143,41 @@ LogicalResult CleaveDialect::verifyOperationAttribute(Operation *op,
          << attr.getName().strref() << "'";
 }
 
+/// A `cleave.block` sharding must fit the global tensor its per-device
+/// `type` is a block of.
+static LogicalResult verifyBlock(Operation *op, Attribute attr, Type type) {
+  auto sharding = dyn_cast<ShardingAttr>(attr);
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (!sharding || !tensor ||
+      sharding.getDims().size() != static_cast<size_t>(tensor.getRank()))
+    return op->emitError("'") << CleaveDialect::kBlockAttrName
+                              << "' must be a #cleave.sharding of the value's rank";
+  auto mesh = SymbolTable::lookupNearestSymbolFrom<MeshOp>(op, sharding.getMesh());
+  if (!mesh)
+    return op->emitError("'") << CleaveDialect::kBlockAttrName
+                              << "' names an unknown mesh " << sharding.getMesh();
+  SmallVector<int64_t> shape(tensor.getShape());
+  for (auto [dim, size] : llvm::enumerate(shape))
+    for (StringRef axis : sharding.getDimAxes(dim))
+      size *= mesh.getAxisSize(axis).value_or(1);
+  return verifySharding(op, sharding,
+                        RankedTensorType::get(shape, tensor.getElementType()),
+                        nullptr);
+}
+
 LogicalResult CleaveDialect::verifyRegionArgAttribute(Operation *op,
                                                       unsigned regionIndex,
                                                       unsigned argIndex,
                                                       NamedAttribute attr) {
   StringRef attrName = attr.getName().strref();
+  if (attrName == kBlockAttrName) {
+    auto function = dyn_cast<FunctionOpInterface>(op);
+    if (!function || regionIndex != 0)
+      return op->emitError("'") << kBlockAttrName
+                                << "' is only valid on function arguments";
+    return verifyBlock(op, attr.getValue(),
+                       function.getArgumentTypes()[argIndex]);
+  }
   if (attrName == kShardingAttrName) {
     auto function = dyn_cast<FunctionOpInterface>(op);
     auto sharding = dyn_cast<ShardingAttr>(attr.getValue());
@@ -214,6 +257,9 @@ LogicalResult CleaveDialect::verifyRegionResultAttribute(Operation *op,
     return verifySharding(op, sharding, function.getResultTypes()[resultIndex],
                           nullptr);
   }
+  if (attr.getName() == kBlockAttrName)
+    return verifyBlock(op, attr.getValue(),
+                       function.getResultTypes()[resultIndex]);
   if (attr.getName() == kOutputAttrName) {
     auto name = dyn_cast<StringAttr>(attr.getValue());
     if (!name || name.getValue().empty())

@@ -395,3 +395,18 @@ int64_t LocalSliceOp::getGroupSize() {
 }
 double LocalSliceOp::getFlops() { return 0.0; }
 double LocalSliceOp::getCommunicatedBytes() { return 0.0; }
+
+LogicalResult DeviceIndexOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  return success(!failed(
+      getCheckedGroupSize(*this, getMeshAttr(), getAxes(), &symbols)));
+}
+
+LogicalResult IotaOp::verify() {
+  if (getDim() < 0 || getDim() >= getType().getRank())
+    return emitOpError("dimension ")
+           << getDim() << " is out of range for " << getType();
+  return success();
+}
+
+double DeviceIndexOp::getFlops() { return 0.0; }
+double IotaOp::getFlops() { return 0.0; }

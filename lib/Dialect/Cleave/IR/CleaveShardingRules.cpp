@@ -228,13 +228,17 @@ ShardingRule getBlockRule(Operation *op) {
   return rule;
 }
 
-/// Attention and its gradient: batch and query dimensions are parallel;
-/// keys and the head size are read whole.
-ShardingRule getAttentionRule(Operation *op, Value query, Value key) {
+/// Attention and its gradient: batch (and head) dimensions are parallel;
+/// keys and the head size are read whole, and so are the queries of causal
+/// attention, whose mask depends on each query's global position.
+ShardingRule getAttentionRule(Operation *op, Value query, Value key,
+                              bool causal) {
   ShardingRule rule;
   ArrayRef<int64_t> q = getShape(query);
   DimFactors batch = addFactors(rule, q.drop_back(2), FactorKind::Parallel);
-  SmallVector<int64_t> s = {rule.addFactor(q[q.size() - 2], FactorKind::Parallel)};
+  SmallVector<int64_t> s = {rule.addFactor(
+      q[q.size() - 2],
+      causal ? FactorKind::NeedsReplication : FactorKind::Parallel)};
   SmallVector<int64_t> t = {rule.addFactor(getShape(key).drop_back().back(),
                                            FactorKind::NeedsReplication)};
   SmallVector<int64_t> d = {rule.addFactor(q.back(), FactorKind::NeedsReplication)};
@@ -251,14 +255,16 @@ ShardingRule getAttentionRule(Operation *op, Value query, Value key) {
   return rule;
 }
 
-/// Embedding: the index dimensions and the width are parallel; the table's
-/// rows are read whole (a vocab-parallel embedding is a partitioning hook).
+/// Embedding: the index dimensions and the width are parallel. The table's
+/// rows are a reduction: with the vocabulary split, each device gathers the
+/// rows it holds and zeros elsewhere, and the pieces sum to the result
+/// (vocab-parallel embedding; the partition hook offsets the indices).
 ShardingRule getEmbeddingRule(EmbeddingOp op) {
   ShardingRule rule;
   DimFactors indices = addFactors(rule, op.getIndices().getType().getShape(),
                                   FactorKind::Parallel);
   ArrayRef<int64_t> table = op.getTable().getType().getShape();
-  SmallVector<int64_t> rows = {rule.addFactor(table[0], FactorKind::NeedsReplication)};
+  SmallVector<int64_t> rows = {rule.addFactor(table[0], FactorKind::Reduction)};
   SmallVector<int64_t> width = {rule.addFactor(table[1], FactorKind::Parallel)};
   DimFactors result = indices;
   result.push_back(width);
@@ -268,13 +274,14 @@ ShardingRule getEmbeddingRule(EmbeddingOp op) {
   return rule;
 }
 
-/// The embedding's gradient sums the updates of every index position.
+/// The embedding's gradient sums the updates of every index position; a
+/// device holding part of the table adds only the updates of its rows.
 ShardingRule getScatterAddRule(ScatterAddOp op) {
   ShardingRule rule;
   DimFactors positions = addFactors(rule, op.getIndices().getType().getShape(),
                                     FactorKind::Reduction);
   ArrayRef<int64_t> table = op.getType().getShape();
-  SmallVector<int64_t> rows = {rule.addFactor(table[0], FactorKind::NeedsReplication)};
+  SmallVector<int64_t> rows = {rule.addFactor(table[0], FactorKind::Parallel)};
   SmallVector<int64_t> width = {rule.addFactor(table[1], FactorKind::Parallel)};
   DimFactors updates = positions;
   updates.push_back(width);
@@ -284,12 +291,15 @@ ShardingRule getScatterAddRule(ScatterAddOp op) {
   return rule;
 }
 
-/// Cross-entropy and its gradient: the positions are parallel, the
-/// vocabulary is read whole (vocab-parallel loss is a partitioning hook).
-ShardingRule getCrossEntropyRule(Operation *op, Value logits) {
+/// Cross-entropy and its gradient: the positions are parallel. A split
+/// vocabulary (vocab-parallel loss) makes the loss combine the devices'
+/// maxima and sums itself, so its vocabulary is collective; the gradient
+/// keeps the split.
+ShardingRule getCrossEntropyRule(Operation *op, Value logits,
+                                 FactorKind vocabKind) {
   ShardingRule rule;
   DimFactors dims = addFactors(rule, getShape(logits), FactorKind::Parallel,
-                               /*tail=*/1);
+                               /*tail=*/1, vocabKind);
   DimFactors positions(dims.begin(), dims.end() - 1);
   auto mapValue = [&](Value value) {
     return getShape(value).size() == dims.size() ? dims : positions;
@@ -317,18 +327,20 @@ ShardingRule getRule(Operation *op) {
           [](Operation *op) { return getRowRule(op, op->getOperand(0), 1); })
       .Case([](RotaryOp op) { return getRowRule(op, op.getInput(), 2); })
       .Case([](AttentionOp op) {
-        return getAttentionRule(op, op.getQuery(), op.getKey());
+        return getAttentionRule(op, op.getQuery(), op.getKey(),
+                                op.getCausal());
       })
       .Case([](AttentionGradOp op) {
-        return getAttentionRule(op, op.getQuery(), op.getKey());
+        return getAttentionRule(op, op.getQuery(), op.getKey(),
+                                op.getCausal());
       })
       .Case([](EmbeddingOp op) { return getEmbeddingRule(op); })
       .Case([](ScatterAddOp op) { return getScatterAddRule(op); })
       .Case([](CrossEntropyOp op) {
-        return getCrossEntropyRule(op, op.getLogits());
+        return getCrossEntropyRule(op, op.getLogits(), FactorKind::Collective);
       })
       .Case([](CrossEntropyGradOp op) {
-        return getCrossEntropyRule(op, op.getLogits());
+        return getCrossEntropyRule(op, op.getLogits(), FactorKind::Parallel);
       })
       .Default([](Operation *op) { return getElementwiseRule(op); });
 }
@@ -338,6 +350,11 @@ struct ShardingRuleModel
     : public ShardingRuleOpInterface::ExternalModel<ShardingRuleModel<OpTy>,
                                                     OpTy> {
   ShardingRule getShardingRule(Operation *op) const { return getRule(op); }
+  FailureOr<SmallVector<Value>> partition(Operation *op, OpBuilder &builder,
+                                          const LocalOpContext &context,
+                                          ValueRange operands) const {
+    return partitionOp(op, builder, context, operands);
+  }
 };
 
 template <typename... OpTys>

@@ -47,9 +47,14 @@ def Cleave_Dialect : Dialect {
     /// Argument attribute naming optimizer state (momentum, Adam moments):
     /// float tensors kept between steps and checkpointed, like parameters.
     static constexpr ::llvm::StringLiteral kStateAttrName = "cleave.state";
-    /// Argument and result attribute: the #cleave.sharding the value has.
+    /// Argument and result attribute: the #cleave.sharding the value has. On
+    /// an op, an array of them, one per result (cleave-propagate-sharding).
     static constexpr ::llvm::StringLiteral kShardingAttrName =
         "cleave.sharding";
+    /// Argument and result attribute of a partitioned function: the
+    /// #cleave.sharding of the global tensor this per-device value is the
+    /// block of (cleave-partition).
+    static constexpr ::llvm::StringLiteral kBlockAttrName = "cleave.block";
     /// Result attribute naming a result in output files ("loss").
     static constexpr ::llvm::StringLiteral kOutputAttrName = "cleave.output";
     /// Result attribute: the result is the next value of the argument with

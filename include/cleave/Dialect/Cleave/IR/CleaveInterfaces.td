@@ -66,6 +66,16 @@ def Cleave_ShardingRuleOpInterface : OpInterface<"ShardingRuleOpInterface"> {
   let methods = [
     InterfaceMethod<"The op's factor rule.",
       "::mlir::cleave::ShardingRule", "getShardingRule">,
+    InterfaceMethod<[{
+        Builds the op's per-device form from per-device operands (sharded
+        as the context's factor axes say) and returns its results. Usually a
+        copy of the op with local types; ops whose split form differs (an
+        embedding on part of a vocabulary) build what they need.
+      }],
+      "::llvm::FailureOr<::llvm::SmallVector<::mlir::Value>>", "partition",
+      (ins "::mlir::OpBuilder &":$builder,
+           "const ::mlir::cleave::LocalOpContext &":$context,
+           "::mlir::ValueRange":$operands)>,
   ];
 }
 

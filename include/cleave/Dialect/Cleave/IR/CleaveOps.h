@@ -70,6 +70,11 @@ void printAxisList(OpAsmPrinter &printer, Operation *op, ArrayAttr axes);
 /// CleaveShardingRules.cpp). The dialect calls this when it is loaded.
 void attachShardingRuleModels(MLIRContext &context);
 
+/// The per-device form of `op`: ShardingRuleOpInterface::partition.
+FailureOr<SmallVector<Value>> partitionOp(Operation *op, OpBuilder &builder,
+                                          const LocalOpContext &context,
+                                          ValueRange operands);
+
 /// Gives the differentiable ops DifferentiableOpInterface (the rules live in
 /// CleaveOpGradients.cpp). The dialect calls this when it is loaded.
 void attachDifferentiableOpModels(MLIRContext &context);

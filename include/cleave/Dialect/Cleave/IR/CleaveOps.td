@@ -921,6 +921,42 @@ def Cleave_LocalSliceOp : Cleave_CollectiveOp<"local_slice"> {
   }];
 }
 
+def Cleave_DeviceIndexOp : Cleave_Op<"device_index", [Pure,
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>, CostDefault]> {
+  let summary = "This device's position in its group along mesh axes";
+  let description = [{
+    The index of the running device within its group along `axes`, the
+    first axis outermost: the block index a sharding on those axes gives
+    this device. Partitioned programs use it to offset indices into a split
+    table (vocab-parallel embedding and loss).
+
+    ```mlir
+    %i = cleave.device_index on @mesh [tp] : tensor<i32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$mesh, StrArrayAttr:$axes);
+  let results = (outs 0DTensorOf<[I32]>:$result);
+  let assemblyFormat = [{
+    `on` $mesh custom<AxisList>($axes) attr-dict `:` type($result)
+  }];
+}
+
+def Cleave_IotaOp : Cleave_Op<"iota", [Pure, CostDefault]> {
+  let summary = "Each element's index along one dimension";
+  let description = [{
+    `result[i...] = i[dim]`: the positions along `dim`, e.g. the vocabulary
+    ids of a row of logits.
+
+    ```mlir
+    %ids = cleave.iota dim 2 : tensor<2x16x512xi32>
+    ```
+  }];
+  let arguments = (ins I64Attr:$dim);
+  let results = (outs Cleave_IndexTensor:$result);
+  let assemblyFormat = "`dim` $dim attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Fused kernels
 //===----------------------------------------------------------------------===//
