@@ -251,4 +251,156 @@ def CleavePlanMemory : Pass<"cleave-plan-memory", "mlir::func::FuncOp"> {
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
 
+def CleavePropagateSharding : Pass<"cleave-propagate-sharding", "mlir::func::FuncOp"> {
+  let summary = "Complete the shardings of a function from its constraints";
+  let description = [{
+    Starts from the shardings of function arguments and from `cleave.shard`
+    constraints, and spreads them through every op's sharding rule, forward
+    and backward, to a fixed point. Then every op carries
+    `cleave.sharding = [...]` (one `#cleave.sharding` per result, including
+    the axes of partial sums its reductions leave) and every argument and
+    result carries `cleave.sharding`. Functions with no sharding anywhere are
+    left alone.
+
+    Deterministic rules decide between alternatives:
+    - Argument shardings come first, then constraints by `priority`, 0
+      (the highest) first; each level spreads to a fixed point before the
+      next one starts, so a lower priority only splits dimensions that are
+      still whole.
+    - A sharding only grows: a whole dimension can gain axes, a split one
+      never changes. A pending partial sum may turn into a split of the
+      same axis (a reduce-scatter).
+    - Within an op, operands are consulted before results, in order; a
+      factor keeps the first axes it is given and an axis splits one factor.
+    - Two values that ask for different splits at the same priority (two
+      constraints that contradict each other) are an error, with a note at
+      the other constraint.
+  }];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+}
+
+def CleavePartition : Pass<"cleave-partition", "mlir::func::FuncOp"> {
+  let summary = "Rewrite a sharded function into the per-device program";
+  let description = [{
+    Takes a function annotated by `cleave-propagate-sharding` and rewrites it
+    into the program one device runs: every tensor takes its per-device
+    type, ops compute on their blocks (through each op's partition hook:
+    vocab-parallel embedding and cross-entropy build their masked forms),
+    and collectives appear where shardings change:
+    - a partial sum becomes a `reduce_scatter` when the consumer wants it
+      split on the same axis, an `all_reduce` otherwise, and is left pending
+      through linear ops (`add`/`sub` of equally partial values, `neg`,
+      `reshape`, `transpose`, `broadcast`, `reduce_sum`, and `mul`,
+      `div` or `matmul` by a complete value) so that summed
+      contributions are reduced once;
+    - a dimension that gains axes is cut locally (`local_slice`, free), an
+      axis that moves between dimensions is an `all_to_all`, and one that
+      must go is an `all_gather`, cheapest first;
+    - each value is resharded at most once per target sharding.
+    `cleave.shard` constraints disappear and arguments and results take
+    their per-device types; their `cleave.sharding` attributes stay to say
+    which block each device holds.
+  }];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+}
+
+def CleaveShardDataParallel : Pass<"cleave-shard-data-parallel", "mlir::ModuleOp"> {
+  let summary = "Split the batch over a mesh axis (data parallelism)";
+  let description = [{
+    Constrains the leading (batch) dimension of every non-scalar
+    `cleave.input` argument of `function` to `axis`. Propagation then splits
+    the activations, and partitioning turns the parameters' gradients into
+    partial sums all-reduced over `axis`. The batch must divide evenly.
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
+           "Function to shard">,
+    Option<"axis", "axis", "std::string", /*default=*/"\"dp\"",
+           "Mesh axis to split the batch over">,
+    Option<"priority", "priority", "int64_t", /*default=*/"0",
+           "Priority of the constraints (0 is the highest)">,
+  ];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+}
+
+def CleaveShardMegatron : Pass<"cleave-shard-megatron", "mlir::ModuleOp"> {
+  let summary = "Split attention heads, MLPs and the vocabulary (tensor parallelism)";
+  let description = [{
+    Megatron-LM's tensor parallelism as constraints on parameters, by the
+    names the reference models give them (docs/models.md): the query, key,
+    value, MLP input (`fc`, `gate`, `up`) weights and biases split by
+    column, the attention output and MLP output (`proj`, `down`) weights by
+    row, and the token embedding and untied output head by vocabulary.
+    Propagation carries the splits through heads and activations;
+    partitioning then adds one all-reduce per attention and per MLP block
+    forward, one each backward, and the vocab-parallel embedding and loss.
+    Every attention op's heads and the vocabulary must divide by the axis.
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
+           "Function to shard">,
+    Option<"axis", "axis", "std::string", /*default=*/"\"tp\"",
+           "Mesh axis to split over">,
+    Option<"priority", "priority", "int64_t", /*default=*/"0",
+           "Priority of the constraints (0 is the highest)">,
+  ];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+}
+
+def CleaveShardZero : Pass<"cleave-shard-zero", "mlir::ModuleOp"> {
+  let summary = "Split optimizer state, gradients and parameters over the data-parallel axis (ZeRO)";
+  let description = [{
+    ZeRO as constraints, at a lower priority than data parallelism so that
+    the batch keeps its axis. Each constrained argument is split on its
+    first dimension that divides by the axis and that a constraint already
+    on it (Megatron's) leaves whole; it stays whole if there is none. Updated
+    parameters and state come out laid out like their arguments.
+    - `stage=1`: optimizer state (`cleave.state` arguments). Propagation
+      splits the update, so each gradient is reduce-scattered where it is
+      complete and each updated parameter all-gathered into the result; no
+      gradient or parameter is all-reduced.
+    - `stage=2`: the same constraints. ZeRO-2 adds to ZeRO-1 that no device
+      keeps a whole gradient, and the stage-1 program already reduce-scatters
+      each gradient right where it is complete.
+    - `stage=3`: also the parameters (`cleave.param` arguments), which are
+      all-gathered where they are used and updated in pieces.
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
+           "Function to shard">,
+    Option<"axis", "axis", "std::string", /*default=*/"\"dp\"",
+           "Mesh axis to split over">,
+    Option<"stage", "stage", "int64_t", /*default=*/"1", "ZeRO stage: 1, 2 or 3">,
+    Option<"priority", "priority", "int64_t", /*default=*/"1",
+           "Priority of the constraints (0 is the highest)">,
+  ];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+}
+
+def CleaveParallelize : Pass<"cleave-parallelize", "mlir::ModuleOp"> {
+  let summary = "Shard a training step over a mesh: strategies, propagation, partitioning";
+  let description = [{
+    Adds `cleave.mesh @mesh` from `mesh` (e.g. `mesh=dp:2,tp:2`, outermost
+    axis first), runs one strategy per entry of `strategy` (e.g.
+    `strategy=dp,megatron,zero1`: `dp`, `megatron`, `zero1`, `zero2`,
+    `zero3`; the data-parallel and ZeRO strategies use the axis `dp`,
+    Megatron the axis `tp`), then `cleave-propagate-sharding` and
+    `cleave-partition` on `function`. Without `strategy`, each axis gets the
+    canonical strategy of its name (`dp`: data parallel, `tp`: Megatron);
+    any other axis name needs an explicit strategy. The optimizer's global
+    gradient norm counts each parameter once: a replicated gradient's
+    square sum is already complete on every device, a split one's is summed
+    across its devices.
+  }];
+  let options = [
+    Option<"mesh", "mesh", "std::string", /*default=*/"\"\"",
+           "Mesh axes and sizes, outermost first: name:size,...">,
+    Option<"strategy", "strategy", "std::string", /*default=*/"\"\"",
+           "Strategies, comma-separated: dp, megatron, zero1, zero2, zero3">,
+    Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
+           "Function to shard">,
+  ];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+}
+
 #endif // CLEAVE_DIALECT_CLEAVE_TRANSFORMS_PASSES_TD

@@ -1,0 +1,123 @@
+//===- Parallelize.cpp - Mesh, strategies, propagation, partitioning ------===//
+
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+#include "cleave/Dialect/Cleave/Transforms/Passes.h"
+
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/StringExtras.h"
+
+namespace mlir::cleave {
+#define GEN_PASS_DEF_CLEAVEPARALLELIZE
+#include "cleave/Dialect/Cleave/Transforms/Passes.h.inc"
+} // namespace mlir::cleave
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+namespace {
+
+constexpr StringLiteral kMeshName = "mesh";
+
+struct MeshAxis {
+  std::string name;
+  int64_t size;
+};
+
+FailureOr<SmallVector<MeshAxis>> parseMesh(ModuleOp module, StringRef text) {
+  SmallVector<MeshAxis> axes;
+  SmallVector<StringRef> entries;
+  text.split(entries, ',', -1, /*KeepEmpty=*/false);
+  for (StringRef entry : entries) {
+    auto [name, sizeText] = entry.trim().split(':');
+    int64_t size = 0;
+    if (name.empty() || sizeText.trim().getAsInteger(10, size) || size < 1)
+      return module.emitError("cleave-parallelize: mesh entry '")
+             << entry << "' is not name:size with a size of at least 1";
+    axes.push_back({name.str(), size});
+  }
+  if (axes.empty())
+    return module.emitError("cleave-parallelize needs a mesh, e.g. "
+                            "mesh=dp:2,tp:2");
+  return axes;
+}
+
+/// Adds `cleave.mesh @mesh`, or checks that an existing one matches.
+LogicalResult addMesh(ModuleOp module, ArrayRef<MeshAxis> axes) {
+  Builder builder(module.getContext());
+  SmallVector<StringRef> names =
+      llvm::map_to_vector(axes, [](const MeshAxis &a) { return StringRef(a.name); });
+  SmallVector<int64_t> sizes =
+      llvm::map_to_vector(axes, [](const MeshAxis &a) { return a.size; });
+  if (auto existing = module.lookupSymbol<MeshOp>(kMeshName)) {
+    if (existing.getAxes() == builder.getStrArrayAttr(names) &&
+        existing.getSizes() == ArrayRef<int64_t>(sizes))
+      return success();
+    return existing.emitError("cleave-parallelize: the module's @mesh differs "
+                              "from the requested mesh");
+  }
+  OpBuilder top = OpBuilder::atBlockBegin(module.getBody());
+  MeshOp::create(top, module.getLoc(), kMeshName, builder.getStrArrayAttr(names),
+                 builder.getDenseI64ArrayAttr(sizes));
+  return success();
+}
+
+struct CleaveParallelizePass
+    : public cleave::impl::CleaveParallelizeBase<CleaveParallelizePass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    FailureOr<SmallVector<MeshAxis>> axes = parseMesh(module, mesh);
+    if (failed(axes) || failed(addMesh(module, *axes)))
+      return signalPassFailure();
+
+    SmallVector<std::string> strategies;
+    if (strategy.empty()) {
+      for (const MeshAxis &axis : *axes) {
+        if (axis.name == "dp")
+          strategies.push_back("dp");
+        else if (axis.name == "tp")
+          strategies.push_back("megatron");
+        else {
+          module.emitError("cleave-parallelize: axis '")
+              << axis.name << "' has no canonical strategy (dp: data "
+              << "parallel, tp: Megatron); name one with strategy=";
+          return signalPassFailure();
+        }
+      }
+    } else {
+      SmallVector<StringRef> names;
+      StringRef(strategy).split(names, ',', -1, /*KeepEmpty=*/false);
+      for (StringRef name : names)
+        strategies.push_back(name.trim().str());
+    }
+
+    OpPassManager pipeline(ModuleOp::getOperationName());
+    for (const std::string &name : strategies) {
+      if (name == "dp") {
+        CleaveShardDataParallelOptions options;
+        options.function = function;
+        pipeline.addPass(createCleaveShardDataParallel(options));
+      } else if (name == "megatron") {
+        CleaveShardMegatronOptions options;
+        options.function = function;
+        pipeline.addPass(createCleaveShardMegatron(options));
+      } else if (name == "zero1" || name == "zero2" || name == "zero3") {
+        CleaveShardZeroOptions options;
+        options.function = function;
+        options.stage = name.back() - '0';
+        pipeline.addPass(createCleaveShardZero(options));
+      } else {
+        module.emitError("cleave-parallelize: unknown strategy '")
+            << name << "' (dp, megatron, zero1, zero2, zero3)";
+        return signalPassFailure();
+      }
+    }
+    pipeline.addNestedPass<func::FuncOp>(createCleavePropagateSharding());
+    pipeline.addNestedPass<func::FuncOp>(createCleavePartition());
+    if (failed(runPipeline(pipeline, module)))
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,365 @@
+//===- PropagateSharding.cpp - Complete shardings from constraints --------===//
+//
+// Spreads shardings from function arguments and cleave.shard constraints
+// through the ops' factor rules, one priority level at a time, each to a
+// fixed point. Shardings only grow (whole dimensions gain axes), so the
+// sweeps terminate; the rules that pick between alternatives are in the
+// pass description.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+#include "cleave/Dialect/Cleave/Transforms/Passes.h"
+
+#include "ShardingSupport.h"
+
+#include <set>
+
+namespace mlir::cleave {
+#define GEN_PASS_DEF_CLEAVEPROPAGATESHARDING
+#include "cleave/Dialect/Cleave/Transforms/Passes.h.inc"
+} // namespace mlir::cleave
+
+using namespace mlir;
+using namespace mlir::cleave;
+using namespace mlir::cleave::sharding;
+
+namespace {
+
+/// Argument and result shardings are settled before any constraint.
+constexpr int64_t kSignatureLevel = -1;
+
+struct ValueState {
+  TensorSharding sharding;
+  /// The priority level that first reached the value.
+  int64_t level;
+  /// The constraint (or function, for its signature) it came from.
+  Operation *origin;
+};
+
+class Propagation {
+public:
+  Propagation(func::FuncOp function, MeshAxes mesh)
+      : function(function), mesh(std::move(mesh)) {}
+
+  LogicalResult run();
+  void annotate();
+
+private:
+  LogicalResult runLevel();
+  LogicalResult propagateOp(Operation *op, bool &changed);
+  bool grow(Value value, const TensorSharding &want, Operation *origin,
+            bool fromConstraint = false);
+  bool isParameter(Value value);
+  LogicalResult reportConflict(Operation *op, Value first, Value second);
+
+  func::FuncOp function;
+  MeshAxes mesh;
+  DenseMap<Value, ValueState> states;
+  int64_t level = kSignatureLevel;
+};
+
+TensorSharding withoutPartial(TensorSharding sharding) {
+  sharding.partial.clear();
+  return sharding;
+}
+
+bool Propagation::isParameter(Value value) {
+  auto arg = dyn_cast<BlockArgument>(value);
+  return arg && arg.getOwner()->getParentOp() == function &&
+         function.getArgAttr(arg.getArgNumber(), CleaveDialect::kParamAttrName);
+}
+
+bool Propagation::grow(Value value, const TensorSharding &want,
+                       Operation *origin, bool fromConstraint) {
+  // A parameter's layout is what checkpoints store: only its own
+  // constraints split it, never its neighbours.
+  if (!fromConstraint && isParameter(value))
+    return false;
+  auto [it, inserted] =
+      states.try_emplace(value, ValueState{want, level, origin});
+  if (inserted)
+    return true;
+  TensorSharding &current = it->second.sharding;
+  bool changed = false;
+  auto type = cast<RankedTensorType>(value.getType());
+  auto constraint = value.getDefiningOp<ShardOp>();
+  for (auto [dim, axes] : llvm::enumerate(want.dims)) {
+    AxisList &have = current.dims[dim];
+    if (axes.empty() || have == axes)
+      continue;
+    // A dimension a constraint splits is split exactly so.
+    if (constraint && !fromConstraint &&
+        !constraint.getSharding().getDimAxes(dim).empty())
+      continue;
+    // Splits only get finer: a whole or split dimension takes the wanted
+    // axes that extend its own; a constraint may append its axes to
+    // another split.
+    AxisList grown;
+    if (have.size() < axes.size() &&
+        llvm::equal(have, ArrayRef<StringRef>(axes).take_front(have.size())))
+      grown = axes;
+    else if (fromConstraint && !have.empty())
+      llvm::append_range(grown = have, axes);
+    else
+      continue;
+    ArrayRef<StringRef> added = ArrayRef<StringRef>(grown).drop_front(have.size());
+    // An added axis may not split another dimension; a pending sum on it
+    // becomes this split (a reduce-scatter).
+    bool taken = llvm::any_of(added, [&](StringRef axis) {
+      return llvm::any_of(current.dims, [&](const AxisList &other) {
+        return llvm::is_contained(other, axis);
+      });
+    });
+    if (taken || type.getDimSize(dim) % mesh.getSize(grown) != 0)
+      continue;
+    llvm::erase_if(current.partial, [&](StringRef axis) {
+      return llvm::is_contained(added, axis);
+    });
+    have = grown;
+    changed = true;
+  }
+  for (StringRef axis : want.partial) {
+    if (current.usesAxis(axis))
+      continue;
+    current.partial.push_back(axis);
+    mesh.sort(current.partial);
+    changed = true;
+  }
+  return changed;
+}
+
+LogicalResult Propagation::reportConflict(Operation *op, Value first,
+                                          Value second) {
+  InFlightDiagnostic diag =
+      op->emitError("conflicting shardings of equal priority ")
+      << level << ": its operands and results ask for different splits";
+  for (Value value : {first, second}) {
+    Operation *origin = states.lookup(value).origin;
+    if (origin && origin != op)
+      diag.attachNote(origin->getLoc()) << "one of them comes from here";
+  }
+  return diag;
+}
+
+LogicalResult Propagation::propagateOp(Operation *op, bool &changed) {
+  // An active constraint passes splits both ways, like a copy; a parameter
+  // behind it keeps what the constraint itself asked for.
+  if (auto shard = dyn_cast<ShardOp>(op)) {
+    if (shard.getPriority() > level)
+      return success();
+    Value input = shard.getInput(), result = shard.getResult();
+    for (auto [from, to] : {std::pair(result, input), std::pair(input, result)})
+      if (auto it = states.find(from); it != states.end())
+        changed |= grow(to, withoutPartial(it->second.sharding),
+                        it->second.origin, /*fromConstraint=*/to == input &&
+                                               !isParameter(input));
+    return success();
+  }
+  auto ruleOp = dyn_cast<ShardingRuleOpInterface>(op);
+  if (!ruleOp)
+    return success();
+  SmallVector<Value> values(op->getOperands());
+  llvm::append_range(values, op->getResults());
+  SmallVector<const TensorSharding *> known;
+  Operation *origin = nullptr;
+  for (Value value : values) {
+    auto it = states.find(value);
+    known.push_back(it == states.end() ? nullptr : &it->second.sharding);
+    if (it != states.end() && (!origin || it->second.level == level))
+      origin = it->second.origin;
+  }
+  if (llvm::all_of(known, [](const TensorSharding *s) { return !s; }))
+    return success();
+
+  ShardingRule rule = ruleOp.getShardingRule();
+  std::optional<FactorConflict> conflict;
+  FactorAxes axes = deriveFactorAxes(rule, known, mesh, &conflict);
+  if (conflict && level != kSignatureLevel &&
+      states.lookup(values[conflict->first]).level == level &&
+      states.lookup(values[conflict->second]).level == level)
+    return reportConflict(op, values[conflict->first],
+                          values[conflict->second]);
+
+  for (auto [index, operand] : llvm::enumerate(op->getOperands()))
+    changed |= grow(operand, projectOperand(rule, axes, index), origin);
+  for (auto [index, result] : llvm::enumerate(op->getResults()))
+    changed |= grow(result, projectResult(rule, axes, index, mesh), origin);
+  return success();
+}
+
+LogicalResult Propagation::runLevel() {
+  Block &body = function.getBody().front();
+  // Constraints of this level split their results (where earlier levels
+  // left dimensions whole) and pull their inputs along.
+  for (auto shard : body.getOps<ShardOp>()) {
+    if (shard.getPriority() != level)
+      continue;
+    TensorSharding want = TensorSharding::get(shard.getSharding());
+    Value input = shard.getInput(), result = shard.getResult();
+    auto it = states.find(input);
+    if (it != states.end() && it->second.level == level &&
+        it->second.origin != shard.getOperation() &&
+        !it->second.sharding.isReplicated() &&
+        withoutPartial(it->second.sharding) != withoutPartial(want)) {
+      InFlightDiagnostic diag =
+          shard.emitError("conflicting shardings of equal priority ")
+          << level << " for the same value";
+      if (Operation *other = it->second.origin)
+        diag.attachNote(other->getLoc()) << "the other sharding comes from here";
+      return diag;
+    }
+    grow(result, want, shard, /*fromConstraint=*/true);
+    grow(input, withoutPartial(states.find(result)->second.sharding), shard,
+         /*fromConstraint=*/true);
+  }
+
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    for (Operation &op : body)
+      if (failed(propagateOp(&op, changed)))
+        return failure();
+    for (Operation &op : llvm::reverse(body))
+      if (failed(propagateOp(&op, changed)))
+        return failure();
+  }
+  return success();
+}
+
+LogicalResult Propagation::run() {
+  Block &body = function.getBody().front();
+  for (BlockArgument arg : function.getArguments())
+    if (auto attr = function.getArgAttrOfType<ShardingAttr>(
+            arg.getArgNumber(), CleaveDialect::kShardingAttrName))
+      states[arg] = ValueState{TensorSharding::get(attr), level, function};
+  Operation *ret = body.getTerminator();
+  for (unsigned i = 0; i < function.getNumResults(); ++i)
+    if (auto attr = function.getResultAttrOfType<ShardingAttr>(
+            i, CleaveDialect::kShardingAttrName))
+      grow(ret->getOperand(i), withoutPartial(TensorSharding::get(attr)),
+           function);
+
+  std::set<int64_t> levels = {kSignatureLevel};
+  for (auto shard : body.getOps<ShardOp>())
+    levels.insert(shard.getPriority());
+  for (int64_t next : levels) {
+    level = next;
+    if (failed(runLevel()))
+      return failure();
+  }
+  return success();
+}
+
+void Propagation::annotate() {
+  MLIRContext *context = function.getContext();
+  auto getAttr = [&](Value value, bool complete) {
+    auto it = states.find(value);
+    TensorSharding sharding =
+        it == states.end()
+            ? TensorSharding::getReplicated(
+                  cast<RankedTensorType>(value.getType()).getRank())
+            : it->second.sharding;
+    if (complete)
+      sharding.partial.clear();
+    return sharding.toAttr(context, mesh.getName());
+  };
+  Block &body = function.getBody().front();
+  for (Operation &op : body.without_terminator()) {
+    if (!isa<ShardingRuleOpInterface, ShardOp>(op))
+      continue;
+    SmallVector<Attribute> shardings = llvm::map_to_vector(
+        op.getResults(),
+        [&](Value result) -> Attribute { return getAttr(result, false); });
+    op.setAttr(CleaveDialect::kShardingAttrName,
+               ArrayAttr::get(context, shardings));
+  }
+  for (BlockArgument arg : function.getArguments())
+    function.setArgAttr(arg.getArgNumber(), CleaveDialect::kShardingAttrName,
+                        getAttr(arg, true));
+  // A result that updates an argument comes out laid out like it, so that
+  // one step's outputs are the next step's inputs.
+  Operation *ret = body.getTerminator();
+  for (unsigned i = 0; i < function.getNumResults(); ++i) {
+    if (function.getResultAttr(i, CleaveDialect::kShardingAttrName))
+      continue;
+    auto updates = function.getResultAttrOfType<IntegerAttr>(
+        i, CleaveDialect::kUpdatesAttrName);
+    function.setResultAttr(
+        i, CleaveDialect::kShardingAttrName,
+        updates ? getAttr(function.getArgument(updates.getInt()), true)
+                : getAttr(ret->getOperand(i), true));
+  }
+}
+
+/// The mesh every sharding in `function` names; null when there is none,
+/// failure when they name several or it does not exist.
+FailureOr<MeshOp> findFunctionMesh(func::FuncOp function) {
+  FlatSymbolRefAttr name;
+  Operation *first = nullptr;
+  auto check = [&](Attribute attr, Operation *where) -> LogicalResult {
+    auto sharding = dyn_cast_or_null<ShardingAttr>(attr);
+    if (!sharding)
+      return success();
+    if (!name) {
+      name = sharding.getMesh();
+      first = where;
+      return success();
+    }
+    if (sharding.getMesh() == name)
+      return success();
+    return where->emitError("shardings of one function must name one mesh, "
+                            "but this one names ")
+               .attachNote(first->getLoc())
+           << "and this one " << name;
+  };
+  for (unsigned i = 0; i < function.getNumArguments(); ++i)
+    if (failed(check(function.getArgAttr(i, CleaveDialect::kShardingAttrName),
+                     function)))
+      return failure();
+  for (unsigned i = 0; i < function.getNumResults(); ++i)
+    if (failed(check(function.getResultAttr(i, CleaveDialect::kShardingAttrName),
+                     function)))
+      return failure();
+  WalkResult walk = function.walk([&](ShardOp shard) {
+    return failed(check(shard.getSharding(), shard)) ? WalkResult::interrupt()
+                                                     : WalkResult::advance();
+  });
+  if (walk.wasInterrupted())
+    return failure();
+  if (!name)
+    return MeshOp();
+  auto mesh = SymbolTable::lookupNearestSymbolFrom<MeshOp>(function, name);
+  if (!mesh)
+    return function.emitError("no cleave.mesh named ") << name;
+  return mesh;
+}
+
+struct CleavePropagateShardingPass
+    : public cleave::impl::CleavePropagateShardingBase<CleavePropagateShardingPass> {
+  void runOnOperation() override {
+    func::FuncOp function = getOperation();
+    if (function.isDeclaration())
+      return;
+    FailureOr<MeshOp> mesh = findFunctionMesh(function);
+    if (failed(mesh))
+      return signalPassFailure();
+    if (!*mesh)
+      return;
+    if (!function.getBody().hasOneBlock())
+      return function.emitError("sharding needs a single-block function"),
+             signalPassFailure();
+    for (Operation &op : function.getBody().front().without_terminator())
+      if (!isa<ShardingRuleOpInterface, ShardOp>(op)) {
+        op.emitError("has no sharding rule; propagate shardings before "
+                     "fusing or partitioning");
+        return signalPassFailure();
+      }
+    Propagation propagation(function, MeshAxes(*mesh));
+    if (failed(propagation.run()))
+      return signalPassFailure();
+    propagation.annotate();
+  }
+};
+
+} // namespace

@@ -1,0 +1,43 @@
+//===- ShardDataParallel.cpp - Split the batch over a mesh axis -----------===//
+
+#include "cleave/Dialect/Cleave/Transforms/Passes.h"
+
+#include "FunctionLookup.h"
+#include "ShardingStrategy.h"
+
+namespace mlir::cleave {
+#define GEN_PASS_DEF_CLEAVESHARDDATAPARALLEL
+#include "cleave/Dialect/Cleave/Transforms/Passes.h.inc"
+} // namespace mlir::cleave
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+namespace {
+
+struct CleaveShardDataParallelPass
+    : public cleave::impl::CleaveShardDataParallelBase<CleaveShardDataParallelPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    func::FuncOp step =
+        lookupFunctionWithBody(module, function, "to split the batch of");
+    if (!step)
+      return signalPassFailure();
+    FailureOr<StrategyAxis> split =
+        findStrategyAxis(module, axis, "data-parallel");
+    if (failed(split))
+      return signalPassFailure();
+    // Every data input leads with the batch; scalars (lr, step) stay whole.
+    for (unsigned i = 0; i < step.getNumArguments(); ++i) {
+      if (!step.getArgAttr(i, CleaveDialect::kInputAttrName) ||
+          cast<RankedTensorType>(step.getArgument(i).getType()).getRank() == 0)
+        continue;
+      if (failed(constrainArgument(step, i, /*dim=*/0, *split, priority)))
+        return signalPassFailure();
+    }
+  }
+};
+
+} // namespace

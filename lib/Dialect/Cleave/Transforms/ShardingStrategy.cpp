@@ -1,0 +1,81 @@
+//===- ShardingStrategy.cpp - What strategy passes share ------------------===//
+
+#include "ShardingStrategy.h"
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+FailureOr<StrategyAxis> mlir::cleave::findStrategyAxis(ModuleOp module,
+                                                       StringRef axis,
+                                                       StringRef strategy) {
+  SmallVector<MeshOp> meshes;
+  for (auto mesh : module.getOps<MeshOp>())
+    if (mesh.getAxisSize(axis))
+      meshes.push_back(mesh);
+  if (meshes.size() != 1)
+    return module.emitError("the ")
+           << strategy << " strategy needs exactly one cleave.mesh with axis '"
+           << axis << "', found " << meshes.size();
+  return StrategyAxis{meshes[0], axis, *meshes[0].getAxisSize(axis)};
+}
+
+std::string mlir::cleave::describeArgument(func::FuncOp function,
+                                           unsigned index) {
+  for (StringRef attrName :
+       {CleaveDialect::kParamAttrName, CleaveDialect::kInputAttrName,
+        CleaveDialect::kStateAttrName})
+    if (auto name = function.getArgAttrOfType<StringAttr>(index, attrName))
+      return "'" + name.getValue().str() + "'";
+  return "argument " + std::to_string(index);
+}
+
+static ShardingAttr getSplit(MLIRContext *context, RankedTensorType type,
+                             int64_t dim, const StrategyAxis &axis) {
+  Builder builder(context);
+  SmallVector<Attribute> dims;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    dims.push_back(d == dim ? builder.getStrArrayAttr({axis.axis})
+                            : builder.getArrayAttr({}));
+  MeshOp mesh = axis.mesh;
+  return ShardingAttr::get(
+      context, FlatSymbolRefAttr::get(mesh.getSymNameAttr()),
+      builder.getArrayAttr(dims), builder.getArrayAttr({}));
+}
+
+static LogicalResult checkDivisible(func::FuncOp function, RankedTensorType type,
+                                    int64_t dim, const StrategyAxis &axis,
+                                    const Twine &what) {
+  if (dim < 0 || type.getDimSize(dim) % axis.size == 0)
+    return success();
+  int64_t size = type.getDimSize(dim);
+  return function.emitError() << what << ": dimension " << dim << " of size "
+                              << size << " does not split over " << axis.axis
+                              << "=" << axis.size << "; pad it to "
+                              << (size + axis.size - 1) / axis.size * axis.size
+                              << " or use fewer devices";
+}
+
+LogicalResult mlir::cleave::constrainArgument(func::FuncOp function,
+                                              unsigned index, int64_t dim,
+                                              const StrategyAxis &axis,
+                                              int64_t priority) {
+  BlockArgument arg = function.getArgument(index);
+  auto type = cast<RankedTensorType>(arg.getType());
+  if (failed(checkDivisible(function, type, dim, axis,
+                            describeArgument(function, index))))
+    return failure();
+  OpBuilder builder = OpBuilder::atBlockBegin(&function.getBody().front());
+  auto shard = ShardOp::create(builder, arg.getLoc(), type, arg,
+                               getSplit(function.getContext(), type, dim, axis),
+                               builder.getI64IntegerAttr(priority));
+  arg.replaceAllUsesExcept(shard.getResult(), shard);
+  return success();
+}
+
+int64_t mlir::cleave::getFirstDivisibleDim(Type type, int64_t size) {
+  auto tensor = cast<RankedTensorType>(type);
+  for (int64_t dim = 0; dim < tensor.getRank(); ++dim)
+    if (tensor.getDimSize(dim) % size == 0)
+      return dim;
+  return -1;
+}

@@ -1,0 +1,45 @@
+//===- ShardingStrategy.h - What strategy passes share ----------*- C++ -*-===//
+//
+// Strategies only place cleave.shard constraints on a function's
+// arguments; propagation and partitioning do the rest.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CLEAVE_LIB_DIALECT_CLEAVE_TRANSFORMS_SHARDINGSTRATEGY_H
+#define CLEAVE_LIB_DIALECT_CLEAVE_TRANSFORMS_SHARDINGSTRATEGY_H
+
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+
+namespace mlir::cleave {
+
+/// Where a strategy splits: a mesh and one of its axes.
+struct StrategyAxis {
+  MeshOp mesh;
+  StringRef axis;
+  int64_t size;
+};
+
+/// The one mesh of `module` that has `axis`; reports an error otherwise.
+FailureOr<StrategyAxis> findStrategyAxis(ModuleOp module, StringRef axis,
+                                         StringRef strategy);
+
+/// The name a value goes by in errors: its parameter, input or state name.
+std::string describeArgument(func::FuncOp function, unsigned index);
+
+/// Constrains argument `index` of `function` to be split on `dim` along
+/// `axis` (replicated when `dim` is negative), by a cleave.shard at the
+/// top of the body that all other uses go through. Fails, with a located
+/// error suggesting padding, when the dimension does not divide.
+LogicalResult constrainArgument(func::FuncOp function, unsigned index,
+                                int64_t dim, const StrategyAxis &axis,
+                                int64_t priority);
+
+/// The first dimension of `type` the axis divides, or -1.
+int64_t getFirstDivisibleDim(Type type, int64_t size);
+
+} // namespace mlir::cleave
+
+#endif // CLEAVE_LIB_DIALECT_CLEAVE_TRANSFORMS_SHARDINGSTRATEGY_H
