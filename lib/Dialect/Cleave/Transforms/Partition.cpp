@@ -244,6 +244,7 @@ private:
   func::FuncOp function;
   MeshAxes mesh;
   DenseMap<Value, LocalValue> locals;
+  DenseMap<Operation *, ShardingRule> rules;
   DenseMap<std::pair<Value, Attribute>, Value> resharded;
   DenseMap<std::pair<Value, Value>, std::pair<Value, Value>> softmaxStatistics;
 };
@@ -394,7 +395,7 @@ LogicalResult Partitioner::partitionOp(Operation *op) {
   }
 
   auto ruleOp = cast<ShardingRuleOpInterface>(op);
-  ShardingRule rule = ruleOp.getShardingRule();
+  const ShardingRule &rule = rules.at(op);
   SmallVector<TensorSharding> annotations;
   for (Value value : llvm::concat<Value>(op->getOperands(), op->getResults())) {
     FailureOr<TensorSharding> annotation = getAnnotation(value);
@@ -409,18 +410,38 @@ LogicalResult Partitioner::partitionOp(Operation *op) {
     operandStates.push_back(&locals.at(operand));
 
   // Factor splits read from the operands first or from the results first;
-  // the one that moves fewer bytes wins (operands first on a tie).
+  // the plan that moves fewer bytes wins (the first on a tie).
   unsigned numOperands = op->getNumOperands();
   SmallVector<unsigned> operandsFirst =
       llvm::to_vector(llvm::seq<unsigned>(0, known.size()));
   SmallVector<unsigned> resultsFirst =
       llvm::to_vector(llvm::seq<unsigned>(numOperands, known.size()));
   llvm::append_range(resultsFirst, llvm::seq<unsigned>(0, numOperands));
+  // A third candidate keeps operands' pending sums pending: the factors
+  // are read without their axes, so a linear op can carry them.
+  AxisList pending;
+  for (const LocalValue *state : operandStates)
+    for (StringRef axis : state->sharding.partial)
+      if (!llvm::is_contained(pending, axis))
+        pending.push_back(axis);
+  SmallVector<TensorSharding> withoutPending(annotations);
+  for (TensorSharding &sharding : withoutPending)
+    for (AxisList &axes : sharding.dims)
+      llvm::erase_if(axes, [&](StringRef axis) {
+        return llvm::is_contained(pending, axis);
+      });
+  SmallVector<const TensorSharding *> knownWithoutPending = llvm::map_to_vector(
+      withoutPending, [](const TensorSharding &s) { return &s; });
+  SmallVector<FactorAxes> candidates = {
+      deriveFactorAxes(rule, known, mesh, nullptr, operandsFirst),
+      deriveFactorAxes(rule, known, mesh, nullptr, resultsFirst)};
+  if (!pending.empty())
+    candidates.push_back(deriveFactorAxes(rule, knownWithoutPending, mesh));
+
   std::optional<OpPlan> best;
   double bestBytes = 0;
-  for (ArrayRef<unsigned> order : {ArrayRef(operandsFirst), ArrayRef(resultsFirst)}) {
-    OpPlan plan = planOp(op, rule, deriveFactorAxes(rule, known, mesh, nullptr, order),
-                         operandStates);
+  for (FactorAxes &candidate : candidates) {
+    OpPlan plan = planOp(op, rule, std::move(candidate), operandStates);
     double bytes = 0;
     for (auto [operand, state, target] :
          llvm::zip(op->getOperands(), operandStates, plan.operandTargets))
@@ -478,10 +499,14 @@ LogicalResult Partitioner::partitionOp(Operation *op) {
 
   // A result propagation wants split where the op leaves a pending sum is
   // reduce-scattered at once, so no device keeps the whole sum around
-  // (ZeRO's gradients); other differences wait for the consumers.
+  // (ZeRO's gradients), unless it is accumulated first (a tied weight's
+  // two gradients are added, then scattered once). Other differences wait
+  // for the consumers.
   b.setInsertionPoint(op);
   for (auto [result, annotation] :
        llvm::zip(op->getResults(), ArrayRef(annotations).drop_front(numOperands))) {
+    if (llvm::any_of(result.getUsers(), llvm::IsaPred<AddOp, SubOp>))
+      continue;
     const TensorSharding &state = locals.at(result).sharding;
     bool splitsPending = llvm::any_of(state.partial, [&](StringRef axis) {
       return llvm::any_of(annotation.dims, [&](const AxisList &axes) {
@@ -501,6 +526,11 @@ LogicalResult Partitioner::run() {
   MLIRContext *context = function.getContext();
   Block &body = function.getBody().front();
   auto layerName = CleaveDialect::kLayerAttrName;
+
+  // Rules read global shapes, which arguments lose below.
+  for (Operation &op : body.without_terminator())
+    if (auto ruleOp = dyn_cast<ShardingRuleOpInterface>(op))
+      rules[&op] = ruleOp.getShardingRule();
 
   SmallVector<Type> argTypes;
   for (BlockArgument arg : function.getArguments()) {

@@ -56,6 +56,8 @@ private:
   func::FuncOp function;
   MeshAxes mesh;
   DenseMap<Value, ValueState> states;
+  /// Arguments whose sharding the signature gives.
+  DenseSet<Value> given;
   int64_t level = kSignatureLevel;
 };
 
@@ -72,9 +74,9 @@ bool Propagation::isParameter(Value value) {
 
 bool Propagation::grow(Value value, const TensorSharding &want,
                        Operation *origin, bool fromConstraint) {
-  // A parameter's layout is what checkpoints store: only its own
-  // constraints split it, never its neighbours.
-  if (!fromConstraint && isParameter(value))
+  // An argument's given sharding is how it arrives; a parameter's layout
+  // is what checkpoints store: only its own constraints split it.
+  if (given.contains(value) || (!fromConstraint && isParameter(value)))
     return false;
   auto [it, inserted] =
       states.try_emplace(value, ValueState{want, level, origin});
@@ -229,10 +231,13 @@ LogicalResult Propagation::runLevel() {
 
 LogicalResult Propagation::run() {
   Block &body = function.getBody().front();
-  for (BlockArgument arg : function.getArguments())
+  for (BlockArgument arg : function.getArguments()) {
     if (auto attr = function.getArgAttrOfType<ShardingAttr>(
-            arg.getArgNumber(), CleaveDialect::kShardingAttrName))
+            arg.getArgNumber(), CleaveDialect::kShardingAttrName)) {
       states[arg] = ValueState{TensorSharding::get(attr), level, function};
+      given.insert(arg);
+    }
+  }
   Operation *ret = body.getTerminator();
   for (unsigned i = 0; i < function.getNumResults(); ++i)
     if (auto attr = function.getResultAttrOfType<ShardingAttr>(
@@ -308,10 +313,12 @@ FailureOr<MeshOp> findFunctionMesh(func::FuncOp function) {
     }
     if (sharding.getMesh() == name)
       return success();
-    return where->emitError("shardings of one function must name one mesh, "
-                            "but this one names ")
-               .attachNote(first->getLoc())
-           << "and this one " << name;
+    InFlightDiagnostic diag =
+        where->emitError("shardings of one function must name one mesh, but "
+                         "this one names ")
+        << sharding.getMesh();
+    diag.attachNote(first->getLoc()) << "and this one " << name;
+    return diag;
   };
   for (unsigned i = 0; i < function.getNumArguments(); ++i)
     if (failed(check(function.getArgAttr(i, CleaveDialect::kShardingAttrName),

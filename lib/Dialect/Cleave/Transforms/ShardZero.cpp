@@ -37,7 +37,7 @@ struct CleaveShardZeroPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     if (stage < 1 || stage > 3) {
-      module.emitError("ZeRO stage must be 1, 2 or 3, got ") << stage;
+      module.emitError("ZeRO stage must be 1, 2 or 3, got ") << stage.getValue();
       return signalPassFailure();
     }
     func::FuncOp step =

@@ -1,0 +1,27 @@
+// RUN: cleave-opt %s --cleave-autodiff --cleave-optimizer=optimizer=sgd '--cleave-parallelize=mesh=tp:2' \
+// RUN:   | %python %S/list_collectives.py | FileCheck %s
+
+// A Megatron MLP block (column split, then row split) has exactly one
+// all-reduce of activations on tp forward (after the row-parallel product)
+// and one backward (of the input's gradient, before the norm's gradient).
+// The scalar all-reduces complete the gradient norm's pieces: each split
+// gradient's sum of squares once.
+// CHECK:      all_reduce [tp] sum layer=0 tensor<4x8x16xf32>
+// CHECK-NEXT: all_reduce [tp] sum layer=0 tensor<4x8x16xf32>
+// CHECK-NEXT: all_reduce [tp] sum layer=- tensor<f32>
+// CHECK-NEXT: all_reduce [tp] sum layer=- tensor<f32>
+// CHECK-NEXT: end
+
+func.func @forward(%scale: tensor<16xf32> {cleave.param = "layers.0.ln.scale"},
+                   %wfc: tensor<16x64xf32> {cleave.param = "layers.0.mlp.fc.weight"},
+                   %wproj: tensor<64x16xf32> {cleave.param = "layers.0.mlp.proj.weight"},
+                   %x: tensor<4x8x16xf32> {cleave.input = "x"}) -> tensor<f32> {
+  %0 = cleave.rms_norm %x, %scale {cleave.layer = #cleave.layer<0>} : tensor<4x8x16xf32>, tensor<16xf32>
+  %1 = cleave.matmul %0, %wfc {cleave.layer = #cleave.layer<0>} : tensor<4x8x16xf32>, tensor<16x64xf32> -> tensor<4x8x64xf32>
+  %2 = cleave.gelu %1 {cleave.layer = #cleave.layer<0>} : tensor<4x8x64xf32>
+  %3 = cleave.matmul %2, %wproj {cleave.layer = #cleave.layer<0>} : tensor<4x8x64xf32>, tensor<64x16xf32> -> tensor<4x8x16xf32>
+  %4 = cleave.add %x, %3 {cleave.layer = #cleave.layer<0>} : tensor<4x8x16xf32>
+  %5 = cleave.mul %4, %4 {cleave.layer = #cleave.layer<head>} : tensor<4x8x16xf32>
+  %6 = cleave.reduce_mean %5 dims [0, 1, 2] {cleave.layer = #cleave.layer<head>} : tensor<4x8x16xf32> -> tensor<f32>
+  return %6 : tensor<f32>
+}

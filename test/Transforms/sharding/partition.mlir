@@ -1,0 +1,153 @@
+// RUN: cleave-opt %s -split-input-file --cleave-propagate-sharding --cleave-partition | FileCheck %s
+
+// Megatron's MLP: a column split, then a row split. The row-parallel
+// product is a pending sum, completed by one all-reduce before the bias.
+cleave.mesh @mesh(tp = 2)
+// CHECK-LABEL: func.func @mlp
+// CHECK-SAME: %arg0: tensor<4x8xf32> {cleave.block = #cleave.sharding<@mesh, {{\[\[}}], []]>}
+// CHECK-SAME: %arg1: tensor<8x8xf32> {cleave.block = #cleave.sharding<@mesh, {{\[\[}}], [tp]]>}
+// CHECK-SAME: %arg2: tensor<8x8xf32> {cleave.block = #cleave.sharding<@mesh, {{\[\[}}tp], []]>}
+// CHECK-SAME: -> (tensor<4x8xf32> {cleave.block = #cleave.sharding<@mesh, {{\[\[}}], []]>})
+func.func @mlp(%x: tensor<4x8xf32>,
+               %w1: tensor<8x16xf32> {cleave.sharding = #cleave.sharding<@mesh, [[], [tp]]>},
+               %w2: tensor<16x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[tp], []]>},
+               %b: tensor<8xf32>) -> tensor<4x8xf32> {
+  // CHECK-NEXT: %[[H:.*]] = cleave.matmul %arg0, %arg1 : tensor<4x8xf32>, tensor<8x8xf32> -> tensor<4x8xf32>
+  // CHECK-NEXT: %[[G:.*]] = cleave.gelu %[[H]] : tensor<4x8xf32>
+  // CHECK-NEXT: %[[P:.*]] = cleave.matmul %[[G]], %arg2 : tensor<4x8xf32>, tensor<8x8xf32> -> tensor<4x8xf32>
+  // CHECK-NEXT: %[[B:.*]] = cleave.broadcast %arg3
+  // CHECK-NEXT: %[[R:.*]] = cleave.all_reduce %[[P]] on @mesh [tp] sum : tensor<4x8xf32>
+  // CHECK-NEXT: %[[Y:.*]] = cleave.add %[[R]], %[[B]] : tensor<4x8xf32>
+  // CHECK-NEXT: return %[[Y]]
+  %0 = cleave.matmul %x, %w1 : tensor<4x8xf32>, tensor<8x16xf32> -> tensor<4x16xf32>
+  %1 = cleave.gelu %0 : tensor<4x16xf32>
+  %2 = cleave.matmul %1, %w2 : tensor<4x16xf32>, tensor<16x8xf32> -> tensor<4x8xf32>
+  %3 = cleave.broadcast %b dims [1] : tensor<8xf32> -> tensor<4x8xf32>
+  %4 = cleave.add %2, %3 : tensor<4x8xf32>
+  return %4 : tensor<4x8xf32>
+}
+
+// -----
+
+// Sums stay pending through linear ops: the three contributions are added
+// first and completed once.
+cleave.mesh @mesh(tp = 2)
+// CHECK-LABEL: func.func @pending_sums
+func.func @pending_sums(%x: tensor<4x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[], [tp]]>},
+                        %a: tensor<8x6xf32> {cleave.sharding = #cleave.sharding<@mesh, [[tp], []]>},
+                        %b: tensor<8x6xf32> {cleave.sharding = #cleave.sharding<@mesh, [[tp], []]>},
+                        %c: tensor<8x6xf32> {cleave.sharding = #cleave.sharding<@mesh, [[tp], []]>}) -> tensor<4x6xf32> {
+  // CHECK-COUNT-3: cleave.matmul
+  // CHECK-NEXT: cleave.add
+  // CHECK-NEXT: %[[S:.*]] = cleave.add
+  // CHECK:      %[[R:.*]] = cleave.all_reduce %[[S]] on @mesh [tp] sum
+  // CHECK-NEXT: cleave.layer_norm %[[R]]
+  // CHECK-NOT: cleave.all_reduce
+  %0 = cleave.matmul %x, %a : tensor<4x8xf32>, tensor<8x6xf32> -> tensor<4x6xf32>
+  %1 = cleave.matmul %x, %b : tensor<4x8xf32>, tensor<8x6xf32> -> tensor<4x6xf32>
+  %2 = cleave.matmul %x, %c : tensor<4x8xf32>, tensor<8x6xf32> -> tensor<4x6xf32>
+  %3 = cleave.add %0, %1 : tensor<4x6xf32>
+  %4 = cleave.add %3, %2 : tensor<4x6xf32>
+  %s = cleave.fill 1.0 : tensor<6xf32>
+  %5 = cleave.layer_norm %4, %s, %s : tensor<4x6xf32>, tensor<6xf32>
+  return %5 : tensor<4x6xf32>
+}
+
+// -----
+
+// A pending sum the consumer wants split is reduce-scattered, half an
+// all-reduce.
+cleave.mesh @mesh(tp = 2)
+// CHECK-LABEL: func.func @reduce_scatter
+// CHECK-SAME: -> (tensor<2x6xf32> {cleave.block = #cleave.sharding<@mesh, {{\[\[}}tp], []]>})
+func.func @reduce_scatter(%x: tensor<4x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[], [tp]]>},
+                          %w: tensor<8x6xf32> {cleave.sharding = #cleave.sharding<@mesh, [[tp], []]>})
+    -> (tensor<4x6xf32> {cleave.sharding = #cleave.sharding<@mesh, [[tp], []]>}) {
+  // CHECK: %[[P:.*]] = cleave.matmul
+  // CHECK-NEXT: %[[R:.*]] = cleave.reduce_scatter %[[P]] on @mesh [tp] sum dim 0 : tensor<4x6xf32> -> tensor<2x6xf32>
+  // CHECK-NEXT: return %[[R]]
+  %0 = cleave.matmul %x, %w : tensor<4x8xf32>, tensor<8x6xf32> -> tensor<4x6xf32>
+  return %0 : tensor<4x6xf32>
+}
+
+// -----
+
+// Dimension changes: a free local slice, an all-to-all moving an axis
+// between dimensions, and an all-gather.
+cleave.mesh @mesh(dp = 2, tp = 2)
+// CHECK-LABEL: func.func @reshard
+func.func @reshard(%x: tensor<4x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[], []]>}, %y: tensor<4x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[dp], []]>},
+                   %z: tensor<4x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[dp], [tp]]>})
+    -> (tensor<4x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[], [tp]]>},
+        tensor<4x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[], [dp]]>},
+        tensor<4x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[], []]>}) {
+  // CHECK-DAG: cleave.local_slice %arg0 on @mesh [tp] dim 1 : tensor<4x8xf32> -> tensor<4x4xf32>
+  // CHECK-DAG: cleave.all_to_all %arg1 on @mesh [dp] split 1 concat 0 : tensor<2x8xf32> -> tensor<4x4xf32>
+  // CHECK-DAG: %[[G:.*]] = cleave.all_gather %arg2 on @mesh [dp] dim 0 : tensor<2x4xf32> -> tensor<4x4xf32>
+  // CHECK-DAG: cleave.all_gather %[[G]] on @mesh [tp] dim 1 : tensor<4x4xf32> -> tensor<4x8xf32>
+  return %x, %y, %z : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>
+}
+
+// -----
+
+// A mean over a split batch: each device scales its local mean so the
+// pieces sum to the global one; the loss is completed at the return.
+cleave.mesh @mesh(dp = 2)
+// CHECK-LABEL: func.func @mean
+func.func @mean(%x: tensor<4x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[dp], []]>}) -> tensor<f32> {
+  // CHECK-NEXT: %[[M:.*]] = cleave.reduce_mean %arg0 dims [0, 1] : tensor<2x8xf32> -> tensor<f32>
+  // CHECK-NEXT: %[[H:.*]] = cleave.fill 5.000000e-01 : tensor<f32>
+  // CHECK-NEXT: %[[S:.*]] = cleave.mul %[[M]], %[[H]] : tensor<f32>
+  // CHECK-NEXT: %[[R:.*]] = cleave.all_reduce %[[S]] on @mesh [dp] sum : tensor<f32>
+  // CHECK-NEXT: return %[[R]]
+  %0 = cleave.reduce_mean %x dims [0, 1] : tensor<4x8xf32> -> tensor<f32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+// Vocab-parallel embedding: indices are moved into the device's block of
+// rows, rows outside it are zeroed, and the pieces are summed.
+cleave.mesh @mesh(tp = 2)
+// CHECK-LABEL: func.func @embedding
+func.func @embedding(%table: tensor<16x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[tp], []]>},
+                     %ids: tensor<2x4xi32>) -> tensor<2x4x8xf32> {
+  // CHECK:      %[[I:.*]] = cleave.device_index on @mesh [tp] : tensor<i32>
+  // CHECK-NEXT: %[[N:.*]] = cleave.fill 8.000000e+00 : tensor<i32>
+  // CHECK-NEXT: %[[FIRST:.*]] = cleave.mul %[[I]], %[[N]]
+  // CHECK-NEXT: %[[B:.*]] = cleave.broadcast %[[FIRST]]
+  // CHECK-NEXT: %[[REL:.*]] = cleave.sub %arg1, %[[B]] : tensor<2x4xi32>
+  // CHECK:      %[[IN:.*]] = cleave.select
+  // CHECK-NEXT: %[[SAFE:.*]] = cleave.select %[[IN]], %[[REL]]
+  // CHECK-NEXT: %[[ROWS:.*]] = cleave.embedding %arg0, %[[SAFE]] : tensor<8x8xf32>, tensor<2x4xi32> -> tensor<2x4x8xf32>
+  // CHECK:      %[[KEPT:.*]] = cleave.select {{.*}}, %[[ROWS]]
+  // CHECK-NEXT: %[[SUM:.*]] = cleave.all_reduce %[[KEPT]] on @mesh [tp] sum : tensor<2x4x8xf32>
+  // CHECK-NEXT: return %[[SUM]]
+  %0 = cleave.embedding %table, %ids : tensor<16x8xf32>, tensor<2x4xi32> -> tensor<2x4x8xf32>
+  return %0 : tensor<2x4x8xf32>
+}
+
+// -----
+
+// Vocab-parallel cross-entropy: the max, the sum of exponentials and the
+// target logit are each combined across devices (three all-reduces of one
+// value per position); the gradient reuses the first two and stays split.
+cleave.mesh @mesh(tp = 2)
+// CHECK-LABEL: func.func @loss
+func.func @loss(%logits: tensor<2x4x16xf32> {cleave.sharding = #cleave.sharding<@mesh, [[], [], [tp]]>},
+                %targets: tensor<2x4xi32>, %upstream: tensor<2x4xf32>) -> (tensor<2x4xf32>, tensor<2x4x16xf32>) {
+  // CHECK:      %[[LMAX:.*]] = cleave.reduce_max %arg0 dims [2] : tensor<2x4x8xf32> -> tensor<2x4xf32>
+  // CHECK-NEXT: %[[MAX:.*]] = cleave.all_reduce %[[LMAX]] on @mesh [tp] max : tensor<2x4xf32>
+  // CHECK:      %[[SUM:.*]] = cleave.all_reduce %{{.*}} on @mesh [tp] sum : tensor<2x4xf32>
+  // CHECK:      cleave.iota dim 2 : tensor<2x4x8xi32>
+  // CHECK:      %[[TARGET:.*]] = cleave.all_reduce %{{.*}} on @mesh [tp] sum : tensor<2x4xf32>
+  // CHECK-NEXT: %[[LOG:.*]] = cleave.log %[[SUM]]
+  // CHECK-NEXT: %[[ADD:.*]] = cleave.add %[[LOG]], %[[MAX]]
+  // CHECK-NEXT: %[[LOSS:.*]] = cleave.sub %[[ADD]], %[[TARGET]]
+  // CHECK-NOT:  cleave.all_reduce
+  // CHECK:      %[[GRAD:.*]] = cleave.mul {{.*}} : tensor<2x4x8xf32>
+  // CHECK-NEXT: return %[[LOSS]], %[[GRAD]]
+  %0 = cleave.cross_entropy %logits, %targets : tensor<2x4x16xf32>, tensor<2x4xi32> -> tensor<2x4xf32>
+  %1 = cleave.cross_entropy_grad %logits, %targets, %upstream : tensor<2x4x16xf32>, tensor<2x4xi32>, tensor<2x4xf32>
+  return %0, %1 : tensor<2x4xf32>, tensor<2x4x16xf32>
+}
