@@ -212,6 +212,12 @@ double getReshardBytes(RankedTensorType type, ArrayRef<ReshardStep> steps,
   return bytes;
 }
 
+/// Whether `value` is added to (or subtracted from) something: its
+/// pending sum is best completed together with the other.
+bool isAccumulated(Value value) {
+  return llvm::any_of(value.getUsers(), llvm::IsaPred<AddOp, SubOp>);
+}
+
 /// How an op is split: its factors' axes, what it needs its operands to
 /// be, and what its results come out as.
 struct OpPlan {
@@ -452,6 +458,9 @@ LogicalResult Partitioner::partitionOp(Operation *op) {
     for (auto [result, sharding, annotation] :
          llvm::zip(op->getResults(), plan.resultShardings,
                    ArrayRef(annotations).drop_front(numOperands))) {
+      // A sum accumulated into another is completed with it, later.
+      if (isAccumulated(result))
+        continue;
       const TensorSharding &wanted = annotation;
       if (!llvm::all_of(annotation.partial, [&](StringRef axis) {
             return llvm::is_contained(sharding.partial, axis);
@@ -505,7 +514,7 @@ LogicalResult Partitioner::partitionOp(Operation *op) {
   b.setInsertionPoint(op);
   for (auto [result, annotation] :
        llvm::zip(op->getResults(), ArrayRef(annotations).drop_front(numOperands))) {
-    if (llvm::any_of(result.getUsers(), llvm::IsaPred<AddOp, SubOp>))
+    if (isAccumulated(result))
       continue;
     const TensorSharding &state = locals.at(result).sharding;
     bool splitsPending = llvm::any_of(state.partial, [&](StringRef axis) {
