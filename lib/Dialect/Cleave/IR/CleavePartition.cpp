@@ -142,6 +142,15 @@ Value maskRows(ImplicitLocOpBuilder &b, Value value, Value inside) {
   return SelectOp::create(b, mask, value, zero);
 }
 
+/// `indices` relative to the block of rows this device holds of a table
+/// whose rows are factor `rowsFactor`.
+LocalIndices localizeRows(ImplicitLocOpBuilder &b, const LocalOpContext &context,
+                          int64_t rowsFactor, Value indices) {
+  VocabularyBlock block = getVocabularyBlock(
+      b, context, rowsFactor, getTensorType(indices).getElementType());
+  return localizeIndices(b, indices, block);
+}
+
 /// Vocab-parallel embedding: each device gathers the rows it holds and
 /// zeros for the others; the result is a partial sum over the split.
 FailureOr<SmallVector<Value>> partitionEmbedding(EmbeddingOp op,
@@ -152,11 +161,8 @@ FailureOr<SmallVector<Value>> partitionEmbedding(EmbeddingOp op,
   if (context.factorAxes[rowsFactor].empty())
     return cloneLocally(op, builder, context, operands);
   ImplicitLocOpBuilder b(op.getLoc(), builder);
-  Value table = operands[0], indices = operands[1];
-  VocabularyBlock block = getVocabularyBlock(
-      b, context, rowsFactor, getTensorType(indices).getElementType());
-  LocalIndices local = localizeIndices(b, indices, block);
-  Value rows = EmbeddingOp::create(b, context.resultTypes[0], table,
+  LocalIndices local = localizeRows(b, context, rowsFactor, operands[1]);
+  Value rows = EmbeddingOp::create(b, context.resultTypes[0], operands[0],
                                    local.local);
   return SmallVector<Value>{maskRows(b, rows, local.inside)};
 }
@@ -171,11 +177,8 @@ FailureOr<SmallVector<Value>> partitionScatterAdd(ScatterAddOp op,
   if (context.factorAxes[rowsFactor].empty())
     return cloneLocally(op, builder, context, operands);
   ImplicitLocOpBuilder b(op.getLoc(), builder);
-  Value indices = operands[0], updates = operands[1];
-  VocabularyBlock block = getVocabularyBlock(
-      b, context, rowsFactor, getTensorType(indices).getElementType());
-  LocalIndices local = localizeIndices(b, indices, block);
-  Value kept = maskRows(b, updates, local.inside);
+  LocalIndices local = localizeRows(b, context, rowsFactor, operands[0]);
+  Value kept = maskRows(b, operands[1], local.inside);
   return SmallVector<Value>{ScatterAddOp::create(b, context.resultTypes[0],
                                                  local.local, kept)};
 }
