@@ -87,3 +87,12 @@ func.func @no_axes(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
   %0 = cleave.all_reduce %x on @mesh [] sum : tensor<8x64xf32>
   return %0 : tensor<8x64xf32>
 }
+
+// -----
+
+cleave.mesh @mesh(dp = 2)
+func.func @negative_priority(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
+  // expected-error@+1 {{priority must not be negative (0 is the highest)}}
+  %0 = cleave.shard %x : tensor<8x64xf32> to #cleave.sharding<@mesh, [[dp], []]> priority -1
+  return %0 : tensor<8x64xf32>
+}

@@ -151,3 +151,30 @@ func.func @loss(%logits: tensor<2x4x16xf32> {cleave.sharding = #cleave.sharding<
   %1 = cleave.cross_entropy_grad %logits, %targets, %upstream : tensor<2x4x16xf32>, tensor<2x4xi32>, tensor<2x4xf32>
   return %0, %1 : tensor<2x4xf32>, tensor<2x4x16xf32>
 }
+
+// -----
+
+// A maximum over a split dimension combines the devices' maxima.
+cleave.mesh @mesh(tp = 2)
+// CHECK-LABEL: func.func @max
+func.func @max(%x: tensor<4x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[], [tp]]>}) -> tensor<4xf32> {
+  // CHECK-NEXT: %[[M:.*]] = cleave.reduce_max %arg0 dims [1] : tensor<4x4xf32> -> tensor<4xf32>
+  // CHECK-NEXT: %[[R:.*]] = cleave.all_reduce %[[M]] on @mesh [tp] max : tensor<4xf32>
+  // CHECK-NEXT: return %[[R]]
+  %0 = cleave.reduce_max %x dims [1] : tensor<4x8xf32> -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// A constraint on an argument whose sharding the signature gives reshards
+// it: the constraint's named dimensions are split exactly so.
+cleave.mesh @mesh(dp = 2, tp = 2)
+// CHECK-LABEL: func.func @constrained_argument
+func.func @constrained_argument(%x: tensor<8x4xf32> {cleave.sharding = #cleave.sharding<@mesh, [[dp, tp], []]>}) -> tensor<8x4xf32> {
+  // CHECK-NEXT: %[[A:.*]] = cleave.all_to_all %arg0 on @mesh [tp] split 1 concat 0 : tensor<2x4xf32> -> tensor<4x2xf32>
+  // CHECK-NEXT: %[[E:.*]] = cleave.exp %[[A]] : tensor<4x2xf32>
+  %0 = cleave.shard %x : tensor<8x4xf32> to #cleave.sharding<@mesh, [[dp], [tp]]>
+  %1 = cleave.exp %0 : tensor<8x4xf32>
+  return %1 : tensor<8x4xf32>
+}

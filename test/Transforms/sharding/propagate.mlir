@@ -104,6 +104,18 @@ func.func @parameters(%w: tensor<8x4xf32> {cleave.param = "w"}, %m: tensor<8x4xf
 
 // -----
 
+// Constraints of one priority that split different dimensions agree.
+cleave.mesh @mesh(dp = 2, tp = 2)
+// CHECK-LABEL: func.func @compatible
+// CHECK-SAME: %arg0: tensor<4x8xf32> {cleave.sharding = #cleave.sharding<@mesh, {{\[\[}}dp], [tp]]>}
+func.func @compatible(%x: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  %0 = cleave.shard %x : tensor<4x8xf32> to #cleave.sharding<@mesh, [[dp], []]>
+  %1 = cleave.shard %x : tensor<4x8xf32> to #cleave.sharding<@mesh, [[], [tp]]>
+  return %0, %1 : tensor<4x8xf32>, tensor<4x8xf32>
+}
+
+// -----
+
 // Functions without any sharding are left alone.
 // CHECK-LABEL: func.func @untouched(%arg0: tensor<4xf32>) -> tensor<4xf32>
 // CHECK-NOT: cleave.sharding

@@ -2,9 +2,10 @@
 //
 // ShardingRuleOpInterface::partition for every op with a rule: most ops
 // become a copy of themselves on per-device types. The hooks below cover
-// ops whose split form computes something else: a mean over a split
-// dimension, an embedding or its gradient on part of the vocabulary, and
-// cross-entropy on part of the vocabulary (Megatron's vocab-parallel loss).
+// ops whose split form computes something else: a mean or maximum over a
+// split dimension, an embedding or its gradient on part of the vocabulary,
+// and cross-entropy on part of the vocabulary (Megatron's vocab-parallel
+// loss).
 //
 //===----------------------------------------------------------------------===//
 
@@ -80,6 +81,24 @@ FailureOr<SmallVector<Value>> partitionMean(ReduceMeanOp op, OpBuilder &builder,
   Type type = results[0].getType();
   Value scale = FillOp::create(b, type, b.getF64FloatAttr(1.0 / group));
   return SmallVector<Value>{MulOp::create(b, results[0], scale)};
+}
+
+/// A maximum over a split dimension: the local maximum, then the maximum
+/// across the devices holding the pieces.
+FailureOr<SmallVector<Value>> partitionMax(ReduceMaxOp op, OpBuilder &builder,
+                                           const LocalOpContext &context,
+                                           ValueRange operands) {
+  SmallVector<StringRef> axes;
+  for (int64_t dim : op.getDims())
+    for (int64_t factor : context.rule.operands[0][dim])
+      llvm::append_range(axes, context.factorAxes[factor]);
+  SmallVector<Value> results = cloneLocally(op, builder, context, operands);
+  if (axes.empty())
+    return results;
+  ImplicitLocOpBuilder b(op.getLoc(), builder);
+  return SmallVector<Value>{AllReduceOp::create(
+      b, results[0].getType(), results[0], context.mesh,
+      b.getStrArrayAttr(axes), b.getAttr<ReductionKindAttr>(ReductionKind::max))};
 }
 
 /// The vocabulary a device holds, for a factor split on `axes`: its first
@@ -303,6 +322,9 @@ mlir::cleave::partitionOp(Operation *op, OpBuilder &builder,
       })
       .Case([&](ReduceMeanOp op) {
         return partitionMean(op, builder, context, operands);
+      })
+      .Case([&](ReduceMaxOp op) {
+        return partitionMax(op, builder, context, operands);
       })
       .Case([&](EmbeddingOp op) {
         return partitionEmbedding(op, builder, context, operands);

@@ -238,6 +238,12 @@ LogicalResult mlir::cleave::verifySharding(Operation *anchor,
       getAxesSize(anchor, *mesh, sharding.getPartialAxes(), seen)));
 }
 
+LogicalResult ShardOp::verify() {
+  if (static_cast<int64_t>(getPriority()) < 0)
+    return emitOpError("priority must not be negative (0 is the highest)");
+  return success();
+}
+
 LogicalResult ShardOp::verifySymbolUses(SymbolTableCollection &symbols) {
   return verifySharding(*this, getSharding(), getType(), &symbols);
 }

@@ -116,14 +116,17 @@ ShardingRule getMatmulRule(MatmulOp op) {
   return rule;
 }
 
-ShardingRule getReduceRule(Operation *op, ArrayRef<int64_t> reduced) {
+/// Sums and means over a split dimension leave partial sums; a maximum
+/// combines the devices' maxima itself (a collective factor).
+ShardingRule getReduceRule(Operation *op, ArrayRef<int64_t> reduced,
+                           FactorKind reducedKind = FactorKind::Reduction) {
   ShardingRule rule;
   DimFactors input;
   DimFactors result;
   for (auto [dim, size] : llvm::enumerate(getShape(op->getOperand(0)))) {
     bool isReduced = llvm::is_contained(reduced, static_cast<int64_t>(dim));
     int64_t factor = rule.addFactor(
-        size, isReduced ? FactorKind::Reduction : FactorKind::Parallel);
+        size, isReduced ? reducedKind : FactorKind::Parallel);
     input.push_back({factor});
     if (!isReduced)
       result.push_back({factor});
@@ -317,7 +320,9 @@ ShardingRule getRule(Operation *op) {
       .Case([](MatmulOp op) { return getMatmulRule(op); })
       .Case([](ReduceSumOp op) { return getReduceRule(op, op.getDims()); })
       .Case([](ReduceMeanOp op) { return getReduceRule(op, op.getDims()); })
-      .Case([](ReduceMaxOp op) { return getReduceRule(op, op.getDims()); })
+      .Case([](ReduceMaxOp op) {
+        return getReduceRule(op, op.getDims(), FactorKind::Collective);
+      })
       .Case([](TransposeOp op) { return getTransposeRule(op); })
       .Case([](ReshapeOp op) { return getReshapeRule(op); })
       .Case<SliceOp, PadOp, ConcatOp>(

@@ -546,9 +546,6 @@ LogicalResult Partitioner::run() {
     FailureOr<TensorSharding> sharding = getAnnotation(arg);
     if (failed(sharding))
       return failure();
-    if (!sharding->partial.empty())
-      return function.emitError("argument ")
-             << arg.getArgNumber() << " cannot be a pending sum";
     auto type = getLocalType(cast<RankedTensorType>(arg.getType()), *sharding,
                              mesh);
     arg.setType(type);
@@ -604,6 +601,51 @@ LogicalResult Partitioner::run() {
   return success();
 }
 
+/// Checks, before anything is rewritten, that every argument, result and op
+/// is annotated, on `mesh`, and that arguments are not pending sums.
+LogicalResult checkAnnotations(func::FuncOp function, FlatSymbolRefAttr mesh) {
+  auto check = [&](Attribute attr, Location loc,
+                   const Twine &what) -> LogicalResult {
+    auto sharding = dyn_cast_or_null<ShardingAttr>(attr);
+    if (!sharding)
+      return emitError(loc) << what << " has no sharding; run "
+                                       "cleave-propagate-sharding first";
+    if (sharding.getMesh() != mesh)
+      return emitError(loc) << what << " is sharded on " << sharding.getMesh()
+                            << ", the function on " << mesh;
+    return success();
+  };
+  for (BlockArgument arg : function.getArguments()) {
+    std::string what = "argument " + std::to_string(arg.getArgNumber());
+    Attribute attr =
+        function.getArgAttr(arg.getArgNumber(), CleaveDialect::kShardingAttrName);
+    if (failed(check(attr, arg.getLoc(), what)))
+      return failure();
+    if (!cast<ShardingAttr>(attr).getPartial().empty())
+      return emitError(arg.getLoc()) << what << " cannot be a pending sum";
+  }
+  for (unsigned i = 0; i < function.getNumResults(); ++i)
+    if (failed(check(function.getResultAttr(i, CleaveDialect::kShardingAttrName),
+                     function.getLoc(), "result " + Twine(i))))
+      return failure();
+  for (Operation &op : function.getBody().front().without_terminator()) {
+    if (!isa<ShardingRuleOpInterface, ShardOp>(op))
+      return op.emitError("has no sharding rule to partition it by");
+    auto shardings =
+        op.getAttrOfType<ArrayAttr>(CleaveDialect::kShardingAttrName);
+    if (!shardings)
+      return op.emitError("has no sharding; run cleave-propagate-sharding "
+                          "first");
+    for (Attribute sharding : shardings)
+      if (failed(check(sharding, op.getLoc(), "a result")))
+        return failure();
+    if (auto shard = dyn_cast<ShardOp>(op);
+        shard && failed(check(shard.getSharding(), op.getLoc(), "the constraint")))
+      return failure();
+  }
+  return success();
+}
+
 struct CleavePartitionPass
     : public cleave::impl::CleavePartitionBase<CleavePartitionPass> {
   void runOnOperation() override {
@@ -622,12 +664,8 @@ struct CleavePartitionPass
       function.emitError("no cleave.mesh named ") << any.getMesh();
       return signalPassFailure();
     }
-    for (Operation &op : function.getBody().front().without_terminator())
-      if (!isa<ShardingRuleOpInterface, ShardOp>(op)) {
-        op.emitError("has no sharding rule to partition it by");
-        return signalPassFailure();
-      }
-    if (failed(Partitioner(function, mesh).run()))
+    if (failed(checkAnnotations(function, any.getMesh())) ||
+        failed(Partitioner(function, mesh).run()))
       signalPassFailure();
   }
 };

@@ -61,12 +61,41 @@ private:
   int64_t level = kSignatureLevel;
 };
 
+/// The level a constraint joins at: its priority (the attribute is
+/// unsigned in C++, a verified non-negative i64 in the IR).
+int64_t getLevel(ShardOp shard) {
+  return static_cast<int64_t>(shard.getPriority());
+}
+
+/// Whether two shardings ask for different splits: a dimension both split
+/// differently (neither refining the other), or one axis on two dimensions.
+/// What one leaves whole, the other may split.
+bool disagree(const TensorSharding &a, const TensorSharding &b) {
+  auto refines = [](ArrayRef<StringRef> x, ArrayRef<StringRef> y) {
+    return x.size() <= y.size() && llvm::equal(x, y.take_front(x.size()));
+  };
+  for (auto [dim, pair] : llvm::enumerate(llvm::zip(a.dims, b.dims))) {
+    auto &[x, y] = pair;
+    if (!refines(x, y) && !refines(y, x))
+      return true;
+    for (StringRef axis : y)
+      for (auto [other, axes] : llvm::enumerate(a.dims))
+        if (other != dim && llvm::is_contained(axes, axis))
+          return true;
+  }
+  return false;
+}
+
 TensorSharding withoutPartial(TensorSharding sharding) {
   sharding.partial.clear();
   return sharding;
 }
 
+/// A parameter argument, or a constraint on one: what the forward and
+/// backward passes read as the parameter.
 bool Propagation::isParameter(Value value) {
+  if (auto shard = value.getDefiningOp<ShardOp>())
+    return isParameter(shard.getInput());
   auto arg = dyn_cast<BlockArgument>(value);
   return arg && arg.getOwner()->getParentOp() == function &&
          function.getArgAttr(arg.getArgNumber(), CleaveDialect::kParamAttrName);
@@ -148,7 +177,7 @@ LogicalResult Propagation::propagateOp(Operation *op, bool &changed) {
   // An active constraint passes splits both ways, like a copy; a parameter
   // behind it keeps what the constraint itself asked for.
   if (auto shard = dyn_cast<ShardOp>(op)) {
-    if (shard.getPriority() > level)
+    if (getLevel(shard) > level)
       return success();
     Value input = shard.getInput(), result = shard.getResult();
     for (auto [from, to] : {std::pair(result, input), std::pair(input, result)})
@@ -195,15 +224,14 @@ LogicalResult Propagation::runLevel() {
   // Constraints of this level split their results (where earlier levels
   // left dimensions whole) and pull their inputs along.
   for (auto shard : body.getOps<ShardOp>()) {
-    if (shard.getPriority() != level)
+    if (getLevel(shard) != level)
       continue;
     TensorSharding want = TensorSharding::get(shard.getSharding());
     Value input = shard.getInput(), result = shard.getResult();
     auto it = states.find(input);
     if (it != states.end() && it->second.level == level &&
         it->second.origin != shard.getOperation() &&
-        !it->second.sharding.isReplicated() &&
-        withoutPartial(it->second.sharding) != withoutPartial(want)) {
+        disagree(it->second.sharding, want)) {
       InFlightDiagnostic diag =
           shard.emitError("conflicting shardings of equal priority ")
           << level << " for the same value";
@@ -247,7 +275,7 @@ LogicalResult Propagation::run() {
 
   std::set<int64_t> levels = {kSignatureLevel};
   for (auto shard : body.getOps<ShardOp>())
-    levels.insert(shard.getPriority());
+    levels.insert(getLevel(shard));
   for (int64_t next : levels) {
     level = next;
     if (failed(runLevel()))

@@ -4,6 +4,7 @@
 
 #include "FunctionLookup.h"
 #include "ShardingStrategy.h"
+#include "ShardingSupport.h"
 
 namespace mlir::cleave {
 #define GEN_PASS_DEF_CLEAVESHARDZERO
@@ -12,6 +13,7 @@ namespace mlir::cleave {
 
 using namespace mlir;
 using namespace mlir::cleave;
+using sharding::TensorSharding;
 
 namespace {
 
@@ -48,28 +50,40 @@ struct CleaveShardZeroPass
     if (failed(split))
       return signalPassFailure();
 
-    auto isState = [&](unsigned arg) {
-      return static_cast<bool>(step.getArgAttr(arg, CleaveDialect::kStateAttrName));
-    };
-    auto isParam = [&](unsigned arg) {
-      return static_cast<bool>(step.getArgAttr(arg, CleaveDialect::kParamAttrName));
+    auto hasAttr = [&](unsigned arg, StringRef name) {
+      return static_cast<bool>(step.getArgAttr(arg, name));
     };
     auto isSplit = [&](unsigned arg) {
-      return isState(arg) || (stage == 3 && isParam(arg));
+      return hasAttr(arg, CleaveDialect::kStateAttrName) ||
+             (stage == 3 && hasAttr(arg, CleaveDialect::kParamAttrName));
     };
-    bool anyState = false;
+    if (llvm::none_of(llvm::seq(step.getNumArguments()), [&](unsigned arg) {
+          return hasAttr(arg, CleaveDialect::kStateAttrName);
+        })) {
+      step.emitError("has no optimizer state to split; run cleave-optimizer "
+                     "first");
+      return signalPassFailure();
+    }
+    // The batch must hold the axis first, or the split gradients would
+    // pull it onto activations.
+    bool batchSplit = false;
+    step.walk([&](ShardOp shard) {
+      batchSplit |= static_cast<int64_t>(shard.getPriority()) < priority &&
+                    TensorSharding::get(shard.getSharding()).usesAxis(axis);
+    });
+    if (!batchSplit) {
+      step.emitError("ZeRO splits optimizer state over '")
+          << axis << "', which needs the batch split over it at a higher "
+          << "priority first: run cleave-shard-data-parallel (strategy=dp,zero"
+          << stage.getValue() << ")";
+      return signalPassFailure();
+    }
     for (unsigned i = 0; i < step.getNumArguments(); ++i) {
-      anyState |= isState(i);
       if (!isSplit(i))
         continue;
       int64_t dim = pickDim(step, i, split->size);
       if (failed(constrainArgument(step, i, dim, *split, priority)))
         return signalPassFailure();
-    }
-    if (!anyState) {
-      step.emitError("has no optimizer state to split; run cleave-optimizer "
-                     "first");
-      return signalPassFailure();
     }
   }
 };

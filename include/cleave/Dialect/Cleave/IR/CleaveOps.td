@@ -777,8 +777,9 @@ def Cleave_ShardOp : Cleave_Op<"shard", [Pure, SameOperandsAndResultType,
   let description = [{
     A sharding constraint placed by a user or a strategy pass: the result is
     the input, wanted with `sharding`. Propagation starts from constraints,
-    highest `priority` first. The sharding must fit the tensor (see
-    `#cleave.sharding`).
+    highest `priority` first: 0 is the highest, and priorities are not
+    negative. Dimensions the sharding leaves empty are open: propagation may
+    split them. The sharding must fit the tensor (see `#cleave.sharding`).
 
     ```mlir
     %y = cleave.shard %x : tensor<8x64xf32>
@@ -793,6 +794,7 @@ def Cleave_ShardOp : Cleave_Op<"shard", [Pure, SameOperandsAndResultType,
   let assemblyFormat = [{
     $input `:` type($result) `to` $sharding (`priority` $priority^)? attr-dict
   }];
+  let hasVerifier = 1;
 }
 
 def Cleave_ReductionKind : I32EnumAttr<"ReductionKind",

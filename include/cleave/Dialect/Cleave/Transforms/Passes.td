@@ -295,11 +295,14 @@ def CleavePartition : Pass<"cleave-partition", "mlir::func::FuncOp"> {
       contributions are reduced once;
     - a dimension that gains axes is cut locally (`local_slice`, free), an
       axis that moves between dimensions is an `all_to_all`, and one that
-      must go is an `all_gather`, cheapest first;
+      must go is an `all_gather`, tried in that order, one axis move at a
+      time;
     - each value is resharded at most once per target sharding.
     `cleave.shard` constraints disappear and arguments and results take
-    their per-device types; their `cleave.sharding` attributes stay to say
-    which block each device holds.
+    their per-device types; their `cleave.sharding` becomes `cleave.block`,
+    the sharding of the global tensor whose block each device holds. The
+    function must be fully annotated, on one mesh, before anything is
+    rewritten.
   }];
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
@@ -350,8 +353,8 @@ def CleaveShardMegatron : Pass<"cleave-shard-megatron", "mlir::ModuleOp"> {
 def CleaveShardZero : Pass<"cleave-shard-zero", "mlir::ModuleOp"> {
   let summary = "Split optimizer state, gradients and parameters over the data-parallel axis (ZeRO)";
   let description = [{
-    ZeRO as constraints, at a lower priority than data parallelism so that
-    the batch keeps its axis. Each constrained argument is split on its
+    ZeRO as constraints, at a lower priority than data parallelism, which
+    must have split the batch over the axis first. Each constrained argument is split on its
     first dimension that divides by the axis and that a constraint already
     on it (Megatron's) leaves whole; it stays whole if there is none. Updated
     parameters and state come out laid out like their arguments.

@@ -1,0 +1,20 @@
+// RUN: cleave-opt %s -split-input-file -verify-diagnostics --cleave-partition
+
+cleave.mesh @mesh(dp = 2)
+cleave.mesh @other(tp = 2)
+func.func @two_meshes(%x: tensor<4x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[dp], []]>})
+    -> (tensor<4x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[dp], []]>}) {
+  // expected-error@+1 {{a result is sharded on @other, the function on @mesh}}
+  %0 = cleave.neg %x {cleave.sharding = [#cleave.sharding<@other, [[tp], []]>]} : tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+cleave.mesh @mesh(dp = 2)
+func.func @unannotated(%x: tensor<4x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[dp], []]>})
+    -> (tensor<4x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[dp], []]>}) {
+  // expected-error@+1 {{has no sharding; run cleave-propagate-sharding first}}
+  %0 = cleave.neg %x : tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
