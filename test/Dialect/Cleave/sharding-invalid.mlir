@@ -96,3 +96,20 @@ func.func @negative_priority(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
   %0 = cleave.shard %x : tensor<8x64xf32> to #cleave.sharding<@mesh, [[dp], []]> priority -1
   return %0 : tensor<8x64xf32>
 }
+
+// -----
+
+cleave.mesh @mesh(dp = 2)
+func.func @device_index_unknown_axis() -> tensor<i32> {
+  // expected-error@+1 {{mesh 'mesh' has no axis 'tp'}}
+  %0 = cleave.device_index on @mesh [tp] : tensor<i32>
+  return %0 : tensor<i32>
+}
+
+// -----
+
+func.func @iota_dim() -> tensor<2x4xi32> {
+  // expected-error@+1 {{dimension 2 is out of range for 'tensor<2x4xi32>'}}
+  %0 = cleave.iota dim 2 : tensor<2x4xi32>
+  return %0 : tensor<2x4xi32>
+}

@@ -32,3 +32,14 @@ func.func @collectives(%x: tensor<8x64xf32> {cleave.sharding = #cleave.sharding<
   %5 = cleave.local_slice %4 on @mesh [dp, tp] dim 0 : tensor<32x16xf32> -> tensor<4x16xf32>
   return %5 : tensor<4x16xf32>
 }
+
+// The ops vocab-parallel partitioning uses: this device's position along
+// axes, and indices along a dimension.
+// CHECK-LABEL: func.func @positions
+// CHECK:         cleave.device_index on @mesh [dp, tp] : tensor<i32>
+// CHECK:         cleave.iota dim 1 : tensor<2x16xi64>
+func.func @positions() -> (tensor<i32>, tensor<2x16xi64>) {
+  %0 = cleave.device_index on @mesh [dp, tp] : tensor<i32>
+  %1 = cleave.iota dim 1 : tensor<2x16xi64>
+  return %0, %1 : tensor<i32>, tensor<2x16xi64>
+}

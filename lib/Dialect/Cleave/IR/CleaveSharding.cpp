@@ -408,9 +408,10 @@ LogicalResult DeviceIndexOp::verifySymbolUses(SymbolTableCollection &symbols) {
 }
 
 LogicalResult IotaOp::verify() {
-  if (getDim() < 0 || getDim() >= getType().getRank())
-    return emitOpError("dimension ")
-           << getDim() << " is out of range for " << getType();
+  auto dim = static_cast<int64_t>(getDim());
+  if (dim < 0 || dim >= getType().getRank())
+    return emitOpError("dimension ") << dim << " is out of range for "
+                                     << getType();
   return success();
 }
 
