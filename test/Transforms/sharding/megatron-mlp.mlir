@@ -4,11 +4,11 @@
 // A Megatron MLP block (column split, then row split) has exactly one
 // all-reduce of activations on tp forward (after the row-parallel product)
 // and one backward (of the input's gradient, before the norm's gradient).
-// The scalar all-reduces complete the gradient norm's pieces: each split
-// gradient's sum of squares once.
+// The scalar all-reduce completes the gradient norm: the split gradients'
+// sums of squares are added (the whole scale's scaled by 1/2) and
+// completed once.
 // CHECK:      all_reduce [tp] sum layer=0 tensor<4x8x16xf32>
 // CHECK-NEXT: all_reduce [tp] sum layer=0 tensor<4x8x16xf32>
-// CHECK-NEXT: all_reduce [tp] sum layer=- tensor<f32>
 // CHECK-NEXT: all_reduce [tp] sum layer=- tensor<f32>
 // CHECK-NEXT: end
 

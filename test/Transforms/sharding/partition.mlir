@@ -178,3 +178,28 @@ func.func @constrained_argument(%x: tensor<8x4xf32> {cleave.sharding = #cleave.s
   %1 = cleave.exp %0 : tensor<8x4xf32>
   return %1 : tensor<8x4xf32>
 }
+
+// -----
+
+// A complete scalar added to a pending one joins the pending sum, scaled by
+// 1 / devices: the sum of squares of a split and of a whole tensor takes
+// one all-reduce.
+cleave.mesh @mesh(tp = 2)
+// CHECK-LABEL: func.func @norm
+func.func @norm(%a: tensor<8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[tp]]>},
+                %b: tensor<4xf32> {cleave.sharding = #cleave.sharding<@mesh, [[]]>}) -> tensor<f32> {
+  // CHECK:      %[[SA:.*]] = cleave.reduce_sum %{{.*}} dims [0] : tensor<4xf32> -> tensor<f32>
+  // CHECK:      %[[SB:.*]] = cleave.reduce_sum %{{.*}} dims [0] : tensor<4xf32> -> tensor<f32>
+  // CHECK-NEXT: %[[HALF:.*]] = cleave.fill 5.000000e-01 : tensor<f32>
+  // CHECK-NEXT: %[[SCALED:.*]] = cleave.mul %[[SB]], %[[HALF]] : tensor<f32>
+  // CHECK-NEXT: %[[T:.*]] = cleave.add %[[SA]], %[[SCALED]] : tensor<f32>
+  // CHECK-NEXT: %[[R:.*]] = cleave.all_reduce %[[T]] on @mesh [tp] sum : tensor<f32>
+  // CHECK-NEXT: cleave.sqrt %[[R]]
+  %0 = cleave.mul %a, %a : tensor<8xf32>
+  %1 = cleave.reduce_sum %0 dims [0] : tensor<8xf32> -> tensor<f32>
+  %2 = cleave.mul %b, %b : tensor<4xf32>
+  %3 = cleave.reduce_sum %2 dims [0] : tensor<4xf32> -> tensor<f32>
+  %4 = cleave.add %1, %3 : tensor<f32>
+  %5 = cleave.sqrt %4 : tensor<f32>
+  return %5 : tensor<f32>
+}

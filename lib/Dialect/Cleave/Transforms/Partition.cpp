@@ -45,12 +45,6 @@ RankedTensorType scaleDim(RankedTensorType type, int64_t dim,
   return RankedTensorType::get(shape, type.getElementType());
 }
 
-RankedTensorType scaleDim(Value value, int64_t dim, int64_t numerator,
-                          int64_t denominator) {
-  return scaleDim(cast<RankedTensorType>(value.getType()), dim, numerator,
-                  denominator);
-}
-
 /// One collective of a resharding.
 struct ReshardStep {
   enum Kind { AllReduce, ReduceScatter, AllGather, AllToAll, LocalSlice };
@@ -224,6 +218,9 @@ struct OpPlan {
   FactorAxes factorAxes;
   SmallVector<TensorSharding> operandTargets;
   SmallVector<TensorSharding> resultShardings;
+  /// A complete scalar operand scaled by 1 / devices to join a pending
+  /// sum, or -1.
+  int scaledOperand = -1;
 };
 
 class Partitioner {
@@ -364,6 +361,17 @@ OpPlan Partitioner::planOp(Operation *op, const ShardingRule &rule,
                            ArrayRef<const LocalValue *> operandStates) {
   OpPlan plan;
   AxisList carried = getCarriedPartial(op, operandStates, factorAxes);
+  // A complete scalar added to a pending one joins it, scaled by 1 / n:
+  // a gradient norm's squares then take one all-reduce, not one each.
+  if (carried.empty() && isa<AddOp, SubOp>(op) &&
+      cast<RankedTensorType>(op->getResult(0).getType()).getRank() == 0) {
+    const AxisList &lhs = operandStates[0]->sharding.partial;
+    const AxisList &rhs = operandStates[1]->sharding.partial;
+    if (lhs.empty() != rhs.empty()) {
+      carried = lhs.empty() ? rhs : lhs;
+      plan.scaledOperand = lhs.empty() ? 0 : 1;
+    }
+  }
   for (auto [index, operand] : llvm::enumerate(op->getOperands())) {
     TensorSharding target = projectOperand(rule, factorAxes, index);
     // A sum already completed for another consumer is not completed again.
@@ -372,6 +380,8 @@ OpPlan Partitioner::planOp(Operation *op, const ShardingRule &rule,
       carried.clear();
     plan.operandTargets.push_back(std::move(target));
   }
+  if (carried.empty())
+    plan.scaledOperand = -1;
   for (auto [target, state] : llvm::zip(plan.operandTargets, operandStates))
     if (!carried.empty() && state->sharding.partial == carried)
       target.partial = carried;
@@ -484,6 +494,13 @@ LogicalResult Partitioner::partitionOp(Operation *op) {
     if (failed(local))
       return failure();
     operands.push_back(*local);
+  }
+  if (best->scaledOperand >= 0) {
+    Value &scaled = operands[best->scaledOperand];
+    int64_t devices = mesh.getSize(best->resultShardings[0].partial);
+    scaled = MulOp::create(
+        b, scaled,
+        FillOp::create(b, scaled.getType(), b.getF64FloatAttr(1.0 / devices)));
   }
 
   LocalOpContext context;
