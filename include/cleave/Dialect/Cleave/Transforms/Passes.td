@@ -292,7 +292,8 @@ def CleavePartition : Pass<"cleave-partition", "mlir::func::FuncOp"> {
       through linear ops (`add`/`sub` of equally partial values, `neg`,
       `reshape`, `transpose`, `broadcast`, `reduce_sum`, and `mul`,
       `div` or `matmul` by a complete value) so that summed
-      contributions are reduced once;
+      contributions are reduced once; a complete scalar added to a
+      pending one joins it, scaled by 1 / devices;
     - a dimension that gains axes is cut locally (`local_slice`, free), an
       axis that moves between dimensions is an `all_to_all`, and one that
       must go is an `all_gather`, tried in that order, one axis move at a
