@@ -113,3 +113,11 @@ func.func @iota_dim() -> tensor<2x4xi32> {
   %0 = cleave.iota dim 2 : tensor<2x4xi32>
   return %0 : tensor<2x4xi32>
 }
+
+// -----
+
+func.func @iota_negative_dim() -> tensor<2x4xi32> {
+  // expected-error@+1 {{dimension -1 is out of range for 'tensor<2x4xi32>'}}
+  %0 = cleave.iota dim -1 : tensor<2x4xi32>
+  return %0 : tensor<2x4xi32>
+}

@@ -181,9 +181,9 @@ func.func @constrained_argument(%x: tensor<8x4xf32> {cleave.sharding = #cleave.s
 
 // -----
 
-// A complete scalar added to a pending one joins the pending sum, scaled by
-// 1 / devices: the sum of squares of a split and of a whole tensor takes
-// one all-reduce.
+// A complete scalar added to or subtracted from a pending one that keeps
+// accumulating joins the pending sum, scaled by 1 / devices: sums of
+// squares of split and whole tensors take one all-reduce.
 cleave.mesh @mesh(tp = 2)
 // CHECK-LABEL: func.func @norm
 func.func @norm(%a: tensor<8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[tp]]>},
@@ -193,13 +193,45 @@ func.func @norm(%a: tensor<8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[t
   // CHECK-NEXT: %[[HALF:.*]] = cleave.fill 5.000000e-01 : tensor<f32>
   // CHECK-NEXT: %[[SCALED:.*]] = cleave.mul %[[SB]], %[[HALF]] : tensor<f32>
   // CHECK-NEXT: %[[T:.*]] = cleave.add %[[SA]], %[[SCALED]] : tensor<f32>
-  // CHECK-NEXT: %[[R:.*]] = cleave.all_reduce %[[T]] on @mesh [tp] sum : tensor<f32>
+  // CHECK-NEXT: %[[HALF2:.*]] = cleave.fill 5.000000e-01 : tensor<f32>
+  // CHECK-NEXT: %[[SCALED2:.*]] = cleave.mul %[[SB]], %[[HALF2]] : tensor<f32>
+  // CHECK-NEXT: %[[D:.*]] = cleave.sub %[[SCALED2]], %[[T]] : tensor<f32>
+  // CHECK-NEXT: %[[U:.*]] = cleave.add %[[D]], %[[SA]] : tensor<f32>
+  // CHECK-NEXT: %[[R:.*]] = cleave.all_reduce %[[U]] on @mesh [tp] sum : tensor<f32>
   // CHECK-NEXT: cleave.sqrt %[[R]]
   %0 = cleave.mul %a, %a : tensor<8xf32>
   %1 = cleave.reduce_sum %0 dims [0] : tensor<8xf32> -> tensor<f32>
   %2 = cleave.mul %b, %b : tensor<4xf32>
   %3 = cleave.reduce_sum %2 dims [0] : tensor<4xf32> -> tensor<f32>
   %4 = cleave.add %1, %3 : tensor<f32>
-  %5 = cleave.sqrt %4 : tensor<f32>
-  return %5 : tensor<f32>
+  %5 = cleave.sub %3, %4 : tensor<f32>
+  %6 = cleave.add %5, %1 : tensor<f32>
+  %7 = cleave.sqrt %6 : tensor<f32>
+  return %7 : tensor<f32>
+}
+
+// -----
+
+// A scalar sum that is not accumulated further, or of integers, is
+// completed before the addition; the completed sum serves both users.
+cleave.mesh @mesh(tp = 2)
+// CHECK-LABEL: func.func @no_join
+func.func @no_join(%a: tensor<8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[tp]]>},
+                   %c: tensor<f32>, %i: tensor<8xi32> {cleave.sharding = #cleave.sharding<@mesh, [[tp]]>},
+                   %j: tensor<i32>) -> (tensor<f32>, tensor<f32>, tensor<i32>) {
+  // CHECK:      %[[S:.*]] = cleave.reduce_sum %arg0
+  // CHECK-NEXT: %[[R:.*]] = cleave.all_reduce %[[S]] on @mesh [tp] sum : tensor<f32>
+  // CHECK-NEXT: cleave.add %[[R]], %arg1
+  // CHECK-NEXT: cleave.exp %[[R]]
+  // CHECK-NEXT: %[[SI:.*]] = cleave.reduce_sum %arg2
+  // CHECK-NEXT: %[[RI:.*]] = cleave.all_reduce %[[SI]] on @mesh [tp] sum : tensor<i32>
+  // CHECK-NEXT: cleave.add %[[RI]], %arg3 : tensor<i32>
+  // CHECK-NOT:  cleave.all_reduce
+  %0 = cleave.reduce_sum %a dims [0] : tensor<8xf32> -> tensor<f32>
+  %1 = cleave.add %0, %c : tensor<f32>
+  %2 = cleave.exp %0 : tensor<f32>
+  %3 = cleave.reduce_sum %i dims [0] : tensor<8xi32> -> tensor<i32>
+  %4 = cleave.add %3, %j : tensor<i32>
+  %5 = cleave.add %4, %j : tensor<i32>
+  return %1, %2, %5 : tensor<f32>, tensor<f32>, tensor<i32>
 }

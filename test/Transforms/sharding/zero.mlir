@@ -1,4 +1,5 @@
 // RUN: cleave-opt %s -split-input-file -verify-diagnostics '--cleave-shard-data-parallel=function=f' '--cleave-shard-zero=function=f' | FileCheck %s
+// RUN: cleave-opt %s -split-input-file -verify-diagnostics '--cleave-shard-data-parallel=function=f' '--cleave-shard-zero=function=f' | FileCheck %s --check-prefix=PARAMS
 // RUN: cleave-opt %s -split-input-file -verify-diagnostics '--cleave-shard-data-parallel=function=f' '--cleave-shard-zero=function=f stage=3' | FileCheck %s --check-prefix=STAGE3
 
 // Stage 1 splits optimizer state on the first dimension the axis divides
@@ -8,8 +9,9 @@ cleave.mesh @mesh(dp = 2)
 // CHECK-LABEL: func.func @f
 // CHECK-DAG: %[[M:.*]] = cleave.shard %arg1 : tensor<3x4xf32> to <@mesh, {{\[\[}}], [dp]]> priority 1
 // CHECK-DAG: cleave.shard %arg2 : tensor<2x3xf32> to <@mesh, {{\[\[}}dp], []]>
-// CHECK-NOT: cleave.shard %arg0
 // CHECK: cleave.sub %arg0, %[[M]]
+// PARAMS-NOT: cleave.shard %arg0
+// PARAMS: cleave.sub
 // STAGE3-LABEL: func.func @f
 // STAGE3-DAG: cleave.shard %arg0 : tensor<3x4xf32> to <@mesh, {{\[\[}}], [dp]]> priority 1
 // STAGE3-DAG: cleave.shard %arg1 : tensor<3x4xf32> to <@mesh, {{\[\[}}], [dp]]> priority 1

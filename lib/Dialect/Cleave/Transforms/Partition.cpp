@@ -361,10 +361,13 @@ OpPlan Partitioner::planOp(Operation *op, const ShardingRule &rule,
                            ArrayRef<const LocalValue *> operandStates) {
   OpPlan plan;
   AxisList carried = getCarriedPartial(op, operandStates, factorAxes);
-  // A complete scalar added to a pending one joins it, scaled by 1 / n:
-  // a gradient norm's squares then take one all-reduce, not one each.
-  if (carried.empty() && isa<AddOp, SubOp>(op) &&
-      cast<RankedTensorType>(op->getResult(0).getType()).getRank() == 0) {
+  // A complete float scalar added to (or subtracted from) a pending one
+  // that keeps accumulating joins it, scaled by 1 / n: a gradient norm's
+  // squares then take one all-reduce, not one each.
+  auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
+  if (carried.empty() && isa<AddOp, SubOp>(op) && resultType.getRank() == 0 &&
+      isa<FloatType>(resultType.getElementType()) &&
+      isAccumulated(op->getResult(0))) {
     const AxisList &lhs = operandStates[0]->sharding.partial;
     const AxisList &rhs = operandStates[1]->sharding.partial;
     if (lhs.empty() != rhs.empty()) {

@@ -292,8 +292,9 @@ def CleavePartition : Pass<"cleave-partition", "mlir::func::FuncOp"> {
       through linear ops (`add`/`sub` of equally partial values, `neg`,
       `reshape`, `transpose`, `broadcast`, `reduce_sum`, and `mul`,
       `div` or `matmul` by a complete value) so that summed
-      contributions are reduced once; a complete scalar added to a
-      pending one joins it, scaled by 1 / devices;
+      contributions are reduced once; a complete float scalar added to or
+      subtracted from a pending one that keeps accumulating joins it,
+      scaled by 1 / devices;
     - a dimension that gains axes is cut locally (`local_slice`, free), an
       axis that moves between dimensions is an `all_to_all`, and one that
       must go is an `all_gather`, tried in that order, one axis move at a
@@ -388,7 +389,8 @@ def CleaveParallelize : Pass<"cleave-parallelize", "mlir::ModuleOp"> {
     axis first), runs one strategy per entry of `strategy` (e.g.
     `strategy=dp,megatron,zero1`: `dp`, `megatron`, `zero1`, `zero2`,
     `zero3`; the data-parallel and ZeRO strategies use the axis `dp`,
-    Megatron the axis `tp`), then `cleave-propagate-sharding` and
+    Megatron the axis `tp`; they run in the order given, and ZeRO needs
+    `dp` before it), then `cleave-propagate-sharding` and
     `cleave-partition` on `function`. Without `strategy`, each axis gets the
     canonical strategy of its name (`dp`: data parallel, `tp`: Megatron);
     any other axis name needs an explicit strategy. The optimizer's global
