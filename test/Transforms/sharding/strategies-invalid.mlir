@@ -3,6 +3,7 @@
 // RUN: echo 'module {}' | not cleave-opt '--cleave-parallelize=mesh=dp:0' 2>&1 | FileCheck %s --check-prefix=BAD-MESH
 // RUN: echo 'module {}' | not cleave-opt '--cleave-parallelize=mesh=pp:2' 2>&1 | FileCheck %s --check-prefix=NO-CANONICAL
 // RUN: echo 'module {}' | not cleave-opt '--cleave-parallelize=mesh=dp:2 strategy=fsdp' 2>&1 | FileCheck %s --check-prefix=UNKNOWN
+// RUN: echo 'module {}' | not cleave-opt '--cleave-parallelize=mesh=dp:2 strategy=,' 2>&1 | FileCheck %s --check-prefix=EMPTY
 // RUN: not cleave-opt %s '--cleave-parallelize=mesh=dp:4' -o /dev/null 2>&1 | FileCheck %s --check-prefix=DIFFERS
 // RUN: echo 'module {}' | not cleave-opt '--cleave-shard-zero=stage=4' 2>&1 | FileCheck %s --check-prefix=STAGE
 
@@ -10,6 +11,7 @@
 // BAD-MESH: mesh entry 'dp:0' is not name:size with a size of at least 1
 // NO-CANONICAL: axis 'pp' has no canonical strategy (dp: data parallel, tp: Megatron); name one with strategy=
 // UNKNOWN: unknown strategy 'fsdp' (dp, megatron, zero1, zero2, zero3)
+// EMPTY: cleave-parallelize: strategy=',' names no strategy
 // DIFFERS: [[@LINE+3]]:1: error: cleave-parallelize: the module's @mesh differs from the requested mesh
 // STAGE: ZeRO stage must be 1, 2 or 3, got 4
 

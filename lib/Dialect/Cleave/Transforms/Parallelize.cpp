@@ -89,7 +89,13 @@ struct CleaveParallelizePass
       SmallVector<StringRef> names;
       StringRef(strategy).split(names, ',', -1, /*KeepEmpty=*/false);
       for (StringRef name : names)
-        strategies.push_back(name.trim().str());
+        if (!name.trim().empty())
+          strategies.push_back(name.trim().str());
+      if (strategies.empty()) {
+        module.emitError("cleave-parallelize: strategy='")
+            << strategy.getValue() << "' names no strategy";
+        return signalPassFailure();
+      }
     }
 
     OpPassManager pipeline(ModuleOp::getOperationName());

@@ -71,11 +71,3 @@ LogicalResult mlir::cleave::constrainArgument(func::FuncOp function,
   arg.replaceAllUsesExcept(shard.getResult(), shard);
   return success();
 }
-
-int64_t mlir::cleave::getFirstDivisibleDim(Type type, int64_t size) {
-  auto tensor = cast<RankedTensorType>(type);
-  for (int64_t dim = 0; dim < tensor.getRank(); ++dim)
-    if (tensor.getDimSize(dim) % size == 0)
-      return dim;
-  return -1;
-}

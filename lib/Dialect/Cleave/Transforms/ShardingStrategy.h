@@ -37,9 +37,6 @@ LogicalResult constrainArgument(func::FuncOp function, unsigned index,
                                 int64_t dim, const StrategyAxis &axis,
                                 int64_t priority);
 
-/// The first dimension of `type` the axis divides, or -1.
-int64_t getFirstDivisibleDim(Type type, int64_t size);
-
 } // namespace mlir::cleave
 
 #endif // CLEAVE_LIB_DIALECT_CLEAVE_TRANSFORMS_SHARDINGSTRATEGY_H

@@ -48,11 +48,6 @@ bool TensorSharding::usesAxis(StringRef axis) const {
          });
 }
 
-bool TensorSharding::isReplicated() const {
-  return partial.empty() &&
-         llvm::all_of(dims, [](const AxisList &axes) { return axes.empty(); });
-}
-
 //===----------------------------------------------------------------------===//
 // MeshAxes
 //===----------------------------------------------------------------------===//

@@ -32,7 +32,6 @@ struct TensorSharding {
   ShardingAttr toAttr(MLIRContext *context, FlatSymbolRefAttr mesh) const;
   /// Whether `axis` splits a dimension or is pending.
   bool usesAxis(llvm::StringRef axis) const;
-  bool isReplicated() const;
   bool operator==(const TensorSharding &other) const {
     return dims == other.dims && partial == other.partial;
   }
