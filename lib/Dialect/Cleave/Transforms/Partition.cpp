@@ -33,11 +33,6 @@ struct LocalValue {
   TensorSharding sharding;
 };
 
-bool isPrefix(ArrayRef<StringRef> prefix, ArrayRef<StringRef> axes) {
-  return prefix.size() <= axes.size() &&
-         llvm::equal(prefix, axes.take_front(prefix.size()));
-}
-
 RankedTensorType scaleDim(RankedTensorType type, int64_t dim,
                           int64_t numerator, int64_t denominator) {
   SmallVector<int64_t> shape(type.getShape());

@@ -71,12 +71,9 @@ int64_t getLevel(ShardOp shard) {
 /// differently (neither refining the other), or one axis on two dimensions.
 /// What one leaves whole, the other may split.
 bool disagree(const TensorSharding &a, const TensorSharding &b) {
-  auto refines = [](ArrayRef<StringRef> x, ArrayRef<StringRef> y) {
-    return x.size() <= y.size() && llvm::equal(x, y.take_front(x.size()));
-  };
   for (auto [dim, pair] : llvm::enumerate(llvm::zip(a.dims, b.dims))) {
     auto &[x, y] = pair;
-    if (!refines(x, y) && !refines(y, x))
+    if (!isPrefix(x, y) && !isPrefix(y, x))
       return true;
     for (StringRef axis : y)
       for (auto [other, axes] : llvm::enumerate(a.dims))
@@ -127,8 +124,7 @@ bool Propagation::grow(Value value, const TensorSharding &want,
     // axes that extend its own; a constraint may append its axes to
     // another split.
     AxisList grown;
-    if (have.size() < axes.size() &&
-        llvm::equal(have, ArrayRef<StringRef>(axes).take_front(have.size())))
+    if (have.size() < axes.size() && isPrefix(have, axes))
       grown = axes;
     else if (fromConstraint && !have.empty())
       llvm::append_range(grown = have, axes);

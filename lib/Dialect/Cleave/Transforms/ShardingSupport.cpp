@@ -148,14 +148,11 @@ FactorAxes sharding::deriveFactorAxes(const ShardingRule &rule,
           // A finer split of the same factor refines it; any other
           // disagreement keeps the first.
           AxisList &have = axes[factor];
-          auto isPrefixOf = [](ArrayRef<StringRef> a, ArrayRef<StringRef> b) {
-            return a.size() <= b.size() && llvm::equal(a, b.take_front(a.size()));
-          };
-          if (isPrefixOf(want, have))
+          if (isPrefix(want, have))
             continue;
           ArrayRef<StringRef> extra = ArrayRef<StringRef>(want).drop_front(
               std::min(have.size(), want.size()));
-          if (isPrefixOf(have, want) &&
+          if (isPrefix(have, want) &&
               llvm::none_of(extra, [&](StringRef a) { return axisOwner.count(a); })) {
             for (StringRef axis : extra)
               axisOwner[axis] = index;

@@ -40,6 +40,14 @@ struct TensorSharding {
   }
 };
 
+/// Whether `axes` starts with `prefix`: splitting by `axes` refines
+/// splitting by `prefix`.
+inline bool isPrefix(llvm::ArrayRef<llvm::StringRef> prefix,
+                     llvm::ArrayRef<llvm::StringRef> axes) {
+  return prefix.size() <= axes.size() &&
+         llvm::equal(prefix, axes.take_front(prefix.size()));
+}
+
 /// A mesh's axis sizes by name.
 class MeshAxes {
 public:
