@@ -42,6 +42,16 @@ DimFactors getTail(const DimFactors &dims, int64_t count) {
   return DimFactors(dims.end() - count, dims.end());
 }
 
+/// `rule` with each operand's and result's factors given by `mapValue`.
+ShardingRule mapValues(Operation *op, ShardingRule rule,
+                       llvm::function_ref<DimFactors(Value)> mapValue) {
+  for (Value operand : op->getOperands())
+    rule.operands.push_back(mapValue(operand));
+  for (Value result : op->getResults())
+    rule.results.push_back(mapValue(result));
+  return rule;
+}
+
 /// Every operand and result shares `dims`, except vectors (norm scales and
 /// biases), which take the last dimension.
 ShardingRule shareAll(Operation *op, ShardingRule rule, const DimFactors &dims) {
@@ -50,11 +60,7 @@ ShardingRule shareAll(Operation *op, ShardingRule rule, const DimFactors &dims) 
     return rank == static_cast<int64_t>(dims.size()) ? dims
                                                      : getTail(dims, rank);
   };
-  for (Value operand : op->getOperands())
-    rule.operands.push_back(mapValue(operand));
-  for (Value result : op->getResults())
-    rule.results.push_back(mapValue(result));
-  return rule;
+  return mapValues(op, std::move(rule), mapValue);
 }
 
 /// Elementwise ops, fills and constants: every dimension is parallel.
@@ -225,10 +231,7 @@ ShardingRule getBlockRule(Operation *op) {
                                      size, FactorKind::NeedsReplication)});
     return dims;
   };
-  for (Value operand : op->getOperands())
-    rule.operands.push_back(mapValue(operand));
-  rule.results.push_back(mapValue(op->getResult(0)));
-  return rule;
+  return mapValues(op, std::move(rule), mapValue);
 }
 
 /// Attention and its gradient: batch (and head) dimensions are parallel;
@@ -251,11 +254,7 @@ ShardingRule getAttentionRule(Operation *op, Value query, Value key,
   auto mapValue = [&](Value value) {
     return value.getType() == query.getType() ? queryLike : keyLike;
   };
-  for (Value operand : op->getOperands())
-    rule.operands.push_back(mapValue(operand));
-  for (Value result : op->getResults())
-    rule.results.push_back(mapValue(result));
-  return rule;
+  return mapValues(op, std::move(rule), mapValue);
 }
 
 /// Embedding: the index dimensions and the width are parallel. The table's
@@ -307,11 +306,7 @@ ShardingRule getCrossEntropyRule(Operation *op, Value logits,
   auto mapValue = [&](Value value) {
     return getShape(value).size() == dims.size() ? dims : positions;
   };
-  for (Value operand : op->getOperands())
-    rule.operands.push_back(mapValue(operand));
-  for (Value result : op->getResults())
-    rule.results.push_back(mapValue(result));
-  return rule;
+  return mapValues(op, std::move(rule), mapValue);
 }
 
 ShardingRule getRule(Operation *op) {
