@@ -123,3 +123,23 @@ func.func @untouched(%x: tensor<4xf32>) -> tensor<4xf32> {
   %0 = cleave.exp %x : tensor<4xf32>
   return %0 : tensor<4xf32>
 }
+
+// -----
+
+// A scalar broadcast shared (after CSE) by a column-split and a row-split
+// weight gets one copy per use, each split like its user, instead of a
+// conflict.
+cleave.mesh @mesh(tp = 2)
+// CHECK-LABEL: func.func @shared_broadcast
+func.func @shared_broadcast(%a: tensor<8x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[], [tp]]>},
+                            %b: tensor<8x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[tp], []]>},
+                            %s: tensor<f32>) -> (tensor<8x8xf32>, tensor<8x8xf32>) {
+  // CHECK: %[[COLUMNS:.*]] = cleave.broadcast %arg2 {{.*}}<@mesh, {{\[\[}}], [tp]]>]
+  // CHECK: %[[ROWS:.*]] = cleave.broadcast %arg2 {{.*}}<@mesh, {{\[\[}}tp], []]>]
+  %0 = cleave.broadcast %s dims [] : tensor<f32> -> tensor<8x8xf32>
+  // CHECK: cleave.mul %arg0, %[[COLUMNS]]
+  %1 = cleave.mul %a, %0 : tensor<8x8xf32>
+  // CHECK: cleave.mul %arg1, %[[ROWS]]
+  %2 = cleave.mul %b, %0 : tensor<8x8xf32>
+  return %1, %2 : tensor<8x8xf32>, tensor<8x8xf32>
+}

@@ -368,6 +368,35 @@ FailureOr<MeshOp> findFunctionMesh(func::FuncOp function) {
 
 struct CleavePropagateShardingPass
     : public cleave::impl::CleavePropagateShardingBase<CleavePropagateShardingPass> {
+  /// Gives every use of a tensor made from scalars alone (a constant or a
+  /// broadcast scalar, which CSE shares between unrelated parameters' updates)
+  /// its own copy: the copies may then be split differently, where one shared
+  /// value would meet conflicting shardings.
+  static void splitSharedConstants(func::FuncOp function) {
+    auto isMadeFromScalars = [](Operation &op) {
+      if (op.getNumResults() != 1 || !isMemoryEffectFree(&op))
+        return false;
+      auto type = dyn_cast<RankedTensorType>(op.getResult(0).getType());
+      if (!type || type.getRank() == 0)
+        return false;
+      return llvm::all_of(op.getOperandTypes(), [](Type operand) {
+        auto tensor = dyn_cast<RankedTensorType>(operand);
+        return tensor && tensor.getRank() == 0;
+      });
+    };
+    SmallVector<Operation *> shared;
+    for (Operation &op : function.getBody().front().without_terminator())
+      if (isa<ShardingRuleOpInterface>(op) && isMadeFromScalars(op) &&
+          !op.getResult(0).hasOneUse() && !op.getResult(0).use_empty())
+        shared.push_back(&op);
+    for (Operation *op : shared) {
+      SmallVector<OpOperand *> uses(llvm::make_pointer_range(op->getUses()));
+      OpBuilder builder(op);
+      for (OpOperand *use : llvm::drop_begin(uses))
+        use->set(builder.clone(*op)->getResult(0));
+    }
+  }
+
   void runOnOperation() override {
     func::FuncOp function = getOperation();
     if (function.isDeclaration())
@@ -386,6 +415,7 @@ struct CleavePropagateShardingPass
                      "fusing or partitioning");
         return signalPassFailure();
       }
+    splitSharedConstants(function);
     Propagation propagation(function, MeshAxes(*mesh));
     if (failed(propagation.run()))
       return signalPassFailure();

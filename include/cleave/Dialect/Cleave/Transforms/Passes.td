@@ -275,6 +275,9 @@ def CleavePropagateSharding : Pass<"cleave-propagate-sharding", "mlir::func::Fun
     - Two values that ask for different splits at the same priority (two
       constraints that contradict each other) are an error, with a note at
       the other constraint.
+    - A tensor made from scalars alone (a constant, a broadcast scalar) with
+      several users is first copied once per user, so that CSE sharing one
+      between unrelated parameters does not make their splits conflict.
   }];
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
