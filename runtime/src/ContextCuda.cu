@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "cleave/runtime/Communicator.h"
 #include "cleave/runtime/Context.h"
 
 #include <cublasLt.h>
@@ -46,7 +47,10 @@ const char *Context::getBackendName() { return "cuda"; }
 Status Context::initialize() {
   if (indexErrorSlot)
     return Status::success();
-  int device = 0;
+  // One process per GPU: the launcher's local rank picks it.
+  int device = 0, count = 0;
+  if (cudaGetDeviceCount(&count) == cudaSuccess && count > 0)
+    device = getLocalRank() % count;
   if (const char *chosen = std::getenv("CLEAVE_DEVICE")) {
     char *end = nullptr;
     long value = std::strtol(chosen, &end, 10);

@@ -8,6 +8,7 @@
 #ifndef CLEAVE_RUNTIME_SRC_PROGRAMSUPPORT_H
 #define CLEAVE_RUNTIME_SRC_PROGRAMSUPPORT_H
 
+#include "cleave/runtime/Communicator.h"
 #include "cleave/runtime/Portability.h"
 #include "cleave/runtime/Program.h"
 
@@ -73,6 +74,18 @@ inline int finishMain(const char *self, const char *usage, const Status &parsed,
     return 1;
   }
   return 0;
+}
+
+/// After a failure on one rank of several, prints it and ends the whole job:
+/// the peers may be waiting for this rank in a collective.
+inline void abortPeersOnError(const char *self, const Status &status,
+                              Communicator *communicator) {
+  if (status.ok() || !communicator || communicator->getSize() <= 1)
+    return;
+  std::fprintf(stderr, "%s: error: rank %d: %s\n", self,
+               communicator->getRank(), status.message().c_str());
+  std::fflush(stderr);
+  communicator->abortJob(1);
 }
 
 } // namespace cleave::rt

@@ -1,5 +1,6 @@
 //===- Runner.cpp - Load, run, write: the generated programs' main --------===//
 
+#include "cleave/runtime/Communicator.h"
 #include "cleave/runtime/Program.h"
 #include "cleave/runtime/DataLoader.h"
 #include "cleave/runtime/Init.h"
@@ -165,9 +166,21 @@ Status timeGemmsAlone(Context &context, RunOnce &runOnce, int repeat,
   return Status::success();
 }
 
-Status run(const Program &program, const RunOptions &options) {
+Status run(const Program &program, const RunOptions &options,
+           std::unique_ptr<Communicator> &communicator) {
   Context context;
   CLEAVE_RETURN_IF_ERROR(context.initialize());
+  // A partitioned program: every rank reads the same global tensors and
+  // keeps its block of each.
+  Mesh mesh;
+  std::vector<int64_t> coordinates;
+  if (program.mesh) {
+    CLEAVE_RETURN_IF_ERROR(createCommunicator(context, *program.mesh, communicator));
+    context.setCommunicator(communicator.get());
+    mesh = communicator->getMesh();
+    coordinates = communicator->getCoordinates();
+  }
+  bool isLogger = !communicator || communicator->getRank() == 0;
 
   SafetensorsReader params, inputs;
   if (!options.initSeed) {
@@ -198,7 +211,14 @@ Status run(const Program &program, const RunOptions &options) {
   std::vector<int32_t> tokens, targets;
   for (int i = 0; i < program.numArguments; ++i) {
     const ArgumentSpec &argument = program.arguments[i];
-    const TensorSpec &spec = argument.tensor;
+    Block block;
+    CLEAVE_RETURN_IF_ERROR(getBlock(mesh, argument.split,
+                                    getDims(argument.tensor.shape),
+                                    coordinates, block));
+    // The global tensor is read into `host`, then this rank's block kept.
+    TensorSpec spec = argument.tensor;
+    for (int d = 0; d < spec.shape.rank; ++d)
+      spec.shape.dims[d] = block.globalShape[d];
     uint64_t bytes = getByteSize(spec);
     host.resize(bytes);
     if (argument.kind != ArgumentKind::Input && options.initSeed) {
@@ -235,10 +255,15 @@ Status run(const Program &program, const RunOptions &options) {
       CLEAVE_RETURN_IF_ERROR(
           reader.read(spec.name, spec.dtype, getDims(spec.shape), host.data()));
     }
+    uint64_t blockBytes = getByteSize(argument.tensor);
+    std::vector<uint8_t> local(blockBytes);
+    copyOverlap(getDTypeSize(spec.dtype),
+                Box{std::vector<int64_t>(block.shape.size(), 0), block.globalShape},
+                host.data(), Box{block.offsets, block.shape}, local.data());
     buffers.push_back(std::make_unique<DeviceBuffer>(context));
-    CLEAVE_RETURN_IF_ERROR(buffers.back()->allocate(bytes, spec.name));
+    CLEAVE_RETURN_IF_ERROR(buffers.back()->allocate(blockBytes, spec.name));
     CLEAVE_RETURN_IF_ERROR(
-        context.copyToDevice(buffers.back()->get(), host.data(), bytes));
+        context.copyToDevice(buffers.back()->get(), local.data(), blockBytes));
     arguments.push_back(buffers.back()->get());
   }
 
@@ -248,6 +273,8 @@ Status run(const Program &program, const RunOptions &options) {
   auto runOnce = [&]() -> Status {
     CLEAVE_RETURN_IF_ERROR(program.entry(context, arguments.data(),
                                          results.data(), arena));
+    if (communicator)
+      CLEAVE_RETURN_IF_ERROR(communicator->drain(program.name));
     CLEAVE_RETURN_IF_ERROR(context.synchronize(program.name));
     int32_t site = 0;
     CLEAVE_RETURN_IF_ERROR(context.takeIndexError(&site));
@@ -267,14 +294,23 @@ Status run(const Program &program, const RunOptions &options) {
     std::chrono::duration<double, std::milli> elapsed =
         std::chrono::steady_clock::now() - start;
     perRunMilliseconds = elapsed.count() / options.repeat;
-    std::printf("time: %.3f ms per run (mean of %d, %s)\n", perRunMilliseconds,
-                options.repeat, Context::getBackendName());
+    if (isLogger)
+      std::printf("time: %.3f ms per run (mean of %d, %s)\n",
+                  perRunMilliseconds, options.repeat,
+                  Context::getBackendName());
   }
 
   std::vector<std::vector<uint8_t>> outputs(program.numResults);
   SafetensorsWriter writer;
   for (int i = 0; i < program.numResults; ++i) {
     const TensorSpec &spec = program.results[i].tensor;
+    Block block;
+    CLEAVE_RETURN_IF_ERROR(getBlock(mesh, program.results[i].split,
+                                    getDims(spec.shape), coordinates, block));
+    if (block.globalShape != getDims(spec.shape))
+      return Status::error(std::string("result '") + spec.name +
+                           "' is split across ranks; the runner writes "
+                           "replicated results only");
     outputs[i].resize(getByteSize(spec));
     CLEAVE_RETURN_IF_ERROR(
         context.copyToHost(outputs[i].data(), results[i], outputs[i].size()));
@@ -282,13 +318,13 @@ Status run(const Program &program, const RunOptions &options) {
                                       getDims(spec.shape), outputs[i].data()));
     bool printable = spec.dtype == DType::F64 || spec.dtype == DType::F32 ||
                      spec.dtype == DType::BF16;
-    if (spec.shape.rank == 0 && printable) {
+    if (spec.shape.rank == 0 && printable && isLogger) {
       // The scalar result of a forward function is its loss.
       const char *label = program.numResults == 1 ? "loss" : spec.name;
       std::printf("%s: %.9g\n", label, readScalar(spec.dtype, outputs[i].data()));
     }
   }
-  if (!options.outputsPath.empty()) {
+  if (!options.outputsPath.empty() && isLogger) {
     writer.setMetadata("program", program.name);
     CLEAVE_RETURN_IF_ERROR(writer.write(options.outputsPath));
   }
@@ -304,8 +340,13 @@ Status run(const Program &program, const RunOptions &options) {
 int runProgramMain(const Program &program, int argc, char **argv) {
   RunOptions options;
   Status parsed = parseOptions(argc, argv, options);
-  return finishMain(argc > 0 ? argv[0] : program.name, kUsage, parsed,
-                    [&] { return run(program, options); });
+  const char *self = argc > 0 ? argv[0] : program.name;
+  std::unique_ptr<Communicator> communicator;
+  return finishMain(self, kUsage, parsed, [&] {
+    Status status = run(program, options, communicator);
+    abortPeersOnError(self, status, communicator.get());
+    return status;
+  });
 }
 
 } // namespace cleave::rt

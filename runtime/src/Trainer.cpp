@@ -9,6 +9,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "cleave/runtime/Checkpoint.h"
+#include "cleave/runtime/Communicator.h"
 #include "cleave/runtime/DataLoader.h"
 #include "cleave/runtime/Init.h"
 #include "cleave/runtime/Portability.h"
@@ -25,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -165,10 +168,18 @@ std::vector<uint8_t> getScalarBytes(DType dtype, double value) {
 
 /// Device buffers by tensor name, shared by the programs of one run: the
 /// gradient step and the update read the same parameters, and the update
-/// reads the gradients the steps accumulate.
+/// reads the gradients the steps accumulate. In a partitioned program each
+/// buffer holds this rank's block of the global tensor.
 class TrainingState {
 public:
-  explicit TrainingState(Context &context) : context(context) {}
+  TrainingState(Context &context, Communicator *communicator)
+      : context(context), communicator(communicator) {
+    if (communicator) {
+      mesh = communicator->getMesh();
+      coordinates = communicator->getCoordinates();
+      rank = communicator->getRank();
+    }
+  }
 
   /// Allocates what `program` takes and returns its argument pointers.
   Status bind(const Program &program, std::vector<void *> &pointers) {
@@ -179,12 +190,17 @@ public:
       if (!tensor.buffer) {
         tensor.spec = argument.tensor;
         tensor.kind = argument.kind;
+        tensor.split = argument.split ? argument.split : "";
+        CLEAVE_RETURN_IF_ERROR(getBlock(mesh, argument.split,
+                                        getDims(argument.tensor.shape),
+                                        coordinates, tensor.block));
         tensor.buffer = std::make_unique<DeviceBuffer>(context);
         CLEAVE_RETURN_IF_ERROR(tensor.buffer->allocate(
             getByteSize(argument.tensor), argument.tensor.name));
         order.push_back(argument.tensor.name);
       } else if (tensor.spec.dtype != argument.tensor.dtype ||
-                 getDims(tensor.spec.shape) != getDims(argument.tensor.shape)) {
+                 getDims(tensor.spec.shape) != getDims(argument.tensor.shape) ||
+                 tensor.split != (argument.split ? argument.split : "")) {
         return Status::error(std::string("programs disagree on the type of '") +
                              argument.tensor.name + "'");
       }
@@ -193,36 +209,46 @@ public:
     return Status::success();
   }
 
-  /// Parameters GPT-2 style from `seed`, optimizer state zero.
+  /// Parameters GPT-2 style from `seed`, optimizer state zero. Values are a
+  /// function of (seed, name, global index), so every mesh starts from the
+  /// same model.
   Status initialize(uint64_t seed) {
     std::vector<std::string> names;
     for (const std::string &name : order)
       if (tensors[name].kind == ArgumentKind::Param)
         names.push_back(name);
     int64_t layers = inferNumLayers(names);
-    std::vector<uint8_t> host;
+    std::vector<uint8_t> global, host;
     for (const std::string &name : order) {
       Tensor &tensor = tensors[name];
       if (tensor.kind == ArgumentKind::Input)
         continue;
-      host.assign(getByteSize(tensor.spec), 0);
+      size_t elementBytes = getDTypeSize(tensor.spec.dtype);
+      global.assign(*getNumElements(tensor.block.globalShape) * elementBytes, 0);
       InitRule rule = tensor.kind == ArgumentKind::Param
                           ? getGpt2InitRule(name, layers)
                           : InitRule{InitRule::Kind::Zeros, 0.0};
-      CLEAVE_RETURN_IF_ERROR(fillInitialValues(
-          rule, seed, name, tensor.spec.dtype,
-          host.size() / getDTypeSize(tensor.spec.dtype), host.data()));
+      CLEAVE_RETURN_IF_ERROR(fillInitialValues(rule, seed, name,
+                                               tensor.spec.dtype,
+                                               global.size() / elementBytes,
+                                               global.data()));
+      host.assign(getByteSize(tensor.spec), 0);
+      copyOverlap(elementBytes,
+                  Box{std::vector<int64_t>(tensor.block.shape.size(), 0),
+                      tensor.block.globalShape},
+                  global.data(), getBox(tensor), host.data());
       CLEAVE_RETURN_IF_ERROR(
           context.copyToDevice(tensor.buffer->get(), host.data(), host.size()));
     }
     return Status::success();
   }
 
-  /// Parameters and state from a checkpoint; returns its metadata.
-  Status load(const std::string &path,
+  /// This rank's blocks of the parameters and state from the checkpoint in
+  /// `dir`, whatever mesh saved it; returns its metadata.
+  Status load(const std::string &dir,
               std::map<std::string, std::string> &metadata) {
-    SafetensorsReader reader;
-    CLEAVE_RETURN_IF_ERROR(SafetensorsReader::open(path, reader));
+    CheckpointReader reader;
+    CLEAVE_RETURN_IF_ERROR(CheckpointReader::open(dir, reader));
     std::vector<uint8_t> host;
     for (const std::string &name : order) {
       Tensor &tensor = tensors[name];
@@ -230,23 +256,31 @@ public:
         continue;
       host.resize(getByteSize(tensor.spec));
       CLEAVE_RETURN_IF_ERROR(reader.read(name, tensor.spec.dtype,
-                                         getDims(tensor.spec.shape), host.data()));
+                                         tensor.block.globalShape,
+                                         getBox(tensor), host.data()));
       CLEAVE_RETURN_IF_ERROR(
           context.copyToDevice(tensor.buffer->get(), host.data(), host.size()));
     }
-    metadata = reader.getMetadata();
+    metadata = reader.getIndex().metadata;
     return Status::success();
   }
 
-  /// Writes parameters and state with `metadata`, atomically.
-  Status save(const std::string &path,
+  /// Writes this rank's blocks of the parameters and state; then rank 0
+  /// writes the index that makes the checkpoint of `step` exist.
+  Status save(const std::string &dir, int64_t step,
               const std::map<std::string, std::string> &metadata) {
+    namespace fs = std::filesystem;
+    std::error_code error;
+    fs::create_directories(dir + "/step-" + std::to_string(step), error);
+    if (error)
+      return Status::error("cannot create a checkpoint in '" + dir +
+                           "': " + error.message());
     SafetensorsWriter writer;
     std::vector<std::vector<uint8_t>> hosts;
     hosts.reserve(order.size());
     for (const std::string &name : order) {
       Tensor &tensor = tensors[name];
-      if (tensor.kind == ArgumentKind::Input)
+      if (tensor.kind == ArgumentKind::Input || !tensor.block.isWriter)
         continue;
       hosts.emplace_back(getByteSize(tensor.spec));
       CLEAVE_RETURN_IF_ERROR(context.copyToHost(
@@ -255,15 +289,47 @@ public:
                                         getDims(tensor.spec.shape),
                                         hosts.back().data()));
     }
-    for (const auto &[key, value] : metadata)
-      writer.setMetadata(key, value);
-    return writer.write(path);
+    CLEAVE_RETURN_IF_ERROR(
+        writer.write(dir + "/" + getCheckpointShardName(step, rank)));
+    if (communicator)
+      CLEAVE_RETURN_IF_ERROR(communicator->barrier("the checkpoint's pieces"));
+    if (rank == 0) {
+      CheckpointIndex index;
+      index.mesh = mesh;
+      index.metadata = metadata;
+      for (const std::string &name : order) {
+        const Tensor &tensor = tensors[name];
+        if (tensor.kind == ArgumentKind::Input)
+          continue;
+        CheckpointTensor &entry = index.tensors[name];
+        entry.dtype = tensor.spec.dtype;
+        entry.shape = tensor.block.globalShape;
+        for (int64_t other = 0; other < mesh.getNumDevices(); ++other) {
+          Block block;
+          CLEAVE_RETURN_IF_ERROR(getBlock(
+              mesh, tensor.split.c_str(), getDims(tensor.spec.shape),
+              mesh.getCoordinates(other), block));
+          if (block.isWriter)
+            entry.pieces.push_back(
+                {getCheckpointShardName(step, static_cast<int>(other)),
+                 Box{block.offsets, block.shape}});
+        }
+      }
+      CLEAVE_RETURN_IF_ERROR(writeCheckpointIndex(dir, index));
+    }
+    if (communicator)
+      CLEAVE_RETURN_IF_ERROR(communicator->barrier("the checkpoint index"));
+    return rank == 0 ? removeOldCheckpointSteps(dir, step) : Status::success();
   }
 
   /// The input `name`, or null when no program takes it.
   const TensorSpec *find(const std::string &name) {
     auto it = tensors.find(name);
     return it == tensors.end() ? nullptr : &it->second.spec;
+  }
+  /// The global shape of the tensor `name`, which some program takes.
+  const std::vector<int64_t> &getGlobalShape(const std::string &name) {
+    return tensors.at(name).block.globalShape;
   }
   void *getPointer(const std::string &name) {
     return tensors.at(name).buffer->get();
@@ -273,14 +339,38 @@ public:
       return Status::success();
     return context.copyToDevice(getPointer(name), data, bytes);
   }
+  /// Sets input `name` to this rank's block of `global`, a row-major tensor
+  /// of its global shape.
+  Status setBlockOf(const std::string &name, const void *global) {
+    if (!find(name))
+      return Status::success();
+    Tensor &tensor = tensors.at(name);
+    size_t elementBytes = getDTypeSize(tensor.spec.dtype);
+    std::vector<uint8_t> host(getByteSize(tensor.spec));
+    copyOverlap(elementBytes,
+                Box{std::vector<int64_t>(tensor.block.shape.size(), 0),
+                    tensor.block.globalShape},
+                global, getBox(tensor), host.data());
+    return context.copyToDevice(getPointer(name), host.data(), host.size());
+  }
 
 private:
   struct Tensor {
     TensorSpec spec{};
     ArgumentKind kind = ArgumentKind::Input;
+    std::string split;
+    Block block;
     std::unique_ptr<DeviceBuffer> buffer;
   };
+  static Box getBox(const Tensor &tensor) {
+    return Box{tensor.block.offsets, tensor.block.shape};
+  }
+
   Context &context;
+  Communicator *communicator;
+  Mesh mesh;
+  std::vector<int64_t> coordinates;
+  int rank = 0;
   std::map<std::string, Tensor> tensors;
   std::vector<std::string> order;
 };
@@ -292,6 +382,8 @@ Status runOnce(Context &context, const Program &program,
   results.assign(program.numResults, nullptr);
   CLEAVE_RETURN_IF_ERROR(
       program.entry(context, arguments.data(), results.data(), arena));
+  if (Communicator *communicator = context.getCommunicator())
+    CLEAVE_RETURN_IF_ERROR(communicator->drain(program.name));
   CLEAVE_RETURN_IF_ERROR(context.synchronize(program.name));
   int32_t site = 0;
   CLEAVE_RETURN_IF_ERROR(context.takeIndexError(&site));
@@ -331,15 +423,21 @@ Status applyUpdates(Context &context, const Program &program,
   return context.synchronize("the parameter update");
 }
 
-std::string getCheckpointPath(const std::string &dir) {
-  return dir + "/checkpoint.safetensors";
-}
-
 Status train(const Program &step, const Program *apply,
-             const TrainOptions &options) {
+             const TrainOptions &options,
+             std::unique_ptr<Communicator> &communicator) {
   Context context;
   CLEAVE_RETURN_IF_ERROR(context.initialize());
-  TrainingState state(context);
+  if (apply && (apply->mesh != nullptr) != (step.mesh != nullptr))
+    return Status::error("the gradient step and the update disagree on the "
+                         "mesh");
+  if (step.mesh) {
+    CLEAVE_RETURN_IF_ERROR(createCommunicator(context, *step.mesh, communicator));
+    context.setCommunicator(communicator.get());
+  }
+  // One rank speaks for the job: the one at the mesh's origin.
+  bool isLogger = !communicator || communicator->getRank() == 0;
+  TrainingState state(context, communicator.get());
   std::vector<void *> stepArguments, applyArguments;
   CLEAVE_RETURN_IF_ERROR(state.bind(step, stepArguments));
   if (apply)
@@ -370,35 +468,41 @@ Status train(const Program &step, const Program *apply,
                          "micro-batches: pass --micro-batches M as given to "
                          "cleavec train");
 
-  const TensorSpec &tokensSpec = *state.find("tokens");
-  int64_t micro = tokensSpec.shape.dims[0], seq = tokensSpec.shape.dims[1];
+  // Every rank draws the same global micro-batch and keeps its block (dp
+  // rank r: rows r*b/dp onwards), so the numbers do not depend on the mesh.
+  const std::vector<int64_t> &tokensShape = state.getGlobalShape("tokens");
+  if (state.getGlobalShape("targets") != tokensShape)
+    return Status::error("inputs 'tokens' and 'targets' differ in shape");
+  int64_t micro = tokensShape[0], seq = tokensShape[1];
   int64_t batch = micro * options.microBatches;
   TokenFile data;
   CLEAVE_RETURN_IF_ERROR(TokenFile::open(options.dataPath, options.tokenWidth, data));
-  if (const TensorSpec *table = state.find("embed.tokens"))
-    CLEAVE_RETURN_IF_ERROR(data.checkVocabulary(table->shape.dims[0]));
+  if (state.find("embed.tokens"))
+    CLEAVE_RETURN_IF_ERROR(
+        data.checkVocabulary(state.getGlobalShape("embed.tokens")[0]));
 
   int64_t first = 1;
   uint64_t dataSeed = options.dataSeed;
   if (!options.resumeDir.empty()) {
     std::map<std::string, std::string> metadata;
-    CLEAVE_RETURN_IF_ERROR(
-        state.load(getCheckpointPath(options.resumeDir), metadata));
+    CLEAVE_RETURN_IF_ERROR(state.load(options.resumeDir, metadata));
     std::optional<uint64_t> stepNumber = parseCount(metadata["step"]);
     std::optional<uint64_t> seed = parseCount(metadata["data_seed"]);
     if (!stepNumber || !seed)
-      return Status::error("'" + getCheckpointPath(options.resumeDir) +
+      return Status::error("'" + getCheckpointIndexPath(options.resumeDir) +
                            "' has no valid step and data_seed metadata");
     first = static_cast<int64_t>(*stepNumber) + 1;
     dataSeed = *seed;
-    std::printf("resumed from %s at step %lld\n",
-                getCheckpointPath(options.resumeDir).c_str(),
-                static_cast<long long>(*stepNumber));
+    if (isLogger)
+      std::printf("resumed from %s at step %lld\n",
+                  getCheckpointIndexPath(options.resumeDir).c_str(),
+                  static_cast<long long>(*stepNumber));
   } else {
     CLEAVE_RETURN_IF_ERROR(state.initialize(options.initSeed));
   }
   if (first > options.steps) {
-    std::printf("nothing to do: the checkpoint is already at step %lld\n",
+    if (isLogger)
+      std::printf("nothing to do: the checkpoint is already at step %lld\n",
                 static_cast<long long>(first - 1));
     return Status::success();
   }
@@ -416,10 +520,11 @@ Status train(const Program &step, const Program *apply,
         {"step", std::to_string(stepNumber)},
         {"data_seed", std::to_string(dataSeed)},
         {"program", step.name}};
-    std::string path = getCheckpointPath(options.outDir);
-    CLEAVE_RETURN_IF_ERROR(state.save(path, metadata));
-    std::printf("checkpoint %s written at step %lld\n", path.c_str(),
-                static_cast<long long>(stepNumber));
+    CLEAVE_RETURN_IF_ERROR(state.save(options.outDir, stepNumber, metadata));
+    if (isLogger)
+      std::printf("checkpoint %s written at step %lld\n",
+                  getCheckpointIndexPath(options.outDir).c_str(),
+                  static_cast<long long>(stepNumber));
     return Status::success();
   };
   auto setScalar = [&](const char *name, double value) -> Status {
@@ -436,13 +541,15 @@ Status train(const Program &step, const Program *apply,
     CLEAVE_RETURN_IF_ERROR(setScalar("lr", lr));
     CLEAVE_RETURN_IF_ERROR(setScalar("step", static_cast<double>(stepNumber)));
     double loss = 0, norm = std::nan("");
+    if (communicator)
+      communicator->resetCommunicatedBytes();
     for (int64_t j = 0; j < options.microBatches; ++j) {
       CLEAVE_RETURN_IF_ERROR(getBatch(data, dataSeed,
                                       static_cast<uint64_t>(stepNumber),
                                       j * micro, micro, seq, tokens.data(),
                                       targets.data()));
-      CLEAVE_RETURN_IF_ERROR(state.set("tokens", tokens.data(), tokens.size() * 4));
-      CLEAVE_RETURN_IF_ERROR(state.set("targets", targets.data(), targets.size() * 4));
+      CLEAVE_RETURN_IF_ERROR(state.setBlockOf("tokens", tokens.data()));
+      CLEAVE_RETURN_IF_ERROR(state.setBlockOf("targets", targets.data()));
       CLEAVE_RETURN_IF_ERROR(runOnce(context, step, stepArguments, stepResults, arena));
       double microLoss = 0;
       CLEAVE_RETURN_IF_ERROR(
@@ -482,12 +589,18 @@ Status train(const Program &step, const Program *apply,
     }
     std::chrono::duration<double> elapsed =
         std::chrono::steady_clock::now() - start;
-    std::printf("step %lld loss %.6f grad_norm %.4f lr %.4e tokens/s %.0f "
-                "step_time %.1f ms\n",
-                static_cast<long long>(stepNumber), loss, norm, lr,
-                static_cast<double>(batch * seq) / elapsed.count(),
-                elapsed.count() * 1e3);
-    std::fflush(stdout);
+    if (isLogger) {
+      std::printf("step %lld loss %.6f grad_norm %.4f lr %.4e tokens/s %.0f "
+                  "step_time %.1f ms",
+                  static_cast<long long>(stepNumber), loss, norm, lr,
+                  static_cast<double>(batch * seq) / elapsed.count(),
+                  elapsed.count() * 1e3);
+      // Bytes this rank sent, as cleave-print-cost predicts them.
+      if (communicator)
+        std::printf(" comm_bytes %.0f", communicator->getCommunicatedBytes());
+      std::printf("\n");
+      std::fflush(stdout);
+    }
     if (!std::isfinite(loss))
       return Status::error("the loss is not finite at step " +
                            std::to_string(stepNumber) + "; stopping");
@@ -504,8 +617,13 @@ int runTrainingMain(const Program &step, const Program *apply, int argc,
                     char **argv) {
   TrainOptions options;
   Status parsed = parseTrainOptions(argc, argv, options);
-  return finishMain(argc > 0 ? argv[0] : step.name, kTrainUsage, parsed,
-                    [&] { return train(step, apply, options); });
+  const char *self = argc > 0 ? argv[0] : step.name;
+  std::unique_ptr<Communicator> communicator;
+  return finishMain(self, kTrainUsage, parsed, [&] {
+    Status status = train(step, apply, options, communicator);
+    abortPeersOnError(self, status, communicator.get());
+    return status;
+  });
 }
 
 } // namespace cleave::rt

@@ -187,6 +187,47 @@ def read_safetensors(path):
     return TensorFile(tensors, dtypes, dict(metadata))
 
 
+def read_checkpoint(directory):
+    """Reads a sharded checkpoint directory into whole tensors."""
+    index_path = os.path.join(directory, "checkpoint.json")
+    try:
+        with open(index_path) as file:
+            index = json.load(file)
+    except (OSError, json.JSONDecodeError) as error:
+        raise ReferenceError(f"cannot read '{index_path}': {error}")
+    files = {}
+    tensors, dtypes = {}, {}
+    for name, entry in index["tensors"].items():
+        shape = tuple(entry["shape"])
+        whole = None
+        covered = 0
+        for piece in entry["pieces"]:
+            path = os.path.join(directory, piece["file"])
+            if path not in files:
+                files[path] = read_safetensors(path)
+            block = files[path].tensors[name]
+            if whole is None:
+                whole = np.zeros(shape, dtype=block.dtype)
+            region = tuple(slice(o, o + n)
+                           for o, n in zip(piece["offsets"], piece["shape"]))
+            whole[region] = block
+            covered += block.size
+        if covered != math.prod(shape):
+            raise ReferenceError(f"'{index_path}': the pieces of '{name}' "
+                                 f"cover {covered} of {math.prod(shape)} "
+                                 "elements")
+        tensors[name] = whole
+        dtypes[name] = entry["dtype"]
+    return TensorFile(tensors, dtypes, dict(index["metadata"]))
+
+
+def read_tensors(path):
+    """A safetensors file, or a checkpoint directory, as whole tensors."""
+    if os.path.isdir(path):
+        return read_checkpoint(path)
+    return read_safetensors(path)
+
+
 def _dtype_of_array(name, array):
     for dtype, numpy_type in _NUMPY_TYPES.items():
         if array.dtype.type is numpy_type.type:

@@ -33,9 +33,9 @@ def main():
     parser.add_argument("--epsilon", type=float, default=1e-8)
     args = parser.parse_args()
 
-    before = reference.read_safetensors(args.before).tensors
-    grads = reference.read_safetensors(args.gradients).tensors
-    after = reference.read_safetensors(args.after).tensors
+    before = reference.read_tensors(args.before).tensors
+    grads = reference.read_tensors(args.gradients).tensors
+    after = reference.read_tensors(args.after).tensors
     g = {name: grads["grad." + name].astype(np.float64) for name in before}
     norm = np.sqrt(sum(float(np.sum(x * x)) for x in g.values()))
     if args.clip_norm > 0:

@@ -23,7 +23,7 @@ def main(f32_log, low_log, checkpoint, tolerance):
     if worst > float(tolerance):
         print(f"the losses differ by up to {worst:.2e}, more than {tolerance}")
         return 1
-    dtypes = set(reference.read_safetensors(checkpoint).dtypes.values())
+    dtypes = set(reference.read_tensors(checkpoint).dtypes.values())
     if dtypes != {"F32"}:
         print(f"the checkpoint holds {sorted(dtypes)}, not f32 master weights")
         return 1

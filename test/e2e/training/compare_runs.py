@@ -47,8 +47,8 @@ def main():
         print(f"losses differ by {worst:.2e} (relative)")
         return 1
 
-    first = reference.read_safetensors(args.checkpoints[0]).tensors
-    second = reference.read_safetensors(args.checkpoints[1]).tensors
+    first = reference.read_tensors(args.checkpoints[0]).tensors
+    second = reference.read_tensors(args.checkpoints[1]).tensors
     if sorted(first) != sorted(second):
         print("the checkpoints hold different tensors")
         return 1

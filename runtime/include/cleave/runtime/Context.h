@@ -24,10 +24,19 @@
 namespace cleave::rt {
 
 struct GemmCall;
+class Communicator;
 
 /// Library kernels that keep a scratch buffer between calls. Each has its own,
 /// so a kernel can call GEMM without clobbering its own scratch.
-enum class ScratchSlot { Attention, AttentionGrad, Norm, Gemm, Count };
+enum class ScratchSlot {
+  Attention,
+  AttentionGrad,
+  Norm,
+  Gemm,
+  CollectiveSend,
+  CollectiveReceive,
+  Count
+};
 
 class Context {
 public:
@@ -73,6 +82,10 @@ public:
   void setGemmLog(std::vector<GemmCall> *log) { gemmLog = log; }
   std::vector<GemmCall> *getGemmLog() const { return gemmLog; }
 
+  /// The collectives of a partitioned program; null for a single process.
+  void setCommunicator(Communicator *value) { communicator = value; }
+  Communicator *getCommunicator() const { return communicator; }
+
   /// cudaStream_t on CUDA, null on the CPU.
   void *getStream() const { return stream; }
   /// cublasLtHandle_t on CUDA, null on the CPU.
@@ -86,6 +99,7 @@ private:
   void *blasHandle = nullptr;
   int32_t *indexErrorSlot = nullptr;
   std::vector<GemmCall> *gemmLog = nullptr;
+  Communicator *communicator = nullptr;
   void *arena = nullptr;
   size_t arenaBytes = 0;
   void *scratch[static_cast<int>(ScratchSlot::Count)] = {};
@@ -113,13 +127,5 @@ private:
 };
 
 } // namespace cleave::rt
-
-/// Returns from the enclosing function when `expr` yields a failed Status.
-#define CLEAVE_RETURN_IF_ERROR(expr)                                           \
-  do {                                                                         \
-    ::cleave::rt::Status cleaveStatus = (expr);                                \
-    if (!cleaveStatus.ok())                                                    \
-      return cleaveStatus;                                                     \
-  } while (false)
 
 #endif // CLEAVE_RUNTIME_CONTEXT_H

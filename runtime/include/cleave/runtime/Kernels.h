@@ -160,6 +160,10 @@ Status transpose(Context &context, size_t elementBytes, const Shape &shape,
                  const char *location);
 
 /// Copies the block of `output`'s shape at `offsets` out of `input`.
+/// Each i32 element of `shape` set to its index along `dim`.
+Status iota(Context &context, const Shape &shape, int dim, int32_t *output,
+            const char *location);
+
 Status extractSlice(Context &context, size_t elementBytes,
                     const Shape &inputShape, const int64_t *offsets,
                     const Shape &outputShape, const void *input, void *output,

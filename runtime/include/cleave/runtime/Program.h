@@ -14,6 +14,7 @@
 #include "cleave/runtime/Context.h"
 #include "cleave/runtime/DType.h"
 #include "cleave/runtime/Kernels.h"
+#include "cleave/runtime/Mesh.h"
 
 #include <cstdint>
 
@@ -32,6 +33,9 @@ enum class ArgumentKind { Param, Input, State };
 struct ArgumentSpec {
   TensorSpec tensor;
   ArgumentKind kind;
+  /// How the global tensor splits into the per-rank `tensor.shape` (see
+  /// getBlock), or null when the program is not partitioned.
+  const char *split;
 };
 
 struct ResultSpec {
@@ -39,6 +43,8 @@ struct ResultSpec {
   /// The argument whose next value this result is (a training step's new
   /// parameters and state), or -1.
   int updates;
+  /// As ArgumentSpec::split.
+  const char *split;
 };
 
 /// Runs the function: `arguments` and `results` are device pointers, one per
@@ -57,6 +63,8 @@ struct Program {
   /// Index-checking ops by site number - 1, e.g. "embedding at m.mlir:3:8".
   const char *const *indexSites;
   int numIndexSites;
+  /// The mesh of a partitioned program (one process per device), or null.
+  const MeshSpec *mesh;
 };
 
 /// The command-line program: `--params FILE [--inputs FILE] [--outputs FILE]

@@ -34,4 +34,12 @@ private:
 
 } // namespace cleave::rt
 
+/// Returns from the enclosing function when `expr` yields a failed Status.
+#define CLEAVE_RETURN_IF_ERROR(expr)                                           \
+  do {                                                                         \
+    ::cleave::rt::Status cleaveStatus = (expr);                                \
+    if (!cleaveStatus.ok())                                                    \
+      return cleaveStatus;                                                     \
+  } while (false)
+
 #endif // CLEAVE_RUNTIME_STATUS_H

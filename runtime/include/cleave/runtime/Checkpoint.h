@@ -1,0 +1,79 @@
+//===- Checkpoint.h - Sharded checkpoints -----------------------*- C++ -*-===//
+//
+// A checkpoint is a directory: `checkpoint.json`, the index, and one
+// safetensors file per rank that holds blocks, under `step-N/`. The index
+// names the mesh it was saved on and, for every tensor, its dtype, global
+// shape and pieces (file, offsets, shape). A reader assembles any box of a
+// tensor from the pieces it overlaps, so a checkpoint loads onto any mesh,
+// one rank included. Each block is written once, by the first rank holding
+// it; the index is written last, atomically, and is what makes a step's
+// checkpoint exist.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CLEAVE_RUNTIME_CHECKPOINT_H
+#define CLEAVE_RUNTIME_CHECKPOINT_H
+
+#include "cleave/runtime/DType.h"
+#include "cleave/runtime/Mesh.h"
+#include "cleave/runtime/Safetensors.h"
+#include "cleave/runtime/Status.h"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cleave::rt {
+
+/// One block of a tensor in one rank's file.
+struct CheckpointPiece {
+  std::string file;
+  Box box;
+};
+
+struct CheckpointTensor {
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  std::vector<CheckpointPiece> pieces;
+};
+
+struct CheckpointIndex {
+  Mesh mesh;
+  std::map<std::string, std::string> metadata;
+  std::map<std::string, CheckpointTensor> tensors;
+};
+
+/// "step-N/rank-R.safetensors", relative to the checkpoint directory.
+std::string getCheckpointShardName(int64_t step, int rank);
+/// "DIR/checkpoint.json".
+std::string getCheckpointIndexPath(const std::string &dir);
+
+/// Writes the index atomically (the last step of a save).
+Status writeCheckpointIndex(const std::string &dir, const CheckpointIndex &index);
+/// Removes the `step-*` directories of `dir` other than `keepStep`'s.
+Status removeOldCheckpointSteps(const std::string &dir, int64_t keepStep);
+
+/// Reads a checkpoint written on any mesh.
+class CheckpointReader {
+public:
+  /// Reads the index and checks that every file it names exists.
+  static Status open(const std::string &dir, CheckpointReader &reader);
+
+  const CheckpointIndex &getIndex() const { return index; }
+  /// Fills `output` (row-major `box.shape` of `dtype`) with the box of
+  /// tensor `name`, checking its dtype and global shape.
+  Status read(const std::string &name, DType dtype,
+              const std::vector<int64_t> &globalShape, const Box &box,
+              void *output);
+
+private:
+  std::string dir;
+  CheckpointIndex index;
+  std::map<std::string, std::unique_ptr<SafetensorsReader>> files;
+};
+
+} // namespace cleave::rt
+
+#endif // CLEAVE_RUNTIME_CHECKPOINT_H

@@ -1,0 +1,142 @@
+//===- Communicator.h - Collectives between the ranks of a mesh -*- C++ -*-===//
+//
+// One Communicator per process of a partitioned program: it knows the
+// rank's mesh coordinates and holds one sub-communicator per axis group the
+// program's collectives use (MPI_Comm_split on the CPU, ncclCommSplit on
+// CUDA). Its primitives move contiguous device buffers in group order; the
+// entry points below (what generated code calls) lay out blocks of any
+// dimension around them.
+//
+// Every wait is bounded: a collective that does not finish within the
+// timeout (a dead or stuck peer) prints the rank, the op, its axes and its
+// source location, and aborts the whole job rather than hang.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CLEAVE_RUNTIME_COMMUNICATOR_H
+#define CLEAVE_RUNTIME_COMMUNICATOR_H
+
+#include "cleave/runtime/Context.h"
+#include "cleave/runtime/DType.h"
+#include "cleave/runtime/Kernels.h"
+#include "cleave/runtime/Mesh.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cleave::rt {
+
+/// How long a collective may wait for its peers, in seconds, unless
+/// CLEAVE_COLLECTIVE_TIMEOUT says otherwise.
+constexpr double kDefaultCollectiveTimeout = 300.0;
+
+class Communicator {
+public:
+  virtual ~Communicator();
+
+  int getRank() const { return rank; }
+  int getSize() const { return size; }
+  const Mesh &getMesh() const { return mesh; }
+  const std::vector<int64_t> &getCoordinates() const { return coordinates; }
+  int getNumGroups() const { return static_cast<int>(groups.size()); }
+  /// This rank's index within group `group`, and the group's size.
+  int64_t getGroupIndex(int group) const;
+  int64_t getGroupSize(int group) const;
+  /// "[dp, tp]".
+  std::string describeGroup(int group) const;
+  /// Fails unless `group` is one of the program's groups.
+  Status checkGroup(int group, const char *op, const char *location) const;
+
+  /// Primitives on contiguous device buffers, ranks in group order. `input`
+  /// and `output` may be the same buffer only for allReduce.
+  virtual Status allReduce(int group, DType dtype, const void *input,
+                           void *output, int64_t count, ReduceKind kind,
+                           const char *location) = 0;
+  /// Output: each rank's `bytesPerRank` in group order.
+  virtual Status allGather(int group, const void *input, void *output,
+                           size_t bytesPerRank, const char *location) = 0;
+  /// Reduces `countPerRank * groupSize` elements; keeps block groupIndex.
+  virtual Status reduceScatter(int group, DType dtype, const void *input,
+                               void *output, int64_t countPerRank,
+                               ReduceKind kind, const char *location) = 0;
+  /// Sends block i of `input` to group rank i; block i of `output` comes
+  /// from group rank i.
+  virtual Status allToAll(int group, const void *input, void *output,
+                          size_t bytesPerRank, const char *location) = 0;
+  /// Waits until every rank of the job gets here.
+  virtual Status barrier(const char *what) = 0;
+  /// Waits (within the timeout) for collectives still queued on the device.
+  virtual Status drain(const char *what);
+  /// Ends every process of the job with `code` (after an error on this rank
+  /// that may leave its peers waiting in a collective).
+  [[noreturn]] virtual void abortJob(int code) = 0;
+
+  /// Bytes this rank has sent since the last reset, counted as
+  /// cleave-print-cost predicts them (ring algorithms: an all-reduce moves
+  /// 2 (n-1)/n of its buffer, the others (n-1)/n).
+  double getCommunicatedBytes() const { return communicatedBytes; }
+  void resetCommunicatedBytes() { communicatedBytes = 0; }
+  void countBytes(int group, double bytes, bool isAllReduce);
+
+protected:
+  /// Sets the mesh, rank, coordinates and the groups of `spec`.
+  Status setUp(const MeshSpec &spec, int rank, int size);
+  /// Prints why a wait gave up and aborts the job.
+  [[noreturn]] void failTimeout(const char *op, int group,
+                                const char *location);
+
+  int rank = 0, size = 1;
+  Mesh mesh;
+  std::vector<int64_t> coordinates;
+  std::vector<std::vector<int>> groups;
+  double timeoutSeconds = kDefaultCollectiveTimeout;
+  double communicatedBytes = 0;
+};
+
+/// Joins the job the launcher started (MPI), checks that it has as many
+/// ranks as the mesh has devices, and creates the communicator of `spec` for
+/// `context`'s backend: MPI on the CPU; on CUDA, NCCL (bootstrapped over
+/// MPI) unless CLEAVE_COLLECTIVES=mpi asks for MPI staged through host
+/// memory.
+Status createCommunicator(Context &context, const MeshSpec &spec,
+                          std::unique_ptr<Communicator> &communicator);
+
+/// The collective timeout: CLEAVE_COLLECTIVE_TIMEOUT seconds, or the default.
+Status getCollectiveTimeout(double &seconds);
+
+/// The process's index among the ranks on its machine, from the launcher's
+/// environment (Open MPI, Slurm, torchrun), or 0.
+int getLocalRank();
+
+//===----------------------------------------------------------------------===//
+// What generated code calls. Shapes are the per-rank inputs'; `group` indexes
+// the program's MeshSpec::groups.
+//===----------------------------------------------------------------------===//
+
+Status allReduce(Context &context, int group, DType dtype, int64_t count,
+                 ReduceKind kind, const void *input, void *output,
+                 const char *location);
+/// Concatenates the group's blocks along `dim`.
+Status allGather(Context &context, int group, size_t elementBytes,
+                 const Shape &inputShape, int dim, const void *input,
+                 void *output, const char *location);
+/// Reduces over the group and keeps this rank's block along `dim`.
+Status reduceScatter(Context &context, int group, DType dtype,
+                     const Shape &inputShape, int dim, ReduceKind kind,
+                     const void *input, void *output, const char *location);
+/// Splits along `splitDim`, exchanges, concatenates along `concatDim`.
+Status allToAll(Context &context, int group, size_t elementBytes,
+                const Shape &inputShape, int splitDim, int concatDim,
+                const void *input, void *output, const char *location);
+/// Keeps this rank's block along `dim` (no communication).
+Status localSlice(Context &context, int group, size_t elementBytes,
+                  const Shape &inputShape, int dim, const void *input,
+                  void *output, const char *location);
+/// Writes this rank's index within the group (an i32 scalar).
+Status deviceIndex(Context &context, int group, int32_t *output,
+                   const char *location);
+
+} // namespace cleave::rt
+
+#endif // CLEAVE_RUNTIME_COMMUNICATOR_H

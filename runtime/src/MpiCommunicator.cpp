@@ -1,0 +1,317 @@
+//===- MpiCommunicator.cpp - Collectives over MPI -------------------------===//
+//
+// Every collective is nonblocking and waited for by polling with a deadline,
+// which is what lets a dead or stuck peer end the job with a message instead
+// of a hang. Errors return (MPI_ERRORS_RETURN) so they can name the rank, op
+// and axes before the job is aborted.
+//
+//===----------------------------------------------------------------------===//
+
+#include "MpiCommunicator.h"
+
+#include "cleave/runtime/Portability.h"
+
+// The C API only: MPI's deprecated C++ bindings need their own library.
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace cleave::rt {
+namespace {
+
+std::string getMpiError(int code) {
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(code, text, &length);
+  return std::string(text, length);
+}
+
+void finalizeMpi() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized)
+    MPI_Finalize();
+}
+
+/// Sums (or maxima) of 16-bit floats, which MPI has no type for.
+template <typename T, bool IsMax>
+void reduceHalf(void *in, void *inout, int *count, MPI_Datatype *) {
+  auto *a = static_cast<const T *>(in);
+  auto *b = static_cast<T *>(inout);
+  for (int i = 0; i < *count; ++i) {
+    float x = ::cleave::toCompute(a[i]), y = ::cleave::toCompute(b[i]);
+    b[i] = ::cleave::fromFloat<T>(IsMax ? (x > y ? x : y) : x + y);
+  }
+}
+
+class MpiCommunicator final : public Communicator {
+public:
+  MpiCommunicator(Context &context, bool stageThroughHost)
+      : context(context), stageThroughHost(stageThroughHost) {}
+
+  ~MpiCommunicator() override {
+    for (MPI_Comm &comm : comms)
+      if (comm != MPI_COMM_NULL)
+        MPI_Comm_free(&comm);
+    for (MPI_Op &op : halfOps)
+      if (op != MPI_OP_NULL)
+        MPI_Op_free(&op);
+  }
+
+  Status initialize(const MeshSpec &spec) {
+    int worldRank = 0, worldSize = 1;
+    CLEAVE_RETURN_IF_ERROR(initializeMpi(worldRank, worldSize));
+    CLEAVE_RETURN_IF_ERROR(setUp(spec, worldRank, worldSize));
+    // Ranks that agree on every axis outside a group form one of its
+    // communicators; the key orders them as the group numbers devices.
+    for (int group = 0; group < getNumGroups(); ++group) {
+      std::vector<int64_t> others = coordinates;
+      for (int axis : groups[group])
+        others[axis] = 0;
+      int color = static_cast<int>(mesh.getRank(others));
+      int key = static_cast<int>(getGroupIndex(group));
+      MPI_Comm comm = MPI_COMM_NULL;
+      int code = MPI_Comm_split(MPI_COMM_WORLD, color, key, &comm);
+      if (code != MPI_SUCCESS)
+        return Status::error("cannot create the communicator of axes " +
+                             describeGroup(group) + ": " + getMpiError(code));
+      MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+      comms.push_back(comm);
+    }
+    MPI_Op_create(&reduceHalf<::cleave::bf16, false>, 1, &halfOps[0]);
+    MPI_Op_create(&reduceHalf<::cleave::bf16, true>, 1, &halfOps[1]);
+    MPI_Op_create(&reduceHalf<::cleave::f16, false>, 1, &halfOps[2]);
+    MPI_Op_create(&reduceHalf<::cleave::f16, true>, 1, &halfOps[3]);
+    return Status::success();
+  }
+
+  Status allReduce(int group, DType dtype, const void *input, void *output,
+                   int64_t count, ReduceKind kind,
+                   const char *location) override {
+    MPI_Datatype type;
+    MPI_Op op;
+    CLEAVE_RETURN_IF_ERROR(getReduction(dtype, kind, location, type, op));
+    size_t bytes = count * getDTypeSize(dtype);
+    const void *send = input;
+    void *receive = output;
+    CLEAVE_RETURN_IF_ERROR(stageIn(input, bytes, output, bytes, send, receive));
+    if (send == receive)
+      send = MPI_IN_PLACE;
+    MPI_Request request;
+    CLEAVE_RETURN_IF_ERROR(check(
+        MPI_Iallreduce(send, receive, static_cast<int>(count), type, op,
+                       comms[group], &request),
+        "all_reduce", group, location));
+    CLEAVE_RETURN_IF_ERROR(wait(request, "all_reduce", group, location));
+    return stageOut(receive, output, bytes);
+  }
+
+  Status allGather(int group, const void *input, void *output,
+                   size_t bytesPerRank, const char *location) override {
+    size_t total = bytesPerRank * getGroupSize(group);
+    const void *send = input;
+    void *receive = output;
+    CLEAVE_RETURN_IF_ERROR(
+        stageIn(input, bytesPerRank, output, total, send, receive));
+    MPI_Request request;
+    CLEAVE_RETURN_IF_ERROR(
+        check(MPI_Iallgather(send, static_cast<int>(bytesPerRank), MPI_BYTE,
+                             receive, static_cast<int>(bytesPerRank), MPI_BYTE,
+                             comms[group], &request),
+              "all_gather", group, location));
+    CLEAVE_RETURN_IF_ERROR(wait(request, "all_gather", group, location));
+    return stageOut(receive, output, total);
+  }
+
+  Status reduceScatter(int group, DType dtype, const void *input,
+                       void *output, int64_t countPerRank, ReduceKind kind,
+                       const char *location) override {
+    MPI_Datatype type;
+    MPI_Op op;
+    CLEAVE_RETURN_IF_ERROR(getReduction(dtype, kind, location, type, op));
+    size_t blockBytes = countPerRank * getDTypeSize(dtype);
+    const void *send = input;
+    void *receive = output;
+    CLEAVE_RETURN_IF_ERROR(stageIn(input, blockBytes * getGroupSize(group),
+                                   output, blockBytes, send, receive));
+    MPI_Request request;
+    CLEAVE_RETURN_IF_ERROR(
+        check(MPI_Ireduce_scatter_block(send, receive,
+                                        static_cast<int>(countPerRank), type,
+                                        op, comms[group], &request),
+              "reduce_scatter", group, location));
+    CLEAVE_RETURN_IF_ERROR(wait(request, "reduce_scatter", group, location));
+    return stageOut(receive, output, blockBytes);
+  }
+
+  Status allToAll(int group, const void *input, void *output,
+                  size_t bytesPerRank, const char *location) override {
+    size_t total = bytesPerRank * getGroupSize(group);
+    const void *send = input;
+    void *receive = output;
+    CLEAVE_RETURN_IF_ERROR(stageIn(input, total, output, total, send, receive));
+    MPI_Request request;
+    CLEAVE_RETURN_IF_ERROR(
+        check(MPI_Ialltoall(send, static_cast<int>(bytesPerRank), MPI_BYTE,
+                            receive, static_cast<int>(bytesPerRank), MPI_BYTE,
+                            comms[group], &request),
+              "all_to_all", group, location));
+    CLEAVE_RETURN_IF_ERROR(wait(request, "all_to_all", group, location));
+    return stageOut(receive, output, total);
+  }
+
+  Status barrier(const char *what) override {
+    MPI_Request request;
+    CLEAVE_RETURN_IF_ERROR(
+        check(MPI_Ibarrier(MPI_COMM_WORLD, &request), "barrier", -1, what));
+    return wait(request, "barrier", -1, what);
+  }
+
+  [[noreturn]] void abortJob(int code) override { abortMpiJob(code); }
+
+private:
+  Status check(int code, const char *op, int group, const char *location) {
+    if (code == MPI_SUCCESS)
+      return Status::success();
+    return Status::error(std::string(location) + ": " + op + " over " +
+                         (group >= 0 ? describeGroup(group) : "all ranks") +
+                         " failed on rank " + std::to_string(rank) + ": " +
+                         getMpiError(code));
+  }
+
+  /// Polls `request` until it completes or the timeout passes.
+  Status wait(MPI_Request &request, const char *op, int group,
+              const char *location) {
+    using Clock = std::chrono::steady_clock;
+    auto deadline = Clock::now() + std::chrono::duration<double>(timeoutSeconds);
+    for (int polls = 0;; ++polls) {
+      int done = 0;
+      CLEAVE_RETURN_IF_ERROR(check(MPI_Test(&request, &done, MPI_STATUS_IGNORE),
+                                   op, group, location));
+      if (done)
+        return Status::success();
+      // Spin briefly (collectives of small buffers finish in microseconds),
+      // then yield the core to the peers an oversubscribed machine shares.
+      if (polls > 1000) {
+        if (Clock::now() > deadline)
+          failTimeout(op, group, location);
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+      }
+    }
+  }
+
+  Status getReduction(DType dtype, ReduceKind kind, const char *location,
+                      MPI_Datatype &type, MPI_Op &op) {
+    bool isMax = kind == ReduceKind::Max;
+    if (kind == ReduceKind::Mean)
+      return Status::error(std::string(location) +
+                           ": collectives reduce by sum or max, not mean");
+    op = isMax ? MPI_MAX : MPI_SUM;
+    switch (dtype) {
+    case DType::F64:
+      type = MPI_DOUBLE;
+      return Status::success();
+    case DType::F32:
+      type = MPI_FLOAT;
+      return Status::success();
+    case DType::I32:
+      type = MPI_INT32_T;
+      return Status::success();
+    case DType::I64:
+      type = MPI_INT64_T;
+      return Status::success();
+    case DType::BF16:
+      type = MPI_UINT16_T;
+      op = halfOps[isMax ? 1 : 0];
+      return Status::success();
+    case DType::F16:
+      type = MPI_UINT16_T;
+      op = halfOps[isMax ? 3 : 2];
+      return Status::success();
+    default:
+      return Status::error(std::string(location) + ": cannot reduce " +
+                           getDTypeName(dtype) + " over MPI");
+    }
+  }
+
+  /// On CUDA, copies the input to host memory and points the MPI buffers
+  /// there; on the CPU, leaves them as they are.
+  Status stageIn(const void *input, size_t inputBytes, void *output,
+                 size_t outputBytes, const void *&send, void *&receive) {
+    if (!stageThroughHost)
+      return Status::success();
+    hostSend.resize(inputBytes);
+    hostReceive.resize(outputBytes);
+    CLEAVE_RETURN_IF_ERROR(context.copyToHost(hostSend.data(), input, inputBytes));
+    send = hostSend.data();
+    receive = hostReceive.data();
+    if (input == output) {
+      std::memcpy(hostReceive.data(), hostSend.data(), outputBytes);
+      send = receive;
+    }
+    return Status::success();
+  }
+
+  Status stageOut(void *receive, void *output, size_t bytes) {
+    if (!stageThroughHost)
+      return Status::success();
+    return context.copyToDevice(output, receive, bytes);
+  }
+
+  Context &context;
+  bool stageThroughHost;
+  std::vector<MPI_Comm> comms;
+  MPI_Op halfOps[4] = {MPI_OP_NULL, MPI_OP_NULL, MPI_OP_NULL, MPI_OP_NULL};
+  std::vector<uint8_t> hostSend, hostReceive;
+};
+
+} // namespace
+
+Status initializeMpi(int &rank, int &size) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized) {
+    int code = MPI_Init(nullptr, nullptr);
+    if (code != MPI_SUCCESS)
+      return Status::error("cannot start MPI: " + getMpiError(code));
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    std::atexit(finalizeMpi);
+  }
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  return Status::success();
+}
+
+void abortMpiJob(int code) {
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized)
+    MPI_Abort(MPI_COMM_WORLD, code);
+  std::_Exit(code);
+}
+
+Status broadcastFromRootMpi(void *data, size_t bytes) {
+  int code = MPI_Bcast(data, static_cast<int>(bytes), MPI_BYTE, 0,
+                       MPI_COMM_WORLD);
+  if (code != MPI_SUCCESS)
+    return Status::error("broadcast from rank 0 failed: " + getMpiError(code));
+  return Status::success();
+}
+
+Status createMpiCommunicator(Context &context, const MeshSpec &spec,
+                             bool stageThroughHost,
+                             std::unique_ptr<Communicator> &communicator) {
+  auto mpi = std::make_unique<MpiCommunicator>(context, stageThroughHost);
+  CLEAVE_RETURN_IF_ERROR(mpi->initialize(spec));
+  communicator = std::move(mpi);
+  return Status::success();
+}
+
+} // namespace cleave::rt

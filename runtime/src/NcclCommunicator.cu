@@ -1,0 +1,252 @@
+//===- NcclCommunicator.cu - The CUDA backend's collectives: NCCL ---------===//
+//
+// NCCL is bootstrapped over MPI: rank 0's unique id is broadcast, the world
+// communicator is created, and each axis group splits off its own with
+// ncclCommSplit. Collectives are queued on the context's stream; each is
+// followed by an event, and drain() waits for the events with a deadline,
+// so a collective a dead peer never completes is named and the job aborted
+// (ncclCommAbort first, so the stream does not hang on the way out).
+//
+// CLEAVE_COLLECTIVES=mpi selects MPI staged through host memory instead.
+//
+//===----------------------------------------------------------------------===//
+
+#include "MpiCommunicator.h"
+
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace cleave::rt {
+namespace {
+
+Status checkNccl(ncclResult_t result, const std::string &what) {
+  if (result == ncclSuccess || result == ncclInProgress)
+    return Status::success();
+  return Status::error(what + ": " + ncclGetErrorString(result) + " (" +
+                       ncclGetLastError(nullptr) + ")");
+}
+
+class NcclCommunicator final : public Communicator {
+public:
+  explicit NcclCommunicator(Context &context) : context(context) {}
+
+  ~NcclCommunicator() override {
+    for (const Pending &pending : queue)
+      cudaEventDestroy(pending.event);
+    for (ncclComm_t comm : comms)
+      ncclCommDestroy(comm);
+    if (world)
+      ncclCommDestroy(world);
+  }
+
+  Status initialize(const MeshSpec &spec) {
+    int worldRank = 0, worldSize = 1;
+    CLEAVE_RETURN_IF_ERROR(initializeMpi(worldRank, worldSize));
+    CLEAVE_RETURN_IF_ERROR(setUp(spec, worldRank, worldSize));
+    ncclUniqueId id;
+    if (rank == 0)
+      CLEAVE_RETURN_IF_ERROR(checkNccl(ncclGetUniqueId(&id), "ncclGetUniqueId"));
+    CLEAVE_RETURN_IF_ERROR(broadcastFromRootMpi(&id, sizeof(id)));
+    CLEAVE_RETURN_IF_ERROR(checkNccl(ncclCommInitRank(&world, size, id, rank),
+                                     "ncclCommInitRank on rank " +
+                                         std::to_string(rank)));
+    for (int group = 0; group < getNumGroups(); ++group) {
+      std::vector<int64_t> others = coordinates;
+      for (int axis : groups[group])
+        others[axis] = 0;
+      ncclComm_t comm = nullptr;
+      CLEAVE_RETURN_IF_ERROR(checkNccl(
+          ncclCommSplit(world, static_cast<int>(mesh.getRank(others)),
+                        static_cast<int>(getGroupIndex(group)), &comm, nullptr),
+          "ncclCommSplit for axes " + describeGroup(group)));
+      comms.push_back(comm);
+    }
+    return Status::success();
+  }
+
+  Status allReduce(int group, DType dtype, const void *input, void *output,
+                   int64_t count, ReduceKind kind,
+                   const char *location) override {
+    ncclDataType_t type;
+    ncclRedOp_t op;
+    CLEAVE_RETURN_IF_ERROR(getReduction(dtype, kind, location, type, op));
+    CLEAVE_RETURN_IF_ERROR(checkNccl(
+        ncclAllReduce(input, output, count, type, op, comms[group], getStream()),
+        std::string(location) + ": all_reduce"));
+    return enqueued("all_reduce", group, location);
+  }
+
+  Status allGather(int group, const void *input, void *output,
+                   size_t bytesPerRank, const char *location) override {
+    CLEAVE_RETURN_IF_ERROR(checkNccl(
+        ncclAllGather(input, output, bytesPerRank, ncclUint8, comms[group],
+                      getStream()),
+        std::string(location) + ": all_gather"));
+    return enqueued("all_gather", group, location);
+  }
+
+  Status reduceScatter(int group, DType dtype, const void *input,
+                       void *output, int64_t countPerRank, ReduceKind kind,
+                       const char *location) override {
+    ncclDataType_t type;
+    ncclRedOp_t op;
+    CLEAVE_RETURN_IF_ERROR(getReduction(dtype, kind, location, type, op));
+    CLEAVE_RETURN_IF_ERROR(checkNccl(
+        ncclReduceScatter(input, output, countPerRank, type, op, comms[group],
+                          getStream()),
+        std::string(location) + ": reduce_scatter"));
+    return enqueued("reduce_scatter", group, location);
+  }
+
+  Status allToAll(int group, const void *input, void *output,
+                  size_t bytesPerRank, const char *location) override {
+    int64_t n = getGroupSize(group);
+    int64_t me = getGroupIndex(group);
+    const auto *in = static_cast<const uint8_t *>(input);
+    auto *out = static_cast<uint8_t *>(output);
+    CLEAVE_RETURN_IF_ERROR(checkNccl(ncclGroupStart(), "ncclGroupStart"));
+    for (int64_t peer = 0; peer < n; ++peer) {
+      if (peer == me)
+        continue;
+      CLEAVE_RETURN_IF_ERROR(checkNccl(
+          ncclSend(in + peer * bytesPerRank, bytesPerRank, ncclUint8,
+                   static_cast<int>(peer), comms[group], getStream()),
+          std::string(location) + ": all_to_all send"));
+      CLEAVE_RETURN_IF_ERROR(checkNccl(
+          ncclRecv(out + peer * bytesPerRank, bytesPerRank, ncclUint8,
+                   static_cast<int>(peer), comms[group], getStream()),
+          std::string(location) + ": all_to_all receive"));
+    }
+    CLEAVE_RETURN_IF_ERROR(checkNccl(ncclGroupEnd(), "ncclGroupEnd"));
+    CLEAVE_RETURN_IF_ERROR(context.copyOnDevice(
+        out + me * bytesPerRank, in + me * bytesPerRank, bytesPerRank));
+    return enqueued("all_to_all", group, location);
+  }
+
+  Status barrier(const char *what) override {
+    CLEAVE_RETURN_IF_ERROR(drain(what));
+    int32_t *flag = nullptr;
+    CLEAVE_RETURN_IF_ERROR(context.getScratch(ScratchSlot::CollectiveSend,
+                                              sizeof(int32_t),
+                                              reinterpret_cast<void **>(&flag)));
+    CLEAVE_RETURN_IF_ERROR(checkNccl(
+        ncclAllReduce(flag, flag, 1, ncclInt32, ncclSum, world, getStream()),
+        std::string(what) + ": barrier"));
+    CLEAVE_RETURN_IF_ERROR(enqueued("barrier", -1, what));
+    return drain(what);
+  }
+
+  Status drain(const char *) override {
+    using Clock = std::chrono::steady_clock;
+    auto deadline = Clock::now() + std::chrono::duration<double>(timeoutSeconds);
+    for (const Pending &pending : queue) {
+      for (;;) {
+        cudaError_t state = cudaEventQuery(pending.event);
+        if (state == cudaSuccess)
+          break;
+        if (state != cudaErrorNotReady)
+          return Status::error(pending.location + ": " + pending.op +
+                               " failed: " + cudaGetErrorString(state));
+        ncclResult_t async = ncclSuccess;
+        for (ncclComm_t comm : comms)
+          if (ncclCommGetAsyncError(comm, &async) == ncclSuccess &&
+              async != ncclSuccess && async != ncclInProgress)
+            return Status::error(pending.location + ": " + pending.op +
+                                 " failed on rank " + std::to_string(rank) +
+                                 ": " + ncclGetErrorString(async));
+        if (Clock::now() > deadline)
+          failTimeout(pending.op.c_str(), pending.group,
+                      pending.location.c_str());
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+      }
+    }
+    for (const Pending &pending : queue)
+      cudaEventDestroy(pending.event);
+    queue.clear();
+    return Status::success();
+  }
+
+  [[noreturn]] void abortJob(int code) override {
+    for (ncclComm_t comm : comms)
+      ncclCommAbort(comm);
+    if (world)
+      ncclCommAbort(world);
+    comms.clear();
+    world = nullptr;
+    abortMpiJob(code);
+  }
+
+private:
+  struct Pending {
+    cudaEvent_t event;
+    std::string op;
+    int group;
+    std::string location;
+  };
+
+  cudaStream_t getStream() const {
+    return static_cast<cudaStream_t>(context.getStream());
+  }
+
+  /// Records an event after the collective just queued, for drain().
+  Status enqueued(const char *op, int group, const char *location) {
+    cudaEvent_t event;
+    if (cudaEventCreateWithFlags(&event, cudaEventDisableTiming) != cudaSuccess ||
+        cudaEventRecord(event, getStream()) != cudaSuccess)
+      return Status::error(std::string(location) + ": cannot record an event "
+                                                   "after " + op);
+    queue.push_back({event, op, group, location});
+    return Status::success();
+  }
+
+  Status getReduction(DType dtype, ReduceKind kind, const char *location,
+                      ncclDataType_t &type, ncclRedOp_t &op) {
+    if (kind == ReduceKind::Mean)
+      return Status::error(std::string(location) +
+                           ": collectives reduce by sum or max, not mean");
+    op = kind == ReduceKind::Max ? ncclMax : ncclSum;
+    switch (dtype) {
+    case DType::F64: type = ncclFloat64; return Status::success();
+    case DType::F32: type = ncclFloat32; return Status::success();
+    case DType::BF16: type = ncclBfloat16; return Status::success();
+    case DType::F16: type = ncclFloat16; return Status::success();
+    case DType::I32: type = ncclInt32; return Status::success();
+    case DType::I64: type = ncclInt64; return Status::success();
+    default:
+      return Status::error(std::string(location) + ": cannot reduce " +
+                           getDTypeName(dtype) + " with NCCL");
+    }
+  }
+
+  Context &context;
+  ncclComm_t world = nullptr;
+  std::vector<ncclComm_t> comms;
+  std::vector<Pending> queue;
+};
+
+} // namespace
+
+Status createCommunicator(Context &context, const MeshSpec &spec,
+                          std::unique_ptr<Communicator> &communicator) {
+  const char *choice = std::getenv("CLEAVE_COLLECTIVES");
+  std::string backend = choice && *choice ? choice : "nccl";
+  if (backend == "mpi")
+    return createMpiCommunicator(context, spec, /*stageThroughHost=*/true,
+                                 communicator);
+  if (backend != "nccl")
+    return Status::error("CLEAVE_COLLECTIVES must be nccl or mpi, got '" +
+                         backend + "'");
+  auto nccl = std::make_unique<NcclCommunicator>(context);
+  CLEAVE_RETURN_IF_ERROR(nccl->initialize(spec));
+  communicator = std::move(nccl);
+  return Status::success();
+}
+
+} // namespace cleave::rt
