@@ -35,6 +35,8 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 
+#include <unistd.h>
+
 using namespace mlir;
 using namespace mlir::cleave;
 namespace cl = llvm::cl;
@@ -147,6 +149,21 @@ static cl::opt<std::string> outDir("out",
                                             "checkpoints go"),
                                    cl::value_desc("dir"), cl::cat(trainCategory));
 
+static cl::opt<std::string> meshOption(
+    "mesh",
+    cl::desc("Partition the program over a device mesh, outermost axis "
+             "first, e.g. dp=2,tp=2; it then runs as one process per device "
+             "(train launches them with mpirun)"),
+    cl::value_desc("axis=size,..."), cl::cat(category));
+static cl::opt<std::string> strategyOption(
+    "strategy",
+    cl::desc("With --mesh: strategies, comma-separated (dp, megatron, zero1, "
+             "zero2, zero3); default: dp on an axis named dp, megatron on tp"),
+    cl::cat(category));
+static cl::opt<unsigned> optLevel(
+    "opt-level",
+    cl::desc("Optimization level of the generated program's compiler, 0-3 (3)"),
+    cl::init(3), cl::cat(category));
 static cl::opt<bool> emitOnly("emit-only",
                               cl::desc("Write the source and print the build "
                                        "command without running it"),
@@ -162,13 +179,22 @@ llvm::raw_ostream &error() {
 FailureOr<SmallVector<std::string>> getBuildCommand(StringRef source,
                                                      StringRef executable) {
   SmallVector<std::string> command;
+  if (optLevel > 3) {
+    error() << "--opt-level must be 0 to 3, got " << optLevel << "\n";
+    return failure();
+  }
+  std::string level = "-O" + std::to_string(optLevel.getValue());
+  SmallVector<StringRef> mpiLibraries;
+  StringRef(CLEAVEC_MPI_LIBRARIES).split(mpiLibraries, ';', -1, false);
   if (target == "cpu") {
-    command = {CLEAVEC_CXX_COMPILER, "-O3", "-std=c++17", "-fopenmp",
+    command = {CLEAVEC_CXX_COMPILER, level, "-std=c++17", "-fopenmp",
                "-I" CLEAVEC_RUNTIME_INCLUDE_DIR, source.str(), "-o",
                executable.str(), CLEAVEC_RUNTIME_CPU_LIBRARY,
                CLEAVEC_RUNTIME_LIBRARY, CLEAVEC_OPENBLAS_LIBRARY,
                // The OpenMP OpenBLAS, not whichever the system default is.
                "-Wl,-rpath," CLEAVEC_OPENBLAS_DIR};
+    for (StringRef library : mpiLibraries)
+      command.push_back(library.str());
     return command;
   }
   if (StringRef(CLEAVEC_RUNTIME_CUDA_LIBRARY).empty()) {
@@ -176,7 +202,7 @@ FailureOr<SmallVector<std::string>> getBuildCommand(StringRef source,
                "project was configured\n";
     return failure();
   }
-  command = {CLEAVEC_NVCC, "-O3", "-std=c++17"};
+  command = {CLEAVEC_NVCC, level, "-std=c++17"};
   SmallVector<StringRef> archs;
   StringRef(cudaArchs).split(archs, ',', -1, false);
   for (StringRef arch : archs) {
@@ -190,7 +216,10 @@ FailureOr<SmallVector<std::string>> getBuildCommand(StringRef source,
   command.insert(command.end(),
                  {"-I" CLEAVEC_RUNTIME_INCLUDE_DIR, source.str(), "-o",
                   executable.str(), CLEAVEC_RUNTIME_CUDA_LIBRARY,
-                  CLEAVEC_RUNTIME_LIBRARY, "-lcublasLt", "-lcublas"});
+                  CLEAVEC_RUNTIME_LIBRARY, "-lcublasLt", "-lcublas",
+                  CLEAVEC_NCCL_LIBRARY});
+  for (StringRef library : mpiLibraries)
+    command.push_back(library.str());
   return command;
 }
 
@@ -203,9 +232,53 @@ std::string joinCommand(ArrayRef<std::string> command) {
 
 enum class Mode { Forward, Gradients, Train };
 
+/// The mesh of --mesh: axis names and sizes, outermost first.
+struct MeshOption {
+  SmallVector<std::pair<std::string, int64_t>> axes;
+
+  bool empty() const { return axes.empty(); }
+  int64_t getNumDevices() const {
+    int64_t count = 1;
+    for (const auto &axis : axes)
+      count *= axis.second;
+    return count;
+  }
+  /// "dp:2,tp:2", as cleave-parallelize spells it.
+  std::string toPassOption() const {
+    std::string text;
+    for (const auto &[name, size] : axes)
+      text += (text.empty() ? "" : ",") + name + ":" + std::to_string(size);
+    return text;
+  }
+};
+
+/// Parses --mesh; an empty option gives an empty mesh.
+FailureOr<MeshOption> parseMeshOption() {
+  MeshOption mesh;
+  if (meshOption.empty())
+    return mesh;
+  SmallVector<StringRef> axes;
+  StringRef(meshOption).split(axes, ',');
+  for (StringRef axis : axes) {
+    auto [name, sizeText] = axis.split('=');
+    int64_t size = 0;
+    if (name.empty() || !llvm::all_of(name, [](char c) {
+          return llvm::isAlnum(c) || c == '_';
+        }) ||
+        sizeText.getAsInteger(10, size) || size < 1) {
+      error() << "--mesh wants axis=size pairs like dp=2,tp=2, got '"
+              << meshOption << "'\n";
+      return failure();
+    }
+    mesh.axes.emplace_back(name.str(), size);
+  }
+  return mesh;
+}
+
 /// Compiles the model at `modelPath` into `directory`; sets `executable`.
 LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
-                    StringRef directory, std::string &executablePath) {
+                    const MeshOption &mesh, StringRef directory,
+                    std::string &executablePath) {
   if (target != "cpu" && target != "cuda") {
     error() << "--target must be cpu or cuda, got '" << target << "'\n";
     return failure();
@@ -289,6 +362,26 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
     passes += "canonicalize, cse, ";
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
+  }
+  if (!mesh.empty()) {
+    if (mode == Mode::Train && microBatches != 1) {
+      error() << "--mesh with --micro-batches is not supported yet: the "
+                 "gradient step and the update would be partitioned apart\n";
+      return failure();
+    }
+    if (strategyOption.getNumOccurrences() && strategyOption.empty()) {
+      error() << "--strategy needs at least one strategy\n";
+      return failure();
+    }
+    CleaveParallelizeOptions parallelize;
+    parallelize.mesh = mesh.toPassOption();
+    parallelize.strategy = strategyOption;
+    if (mode == Mode::Forward)
+      parallelize.function = entry.empty() ? forwardName : std::string(entry);
+    pm.addPass(createCleaveParallelize(parallelize));
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createCSEPass());
+    passes += "cleave-parallelize, canonicalize, cse, ";
   }
   pm.addNestedPass<func::FuncOp>(createCleaveFuse());
   pm.addNestedPass<func::FuncOp>(createCleavePlanMemory());
@@ -377,13 +470,36 @@ int run(ArrayRef<std::string> command) {
   return status < 0 ? 1 : status;
 }
 
+/// The mpirun command that starts `ranks` processes of `program` on this
+/// machine, as torchrun would: one OpenMP/OpenBLAS thread per rank, as many
+/// ranks as asked even beyond the cores, and root allowed where it runs as
+/// root.
+FailureOr<SmallVector<std::string>> getLocalLaunch(int64_t ranks) {
+  std::string mpirun = CLEAVEC_MPIRUN;
+  if (llvm::ErrorOr<std::string> found = llvm::sys::findProgramByName("mpirun"))
+    mpirun = *found;
+  if (mpirun.empty() || !llvm::sys::fs::can_execute(mpirun)) {
+    error() << "cannot find mpirun to launch the ranks: install openmpi-bin\n";
+    return failure();
+  }
+  SmallVector<std::string> command = {mpirun, "-np", std::to_string(ranks),
+                                      "--oversubscribe", "--bind-to", "none"};
+  if (::geteuid() == 0)
+    command.push_back("--allow-run-as-root");
+  command.append({"-x", "OMP_NUM_THREADS=1", "-x", "OPENBLAS_NUM_THREADS=1"});
+  return command;
+}
+
 int train(MLIRContext &context, StringRef modelPath) {
   if (dataPath.empty() || steps <= 0) {
     error() << "train needs --data FILE and --steps N\n";
     return 1;
   }
+  FailureOr<MeshOption> mesh = parseMeshOption();
+  if (failed(mesh))
+    return 1;
   std::string executable;
-  if (failed(build(context, modelPath, Mode::Train, outDir, executable)))
+  if (failed(build(context, modelPath, Mode::Train, *mesh, outDir, executable)))
     return 1;
   if (emitOnly)
     return 0;
@@ -403,6 +519,16 @@ int train(MLIRContext &context, StringRef modelPath) {
       "--out",         outDir};
   if (!resumeDir.empty())
     command.append({"--resume", resumeDir});
+  if (mesh->empty())
+    return run(command);
+  int64_t ranks = mesh->getNumDevices();
+  FailureOr<SmallVector<std::string>> launch = getLocalLaunch(ranks);
+  if (failed(launch))
+    return 1;
+  llvm::outs() << "cleavec: on a cluster: mpirun -np " << ranks << " "
+               << joinCommand(command) << "\ncleavec:   or: srun -n " << ranks
+               << " " << joinCommand(command) << "\n";
+  command.insert(command.begin(), launch->begin(), launch->end());
   return run(command);
 }
 
@@ -461,10 +587,13 @@ int main(int argc, char **argv) {
   MLIRContext context(registry);
   if (command == "train")
     return train(context, positional[1]);
+  FailureOr<MeshOption> mesh = parseMeshOption();
+  if (failed(mesh))
+    return 1;
   std::string executable;
   return failed(build(context, positional[1],
-                      gradients ? Mode::Gradients : Mode::Forward, outputDir,
-                      executable))
+                      gradients ? Mode::Gradients : Mode::Forward, *mesh,
+                      outputDir, executable))
              ? 1
              : 0;
 }

@@ -74,13 +74,21 @@ std::string getIdentifier(StringRef name, llvm::StringSet<> &taken) {
   return unique;
 }
 
+/// The mesh of a partitioned module and the axis groups its collectives
+/// use, numbered as the emitted calls name them.
+struct MeshGroups {
+  bool partitioned = false;
+  SmallVector<std::string> groups;
+};
+
 /// Emits one function: kernels first (into `kernels`), host code second.
 class FunctionEmitter {
 public:
   FunctionEmitter(func::FuncOp function, StringRef name, raw_ostream &kernels,
-                  raw_ostream &host, CudaEmitterSummary &summary)
+                  raw_ostream &host, CudaEmitterSummary &summary,
+                  MeshGroups &meshGroups)
       : function(function), name(name.str()), kernels(kernels), host(host),
-        summary(summary) {}
+        summary(summary), meshGroups(meshGroups) {}
 
   LogicalResult emit() {
     auto arenaBytes =
@@ -326,10 +334,103 @@ private:
                        get(slice.getInput()), get(slice.getResult())}, op);
         })
         .Case([&](ConcatOp concat) { return emitConcat(concat); })
+        .Case([&](IotaOp iota) {
+          return call("iota", {getShapeLiteral(getShape(iota.getResult())),
+                               std::to_string(iota.getDim()),
+                               get(iota.getResult())}, op);
+        })
+        .Case<AllReduceOp, AllGatherOp, ReduceScatterOp, AllToAllOp,
+              LocalSliceOp, DeviceIndexOp>(
+            [&](Operation *collective) { return emitCollective(*collective); })
         .Case([&](ConstantOp constant) { return emitDenseConstant(constant); })
         .Default([&](Operation *other) {
           return other->emitOpError("cannot be emitted to CUDA C++");
         });
+  }
+
+  /// The index of the axis group `axes` in the module's group table.
+  std::string getGroup(ArrayAttr axes) {
+    std::string key;
+    for (Attribute axis : axes)
+      key += (key.empty() ? "" : ",") + cast<StringAttr>(axis).str();
+    auto *it = llvm::find(meshGroups.groups, key);
+    if (it == meshGroups.groups.end()) {
+      meshGroups.groups.push_back(key);
+      it = std::prev(meshGroups.groups.end());
+    }
+    return std::to_string(it - meshGroups.groups.begin());
+  }
+
+  /// A collective or device_index: a runtime call on the rank's
+  /// sub-communicator of the op's axes.
+  LogicalResult emitCollective(Operation &op) {
+    auto reduction = [](ReductionKind kind) {
+      return std::string(kind == ReductionKind::max ? "cleave::rt::ReduceKind::Max"
+                                                    : "cleave::rt::ReduceKind::Sum");
+    };
+    if (auto index = dyn_cast<DeviceIndexOp>(op))
+      return call("deviceIndex", {getGroup(index.getAxes()), get(index.getResult())},
+                  op);
+    Value input = op.getOperand(0), result = op.getResult(0);
+    std::string shape = getShapeLiteral(getShape(input));
+    return llvm::TypeSwitch<Operation *, LogicalResult>(&op)
+        .Case([&](AllReduceOp reduce) {
+          return call("allReduce",
+                      {getGroup(reduce.getAxes()), getDType(input),
+                       std::to_string(getElementCount(getShape(input))),
+                       reduction(reduce.getKind()), get(input), get(result)}, op);
+        })
+        .Case([&](AllGatherOp gather) {
+          return call("allGather",
+                      {getGroup(gather.getAxes()), getElementBytes(input), shape,
+                       std::to_string(gather.getDim()), get(input), get(result)},
+                      op);
+        })
+        .Case([&](ReduceScatterOp scatter) {
+          return call("reduceScatter",
+                      {getGroup(scatter.getAxes()), getDType(input), shape,
+                       std::to_string(scatter.getDim()),
+                       reduction(scatter.getKind()), get(input), get(result)}, op);
+        })
+        .Case([&](AllToAllOp exchange) {
+          return call("allToAll",
+                      {getGroup(exchange.getAxes()), getElementBytes(input), shape,
+                       std::to_string(exchange.getSplitDim()),
+                       std::to_string(exchange.getConcatDim()), get(input),
+                       get(result)}, op);
+        })
+        .Case([&](LocalSliceOp slice) {
+          return call("localSlice",
+                      {getGroup(slice.getAxes()), getElementBytes(input), shape,
+                       std::to_string(slice.getDim()), get(input), get(result)},
+                      op);
+        })
+        .Default([](Operation *other) {
+          return other->emitOpError("is not a collective");
+        });
+  }
+
+  /// The per-rank split of the argument or result with attributes `attrs`,
+  /// as the runtime reads it ("dp;" for [[dp], []]), "nullptr" when the
+  /// function is not partitioned.
+  FailureOr<std::string> getSplit(DictionaryAttr attrs, Location loc) {
+    if (!meshGroups.partitioned)
+      return std::string("nullptr");
+    auto block = attrs ? attrs.getAs<ShardingAttr>(CleaveDialect::kBlockAttrName)
+                       : ShardingAttr();
+    if (!block)
+      return std::string("\"\"");
+    if (!block.getPartialAxes().empty())
+      return emitError(loc, "a pending sum (partial) cannot cross the "
+                            "program's boundary: the runtime passes complete "
+                            "values only");
+    std::string split;
+    for (unsigned dim = 0; dim < block.getDims().size(); ++dim) {
+      if (dim)
+        split += ";";
+      split += llvm::join(block.getDimAxes(dim), ",");
+    }
+    return getStringLiteral(split);
   }
 
   /// "rows, cols" of a row-wise op over the last dimension of `value`.
@@ -537,12 +638,18 @@ private:
                                : input ? input.str()
                                : state ? state.str()
                                        : "arg" + std::to_string(index);
+      FailureOr<std::string> split =
+          getSplit(function.getArgAttrDict(index), function.getLoc());
+      if (failed(split))
+        return failure();
       host << "    {{" << getStringLiteral(tensorName) << ", " << getDType(argument)
            << ", " << getShapeLiteral(getShape(argument)) << "}, cleave::rt::ArgumentKind::"
-           << (param ? "Param" : state ? "State" : "Input") << "},\n";
+           << (param ? "Param" : state ? "State" : "Input") << ", " << *split
+           << "},\n";
     }
     if (function.getNumArguments() == 0)
-      host << "    {{\"\", cleave::rt::DType::F32, {0, {}}}, cleave::rt::ArgumentKind::Input},\n";
+      host << "    {{\"\", cleave::rt::DType::F32, {0, {}}}, "
+              "cleave::rt::ArgumentKind::Input, nullptr},\n";
     host << "};\n";
 
     host << "const cleave::rt::ResultSpec " << prefix << "_results[] = {\n";
@@ -559,13 +666,17 @@ private:
           i, CleaveDialect::kUpdatesAttrName);
       std::string resultName =
           output ? output.str() : "output" + std::to_string(i);
+      FailureOr<std::string> split =
+          getSplit(function.getResultAttrDict(i), function.getLoc());
+      if (failed(split))
+        return failure();
       host << "    {{" << getStringLiteral(resultName) << ", cleave::rt::DType::"
            << getElementInfo(tensor, function.getLoc())->dtype << ", "
            << getShapeLiteral(tensor.getShape()) << "}, "
-           << (updates ? updates.getInt() : -1) << "},\n";
+           << (updates ? updates.getInt() : -1) << ", " << *split << "},\n";
     }
     if (function.getNumResults() == 0)
-      host << "    {{\"\", cleave::rt::DType::F32, {0, {}}}, -1},\n";
+      host << "    {{\"\", cleave::rt::DType::F32, {0, {}}}, -1, nullptr},\n";
     host << "};\n";
 
     host << "const char *const " << prefix << "_index_sites[] = {\n";
@@ -579,7 +690,8 @@ private:
          << getStringLiteral(function.getSymName()) << ", " << prefix << "_arguments, "
          << function.getNumArguments() << ", " << prefix << "_results, "
          << function.getNumResults() << ", " << arenaBytes << ", &" << name
-         << ", " << prefix << "_index_sites, " << indexSites.size() << "};\n\n";
+         << ", " << prefix << "_index_sites, " << indexSites.size() << ", "
+         << (meshGroups.partitioned ? "&k_mesh" : "nullptr") << "};\n\n";
     return success();
   }
 
@@ -589,6 +701,7 @@ private:
   raw_ostream &kernels;
   raw_ostream &host;
   CudaEmitterSummary &summary;
+  MeshGroups &meshGroups;
   DenseMap<Value, std::string> pointers;
   SmallVector<std::string> indexSites;
   int64_t nextValue = 0;
@@ -623,6 +736,24 @@ LogicalResult mlir::cleave::translateToCuda(ModuleOp module, raw_ostream &os,
     return failure();
   totals.entry = entry->getSymName().str();
 
+  // A module partitioned by cleave-partition runs one process per device of
+  // its mesh.
+  MeshGroups meshGroups;
+  SmallVector<MeshOp> meshes(module.getOps<MeshOp>());
+  module.walk([&](Operation *op) {
+    if (isa<AllReduceOp, AllGatherOp, ReduceScatterOp, AllToAllOp, LocalSliceOp,
+            DeviceIndexOp>(op))
+      meshGroups.partitioned = true;
+    if (auto function = dyn_cast<func::FuncOp>(op))
+      for (unsigned i = 0; i < function.getNumArguments(); ++i)
+        if (function.getArgAttr(i, CleaveDialect::kBlockAttrName))
+          meshGroups.partitioned = true;
+  });
+  if (meshGroups.partitioned && meshes.size() != 1)
+    return module.emitError("a partitioned module needs exactly one "
+                            "cleave.mesh, found ")
+           << meshes.size();
+
   std::string kernels, host, entryIdentifier;
   llvm::raw_string_ostream kernelStream(kernels), hostStream(host);
   llvm::StringSet<> identifiers;
@@ -633,7 +764,7 @@ LogicalResult mlir::cleave::translateToCuda(ModuleOp module, raw_ostream &os,
       continue;
     std::string identifier = getIdentifier(function.getSymName(), identifiers);
     if (failed(FunctionEmitter(function, identifier, kernelStream, hostStream,
-                               totals)
+                               totals, meshGroups)
                    .emit()))
       return failure();
     identifierOf[function] = identifier;
@@ -664,10 +795,30 @@ LogicalResult mlir::cleave::translateToCuda(ModuleOp module, raw_ostream &os,
      << "// One source for both targets: nvcc builds it for NVIDIA GPUs, a\n"
      << "// host C++ compiler with OpenMP for the CPU (see the runtime's\n"
      << "// cleave/runtime/Portability.h). Comments name the source ops.\n\n"
+     << "#include \"cleave/runtime/Communicator.h\"\n"
      << "#include \"cleave/runtime/Portability.h\"\n"
      << "#include \"cleave/runtime/Program.h\"\n\n"
      << "namespace {\n\n"
-     << kernels << host << "} // namespace\n";
+     << kernels;
+  if (meshGroups.partitioned) {
+    MeshOp mesh = meshes.front();
+    os << "// The mesh the program was partitioned for: one process per "
+          "device.\n"
+       << "const char *const k_mesh_axes[] = {";
+    for (Attribute axis : mesh.getAxes())
+      os << getStringLiteral(cast<StringAttr>(axis).getValue()) << ", ";
+    os << "};\nconst int64_t k_mesh_sizes[] = "
+       << getArrayLiteral(mesh.getSizes()) << ";\n"
+       << "const char *const k_mesh_groups[] = {";
+    for (const std::string &group : meshGroups.groups)
+      os << getStringLiteral(group) << ", ";
+    if (meshGroups.groups.empty())
+      os << "\"\"";
+    os << "};\nconst cleave::rt::MeshSpec k_mesh = {k_mesh_axes, k_mesh_sizes, "
+       << mesh.getAxes().size() << ", k_mesh_groups, " << meshGroups.groups.size()
+       << "};\n\n";
+  }
+  os << host << "} // namespace\n";
   if (options.emitMain)
     os << "\nint main(int argc, char **argv) {\n"
        << "  return cleave::rt::"

@@ -1,5 +1,6 @@
 // RUN: cleave-opt %s --cleave-fuse --cleave-plan-memory -mlir-print-debuginfo | cleave-translate --cleave-to-cuda | FileCheck %s
 
+// CHECK:       #include "cleave/runtime/Communicator.h"
 // CHECK:       #include "cleave/runtime/Portability.h"
 // CHECK:       #include "cleave/runtime/Program.h"
 
@@ -45,12 +46,12 @@
 
 // The descriptor the runner reads.
 // CHECK-LABEL: const cleave::rt::ArgumentSpec k_layer_arguments[] = {
-// CHECK-NEXT:      {{[{][{]}}"x", cleave::rt::DType::F32, {2, {4, 8}}}, cleave::rt::ArgumentKind::Input},
-// CHECK-NEXT:      {{[{][{]}}"w", cleave::rt::DType::F32, {2, {8, 16}}}, cleave::rt::ArgumentKind::Param},
+// CHECK-NEXT:      {{[{][{]}}"x", cleave::rt::DType::F32, {2, {4, 8}}}, cleave::rt::ArgumentKind::Input, nullptr},
+// CHECK-NEXT:      {{[{][{]}}"w", cleave::rt::DType::F32, {2, {8, 16}}}, cleave::rt::ArgumentKind::Param, nullptr},
 // CHECK:       const cleave::rt::ResultSpec k_layer_results[] = {
-// CHECK-NEXT:      {{[{][{]}}"output0", cleave::rt::DType::F32, {2, {16, 4}}}, -1},
+// CHECK-NEXT:      {{[{][{]}}"output0", cleave::rt::DType::F32, {2, {16, 4}}}, -1, nullptr},
 // CHECK:       const cleave::rt::Program k_layer_program = {
-// CHECK-NEXT:      "layer", k_layer_arguments, 4, k_layer_results, 2, 768, &layer, k_layer_index_sites, 0};
+// CHECK-NEXT:      "layer", k_layer_arguments, 4, k_layer_results, 2, 768, &layer, k_layer_index_sites, 0, nullptr};
 // CHECK:       int main(int argc, char **argv) {
 // CHECK-NEXT:    return cleave::rt::runProgramMain(k_layer_program, argc, argv);
 
