@@ -22,6 +22,12 @@ config.substitutions.append(("%cleave_obj", config.cleave_obj_root))
 config.substitutions.append(
     ("%reference", "%python " + os.path.join(config.test_source_root, "e2e", "reference.py")))
 
+# Starts a generated program's ranks on this machine, as cleavec train does.
+mpirun = "mpirun --oversubscribe --bind-to none -x OMP_NUM_THREADS=1"
+if os.geteuid() == 0:
+    mpirun += " --allow-run-as-root"
+config.substitutions.append(("%mpirun", mpirun))
+
 llvm_config.use_default_substitutions()
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 

@@ -1,0 +1,178 @@
+//===- CollectivesTest.cpp - Communicator setup and collectives over MPI --===//
+//
+// Runs under `mpirun -np 4` (ctest does so): every rank runs every test, and
+// each test builds the communicator of a dp=2 x tp=2 mesh, so the four ranks
+// meet in the same collectives in the same order.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cleave/runtime/Communicator.h"
+#include "cleave/runtime/Portability.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
+
+using namespace cleave::rt;
+
+namespace {
+
+const char *const kAxes[] = {"dp", "tp"};
+const int64_t kSizes[] = {2, 2};
+// Group 3 numbers devices tp-major, against the mesh's order.
+const char *const kGroups[] = {"tp", "dp", "dp,tp", "tp,dp"};
+const MeshSpec kMesh = {kAxes, kSizes, 2, kGroups, 4};
+enum Group { Tp = 0, Dp = 1, All = 2, AllTpMajor = 3 };
+
+class CollectivesTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    ASSERT_TRUE(context.initialize().ok());
+    Status status = createCommunicator(context, kMesh, communicator);
+    ASSERT_TRUE(status.ok()) << status.message();
+    context.setCommunicator(communicator.get());
+    rank = communicator->getRank();
+    dp = rank / 2;
+    tp = rank % 2;
+  }
+
+  Context context;
+  std::unique_ptr<Communicator> communicator;
+  int rank = 0, dp = 0, tp = 0;
+};
+
+Shape makeShape(std::initializer_list<int64_t> dims) {
+  Shape shape;
+  for (int64_t dim : dims)
+    shape.dims[shape.rank++] = dim;
+  return shape;
+}
+
+TEST_F(CollectivesTest, CoordinatesAndGroupsFollowTheMesh) {
+  EXPECT_EQ(communicator->getSize(), 4);
+  EXPECT_EQ(communicator->getCoordinates(), (std::vector<int64_t>{dp, tp}));
+  EXPECT_EQ(communicator->getGroupSize(Tp), 2);
+  EXPECT_EQ(communicator->getGroupSize(All), 4);
+  EXPECT_EQ(communicator->getGroupIndex(Tp), tp);
+  EXPECT_EQ(communicator->getGroupIndex(Dp), dp);
+  EXPECT_EQ(communicator->getGroupIndex(All), rank);
+  EXPECT_EQ(communicator->getGroupIndex(AllTpMajor), tp * 2 + dp);
+  EXPECT_EQ(communicator->describeGroup(All), "[dp, tp]");
+}
+
+TEST_F(CollectivesTest, AllReduceSumsAndMaximaWithinEachGroup) {
+  std::vector<float> values = {float(rank + 1), float(10 * (rank + 1))};
+  std::vector<float> sums(2);
+  ASSERT_TRUE(allReduce(context, Tp, DType::F32, 2, ReduceKind::Sum,
+                        values.data(), sums.data(), "test")
+                  .ok());
+  // tp groups are ranks {0, 1} and {2, 3}.
+  float expected = dp == 0 ? 3.0f : 7.0f;
+  EXPECT_EQ(sums, (std::vector<float>{expected, 10 * expected}));
+  // In place, over every rank.
+  ASSERT_TRUE(allReduce(context, All, DType::F32, 2, ReduceKind::Max,
+                        values.data(), values.data(), "test")
+                  .ok());
+  EXPECT_EQ(values, (std::vector<float>{4.0f, 40.0f}));
+}
+
+TEST_F(CollectivesTest, AllReduceOfBf16UsesFloatArithmetic) {
+  std::vector<cleave::bf16> values(3, cleave::fromFloat<cleave::bf16>(0.5f + rank));
+  ASSERT_TRUE(allReduce(context, Dp, DType::BF16, 3, ReduceKind::Sum,
+                        values.data(), values.data(), "test")
+                  .ok());
+  // dp groups are ranks {0, 2} and {1, 3}: 0.5 + 2.5 and 1.5 + 3.5.
+  for (cleave::bf16 value : values)
+    EXPECT_EQ(cleave::toCompute(value), tp == 0 ? 3.0f : 5.0f);
+}
+
+TEST_F(CollectivesTest, AllGatherConcatenatesAnInnerDimensionInGroupOrder) {
+  // Each rank holds a [2, 3] block of a [2, 6] matrix split on tp.
+  std::vector<int32_t> block(6), whole(12);
+  for (int i = 0; i < 6; ++i)
+    block[i] = 100 * rank + i;
+  ASSERT_TRUE(allGather(context, Tp, sizeof(int32_t), makeShape({2, 3}), 1,
+                        block.data(), whole.data(), "test")
+                  .ok());
+  int first = 2 * dp, second = first + 1;
+  std::vector<int32_t> expected;
+  for (int row = 0; row < 2; ++row)
+    for (int source : {first, second})
+      for (int col = 0; col < 3; ++col)
+        expected.push_back(100 * source + 3 * row + col);
+  EXPECT_EQ(whole, expected);
+}
+
+TEST_F(CollectivesTest, ReduceScatterKeepsThisRanksBlockOfTheSum) {
+  // A [2, 4] addend on every rank; dp rank d keeps columns [2d, 2d + 2).
+  std::vector<float> addend(8), block(4);
+  for (int i = 0; i < 8; ++i)
+    addend[i] = float(i + rank);
+  ASSERT_TRUE(reduceScatter(context, Dp, DType::F32, makeShape({2, 4}), 1,
+                            ReduceKind::Sum, addend.data(), block.data(),
+                            "test")
+                  .ok());
+  // The dp group of this rank: ranks tp and tp + 2.
+  int rankSum = tp + (tp + 2);
+  std::vector<float> expected;
+  for (int row = 0; row < 2; ++row)
+    for (int col = 2 * dp; col < 2 * dp + 2; ++col)
+      expected.push_back(float(2 * (4 * row + col) + rankSum));
+  EXPECT_EQ(block, expected);
+}
+
+TEST_F(CollectivesTest, AllToAllMovesTheSplitBetweenDimensions) {
+  // Split on rows before, on columns after: a [4, 2] block of a [4, 4]
+  // matrix (split on tp along columns) becomes a [2, 4] block of rows.
+  std::vector<int32_t> input(8), output(8);
+  for (int row = 0; row < 4; ++row)
+    for (int col = 0; col < 2; ++col)
+      input[row * 2 + col] = 10 * row + (2 * tp + col); // global (row, col)
+  ASSERT_TRUE(allToAll(context, Tp, sizeof(int32_t), makeShape({4, 2}), 0, 1,
+                       input.data(), output.data(), "test")
+                  .ok());
+  std::vector<int32_t> expected;
+  for (int row = 2 * tp; row < 2 * tp + 2; ++row)
+    for (int col = 0; col < 4; ++col)
+      expected.push_back(10 * row + col);
+  EXPECT_EQ(output, expected);
+}
+
+TEST_F(CollectivesTest, LocalSliceAndDeviceIndexFollowTheGroupOrder) {
+  std::vector<int32_t> whole = {0, 1, 2, 3, 4, 5, 6, 7}, block(2);
+  ASSERT_TRUE(localSlice(context, AllTpMajor, sizeof(int32_t), makeShape({8}),
+                         0, whole.data(), block.data(), "test")
+                  .ok());
+  int index = tp * 2 + dp;
+  EXPECT_EQ(block, (std::vector<int32_t>{2 * index, 2 * index + 1}));
+  int32_t device = -1;
+  ASSERT_TRUE(deviceIndex(context, AllTpMajor, &device, "test").ok());
+  EXPECT_EQ(device, index);
+}
+
+TEST_F(CollectivesTest, CountsBytesAsTheCostModelPredicts) {
+  std::vector<float> values(100, 1.0f), gathered(200);
+  ASSERT_TRUE(allReduce(context, All, DType::F32, 100, ReduceKind::Sum,
+                        values.data(), values.data(), "test")
+                  .ok());
+  // 2 (n - 1) / n of 400 bytes over 4 ranks.
+  EXPECT_DOUBLE_EQ(communicator->getCommunicatedBytes(), 600.0);
+  communicator->resetCommunicatedBytes();
+  ASSERT_TRUE(allGather(context, Tp, sizeof(float), makeShape({100}), 0,
+                        values.data(), gathered.data(), "test")
+                  .ok());
+  // (n - 1) / n of the 800-byte result over 2 ranks.
+  EXPECT_DOUBLE_EQ(communicator->getCommunicatedBytes(), 400.0);
+  EXPECT_TRUE(communicator->barrier("test").ok());
+}
+
+TEST_F(CollectivesTest, RejectsGroupsTheProgramDoesNotHave) {
+  float value = 0;
+  Status status = allReduce(context, 7, DType::F32, 1, ReduceKind::Sum, &value,
+                            &value, "m.mlir:3:4");
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.message(), "m.mlir:3:4: all_reduce names group 7 of 4");
+}
+
+} // namespace
