@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine, inside a directory made by bench/gpu/bundle.sh:
-# builds the CUDA runtime and the emitted models with nvcc, runs each with
-# parameters initialized on the machine (--init-seed 0), compares the loss
-# with the CPU backend's and prints the forward time.
+# builds the CUDA runtime and the emitted programs with nvcc, then
+#  - runs each forward model with parameters initialized on the machine
+#    (--init-seed 0), compares the loss with the CPU backend's and prints the
+#    forward time;
+#  - trains each GPT 5 steps on one rank, on the NCCL path at world size 1
+#    (mesh dp=1), and on two ranks sharing the GPU with MPI collectives staged
+#    through host memory (dp=2, tp=2), printing the losses next to the CPU
+#    runs' and the step times.
 #
 #   ./run.sh [--build-only] [--arch native|90|80,90]
 set -euo pipefail
@@ -23,23 +28,57 @@ else
   archflags=()
   for a in ${arch//,/ }; do archflags+=("-gencode=arch=compute_$a,code=sm_$a"); done
 fi
-
 out=$here/out
 mkdir -p "$out/obj"
-flags=(-O3 -std=c++17 -I"$here/include")
-for source in DType Init Safetensors Runner; do
+# Waits for the background jobs; fails if any failed.
+wait_all() {
+  local failed=0
+  for job in $(jobs -p); do wait "$job" || failed=1; done
+  [[ $failed == 0 ]] || { echo "run.sh: a build failed" >&2; exit 1; }
+}
+
+# MPI: MPICH from the bundled wheel, whatever the machine has (the runtime
+# uses the C API only, so any MPI builds it).
+mpi_root=$out/mpich
+if [[ ! -d $mpi_root ]]; then
+  python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" \
+    "$(ls "$here"/wheels/mpich-*.whl)" "$out/mpich-wheel"
+  mv "$out"/mpich-wheel/mpich-*.data/data "$mpi_root"
+  chmod +x "$mpi_root"/bin/*
+fi
+mpi_include=$mpi_root/include
+mpi_libs=(-Xlinker "$mpi_root/lib/libmpi.so.12" -Xlinker -rpath -Xlinker "$mpi_root/lib"
+          -Xlinker -rpath-link -Xlinker "$mpi_root/lib/mpich")
+mpiexec=$mpi_root/bin/mpiexec
+export PATH=$mpi_root/bin:$PATH
+# NCCL: next to CUDA, else the nvidia-nccl wheel PyTorch brings.
+nccl_root=
+for candidate in /usr/local/cuda /usr \
+    "$(python3 -c 'import nvidia.nccl, os; print(os.path.dirname(nvidia.nccl.__file__))' 2> /dev/null || true)"; do
+  if [[ -n $candidate && -f $candidate/include/nccl.h ]]; then nccl_root=$candidate; break; fi
+done
+[[ -n $nccl_root ]] || { echo "run.sh: no NCCL found" >&2; exit 1; }
+nccl_lib=$(find "$nccl_root"/lib* -name 'libnccl.so*' 2> /dev/null | sort | head -1)
+[[ -n $nccl_lib ]] || { echo "run.sh: no libnccl.so under $nccl_root" >&2; exit 1; }
+echo "run: MPI headers $mpi_include, mpiexec $mpiexec; NCCL $nccl_lib"
+
+flags=(-O2 -std=c++17 -I"$here/include" -I"$mpi_include" -I"$nccl_root/include")
+for source in Checkpoint Collectives ContextShared DataLoader DType Init Mesh \
+    MpiCommunicator Runner Safetensors Schedule Tokens Trainer; do
   "$nvcc" "${flags[@]}" -x c++ -c "$here/src/$source.cpp" -o "$out/obj/$source.o" &
 done
-for source in ContextCuda GemmCuda KernelsCuda; do
+for source in ContextCuda GemmCuda KernelsCuda NcclCommunicator; do
   "$nvcc" "${flags[@]}" "${archflags[@]}" -c "$here/src/$source.cu" -o "$out/obj/$source.o" &
 done
-wait
-for model in "$here"/models/*.cu; do
-  name=$(basename "$model" .cu)
-  "$nvcc" "${flags[@]}" "${archflags[@]}" "$model" "$out"/obj/*.o -lcublasLt \
-    -o "$out/$name"
-  echo "run: built $name"
+wait_all
+link=("$out"/obj/*.o -lcublasLt -lcublas -Xlinker "$nccl_lib" -Xlinker -rpath -Xlinker
+      "$(dirname "$nccl_lib")" "${mpi_libs[@]}")
+for program in "$here"/models/*.cu "$here"/train/*.cu; do
+  name=$(basename "$program" .cu)
+  "$nvcc" "${flags[@]}" "${archflags[@]}" "$program" "${link[@]}" -o "$out/$name" &
 done
+wait_all
+echo "run: built $(ls "$here"/models/*.cu "$here"/train/*.cu | wc -l) programs"
 [[ $build_only == 1 ]] && exit 0
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
@@ -50,7 +89,41 @@ for model in "$here"/models/*.cu; do
   echo "$result" | sed "s/^/$name: /"
   gpu=$(echo "$result" | sed -n 's/^loss: //p')
   cpu=$(cat "$here/models/$name.cpu-loss")
-  /usr/bin/env python3 -c "
+  python3 -c "
 g, c = float('$gpu'), float('$cpu')
 print('$name: loss gpu %.9g cpu %.9g relative difference %.3e' % (g, c, abs(g - c) / max(1.0, abs(c))))"
+done
+
+# Training: the same 5 steps every way; losses against the CPU and against
+# the one-rank GPU run.
+train() {
+  local name=$1 ranks=$2 collectives=$3
+  local command=("$out/$name" --data "$here/train/text.bin" --steps 5 --lr 1e-3
+                 --out "$out/ckpt-$name")
+  if [[ $ranks -gt 0 ]]; then
+    command=(env CLEAVE_COLLECTIVES="$collectives" CLEAVE_COLLECTIVE_TIMEOUT=120
+             "$mpiexec" -n "$ranks" "${command[@]}")
+  fi
+  "${command[@]}" > "$out/$name.log" 2>&1 || { cat "$out/$name.log"; return 1; }
+  grep '^step' "$out/$name.log" | sed "s/^/$name ($collectives x$ranks): /"
+}
+for model in tiny mid; do
+  train $model-one 0 none
+  train $model-dp1 1 nccl
+  train $model-dp2 2 mpi
+  train $model-tp2 2 mpi
+  python3 - "$out" "$here/train" "$model" <<'EOF'
+import sys
+out, reference, model = sys.argv[1:]
+def losses(path):
+    return [float(line.split()[3]) for line in open(path) if line.startswith("step")]
+gpu = losses(f"{out}/{model}-one.log")
+cpu = losses(f"{reference}/{model}-one.cpu-log")
+print(f"{model}: one rank, gpu vs cpu: losses within "
+      f"{max(abs(g - c) / max(1, abs(c)) for g, c in zip(gpu, cpu)):.2e}")
+for name in ["dp1", "dp2", "tp2"]:
+    other = losses(f"{out}/{model}-{name}.log")
+    print(f"{model}: {name} vs one rank on the gpu: losses within "
+          f"{max(abs(a - b) / max(1, abs(b)) for a, b in zip(other, gpu)):.2e}")
+EOF
 done
