@@ -57,6 +57,15 @@ inline double readScalar(DType dtype, const uint8_t *bytes) {
   }
 }
 
+/// What the usage of every generated program ends with.
+constexpr const char *kMeshUsage =
+    "A program built with --mesh runs as one process per mesh device, started\n"
+    "by mpirun -np N (or srun -n N); every rank takes the same options.\n"
+    "  CLEAVE_COLLECTIVE_TIMEOUT=S  end the job when a collective waits longer\n"
+    "                               than S seconds (300): a dead or stuck peer\n"
+    "  CLEAVE_COLLECTIVES=nccl|mpi  on CUDA: NCCL (default), or MPI staged\n"
+    "                               through host memory\n";
+
 /// The end of every generated main: a failed parse prints its error (none
 /// for --help) and the usage; then `run` runs and its error is printed.
 /// Returns the exit status.
@@ -66,6 +75,7 @@ inline int finishMain(const char *self, const char *usage, const Status &parsed,
     if (!parsed.message().empty())
       std::fprintf(stderr, "%s: error: %s\n", self, parsed.message().c_str());
     std::fprintf(stderr, usage, self);
+    std::fprintf(stderr, "%s", kMeshUsage);
     return parsed.message().empty() ? 0 : 1;
   }
   Status status = run();

@@ -33,6 +33,14 @@ Shape makeShape(std::initializer_list<int64_t> dims) {
   return shape;
 }
 
+TEST_F(KernelsTest, IotaNumbersOneDimension) {
+  std::vector<int32_t> middle(2 * 3 * 2), last(6);
+  ASSERT_TRUE(::cleave::rt::iota(context, makeShape({2, 3, 2}), 1, middle.data(), "test").ok());
+  EXPECT_EQ(middle, (std::vector<int32_t>{0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2}));
+  ASSERT_TRUE(::cleave::rt::iota(context, makeShape({6}), 0, last.data(), "test").ok());
+  EXPECT_EQ(last, (std::vector<int32_t>{0, 1, 2, 3, 4, 5}));
+}
+
 TEST_F(KernelsTest, GemmMatchesLoopsWithTransposesAndSharedRhs) {
   const int64_t batch = 3, m = 4, n = 5, k = 6;
   for (bool transposeA : {false, true}) {

@@ -48,3 +48,26 @@ func.func @empty_result(%a: tensor<4xf32>) attributes {cleave.arena_bytes = 256 
   %0 = cleave.fill 1.0 {cleave.arena_offsets = array<i64: 0>} : tensor<0xf32>
   return
 }
+
+// -----
+
+// A pending sum cannot leave the program: the runtime passes complete values.
+cleave.mesh @mesh(tp = 2)
+// expected-error @+1 {{a pending sum (partial) cannot cross the program's boundary: the runtime passes complete values only}}
+func.func @partial_result(%x: tensor<4xf32> {cleave.block = #cleave.sharding<@mesh, [[]]>})
+    -> (tensor<4xf32> {cleave.block = #cleave.sharding<@mesh, [[]], partial = [tp]>})
+    attributes {cleave.arena_bytes = 0 : i64} {
+  return %x : tensor<4xf32>
+}
+
+// -----
+
+// The runtime runs one mesh per program.
+// expected-error @+1 {{a partitioned module needs exactly one cleave.mesh, found 2}}
+module {
+  cleave.mesh @a(dp = 2)
+  cleave.mesh @b(tp = 2)
+  func.func @two_meshes(%x: tensor<4xf32> {cleave.block = #cleave.sharding<@a, [[dp]]>}) -> tensor<4xf32> {
+    return %x : tensor<4xf32>
+  }
+}
