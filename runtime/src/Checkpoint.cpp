@@ -4,17 +4,27 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 namespace cleave::rt {
 
 using nlohmann::json;
 
-std::string getCheckpointShardName(int64_t step, int rank) {
-  return "step-" + std::to_string(step) + "/rank-" + std::to_string(rank) +
-         ".safetensors";
+std::string chooseCheckpointStepDir(const std::string &dir, int64_t step) {
+  std::string plain = "step-" + std::to_string(step);
+  std::ifstream index(getCheckpointIndexPath(dir));
+  std::string text((std::istreambuf_iterator<char>(index)),
+                   std::istreambuf_iterator<char>());
+  return text.find("\"" + plain + "/") == std::string::npos ? plain
+                                                             : plain + ".b";
+}
+
+std::string getCheckpointShardName(const std::string &stepDir, int rank) {
+  return stepDir + "/rank-" + std::to_string(rank) + ".safetensors";
 }
 
 std::string getCheckpointIndexPath(const std::string &dir) {
@@ -52,9 +62,9 @@ Status writeCheckpointIndex(const std::string &dir,
   return Status::success();
 }
 
-Status removeOldCheckpointSteps(const std::string &dir, int64_t keepStep) {
+Status removeOldCheckpointSteps(const std::string &dir,
+                                const std::string &keep) {
   namespace fs = std::filesystem;
-  std::string keep = "step-" + std::to_string(keepStep);
   std::error_code error;
   for (const fs::directory_entry &entry : fs::directory_iterator(dir, error)) {
     std::string name = entry.path().filename().string();
@@ -68,6 +78,14 @@ Status removeOldCheckpointSteps(const std::string &dir, int64_t keepStep) {
 }
 
 namespace {
+
+bool overlaps(const Box &a, const Box &b) {
+  for (size_t d = 0; d < a.shape.size(); ++d)
+    if (std::max(a.offsets[d], b.offsets[d]) >=
+        std::min(a.offsets[d] + a.shape[d], b.offsets[d] + b.shape[d]))
+      return false;
+  return true;
+}
 
 Status parseIndex(const std::string &path, const json &document,
                   CheckpointIndex &index) {
@@ -150,6 +168,8 @@ Status CheckpointReader::read(const std::string &name, DType dtype,
   for (int64_t extent : box.shape)
     wanted *= extent;
   for (const CheckpointPiece &piece : tensor.pieces) {
+    if (!overlaps(piece.box, box))
+      continue;
     std::unique_ptr<SafetensorsReader> &file = files[piece.file];
     if (!file) {
       file = std::make_unique<SafetensorsReader>();

@@ -8,6 +8,7 @@
 
 #include "cleave/runtime/Communicator.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -39,8 +40,38 @@ Status Communicator::setUp(const MeshSpec &spec, int rankValue, int sizeValue) {
   return getCollectiveTimeout(timeoutSeconds);
 }
 
+Status Communicator::abortJobOnError(Status status) {
+  if (status.ok() || size <= 1)
+    return status;
+  std::fprintf(stderr, "cleave: rank %d: error: %s\n", rank,
+               status.message().c_str());
+  std::fflush(stderr);
+  abortJob(1);
+  std::_Exit(1);
+}
+
+Status Communicator::setUpDeviceIndices() {
+  std::vector<int32_t> indices;
+  for (int group = 0; group < getNumGroups(); ++group)
+    indices.push_back(static_cast<int32_t>(getGroupIndex(group)));
+  groupIndices = std::make_unique<DeviceBuffer>(context);
+  size_t bytes = std::max<size_t>(1, indices.size()) * sizeof(int32_t);
+  CLEAVE_RETURN_IF_ERROR(groupIndices->allocate(bytes, "group indices"));
+  if (indices.empty())
+    return Status::success();
+  return context.copyToDevice(groupIndices->get(), indices.data(),
+                              indices.size() * sizeof(int32_t));
+}
+
 int64_t Communicator::getGroupIndex(int group) const {
   return mesh.getGroupIndex(groups[group], coordinates);
+}
+
+int Communicator::getGroupColor(int group) const {
+  std::vector<int64_t> origin = coordinates;
+  for (int axis : groups[group])
+    origin[axis] = 0;
+  return static_cast<int>(mesh.getRank(origin));
 }
 
 int64_t Communicator::getGroupSize(int group) const {
@@ -135,6 +166,17 @@ int64_t getOuterCount(const Shape &shape, int dim) {
   return count;
 }
 
+/// Scratch for staging blocks. Growing it frees the old buffer, which on
+/// CUDA waits for the device: queued collectives are drained first, under
+/// the timeout.
+Status getStagingScratch(Context &context, Communicator &communicator,
+                         ScratchSlot slot, size_t bytes, void **pointer,
+                         const char *location) {
+  if (context.getScratchCapacity(slot) < bytes)
+    CLEAVE_RETURN_IF_ERROR(communicator.drain(location));
+  return context.getScratch(slot, bytes, pointer);
+}
+
 Shape withDim(Shape shape, int dim, int64_t size) {
   shape.dims[dim] = size;
   return shape;
@@ -145,6 +187,39 @@ Status checkDim(const Shape &shape, int dim, const char *op,
   if (dim < 0 || dim >= shape.rank)
     return Status::error(std::string(location) + ": " + op + " dimension " +
                          std::to_string(dim) + " is out of range");
+  return Status::success();
+}
+
+/// Copies the `n` blocks of `blockShape` lying side by side along `dim` in
+/// `whole` into contiguous `blocks`, in order.
+Status gatherBlocks(Context &context, size_t elementBytes, const Shape &whole,
+                    const Shape &blockShape, int dim, int64_t n,
+                    const void *input, void *blocks, const char *location) {
+  size_t blockBytes = getCount(blockShape) * elementBytes;
+  int64_t offsets[kMaxRank] = {};
+  for (int64_t i = 0; i < n; ++i) {
+    offsets[dim] = i * blockShape.dims[dim];
+    CLEAVE_RETURN_IF_ERROR(extractSlice(
+        context, elementBytes, whole, offsets, blockShape, input,
+        static_cast<uint8_t *>(blocks) + i * blockBytes, location));
+  }
+  return Status::success();
+}
+
+/// The inverse: writes `n` contiguous blocks side by side along `dim`.
+Status scatterBlocks(Context &context, size_t elementBytes,
+                     const Shape &blockShape, int dim, int64_t n,
+                     const void *blocks, void *output, const char *location) {
+  size_t blockBytes = getCount(blockShape) * elementBytes;
+  Shape whole = withDim(blockShape, dim, blockShape.dims[dim] * n);
+  int64_t offsets[kMaxRank] = {};
+  for (int64_t i = 0; i < n; ++i) {
+    offsets[dim] = i * blockShape.dims[dim];
+    CLEAVE_RETURN_IF_ERROR(insertSlice(
+        context, elementBytes, blockShape, offsets, whole,
+        static_cast<const uint8_t *>(blocks) + i * blockBytes, output,
+        location));
+  }
   return Status::success();
 }
 
@@ -174,20 +249,13 @@ Status allGather(Context &context, int group, size_t elementBytes,
   if (getOuterCount(inputShape, dim) == 1)
     return communicator->allGather(group, input, output, blockBytes, location);
   void *gathered;
-  CLEAVE_RETURN_IF_ERROR(context.getScratch(ScratchSlot::CollectiveReceive,
-                                            blockBytes * n, &gathered));
+  CLEAVE_RETURN_IF_ERROR(getStagingScratch(context, *communicator,
+                                           ScratchSlot::CollectiveReceive,
+                                           blockBytes * n, &gathered, location));
   CLEAVE_RETURN_IF_ERROR(
       communicator->allGather(group, input, gathered, blockBytes, location));
-  Shape outputShape = withDim(inputShape, dim, inputShape.dims[dim] * n);
-  int64_t offsets[kMaxRank] = {};
-  for (int64_t i = 0; i < n; ++i) {
-    offsets[dim] = i * inputShape.dims[dim];
-    CLEAVE_RETURN_IF_ERROR(insertSlice(
-        context, elementBytes, inputShape, offsets, outputShape,
-        static_cast<const uint8_t *>(gathered) + i * blockBytes, output,
-        location));
-  }
-  return Status::success();
+  return scatterBlocks(context, elementBytes, inputShape, dim, n, gathered,
+                       output, location);
 }
 
 Status reduceScatter(Context &context, int group, DType dtype,
@@ -211,17 +279,13 @@ Status reduceScatter(Context &context, int group, DType dtype,
                                        kind, location);
   // Lay the blocks out contiguously in group order first.
   void *blocks;
-  CLEAVE_RETURN_IF_ERROR(context.getScratch(
-      ScratchSlot::CollectiveSend, blockCount * n * elementBytes, &blocks));
-  Shape blockShape = withDim(inputShape, dim, inputShape.dims[dim] / n);
-  int64_t offsets[kMaxRank] = {};
-  for (int64_t i = 0; i < n; ++i) {
-    offsets[dim] = i * blockShape.dims[dim];
-    CLEAVE_RETURN_IF_ERROR(extractSlice(
-        context, elementBytes, inputShape, offsets, blockShape, input,
-        static_cast<uint8_t *>(blocks) + i * blockCount * elementBytes,
-        location));
-  }
+  CLEAVE_RETURN_IF_ERROR(getStagingScratch(
+      context, *communicator, ScratchSlot::CollectiveSend,
+      blockCount * n * elementBytes, &blocks, location));
+  CLEAVE_RETURN_IF_ERROR(gatherBlocks(
+      context, elementBytes, inputShape,
+      withDim(inputShape, dim, inputShape.dims[dim] / n), dim, n, input,
+      blocks, location));
   return communicator->reduceScatter(group, dtype, blocks, output, blockCount,
                                      kind, location);
 }
@@ -243,31 +307,20 @@ Status allToAll(Context &context, int group, size_t elementBytes,
   size_t pieceBytes = count / n * elementBytes;
   communicator->countBytes(group, double(count) * elementBytes, false);
   void *sent, *received;
-  CLEAVE_RETURN_IF_ERROR(
-      context.getScratch(ScratchSlot::CollectiveSend, count * elementBytes, &sent));
-  CLEAVE_RETURN_IF_ERROR(context.getScratch(ScratchSlot::CollectiveReceive,
-                                            count * elementBytes, &received));
+  CLEAVE_RETURN_IF_ERROR(getStagingScratch(context, *communicator,
+                                           ScratchSlot::CollectiveSend,
+                                           count * elementBytes, &sent, location));
+  CLEAVE_RETURN_IF_ERROR(getStagingScratch(
+      context, *communicator, ScratchSlot::CollectiveReceive,
+      count * elementBytes, &received, location));
   Shape pieceShape = withDim(inputShape, splitDim, inputShape.dims[splitDim] / n);
-  int64_t offsets[kMaxRank] = {};
-  for (int64_t i = 0; i < n; ++i) {
-    offsets[splitDim] = i * pieceShape.dims[splitDim];
-    CLEAVE_RETURN_IF_ERROR(extractSlice(
-        context, elementBytes, inputShape, offsets, pieceShape, input,
-        static_cast<uint8_t *>(sent) + i * pieceBytes, location));
-  }
+  CLEAVE_RETURN_IF_ERROR(gatherBlocks(context, elementBytes, inputShape,
+                                      pieceShape, splitDim, n, input, sent,
+                                      location));
   CLEAVE_RETURN_IF_ERROR(
       communicator->allToAll(group, sent, received, pieceBytes, location));
-  Shape outputShape =
-      withDim(pieceShape, concatDim, pieceShape.dims[concatDim] * n);
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t at[kMaxRank] = {};
-    at[concatDim] = i * pieceShape.dims[concatDim];
-    CLEAVE_RETURN_IF_ERROR(insertSlice(
-        context, elementBytes, pieceShape, at, outputShape,
-        static_cast<const uint8_t *>(received) + i * pieceBytes, output,
-        location));
-  }
-  return Status::success();
+  return scatterBlocks(context, elementBytes, pieceShape, concatDim, n,
+                       received, output, location);
 }
 
 Status localSlice(Context &context, int group, size_t elementBytes,
@@ -290,8 +343,8 @@ Status deviceIndex(Context &context, int group, int32_t *output,
   Communicator *communicator;
   CLEAVE_RETURN_IF_ERROR(
       getCommunicator(context, group, "device_index", location, communicator));
-  int32_t index = static_cast<int32_t>(communicator->getGroupIndex(group));
-  return context.copyToDevice(output, &index, sizeof(index));
+  return context.copyOnDevice(
+      output, communicator->getDeviceGroupIndices() + group, sizeof(int32_t));
 }
 
 } // namespace cleave::rt

@@ -17,6 +17,7 @@
 #include <mpi.h>
 
 #include <chrono>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -53,7 +54,7 @@ void reduceHalf(void *in, void *inout, int *count, MPI_Datatype *) {
 class MpiCommunicator final : public Communicator {
 public:
   MpiCommunicator(Context &context, bool stageThroughHost)
-      : context(context), stageThroughHost(stageThroughHost) {}
+      : Communicator(context), stageThroughHost(stageThroughHost) {}
 
   ~MpiCommunicator() override {
     for (MPI_Comm &comm : comms)
@@ -68,16 +69,16 @@ public:
     int worldRank = 0, worldSize = 1;
     CLEAVE_RETURN_IF_ERROR(initializeMpi(worldRank, worldSize));
     CLEAVE_RETURN_IF_ERROR(setUp(spec, worldRank, worldSize));
-    // Ranks that agree on every axis outside a group form one of its
-    // communicators; the key orders them as the group numbers devices.
+    return abortJobOnError(splitGroups());
+  }
+
+  /// One communicator per group; the key orders its ranks as the group
+  /// numbers devices.
+  Status splitGroups() {
     for (int group = 0; group < getNumGroups(); ++group) {
-      std::vector<int64_t> others = coordinates;
-      for (int axis : groups[group])
-        others[axis] = 0;
-      int color = static_cast<int>(mesh.getRank(others));
-      int key = static_cast<int>(getGroupIndex(group));
       MPI_Comm comm = MPI_COMM_NULL;
-      int code = MPI_Comm_split(MPI_COMM_WORLD, color, key, &comm);
+      int code = MPI_Comm_split(MPI_COMM_WORLD, getGroupColor(group),
+                                static_cast<int>(getGroupIndex(group)), &comm);
       if (code != MPI_SUCCESS)
         return Status::error("cannot create the communicator of axes " +
                              describeGroup(group) + ": " + getMpiError(code));
@@ -88,7 +89,7 @@ public:
     MPI_Op_create(&reduceHalf<::cleave::bf16, true>, 1, &halfOps[1]);
     MPI_Op_create(&reduceHalf<::cleave::f16, false>, 1, &halfOps[2]);
     MPI_Op_create(&reduceHalf<::cleave::f16, true>, 1, &halfOps[3]);
-    return Status::success();
+    return setUpDeviceIndices();
   }
 
   Status allReduce(int group, DType dtype, const void *input, void *output,
@@ -97,6 +98,7 @@ public:
     MPI_Datatype type;
     MPI_Op op;
     CLEAVE_RETURN_IF_ERROR(getReduction(dtype, kind, location, type, op));
+    CLEAVE_RETURN_IF_ERROR(checkCount(count, "all_reduce", location));
     size_t bytes = count * getDTypeSize(dtype);
     const void *send = input;
     void *receive = output;
@@ -114,6 +116,7 @@ public:
 
   Status allGather(int group, const void *input, void *output,
                    size_t bytesPerRank, const char *location) override {
+    CLEAVE_RETURN_IF_ERROR(checkCount(bytesPerRank, "all_gather", location));
     size_t total = bytesPerRank * getGroupSize(group);
     const void *send = input;
     void *receive = output;
@@ -135,6 +138,7 @@ public:
     MPI_Datatype type;
     MPI_Op op;
     CLEAVE_RETURN_IF_ERROR(getReduction(dtype, kind, location, type, op));
+    CLEAVE_RETURN_IF_ERROR(checkCount(countPerRank, "reduce_scatter", location));
     size_t blockBytes = countPerRank * getDTypeSize(dtype);
     const void *send = input;
     void *receive = output;
@@ -152,6 +156,7 @@ public:
 
   Status allToAll(int group, const void *input, void *output,
                   size_t bytesPerRank, const char *location) override {
+    CLEAVE_RETURN_IF_ERROR(checkCount(bytesPerRank, "all_to_all", location));
     size_t total = bytesPerRank * getGroupSize(group);
     const void *send = input;
     void *receive = output;
@@ -176,6 +181,15 @@ public:
   [[noreturn]] void abortJob(int code) override { abortMpiJob(code); }
 
 private:
+  /// MPI counts are ints: larger buffers are refused with the op named.
+  Status checkCount(size_t count, const char *op, const char *location) {
+    if (count <= static_cast<size_t>(INT_MAX))
+      return Status::success();
+    return Status::error(std::string(location) + ": " + op + " of " +
+                         std::to_string(count) +
+                         " elements exceeds MPI's int count");
+  }
+
   Status check(int code, const char *op, int group, const char *location) {
     if (code == MPI_SUCCESS)
       return Status::success();
@@ -264,7 +278,6 @@ private:
     return context.copyToDevice(output, receive, bytes);
   }
 
-  Context &context;
   bool stageThroughHost;
   std::vector<MPI_Comm> comms;
   MPI_Op halfOps[4] = {MPI_OP_NULL, MPI_OP_NULL, MPI_OP_NULL, MPI_OP_NULL};

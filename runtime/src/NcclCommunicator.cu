@@ -35,7 +35,7 @@ Status checkNccl(ncclResult_t result, const std::string &what) {
 
 class NcclCommunicator final : public Communicator {
 public:
-  explicit NcclCommunicator(Context &context) : context(context) {}
+  explicit NcclCommunicator(Context &context) : Communicator(context) {}
 
   ~NcclCommunicator() override {
     for (const Pending &pending : queue)
@@ -50,6 +50,12 @@ public:
     int worldRank = 0, worldSize = 1;
     CLEAVE_RETURN_IF_ERROR(initializeMpi(worldRank, worldSize));
     CLEAVE_RETURN_IF_ERROR(setUp(spec, worldRank, worldSize));
+    return abortJobOnError(createComms());
+  }
+
+  /// The world communicator (rank 0's id broadcast over MPI), then one per
+  /// group, split off it.
+  Status createComms() {
     ncclUniqueId id;
     if (rank == 0)
       CLEAVE_RETURN_IF_ERROR(checkNccl(ncclGetUniqueId(&id), "ncclGetUniqueId"));
@@ -58,17 +64,14 @@ public:
                                      "ncclCommInitRank on rank " +
                                          std::to_string(rank)));
     for (int group = 0; group < getNumGroups(); ++group) {
-      std::vector<int64_t> others = coordinates;
-      for (int axis : groups[group])
-        others[axis] = 0;
       ncclComm_t comm = nullptr;
       CLEAVE_RETURN_IF_ERROR(checkNccl(
-          ncclCommSplit(world, static_cast<int>(mesh.getRank(others)),
+          ncclCommSplit(world, getGroupColor(group),
                         static_cast<int>(getGroupIndex(group)), &comm, nullptr),
           "ncclCommSplit for axes " + describeGroup(group)));
       comms.push_back(comm);
     }
-    return Status::success();
+    return setUpDeviceIndices();
   }
 
   Status allReduce(int group, DType dtype, const void *input, void *output,
@@ -112,19 +115,22 @@ public:
     const auto *in = static_cast<const uint8_t *>(input);
     auto *out = static_cast<uint8_t *>(output);
     CLEAVE_RETURN_IF_ERROR(checkNccl(ncclGroupStart(), "ncclGroupStart"));
-    for (int64_t peer = 0; peer < n; ++peer) {
+    // Every send and receive is queued before the group closes, even after
+    // a failure: an open group would swallow later calls.
+    ncclResult_t queued = ncclSuccess;
+    for (int64_t peer = 0; peer < n && queued == ncclSuccess; ++peer) {
       if (peer == me)
         continue;
-      CLEAVE_RETURN_IF_ERROR(checkNccl(
-          ncclSend(in + peer * bytesPerRank, bytesPerRank, ncclUint8,
-                   static_cast<int>(peer), comms[group], getStream()),
-          std::string(location) + ": all_to_all send"));
-      CLEAVE_RETURN_IF_ERROR(checkNccl(
-          ncclRecv(out + peer * bytesPerRank, bytesPerRank, ncclUint8,
-                   static_cast<int>(peer), comms[group], getStream()),
-          std::string(location) + ": all_to_all receive"));
+      queued = ncclSend(in + peer * bytesPerRank, bytesPerRank, ncclUint8,
+                        static_cast<int>(peer), comms[group], getStream());
+      if (queued == ncclSuccess)
+        queued = ncclRecv(out + peer * bytesPerRank, bytesPerRank, ncclUint8,
+                          static_cast<int>(peer), comms[group], getStream());
     }
-    CLEAVE_RETURN_IF_ERROR(checkNccl(ncclGroupEnd(), "ncclGroupEnd"));
+    ncclResult_t closed = ncclGroupEnd();
+    CLEAVE_RETURN_IF_ERROR(
+        checkNccl(queued, std::string(location) + ": all_to_all"));
+    CLEAVE_RETURN_IF_ERROR(checkNccl(closed, "ncclGroupEnd"));
     CLEAVE_RETURN_IF_ERROR(context.copyOnDevice(
         out + me * bytesPerRank, in + me * bytesPerRank, bytesPerRank));
     return enqueued("all_to_all", group, location);
@@ -143,24 +149,30 @@ public:
     return drain(what);
   }
 
+  /// Waits for the queued collectives. A failed one ends the job at once:
+  /// the stream would hang whatever waited on it next (freeing memory,
+  /// destroying the stream), so NCCL is aborted before anything else.
   Status drain(const char *) override {
     using Clock = std::chrono::steady_clock;
     auto deadline = Clock::now() + std::chrono::duration<double>(timeoutSeconds);
+    std::vector<ncclComm_t> all(comms);
+    all.push_back(world);
     for (const Pending &pending : queue) {
       for (;;) {
         cudaError_t state = cudaEventQuery(pending.event);
         if (state == cudaSuccess)
           break;
         if (state != cudaErrorNotReady)
-          return Status::error(pending.location + ": " + pending.op +
-                               " failed: " + cudaGetErrorString(state));
+          return abortJobOnError(Status::error(
+              pending.location + ": " + pending.op +
+              " failed: " + cudaGetErrorString(state)));
         ncclResult_t async = ncclSuccess;
-        for (ncclComm_t comm : comms)
+        for (ncclComm_t comm : all)
           if (ncclCommGetAsyncError(comm, &async) == ncclSuccess &&
               async != ncclSuccess && async != ncclInProgress)
-            return Status::error(pending.location + ": " + pending.op +
-                                 " failed on rank " + std::to_string(rank) +
-                                 ": " + ncclGetErrorString(async));
+            return abortJobOnError(Status::error(
+                pending.location + ": " + pending.op + " failed on rank " +
+                std::to_string(rank) + ": " + ncclGetErrorString(async)));
         if (Clock::now() > deadline)
           failTimeout(pending.op.c_str(), pending.group,
                       pending.location.c_str());
@@ -225,7 +237,6 @@ private:
     }
   }
 
-  Context &context;
   ncclComm_t world = nullptr;
   std::vector<ncclComm_t> comms;
   std::vector<Pending> queue;

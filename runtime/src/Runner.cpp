@@ -167,8 +167,7 @@ Status timeGemmsAlone(Context &context, RunOnce &runOnce, int repeat,
 }
 
 Status run(const Program &program, const RunOptions &options,
-           std::unique_ptr<Communicator> &communicator) {
-  Context context;
+           Context &context, std::unique_ptr<Communicator> &communicator) {
   CLEAVE_RETURN_IF_ERROR(context.initialize());
   // A partitioned program: every rank reads the same global tensors and
   // keeps its block of each.
@@ -341,9 +340,11 @@ int runProgramMain(const Program &program, int argc, char **argv) {
   RunOptions options;
   Status parsed = parseOptions(argc, argv, options);
   const char *self = argc > 0 ? argv[0] : program.name;
+  // The communicator goes before the context it uses.
+  Context context;
   std::unique_ptr<Communicator> communicator;
   return finishMain(self, kUsage, parsed, [&] {
-    Status status = run(program, options, communicator);
+    Status status = run(program, options, context, communicator);
     abortPeersOnError(self, status, communicator.get());
     return status;
   });

@@ -270,8 +270,9 @@ public:
   Status save(const std::string &dir, int64_t step,
               const std::map<std::string, std::string> &metadata) {
     namespace fs = std::filesystem;
+    std::string stepDir = chooseCheckpointStepDir(dir, step);
     std::error_code error;
-    fs::create_directories(dir + "/step-" + std::to_string(step), error);
+    fs::create_directories(dir + "/" + stepDir, error);
     if (error)
       return Status::error("cannot create a checkpoint in '" + dir +
                            "': " + error.message());
@@ -290,7 +291,7 @@ public:
                                         hosts.back().data()));
     }
     CLEAVE_RETURN_IF_ERROR(
-        writer.write(dir + "/" + getCheckpointShardName(step, rank)));
+        writer.write(dir + "/" + getCheckpointShardName(stepDir, rank)));
     if (communicator)
       CLEAVE_RETURN_IF_ERROR(communicator->barrier("the checkpoint's pieces"));
     if (rank == 0) {
@@ -311,7 +312,7 @@ public:
               mesh.getCoordinates(other), block));
           if (block.isWriter)
             entry.pieces.push_back(
-                {getCheckpointShardName(step, static_cast<int>(other)),
+                {getCheckpointShardName(stepDir, static_cast<int>(other)),
                  Box{block.offsets, block.shape}});
         }
       }
@@ -319,7 +320,8 @@ public:
     }
     if (communicator)
       CLEAVE_RETURN_IF_ERROR(communicator->barrier("the checkpoint index"));
-    return rank == 0 ? removeOldCheckpointSteps(dir, step) : Status::success();
+    return rank == 0 ? removeOldCheckpointSteps(dir, stepDir)
+                     : Status::success();
   }
 
   /// The input `name`, or null when no program takes it.
@@ -424,11 +426,10 @@ Status applyUpdates(Context &context, const Program &program,
 }
 
 Status train(const Program &step, const Program *apply,
-             const TrainOptions &options,
+             const TrainOptions &options, Context &context,
              std::unique_ptr<Communicator> &communicator) {
-  Context context;
   CLEAVE_RETURN_IF_ERROR(context.initialize());
-  if (apply && (apply->mesh != nullptr) != (step.mesh != nullptr))
+  if (apply && apply->mesh != step.mesh)
     return Status::error("the gradient step and the update disagree on the "
                          "mesh");
   if (step.mesh) {
@@ -618,9 +619,11 @@ int runTrainingMain(const Program &step, const Program *apply, int argc,
   TrainOptions options;
   Status parsed = parseTrainOptions(argc, argv, options);
   const char *self = argc > 0 ? argv[0] : step.name;
+  // The communicator goes before the context it uses.
+  Context context;
   std::unique_ptr<Communicator> communicator;
   return finishMain(self, kTrainUsage, parsed, [&] {
-    Status status = train(step, apply, options, communicator);
+    Status status = train(step, apply, options, context, communicator);
     abortPeersOnError(self, status, communicator.get());
     return status;
   });

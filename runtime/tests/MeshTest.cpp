@@ -89,7 +89,7 @@ TEST(CheckpointTest, ReadsAnyBoxFromPiecesOfAnotherMesh) {
                            (rank ? right : left).data())
                     .ok());
     ASSERT_TRUE(
-        writer.write((dir / getCheckpointShardName(3, rank)).string()).ok());
+        writer.write((dir / getCheckpointShardName("step-3", rank)).string()).ok());
   }
   CheckpointIndex index;
   index.mesh.axes = {"tp"};
@@ -97,8 +97,8 @@ TEST(CheckpointTest, ReadsAnyBoxFromPiecesOfAnotherMesh) {
   index.metadata = {{"step", "3"}};
   index.tensors["w"] = {DType::F32,
                         {2, 4},
-                        {{getCheckpointShardName(3, 0), {{0, 0}, {2, 2}}},
-                         {getCheckpointShardName(3, 1), {{0, 2}, {2, 2}}}}};
+                        {{getCheckpointShardName("step-3", 0), {{0, 0}, {2, 2}}},
+                         {getCheckpointShardName("step-3", 1), {{0, 2}, {2, 2}}}}};
   ASSERT_TRUE(writeCheckpointIndex(dir.string(), index).ok());
 
   CheckpointReader reader;
@@ -118,7 +118,9 @@ TEST(CheckpointTest, ReadsAnyBoxFromPiecesOfAnotherMesh) {
             std::string::npos)
       << wrongShape.message();
 
-  fs::remove(dir / getCheckpointShardName(3, 1));
+  EXPECT_EQ(chooseCheckpointStepDir(dir.string(), 3), "step-3.b");
+  EXPECT_EQ(chooseCheckpointStepDir(dir.string(), 4), "step-4");
+  fs::remove(dir / getCheckpointShardName("step-3", 1));
   Status missing = CheckpointReader::open(dir.string(), reader);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.message().find("rank-1.safetensors' (a piece of 'w')"),

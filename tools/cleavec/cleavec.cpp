@@ -475,9 +475,12 @@ int run(ArrayRef<std::string> command) {
 /// ranks as asked even beyond the cores, and root allowed where it runs as
 /// root.
 FailureOr<SmallVector<std::string>> getLocalLaunch(int64_t ranks) {
+  // The launcher of the MPI the program links, found when Cleave was
+  // configured; another MPI's would start unrelated single processes.
   std::string mpirun = CLEAVEC_MPIRUN;
-  if (llvm::ErrorOr<std::string> found = llvm::sys::findProgramByName("mpirun"))
-    mpirun = *found;
+  if (mpirun.empty() || !llvm::sys::fs::can_execute(mpirun))
+    if (llvm::ErrorOr<std::string> found = llvm::sys::findProgramByName("mpirun"))
+      mpirun = *found;
   if (mpirun.empty() || !llvm::sys::fs::can_execute(mpirun)) {
     error() << "cannot find mpirun to launch the ranks: install openmpi-bin\n";
     return failure();

@@ -368,10 +368,11 @@ FailureOr<MeshOp> findFunctionMesh(func::FuncOp function) {
 
 struct CleavePropagateShardingPass
     : public cleave::impl::CleavePropagateShardingBase<CleavePropagateShardingPass> {
-  /// Gives every use of a tensor made from scalars alone (a constant or a
-  /// broadcast scalar, which CSE shares between unrelated parameters' updates)
-  /// its own copy: the copies may then be split differently, where one shared
-  /// value would meet conflicting shardings.
+  /// Gives every use of a tensor made from scalars alone (a splat constant
+  /// or a broadcast scalar, which CSE shares between unrelated parameters'
+  /// updates) its own copy: the copies may then be split differently, where
+  /// one shared value would meet conflicting shardings. Dense constants are
+  /// left shared: copying them would copy their data.
   static void splitSharedConstants(func::FuncOp function) {
     auto isMadeFromScalars = [](Operation &op) {
       if (op.getNumResults() != 1 || !isMemoryEffectFree(&op))
@@ -379,10 +380,13 @@ struct CleavePropagateShardingPass
       auto type = dyn_cast<RankedTensorType>(op.getResult(0).getType());
       if (!type || type.getRank() == 0)
         return false;
-      return llvm::all_of(op.getOperandTypes(), [](Type operand) {
+      if (auto constant = dyn_cast<ConstantOp>(op))
+        return isa<SplatElementsAttr>(constant.getValue());
+      auto isScalar = [](Type operand) {
         auto tensor = dyn_cast<RankedTensorType>(operand);
         return tensor && tensor.getRank() == 0;
-      });
+      };
+      return llvm::all_of(op.getOperandTypes(), isScalar);
     };
     SmallVector<Operation *> shared;
     for (Operation &op : function.getBody().front().without_terminator())

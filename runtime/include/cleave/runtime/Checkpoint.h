@@ -1,7 +1,9 @@
 //===- Checkpoint.h - Sharded checkpoints -----------------------*- C++ -*-===//
 //
 // A checkpoint is a directory: `checkpoint.json`, the index, and one
-// safetensors file per rank that holds blocks, under `step-N/`. The index
+// safetensors file per rank that holds blocks, under `step-N/` (or
+// `step-N.b/` when the index in place already uses `step-N/`, so that saving
+// the same step again never overwrites the files the index names). The index
 // names the mesh it was saved on and, for every tensor, its dtype, global
 // shape and pieces (file, offsets, shape). A reader assembles any box of a
 // tensor from the pieces it overlaps, so a checkpoint loads onto any mesh,
@@ -45,15 +47,19 @@ struct CheckpointIndex {
   std::map<std::string, CheckpointTensor> tensors;
 };
 
-/// "step-N/rank-R.safetensors", relative to the checkpoint directory.
-std::string getCheckpointShardName(int64_t step, int rank);
+/// The directory, relative to `dir`, that a new checkpoint of `step` writes
+/// its shards to: "step-N", or "step-N.b" when the current index uses
+/// "step-N". Every rank computes the same before the save changes the index.
+std::string chooseCheckpointStepDir(const std::string &dir, int64_t step);
+/// "STEPDIR/rank-R.safetensors", relative to the checkpoint directory.
+std::string getCheckpointShardName(const std::string &stepDir, int rank);
 /// "DIR/checkpoint.json".
 std::string getCheckpointIndexPath(const std::string &dir);
 
 /// Writes the index atomically (the last step of a save).
 Status writeCheckpointIndex(const std::string &dir, const CheckpointIndex &index);
-/// Removes the `step-*` directories of `dir` other than `keepStep`'s.
-Status removeOldCheckpointSteps(const std::string &dir, int64_t keepStep);
+/// Removes the `step-*` directories of `dir` other than `keep`.
+Status removeOldCheckpointSteps(const std::string &dir, const std::string &keep);
 
 /// Reads a checkpoint written on any mesh.
 class CheckpointReader {

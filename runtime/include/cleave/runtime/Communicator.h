@@ -43,6 +43,9 @@ public:
   /// This rank's index within group `group`, and the group's size.
   int64_t getGroupIndex(int group) const;
   int64_t getGroupSize(int group) const;
+  /// The rank at the origin of this rank's group along `group`'s axes: the
+  /// ranks of one sub-communicator share it (its "color" when splitting).
+  int getGroupColor(int group) const;
   /// "[dp, tp]".
   std::string describeGroup(int group) const;
   /// Fails unless `group` is one of the program's groups.
@@ -79,26 +82,42 @@ public:
   void resetCommunicatedBytes() { communicatedBytes = 0; }
   void countBytes(int group, double bytes, bool isAllReduce);
 
+  /// This rank's index within each group, in device memory (i32 each):
+  /// device_index copies from here without waiting for the device.
+  const int32_t *getDeviceGroupIndices() const {
+    return static_cast<const int32_t *>(groupIndices->get());
+  }
+
 protected:
+  explicit Communicator(Context &context) : context(context) {}
   /// Sets the mesh, rank, coordinates and the groups of `spec`.
   Status setUp(const MeshSpec &spec, int rank, int size);
+  /// Fills the device table of group indices (after setUp).
+  Status setUpDeviceIndices();
+  /// Passes `status` through on one rank; on several, a failure is printed
+  /// and ends the job (the peers may be waiting for this rank).
+  Status abortJobOnError(Status status);
   /// Prints why a wait gave up and aborts the job.
   [[noreturn]] void failTimeout(const char *op, int group,
                                 const char *location);
 
+  Context &context;
   int rank = 0, size = 1;
   Mesh mesh;
   std::vector<int64_t> coordinates;
   std::vector<std::vector<int>> groups;
   double timeoutSeconds = kDefaultCollectiveTimeout;
   double communicatedBytes = 0;
+  std::unique_ptr<DeviceBuffer> groupIndices;
 };
 
 /// Joins the job the launcher started (MPI), checks that it has as many
 /// ranks as the mesh has devices, and creates the communicator of `spec` for
 /// `context`'s backend: MPI on the CPU; on CUDA, NCCL (bootstrapped over
 /// MPI) unless CLEAVE_COLLECTIVES=mpi asks for MPI staged through host
-/// memory.
+/// memory. A failure after the ranks have met (creating sub-communicators)
+/// aborts the job: the peers would wait for this rank. The communicator
+/// must be destroyed before `context`.
 Status createCommunicator(Context &context, const MeshSpec &spec,
                           std::unique_ptr<Communicator> &communicator);
 

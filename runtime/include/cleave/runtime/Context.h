@@ -70,6 +70,11 @@ public:
 
   /// A scratch buffer of at least `bytes`, reused by later calls.
   Status getScratch(ScratchSlot slot, size_t bytes, void **pointer);
+  /// The bytes getScratch(slot, ...) returns without reallocating (which
+  /// waits for the device on CUDA).
+  size_t getScratchCapacity(ScratchSlot slot) const {
+    return scratchBytes[static_cast<int>(slot)];
+  }
 
   /// Device slot where a kernel stores a nonzero site number when it meets an
   /// index outside its table (embedding, cross_entropy targets).
