@@ -2,8 +2,8 @@
 # Prepares what a GPU machine needs to build and check the CUDA programs
 # without MLIR: the emitted CUDA sources of a tiny GPT and of gpt2-small, their
 # inputs, the CPU backend's losses on the same parameters (--init-seed 0);
-# training steps of two GPTs on one rank and partitioned for dp=1, dp=2 and
-# tp=2 (with the token file and the CPU runs' logs); the runtime sources, the
+# training steps of two GPTs on one rank and partitioned for dp=1, tp=1,
+# dp=2 and tp=2 (with the token file and the CPU runs' logs); the runtime sources, the
 # JSON header the runtime uses, and MPICH from PyPI for machines without an
 # MPI. Copy the directory to the GPU machine and run its run.sh there.
 #
@@ -62,6 +62,7 @@ emit_train() {
 for model in tiny mid; do
   emit_train $model $model-one
   emit_train $model $model-dp1 --mesh dp=1
+  emit_train $model $model-tp1 --mesh tp=1
   emit_train $model $model-dp2 --mesh dp=2
   emit_train $model $model-tp2 --mesh tp=2
 done

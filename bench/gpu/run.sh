@@ -5,20 +5,21 @@
 #    (--init-seed 0), compares the loss with the CPU backend's and prints the
 #    forward time;
 #  - trains each GPT 5 steps on one rank, on the NCCL path at world size 1
-#    (mesh dp=1), and on two ranks sharing the GPU with MPI collectives staged
+#    (meshes dp=1 and tp=1), and on two ranks sharing the GPU with MPI collectives staged
 #    through host memory (dp=2, tp=2), printing the losses next to the CPU
 #    runs' and the step times.
 #
-#   ./run.sh [--build-only] [--arch native|90|80,90]
+#   ./run.sh [--build-only] [--arch native|90|80,90] [--train "tiny mid"]
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 nvcc=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
-arch=native build_only=0
+arch=native build_only=0 trained="tiny mid"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --build-only) build_only=1; shift ;;
     --arch) arch=$2; shift 2 ;;
+    --train) trained=$2; shift 2 ;;
     *) echo "run.sh: unknown option '$1'" >&2; exit 1 ;;
   esac
 done
@@ -107,9 +108,10 @@ train() {
   "${command[@]}" > "$out/$name.log" 2>&1 || { cat "$out/$name.log"; return 1; }
   grep '^step' "$out/$name.log" | sed "s/^/$name ($collectives x$ranks): /"
 }
-for model in tiny mid; do
+for model in $trained; do
   train $model-one 0 none
   train $model-dp1 1 nccl
+  train $model-tp1 1 nccl
   train $model-dp2 2 mpi
   train $model-tp2 2 mpi
   python3 - "$out" "$here/train" "$model" <<'EOF'
@@ -121,7 +123,7 @@ gpu = losses(f"{out}/{model}-one.log")
 cpu = losses(f"{reference}/{model}-one.cpu-log")
 print(f"{model}: one rank, gpu vs cpu: losses within "
       f"{max(abs(g - c) / max(1, abs(c)) for g, c in zip(gpu, cpu)):.2e}")
-for name in ["dp1", "dp2", "tp2"]:
+for name in ["dp1", "tp1", "dp2", "tp2"]:
     other = losses(f"{out}/{model}-{name}.log")
     print(f"{model}: {name} vs one rank on the gpu: losses within "
           f"{max(abs(a - b) / max(1, abs(b)) for a, b in zip(other, gpu)):.2e}")
