@@ -56,7 +56,7 @@ const char *const kTrainUsage =
     "  --data FILE          token file: raw little-endian uint16 tokens\n"
     "  --token-bytes 2|4    token width in the file (2)\n"
     "  --steps N            train until step N (counted from 1, across resumes)\n"
-    "  --out DIR            where checkpoints go (DIR/checkpoint.safetensors)\n"
+    "  --out DIR            where checkpoints go (DIR/checkpoint.json, step-N/)\n"
     "  --lr X               peak learning rate (1e-3)\n"
     "  --lr-schedule NAME   constant or cosine (constant)\n"
     "  --warmup W           linear warmup steps (0)\n"
@@ -65,7 +65,7 @@ const char *const kTrainUsage =
     "  --seed N             data order: batch k depends on (N, k) only (0)\n"
     "  --init-seed N        GPT-2 style initial parameters from seed N (0)\n"
     "  --save-every K       also checkpoint every K steps (0: only at the end)\n"
-    "  --resume DIR         continue the run checkpointed in DIR\n"
+    "  --resume DIR         continue the run checkpointed in DIR (on any mesh)\n"
     "  --micro-batches M    the program takes 1/M of the batch: run it M times\n"
     "                       per step, averaging gradients (built so by cleavec)\n";
 
