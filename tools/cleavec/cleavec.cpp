@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "InitParams.h"
+#include "ScheduleReport.h"
 #include "CleavecConfig.h"
 
 #include "cleave/runtime/Tokens.h"
@@ -164,6 +165,15 @@ static cl::opt<unsigned> optLevel(
     "opt-level",
     cl::desc("Optimization level of the generated program's compiler, 0-3 (3)"),
     cl::init(3), cl::cat(category));
+static cl::opt<std::string> scheduleName(
+    "schedule",
+    cl::desc("Pipeline schedule over the mesh's pp axis: gpipe, 1f1b or "
+             "interleaved (1f1b)"),
+    cl::init("1f1b"), cl::cat(category));
+static cl::opt<int64_t> virtualStages(
+    "virtual-stages",
+    cl::desc("With --schedule interleaved: model chunks per pp rank (1)"),
+    cl::init(1), cl::cat(category));
 static cl::opt<bool> emitOnly("emit-only",
                               cl::desc("Write the source and print the build "
                                        "command without running it"),
@@ -281,6 +291,17 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
                     std::string &executablePath) {
   if (target != "cpu" && target != "cuda") {
     error() << "--target must be cpu or cuda, got '" << target << "'\n";
+    return failure();
+  }
+  bool pipelined = scheduleName.getNumOccurrences() ||
+                   virtualStages.getNumOccurrences() ||
+                   llvm::any_of(mesh.axes, [](const auto &axis) {
+                     return axis.first == "pp";
+                   });
+  if (pipelined) {
+    error() << "pipeline stages (a pp mesh axis, --schedule, "
+               "--virtual-stages) are not built yet; 'cleavec schedule' "
+               "prints the schedules\n";
     return failure();
   }
   if (directory.empty()) {
@@ -535,6 +556,39 @@ int train(MLIRContext &context, StringRef modelPath) {
   return run(command);
 }
 
+/// `cleavec schedule --mesh pp=P --micro-batches M [--schedule S]
+/// [--virtual-stages V]`: the per-rank orders of a pipeline schedule.
+int printSchedule() {
+  FailureOr<MeshOption> mesh = parseMeshOption();
+  if (failed(mesh))
+    return 1;
+  auto pp = llvm::find_if(mesh->axes,
+                          [](const auto &axis) { return axis.first == "pp"; });
+  if (pp == mesh->axes.end()) {
+    error() << "schedule needs a pp axis: --mesh pp=P\n";
+    return 1;
+  }
+  std::optional<pipeline::ScheduleKind> kind =
+      pipeline::parseScheduleKind(scheduleName);
+  if (!kind) {
+    error() << "--schedule must be gpipe, 1f1b or interleaved, got '"
+            << scheduleName << "'\n";
+    return 1;
+  }
+  std::string message;
+  std::optional<pipeline::Schedule> schedule = pipeline::buildSchedule(
+      *kind, pp->second, microBatches, virtualStages, message);
+  if (!schedule) {
+    error() << message << "\n";
+    return 1;
+  }
+  if (failed(printScheduleReport(*schedule, llvm::outs()))) {
+    error() << "the " << scheduleName << " schedule cannot complete\n";
+    return 1;
+  }
+  return 0;
+}
+
 int prepareText(StringRef textPath) {
   if (outputDir.empty()) {
     error() << "prepare-text needs -o TOKENS.bin\n";
@@ -564,14 +618,24 @@ int main(int argc, char **argv) {
       "[--init-params FILE --seed N] [--gradients]\n"
       "  cleavec train MODEL.mlir --data TOKENS.bin --steps N --out DIR "
       "[--lr X] [--optimizer adamw|sgd] [--resume DIR]\n"
-      "  cleavec prepare-text FILE -o TOKENS.bin\n");
-  static const char *const kCommands = "'build', 'train' or 'prepare-text'";
+      "  cleavec prepare-text FILE -o TOKENS.bin\n"
+      "  cleavec schedule --mesh pp=P --micro-batches M "
+      "[--schedule gpipe|1f1b|interleaved] [--virtual-stages V]\n");
+  static const char *const kCommands =
+      "'build', 'train', 'prepare-text' or 'schedule'";
   if (positional.empty()) {
     error() << "missing command; the command is " << kCommands
             << " (see --help)\n";
     return 1;
   }
   StringRef command = positional[0];
+  if (command == "schedule") {
+    if (positional.size() != 1) {
+      error() << "'schedule' takes no file\n";
+      return 1;
+    }
+    return printSchedule();
+  }
   if (command != "build" && command != "train" && command != "prepare-text") {
     error() << "unknown command '" << command << "'; the command is "
             << kCommands << " (see --help)\n";

@@ -1,0 +1,22 @@
+//===- ScheduleReport.h - `cleavec schedule` --------------------*- C++ -*-===//
+
+#ifndef CLEAVE_TOOLS_CLEAVEC_SCHEDULEREPORT_H
+#define CLEAVE_TOOLS_CLEAVEC_SCHEDULEREPORT_H
+
+#include "cleave/Pipeline/Schedule.h"
+
+#include "mlir/Support/LLVM.h"
+#include "llvm/Support/LogicalResult.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace mlir::cleave {
+
+/// Prints each rank's order of forward and backward micro-batch steps, the
+/// activation slots each rank needs and the bubble, simulated and
+/// textbook. Fails (printing nothing) if the orders cannot complete.
+LogicalResult printScheduleReport(const pipeline::Schedule &schedule,
+                                  llvm::raw_ostream &os);
+
+} // namespace mlir::cleave
+
+#endif // CLEAVE_TOOLS_CLEAVEC_SCHEDULEREPORT_H
