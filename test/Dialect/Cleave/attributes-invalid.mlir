@@ -86,8 +86,8 @@ func.func @layer_not_layer_attr(%a: tensor<4xf32>) {
 // -----
 
 func.func @unknown_op_attr(%a: tensor<4xf32>) {
-  // expected-error@+1 {{unknown cleave attribute 'cleave.stage'}}
-  %0 = cleave.add %a, %a {cleave.stage = 1 : i64} : tensor<4xf32>
+  // expected-error@+1 {{unknown cleave attribute 'cleave.phase'}}
+  %0 = cleave.add %a, %a {cleave.phase = 1 : i64} : tensor<4xf32>
   return
 }
 
@@ -105,4 +105,19 @@ func.func @layer_keyword(%a: tensor<4xf32>) {
   // expected-error@+1 {{expected 'embed', 'head' or a block index, got 'tail'}}
   %0 = cleave.add %a, %a {cleave.layer = #cleave.layer<tail>} : tensor<4xf32>
   return
+}
+
+// -----
+
+func.func @negative_stage(%a: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'cleave.stage' must be a non-negative integer}}
+  %0 = cleave.exp %a {cleave.stage = -1 : i64} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'cleave.block_stages' must be a function's non-decreasing array of non-negative stages}}
+func.func @stages_out_of_order(%a: tensor<4xf32>) -> tensor<4xf32> attributes {cleave.block_stages = array<i64: 0, 1, 0>} {
+  return %a : tensor<4xf32>
 }

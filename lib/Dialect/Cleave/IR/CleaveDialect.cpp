@@ -139,6 +139,23 @@ LogicalResult CleaveDialect::verifyOperationAttribute(Operation *op,
              << kArenaBytesAttrName << "' must be a non-negative integer";
     return success();
   }
+  if (attr.getName() == kStageAttrName) {
+    auto stage = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!stage || stage.getValue().isNegative())
+      return op->emitError("'")
+             << kStageAttrName << "' must be a non-negative integer";
+    return success();
+  }
+  if (attr.getName() == kBlockStagesAttrName) {
+    auto stages = dyn_cast<DenseI64ArrayAttr>(attr.getValue());
+    if (!stages || !isa<FunctionOpInterface>(op) ||
+        !llvm::is_sorted(stages.asArrayRef()) ||
+        llvm::any_of(stages.asArrayRef(), [](int64_t s) { return s < 0; }))
+      return op->emitError("'") << kBlockStagesAttrName
+                                << "' must be a function's non-decreasing "
+                                   "array of non-negative stages";
+    return success();
+  }
   return op->emitError("unknown cleave attribute '")
          << attr.getName().strref() << "'";
 }

@@ -62,6 +62,13 @@ def Cleave_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kUpdatesAttrName = "cleave.updates";
     /// Operation attribute holding the op's layer provenance.
     static constexpr ::llvm::StringLiteral kLayerAttrName = "cleave.layer";
+    /// Operation attribute set by cleave-assign-stages: the op's global
+    /// pipeline stage (i64).
+    static constexpr ::llvm::StringLiteral kStageAttrName = "cleave.stage";
+    /// Function attribute set by cleave-assign-stages: the stage of each
+    /// transformer block (an i64 array).
+    static constexpr ::llvm::StringLiteral kBlockStagesAttrName =
+        "cleave.block_stages";
     /// Operation attribute set by cleave-plan-memory: the arena byte offset
     /// of each result (an i64 array, one entry per result).
     static constexpr ::llvm::StringLiteral kArenaOffsetsAttrName =

@@ -49,6 +49,49 @@ def CleaveVerifyLayerTags : Pass<"cleave-verify-layer-tags", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
 
+def CleaveAssignStages : Pass<"cleave-assign-stages", "mlir::func::FuncOp"> {
+  let summary = "Assign transformer blocks to pipeline stages";
+  let description = [{
+    Cuts a model's layers into `stages` x `virtual-stages` contiguous
+    pipeline stages and tags every op with its stage: `cleave.stage = s`
+    (the stage of its `cleave.layer`). The embedding goes with the first
+    block, the head with the last, and every stage holds at least one
+    block. The function records the stage of each block in
+    `cleave.block_stages` (an `array<i64>`), so passes that create ops later
+    (autodiff, the optimizer) can place them by their layer tag.
+
+    Without `layers-per-stage`, the cut minimizes the most FLOPs any stage
+    does (the cost interface summed per layer, embedding and head included),
+    then the most parameter bytes any stage holds. `layers-per-stage=3,3,2`
+    gives the block counts of the stages instead. With virtual stages (the
+    interleaved schedule) every chunk gets the same number of blocks, as in
+    Megatron-LM, so the blocks must divide evenly over stages x
+    virtual-stages; rank r then holds the global stages c * stages + r.
+
+    With `report=true` it prints one line per stage: its blocks, FLOPs,
+    share of the total and parameter bytes.
+
+    ```
+    cleave-opt model.mlir --cleave-assign-stages='stages=4 report=true'
+    ```
+
+    Errors: more stages than blocks, block counts that do not sum to the
+    model's blocks, blocks that do not divide over the virtual stages, and
+    ops without a layer tag.
+  }];
+  let options = [
+    Option<"stages", "stages", "int64_t", /*default=*/"1",
+           "Pipeline ranks (the pp axis size)">,
+    Option<"virtualStages", "virtual-stages", "int64_t", /*default=*/"1",
+           "Model chunks per rank (interleaved schedule)">,
+    ListOption<"layersPerStage", "layers-per-stage", "int64_t",
+               "Blocks per stage, first to last (default: balanced)">,
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Print each stage's blocks, FLOPs and parameter bytes">,
+  ];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+}
+
 def CleaveAutodiff : Pass<"cleave-autodiff", "mlir::ModuleOp"> {
   let summary = "Derive a training step (loss and gradients) from a forward function";
   let description = [{
