@@ -105,13 +105,13 @@ public:
     CLEAVE_RETURN_IF_ERROR(stageIn(input, bytes, output, bytes, send, receive));
     if (send == receive)
       send = MPI_IN_PLACE;
-    MPI_Request request;
-    CLEAVE_RETURN_IF_ERROR(check(
-        MPI_Iallreduce(send, receive, static_cast<int>(count), type, op,
-                       comms[group], &request),
-        "all_reduce", group, location));
-    CLEAVE_RETURN_IF_ERROR(wait(request, "all_reduce", group, location));
-    return stageOut(receive, output, bytes);
+    return complete(
+        "all_reduce", group, location,
+        [&](MPI_Request *request) {
+          return MPI_Iallreduce(send, receive, static_cast<int>(count), type,
+                                op, comms[group], request);
+        },
+        receive, output, bytes);
   }
 
   Status allGather(int group, const void *input, void *output,
@@ -122,14 +122,14 @@ public:
     void *receive = output;
     CLEAVE_RETURN_IF_ERROR(
         stageIn(input, bytesPerRank, output, total, send, receive));
-    MPI_Request request;
-    CLEAVE_RETURN_IF_ERROR(
-        check(MPI_Iallgather(send, static_cast<int>(bytesPerRank), MPI_BYTE,
-                             receive, static_cast<int>(bytesPerRank), MPI_BYTE,
-                             comms[group], &request),
-              "all_gather", group, location));
-    CLEAVE_RETURN_IF_ERROR(wait(request, "all_gather", group, location));
-    return stageOut(receive, output, total);
+    return complete(
+        "all_gather", group, location,
+        [&](MPI_Request *request) {
+          return MPI_Iallgather(send, static_cast<int>(bytesPerRank), MPI_BYTE,
+                                receive, static_cast<int>(bytesPerRank),
+                                MPI_BYTE, comms[group], request);
+        },
+        receive, output, total);
   }
 
   Status reduceScatter(int group, DType dtype, const void *input,
@@ -144,14 +144,14 @@ public:
     void *receive = output;
     CLEAVE_RETURN_IF_ERROR(stageIn(input, blockBytes * getGroupSize(group),
                                    output, blockBytes, send, receive));
-    MPI_Request request;
-    CLEAVE_RETURN_IF_ERROR(
-        check(MPI_Ireduce_scatter_block(send, receive,
-                                        static_cast<int>(countPerRank), type,
-                                        op, comms[group], &request),
-              "reduce_scatter", group, location));
-    CLEAVE_RETURN_IF_ERROR(wait(request, "reduce_scatter", group, location));
-    return stageOut(receive, output, blockBytes);
+    return complete(
+        "reduce_scatter", group, location,
+        [&](MPI_Request *request) {
+          return MPI_Ireduce_scatter_block(send, receive,
+                                           static_cast<int>(countPerRank),
+                                           type, op, comms[group], request);
+        },
+        receive, output, blockBytes);
   }
 
   Status allToAll(int group, const void *input, void *output,
@@ -161,14 +161,14 @@ public:
     const void *send = input;
     void *receive = output;
     CLEAVE_RETURN_IF_ERROR(stageIn(input, total, output, total, send, receive));
-    MPI_Request request;
-    CLEAVE_RETURN_IF_ERROR(
-        check(MPI_Ialltoall(send, static_cast<int>(bytesPerRank), MPI_BYTE,
-                            receive, static_cast<int>(bytesPerRank), MPI_BYTE,
-                            comms[group], &request),
-              "all_to_all", group, location));
-    CLEAVE_RETURN_IF_ERROR(wait(request, "all_to_all", group, location));
-    return stageOut(receive, output, total);
+    return complete(
+        "all_to_all", group, location,
+        [&](MPI_Request *request) {
+          return MPI_Ialltoall(send, static_cast<int>(bytesPerRank), MPI_BYTE,
+                               receive, static_cast<int>(bytesPerRank),
+                               MPI_BYTE, comms[group], request);
+        },
+        receive, output, total);
   }
 
   Status barrier(const char *what) override {
@@ -197,6 +197,18 @@ private:
                          (group >= 0 ? describeGroup(group) : "all ranks") +
                          " failed on rank " + std::to_string(rank) + ": " +
                          getMpiError(code));
+  }
+
+  /// Starts a nonblocking collective, waits for it under the timeout and
+  /// copies a staged result to the device.
+  template <typename Start>
+  Status complete(const char *op, int group, const char *location,
+                  Start start, void *receive, void *output,
+                  size_t outputBytes) {
+    MPI_Request request;
+    CLEAVE_RETURN_IF_ERROR(check(start(&request), op, group, location));
+    CLEAVE_RETURN_IF_ERROR(wait(request, op, group, location));
+    return stageOut(receive, output, outputBytes);
   }
 
   /// Polls `request` until it completes or the timeout passes.
