@@ -534,3 +534,19 @@ func.func @embedding_bool_ids(%t: tensor<512x8xf32>, %ids: tensor<2xi1>) {
   %0 = cleave.embedding %t, %ids : tensor<512x8xf32>, tensor<2xi1> -> tensor<2x8xf32>
   return
 }
+
+// -----
+
+func.func @send_negative_peer(%x: tensor<4xf32>) {
+  // expected-error@+1 {{'cleave.send' op peer stage must be non-negative, got -1}}
+  cleave.send %x to stage -1 tag 0 : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @recv_negative_tag() -> tensor<4xf32> {
+  // expected-error@+1 {{'cleave.recv' op tag must be non-negative, got -2}}
+  %0 = cleave.recv from stage 0 tag -2 : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}

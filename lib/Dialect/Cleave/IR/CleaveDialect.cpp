@@ -182,6 +182,16 @@ static LogicalResult verifyBlock(Operation *op, Attribute attr, Type type) {
                         nullptr);
 }
 
+/// A stash id on a function argument or result.
+static LogicalResult verifyStash(Operation *op, NamedAttribute attr) {
+  auto id = dyn_cast<IntegerAttr>(attr.getValue());
+  if (!isa<FunctionOpInterface>(op) || !id || id.getValue().isNegative())
+    return op->emitError("'") << CleaveDialect::kStashAttrName
+                              << "' must be a non-negative integer on a "
+                                 "function argument or result";
+  return success();
+}
+
 LogicalResult CleaveDialect::verifyRegionArgAttribute(Operation *op,
                                                       unsigned regionIndex,
                                                       unsigned argIndex,
@@ -205,6 +215,8 @@ LogicalResult CleaveDialect::verifyRegionArgAttribute(Operation *op,
     return verifySharding(op, sharding, function.getArgumentTypes()[argIndex],
                           nullptr);
   }
+  if (attrName == kStashAttrName)
+    return verifyStash(op, attr);
   if (attrName != kParamAttrName && attrName != kInputAttrName &&
       attrName != kStateAttrName)
     return op->emitError("unknown cleave argument attribute '")
@@ -277,6 +289,8 @@ LogicalResult CleaveDialect::verifyRegionResultAttribute(Operation *op,
   if (attr.getName() == kBlockAttrName)
     return verifyBlock(op, attr.getValue(),
                        function.getResultTypes()[resultIndex]);
+  if (attr.getName() == kStashAttrName)
+    return verifyStash(op, attr);
   if (attr.getName() == kOutputAttrName) {
     auto name = dyn_cast<StringAttr>(attr.getValue());
     if (!name || name.getValue().empty())

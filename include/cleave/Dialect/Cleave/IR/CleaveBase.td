@@ -69,6 +69,9 @@ def Cleave_Dialect : Dialect {
     /// transformer block (an i64 array).
     static constexpr ::llvm::StringLiteral kBlockStagesAttrName =
         "cleave.block_stages";
+    /// Argument and result attribute set by cleave-pipeline-split: the
+    /// stash a stage's forward returns and its backward takes (i64 id).
+    static constexpr ::llvm::StringLiteral kStashAttrName = "cleave.stash";
     /// Operation attribute set by cleave-plan-memory: the arena byte offset
     /// of each result (an i64 array, one entry per result).
     static constexpr ::llvm::StringLiteral kArenaOffsetsAttrName =

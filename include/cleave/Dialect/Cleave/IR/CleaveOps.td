@@ -960,6 +960,50 @@ def Cleave_IotaOp : Cleave_Op<"iota", [Pure, CostDefault]> {
 }
 
 //===----------------------------------------------------------------------===//
+// Pipeline transfers
+//===----------------------------------------------------------------------===//
+
+def Cleave_SendOp : Cleave_Op<"send", [
+    DeclareOpInterfaceMethods<Cleave_CostOpInterface,
+                              ["getFlops", "getCommunicatedBytes"]>]> {
+  let summary = "Send a value to another pipeline stage";
+  let description = [{
+    A point-to-point transfer between the per-stage programs
+    `cleave-pipeline-split` makes: the value goes to stage `peer`, where the
+    `cleave.recv` with the same `tag` receives it. Activations travel
+    forward, their gradients backward. The transfer is a side effect: it is
+    neither moved nor removed.
+
+    ```mlir
+    cleave.send %h to stage 1 tag 0 : tensor<8x16x32xf32>
+    ```
+  }];
+  let arguments = (ins Cleave_Tensor:$input, I64Attr:$peer, I64Attr:$tag);
+  let assemblyFormat = [{
+    $input `to` `stage` $peer `tag` $tag attr-dict `:` type($input)
+  }];
+  let hasVerifier = 1;
+}
+
+def Cleave_RecvOp : Cleave_Op<"recv", [
+    DeclareOpInterfaceMethods<Cleave_CostOpInterface, ["getFlops"]>]> {
+  let summary = "Receive a value from another pipeline stage";
+  let description = [{
+    The other end of the `cleave.send` on stage `peer` with the same `tag`.
+
+    ```mlir
+    %h = cleave.recv from stage 0 tag 0 : tensor<8x16x32xf32>
+    ```
+  }];
+  let arguments = (ins I64Attr:$peer, I64Attr:$tag);
+  let results = (outs Cleave_Tensor:$result);
+  let assemblyFormat = [{
+    `from` `stage` $peer `tag` $tag attr-dict `:` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Fused kernels
 //===----------------------------------------------------------------------===//
 

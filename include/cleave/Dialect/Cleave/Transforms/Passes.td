@@ -92,6 +92,38 @@ def CleaveAssignStages : Pass<"cleave-assign-stages", "mlir::func::FuncOp"> {
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
 
+def CleavePipelineSplit : Pass<"cleave-pipeline-split", "mlir::ModuleOp"> {
+  let summary = "Cut a training step into per-stage forward and backward programs";
+  let description = [{
+    Replaces the gradient step (`cleave-autodiff`'s `@train_step`, staged by
+    `cleave-assign-stages`) with two functions per stage s:
+    `@train_step_stage<s>_forward` runs one micro-batch's forward ops of the
+    stage, `@train_step_stage<s>_backward` its backward ops. (The forward ops
+    are the ones the loss depends on.) Where a value crosses stages, the
+    producer sends it (`cleave.send ... to stage t tag k`) and the consumer
+    receives it (`cleave.recv from stage s tag k`). Each tag names one
+    transfer, so the pairs match one to one: activations go forward, their
+    gradients backward, and a tied parameter's gradient goes from the last
+    stage to the first to be summed there. A forward value the stage's own
+    backward needs is stashed: the forward function returns it and the
+    backward function takes it (`cleave.stash = k` on both ends). The
+    runtime keeps one stash per micro-batch in flight. A value that the
+    forward of a later stage needs from a stage's backward, or that flows
+    backward in the forward pass, cannot be scheduled and is an error.
+
+    Arguments keep their `cleave.param`/`cleave.input` names, and results
+    keep their `cleave.output` names (the loss on the last stage's forward,
+    each gradient on the backward of the stage that computes it). Each
+    function carries `cleave.stage`. Constants are copied into every
+    function that uses them.
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
+           "The gradient step to split">,
+  ];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+}
+
 def CleaveAutodiff : Pass<"cleave-autodiff", "mlir::ModuleOp"> {
   let summary = "Derive a training step (loss and gradients) from a forward function";
   let description = [{

@@ -1,0 +1,320 @@
+//===- PipelineSplit.cpp - Per-stage forward and backward programs --------===//
+//
+// Every op goes to one piece, (stage, forward or backward), and is cloned
+// there in program order. An operand defined in another piece is made
+// available where it is used: a function argument, a copied constant, a
+// stash from the stage's own forward, or a send/recv pair with a fresh tag.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+#include "cleave/Dialect/Cleave/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/IRMapping.h"
+
+#include <vector>
+
+namespace mlir::cleave {
+#define GEN_PASS_DEF_CLEAVEPIPELINESPLIT
+#include "cleave/Dialect/Cleave/Transforms/Passes.h.inc"
+} // namespace mlir::cleave
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+namespace {
+
+/// One stage's forward or backward program, built op by op.
+struct Piece {
+  int64_t stage = 0;
+  bool backward = false;
+  func::FuncOp function;
+  IRMapping mapping;
+  SmallVector<Value> arguments; // original values behind each argument
+  SmallVector<DictionaryAttr> argumentAttrs;
+  SmallVector<Value> results;
+  SmallVector<DictionaryAttr> resultAttrs;
+};
+
+class Splitter {
+public:
+  Splitter(func::FuncOp step, int64_t stages)
+      : step(step), stages(stages), builder(step.getContext()) {}
+
+  LogicalResult run() {
+    auto ret = cast<func::ReturnOp>(step.getBody().front().getTerminator());
+    if (ret.getNumOperands() == 0)
+      return step.emitError("returns nothing: expected the loss first");
+    markForward(ret.getOperand(0));
+    createPieces();
+    for (Operation &op : step.getBody().front().without_terminator()) {
+      if (op.hasTrait<OpTrait::ConstantLike>())
+        continue;
+      FailureOr<Piece *> piece = getPiece(&op);
+      if (failed(piece))
+        return failure();
+      for (Value operand : op.getOperands()) {
+        FailureOr<Value> local = getIn(operand, **piece, &op);
+        if (failed(local))
+          return failure();
+        (*piece)->mapping.map(operand, *local);
+      }
+      builder.setInsertionPointToEnd(&(*piece)->function.getBody().front());
+      builder.clone(op, (*piece)->mapping);
+    }
+    for (auto [index, value] : llvm::enumerate(ret.getOperands()))
+      if (failed(addResult(value, index)))
+        return failure();
+    finishPieces();
+    step.erase();
+    return success();
+  }
+
+private:
+  /// The ops the loss depends on.
+  void markForward(Value loss) {
+    SmallVector<Operation *> worklist;
+    if (Operation *def = loss.getDefiningOp())
+      worklist.push_back(def);
+    while (!worklist.empty()) {
+      Operation *op = worklist.pop_back_val();
+      if (!forwardOps.insert(op).second)
+        continue;
+      for (Value operand : op->getOperands())
+        if (Operation *def = operand.getDefiningOp())
+          worklist.push_back(def);
+    }
+  }
+
+  void createPieces() {
+    builder.setInsertionPoint(step);
+    for (int64_t stage = 0; stage < stages; ++stage)
+      for (bool backward : {false, true}) {
+        Piece piece;
+        piece.stage = stage;
+        piece.backward = backward;
+        std::string name = (step.getSymName() + "_stage" + Twine(stage) +
+                            (backward ? "_backward" : "_forward"))
+                               .str();
+        piece.function = func::FuncOp::create(
+            builder, step.getLoc(), name, builder.getFunctionType({}, {}));
+        piece.function.addEntryBlock();
+        piece.function->setAttr(CleaveDialect::kStageAttrName,
+                                builder.getI64IntegerAttr(stage));
+        pieces.push_back(std::move(piece));
+      }
+  }
+
+  Piece &getPiece(int64_t stage, bool backward) {
+    return pieces[2 * stage + (backward ? 1 : 0)];
+  }
+
+  FailureOr<Piece *> getPiece(Operation *op) {
+    auto stage = op->getAttrOfType<IntegerAttr>(CleaveDialect::kStageAttrName);
+    if (!stage)
+      return op->emitError("has no '")
+             << CleaveDialect::kStageAttrName
+             << "': run cleave-assign-stages on this function first";
+    if (stage.getInt() >= stages)
+      return op->emitError("stage ")
+             << stage.getInt() << " is beyond the function's " << stages
+             << " stages";
+    return &getPiece(stage.getInt(), !forwardOps.contains(op));
+  }
+
+  /// `value` (of the original function) as `piece` sees it when `user`
+  /// needs it.
+  FailureOr<Value> getIn(Value value, Piece &piece, Operation *user) {
+    auto key = std::make_pair(value, &piece);
+    if (auto it = available.find(key); it != available.end())
+      return it->second;
+    FailureOr<Value> local = makeAvailable(value, piece, user);
+    if (succeeded(local))
+      available[key] = *local;
+    return local;
+  }
+
+  FailureOr<Value> makeAvailable(Value value, Piece &piece, Operation *user) {
+    Block &body = piece.function.getBody().front();
+    if (auto argument = dyn_cast<BlockArgument>(value)) {
+      piece.arguments.push_back(value);
+      piece.argumentAttrs.push_back(step.getArgAttrDict(argument.getArgNumber()));
+      return body.addArgument(value.getType(), argument.getLoc());
+    }
+    Operation *def = value.getDefiningOp();
+    if (def->hasTrait<OpTrait::ConstantLike>()) {
+      OpBuilder::InsertionGuard guard(builder);
+      builder.setInsertionPointToStart(&body);
+      return builder.clone(*def)->getResult(
+          cast<OpResult>(value).getResultNumber());
+    }
+    FailureOr<Piece *> source = getPiece(def);
+    if (failed(source))
+      return failure();
+    Piece &from = **source;
+    if (&from == &piece)
+      return piece.mapping.lookup(value);
+    if (from.stage == piece.stage) {
+      if (from.backward)
+        return user->emitError("needs a value the backward pass of stage ")
+               << from.stage << " computes, in its forward pass";
+      return stash(value, from, piece);
+    }
+    // Across stages: activations go down the pipeline in the forward pass,
+    // gradients up it in the backward pass.
+    if (from.backward && !piece.backward)
+      return user->emitError("needs, in the forward pass of stage ")
+             << piece.stage << ", a value the backward pass of stage "
+             << from.stage << " computes";
+    bool downstream = from.stage < piece.stage;
+    if (!from.backward && !piece.backward && !downstream)
+      return user->emitError("needs, in the forward pass of stage ")
+             << piece.stage << ", a value from the forward pass of the later "
+             << "stage " << from.stage;
+    if (from.backward && downstream)
+      return user->emitError("needs, in the backward pass of stage ")
+             << piece.stage << ", a value from the backward pass of the "
+             << "earlier stage " << from.stage;
+    if (!from.backward && piece.backward && downstream) {
+      // An earlier stage's activation for this stage's backward: received in
+      // this stage's forward, then stashed.
+      Piece &forward = getPiece(piece.stage, false);
+      FailureOr<Value> received = getIn(value, forward, user);
+      if (failed(received))
+        return failure();
+      return stash(value, forward, piece);
+    }
+    return transfer(value, from, piece);
+  }
+
+  /// The forward piece `from` returns `value`; the backward piece `to` takes
+  /// it.
+  FailureOr<Value> stash(Value value, Piece &from, Piece &to) {
+    FailureOr<Value> local = getIn(value, from, value.getDefiningOp());
+    if (failed(local))
+      return failure();
+    NamedAttribute id(builder.getStringAttr(CleaveDialect::kStashAttrName),
+                      builder.getI64IntegerAttr(nextStash++));
+    from.results.push_back(*local);
+    from.resultAttrs.push_back(builder.getDictionaryAttr(id));
+    to.arguments.push_back(value);
+    to.argumentAttrs.push_back(builder.getDictionaryAttr(id));
+    return to.function.getBody().front().addArgument(value.getType(),
+                                                     value.getLoc());
+  }
+
+  /// A send right after `value` is computed in `from`, and a receive in `to`
+  /// where it is first needed.
+  Value transfer(Value value, Piece &from, Piece &to) {
+    int64_t tag = nextTag++;
+    Value sent = from.mapping.lookup(value);
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointAfterValue(sent);
+    SendOp::create(builder, value.getLoc(), sent, to.stage, tag);
+    builder.setInsertionPointToEnd(&to.function.getBody().front());
+    return RecvOp::create(builder, value.getLoc(), value.getType(), from.stage,
+                          tag);
+  }
+
+  /// Result `index` of the step goes to the piece that computes it; a
+  /// gradient that is a constant or an argument goes to the backward of the
+  /// stage whose ops read its parameter.
+  LogicalResult addResult(Value value, unsigned index) {
+    DictionaryAttr attrs = step.getResultAttrDict(index);
+    Operation *def = value.getDefiningOp();
+    Piece *owner = nullptr;
+    if (def && !def->hasTrait<OpTrait::ConstantLike>()) {
+      FailureOr<Piece *> piece = getPiece(def);
+      if (failed(piece))
+        return failure();
+      owner = *piece;
+    } else {
+      owner = &getPiece(getParamStage(attrs), true);
+    }
+    FailureOr<Value> local = getIn(value, *owner, step.getOperation());
+    if (failed(local))
+      return failure();
+    owner->results.push_back(*local);
+    owner->resultAttrs.push_back(attrs);
+    return success();
+  }
+
+  /// The stage of the first staged op that reads the parameter a
+  /// `grad.<name>` result is the gradient of, else 0.
+  int64_t getParamStage(DictionaryAttr attrs) {
+    auto output =
+        attrs ? attrs.getAs<StringAttr>(CleaveDialect::kOutputAttrName)
+              : StringAttr();
+    if (!output || !output.getValue().starts_with("grad."))
+      return 0;
+    StringRef name = output.getValue().drop_front(5);
+    for (BlockArgument argument : step.getArguments()) {
+      auto param = step.getArgAttrOfType<StringAttr>(
+          argument.getArgNumber(), CleaveDialect::kParamAttrName);
+      if (!param || param.getValue() != name)
+        continue;
+      for (Operation *user : argument.getUsers())
+        if (auto stage = user->getAttrOfType<IntegerAttr>(
+                CleaveDialect::kStageAttrName))
+          return stage.getInt();
+    }
+    return 0;
+  }
+
+  void finishPieces() {
+    for (Piece &piece : pieces) {
+      Block &body = piece.function.getBody().front();
+      builder.setInsertionPointToEnd(&body);
+      func::ReturnOp::create(builder, step.getLoc(), piece.results);
+      piece.function.setType(builder.getFunctionType(
+          body.getArgumentTypes(), ValueRange(piece.results).getTypes()));
+      for (auto [index, attrs] : llvm::enumerate(piece.argumentAttrs))
+        if (attrs)
+          piece.function.setArgAttrs(index, attrs);
+      for (auto [index, attrs] : llvm::enumerate(piece.resultAttrs))
+        if (attrs)
+          piece.function.setResultAttrs(index, attrs);
+    }
+  }
+
+  func::FuncOp step;
+  int64_t stages;
+  OpBuilder builder;
+  DenseSet<Operation *> forwardOps;
+  std::vector<Piece> pieces;
+  DenseMap<std::pair<Value, Piece *>, Value> available;
+  int64_t nextTag = 0;
+  int64_t nextStash = 0;
+};
+
+struct PipelineSplitPass
+    : public cleave::impl::CleavePipelineSplitBase<PipelineSplitPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto step = module.lookupSymbol<func::FuncOp>(function);
+    if (!step || step.isDeclaration()) {
+      module.emitError("no function '") << function << "' to split into "
+                                        << "pipeline stages";
+      return signalPassFailure();
+    }
+    auto stages = step->getAttrOfType<DenseI64ArrayAttr>(
+        CleaveDialect::kBlockStagesAttrName);
+    if (!stages || stages.empty()) {
+      step.emitError("has no '") << CleaveDialect::kBlockStagesAttrName
+                                 << "': run cleave-assign-stages first";
+      return signalPassFailure();
+    }
+    if (!step.getBody().hasOneBlock()) {
+      step.emitError("pipeline stages need a single-block function");
+      return signalPassFailure();
+    }
+    Splitter splitter(step, stages.asArrayRef().back() + 1);
+    if (failed(splitter.run()))
+      return signalPassFailure();
+  }
+};
+
+} // namespace
