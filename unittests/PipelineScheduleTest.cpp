@@ -11,7 +11,10 @@ namespace {
 Schedule build(ScheduleKind kind, int64_t p, int64_t m, int64_t v = 1) {
   std::string error;
   std::optional<Schedule> schedule = buildSchedule(kind, p, m, v, error);
-  EXPECT_TRUE(schedule.has_value()) << error;
+  if (!schedule) {
+    ADD_FAILURE() << error;
+    return Schedule{kind, p, m, v, {}};
+  }
   return *schedule;
 }
 
@@ -82,6 +85,15 @@ TEST(PipelineScheduleTest, SimulationFindsOrdersThatWaitOnEachOther) {
   EXPECT_FALSE(simulate(schedule).completes);
 }
 
+TEST(PipelineScheduleTest, SimulationRejectsMissingOrRepeatedSteps) {
+  Schedule missing = build(ScheduleKind::GPipe, 2, 2);
+  missing.ranks[0].pop_back();
+  EXPECT_FALSE(simulate(missing).completes);
+  Schedule repeated = build(ScheduleKind::GPipe, 2, 2);
+  repeated.ranks[1][3] = repeated.ranks[1][2];
+  EXPECT_FALSE(simulate(repeated).completes);
+}
+
 TEST(PipelineScheduleTest, RejectsImpossibleRequests) {
   std::string error;
   EXPECT_FALSE(buildSchedule(ScheduleKind::OneFOneB, 4, 0, 1, error));
@@ -91,7 +103,7 @@ TEST(PipelineScheduleTest, RejectsImpossibleRequests) {
   EXPECT_EQ(error, "virtual stages need the interleaved schedule");
   EXPECT_FALSE(buildSchedule(ScheduleKind::Interleaved, 4, 6, 2, error));
   EXPECT_EQ(error, "the interleaved schedule runs micro-batches in groups of "
-                   "the 4 stages: 6 micro-batches is not a multiple");
+                   "the 4 pipeline ranks: 6 micro-batches is not a multiple");
   EXPECT_EQ(parseScheduleKind("1f1b"), ScheduleKind::OneFOneB);
   EXPECT_FALSE(parseScheduleKind("zb-h1"));
 }

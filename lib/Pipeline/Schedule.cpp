@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <tuple>
 
 using namespace mlir::cleave::pipeline;
@@ -84,7 +85,7 @@ mlir::cleave::pipeline::buildSchedule(ScheduleKind kind, int64_t stages,
   }
   if (kind == ScheduleKind::Interleaved && microBatches % stages != 0) {
     error = "the interleaved schedule runs micro-batches in groups of the " +
-            std::to_string(stages) + " stages: " +
+            std::to_string(stages) + " pipeline ranks: " +
             std::to_string(microBatches) + " micro-batches is not a multiple";
     return std::nullopt;
   }
@@ -136,6 +137,20 @@ ScheduleStats mlir::cleave::pipeline::simulate(const Schedule &schedule) {
   };
 
   ScheduleStats stats;
+  // Every rank runs each chunk's forward and backward of every micro-batch
+  // exactly once; anything else never completes.
+  for (const auto &actions : schedule.ranks) {
+    std::set<std::tuple<int, int64_t, int64_t>> seen;
+    for (const Action &action : actions)
+      if (action.chunk < 0 || action.chunk >= v || action.microBatch < 0 ||
+          action.microBatch >= schedule.microBatches ||
+          !seen.insert({static_cast<int>(action.kind), action.microBatch,
+                        action.chunk})
+               .second)
+        return stats;
+    if (static_cast<int64_t>(seen.size()) != 2 * schedule.microBatches * v)
+      return stats;
+  }
   llvm::SmallVector<size_t> next(p, 0);
   llvm::SmallVector<double> free(p, 0.0);
   size_t remaining = 0;

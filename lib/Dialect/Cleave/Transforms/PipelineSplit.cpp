@@ -43,6 +43,11 @@ public:
       : step(step), stages(stages), builder(step.getContext()) {}
 
   LogicalResult run() {
+    for (unsigned i = 0; i < step.getNumResults(); ++i)
+      if (step.getResultAttr(i, CleaveDialect::kUpdatesAttrName))
+        return step.emitError("updates its parameters: split the gradient "
+                              "step before cleave-optimizer, or build the "
+                              "update apart (separate=true)");
     auto ret = cast<func::ReturnOp>(step.getBody().front().getTerminator());
     if (ret.getNumOperands() == 0)
       return step.emitError("returns nothing: expected the loss first");
@@ -51,6 +56,10 @@ public:
     for (Operation &op : step.getBody().front().without_terminator()) {
       if (op.hasTrait<OpTrait::ConstantLike>())
         continue;
+      if (op.getNumRegions() != 0 &&
+          !op.hasTrait<OpTrait::IsIsolatedFromAbove>())
+        return op.emitError("reads values through its regions: pipeline "
+                            "stages cannot see them");
       FailureOr<Piece *> piece = getPiece(&op);
       if (failed(piece))
         return failure();
@@ -66,6 +75,7 @@ public:
     for (auto [index, value] : llvm::enumerate(ret.getOperands()))
       if (failed(addResult(value, index)))
         return failure();
+    orderTransfers();
     finishPieces();
     step.erase();
     return success();
@@ -176,16 +186,24 @@ private:
       return user->emitError("needs, in the backward pass of stage ")
              << piece.stage << ", a value from the backward pass of the "
              << "earlier stage " << from.stage;
-    if (!from.backward && piece.backward && downstream) {
-      // An earlier stage's activation for this stage's backward: received in
-      // this stage's forward, then stashed.
+    if (!from.backward && piece.backward) {
+      // A forward value for another stage's backward travels with the pass
+      // that runs in between: an earlier stage's activation is received in
+      // this stage's forward and stashed; a later stage's is stashed there
+      // and sent from its backward.
       Piece &forward = getPiece(piece.stage, false);
-      FailureOr<Value> received = getIn(value, forward, user);
-      if (failed(received))
+      if (downstream) {
+        if (failed(getIn(value, forward, user)))
+          return failure();
+        return stash(value, forward, piece);
+      }
+      Piece &later = getPiece(from.stage, true);
+      FailureOr<Value> stashed = getIn(value, later, user);
+      if (failed(stashed))
         return failure();
-      return stash(value, forward, piece);
+      return transfer(*stashed, value, later, piece);
     }
-    return transfer(value, from, piece);
+    return transfer(from.mapping.lookup(value), value, from, piece);
   }
 
   /// The forward piece `from` returns `value`; the backward piece `to` takes
@@ -204,17 +222,44 @@ private:
                                                      value.getLoc());
   }
 
-  /// A send right after `value` is computed in `from`, and a receive in `to`
-  /// where it is first needed.
-  Value transfer(Value value, Piece &from, Piece &to) {
+  /// A send of `sent` (the original `value` in `from`) right after it is
+  /// computed, and a receive in `to`. Tags are renumbered once every
+  /// transfer is placed (see orderTransfers).
+  Value transfer(Value sent, Value value, Piece &from, Piece &to) {
     int64_t tag = nextTag++;
-    Value sent = from.mapping.lookup(value);
     OpBuilder::InsertionGuard guard(builder);
     builder.setInsertionPointAfterValue(sent);
     SendOp::create(builder, value.getLoc(), sent, to.stage, tag);
     builder.setInsertionPointToEnd(&to.function.getBody().front());
     return RecvOp::create(builder, value.getLoc(), value.getType(), from.stage,
                           tag);
+  }
+
+  /// Numbers the transfers in the order each program sends them and moves
+  /// every receive to the start of its program, in tag order: between any
+  /// two programs, sends and receives then come in the same order, which
+  /// order-matched transports (NCCL point-to-point) need.
+  void orderTransfers() {
+    DenseMap<int64_t, int64_t> renumbered;
+    int64_t next = 0;
+    for (Piece &piece : pieces)
+      piece.function.walk([&](SendOp send) {
+        renumbered[send.getTag()] = next;
+        send.setTag(next++);
+      });
+    for (Piece &piece : pieces) {
+      SmallVector<RecvOp> receives;
+      piece.function.walk([&](RecvOp recv) {
+        recv.setTag(renumbered.lookup(recv.getTag()));
+        receives.push_back(recv);
+      });
+      llvm::sort(receives, [](RecvOp a, RecvOp b) {
+        return a.getTag() < b.getTag();
+      });
+      Block &body = piece.function.getBody().front();
+      for (RecvOp recv : llvm::reverse(receives))
+        recv->moveBefore(&body, body.begin());
+    }
   }
 
   /// Result `index` of the step goes to the piece that computes it; a
@@ -240,8 +285,8 @@ private:
     return success();
   }
 
-  /// The stage of the first staged op that reads the parameter a
-  /// `grad.<name>` result is the gradient of, else 0.
+  /// The lowest stage of the ops that read the parameter a `grad.<name>`
+  /// result is the gradient of, else 0.
   int64_t getParamStage(DictionaryAttr attrs) {
     auto output =
         attrs ? attrs.getAs<StringAttr>(CleaveDialect::kOutputAttrName)
@@ -254,10 +299,12 @@ private:
           argument.getArgNumber(), CleaveDialect::kParamAttrName);
       if (!param || param.getValue() != name)
         continue;
+      std::optional<int64_t> lowest;
       for (Operation *user : argument.getUsers())
         if (auto stage = user->getAttrOfType<IntegerAttr>(
                 CleaveDialect::kStageAttrName))
-          return stage.getInt();
+          lowest = std::min(lowest.value_or(stage.getInt()), stage.getInt());
+      return lowest.value_or(0);
     }
     return 0;
   }

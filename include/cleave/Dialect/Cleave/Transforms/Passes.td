@@ -104,12 +104,18 @@ def CleavePipelineSplit : Pass<"cleave-pipeline-split", "mlir::ModuleOp"> {
     receives it (`cleave.recv from stage s tag k`). Each tag names one
     transfer, so the pairs match one to one: activations go forward, their
     gradients backward, and a tied parameter's gradient goes from the last
-    stage to the first to be summed there. A forward value the stage's own
-    backward needs is stashed: the forward function returns it and the
-    backward function takes it (`cleave.stash = k` on both ends). The
-    runtime keeps one stash per micro-batch in flight. A value that the
-    forward of a later stage needs from a stage's backward, or that flows
-    backward in the forward pass, cannot be scheduled and is an error.
+    stage to the first to be summed there. Tags follow the order in which
+    each program sends, and every program receives at its start in tag
+    order, so two programs always agree on the order of their transfers. A
+    forward value the stage's own backward needs is stashed: the forward
+    function returns it and the backward function takes it
+    (`cleave.stash = k` on both ends); the runtime keeps one stash per
+    micro-batch in flight. A forward value another stage's backward needs
+    travels with the pass in between (received and stashed by an earlier
+    consumer, stashed and sent from its backward by a later producer). A
+    value that a forward pass needs from a backward pass, or from a later
+    stage's forward, cannot be scheduled and is an error, and so is a step
+    that already updates its parameters (split before `cleave-optimizer`).
 
     Arguments keep their `cleave.param`/`cleave.input` names, and results
     keep their `cleave.output` names (the loss on the last stage's forward,
