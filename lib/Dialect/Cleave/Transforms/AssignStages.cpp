@@ -118,7 +118,7 @@ struct AssignStagesPass
     SmallVector<std::pair<Operation *, LayerAttr>> tagged;
     int64_t blocks = 0;
     WalkResult walk = function.walk([&](Operation *op) {
-      if (!isa<CleaveDialect>(op->getDialect()) ||
+      if (!isa_and_nonnull<CleaveDialect>(op->getDialect()) ||
           op->hasTrait<OpTrait::ConstantLike>() ||
           op->getParentOfType<FusedOp>())
         return WalkResult::advance();
@@ -136,6 +136,10 @@ struct AssignStagesPass
     });
     if (walk.wasInterrupted())
       return signalPassFailure();
+    // A function of no model layer (a helper, an empty body) has nothing to
+    // stage.
+    if (tagged.empty())
+      return;
     if (blocks == 0) {
       function.emitError("has no transformer blocks to cut into stages");
       return signalPassFailure();
