@@ -107,7 +107,8 @@ struct AssignStagesPass
 
   void runOnOperation() override {
     func::FuncOp function = getOperation();
-    if (function.isDeclaration())
+    if (function.isDeclaration() ||
+        (!this->function.empty() && function.getSymName() != this->function))
       return;
     if (stages < 1 || virtualStages < 1) {
       function.emitError("stages and virtual-stages must be at least 1");

@@ -963,7 +963,9 @@ def Cleave_IotaOp : Cleave_Op<"iota", [Pure, CostDefault]> {
 // Pipeline transfers
 //===----------------------------------------------------------------------===//
 
-def Cleave_SendOp : Cleave_Op<"send", [
+// A transfer reads and changes state outside the program (a message queue):
+// never removed, merged or reordered with another transfer.
+def Cleave_SendOp : Cleave_Op<"send", [MemoryEffects<[MemRead, MemWrite]>,
     DeclareOpInterfaceMethods<Cleave_CostOpInterface,
                               ["getFlops", "getCommunicatedBytes"]>]> {
   let summary = "Send a value to another pipeline stage";
@@ -985,7 +987,7 @@ def Cleave_SendOp : Cleave_Op<"send", [
   let hasVerifier = 1;
 }
 
-def Cleave_RecvOp : Cleave_Op<"recv", [
+def Cleave_RecvOp : Cleave_Op<"recv", [MemoryEffects<[MemRead, MemWrite]>,
     DeclareOpInterfaceMethods<Cleave_CostOpInterface, ["getFlops"]>]> {
   let summary = "Receive a value from another pipeline stage";
   let description = [{

@@ -80,6 +80,9 @@ def CleaveAssignStages : Pass<"cleave-assign-stages", "mlir::func::FuncOp"> {
     ops without a layer tag.
   }];
   let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"\"",
+           "The function to stage (default: every function with layer-tagged "
+           "ops)">,
     Option<"stages", "stages", "int64_t", /*default=*/"1",
            "Pipeline ranks (the pp axis size)">,
     Option<"virtualStages", "virtual-stages", "int64_t", /*default=*/"1",
