@@ -338,6 +338,40 @@ Status localSlice(Context &context, int group, size_t elementBytes,
                       input, output, location);
 }
 
+/// A peer must be another index of the group.
+static Status checkPeer(Communicator &communicator, int group, int64_t peer,
+                        const char *op, const char *location) {
+  if (peer < 0 || peer >= communicator.getGroupSize(group) ||
+      peer == communicator.getGroupIndex(group))
+    return Status::error(std::string(location) + ": " + op + " to peer " +
+                         std::to_string(peer) + " of a group of " +
+                         std::to_string(communicator.getGroupSize(group)) +
+                         " where this rank is " +
+                         std::to_string(communicator.getGroupIndex(group)));
+  return Status::success();
+}
+
+Status sendTo(Context &context, int group, int64_t peer, int64_t tag,
+              size_t bytes, const void *input, const char *location) {
+  Communicator *communicator;
+  CLEAVE_RETURN_IF_ERROR(
+      getCommunicator(context, group, "send", location, communicator));
+  CLEAVE_RETURN_IF_ERROR(
+      checkPeer(*communicator, group, peer, "send", location));
+  communicator->countTransfer(static_cast<double>(bytes));
+  return communicator->send(group, peer, tag, input, bytes, location);
+}
+
+Status receiveFrom(Context &context, int group, int64_t peer, int64_t tag,
+                   size_t bytes, void *output, const char *location) {
+  Communicator *communicator;
+  CLEAVE_RETURN_IF_ERROR(
+      getCommunicator(context, group, "recv", location, communicator));
+  CLEAVE_RETURN_IF_ERROR(
+      checkPeer(*communicator, group, peer, "recv", location));
+  return communicator->receive(group, peer, tag, output, bytes, location);
+}
+
 Status deviceIndex(Context &context, int group, int32_t *output,
                    const char *location) {
   Communicator *communicator;

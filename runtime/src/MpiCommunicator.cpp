@@ -171,6 +171,38 @@ public:
         receive, output, total);
   }
 
+  Status send(int group, int64_t peer, int64_t tag, const void *data,
+              size_t bytes, const char *location) override {
+    CLEAVE_RETURN_IF_ERROR(checkCount(bytes, "send", location));
+    const void *staged = data;
+    void *unused = nullptr;
+    CLEAVE_RETURN_IF_ERROR(stageIn(data, bytes, nullptr, 0, staged, unused));
+    return complete(
+        "send", group, location,
+        [&](MPI_Request *request) {
+          return MPI_Isend(staged, static_cast<int>(bytes), MPI_BYTE,
+                           static_cast<int>(peer), static_cast<int>(tag),
+                           comms[group], request);
+        },
+        nullptr, nullptr, 0);
+  }
+
+  Status receive(int group, int64_t peer, int64_t tag, void *data,
+                 size_t bytes, const char *location) override {
+    CLEAVE_RETURN_IF_ERROR(checkCount(bytes, "recv", location));
+    const void *unused = nullptr;
+    void *staged = data;
+    CLEAVE_RETURN_IF_ERROR(stageIn(nullptr, 0, data, bytes, unused, staged));
+    return complete(
+        "recv", group, location,
+        [&](MPI_Request *request) {
+          return MPI_Irecv(staged, static_cast<int>(bytes), MPI_BYTE,
+                           static_cast<int>(peer), static_cast<int>(tag),
+                           comms[group], request);
+        },
+        staged, data, bytes);
+  }
+
   Status barrier(const char *what) override {
     MPI_Request request;
     CLEAVE_RETURN_IF_ERROR(
@@ -274,7 +306,9 @@ private:
       return Status::success();
     hostSend.resize(inputBytes);
     hostReceive.resize(outputBytes);
-    CLEAVE_RETURN_IF_ERROR(context.copyToHost(hostSend.data(), input, inputBytes));
+    if (inputBytes > 0)
+      CLEAVE_RETURN_IF_ERROR(
+          context.copyToHost(hostSend.data(), input, inputBytes));
     send = hostSend.data();
     receive = hostReceive.data();
     if (input == output) {
@@ -285,7 +319,7 @@ private:
   }
 
   Status stageOut(void *receive, void *output, size_t bytes) {
-    if (!stageThroughHost)
+    if (!stageThroughHost || bytes == 0)
       return Status::success();
     return context.copyToDevice(output, receive, bytes);
   }

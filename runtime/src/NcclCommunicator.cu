@@ -136,6 +136,24 @@ public:
     return enqueued("all_to_all", group, location);
   }
 
+  Status send(int group, int64_t peer, int64_t tag, const void *data,
+              size_t bytes, const char *location) override {
+    CLEAVE_RETURN_IF_ERROR(checkNccl(
+        ncclSend(data, bytes, ncclUint8, static_cast<int>(peer), comms[group],
+                 getStream()),
+        std::string(location) + ": send (tag " + std::to_string(tag) + ")"));
+    return enqueued("send", group, location);
+  }
+
+  Status receive(int group, int64_t peer, int64_t tag, void *data,
+                 size_t bytes, const char *location) override {
+    CLEAVE_RETURN_IF_ERROR(checkNccl(
+        ncclRecv(data, bytes, ncclUint8, static_cast<int>(peer), comms[group],
+                 getStream()),
+        std::string(location) + ": recv (tag " + std::to_string(tag) + ")"));
+    return enqueued("recv", group, location);
+  }
+
   Status barrier(const char *what) override {
     CLEAVE_RETURN_IF_ERROR(drain(what));
     int32_t *flag = nullptr;

@@ -167,6 +167,43 @@ TEST_F(CollectivesTest, CountsBytesAsTheCostModelPredicts) {
   EXPECT_TRUE(communicator->barrier("test").ok());
 }
 
+TEST_F(CollectivesTest, SendAndReceiveBetweenPipelineNeighbours) {
+  // Along dp (as a pipeline of two stages): stage 0 sends two buffers, stage
+  // 1 receives them in the same order, then sends one back.
+  std::vector<float> activation = {float(rank), 1.5f, -2.0f};
+  std::vector<int32_t> mask = {rank, 7};
+  std::vector<float> received(3), gradient(3);
+  std::vector<int32_t> receivedMask(2);
+  int64_t peer = 1 - dp;
+  if (dp == 0) {
+    ASSERT_TRUE(sendTo(context, Dp, peer, 0, 12, activation.data(), "test").ok());
+    ASSERT_TRUE(sendTo(context, Dp, peer, 1, 8, mask.data(), "test").ok());
+    ASSERT_TRUE(receiveFrom(context, Dp, peer, 2, 12, gradient.data(), "test").ok());
+    EXPECT_EQ(gradient, (std::vector<float>{-float(rank), -1.5f, 2.0f}));
+  } else {
+    ASSERT_TRUE(receiveFrom(context, Dp, peer, 0, 12, received.data(), "test").ok());
+    ASSERT_TRUE(receiveFrom(context, Dp, peer, 1, 8, receivedMask.data(), "test").ok());
+    // The partner is the rank with the same tp coordinate on dp = 0.
+    EXPECT_EQ(received, (std::vector<float>{float(rank - 2), 1.5f, -2.0f}));
+    EXPECT_EQ(receivedMask, (std::vector<int32_t>{rank - 2, 7}));
+    for (float &value : received)
+      value = -value;
+    ASSERT_TRUE(sendTo(context, Dp, peer, 2, 12, received.data(), "test").ok());
+  }
+  // Only what this rank sent counts.
+  EXPECT_DOUBLE_EQ(communicator->getCommunicatedBytes(), dp == 0 ? 20.0 : 12.0);
+}
+
+TEST_F(CollectivesTest, RejectsPeersOutsideTheGroup) {
+  float value = 0;
+  Status self = sendTo(context, Dp, dp, 0, 4, &value, "m.mlir:1:2");
+  ASSERT_FALSE(self.ok());
+  EXPECT_EQ(self.message(), "m.mlir:1:2: send to peer " + std::to_string(dp) +
+                                " of a group of 2 where this rank is " +
+                                std::to_string(dp));
+  EXPECT_FALSE(receiveFrom(context, Dp, 5, 0, 4, &value, "m.mlir:1:2").ok());
+}
+
 TEST_F(CollectivesTest, RejectsGroupsTheProgramDoesNotHave) {
   float value = 0;
   Status status = allReduce(context, 7, DType::F32, 1, ReduceKind::Sum, &value,

@@ -67,6 +67,15 @@ public:
   /// from group rank i.
   virtual Status allToAll(int group, const void *input, void *output,
                           size_t bytesPerRank, const char *location) = 0;
+  /// Point to point along `group` (the pp axis), with the rank at index
+  /// `peer` of this rank's group: a `send` pairs with the `receive` of the
+  /// same tag there. Both wait (under the timeout) until the buffer may be
+  /// reused; between two ranks, transfers must come in the same order on
+  /// both sides (NCCL matches them by order).
+  virtual Status send(int group, int64_t peer, int64_t tag, const void *data,
+                      size_t bytes, const char *location) = 0;
+  virtual Status receive(int group, int64_t peer, int64_t tag, void *data,
+                         size_t bytes, const char *location) = 0;
   /// Waits until every rank of the job gets here.
   virtual Status barrier(const char *what) = 0;
   /// Waits (within the timeout) for collectives still queued on the device.
@@ -81,6 +90,8 @@ public:
   double getCommunicatedBytes() const { return communicatedBytes; }
   void resetCommunicatedBytes() { communicatedBytes = 0; }
   void countBytes(int group, double bytes, bool isAllReduce);
+  /// A point-to-point send moves its whole buffer.
+  void countTransfer(double bytes) { communicatedBytes += bytes; }
 
   /// This rank's index within each group, in device memory (i32 each):
   /// device_index copies from here without waiting for the device.
@@ -152,6 +163,12 @@ Status allToAll(Context &context, int group, size_t elementBytes,
 Status localSlice(Context &context, int group, size_t elementBytes,
                   const Shape &inputShape, int dim, const void *input,
                   void *output, const char *location);
+/// cleave.send and cleave.recv: `bytes` to or from the rank at index `peer`
+/// of `group` (the pipeline axis).
+Status sendTo(Context &context, int group, int64_t peer, int64_t tag,
+              size_t bytes, const void *input, const char *location);
+Status receiveFrom(Context &context, int group, int64_t peer, int64_t tag,
+                   size_t bytes, void *output, const char *location);
 /// Writes this rank's index within the group (an i32 scalar).
 Status deviceIndex(Context &context, int group, int32_t *output,
                    const char *location);
