@@ -9,6 +9,8 @@
 #include "cleave/runtime/Communicator.h"
 #include "cleave/runtime/Portability.h"
 
+#include "TestSupport.h"
+
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -41,13 +43,6 @@ protected:
   std::unique_ptr<Communicator> communicator;
   int rank = 0, dp = 0, tp = 0;
 };
-
-Shape makeShape(std::initializer_list<int64_t> dims) {
-  Shape shape;
-  for (int64_t dim : dims)
-    shape.dims[shape.rank++] = dim;
-  return shape;
-}
 
 TEST_F(CollectivesTest, CoordinatesAndGroupsFollowTheMesh) {
   EXPECT_EQ(communicator->getSize(), 4);

@@ -3,6 +3,8 @@
 #include "cleave/runtime/Kernels.h"
 #include "cleave/runtime/Portability.h"
 
+#include "TestSupport.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -25,13 +27,6 @@ protected:
 
   Context context;
 };
-
-Shape makeShape(std::initializer_list<int64_t> dims) {
-  Shape shape;
-  for (int64_t dim : dims)
-    shape.dims[shape.rank++] = dim;
-  return shape;
-}
 
 TEST_F(KernelsTest, IotaNumbersOneDimension) {
   std::vector<int32_t> middle(2 * 3 * 2), last(6);

@@ -10,6 +10,9 @@
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
 
+#include "FunctionLookup.h"
+
+#include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/IRMapping.h"
 
@@ -49,9 +52,10 @@ public:
                               "step before cleave-optimizer, or build the "
                               "update apart (separate=true)");
     auto ret = cast<func::ReturnOp>(step.getBody().front().getTerminator());
-    if (ret.getNumOperands() == 0)
-      return step.emitError("returns nothing: expected the loss first");
-    markForward(ret.getOperand(0));
+    Value loss = lookupOutput(step, "loss");
+    if (!loss)
+      return step.emitError("training step returns no 'loss'");
+    markForward(loss);
     createPieces();
     for (Operation &op : step.getBody().front().without_terminator()) {
       if (op.hasTrait<OpTrait::ConstantLike>())
@@ -84,17 +88,10 @@ public:
 private:
   /// The ops the loss depends on.
   void markForward(Value loss) {
-    SmallVector<Operation *> worklist;
-    if (Operation *def = loss.getDefiningOp())
-      worklist.push_back(def);
-    while (!worklist.empty()) {
-      Operation *op = worklist.pop_back_val();
-      if (!forwardOps.insert(op).second)
-        continue;
-      for (Value operand : op->getOperands())
-        if (Operation *def = operand.getDefiningOp())
-          worklist.push_back(def);
-    }
+    BackwardSliceOptions options;
+    options.inclusive = true;
+    options.omitBlockArguments = true;
+    (void)getBackwardSlice(loss, &forwardOps, options);
   }
 
   void createPieces() {
@@ -328,7 +325,7 @@ private:
   func::FuncOp step;
   int64_t stages;
   OpBuilder builder;
-  DenseSet<Operation *> forwardOps;
+  SetVector<Operation *> forwardOps;
   std::vector<Piece> pieces;
   DenseMap<std::pair<Value, Piece *>, Value> available;
   int64_t nextTag = 0;
@@ -340,13 +337,10 @@ struct PipelineSplitPass
   using Base::Base;
 
   void runOnOperation() override {
-    ModuleOp module = getOperation();
-    auto step = module.lookupSymbol<func::FuncOp>(function);
-    if (!step || step.isDeclaration()) {
-      module.emitError("no function '") << function << "' to split into "
-                                        << "pipeline stages";
+    func::FuncOp step = lookupFunctionWithBody(
+        getOperation(), function, "to split into pipeline stages");
+    if (!step)
       return signalPassFailure();
-    }
     auto stages = step->getAttrOfType<DenseI64ArrayAttr>(
         CleaveDialect::kBlockStagesAttrName);
     if (!stages || stages.empty()) {

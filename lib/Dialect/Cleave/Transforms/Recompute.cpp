@@ -5,6 +5,7 @@
 
 #include "FunctionLookup.h"
 
+#include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/SetVector.h"
 
@@ -46,18 +47,12 @@ struct RecomputePass
     }
 
     // The forward ops: everything the loss depends on.
-    DenseSet<Operation *> forward;
-    SmallVector<Operation *> worklist;
-    if (Operation *def = loss.getDefiningOp())
-      worklist.push_back(def);
-    while (!worklist.empty()) {
-      Operation *op = worklist.pop_back_val();
-      if (!forward.insert(op).second)
-        continue;
-      for (Value operand : op->getOperands())
-        if (Operation *def = operand.getDefiningOp())
-          worklist.push_back(def);
-    }
+    SetVector<Operation *> slice;
+    BackwardSliceOptions options;
+    options.inclusive = true;
+    options.omitBlockArguments = true;
+    (void)getBackwardSlice(loss, &slice, options);
+    DenseSet<Operation *> forward(slice.begin(), slice.end());
 
     // Per block: its forward ops in order, and the backward uses of values
     // that are internal to it (not read by any other layer's forward ops).
