@@ -8,6 +8,8 @@
 
 #include "cleave/runtime/Communicator.h"
 
+#include "Trace.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,6 +21,7 @@ namespace cleave::rt {
 Communicator::~Communicator() = default;
 
 Status Communicator::drain(const char *) { return Status::success(); }
+Status Communicator::completeSends(const char *what) { return drain(what); }
 
 Status Communicator::setUp(const MeshSpec &spec, int rankValue, int sizeValue) {
   rank = rankValue;
@@ -359,6 +362,7 @@ Status sendTo(Context &context, int group, int64_t peer, int64_t tag,
   CLEAVE_RETURN_IF_ERROR(
       checkPeer(*communicator, group, peer, "send", location));
   communicator->countTransfer(static_cast<double>(bytes));
+  TraceScope trace("communication", "send");
   return communicator->send(group, peer, tag, input, bytes, location);
 }
 
@@ -369,6 +373,7 @@ Status receiveFrom(Context &context, int group, int64_t peer, int64_t tag,
       getCommunicator(context, group, "recv", location, communicator));
   CLEAVE_RETURN_IF_ERROR(
       checkPeer(*communicator, group, peer, "recv", location));
+  TraceScope trace("communication", "recv");
   return communicator->receive(group, peer, tag, output, bytes, location);
 }
 

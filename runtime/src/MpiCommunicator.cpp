@@ -20,6 +20,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <list>
 #include <thread>
 #include <vector>
 
@@ -171,20 +172,31 @@ public:
         receive, output, total);
   }
 
+  /// Buffered: the bytes are copied out and the send completes in the
+  /// background (see completeSends), so a rank never waits on a peer to
+  /// receive and any schedule whose dependencies resolve cannot deadlock.
   Status send(int group, int64_t peer, int64_t tag, const void *data,
               size_t bytes, const char *location) override {
     CLEAVE_RETURN_IF_ERROR(checkCount(bytes, "send", location));
-    const void *staged = data;
-    void *unused = nullptr;
-    CLEAVE_RETURN_IF_ERROR(stageIn(data, bytes, nullptr, 0, staged, unused));
-    return complete(
-        "send", group, location,
-        [&](MPI_Request *request) {
-          return MPI_Isend(staged, static_cast<int>(bytes), MPI_BYTE,
-                           static_cast<int>(peer), static_cast<int>(tag),
-                           comms[group], request);
-        },
-        nullptr, nullptr, 0);
+    CLEAVE_RETURN_IF_ERROR(testSends(location));
+    PendingSend &pending = pendingSends.emplace_back();
+    pending.bytes.resize(bytes);
+    pending.group = group;
+    pending.location = location;
+    CLEAVE_RETURN_IF_ERROR(context.copyToHost(pending.bytes.data(), data, bytes));
+    return check(MPI_Isend(pending.bytes.data(), static_cast<int>(bytes),
+                           MPI_BYTE, static_cast<int>(peer),
+                           static_cast<int>(tag), comms[group],
+                           &pending.request),
+                 "send", group, location);
+  }
+
+  Status completeSends(const char *) override {
+    for (PendingSend &pending : pendingSends)
+      CLEAVE_RETURN_IF_ERROR(
+          wait(pending.request, "send", pending.group, pending.location));
+    pendingSends.clear();
+    return Status::success();
   }
 
   Status receive(int group, int64_t peer, int64_t tag, void *data,
@@ -213,6 +225,25 @@ public:
   [[noreturn]] void abortJob(int code) override { abortMpiJob(code); }
 
 private:
+  struct PendingSend {
+    MPI_Request request = MPI_REQUEST_NULL;
+    std::vector<uint8_t> bytes;
+    int group = 0;
+    const char *location = "";
+  };
+
+  /// Releases the buffers of sends that have completed.
+  Status testSends(const char *location) {
+    for (auto it = pendingSends.begin(); it != pendingSends.end();) {
+      int done = 0;
+      CLEAVE_RETURN_IF_ERROR(check(MPI_Test(&it->request, &done,
+                                            MPI_STATUS_IGNORE),
+                                   "send", it->group, location));
+      it = done ? pendingSends.erase(it) : std::next(it);
+    }
+    return Status::success();
+  }
+
   /// MPI counts are ints: larger buffers are refused with the op named.
   Status checkCount(size_t count, const char *op, const char *location) {
     if (count <= static_cast<size_t>(INT_MAX))
@@ -328,6 +359,7 @@ private:
   std::vector<MPI_Comm> comms;
   MPI_Op halfOps[4] = {MPI_OP_NULL, MPI_OP_NULL, MPI_OP_NULL, MPI_OP_NULL};
   std::vector<uint8_t> hostSend, hostReceive;
+  std::list<PendingSend> pendingSends;
 };
 
 } // namespace

@@ -15,6 +15,7 @@
 #include "cleave/runtime/Tokens.h"
 
 #include "cleave/Dialect/Cleave/IR/CleaveDialect.h"
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
 #include "cleave/Target/Cuda/CudaEmitter.h"
 
@@ -29,6 +30,7 @@
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
@@ -293,16 +295,34 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
     error() << "--target must be cpu or cuda, got '" << target << "'\n";
     return failure();
   }
-  bool pipelined = scheduleName.getNumOccurrences() ||
-                   virtualStages.getNumOccurrences() ||
-                   llvm::any_of(mesh.axes, [](const auto &axis) {
-                     return axis.first == "pp";
-                   });
-  if (pipelined) {
-    error() << "pipeline stages (a pp mesh axis, --schedule, "
-               "--virtual-stages) are not built yet; 'cleavec schedule' "
-               "prints the schedules\n";
+  // A pp axis cuts the training step into pipeline stages.
+  int64_t pipelineRanks = 0;
+  for (const auto &[name, size] : mesh.axes)
+    if (name == "pp")
+      pipelineRanks = size;
+  if (!pipelineRanks && (scheduleName.getNumOccurrences() ||
+                         virtualStages.getNumOccurrences())) {
+    error() << "--schedule and --virtual-stages need a pp axis in --mesh\n";
     return failure();
+  }
+  if (pipelineRanks) {
+    if (mode != Mode::Train) {
+      error() << "a pp axis pipelines training steps: use cleavec train\n";
+      return failure();
+    }
+    if (mesh.axes.size() != 1) {
+      error() << "--mesh: a pp axis with other axes (dp, tp) is not "
+                 "supported yet; use --mesh pp=" << pipelineRanks << "\n";
+      return failure();
+    }
+    if (recompute) {
+      error() << "--recompute with pipeline stages is not supported yet\n";
+      return failure();
+    }
+    if (virtualStages < 1) {
+      error() << "--virtual-stages must be at least 1\n";
+      return failure();
+    }
   }
   if (directory.empty()) {
     error() << (mode == Mode::Train ? "missing --out <dir>\n"
@@ -322,6 +342,15 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return failure();
+
+  if (pipelineRanks) {
+    // The pipeline's mesh: transfers and the gradient norm use its pp axis.
+    OpBuilder builder(&context);
+    builder.setInsertionPointToStart(module->getBody());
+    MeshOp::create(builder, module->getLoc(), "mesh",
+                   builder.getStrArrayAttr({"pp"}),
+                   builder.getDenseI64ArrayAttr({pipelineRanks}));
+  }
 
   PassManager pm(&context);
   std::string passes = "canonicalize, cse, ";
@@ -368,6 +397,15 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
       pm.addPass(createCleaveRecompute());
       passes += "cleave-recompute, ";
     }
+    if (pipelineRanks) {
+      CleaveAssignStagesOptions assign;
+      assign.function = "train_step";
+      assign.stages = pipelineRanks;
+      assign.virtualStages = virtualStages;
+      pm.addNestedPass<func::FuncOp>(createCleaveAssignStages(assign));
+      pm.addPass(createCleavePipelineSplit());
+      passes += "cleave-assign-stages, cleave-pipeline-split, ";
+    }
     if (mode == Mode::Train) {
       CleaveOptimizerOptions update;
       update.optimizer = optimizerName;
@@ -377,6 +415,7 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
       update.weightDecay = weightDecay;
       update.clipNorm = clipNorm;
       update.separate = microBatches != 1;
+      update.pipelineRanks = pipelineRanks;
       pm.addPass(createCleaveOptimizer(update));
       passes += "cleave-optimizer, ";
     }
@@ -384,7 +423,7 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
   }
-  if (!mesh.empty()) {
+  if (!mesh.empty() && !pipelineRanks) {
     if (mode == Mode::Train && microBatches != 1) {
       error() << "--mesh with --micro-batches is not supported yet: the "
                  "gradient step and the update would be partitioned apart\n";
@@ -422,6 +461,8 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
   CudaEmitterOptions options;
   options.entry =
       mode == Mode::Forward ? std::string(entry) : std::string("train_step");
+  options.schedule = scheduleName;
+  options.microBatches = microBatches;
   CudaEmitterSummary summary;
   {
     auto output = openOutputFile(source, &message);
@@ -442,6 +483,21 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
                << " runtime calls, arena " << summary.arenaBytes << " bytes\n"
                << "cleavec: wrote " << source << "\n";
 
+  if (pipelineRanks) {
+    std::string message;
+    std::optional<pipeline::Schedule> schedule = pipeline::buildSchedule(
+        *pipeline::parseScheduleKind(scheduleName), pipelineRanks, microBatches,
+        virtualStages, message);
+    pipeline::ScheduleStats stats = pipeline::simulate(*schedule);
+    llvm::outs() << "cleavec: pipeline: " << scheduleName << " over "
+                 << pipelineRanks << " ranks x " << virtualStages
+                 << " virtual stages, " << microBatches
+                 << " micro-batches; activation slots per rank:";
+    for (int64_t peak : stats.peakInFlight)
+      llvm::outs() << " " << peak;
+    llvm::outs() << "; bubble " << llvm::format("%.4f", stats.bubble)
+                 << " simulated\n";
+  }
   if (!initParams.empty()) {
     auto function = module->lookupSymbol<func::FuncOp>(summary.entry);
     FailureOr<int64_t> count = writeInitialParams(function, initParams, seed);

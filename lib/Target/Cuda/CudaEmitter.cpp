@@ -74,11 +74,18 @@ std::string getIdentifier(StringRef name, llvm::StringSet<> &taken) {
   return unique;
 }
 
+/// What a stage's forward returns and its backward takes for one stash.
+std::string getStashName(IntegerAttr id) {
+  return "stash." + std::to_string(id.getInt());
+}
+
 /// The mesh of a partitioned module and the axis groups its collectives
 /// use, numbered as the emitted calls name them.
 struct MeshGroups {
   bool partitioned = false;
   SmallVector<std::string> groups;
+  /// The size of the mesh's pp axis: stage s runs on pp index s % size.
+  int64_t pipelineRanks = 1;
 };
 
 /// Emits one function: kernels first (into `kernels`), host code second.
@@ -193,8 +200,12 @@ private:
       pointers[reshape.getResult()] = pointer;
       return success();
     }
+    if (auto send = dyn_cast<SendOp>(op))
+      return emitTransfer(op, send.getInput(), send.getPeer(), send.getTag());
     if (failed(bindResults(op)))
       return failure();
+    if (auto recv = dyn_cast<RecvOp>(op))
+      return emitTransfer(op, recv.getResult(), recv.getPeer(), recv.getTag());
     if (auto fused = dyn_cast<FusedOp>(op)) {
       KernelBody body;
       Block &block = fused.getBody().front();
@@ -359,6 +370,20 @@ private:
       it = std::prev(meshGroups.groups.end());
     }
     return std::to_string(it - meshGroups.groups.begin());
+  }
+
+  /// cleave.send / cleave.recv of `value` with the rank of stage `peer`
+  /// along the pp axis.
+  LogicalResult emitTransfer(Operation &op, Value value, int64_t peer,
+                             int64_t tag) {
+    Builder builder(op.getContext());
+    std::string group = getGroup(builder.getStrArrayAttr({"pp"}));
+    return call(isa<SendOp>(op) ? "sendTo" : "receiveFrom",
+                {group, std::to_string(peer % meshGroups.pipelineRanks),
+                 std::to_string(tag),
+                 std::to_string(static_cast<int64_t>(getTotalBytes(value.getType()))),
+                 get(value)},
+                op);
   }
 
   /// A collective or device_index: a runtime call on the rank's
@@ -634,9 +659,11 @@ private:
       auto param = function.getArgAttrOfType<StringAttr>(index, CleaveDialect::kParamAttrName);
       auto input = function.getArgAttrOfType<StringAttr>(index, CleaveDialect::kInputAttrName);
       auto state = function.getArgAttrOfType<StringAttr>(index, CleaveDialect::kStateAttrName);
+      auto stash = function.getArgAttrOfType<IntegerAttr>(index, CleaveDialect::kStashAttrName);
       std::string tensorName = param   ? param.str()
                                : input ? input.str()
                                : state ? state.str()
+                               : stash ? getStashName(stash)
                                        : "arg" + std::to_string(index);
       FailureOr<std::string> split =
           getSplit(function.getArgAttrDict(index), function.getLoc());
@@ -644,7 +671,11 @@ private:
         return failure();
       host << "    {{" << getStringLiteral(tensorName) << ", " << getDType(argument)
            << ", " << getShapeLiteral(getShape(argument)) << "}, cleave::rt::ArgumentKind::"
-           << (param ? "Param" : state ? "State" : "Input") << ", " << *split
+           << (param   ? "Param"
+               : state ? "State"
+               : stash ? "Stash"
+                       : "Input")
+           << ", " << *split
            << "},\n";
     }
     if (function.getNumArguments() == 0)
@@ -664,8 +695,11 @@ private:
           i, CleaveDialect::kOutputAttrName);
       auto updates = function.getResultAttrOfType<IntegerAttr>(
           i, CleaveDialect::kUpdatesAttrName);
-      std::string resultName =
-          output ? output.str() : "output" + std::to_string(i);
+      auto stash = function.getResultAttrOfType<IntegerAttr>(
+          i, CleaveDialect::kStashAttrName);
+      std::string resultName = output ? output.str()
+                               : stash ? getStashName(stash)
+                                       : "output" + std::to_string(i);
       FailureOr<std::string> split =
           getSplit(function.getResultAttrDict(i), function.getLoc());
       if (failed(split))
@@ -731,7 +765,20 @@ LogicalResult mlir::cleave::translateToCuda(ModuleOp module, raw_ostream &os,
                                             CudaEmitterSummary *summary) {
   CudaEmitterSummary local;
   CudaEmitterSummary &totals = summary ? *summary : local;
-  FailureOr<func::FuncOp> entry = findEntry(module, options.entry);
+  // A pipeline's stages stand in for the training step: the first stage's
+  // forward is the entry the summary reports.
+  bool isPipeline = false;
+  func::FuncOp firstStage;
+  for (func::FuncOp function : module.getOps<func::FuncOp>())
+    if (auto stage = function->getAttrOfType<IntegerAttr>(
+            CleaveDialect::kStageAttrName)) {
+      isPipeline = true;
+      if (stage.getInt() == 0 && function.getSymName().ends_with("_forward"))
+        firstStage = function;
+    }
+  FailureOr<func::FuncOp> entry =
+      isPipeline && firstStage ? FailureOr<func::FuncOp>(firstStage)
+                               : findEntry(module, options.entry);
   if (failed(entry))
     return failure();
   totals.entry = entry->getSymName().str();
@@ -742,17 +789,24 @@ LogicalResult mlir::cleave::translateToCuda(ModuleOp module, raw_ostream &os,
   SmallVector<MeshOp> meshes(module.getOps<MeshOp>());
   module.walk([&](Operation *op) {
     if (isa<AllReduceOp, AllGatherOp, ReduceScatterOp, AllToAllOp, LocalSliceOp,
-            DeviceIndexOp>(op))
+            DeviceIndexOp, SendOp, RecvOp>(op))
       meshGroups.partitioned = true;
     if (auto function = dyn_cast<func::FuncOp>(op))
       for (unsigned i = 0; i < function.getNumArguments(); ++i)
         if (function.getArgAttr(i, CleaveDialect::kBlockAttrName))
           meshGroups.partitioned = true;
   });
-  if (meshGroups.partitioned && meshes.size() != 1)
+  if ((meshGroups.partitioned || isPipeline) && meshes.size() != 1)
     return module.emitError("a partitioned module needs exactly one "
                             "cleave.mesh, found ")
            << meshes.size();
+  if (isPipeline) {
+    std::optional<int64_t> ranks = meshes.front().getAxisSize("pp");
+    if (!ranks)
+      return meshes.front().emitError("a pipeline's mesh needs a pp axis");
+    meshGroups.partitioned = true;
+    meshGroups.pipelineRanks = *ranks;
+  }
 
   std::string kernels, host, entryIdentifier;
   llvm::raw_string_ostream kernelStream(kernels), hostStream(host);
@@ -774,6 +828,15 @@ LogicalResult mlir::cleave::translateToCuda(ModuleOp module, raw_ostream &os,
     }
   }
   totals.arenaBytes = entryArena;
+  std::string pipelineTable;
+  if (isPipeline) {
+    FailureOr<std::string> table =
+        emitPipelineTable(module, identifierOf, meshGroups.pipelineRanks,
+                          options.schedule, options.microBatches);
+    if (failed(table))
+      return failure();
+    pipelineTable = std::move(*table);
+  }
   // A function that updates its own arguments is a training step, and so
   // is a gradient step next to an `apply_update` that does: their main runs
   // the training loop.
@@ -818,8 +881,12 @@ LogicalResult mlir::cleave::translateToCuda(ModuleOp module, raw_ostream &os,
        << mesh.getAxes().size() << ", k_mesh_groups, " << meshGroups.groups.size()
        << "};\n\n";
   }
-  os << host << "} // namespace\n";
-  if (options.emitMain)
+  os << host << pipelineTable << "} // namespace\n";
+  if (options.emitMain && isPipeline)
+    os << "\nint main(int argc, char **argv) {\n"
+       << "  return cleave::rt::runPipelineTrainingMain(k_pipeline, argc, "
+          "argv);\n}\n";
+  else if (options.emitMain)
     os << "\nint main(int argc, char **argv) {\n"
        << "  return cleave::rt::"
        << (isTrainingStep ? "runTrainingMain" : "runProgramMain") << "(k_"
@@ -839,6 +906,14 @@ void mlir::cleave::registerToCudaTranslation() {
       "cleave-no-main",
       llvm::cl::desc("Do not emit main(); link the program into your own"),
       llvm::cl::init(false));
+  static llvm::cl::opt<std::string> schedule(
+      "cleave-schedule",
+      llvm::cl::desc("A pipeline's schedule: gpipe, 1f1b or interleaved"),
+      llvm::cl::init("1f1b"));
+  static llvm::cl::opt<int64_t> microBatches(
+      "cleave-micro-batches",
+      llvm::cl::desc("A pipeline's micro-batches per step"),
+      llvm::cl::init(1));
   TranslateFromMLIRRegistration registration(
       "cleave-to-cuda",
       "Emit CUDA C++ (also builds for the CPU) for a fused, memory-planned "
@@ -850,6 +925,8 @@ void mlir::cleave::registerToCudaTranslation() {
         CudaEmitterOptions options;
         options.entry = entry;
         options.emitMain = !noMain;
+        options.schedule = schedule;
+        options.microBatches = microBatches;
         return translateToCuda(module, os, options);
       },
       [](DialectRegistry &registry) {

@@ -3,7 +3,9 @@
 #ifndef CLEAVE_LIB_TARGET_CUDA_EMITTERSUPPORT_H
 #define CLEAVE_LIB_TARGET_CUDA_EMITTERSUPPORT_H
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Location.h"
+#include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/APInt.h"
 #include "mlir/IR/Operation.h"
 #include "mlir/IR/Value.h"
@@ -51,6 +53,13 @@ struct KernelBody {
 /// Prints the kernel `name` computing `body` over `shape`'s elements.
 LogicalResult emitKernel(llvm::StringRef name, const KernelBody &body,
                          llvm::ArrayRef<int64_t> shape, llvm::raw_ostream &os);
+
+/// The tables of a pipeline's main (PipelineMain.cpp): its stage programs,
+/// updates and the per-rank actions of `scheduleName` over `microBatches`;
+/// `identifiers` names each function's emitted program.
+FailureOr<std::string> emitPipelineTable(
+    ModuleOp module, const llvm::DenseMap<Operation *, std::string> &identifiers,
+    int64_t ranks, llvm::StringRef scheduleName, int64_t microBatches);
 
 } // namespace mlir::cleave
 

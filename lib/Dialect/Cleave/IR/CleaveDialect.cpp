@@ -156,6 +156,13 @@ LogicalResult CleaveDialect::verifyOperationAttribute(Operation *op,
                                    "array of non-negative stages";
     return success();
   }
+  if (attr.getName() == kPipelineRankAttrName) {
+    auto rank = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!rank || rank.getValue().isNegative() || !isa<FunctionOpInterface>(op))
+      return op->emitError("'") << kPipelineRankAttrName
+                                << "' must be a function's non-negative rank";
+    return success();
+  }
   return op->emitError("unknown cleave attribute '")
          << attr.getName().strref() << "'";
 }

@@ -24,6 +24,7 @@ struct Parameter {
   BlockArgument value;
   StringRef name;
   Value grad;
+  Type type;
 };
 
 class UpdateBuilder {
@@ -70,8 +71,15 @@ struct OptimizerPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    func::FuncOp step = lookupFunctionWithBody(
-        module, function, "to extend: run cleave-autodiff first");
+    if (pipelineRanks < 0) {
+      module.emitError("pipeline-ranks must not be negative");
+      return signalPassFailure();
+    }
+    func::FuncOp step =
+        pipelineRanks > 0
+            ? findStageBackward(module)
+            : lookupFunctionWithBody(module, function,
+                                     "to extend: run cleave-autodiff first");
     if (!step)
       return signalPassFailure();
     if (optimizer != "adamw" && optimizer != "sgd") {
@@ -86,8 +94,79 @@ struct OptimizerPass
                      "clip-norm >= 0");
       return signalPassFailure();
     }
-    if (failed(extend(step)))
+    if (pipelineRanks > 0 ? failed(extendPipeline(module))
+                          : failed(extend(step)))
       return signalPassFailure();
+  }
+
+  /// The backward function of the last stage of `function`, or null after
+  /// reporting that there is none.
+  func::FuncOp findStageBackward(ModuleOp module) {
+    func::FuncOp last;
+    for (func::FuncOp candidate : module.getOps<func::FuncOp>())
+      if (isStageBackward(candidate))
+        last = candidate;
+    if (!last)
+      module.emitError("no pipeline stages of '")
+          << function << "' to update: run cleave-pipeline-split first";
+    return last;
+  }
+
+  bool isStageBackward(func::FuncOp candidate) {
+    return candidate->hasAttr(CleaveDialect::kStageAttrName) &&
+           candidate.getSymName().starts_with(function + "_stage") &&
+           candidate.getSymName().ends_with("_backward");
+  }
+
+  /// One update per pp rank over its stages' gradients; the gradient norm
+  /// sums over the pp axis.
+  LogicalResult extendPipeline(ModuleOp module) {
+    FlatSymbolRefAttr mesh;
+    if (pipelineRanks > 1) {
+      for (MeshOp candidate : module.getOps<MeshOp>())
+        if (candidate.getAxisSize("pp") == pipelineRanks)
+          mesh = FlatSymbolRefAttr::get(candidate.getSymNameAttr());
+      if (!mesh)
+        return module.emitError("a pipeline over ")
+               << pipelineRanks
+               << " ranks needs a cleave.mesh with an axis pp of that size";
+    }
+    SmallVector<func::FuncOp> backwards;
+    for (func::FuncOp candidate : module.getOps<func::FuncOp>())
+      if (isStageBackward(candidate))
+        backwards.push_back(candidate);
+    for (int64_t rank = 0; rank < pipelineRanks; ++rank) {
+      SmallVector<Parameter> params;
+      func::FuncOp last;
+      for (func::FuncOp backward : backwards) {
+        int64_t stage = backward->getAttrOfType<IntegerAttr>(
+                                    CleaveDialect::kStageAttrName)
+                            .getInt();
+        if (stage % pipelineRanks != rank)
+          continue;
+        last = backward;
+        // A backward may not read a parameter whose gradient it returns
+        // (the position embedding's is a sum of incoming gradients).
+        for (unsigned i = 0; i < backward.getNumResults(); ++i) {
+          auto output = backward.getResultAttrOfType<StringAttr>(
+              i, CleaveDialect::kOutputAttrName);
+          if (output && output.getValue().starts_with("grad."))
+            params.push_back({BlockArgument(), output.getValue().drop_front(5),
+                              Value(), backward.getResultTypes()[i]});
+        }
+      }
+      if (!last)
+        return module.emitError("pp rank ")
+               << rank << " has no pipeline stage: the stages do not divide "
+               << "over " << pipelineRanks << " ranks";
+      func::FuncOp apply = createApplyFunction(
+          last, params, ("apply_update_rank" + Twine(rank)).str());
+      apply->setAttr(CleaveDialect::kPipelineRankAttrName,
+                     Builder(module.getContext()).getI64IntegerAttr(rank));
+      if (failed(appendUpdate(apply, params, Value(), mesh)))
+        return failure();
+    }
+    return success();
   }
 
   FailureOr<SmallVector<Parameter>> findParameters(func::FuncOp step) {
@@ -101,7 +180,7 @@ struct OptimizerPass
       if (!grad)
         return step.emitError("training step has no gradient 'grad.")
                << name.getValue() << "'";
-      params.push_back({arg, name.getValue(), grad});
+      params.push_back({arg, name.getValue(), grad, arg.getType()});
     }
     if (!lookupOutput(step, "loss"))
       return step.emitError("training step returns no 'loss'");
@@ -113,32 +192,35 @@ struct OptimizerPass
     if (failed(params))
       return failure();
     if (separate)
-      return appendUpdate(createApplyFunction(step, *params), *params, Value());
-    return appendUpdate(step, *params, lookupOutput(step, "loss"));
+      return appendUpdate(createApplyFunction(step, *params, "apply_update"),
+                          *params, Value(), FlatSymbolRefAttr());
+    return appendUpdate(step, *params, lookupOutput(step, "loss"),
+                        FlatSymbolRefAttr());
   }
 
-  /// `@apply_update(params..., grad.<param> inputs...)`, empty; rebinds
-  /// `params` to its arguments.
+  /// `@<name>(params..., grad.<param> inputs...)`, empty, after `step`;
+  /// rebinds `params` to its arguments.
   func::FuncOp createApplyFunction(func::FuncOp step,
-                                   SmallVector<Parameter> &params) {
+                                   SmallVector<Parameter> &params,
+                                   StringRef name) {
     MLIRContext *context = step.getContext();
     Builder attrs(context);
     SmallVector<Type> types;
     SmallVector<Attribute> argAttrs;
     for (const Parameter &param : params) {
-      types.push_back(param.value.getType());
+      types.push_back(param.type);
       argAttrs.push_back(attrs.getDictionaryAttr(attrs.getNamedAttr(
           CleaveDialect::kParamAttrName, attrs.getStringAttr(param.name))));
     }
     for (const Parameter &param : params) {
-      types.push_back(param.value.getType());
+      types.push_back(param.type);
       argAttrs.push_back(attrs.getDictionaryAttr(
           attrs.getNamedAttr(CleaveDialect::kInputAttrName,
                              attrs.getStringAttr("grad." + param.name))));
     }
     OpBuilder builder(context);
     builder.setInsertionPointAfter(step);
-    auto apply = func::FuncOp::create(builder, step.getLoc(), "apply_update",
+    auto apply = func::FuncOp::create(builder, step.getLoc(), name,
                                       builder.getFunctionType(types, {}));
     apply.setAllArgAttrs(argAttrs);
     Block *block = apply.addEntryBlock();
@@ -152,9 +234,10 @@ struct OptimizerPass
   }
 
   /// Adds the optimizer's arguments to `step` and replaces its results with
-  /// (loss if given, gradient norm, updated parameters and state).
+  /// (loss if given, gradient norm, updated parameters and state). With
+  /// `normMesh`, the squares are summed over its pp axis too.
   LogicalResult appendUpdate(func::FuncOp step, ArrayRef<Parameter> params,
-                             Value loss) {
+                             Value loss, FlatSymbolRefAttr normMesh) {
     auto ret = cast<func::ReturnOp>(step.getBody().front().getTerminator());
 
     MLIRContext *context = step.getContext();
@@ -199,6 +282,13 @@ struct OptimizerPass
     for (const Parameter &param : params) {
       Value sum = u.sumOfSquares(param.grad);
       total = total ? Value(AddOp::create(b, total, sum)) : sum;
+    }
+    if (normMesh) {
+      if (!total)
+        total = u.constant(scalarF32, 0);
+      total = AllReduceOp::create(
+          b, scalarF32, total, normMesh, b.getStrArrayAttr({"pp"}),
+          b.getAttr<ReductionKindAttr>(ReductionKind::sum));
     }
     Value norm = total ? Value(SqrtOp::create(b, total)) : u.constant(scalarF32, 0);
     Value clip;

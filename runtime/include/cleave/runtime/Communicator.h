@@ -69,13 +69,18 @@ public:
                           size_t bytesPerRank, const char *location) = 0;
   /// Point to point along `group` (the pp axis), with the rank at index
   /// `peer` of this rank's group: a `send` pairs with the `receive` of the
-  /// same tag there. Both wait (under the timeout) until the buffer may be
-  /// reused; between two ranks, transfers must come in the same order on
-  /// both sides (NCCL matches them by order).
+  /// same tag there. `data` may be reused once either returns; a receive
+  /// waits (under the timeout) for its bytes, while MPI's send copies them
+  /// out and completes later (completeSends). Between two ranks, transfers
+  /// must come in the same order on both sides (NCCL matches them by
+  /// order).
   virtual Status send(int group, int64_t peer, int64_t tag, const void *data,
                       size_t bytes, const char *location) = 0;
   virtual Status receive(int group, int64_t peer, int64_t tag, void *data,
                          size_t bytes, const char *location) = 0;
+  /// Waits (within the timeout) for every send still in flight: the end of
+  /// a pipeline step.
+  virtual Status completeSends(const char *what);
   /// Waits until every rank of the job gets here.
   virtual Status barrier(const char *what) = 0;
   /// Waits (within the timeout) for collectives still queued on the device.

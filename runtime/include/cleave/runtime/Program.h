@@ -27,8 +27,10 @@ struct TensorSpec {
 };
 
 /// Parameters and optimizer state persist between steps (and in
-/// checkpoints); inputs come with each call.
-enum class ArgumentKind { Param, Input, State };
+/// checkpoints); inputs come with each call. In a pipeline, a stage's
+/// backward also takes stashes: values its forward returned for the same
+/// micro-batch (named "stash.<k>" on both ends).
+enum class ArgumentKind { Param, Input, State, Stash };
 
 struct ArgumentSpec {
   TensorSpec tensor;
@@ -67,6 +69,33 @@ struct Program {
   const MeshSpec *mesh;
 };
 
+/// One forward or backward pass of one micro-batch through one stage.
+struct PipelineAction {
+  bool backward;
+  int32_t stage;
+  int32_t microBatch;
+};
+
+/// A training step cut into pipeline stages (cleavec train with a `pp` mesh
+/// axis): stage s runs on the ranks at index s % numRanks along `pp`, each
+/// micro-batch's activations go forward through the stages and their
+/// gradients back, and rank r runs actions[r] in order (the schedule),
+/// accumulates its stages' gradients and applies them with apply[r].
+struct PipelineProgram {
+  /// "gpipe", "1f1b" or "interleaved".
+  const char *schedule;
+  int numRanks;
+  int numStages;
+  int microBatches;
+  /// Per stage.
+  const Program *const *forward;
+  const Program *const *backward;
+  /// Per pp rank.
+  const Program *const *apply;
+  const PipelineAction *const *actions;
+  const int *numActions;
+};
+
 /// The command-line program: `--params FILE [--inputs FILE] [--outputs FILE]
 /// [--repeat N]`. Returns the process exit code (0, or 1 after printing an
 /// error to stderr).
@@ -79,6 +108,11 @@ int runProgramMain(const Program &program, int argc, char **argv);
 /// gradients and returns the updates (gradient accumulation).
 int runTrainingMain(const Program &step, const Program *apply, int argc,
                     char **argv);
+
+/// The same command line for a pipeline: the training loop runs the
+/// schedule on every step (docs/pipeline.md).
+int runPipelineTrainingMain(const PipelineProgram &pipeline, int argc,
+                            char **argv);
 
 } // namespace cleave::rt
 

@@ -72,6 +72,10 @@ def Cleave_Dialect : Dialect {
     /// Argument and result attribute set by cleave-pipeline-split: the
     /// stash a stage's forward returns and its backward takes (i64 id).
     static constexpr ::llvm::StringLiteral kStashAttrName = "cleave.stash";
+    /// Function attribute set by cleave-optimizer on a pipeline's updates:
+    /// the pp rank whose stages' gradients the function applies (i64).
+    static constexpr ::llvm::StringLiteral kPipelineRankAttrName =
+        "cleave.pipeline_rank";
     /// Operation attribute set by cleave-plan-memory: the arena byte offset
     /// of each result (an i64 array, one entry per result).
     static constexpr ::llvm::StringLiteral kArenaOffsetsAttrName =

@@ -235,6 +235,14 @@ def CleaveOptimizer : Pass<"cleave-optimizer", "mlir::ModuleOp"> {
     new function `@apply_update`, whose gradient arguments are inputs named
     `grad.<param>`: the runtime accumulates gradients over micro-batches and
     applies them once.
+
+    With `pipeline-ranks=p` the step has been cut into pipeline stages
+    (`cleave-pipeline-split`): each pp rank r gets its own update,
+    `@apply_update_rank<r>` (marked `cleave.pipeline_rank = r`), over the
+    parameters whose gradients the backward functions of its stages
+    (s % p == r) return. The gradient norm is global: each update sums its
+    squares and adds the other ranks' with a `cleave.all_reduce` over the
+    `pp` axis of the module's mesh, which must exist when p > 1.
   }];
   let options = [
     Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
@@ -254,6 +262,9 @@ def CleaveOptimizer : Pass<"cleave-optimizer", "mlir::ModuleOp"> {
            "grad.<param> inputs, lr, step, state), for gradient "
            "accumulation over micro-batches; the step keeps returning the "
            "loss and gradients">,
+    Option<"pipelineRanks", "pipeline-ranks", "int64_t", /*default=*/"0",
+           "Build one update per pp rank over the gradients of the stage "
+           "functions of `function` (0: off)">,
   ];
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }

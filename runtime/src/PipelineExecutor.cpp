@@ -1,0 +1,352 @@
+//===- PipelineExecutor.cpp - One training step through pipeline stages ---===//
+//
+// Each rank of the `pp` axis runs its list of actions (the schedule the
+// emitter wrote down): the forward or backward pass of one micro-batch
+// through one of its stages. Transfers between stages happen inside the
+// stage programs (cleave.send / cleave.recv). What crosses actions on one
+// rank lives here: a forward's stashes are copied into a slot of that
+// (stage, micro-batch) until its backward takes them, so a rank holds as
+// many slots as it has micro-batches in flight (1F1B: at most p). After
+// the schedule every rank applies its stages' accumulated gradients; a
+// parameter that several stages read (gpt's tied embedding) is updated by
+// the stage that owns its summed gradient and then copied to the others.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TrainingState.h"
+#include "Trace.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <set>
+
+namespace cleave::rt {
+namespace {
+
+/// Tags of the parameter copies after the update, apart from the stage
+/// programs' transfer tags (MPI promises tags up to 32767).
+constexpr int64_t kParamCopyTag = 16384;
+
+class PipelineExecutor final : public StepExecutor {
+public:
+  PipelineExecutor(const PipelineProgram &pipeline, Context &context)
+      : pipeline(pipeline), context(context) {}
+
+  const Program &getMainProgram() const override {
+    return *pipeline.forward[0];
+  }
+  const MeshSpec *getMesh() const override { return pipeline.forward[0]->mesh; }
+  uint64_t getArenaBytes() const override { return arenaBytes; }
+  bool isLogger() const override { return logger; }
+
+  Status bind(TrainingState &state, int64_t microBatches) override {
+    communicator = context.getCommunicator();
+    if (!communicator)
+      return Status::error("a pipeline runs one process per device of its "
+                           "mesh: start it with mpirun");
+    const Mesh &mesh = communicator->getMesh();
+    for (size_t axis = 0; axis < mesh.axes.size(); ++axis)
+      if (mesh.axes[axis] == "pp")
+        ppAxis = static_cast<int64_t>(axis);
+    if (ppAxis < 0 || mesh.sizes[ppAxis] != pipeline.numRanks)
+      return Status::error("the pipeline's mesh has no pp axis of size " +
+                           std::to_string(pipeline.numRanks));
+    if (microBatches != pipeline.microBatches)
+      return Status::error(
+          "this pipeline was built for " +
+          std::to_string(pipeline.microBatches) +
+          " micro-batches: pass --micro-batches " +
+          std::to_string(pipeline.microBatches) + " (as given to cleavec)");
+    std::vector<int64_t> coordinates = communicator->getCoordinates();
+    ppIndex = coordinates[ppAxis];
+    // The last stage computes the loss; its rank at the origin of the
+    // other axes speaks for the job.
+    coordinates[ppAxis] = 0;
+    logger = ppIndex == pipeline.numRanks - 1 &&
+             std::all_of(coordinates.begin(), coordinates.end(),
+                         [](int64_t c) { return c == 0; });
+
+    stages.resize(pipeline.numStages);
+    for (int s = 0; s < pipeline.numStages; ++s) {
+      if (!isMine(s))
+        continue;
+      Stage &stage = stages[s];
+      CLEAVE_RETURN_IF_ERROR(
+          bindProgram(state, *pipeline.forward[s], stage.forwardArguments));
+      CLEAVE_RETURN_IF_ERROR(
+          bindProgram(state, *pipeline.backward[s], stage.backwardArguments));
+      CLEAVE_RETURN_IF_ERROR(matchStashes(*pipeline.forward[s],
+                                          *pipeline.backward[s], stage));
+    }
+    const Program &apply = *pipeline.apply[ppIndex];
+    CLEAVE_RETURN_IF_ERROR(bindProgram(state, apply, applyArguments));
+    lossIndex = findResult(*pipeline.forward[pipeline.numStages - 1], "loss");
+    normIndex = findResult(apply, "grad_norm");
+    if (lossIndex < 0)
+      return Status::error("the last stage returns no 'loss'");
+    CLEAVE_RETURN_IF_ERROR(planParameterCopies(state));
+    if (const char *directory = std::getenv("CLEAVE_TRACE"); directory && *directory)
+      Trace::start(directory, communicator->getRank());
+    return Status::success();
+  }
+
+  Status getBatchShape(TrainingState &,
+                       std::vector<int64_t> &shape) override {
+    // Ranks without the first stage do not take the tokens: read the
+    // shape off its program.
+    const Program &first = *pipeline.forward[0];
+    for (int i = 0; i < first.numArguments; ++i) {
+      const ArgumentSpec &argument = first.arguments[i];
+      if (std::strcmp(argument.tensor.name, "tokens") != 0)
+        continue;
+      if (argument.tensor.dtype != DType::I32 || argument.tensor.shape.rank != 2)
+        return Status::error("input 'tokens' must be i32 [batch, seq]");
+      Block block;
+      CLEAVE_RETURN_IF_ERROR(getBlock(communicator->getMesh(), argument.split,
+                                      getDims(argument.tensor.shape),
+                                      communicator->getCoordinates(), block));
+      shape = block.globalShape;
+      return Status::success();
+    }
+    return Status::error(std::string("program '") + first.name +
+                         "' is not a training step's first stage: it has no "
+                         "input 'tokens'");
+  }
+
+  Status runStep(TrainingState &state, int64_t microBatches,
+                 const BatchLoader &loadBatch, uint8_t *arena, double &loss,
+                 double &norm) override {
+    loss = 0;
+    norm = std::nan("");
+    std::set<int> accumulated;
+    const PipelineAction *actions = pipeline.actions[ppIndex];
+    for (int i = 0; i < pipeline.numActions[ppIndex]; ++i) {
+      const PipelineAction &action = actions[i];
+      Stage &stage = stages[action.stage];
+      std::string name = std::string(action.backward ? "B" : "F") +
+                         std::to_string(action.microBatch) + "." +
+                         std::to_string(action.stage);
+      double start = Trace::now();
+      CLEAVE_RETURN_IF_ERROR(loadBatch(action.microBatch));
+      if (!action.backward) {
+        const Program &forward = *pipeline.forward[action.stage];
+        CLEAVE_RETURN_IF_ERROR(
+            runOnce(context, forward, stage.forwardArguments, results, arena));
+        CLEAVE_RETURN_IF_ERROR(keepStashes(stage, action.microBatch));
+        if (action.stage == pipeline.numStages - 1) {
+          double microLoss = 0;
+          CLEAVE_RETURN_IF_ERROR(
+              readResult(context, forward, results, lossIndex, microLoss));
+          loss += microLoss / static_cast<double>(microBatches);
+        }
+      } else {
+        const Program &backward = *pipeline.backward[action.stage];
+        CLEAVE_RETURN_IF_ERROR(takeStashes(stage, action.microBatch));
+        CLEAVE_RETURN_IF_ERROR(runOnce(context, backward,
+                                       stage.backwardArguments, results, arena));
+        CLEAVE_RETURN_IF_ERROR(accumulateGradients(
+            context, state, backward, results, microBatches,
+            accumulated.insert(action.stage).second));
+        releaseStashes(stage, action.microBatch);
+      }
+      if (Trace *trace = Trace::get())
+        trace->add("compute", name, start, Trace::now());
+    }
+    CLEAVE_RETURN_IF_ERROR(communicator->completeSends("the pipeline's sends"));
+
+    const Program &apply = *pipeline.apply[ppIndex];
+    {
+      TraceScope trace("compute", "update");
+      CLEAVE_RETURN_IF_ERROR(
+          runOnce(context, apply, applyArguments, results, arena));
+      if (normIndex >= 0)
+        CLEAVE_RETURN_IF_ERROR(
+            readResult(context, apply, results, normIndex, norm));
+      CLEAVE_RETURN_IF_ERROR(
+          applyUpdates(context, apply, applyArguments, results));
+    }
+    CLEAVE_RETURN_IF_ERROR(copyParameters(state));
+    if (Trace *trace = Trace::get())
+      CLEAVE_RETURN_IF_ERROR(trace->write());
+    return Status::success();
+  }
+
+private:
+  /// One stage on this rank: its programs' arguments and the stash slots of
+  /// its micro-batches in flight.
+  struct Stage {
+    std::vector<void *> forwardArguments, backwardArguments;
+    /// Per stash: the forward result and the backward argument.
+    std::vector<std::pair<int, int>> stashes;
+    std::vector<size_t> stashBytes;
+    std::map<int, std::vector<std::unique_ptr<DeviceBuffer>>> inFlight;
+    std::vector<std::vector<std::unique_ptr<DeviceBuffer>>> freeSlots;
+  };
+
+  /// A parameter this rank sends to, or receives from, another pp rank
+  /// after the update.
+  struct ParameterCopy {
+    std::string name;
+    size_t bytes;
+    int64_t peer;
+    int64_t tag;
+    bool send;
+  };
+
+  bool isMine(int stage) const { return stage % pipeline.numRanks == ppIndex; }
+
+  Status bindProgram(TrainingState &state, const Program &program,
+                     std::vector<void *> &arguments) {
+    if (program.mesh != getMesh())
+      return Status::error(std::string("program '") + program.name +
+                           "' disagrees with the pipeline on the mesh");
+    arenaBytes = std::max(arenaBytes, program.arenaBytes);
+    return state.bind(program, arguments);
+  }
+
+  Status matchStashes(const Program &forward, const Program &backward,
+                      Stage &stage) {
+    for (int a = 0; a < backward.numArguments; ++a) {
+      if (backward.arguments[a].kind != ArgumentKind::Stash)
+        continue;
+      int r = findResult(forward, backward.arguments[a].tensor.name);
+      if (r < 0)
+        return Status::error(std::string("program '") + backward.name +
+                             "' takes '" + backward.arguments[a].tensor.name +
+                             "', which '" + forward.name + "' does not return");
+      stage.stashes.push_back({r, a});
+      stage.stashBytes.push_back(getByteSize(forward.results[r].tensor));
+    }
+    return Status::success();
+  }
+
+  /// Copies the forward's stashes of `microBatch` into a free slot.
+  Status keepStashes(Stage &stage, int microBatch) {
+    std::vector<std::unique_ptr<DeviceBuffer>> slot;
+    if (!stage.freeSlots.empty()) {
+      slot = std::move(stage.freeSlots.back());
+      stage.freeSlots.pop_back();
+    } else {
+      for (size_t bytes : stage.stashBytes) {
+        slot.push_back(std::make_unique<DeviceBuffer>(context));
+        CLEAVE_RETURN_IF_ERROR(slot.back()->allocate(bytes, "a stash slot"));
+      }
+    }
+    for (size_t k = 0; k < stage.stashes.size(); ++k)
+      CLEAVE_RETURN_IF_ERROR(context.copyOnDevice(
+          slot[k]->get(), results[stage.stashes[k].first], stage.stashBytes[k]));
+    stage.inFlight[microBatch] = std::move(slot);
+    return Status::success();
+  }
+
+  Status takeStashes(Stage &stage, int microBatch) {
+    auto slot = stage.inFlight.find(microBatch);
+    if (slot == stage.inFlight.end())
+      return Status::error("the schedule runs the backward of micro-batch " +
+                           std::to_string(microBatch) +
+                           " before its forward");
+    for (size_t k = 0; k < stage.stashes.size(); ++k)
+      stage.backwardArguments[stage.stashes[k].second] = slot->second[k]->get();
+    return Status::success();
+  }
+
+  void releaseStashes(Stage &stage, int microBatch) {
+    auto slot = stage.inFlight.find(microBatch);
+    stage.freeSlots.push_back(std::move(slot->second));
+    stage.inFlight.erase(slot);
+  }
+
+  /// Which parameters' updates cross pp ranks: a parameter's owner is the
+  /// rank whose update takes it; every other rank whose stages read it
+  /// receives the new value. Also tells the state where every tensor of
+  /// the model lives, for checkpoints.
+  Status planParameterCopies(TrainingState &state) {
+    std::map<std::string, TrainingState::PlacedTensor> model;
+    for (int r = 0; r < pipeline.numRanks; ++r) {
+      const Program &apply = *pipeline.apply[r];
+      for (int i = 0; i < apply.numArguments; ++i) {
+        const ArgumentSpec &argument = apply.arguments[i];
+        if (argument.kind != ArgumentKind::Param &&
+            argument.kind != ArgumentKind::State)
+          continue;
+        model[argument.tensor.name] = {argument.tensor, argument.kind,
+                                       argument.split ? argument.split : "", r};
+      }
+    }
+    std::map<std::string, std::set<int64_t>> readers;
+    for (int s = 0; s < pipeline.numStages; ++s)
+      for (const Program *program : {pipeline.forward[s], pipeline.backward[s]})
+        for (int i = 0; i < program->numArguments; ++i)
+          if (program->arguments[i].kind == ArgumentKind::Param)
+            readers[program->arguments[i].tensor.name].insert(
+                s % pipeline.numRanks);
+    int64_t tag = kParamCopyTag;
+    for (const auto &[name, ranks] : readers) {
+      ++tag;
+      auto owner = model.find(name);
+      if (owner == model.end())
+        return Status::error("no stage's update takes parameter '" + name +
+                             "'");
+      size_t bytes = getByteSize(owner->second.spec);
+      for (int64_t rank : ranks) {
+        if (rank == owner->second.ppIndex)
+          continue;
+        if (ppIndex == owner->second.ppIndex)
+          copies.push_back({name, bytes, rank, tag, true});
+        else if (ppIndex == rank)
+          copies.push_back({name, bytes, owner->second.ppIndex, tag, false});
+      }
+    }
+    if (!copies.empty()) {
+      const MeshSpec &spec = *getMesh();
+      for (int g = 0; g < spec.numGroups; ++g)
+        if (std::strcmp(spec.groups[g], "pp") == 0)
+          ppGroup = g;
+      if (ppGroup < 0)
+        return Status::error("the pipeline's mesh has no pp group to copy "
+                             "shared parameters over");
+    }
+    state.setPipelineLayout(ppAxis, std::move(model));
+    return Status::success();
+  }
+
+  /// Sends or receives the shared parameters' new values, in name order on
+  /// every rank.
+  Status copyParameters(TrainingState &state) {
+    TraceScope trace("communication", "shared parameters");
+    for (const ParameterCopy &copy : copies) {
+      const char *where = "the copy of a shared parameter";
+      void *data = state.getPointer(copy.name);
+      CLEAVE_RETURN_IF_ERROR(
+          copy.send ? communicator->send(ppGroup, copy.peer, copy.tag, data,
+                                         copy.bytes, where)
+                    : communicator->receive(ppGroup, copy.peer, copy.tag, data,
+                                            copy.bytes, where));
+    }
+    return communicator->completeSends("the shared parameters");
+  }
+
+  const PipelineProgram &pipeline;
+  Context &context;
+  Communicator *communicator = nullptr;
+  int64_t ppAxis = -1, ppIndex = 0;
+  bool logger = false;
+  uint64_t arenaBytes = 0;
+  std::vector<Stage> stages;
+  std::vector<void *> applyArguments, results;
+  int lossIndex = -1, normIndex = -1;
+  std::vector<ParameterCopy> copies;
+  int ppGroup = -1;
+};
+
+} // namespace
+
+std::unique_ptr<StepExecutor>
+createPipelineExecutor(const PipelineProgram &pipeline, Context &context) {
+  return std::make_unique<PipelineExecutor>(pipeline, context);
+}
+
+} // namespace cleave::rt

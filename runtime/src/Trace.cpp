@@ -1,0 +1,58 @@
+//===- Trace.cpp - Chrome trace events of a run ---------------------------===//
+
+#include "Trace.h"
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+namespace cleave::rt {
+
+static std::unique_ptr<Trace> &getRecording() {
+  static std::unique_ptr<Trace> recording;
+  return recording;
+}
+
+Trace *Trace::get() { return getRecording().get(); }
+
+void Trace::start(const std::string &directory, int rank) {
+  auto trace = std::make_unique<Trace>();
+  trace->directory = directory;
+  trace->rank = rank;
+  getRecording() = std::move(trace);
+}
+
+double Trace::now() {
+  return std::chrono::duration<double, std::micro>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void Trace::add(const char *category, std::string name, double start,
+                double end) {
+  events.push_back({category, std::move(name), start, end});
+}
+
+Status Trace::write() const {
+  std::string path = directory + "/trace-rank" + std::to_string(rank) + ".json";
+  FILE *file = std::fopen(path.c_str(), "w");
+  if (!file)
+    return Status::error("cannot write the trace '" + path + "'");
+  std::fprintf(file, "{\"traceEvents\": [\n");
+  std::fprintf(file,
+               "  {\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %d, "
+               "\"args\": {\"name\": \"rank %d\"}}",
+               rank, rank);
+  for (const Event &event : events)
+    std::fprintf(file,
+                 ",\n  {\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\", "
+                 "\"pid\": %d, \"tid\": 0, \"ts\": %.3f, \"dur\": %.3f}",
+                 event.name.c_str(), event.category, rank, event.start,
+                 event.end - event.start);
+  std::fprintf(file, "\n], \"displayTimeUnit\": \"ms\"}\n");
+  bool ok = std::fclose(file) == 0;
+  return ok ? Status::success()
+            : Status::error("cannot write the trace '" + path + "'");
+}
+
+} // namespace cleave::rt

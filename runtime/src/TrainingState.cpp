@@ -1,0 +1,109 @@
+//===- TrainingState.cpp - Running one program of a training step ---------===//
+
+#include "TrainingState.h"
+
+#include <cstring>
+
+namespace cleave::rt {
+
+std::vector<uint8_t> getScalarBytes(DType dtype, double value) {
+  std::vector<uint8_t> bytes(getDTypeSize(dtype));
+  if (dtype == DType::F64) {
+    std::memcpy(bytes.data(), &value, sizeof(value));
+  } else if (dtype == DType::F32) {
+    float narrow = static_cast<float>(value);
+    std::memcpy(bytes.data(), &narrow, sizeof(narrow));
+  } else if (dtype == DType::BF16) {
+    ::cleave::bf16 narrow = ::cleave::convert<::cleave::bf16>(value);
+    std::memcpy(bytes.data(), &narrow, sizeof(narrow));
+  } else if (dtype == DType::F16) {
+    ::cleave::f16 narrow = ::cleave::convert<::cleave::f16>(value);
+    std::memcpy(bytes.data(), &narrow, sizeof(narrow));
+  }
+  return bytes;
+}
+
+Status runOnce(Context &context, const Program &program,
+               const std::vector<void *> &arguments,
+               std::vector<void *> &results, uint8_t *arena) {
+  results.assign(program.numResults, nullptr);
+  CLEAVE_RETURN_IF_ERROR(
+      program.entry(context, arguments.data(), results.data(), arena));
+  if (Communicator *communicator = context.getCommunicator())
+    CLEAVE_RETURN_IF_ERROR(communicator->drain(program.name));
+  CLEAVE_RETURN_IF_ERROR(context.synchronize(program.name));
+  int32_t site = 0;
+  CLEAVE_RETURN_IF_ERROR(context.takeIndexError(&site));
+  if (site > 0 && site <= program.numIndexSites)
+    return Status::error(std::string(program.indexSites[site - 1]) +
+                         ": index out of range");
+  return Status::success();
+}
+
+int findResult(const Program &program, const char *name) {
+  for (int i = 0; i < program.numResults; ++i)
+    if (std::string(program.results[i].tensor.name) == name)
+      return i;
+  return -1;
+}
+
+Status readResult(Context &context, const Program &program,
+                  const std::vector<void *> &results, int index,
+                  double &value) {
+  const TensorSpec &spec = program.results[index].tensor;
+  std::vector<uint8_t> bytes(getByteSize(spec));
+  CLEAVE_RETURN_IF_ERROR(context.copyToHost(bytes.data(), results[index], bytes.size()));
+  value = readScalar(spec.dtype, bytes.data());
+  return Status::success();
+}
+
+Status applyUpdates(Context &context, const Program &program,
+                    const std::vector<void *> &arguments,
+                    const std::vector<void *> &results) {
+  for (int i = 0; i < program.numResults; ++i)
+    if (int target = program.results[i].updates; target >= 0)
+      CLEAVE_RETURN_IF_ERROR(context.copyOnDevice(
+          arguments[target], results[i], getByteSize(program.results[i].tensor)));
+  return context.synchronize("the parameter update");
+}
+
+Status getInputBatchShape(TrainingState &state, const char *program,
+                          std::vector<int64_t> &shape) {
+  for (const char *name : {"tokens", "targets"}) {
+    const TensorSpec *spec = state.find(name);
+    if (!spec)
+      return Status::error(std::string("program '") + program +
+                           "' is not a training step: it has no input '" +
+                           name + "' (build it with cleavec train)");
+    if (spec->dtype != DType::I32 || spec->shape.rank != 2)
+      return Status::error(std::string("input '") + name +
+                           "' must be i32 [batch, seq]");
+  }
+  shape = state.getGlobalShape("tokens");
+  if (state.getGlobalShape("targets") != shape)
+    return Status::error("inputs 'tokens' and 'targets' differ in shape");
+  return Status::success();
+}
+
+Status accumulateGradients(Context &context, TrainingState &state,
+                           const Program &program,
+                           const std::vector<void *> &results,
+                           int64_t microBatches, bool first) {
+  // The mean loss's gradient is the mean of the micro-batch gradients.
+  for (int i = 0; i < program.numResults; ++i) {
+    const TensorSpec &spec = program.results[i].tensor;
+    if (std::strncmp(spec.name, "grad.", 5) != 0)
+      continue;
+    if (!state.find(spec.name))
+      return Status::error(std::string("the update takes no '") + spec.name +
+                           "'");
+    CLEAVE_RETURN_IF_ERROR(accumulate(
+        context, spec.dtype,
+        static_cast<int64_t>(getByteSize(spec) / getDTypeSize(spec.dtype)),
+        1.0 / static_cast<double>(microBatches), results[i],
+        state.getPointer(spec.name), first, "gradient accumulation"));
+  }
+  return Status::success();
+}
+
+} // namespace cleave::rt

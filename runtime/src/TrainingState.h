@@ -1,0 +1,362 @@
+//===- TrainingState.h - Tensors and programs of a training run -*- C++ -*-===//
+//
+// Internal to the runtime: the device buffers a training run's programs
+// share by name, how they are initialized, checkpointed and resumed on any
+// mesh, and the helpers that run one program of a step.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CLEAVE_RUNTIME_SRC_TRAININGSTATE_H
+#define CLEAVE_RUNTIME_SRC_TRAININGSTATE_H
+
+#include "cleave/runtime/Checkpoint.h"
+#include "cleave/runtime/Communicator.h"
+#include "cleave/runtime/Init.h"
+#include "cleave/runtime/Program.h"
+#include "cleave/runtime/Safetensors.h"
+
+#include "ProgramSupport.h"
+#include "Support.h"
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cleave::rt {
+
+/// A float scalar of `dtype` as bytes.
+std::vector<uint8_t> getScalarBytes(DType dtype, double value);
+
+/// Device buffers by tensor name, shared by the programs of one run: the
+/// gradient step and the update read the same parameters, and the update
+/// reads the gradients the steps accumulate. In a partitioned program each
+/// buffer holds this rank's block of the global tensor.
+class TrainingState {
+public:
+  TrainingState(Context &context, Communicator *communicator)
+      : context(context), communicator(communicator) {
+    if (communicator) {
+      mesh = communicator->getMesh();
+      coordinates = communicator->getCoordinates();
+      rank = communicator->getRank();
+    }
+  }
+
+  /// Allocates what `program` takes and returns its argument pointers.
+  Status bind(const Program &program, std::vector<void *> &pointers) {
+    pointers.clear();
+    for (int i = 0; i < program.numArguments; ++i) {
+      const ArgumentSpec &argument = program.arguments[i];
+      if (argument.kind == ArgumentKind::Stash) {
+        // Per micro-batch: the pipeline binds it to the forward's result.
+        pointers.push_back(nullptr);
+        continue;
+      }
+      Tensor &tensor = tensors[argument.tensor.name];
+      if (!tensor.buffer) {
+        tensor.spec = argument.tensor;
+        tensor.kind = argument.kind;
+        tensor.split = argument.split ? argument.split : "";
+        CLEAVE_RETURN_IF_ERROR(getBlock(mesh, argument.split,
+                                        getDims(argument.tensor.shape),
+                                        coordinates, tensor.block));
+        tensor.buffer = std::make_unique<DeviceBuffer>(context);
+        CLEAVE_RETURN_IF_ERROR(tensor.buffer->allocate(
+            getByteSize(argument.tensor), argument.tensor.name));
+        order.push_back(argument.tensor.name);
+      } else if (tensor.spec.dtype != argument.tensor.dtype ||
+                 getDims(tensor.spec.shape) != getDims(argument.tensor.shape) ||
+                 tensor.split != (argument.split ? argument.split : "")) {
+        return Status::error(std::string("programs disagree on the type of '") +
+                             argument.tensor.name + "'");
+      }
+      pointers.push_back(tensor.buffer->get());
+    }
+    return Status::success();
+  }
+
+  /// Parameters GPT-2 style from `seed`, optimizer state zero. Values are a
+  /// function of (seed, name, global index), so every mesh starts from the
+  /// same model.
+  Status initialize(uint64_t seed) {
+    // The model's depth scales some initial values: count every stage's
+    // blocks, not only this rank's.
+    std::vector<std::string> names;
+    for (const std::string &name : order)
+      if (tensors[name].kind == ArgumentKind::Param)
+        names.push_back(name);
+    for (const auto &[name, placed] : layout)
+      if (placed.kind == ArgumentKind::Param)
+        names.push_back(name);
+    int64_t layers = inferNumLayers(names);
+    std::vector<uint8_t> global, host;
+    for (const std::string &name : order) {
+      Tensor &tensor = tensors[name];
+      if (tensor.kind == ArgumentKind::Input)
+        continue;
+      size_t elementBytes = getDTypeSize(tensor.spec.dtype);
+      global.assign(*getNumElements(tensor.block.globalShape) * elementBytes, 0);
+      InitRule rule = tensor.kind == ArgumentKind::Param
+                          ? getGpt2InitRule(name, layers)
+                          : InitRule{InitRule::Kind::Zeros, 0.0};
+      CLEAVE_RETURN_IF_ERROR(fillInitialValues(rule, seed, name,
+                                               tensor.spec.dtype,
+                                               global.size() / elementBytes,
+                                               global.data()));
+      host.assign(getByteSize(tensor.spec), 0);
+      copyOverlap(elementBytes,
+                  Box{std::vector<int64_t>(tensor.block.shape.size(), 0),
+                      tensor.block.globalShape},
+                  global.data(), getBox(tensor), host.data());
+      CLEAVE_RETURN_IF_ERROR(
+          context.copyToDevice(tensor.buffer->get(), host.data(), host.size()));
+    }
+    return Status::success();
+  }
+
+  /// This rank's blocks of the parameters and state from the checkpoint in
+  /// `dir`, whatever mesh saved it; returns its metadata.
+  Status load(const std::string &dir,
+              std::map<std::string, std::string> &metadata) {
+    CheckpointReader reader;
+    CLEAVE_RETURN_IF_ERROR(CheckpointReader::open(dir, reader));
+    std::vector<uint8_t> host;
+    for (const std::string &name : order) {
+      Tensor &tensor = tensors[name];
+      if (tensor.kind == ArgumentKind::Input)
+        continue;
+      host.resize(getByteSize(tensor.spec));
+      CLEAVE_RETURN_IF_ERROR(reader.read(name, tensor.spec.dtype,
+                                         tensor.block.globalShape,
+                                         getBox(tensor), host.data()));
+      CLEAVE_RETURN_IF_ERROR(
+          context.copyToDevice(tensor.buffer->get(), host.data(), host.size()));
+    }
+    metadata = reader.getIndex().metadata;
+    return Status::success();
+  }
+
+  /// Writes this rank's blocks of the parameters and state; then rank 0
+  /// writes the index that makes the checkpoint of `step` exist.
+  Status save(const std::string &dir, int64_t step,
+              const std::map<std::string, std::string> &metadata) {
+    namespace fs = std::filesystem;
+    std::string stepDir = chooseCheckpointStepDir(dir, step);
+    std::error_code error;
+    fs::create_directories(dir + "/" + stepDir, error);
+    if (error)
+      return Status::error("cannot create a checkpoint in '" + dir +
+                           "': " + error.message());
+    SafetensorsWriter writer;
+    std::vector<std::vector<uint8_t>> hosts;
+    hosts.reserve(order.size());
+    for (const std::string &name : order) {
+      Tensor &tensor = tensors[name];
+      if (tensor.kind == ArgumentKind::Input || !writesHere(name, tensor))
+        continue;
+      hosts.emplace_back(getByteSize(tensor.spec));
+      CLEAVE_RETURN_IF_ERROR(context.copyToHost(
+          hosts.back().data(), tensor.buffer->get(), hosts.back().size()));
+      CLEAVE_RETURN_IF_ERROR(writer.add(name, tensor.spec.dtype,
+                                        getDims(tensor.spec.shape),
+                                        hosts.back().data()));
+    }
+    CLEAVE_RETURN_IF_ERROR(
+        writer.write(dir + "/" + getCheckpointShardName(stepDir, rank)));
+    if (communicator)
+      CLEAVE_RETURN_IF_ERROR(communicator->barrier("the checkpoint's pieces"));
+    if (rank == 0) {
+      CheckpointIndex index;
+      index.mesh = mesh;
+      index.metadata = metadata;
+      // Every tensor of the model: in a pipeline, other ranks hold tensors
+      // this one never sees.
+      std::map<std::string, PlacedTensor> all = layout;
+      if (all.empty())
+        for (const std::string &name : order)
+          if (tensors[name].kind != ArgumentKind::Input)
+            all[name] = {tensors[name].spec, tensors[name].kind,
+                         tensors[name].split, 0};
+      for (const auto &[name, placed] : all) {
+        CheckpointTensor &entry = index.tensors[name];
+        entry.dtype = placed.spec.dtype;
+        for (int64_t other = 0; other < mesh.getNumDevices(); ++other) {
+          std::vector<int64_t> coords = mesh.getCoordinates(other);
+          if (ppAxis >= 0) {
+            if (coords[ppAxis] != placed.ppIndex)
+              continue;
+            coords[ppAxis] = 0;
+          }
+          Block block;
+          CLEAVE_RETURN_IF_ERROR(getBlock(mesh, placed.split.c_str(),
+                                          getDims(placed.spec.shape), coords,
+                                          block));
+          entry.shape = block.globalShape;
+          if (block.isWriter)
+            entry.pieces.push_back(
+                {getCheckpointShardName(stepDir, static_cast<int>(other)),
+                 Box{block.offsets, block.shape}});
+        }
+      }
+      CLEAVE_RETURN_IF_ERROR(writeCheckpointIndex(dir, index));
+    }
+    if (communicator)
+      CLEAVE_RETURN_IF_ERROR(communicator->barrier("the checkpoint index"));
+    return rank == 0 ? removeOldCheckpointSteps(dir, stepDir)
+                     : Status::success();
+  }
+
+  /// A tensor of a pipeline's model: its per-rank spec and split, and the
+  /// index along the pp axis of the ranks that keep it.
+  struct PlacedTensor {
+    TensorSpec spec{};
+    ArgumentKind kind = ArgumentKind::Param;
+    std::string split;
+    int64_t ppIndex = 0;
+  };
+  /// Pipeline stages hold different tensors: a checkpoint takes each from
+  /// the ranks at its pp index only (the owner of a parameter that several
+  /// stages read), and its index lists `model`, every parameter and state
+  /// tensor of every stage.
+  void setPipelineLayout(int64_t axis, std::map<std::string, PlacedTensor> model) {
+    ppAxis = axis;
+    layout = std::move(model);
+  }
+
+  /// The input `name`, or null when no program takes it.
+  const TensorSpec *find(const std::string &name) {
+    auto it = tensors.find(name);
+    return it == tensors.end() ? nullptr : &it->second.spec;
+  }
+  /// The global shape of the tensor `name`, which some program takes.
+  const std::vector<int64_t> &getGlobalShape(const std::string &name) {
+    return tensors.at(name).block.globalShape;
+  }
+  void *getPointer(const std::string &name) {
+    return tensors.at(name).buffer->get();
+  }
+  Status set(const std::string &name, const void *data, size_t bytes) {
+    if (!find(name))
+      return Status::success();
+    return context.copyToDevice(getPointer(name), data, bytes);
+  }
+  /// Sets input `name` to this rank's block of `global`, a row-major tensor
+  /// of its global shape.
+  Status setBlockOf(const std::string &name, const void *global) {
+    if (!find(name))
+      return Status::success();
+    Tensor &tensor = tensors.at(name);
+    size_t elementBytes = getDTypeSize(tensor.spec.dtype);
+    std::vector<uint8_t> host(getByteSize(tensor.spec));
+    copyOverlap(elementBytes,
+                Box{std::vector<int64_t>(tensor.block.shape.size(), 0),
+                    tensor.block.globalShape},
+                global, getBox(tensor), host.data());
+    return context.copyToDevice(getPointer(name), host.data(), host.size());
+  }
+
+private:
+  struct Tensor {
+    TensorSpec spec{};
+    ArgumentKind kind = ArgumentKind::Input;
+    std::string split;
+    Block block;
+    std::unique_ptr<DeviceBuffer> buffer;
+  };
+  /// Whether this rank writes `tensor` into a checkpoint.
+  bool writesHere(const std::string &name, const Tensor &tensor) {
+    if (ppAxis < 0)
+      return tensor.block.isWriter;
+    auto placed = layout.find(name);
+    if (placed == layout.end() || placed->second.ppIndex != coordinates[ppAxis])
+      return false;
+    std::vector<int64_t> coords = coordinates;
+    coords[ppAxis] = 0;
+    Block block;
+    return getBlock(mesh, tensor.split.c_str(), getDims(tensor.spec.shape),
+                    coords, block)
+               .ok() &&
+           block.isWriter;
+  }
+  static Box getBox(const Tensor &tensor) {
+    return Box{tensor.block.offsets, tensor.block.shape};
+  }
+
+  Context &context;
+  Communicator *communicator;
+  Mesh mesh;
+  std::vector<int64_t> coordinates;
+  int rank = 0;
+  std::map<std::string, Tensor> tensors;
+  std::vector<std::string> order;
+  int64_t ppAxis = -1;
+  std::map<std::string, PlacedTensor> layout;
+};
+
+/// Runs `program` once and checks for index errors.
+Status runOnce(Context &context, const Program &program,
+               const std::vector<void *> &arguments,
+               std::vector<void *> &results, uint8_t *arena);
+
+/// The index of the result named `name`, or -1.
+int findResult(const Program &program, const char *name);
+
+/// Reads scalar result `index` as a double.
+Status readResult(Context &context, const Program &program,
+                  const std::vector<void *> &results, int index,
+                  double &value);
+
+/// Copies each result marked `updates` into the argument it updates.
+Status applyUpdates(Context &context, const Program &program,
+                    const std::vector<void *> &arguments,
+                    const std::vector<void *> &results);
+
+/// The global [batch, seq] shape of the i32 inputs `tokens` and `targets`
+/// of `program`, which must take both.
+Status getInputBatchShape(TrainingState &state, const char *program,
+                          std::vector<int64_t> &shape);
+
+/// Adds `1 / microBatches` of each `grad.<param>` result of `program` into
+/// the state's tensor of that name (overwriting it when `first`).
+Status accumulateGradients(Context &context, TrainingState &state,
+                           const Program &program,
+                           const std::vector<void *> &results,
+                           int64_t microBatches, bool first);
+
+/// Sets the inputs to micro-batch j of the current step.
+using BatchLoader = std::function<Status(int64_t j)>;
+
+/// How the training loop runs the programs of one optimizer step.
+class StepExecutor {
+public:
+  virtual ~StepExecutor() = default;
+  /// The program that names the run in checkpoints and errors.
+  virtual const Program &getMainProgram() const = 0;
+  /// The mesh every program shares, or null on one process.
+  virtual const MeshSpec *getMesh() const = 0;
+  /// Binds the programs this rank runs (once the communicator exists) and
+  /// checks them against the --micro-batches the loop was given.
+  virtual Status bind(TrainingState &state, int64_t microBatches) = 0;
+  virtual uint64_t getArenaBytes() const = 0;
+  /// Whether this rank prints the job's log.
+  virtual bool isLogger() const = 0;
+  /// The global [micro-batch, seq] shape of the token inputs.
+  virtual Status getBatchShape(TrainingState &state,
+                               std::vector<int64_t> &shape) = 0;
+  /// Runs one step; `loss` is the micro-batches' mean (on the logger),
+  /// `norm` the gradient norm before clipping (NaN when not computed).
+  virtual Status runStep(TrainingState &state, int64_t microBatches,
+                         const BatchLoader &loadBatch, uint8_t *arena,
+                         double &loss, double &norm) = 0;
+};
+
+/// The executor of a pipeline's schedule (PipelineExecutor.cpp).
+std::unique_ptr<StepExecutor>
+createPipelineExecutor(const PipelineProgram &pipeline, Context &context);
+
+} // namespace cleave::rt
+
+#endif // CLEAVE_RUNTIME_SRC_TRAININGSTATE_H
