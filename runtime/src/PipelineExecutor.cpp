@@ -121,14 +121,17 @@ public:
                  double &norm) override {
     loss = 0;
     norm = std::nan("");
+    double stepStart = Trace::now();
     std::set<int> accumulated;
     const PipelineAction *actions = pipeline.actions[ppIndex];
     for (int i = 0; i < pipeline.numActions[ppIndex]; ++i) {
       const PipelineAction &action = actions[i];
       Stage &stage = stages[action.stage];
+      // As `cleavec schedule` spells it: F<micro-batch>[.<chunk>].
       std::string name = std::string(action.backward ? "B" : "F") +
-                         std::to_string(action.microBatch) + "." +
-                         std::to_string(action.stage);
+                         std::to_string(action.microBatch);
+      if (pipeline.numStages > pipeline.numRanks)
+        name += "." + std::to_string(action.stage / pipeline.numRanks);
       double start = Trace::now();
       CLEAVE_RETURN_IF_ERROR(loadBatch(action.microBatch));
       if (!action.backward) {
@@ -169,8 +172,10 @@ public:
           applyUpdates(context, apply, applyArguments, results));
     }
     CLEAVE_RETURN_IF_ERROR(copyParameters(state));
-    if (Trace *trace = Trace::get())
+    if (Trace *trace = Trace::get()) {
+      trace->add("step", "step", stepStart, Trace::now());
       CLEAVE_RETURN_IF_ERROR(trace->write());
+    }
     return Status::success();
   }
 

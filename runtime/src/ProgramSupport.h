@@ -64,7 +64,10 @@ constexpr const char *kMeshUsage =
     "  CLEAVE_COLLECTIVE_TIMEOUT=S  end the job when a collective waits longer\n"
     "                               than S seconds (300): a dead or stuck peer\n"
     "  CLEAVE_COLLECTIVES=nccl|mpi  on CUDA: NCCL (default), or MPI staged\n"
-    "                               through host memory\n";
+    "                               through host memory\n"
+    "  CLEAVE_TRACE=DIR             a pipeline writes each rank's passes and\n"
+    "                               transfers as a Chrome trace,\n"
+    "                               DIR/trace-rank<R>.json\n";
 
 /// The end of every generated main: a failed parse prints its error (none
 /// for --help) and the usage; then `run` runs and its error is printed.

@@ -287,6 +287,8 @@ FailureOr<MeshOption> parseMeshOption() {
   return mesh;
 }
 
+FailureOr<pipeline::Schedule> getSchedule(int64_t ranks);
+
 /// Compiles the model at `modelPath` into `directory`; sets `executable`.
 LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
                     const MeshOption &mesh, StringRef directory,
@@ -319,10 +321,9 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
       error() << "--recompute with pipeline stages is not supported yet\n";
       return failure();
     }
-    if (virtualStages < 1) {
-      error() << "--virtual-stages must be at least 1\n";
+    // Check the schedule before the long compile.
+    if (failed(getSchedule(pipelineRanks)))
       return failure();
-    }
   }
   if (directory.empty()) {
     error() << (mode == Mode::Train ? "missing --out <dir>\n"
@@ -484,11 +485,8 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
                << "cleavec: wrote " << source << "\n";
 
   if (pipelineRanks) {
-    std::string message;
-    std::optional<pipeline::Schedule> schedule = pipeline::buildSchedule(
-        *pipeline::parseScheduleKind(scheduleName), pipelineRanks, microBatches,
-        virtualStages, message);
-    pipeline::ScheduleStats stats = pipeline::simulate(*schedule);
+    pipeline::ScheduleStats stats =
+        pipeline::simulate(*getSchedule(pipelineRanks));
     llvm::outs() << "cleavec: pipeline: " << scheduleName << " over "
                  << pipelineRanks << " ranks x " << virtualStages
                  << " virtual stages, " << microBatches
@@ -612,6 +610,26 @@ int train(MLIRContext &context, StringRef modelPath) {
   return run(command);
 }
 
+/// The schedule --schedule, --micro-batches and --virtual-stages ask for
+/// over `ranks` pp ranks, or a reported error.
+FailureOr<pipeline::Schedule> getSchedule(int64_t ranks) {
+  std::optional<pipeline::ScheduleKind> kind =
+      pipeline::parseScheduleKind(scheduleName);
+  if (!kind) {
+    error() << "--schedule must be gpipe, 1f1b or interleaved, got '"
+            << scheduleName << "'\n";
+    return failure();
+  }
+  std::string message;
+  std::optional<pipeline::Schedule> schedule = pipeline::buildSchedule(
+      *kind, ranks, microBatches, virtualStages, message);
+  if (!schedule) {
+    error() << message << "\n";
+    return failure();
+  }
+  return std::move(*schedule);
+}
+
 /// `cleavec schedule --mesh pp=P --micro-batches M [--schedule S]
 /// [--virtual-stages V]`: the per-rank orders of a pipeline schedule.
 int printSchedule() {
@@ -624,20 +642,9 @@ int printSchedule() {
     error() << "schedule needs a pp axis: --mesh pp=P\n";
     return 1;
   }
-  std::optional<pipeline::ScheduleKind> kind =
-      pipeline::parseScheduleKind(scheduleName);
-  if (!kind) {
-    error() << "--schedule must be gpipe, 1f1b or interleaved, got '"
-            << scheduleName << "'\n";
+  FailureOr<pipeline::Schedule> schedule = getSchedule(pp->second);
+  if (failed(schedule))
     return 1;
-  }
-  std::string message;
-  std::optional<pipeline::Schedule> schedule = pipeline::buildSchedule(
-      *kind, pp->second, microBatches, virtualStages, message);
-  if (!schedule) {
-    error() << message << "\n";
-    return 1;
-  }
   if (failed(printScheduleReport(*schedule, llvm::outs()))) {
     error() << "the " << scheduleName << " schedule cannot complete\n";
     return 1;

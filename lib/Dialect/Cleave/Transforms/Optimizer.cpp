@@ -128,7 +128,7 @@ struct OptimizerPass
           mesh = FlatSymbolRefAttr::get(candidate.getSymNameAttr());
       if (!mesh)
         return module.emitError("a pipeline over ")
-               << pipelineRanks
+               << pipelineRanks.getValue()
                << " ranks needs a cleave.mesh with an axis pp of that size";
     }
     SmallVector<func::FuncOp> backwards;
@@ -158,7 +158,7 @@ struct OptimizerPass
       if (!last)
         return module.emitError("pp rank ")
                << rank << " has no pipeline stage: the stages do not divide "
-               << "over " << pipelineRanks << " ranks";
+               << "over " << pipelineRanks.getValue() << " ranks";
       func::FuncOp apply = createApplyFunction(
           last, params, ("apply_update_rank" + Twine(rank)).str());
       apply->setAttr(CleaveDialect::kPipelineRankAttrName,
