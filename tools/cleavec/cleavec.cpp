@@ -312,9 +312,12 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
       error() << "a pp axis pipelines training steps: use cleavec train\n";
       return failure();
     }
-    if (mesh.axes.size() != 1) {
-      error() << "--mesh: a pp axis with other axes (dp, tp) is not "
-                 "supported yet; use --mesh pp=" << pipelineRanks << "\n";
+    if (strategyOption.getNumOccurrences() ||
+        llvm::any_of(mesh.axes, [](const auto &axis) {
+          return axis.first != "pp" && axis.first != "dp" && axis.first != "tp";
+        })) {
+      error() << "--mesh: next to pp, only dp (data parallel) and tp "
+                 "(Megatron) axes are supported yet, without --strategy\n";
       return failure();
     }
     if (recompute) {
@@ -344,8 +347,9 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
   if (!module)
     return failure();
 
-  if (pipelineRanks) {
+  if (pipelineRanks && mesh.axes.size() == 1) {
     // The pipeline's mesh: transfers and the gradient norm use its pp axis.
+    // (With more axes cleave-parallelize creates it.)
     OpBuilder builder(&context);
     builder.setInsertionPointToStart(module->getBody());
     MeshOp::create(builder, module->getLoc(), "mesh",
@@ -397,6 +401,22 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
     if (recompute) {
       pm.addPass(createCleaveRecompute());
       passes += "cleave-recompute, ";
+    }
+    if (pipelineRanks && mesh.axes.size() > 1) {
+      // Partition the whole step first; the stages then cut per-rank
+      // programs whose transfers move per-rank blocks.
+      std::string strategies;
+      for (const auto &[name, size] : mesh.axes)
+        if (name != "pp")
+          strategies += (strategies.empty() ? "" : ",") +
+                        std::string(name == "dp" ? "dp" : "megatron");
+      CleaveParallelizeOptions parallelize;
+      parallelize.mesh = mesh.toPassOption();
+      parallelize.strategy = strategies;
+      pm.addPass(createCleaveParallelize(parallelize));
+      pm.addPass(createCanonicalizerPass());
+      pm.addPass(createCSEPass());
+      passes += "cleave-parallelize, canonicalize, cse, ";
     }
     if (pipelineRanks) {
       CleaveAssignStagesOptions assign;

@@ -8,6 +8,7 @@
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 #include <cmath>
+#include <map>
 
 namespace mlir::cleave {
 #define GEN_PASS_DEF_CLEAVEOPTIMIZER
@@ -25,6 +26,10 @@ struct Parameter {
   StringRef name;
   Value grad;
   Type type;
+  /// In a partitioned pipeline: how the per-rank tensor splits the global
+  /// one (`cleave.block` of its gradient), which its update's arguments
+  /// keep.
+  ShardingAttr block = {};
 };
 
 class UpdateBuilder {
@@ -122,15 +127,13 @@ struct OptimizerPass
   /// sums over the pp axis.
   LogicalResult extendPipeline(ModuleOp module) {
     FlatSymbolRefAttr mesh;
-    if (pipelineRanks > 1) {
-      for (MeshOp candidate : module.getOps<MeshOp>())
-        if (candidate.getAxisSize("pp") == pipelineRanks)
-          mesh = FlatSymbolRefAttr::get(candidate.getSymNameAttr());
-      if (!mesh)
-        return module.emitError("a pipeline over ")
-               << pipelineRanks.getValue()
-               << " ranks needs a cleave.mesh with an axis pp of that size";
-    }
+    for (MeshOp candidate : module.getOps<MeshOp>())
+      if (candidate.getAxisSize("pp") == pipelineRanks)
+        mesh = FlatSymbolRefAttr::get(candidate.getSymNameAttr());
+    if (!mesh && pipelineRanks > 1)
+      return module.emitError("a pipeline over ")
+             << pipelineRanks.getValue()
+             << " ranks needs a cleave.mesh with an axis pp of that size";
     SmallVector<func::FuncOp> backwards;
     for (func::FuncOp candidate : module.getOps<func::FuncOp>())
       if (isStageBackward(candidate))
@@ -152,7 +155,9 @@ struct OptimizerPass
               i, CleaveDialect::kOutputAttrName);
           if (output && output.getValue().starts_with("grad."))
             params.push_back({BlockArgument(), output.getValue().drop_front(5),
-                              Value(), backward.getResultTypes()[i]});
+                              Value(), backward.getResultTypes()[i],
+                              backward.getResultAttrOfType<ShardingAttr>(
+                                  i, CleaveDialect::kBlockAttrName)});
         }
       }
       if (!last)
@@ -198,6 +203,16 @@ struct OptimizerPass
                         FlatSymbolRefAttr());
   }
 
+  /// {role = name}, and the block of a partitioned tensor.
+  static DictionaryAttr getArgumentAttrs(Builder &attrs, StringRef role,
+                                         StringRef name, ShardingAttr block) {
+    SmallVector<NamedAttribute> entries = {
+        attrs.getNamedAttr(role, attrs.getStringAttr(name))};
+    if (block)
+      entries.push_back(attrs.getNamedAttr(CleaveDialect::kBlockAttrName, block));
+    return attrs.getDictionaryAttr(entries);
+  }
+
   /// `@<name>(params..., grad.<param> inputs...)`, empty, after `step`;
   /// rebinds `params` to its arguments.
   func::FuncOp createApplyFunction(func::FuncOp step,
@@ -209,14 +224,14 @@ struct OptimizerPass
     SmallVector<Attribute> argAttrs;
     for (const Parameter &param : params) {
       types.push_back(param.type);
-      argAttrs.push_back(attrs.getDictionaryAttr(attrs.getNamedAttr(
-          CleaveDialect::kParamAttrName, attrs.getStringAttr(param.name))));
+      argAttrs.push_back(getArgumentAttrs(attrs, CleaveDialect::kParamAttrName,
+                                          param.name, param.block));
     }
     for (const Parameter &param : params) {
       types.push_back(param.type);
-      argAttrs.push_back(attrs.getDictionaryAttr(
-          attrs.getNamedAttr(CleaveDialect::kInputAttrName,
-                             attrs.getStringAttr("grad." + param.name))));
+      argAttrs.push_back(getArgumentAttrs(attrs, CleaveDialect::kInputAttrName,
+                                          ("grad." + param.name).str(),
+                                          param.block));
     }
     OpBuilder builder(context);
     builder.setInsertionPointAfter(step);
@@ -234,8 +249,9 @@ struct OptimizerPass
   }
 
   /// Adds the optimizer's arguments to `step` and replaces its results with
-  /// (loss if given, gradient norm, updated parameters and state). With
-  /// `normMesh`, the squares are summed over its pp axis too.
+  /// (loss if given, gradient norm, updated parameters and state). In a
+  /// pipeline, `normMesh` is its mesh: the squares are also summed over the
+  /// pp axis and over the axes that split each gradient.
   LogicalResult appendUpdate(func::FuncOp step, ArrayRef<Parameter> params,
                              Value loss, FlatSymbolRefAttr normMesh) {
     auto ret = cast<func::ReturnOp>(step.getBody().front().getTerminator());
@@ -244,14 +260,11 @@ struct OptimizerPass
     Builder attrs(context);
     Location loc = step.getLoc();
     auto scalarF32 = RankedTensorType::get({}, Float32Type::get(context));
-    auto addArgument = [&](Type type, StringRef role,
-                           const Twine &name) -> BlockArgument {
+    auto addArgument = [&](Type type, StringRef role, const Twine &name,
+                           ShardingAttr block = {}) -> BlockArgument {
       unsigned index = step.getNumArguments();
       (void)step.insertArgument(
-          index, type,
-          attrs.getDictionaryAttr(
-              attrs.getNamedAttr(role, attrs.getStringAttr(name))),
-          loc);
+          index, type, getArgumentAttrs(attrs, role, name.str(), block), loc);
       return step.getArgument(index);
     };
     bool adam = optimizer == "adamw";
@@ -265,12 +278,12 @@ struct OptimizerPass
       SmallVector<BlockArgument> state;
       if (adam) {
         state.push_back(addArgument(type, CleaveDialect::kStateAttrName,
-                                    "adam_m." + param.name));
+                                    "adam_m." + param.name, param.block));
         state.push_back(addArgument(type, CleaveDialect::kStateAttrName,
-                                    "adam_v." + param.name));
+                                    "adam_v." + param.name, param.block));
       } else if (momentum > 0) {
         state.push_back(addArgument(type, CleaveDialect::kStateAttrName,
-                                    "momentum." + param.name));
+                                    "momentum." + param.name, param.block));
       }
       states.push_back(state);
     }
@@ -278,12 +291,35 @@ struct OptimizerPass
     ImplicitLocOpBuilder b(loc, ret);
     UpdateBuilder u(b);
     // The global norm over every gradient, before clipping.
+    // Per-rank blocks of a partitioned pipeline: squares of blocks split
+    // over some axes are summed over those axes first.
     Value total;
+    std::map<SmallVector<std::string>, Value> sumsBySplit;
     for (const Parameter &param : params) {
       Value sum = u.sumOfSquares(param.grad);
+      SmallVector<std::string> axes;
+      if (param.block)
+        for (unsigned dim = 0; dim < param.block.getDims().size(); ++dim)
+          for (StringRef axis : param.block.getDimAxes(dim))
+            axes.push_back(axis.str());
+      llvm::sort(axes);
+      Value &group = sumsBySplit[axes];
+      group = group ? Value(AddOp::create(b, group, sum)) : sum;
+    }
+    for (auto &[axes, sum] : sumsBySplit) {
+      if (!axes.empty()) {
+        if (!normMesh) {
+          step.emitError("partitioned gradients need the pipeline's mesh");
+          return failure();
+        }
+        SmallVector<StringRef> names(axes.begin(), axes.end());
+        sum = AllReduceOp::create(
+            b, scalarF32, sum, normMesh, b.getStrArrayAttr(names),
+            b.getAttr<ReductionKindAttr>(ReductionKind::sum));
+      }
       total = total ? Value(AddOp::create(b, total, sum)) : sum;
     }
-    if (normMesh) {
+    if (normMesh && pipelineRanks > 1) {
       if (!total)
         total = u.constant(scalarF32, 0);
       total = AllReduceOp::create(

@@ -272,6 +272,11 @@ FailureOr<TensorSharding> Partitioner::getAnnotation(Value value) {
 Value Partitioner::buildReshard(ImplicitLocOpBuilder &b, Value value,
                                 ArrayRef<ReshardStep> steps) {
   FlatSymbolRefAttr meshName = mesh.getName();
+  // Collectives belong to the layer of the value they move: pipeline
+  // stages follow layer tags.
+  Operation *producer = value.getDefiningOp();
+  Attribute layer =
+      producer ? producer->getAttr(CleaveDialect::kLayerAttrName) : Attribute();
   for (const ReshardStep &step : steps) {
     auto type = applyStep(cast<RankedTensorType>(value.getType()), step, mesh);
     ArrayAttr axes = getAxesAttr(step.axes);
@@ -295,6 +300,8 @@ Value Partitioner::buildReshard(ImplicitLocOpBuilder &b, Value value,
       value = LocalSliceOp::create(b, type, value, meshName, axes, dim);
       break;
     }
+    if (layer)
+      value.getDefiningOp()->setAttr(CleaveDialect::kLayerAttrName, layer);
   }
   return value;
 }

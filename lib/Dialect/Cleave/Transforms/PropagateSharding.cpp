@@ -307,17 +307,29 @@ void Propagation::annotate() {
     function.setArgAttr(arg.getArgNumber(), CleaveDialect::kShardingAttrName,
                         getAttr(arg, true));
   // A result that updates an argument comes out laid out like it, so that
-  // one step's outputs are the next step's inputs.
+  // one step's outputs are the next step's inputs; a parameter's gradient
+  // comes out laid out like the parameter, so that an update elsewhere
+  // (after accumulation, or on a pipeline stage) takes both alike.
+  llvm::StringMap<BlockArgument> params;
+  for (BlockArgument arg : function.getArguments())
+    if (auto name = function.getArgAttrOfType<StringAttr>(
+            arg.getArgNumber(), CleaveDialect::kParamAttrName))
+      params[name.getValue()] = arg;
   Operation *ret = body.getTerminator();
   for (unsigned i = 0; i < function.getNumResults(); ++i) {
     if (function.getResultAttr(i, CleaveDialect::kShardingAttrName))
       continue;
     auto updates = function.getResultAttrOfType<IntegerAttr>(
         i, CleaveDialect::kUpdatesAttrName);
-    function.setResultAttr(
-        i, CleaveDialect::kShardingAttrName,
-        updates ? getAttr(function.getArgument(updates.getInt()), true)
-                : getAttr(ret->getOperand(i), true));
+    auto output = function.getResultAttrOfType<StringAttr>(
+        i, CleaveDialect::kOutputAttrName);
+    BlockArgument like =
+        updates ? function.getArgument(updates.getInt()) : BlockArgument();
+    if (output && output.getValue().starts_with("grad."))
+      like = params.lookup(output.getValue().drop_front(5));
+    function.setResultAttr(i, CleaveDialect::kShardingAttrName,
+                           like ? getAttr(like, true)
+                                : getAttr(ret->getOperand(i), true));
   }
 }
 
