@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -136,23 +137,58 @@ public:
     return enqueued("all_to_all", group, location);
   }
 
+  /// A send is copied out and deferred: it is queued together with this
+  /// rank's next receive in one NCCL group (or at completeSends), so that a
+  /// rank never blocks its stream on a peer that is itself waiting to send
+  /// (Megatron-LM's batched send/receive). NCCL matches transfers between
+  /// two ranks by order, which deferral keeps.
   Status send(int group, int64_t peer, int64_t tag, const void *data,
               size_t bytes, const char *location) override {
-    CLEAVE_RETURN_IF_ERROR(checkNccl(
-        ncclSend(data, bytes, ncclUint8, static_cast<int>(peer), comms[group],
-                 getStream()),
-        std::string(location) + ": send (tag " + std::to_string(tag) + ")"));
-    return enqueued("send", group, location);
+    DeferredSend &deferred = deferredSends.emplace_back();
+    deferred.buffer = std::make_unique<DeviceBuffer>(context);
+    CLEAVE_RETURN_IF_ERROR(deferred.buffer->allocate(bytes, "a pipeline send"));
+    CLEAVE_RETURN_IF_ERROR(
+        context.copyOnDevice(deferred.buffer->get(), data, bytes));
+    deferred.bytes = bytes;
+    deferred.group = group;
+    deferred.peer = peer;
+    deferred.what = std::string(location) + ": send (tag " +
+                    std::to_string(tag) + ")";
+    return Status::success();
   }
 
   Status receive(int group, int64_t peer, int64_t tag, void *data,
                  size_t bytes, const char *location) override {
+    CLEAVE_RETURN_IF_ERROR(checkNccl(ncclGroupStart(), "ncclGroupStart"));
+    ncclResult_t queued = queueDeferredSends();
+    if (queued == ncclSuccess)
+      queued = ncclRecv(data, bytes, ncclUint8, static_cast<int>(peer),
+                        comms[group], getStream());
+    ncclResult_t closed = ncclGroupEnd();
     CLEAVE_RETURN_IF_ERROR(checkNccl(
-        ncclRecv(data, bytes, ncclUint8, static_cast<int>(peer), comms[group],
-                 getStream()),
-        std::string(location) + ": recv (tag " + std::to_string(tag) + ")"));
+        queued, std::string(location) + ": recv (tag " + std::to_string(tag) +
+                    ") with the sends before it"));
+    CLEAVE_RETURN_IF_ERROR(checkNccl(closed, "ncclGroupEnd"));
     return enqueued("recv", group, location);
   }
+
+  Status completeSends(const char *what) override {
+    if (!deferredSends.empty()) {
+      int group = deferredSends.front().group;
+      CLEAVE_RETURN_IF_ERROR(checkNccl(ncclGroupStart(), "ncclGroupStart"));
+      ncclResult_t queued = queueDeferredSends();
+      ncclResult_t closed = ncclGroupEnd();
+      CLEAVE_RETURN_IF_ERROR(checkNccl(queued, std::string(what) + ": send"));
+      CLEAVE_RETURN_IF_ERROR(checkNccl(closed, "ncclGroupEnd"));
+      CLEAVE_RETURN_IF_ERROR(enqueued("send", group, what));
+    }
+    CLEAVE_RETURN_IF_ERROR(drain(what));
+    // The queued sends have read their copies.
+    sentBuffers.clear();
+    return Status::success();
+  }
+
+  bool matchesTransfersByOrder() const override { return true; }
 
   Status barrier(const char *what) override {
     CLEAVE_RETURN_IF_ERROR(drain(what));
@@ -214,6 +250,30 @@ public:
   }
 
 private:
+  struct DeferredSend {
+    std::unique_ptr<DeviceBuffer> buffer;
+    size_t bytes = 0;
+    int group = 0;
+    int64_t peer = 0;
+    std::string what;
+  };
+
+  /// Queues every deferred send (inside an open NCCL group); their buffers
+  /// live until completeSends has drained the stream.
+  ncclResult_t queueDeferredSends() {
+    ncclResult_t result = ncclSuccess;
+    for (DeferredSend &deferred : deferredSends) {
+      if (result == ncclSuccess) {
+        result = ncclSend(deferred.buffer->get(), deferred.bytes, ncclUint8,
+                          static_cast<int>(deferred.peer),
+                          comms[deferred.group], getStream());
+      }
+      sentBuffers.push_back(std::move(deferred.buffer));
+    }
+    deferredSends.clear();
+    return result;
+  }
+
   struct Pending {
     cudaEvent_t event;
     std::string op;
@@ -258,6 +318,8 @@ private:
   ncclComm_t world = nullptr;
   std::vector<ncclComm_t> comms;
   std::vector<Pending> queue;
+  std::vector<DeferredSend> deferredSends;
+  std::vector<std::unique_ptr<DeviceBuffer>> sentBuffers;
 };
 
 } // namespace

@@ -7,9 +7,11 @@
 // rank lives here: a forward's stashes are copied into a slot of that
 // (stage, micro-batch) until its backward takes them, so a rank holds as
 // many slots as it has micro-batches in flight (1F1B: at most p). After
-// the schedule every rank applies its stages' accumulated gradients; a
-// parameter that several stages read (gpt's tied embedding) is updated by
-// the stage that owns its summed gradient and then copied to the others.
+// the schedule every rank applies its stages' accumulated gradients. A
+// parameter that several stages read (gpt's tied embedding) is applied by
+// the first of them: the others send it their accumulated parts of its
+// gradient once per step (as Megatron-LM sums the embedding's), and it
+// sends them the new value after the update.
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,8 +28,10 @@
 namespace cleave::rt {
 namespace {
 
-/// Tags of the parameter copies after the update, apart from the stage
-/// programs' transfer tags (MPI promises tags up to 32767).
+/// Tags of the gradient parts before the update and of the parameter
+/// copies after it, apart from the stage programs' transfer tags (MPI
+/// promises tags up to 32767).
+constexpr int64_t kGradientPartTag = 8192;
 constexpr int64_t kParamCopyTag = 16384;
 
 class PipelineExecutor final : public StepExecutor {
@@ -60,6 +64,11 @@ public:
           std::to_string(pipeline.microBatches) +
           " micro-batches: pass --micro-batches " +
           std::to_string(pipeline.microBatches) + " (as given to cleavec)");
+    if (communicator->matchesTransfersByOrder() && !pipeline.transfersInOrder)
+      return Status::error(
+          std::string("under the ") + pipeline.schedule +
+          " schedule two ranks send and receive in different orders, which "
+          "NCCL cannot pair: run with CLEAVE_COLLECTIVES=mpi");
     std::vector<int64_t> coordinates = communicator->getCoordinates();
     ppIndex = coordinates[ppAxis];
     // The last stage computes the loss; its rank at the origin of the
@@ -83,6 +92,20 @@ public:
     }
     const Program &apply = *pipeline.apply[ppIndex];
     CLEAVE_RETURN_IF_ERROR(bindProgram(state, apply, applyArguments));
+    // Gradients this rank computes a part of but another rank applies
+    // accumulate here too before they are sent.
+    for (int s = 0; s < pipeline.numStages; ++s) {
+      if (!isMine(s))
+        continue;
+      const Program &backward = *pipeline.backward[s];
+      for (int i = 0; i < backward.numResults; ++i) {
+        const ResultSpec &result = backward.results[i];
+        void *unused = nullptr;
+        if (std::strncmp(result.tensor.name, "grad.", 5) == 0)
+          CLEAVE_RETURN_IF_ERROR(state.add(result.tensor, ArgumentKind::Input,
+                                           result.split, unused));
+      }
+    }
     lossIndex = findResult(*pipeline.forward[pipeline.numStages - 1], "loss");
     normIndex = findResult(apply, "grad_norm");
     if (lossIndex < 0)
@@ -122,7 +145,7 @@ public:
     loss = 0;
     norm = std::nan("");
     double stepStart = Trace::now();
-    std::set<int> accumulated;
+    std::set<std::string> accumulated;
     const PipelineAction *actions = pipeline.actions[ppIndex];
     for (int i = 0; i < pipeline.numActions[ppIndex]; ++i) {
       const PipelineAction &action = actions[i];
@@ -151,14 +174,14 @@ public:
         CLEAVE_RETURN_IF_ERROR(runOnce(context, backward,
                                        stage.backwardArguments, results, arena));
         CLEAVE_RETURN_IF_ERROR(accumulateGradients(
-            context, state, backward, results, microBatches,
-            accumulated.insert(action.stage).second));
+            context, state, backward, results, microBatches, accumulated));
         releaseStashes(stage, action.microBatch);
       }
       if (Trace *trace = Trace::get())
         trace->add("compute", name, start, Trace::now());
     }
     CLEAVE_RETURN_IF_ERROR(communicator->completeSends("the pipeline's sends"));
+    CLEAVE_RETURN_IF_ERROR(sumGradientParts(state));
 
     const Program &apply = *pipeline.apply[ppIndex];
     {
@@ -195,6 +218,17 @@ private:
   /// after the update.
   struct ParameterCopy {
     std::string name;
+    size_t bytes;
+    int64_t peer;
+    int64_t tag;
+    bool send;
+  };
+
+  /// A part of a gradient this rank sends to, or receives from, the rank
+  /// that applies it.
+  struct GradientPart {
+    std::string name;
+    DType dtype;
     size_t bytes;
     int64_t peer;
     int64_t tag;
@@ -305,17 +339,78 @@ private:
           copies.push_back({name, bytes, owner->second.ppIndex, tag, false});
       }
     }
-    if (!copies.empty()) {
+    // Gradients the backward passes of several ranks return in parts.
+    std::map<std::string, std::set<int64_t>> computers;
+    std::map<std::string, TensorSpec> gradients;
+    for (int s = 0; s < pipeline.numStages; ++s) {
+      const Program &backward = *pipeline.backward[s];
+      for (int i = 0; i < backward.numResults; ++i) {
+        const TensorSpec &spec = backward.results[i].tensor;
+        if (std::strncmp(spec.name, "grad.", 5) == 0) {
+          computers[spec.name].insert(s % pipeline.numRanks);
+          gradients[spec.name] = spec;
+        }
+      }
+    }
+    int64_t partTag = kGradientPartTag;
+    for (const auto &[name, ranks] : computers) {
+      ++partTag;
+      if (ranks.size() < 2)
+        continue;
+      auto owner = model.find(name.substr(5));
+      if (owner == model.end())
+        return Status::error("no stage's update takes '" + name + "'");
+      size_t bytes = getByteSize(gradients[name]);
+      for (int64_t rank : ranks) {
+        if (rank == owner->second.ppIndex)
+          continue;
+        if (ppIndex == rank)
+          gradientParts.push_back({name, gradients[name].dtype, bytes,
+                                   owner->second.ppIndex, partTag, true});
+        else if (ppIndex == owner->second.ppIndex)
+          gradientParts.push_back(
+              {name, gradients[name].dtype, bytes, rank, partTag, false});
+      }
+    }
+    if (!copies.empty() || !gradientParts.empty()) {
       const MeshSpec &spec = *getMesh();
       for (int g = 0; g < spec.numGroups; ++g)
         if (std::strcmp(spec.groups[g], "pp") == 0)
           ppGroup = g;
       if (ppGroup < 0)
-        return Status::error("the pipeline's mesh has no pp group to copy "
-                             "shared parameters over");
+        return Status::error("the pipeline's mesh has no pp group to share "
+                             "parameters over");
     }
     state.setPipelineLayout(ppAxis, std::move(model));
     return Status::success();
+  }
+
+  /// Adds the parts of each gradient that several ranks' stages compute
+  /// (a tied parameter's) on the rank that applies it, in rank order.
+  Status sumGradientParts(TrainingState &state) {
+    TraceScope trace("communication", "gradient parts");
+    for (const GradientPart &part : gradientParts) {
+      void *gradient = state.getPointer(part.name);
+      if (part.send) {
+        CLEAVE_RETURN_IF_ERROR(communicator->send(
+            ppGroup, part.peer, part.tag, gradient, part.bytes,
+            "a gradient part"));
+        continue;
+      }
+      std::unique_ptr<DeviceBuffer> &buffer = partBuffers[part.name];
+      if (!buffer) {
+        buffer = std::make_unique<DeviceBuffer>(context);
+        CLEAVE_RETURN_IF_ERROR(buffer->allocate(part.bytes, "a gradient part"));
+      }
+      CLEAVE_RETURN_IF_ERROR(communicator->receive(
+          ppGroup, part.peer, part.tag, buffer->get(), part.bytes,
+          "a gradient part"));
+      CLEAVE_RETURN_IF_ERROR(accumulate(
+          context, part.dtype,
+          static_cast<int64_t>(part.bytes / getDTypeSize(part.dtype)), 1.0,
+          buffer->get(), gradient, false, "a gradient part"));
+    }
+    return communicator->completeSends("the gradient parts");
   }
 
   /// Sends or receives the shared parameters' new values, in name order on
@@ -344,6 +439,8 @@ private:
   std::vector<void *> applyArguments, results;
   int lossIndex = -1, normIndex = -1;
   std::vector<ParameterCopy> copies;
+  std::vector<GradientPart> gradientParts;
+  std::map<std::string, std::unique_ptr<DeviceBuffer>> partBuffers;
   int ppGroup = -1;
 };
 

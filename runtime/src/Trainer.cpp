@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <sys/stat.h>
 #include <vector>
@@ -201,6 +202,7 @@ public:
                  double &norm) override {
     loss = 0;
     norm = std::nan("");
+    std::set<std::string> accumulated;
     for (int64_t j = 0; j < microBatches; ++j) {
       CLEAVE_RETURN_IF_ERROR(loadBatch(j));
       CLEAVE_RETURN_IF_ERROR(
@@ -211,7 +213,7 @@ public:
       loss += microLoss / static_cast<double>(microBatches);
       if (apply)
         CLEAVE_RETURN_IF_ERROR(accumulateGradients(
-            context, state, step, stepResults, microBatches, j == 0));
+            context, state, step, stepResults, microBatches, accumulated));
     }
     if (!apply) {
       if (normIndex >= 0)

@@ -88,7 +88,8 @@ Status getInputBatchShape(TrainingState &state, const char *program,
 Status accumulateGradients(Context &context, TrainingState &state,
                            const Program &program,
                            const std::vector<void *> &results,
-                           int64_t microBatches, bool first) {
+                           int64_t microBatches,
+                           std::set<std::string> &accumulated) {
   // The mean loss's gradient is the mean of the micro-batch gradients.
   for (int i = 0; i < program.numResults; ++i) {
     const TensorSpec &spec = program.results[i].tensor;
@@ -101,7 +102,8 @@ Status accumulateGradients(Context &context, TrainingState &state,
         context, spec.dtype,
         static_cast<int64_t>(getByteSize(spec) / getDTypeSize(spec.dtype)),
         1.0 / static_cast<double>(microBatches), results[i],
-        state.getPointer(spec.name), first, "gradient accumulation"));
+        state.getPointer(spec.name), accumulated.insert(spec.name).second,
+        "gradient accumulation"));
   }
   return Status::success();
 }

@@ -22,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -55,26 +56,36 @@ public:
         pointers.push_back(nullptr);
         continue;
       }
-      Tensor &tensor = tensors[argument.tensor.name];
-      if (!tensor.buffer) {
-        tensor.spec = argument.tensor;
-        tensor.kind = argument.kind;
-        tensor.split = argument.split ? argument.split : "";
-        CLEAVE_RETURN_IF_ERROR(getBlock(mesh, argument.split,
-                                        getDims(argument.tensor.shape),
-                                        coordinates, tensor.block));
-        tensor.buffer = std::make_unique<DeviceBuffer>(context);
-        CLEAVE_RETURN_IF_ERROR(tensor.buffer->allocate(
-            getByteSize(argument.tensor), argument.tensor.name));
-        order.push_back(argument.tensor.name);
-      } else if (tensor.spec.dtype != argument.tensor.dtype ||
-                 getDims(tensor.spec.shape) != getDims(argument.tensor.shape) ||
-                 tensor.split != (argument.split ? argument.split : "")) {
-        return Status::error(std::string("programs disagree on the type of '") +
-                             argument.tensor.name + "'");
-      }
-      pointers.push_back(tensor.buffer->get());
+      void *pointer = nullptr;
+      CLEAVE_RETURN_IF_ERROR(
+          add(argument.tensor, argument.kind, argument.split, pointer));
+      pointers.push_back(pointer);
     }
+    return Status::success();
+  }
+
+  /// Allocates the tensor `spec` (split as `split`) unless some program
+  /// took it already, which must agree on its type; returns its buffer.
+  Status add(const TensorSpec &spec, ArgumentKind kind, const char *split,
+             void *&pointer) {
+    Tensor &tensor = tensors[spec.name];
+    if (!tensor.buffer) {
+      tensor.spec = spec;
+      tensor.kind = kind;
+      tensor.split = split ? split : "";
+      CLEAVE_RETURN_IF_ERROR(getBlock(mesh, split, getDims(spec.shape),
+                                      coordinates, tensor.block));
+      tensor.buffer = std::make_unique<DeviceBuffer>(context);
+      CLEAVE_RETURN_IF_ERROR(
+          tensor.buffer->allocate(getByteSize(spec), spec.name));
+      order.push_back(spec.name);
+    } else if (tensor.spec.dtype != spec.dtype ||
+               getDims(tensor.spec.shape) != getDims(spec.shape) ||
+               tensor.split != (split ? split : "")) {
+      return Status::error(std::string("programs disagree on the type of '") +
+                           spec.name + "'");
+    }
+    pointer = tensor.buffer->get();
     return Status::success();
   }
 
@@ -320,11 +331,13 @@ Status getInputBatchShape(TrainingState &state, const char *program,
                           std::vector<int64_t> &shape);
 
 /// Adds `1 / microBatches` of each `grad.<param>` result of `program` into
-/// the state's tensor of that name (overwriting it when `first`).
+/// the state's tensor of that name, overwriting it the first time this
+/// step (names not yet in `accumulated`, which collects them).
 Status accumulateGradients(Context &context, TrainingState &state,
                            const Program &program,
                            const std::vector<void *> &results,
-                           int64_t microBatches, bool first);
+                           int64_t microBatches,
+                           std::set<std::string> &accumulated);
 
 /// Sets the inputs to micro-batch j of the current step.
 using BatchLoader = std::function<Status(int64_t j)>;

@@ -11,13 +11,44 @@
 #include "EmitterSupport.h"
 
 #include "cleave/Dialect/Cleave/IR/CleaveDialect.h"
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Pipeline/Schedule.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <map>
+
 using namespace mlir;
 using namespace mlir::cleave;
+
+/// Whether, for every two ranks, the order in which one sends to the other
+/// (its actions in schedule order, each program's transfers in program
+/// order) is the order in which the other receives: NCCL pairs transfers
+/// by order, MPI by tag.
+static bool transfersInOrder(const pipeline::Schedule &schedule,
+                             ArrayRef<func::FuncOp> forward,
+                             ArrayRef<func::FuncOp> backward) {
+  using Transfer = std::pair<int64_t, int64_t>; // tag, micro-batch
+  std::map<std::pair<int64_t, int64_t>, SmallVector<Transfer>> sent, received;
+  int64_t ranks = schedule.stages;
+  for (auto [rank, actions] : llvm::enumerate(schedule.ranks))
+    for (const pipeline::Action &action : actions) {
+      int64_t stage = schedule.getStage(rank, action.chunk);
+      func::FuncOp program = action.kind == pipeline::Action::Kind::Backward
+                                 ? backward[stage]
+                                 : forward[stage];
+      program.walk([&](Operation *op) {
+        if (auto send = dyn_cast<SendOp>(op))
+          sent[{static_cast<int64_t>(rank), send.getPeer() % ranks}].push_back(
+              {send.getTag(), action.microBatch});
+        if (auto recv = dyn_cast<RecvOp>(op))
+          received[{recv.getPeer() % ranks, static_cast<int64_t>(rank)}]
+              .push_back({recv.getTag(), action.microBatch});
+      });
+    }
+  return sent == received;
+}
 
 FailureOr<std::string> mlir::cleave::emitPipelineTable(
     ModuleOp module, const llvm::DenseMap<Operation *, std::string> &identifiers,
@@ -78,6 +109,8 @@ FailureOr<std::string> mlir::cleave::emitPipelineTable(
   if (!pipeline::simulate(*schedule).completes)
     return module.emitError("the ") << scheduleName << " schedule cannot complete";
 
+  bool inOrder = transfersInOrder(*schedule, forward, backward);
+
   std::string text;
   llvm::raw_string_ostream os(text);
   auto list = [&](StringRef name, ArrayRef<func::FuncOp> functions) {
@@ -114,6 +147,7 @@ FailureOr<std::string> mlir::cleave::emitPipelineTable(
      << getStringLiteral(scheduleName) << ", " << ranks << ", " << stages << ", "
      << microBatches
      << ", k_pipeline_forward, k_pipeline_backward, k_pipeline_apply,\n"
-        "    k_pipeline_actions, k_pipeline_action_counts};\n\n";
+        "    k_pipeline_actions, k_pipeline_action_counts, "
+     << (inOrder ? "true" : "false") << "};\n\n";
   return text;
 }

@@ -138,6 +138,21 @@ struct OptimizerPass
     for (func::FuncOp candidate : module.getOps<func::FuncOp>())
       if (isStageBackward(candidate))
         backwards.push_back(candidate);
+    // A gradient several stages return in parts (a tied parameter's) is
+    // applied by the first of them; the runtime sums the parts there.
+    llvm::StringMap<int64_t> firstStage;
+    for (func::FuncOp backward : backwards) {
+      int64_t stage =
+          backward->getAttrOfType<IntegerAttr>(CleaveDialect::kStageAttrName)
+              .getInt();
+      for (unsigned i = 0; i < backward.getNumResults(); ++i)
+        if (auto output = backward.getResultAttrOfType<StringAttr>(
+                i, CleaveDialect::kOutputAttrName)) {
+          auto [it, inserted] = firstStage.try_emplace(output.getValue(), stage);
+          if (!inserted)
+            it->second = std::min(it->second, stage);
+        }
+    }
     for (int64_t rank = 0; rank < pipelineRanks; ++rank) {
       SmallVector<Parameter> params;
       func::FuncOp last;
@@ -153,7 +168,8 @@ struct OptimizerPass
         for (unsigned i = 0; i < backward.getNumResults(); ++i) {
           auto output = backward.getResultAttrOfType<StringAttr>(
               i, CleaveDialect::kOutputAttrName);
-          if (output && output.getValue().starts_with("grad."))
+          if (output && output.getValue().starts_with("grad.") &&
+              firstStage.lookup(output.getValue()) == stage)
             params.push_back({BlockArgument(), output.getValue().drop_front(5),
                               Value(), backward.getResultTypes()[i],
                               backward.getResultAttrOfType<ShardingAttr>(

@@ -15,6 +15,7 @@
 #include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/MapVector.h"
 
 #include <vector>
 
@@ -57,8 +58,11 @@ public:
       return step.emitError("training step returns no 'loss'");
     markForward(loss);
     createPieces();
+    for (auto [index, value] : llvm::enumerate(ret.getOperands()))
+      if (failed(findSplitSum(value, index)))
+        return failure();
     for (Operation &op : step.getBody().front().without_terminator()) {
-      if (op.hasTrait<OpTrait::ConstantLike>())
+      if (op.hasTrait<OpTrait::ConstantLike>() || splitSumOps.contains(&op))
         continue;
       if (op.getNumRegions() != 0 &&
           !op.hasTrait<OpTrait::IsIsolatedFromAbove>())
@@ -259,11 +263,93 @@ private:
     }
   }
 
+  /// A gradient summed from parts that several stages' backward passes
+  /// compute (a tied parameter's): the sum's adds are left out, and each of
+  /// those stages returns its own part under the gradient's name, for the
+  /// runtime to sum once per step rather than send every micro-batch.
+  LogicalResult findSplitSum(Value value, unsigned index) {
+    auto output = step.getResultAttrOfType<StringAttr>(
+        index, CleaveDialect::kOutputAttrName);
+    if (!output || !output.getValue().starts_with("grad."))
+      return success();
+    // A sum all-reduce (data parallelism) of the sum is the sum of the
+    // parts' all-reduces: each stage reduces its own part.
+    SmallVector<Operation *> reduces;
+    while (auto reduce = value.getDefiningOp<AllReduceOp>()) {
+      if (!reduce->hasOneUse() || reduce.getKind() != ReductionKind::sum)
+        break;
+      reduces.push_back(reduce);
+      value = reduce.getInput();
+    }
+    SmallVector<Operation *> adds;
+    SmallVector<Value> leaves;
+    SmallVector<Value> worklist = {value};
+    while (!worklist.empty()) {
+      Value next = worklist.pop_back_val();
+      auto add = next.getDefiningOp<AddOp>();
+      if (add && add->hasOneUse()) {
+        adds.push_back(add);
+        worklist.append({add.getLhs(), add.getRhs()});
+        continue;
+      }
+      leaves.push_back(next);
+    }
+    llvm::MapVector<Piece *, SmallVector<Value>> parts;
+    for (Value leaf : leaves) {
+      Operation *def = leaf.getDefiningOp();
+      if (!def || def->hasTrait<OpTrait::ConstantLike>())
+        return success();
+      FailureOr<Piece *> piece = getPiece(def);
+      if (failed(piece))
+        return failure();
+      if (!(*piece)->backward)
+        return success();
+      parts[*piece].push_back(leaf);
+    }
+    if (parts.size() < 2)
+      return success();
+    splitSumOps.insert(adds.begin(), adds.end());
+    splitSumOps.insert(reduces.begin(), reduces.end());
+    splitSums[index] = {parts.takeVector(), std::move(reduces)};
+    return success();
+  }
+
   /// Result `index` of the step goes to the piece that computes it; a
   /// gradient that is a constant or an argument goes to the backward of the
   /// stage whose ops read its parameter.
   LogicalResult addResult(Value value, unsigned index) {
     DictionaryAttr attrs = step.getResultAttrDict(index);
+    if (auto split = splitSums.find(index); split != splitSums.end()) {
+      for (auto &[piece, leaves] : split->second.parts) {
+        Value sum;
+        for (Value leaf : leaves) {
+          FailureOr<Value> local = getIn(leaf, *piece, step.getOperation());
+          if (failed(local))
+            return failure();
+          if (!sum) {
+            sum = *local;
+            continue;
+          }
+          OpBuilder::InsertionGuard guard(builder);
+          builder.setInsertionPointToEnd(&piece->function.getBody().front());
+          auto add = AddOp::create(builder, leaf.getLoc(), sum, *local);
+          if (Attribute layer =
+                  leaf.getDefiningOp()->getAttr(CleaveDialect::kLayerAttrName))
+            add->setAttr(CleaveDialect::kLayerAttrName, layer);
+          sum = add;
+        }
+        OpBuilder::InsertionGuard guard(builder);
+        builder.setInsertionPointToEnd(&piece->function.getBody().front());
+        for (Operation *reduce : llvm::reverse(split->second.reduces)) {
+          IRMapping mapping;
+          mapping.map(reduce->getOperand(0), sum);
+          sum = builder.clone(*reduce, mapping)->getResult(0);
+        }
+        piece->results.push_back(sum);
+        piece->resultAttrs.push_back(attrs);
+      }
+      return success();
+    }
     Operation *def = value.getDefiningOp();
     Piece *owner = nullptr;
     if (def && !def->hasTrait<OpTrait::ConstantLike>()) {
@@ -328,6 +414,15 @@ private:
   SetVector<Operation *> forwardOps;
   std::vector<Piece> pieces;
   DenseMap<std::pair<Value, Piece *>, Value> available;
+  /// Gradients whose parts several stages return, by result index, and the
+  /// adds that summed them.
+  struct SplitSum {
+    SmallVector<std::pair<Piece *, SmallVector<Value>>, 0> parts;
+    /// Outermost first.
+    SmallVector<Operation *> reduces;
+  };
+  DenseMap<unsigned, SplitSum> splitSums;
+  DenseSet<Operation *> splitSumOps;
   int64_t nextTag = 0;
   int64_t nextStash = 0;
 };

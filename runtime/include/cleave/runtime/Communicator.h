@@ -69,11 +69,11 @@ public:
                           size_t bytesPerRank, const char *location) = 0;
   /// Point to point along `group` (the pp axis), with the rank at index
   /// `peer` of this rank's group: a `send` pairs with the `receive` of the
-  /// same tag there. `data` may be reused once either returns; a receive
-  /// waits (under the timeout) for its bytes, while MPI's send copies them
-  /// out and completes later (completeSends). Between two ranks, transfers
-  /// must come in the same order on both sides (NCCL matches them by
-  /// order).
+  /// same tag there. `data` may be reused once either returns. A send never
+  /// waits for its receiver: its bytes are copied out, and MPI sends them
+  /// at once, NCCL with this rank's next receive (completeSends finishes
+  /// them). A receive waits (under the timeout) for its bytes, on the
+  /// stream for NCCL.
   virtual Status send(int group, int64_t peer, int64_t tag, const void *data,
                       size_t bytes, const char *location) = 0;
   virtual Status receive(int group, int64_t peer, int64_t tag, void *data,
@@ -81,6 +81,9 @@ public:
   /// Waits (within the timeout) for every send still in flight: the end of
   /// a pipeline step.
   virtual Status completeSends(const char *what);
+  /// Whether point-to-point transfers between two ranks pair up by their
+  /// order rather than by tag (NCCL).
+  virtual bool matchesTransfersByOrder() const { return false; }
   /// Waits until every rank of the job gets here.
   virtual Status barrier(const char *what) = 0;
   /// Waits (within the timeout) for collectives still queued on the device.

@@ -94,6 +94,9 @@ struct PipelineProgram {
   const Program *const *apply;
   const PipelineAction *const *actions;
   const int *numActions;
+  /// Whether, between any two ranks, the schedule sends and receives in the
+  /// same order (what NCCL, which pairs transfers by order, needs).
+  bool transfersInOrder;
 };
 
 /// The command-line program: `--params FILE [--inputs FILE] [--outputs FILE]

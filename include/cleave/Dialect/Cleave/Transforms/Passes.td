@@ -106,8 +106,10 @@ def CleavePipelineSplit : Pass<"cleave-pipeline-split", "mlir::ModuleOp"> {
     producer sends it (`cleave.send ... to stage t tag k`) and the consumer
     receives it (`cleave.recv from stage s tag k`). Each tag names one
     transfer, so the pairs match one to one: activations go forward, their
-    gradients backward, and a tied parameter's gradient goes from the last
-    stage to the first to be summed there. Tags follow the order in which
+    gradients backward. A gradient summed from parts that several stages
+    compute (a tied parameter's) is not summed per micro-batch: each of
+    those stages returns its part under the gradient's name, and the
+    runtime adds the accumulated parts once per step. Tags follow the order in which
     each program sends, and every program receives at its start in tag
     order, so two programs always agree on the order of their transfers. A
     forward value the stage's own backward needs is stashed: the forward
@@ -122,7 +124,8 @@ def CleavePipelineSplit : Pass<"cleave-pipeline-split", "mlir::ModuleOp"> {
 
     Arguments keep their `cleave.param`/`cleave.input` names, and results
     keep their `cleave.output` names (the loss on the last stage's forward,
-    each gradient on the backward of the stage that computes it). Each
+    each gradient on the backward of the stage, or stages, that compute
+    it). Each
     function carries `cleave.stage`. Constants are copied into every
     function that uses them.
   }];
