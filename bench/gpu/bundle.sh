@@ -65,6 +65,7 @@ for model in tiny mid; do
   emit_train $model $model-tp1 --mesh tp=1
   emit_train $model $model-dp2 --mesh dp=2
   emit_train $model $model-tp2 --mesh tp=2
+  emit_train $model $model-pp2 --mesh pp=2 --micro-batches 4
 done
 rm -rf "$build/gpu-bundle-cpu"
 

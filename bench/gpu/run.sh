@@ -6,8 +6,9 @@
 #    forward time;
 #  - trains each GPT 5 steps on one rank, on the NCCL path at world size 1
 #    (meshes dp=1 and tp=1), and on two ranks sharing the GPU with MPI collectives staged
-#    through host memory (dp=2, tp=2), printing the losses next to the CPU
-#    runs' and the step times.
+#    through host memory (dp=2, tp=2, and a 1F1B pipeline pp=2 over 4
+#    micro-batches), printing the losses next to the CPU runs' and the step
+#    times.
 #
 #   ./run.sh [--build-only] [--arch native|90|80,90] [--train "tiny mid"]
 set -euo pipefail
@@ -100,7 +101,7 @@ done
 train() {
   local name=$1 ranks=$2 collectives=$3
   local command=("$out/$name" --data "$here/train/text.bin" --steps 5 --lr 1e-3
-                 --out "$out/ckpt-$name")
+                 --out "$out/ckpt-$name" "${@:4}")
   if [[ $ranks -gt 0 ]]; then
     command=(env CLEAVE_COLLECTIVES="$collectives" CLEAVE_COLLECTIVE_TIMEOUT=120
              "$mpiexec" -n "$ranks" "${command[@]}")
@@ -114,6 +115,7 @@ for model in $trained; do
   train $model-tp1 1 nccl
   train $model-dp2 2 mpi
   train $model-tp2 2 mpi
+  train $model-pp2 2 mpi --micro-batches 4
   python3 - "$out" "$here/train" "$model" <<'EOF'
 import sys
 out, reference, model = sys.argv[1:]
@@ -123,7 +125,7 @@ gpu = losses(f"{out}/{model}-one.log")
 cpu = losses(f"{reference}/{model}-one.cpu-log")
 print(f"{model}: one rank, gpu vs cpu: losses within "
       f"{max(abs(g - c) / max(1, abs(c)) for g, c in zip(gpu, cpu)):.2e}")
-for name in ["dp1", "tp1", "dp2", "tp2"]:
+for name in ["dp1", "tp1", "dp2", "tp2", "pp2"]:
     other = losses(f"{out}/{model}-{name}.log")
     print(f"{model}: {name} vs one rank on the gpu: losses within "
           f"{max(abs(a - b) / max(1, abs(b)) for a, b in zip(other, gpu)):.2e}")

@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -187,6 +188,26 @@ TEST_F(CollectivesTest, SendAndReceiveBetweenPipelineNeighbours) {
   }
   // Only what this rank sent counts.
   EXPECT_DOUBLE_EQ(communicator->getCommunicatedBytes(), dp == 0 ? 20.0 : 12.0);
+}
+
+TEST_F(CollectivesTest, SendsNeverWaitForTheirReceiver) {
+  // Both neighbours send 4 MiB (far past MPI's eager limit, where a send
+  // completes only once the receive is posted) before either receives:
+  // sends copy their bytes out, so this cannot deadlock, and the buffer is
+  // free as soon as the send returns.
+  constexpr size_t kCount = 1 << 20;
+  std::vector<float> outgoing(kCount, float(rank)), incoming(kCount, -1.0f);
+  int64_t peer = 1 - dp;
+  ASSERT_TRUE(sendTo(context, Dp, peer, 3, kCount * sizeof(float),
+                     outgoing.data(), "test").ok());
+  std::fill(outgoing.begin(), outgoing.end(), -7.0f);
+  ASSERT_TRUE(receiveFrom(context, Dp, peer, 3, kCount * sizeof(float),
+                          incoming.data(), "test").ok());
+  ASSERT_TRUE(communicator->completeSends("test").ok());
+  // The partner is the rank with the same tp coordinate on the other dp.
+  float partner = float(rank + (dp == 0 ? 2 : -2));
+  EXPECT_EQ(incoming.front(), partner);
+  EXPECT_EQ(incoming.back(), partner);
 }
 
 TEST_F(CollectivesTest, RejectsPeersOutsideTheGroup) {
