@@ -144,7 +144,7 @@ public:
   /// two ranks by order, which deferral keeps.
   Status send(int group, int64_t peer, int64_t tag, const void *data,
               size_t bytes, const char *location) override {
-    DeferredSend &deferred = deferredSends.emplace_back();
+    DeferredSend deferred;
     deferred.buffer = std::make_unique<DeviceBuffer>(context);
     CLEAVE_RETURN_IF_ERROR(deferred.buffer->allocate(bytes, "a pipeline send"));
     CLEAVE_RETURN_IF_ERROR(
@@ -154,6 +154,7 @@ public:
     deferred.peer = peer;
     deferred.what = std::string(location) + ": send (tag " +
                     std::to_string(tag) + ")";
+    deferredSends.push_back(std::move(deferred));
     return Status::success();
   }
 

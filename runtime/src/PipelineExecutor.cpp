@@ -110,7 +110,7 @@ public:
     normIndex = findResult(apply, "grad_norm");
     if (lossIndex < 0)
       return Status::error("the last stage returns no 'loss'");
-    CLEAVE_RETURN_IF_ERROR(planParameterCopies(state));
+    CLEAVE_RETURN_IF_ERROR(planSharing(state));
     if (const char *directory = std::getenv("CLEAVE_TRACE"); directory && *directory)
       Trace::start(directory, communicator->getRank());
     return Status::success();
@@ -160,7 +160,7 @@ public:
       if (!action.backward) {
         const Program &forward = *pipeline.forward[action.stage];
         CLEAVE_RETURN_IF_ERROR(
-            runOnce(context, forward, stage.forwardArguments, results, arena));
+            runProgram(context, forward, stage.forwardArguments, results, arena));
         CLEAVE_RETURN_IF_ERROR(keepStashes(stage, action.microBatch));
         if (action.stage == pipeline.numStages - 1) {
           double microLoss = 0;
@@ -171,7 +171,7 @@ public:
       } else {
         const Program &backward = *pipeline.backward[action.stage];
         CLEAVE_RETURN_IF_ERROR(takeStashes(stage, action.microBatch));
-        CLEAVE_RETURN_IF_ERROR(runOnce(context, backward,
+        CLEAVE_RETURN_IF_ERROR(runProgram(context, backward,
                                        stage.backwardArguments, results, arena));
         CLEAVE_RETURN_IF_ERROR(accumulateGradients(
             context, state, backward, results, microBatches, accumulated));
@@ -187,7 +187,7 @@ public:
     {
       TraceScope trace("compute", "update");
       CLEAVE_RETURN_IF_ERROR(
-          runOnce(context, apply, applyArguments, results, arena));
+          runProgram(context, apply, applyArguments, results, arena));
       if (normIndex >= 0)
         CLEAVE_RETURN_IF_ERROR(
             readResult(context, apply, results, normIndex, norm));
@@ -298,11 +298,12 @@ private:
     stage.inFlight.erase(slot);
   }
 
-  /// Which parameters' updates cross pp ranks: a parameter's owner is the
-  /// rank whose update takes it; every other rank whose stages read it
-  /// receives the new value. Also tells the state where every tensor of
-  /// the model lives, for checkpoints.
-  Status planParameterCopies(TrainingState &state) {
+  /// What crosses pp ranks around the update. A parameter's owner is the
+  /// rank whose update takes it: every other rank whose stages compute a
+  /// part of its gradient sends that part there first, and every other
+  /// rank whose stages read it receives the new value after. Also tells the
+  /// state where every tensor of the model lives, for checkpoints.
+  Status planSharing(TrainingState &state) {
     std::map<std::string, TrainingState::PlacedTensor> model;
     for (int r = 0; r < pipeline.numRanks; ++r) {
       const Program &apply = *pipeline.apply[r];
@@ -330,6 +331,10 @@ private:
         return Status::error("no stage's update takes parameter '" + name +
                              "'");
       size_t bytes = getByteSize(owner->second.spec);
+      if (ranks.count(ppIndex) &&
+          getByteSize(*state.find(name)) != bytes)
+        return Status::error("'" + name + "' differs in size between the "
+                             "stages that share it");
       for (int64_t rank : ranks) {
         if (rank == owner->second.ppIndex)
           continue;
@@ -361,6 +366,9 @@ private:
       if (owner == model.end())
         return Status::error("no stage's update takes '" + name + "'");
       size_t bytes = getByteSize(gradients[name]);
+      if (ranks.count(ppIndex) && getByteSize(*state.find(name)) != bytes)
+        return Status::error("the parts of '" + name + "' differ in size "
+                             "between stages");
       for (int64_t rank : ranks) {
         if (rank == owner->second.ppIndex)
           continue;
@@ -372,6 +380,9 @@ private:
               {name, gradients[name].dtype, bytes, rank, partTag, false});
       }
     }
+    // One tag per parameter and per gradient, below MPI's 32767.
+    if (readers.size() >= 8192 || computers.size() >= 8192)
+      return Status::error("too many parameters for the pipeline's tags");
     if (!copies.empty() || !gradientParts.empty()) {
       const MeshSpec &spec = *getMesh();
       for (int g = 0; g < spec.numGroups; ++g)

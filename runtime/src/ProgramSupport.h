@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace cleave::rt {
@@ -55,6 +56,27 @@ inline double readScalar(DType dtype, const uint8_t *bytes) {
   default:
     return std::nan("");
   }
+}
+
+/// Runs `program` once, waits for it (and its collectives) and reports an
+/// index a kernel found out of range, by the op's source location.
+inline Status runProgram(Context &context, const Program &program,
+                         const std::vector<void *> &arguments,
+                         std::vector<void *> &results, uint8_t *arena) {
+  results.assign(program.numResults, nullptr);
+  CLEAVE_RETURN_IF_ERROR(
+      program.entry(context, arguments.data(), results.data(), arena));
+  if (Communicator *communicator = context.getCommunicator())
+    CLEAVE_RETURN_IF_ERROR(communicator->drain(program.name));
+  CLEAVE_RETURN_IF_ERROR(context.synchronize(program.name));
+  int32_t site = 0;
+  CLEAVE_RETURN_IF_ERROR(context.takeIndexError(&site));
+  if (site > 0 && site <= program.numIndexSites)
+    return Status::error(std::string(program.indexSites[site - 1]) +
+                         ": index out of range");
+  if (site != 0)
+    return Status::error("a kernel reported an index out of range");
+  return Status::success();
 }
 
 /// What the usage of every generated program ends with.

@@ -268,21 +268,9 @@ Status run(const Program &program, const RunOptions &options,
 
   uint8_t *arena = nullptr;
   CLEAVE_RETURN_IF_ERROR(context.reserveArena(program.arenaBytes, &arena));
-  std::vector<void *> results(program.numResults, nullptr);
+  std::vector<void *> results;
   auto runOnce = [&]() -> Status {
-    CLEAVE_RETURN_IF_ERROR(program.entry(context, arguments.data(),
-                                         results.data(), arena));
-    if (communicator)
-      CLEAVE_RETURN_IF_ERROR(communicator->drain(program.name));
-    CLEAVE_RETURN_IF_ERROR(context.synchronize(program.name));
-    int32_t site = 0;
-    CLEAVE_RETURN_IF_ERROR(context.takeIndexError(&site));
-    if (site > 0 && site <= program.numIndexSites)
-      return Status::error(std::string(program.indexSites[site - 1]) +
-                           ": index out of range");
-    if (site != 0)
-      return Status::error("a kernel reported an index out of range");
-    return Status::success();
+    return runProgram(context, program, arguments, results, arena);
   };
   CLEAVE_RETURN_IF_ERROR(runOnce());
   double perRunMilliseconds = 0;

@@ -206,7 +206,7 @@ public:
     for (int64_t j = 0; j < microBatches; ++j) {
       CLEAVE_RETURN_IF_ERROR(loadBatch(j));
       CLEAVE_RETURN_IF_ERROR(
-          runOnce(context, step, stepArguments, stepResults, arena));
+          runProgram(context, step, stepArguments, stepResults, arena));
       double microLoss = 0;
       CLEAVE_RETURN_IF_ERROR(
           readResult(context, step, stepResults, lossIndex, microLoss));
@@ -222,7 +222,7 @@ public:
       return applyUpdates(context, step, stepArguments, stepResults);
     }
     CLEAVE_RETURN_IF_ERROR(
-        runOnce(context, *apply, applyArguments, applyResults, arena));
+        runProgram(context, *apply, applyArguments, applyResults, arena));
     if (normIndex >= 0)
       CLEAVE_RETURN_IF_ERROR(
           readResult(context, *apply, applyResults, normIndex, norm));

@@ -23,23 +23,6 @@ std::vector<uint8_t> getScalarBytes(DType dtype, double value) {
   return bytes;
 }
 
-Status runOnce(Context &context, const Program &program,
-               const std::vector<void *> &arguments,
-               std::vector<void *> &results, uint8_t *arena) {
-  results.assign(program.numResults, nullptr);
-  CLEAVE_RETURN_IF_ERROR(
-      program.entry(context, arguments.data(), results.data(), arena));
-  if (Communicator *communicator = context.getCommunicator())
-    CLEAVE_RETURN_IF_ERROR(communicator->drain(program.name));
-  CLEAVE_RETURN_IF_ERROR(context.synchronize(program.name));
-  int32_t site = 0;
-  CLEAVE_RETURN_IF_ERROR(context.takeIndexError(&site));
-  if (site > 0 && site <= program.numIndexSites)
-    return Status::error(std::string(program.indexSites[site - 1]) +
-                         ": index out of range");
-  return Status::success();
-}
-
 int findResult(const Program &program, const char *name) {
   for (int i = 0; i < program.numResults; ++i)
     if (std::string(program.results[i].tensor.name) == name)

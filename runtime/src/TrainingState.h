@@ -307,11 +307,6 @@ private:
   std::map<std::string, PlacedTensor> layout;
 };
 
-/// Runs `program` once and checks for index errors.
-Status runOnce(Context &context, const Program &program,
-               const std::vector<void *> &arguments,
-               std::vector<void *> &results, uint8_t *arena);
-
 /// The index of the result named `name`, or -1.
 int findResult(const Program &program, const char *name);
 

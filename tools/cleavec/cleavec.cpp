@@ -324,6 +324,12 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
       error() << "--recompute with pipeline stages is not supported yet\n";
       return failure();
     }
+    if (!initParams.empty()) {
+      error() << "--init-params with a pp axis is not supported: the "
+                 "parameters live on several stages (train initializes them "
+                 "from --seed)\n";
+      return failure();
+    }
     // Check the schedule before the long compile.
     if (failed(getSchedule(pipelineRanks)))
       return failure();

@@ -109,6 +109,19 @@ FailureOr<std::string> mlir::cleave::emitPipelineTable(
   if (!pipeline::simulate(*schedule).completes)
     return module.emitError("the ") << scheduleName << " schedule cannot complete";
 
+  // The runtime tags its own transfers (gradient parts, parameter copies)
+  // from kFirstRuntimeTag on.
+  constexpr int64_t kFirstRuntimeTag = 8192;
+  WalkResult tags = module.walk([&](SendOp send) {
+    if (send.getTag() >= kFirstRuntimeTag) {
+      send.emitOpError("tag ") << send.getTag() << " is beyond the "
+                               << kFirstRuntimeTag << " a pipeline may use";
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  if (tags.wasInterrupted())
+    return failure();
   bool inOrder = transfersInOrder(*schedule, forward, backward);
 
   std::string text;

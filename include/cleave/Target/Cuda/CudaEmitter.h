@@ -26,7 +26,7 @@ struct CudaEmitterOptions {
   /// A module of pipeline stages (cleave-pipeline-split) runs this
   /// schedule over this many micro-batches per step.
   std::string schedule = "1f1b";
-  int64_t microBatches = 0;
+  int64_t microBatches = 1;
 };
 
 /// What the emitter produced, for drivers that report it.
