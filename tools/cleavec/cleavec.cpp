@@ -176,6 +176,11 @@ static cl::opt<int64_t> virtualStages(
     "virtual-stages",
     cl::desc("With --schedule interleaved: model chunks per pp rank (1)"),
     cl::init(1), cl::cat(category));
+static cl::list<int64_t> layersPerStage(
+    "layers-per-stage",
+    cl::desc("With a pp axis: transformer blocks per stage, first to last "
+             "(default: balanced by FLOPs, then parameter bytes)"),
+    cl::CommaSeparated, cl::cat(category));
 static cl::opt<bool> emitOnly("emit-only",
                               cl::desc("Write the source and print the build "
                                        "command without running it"),
@@ -303,15 +308,13 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
     if (name == "pp")
       pipelineRanks = size;
   if (!pipelineRanks && (scheduleName.getNumOccurrences() ||
-                         virtualStages.getNumOccurrences())) {
-    error() << "--schedule and --virtual-stages need a pp axis in --mesh\n";
+                         virtualStages.getNumOccurrences() ||
+                         layersPerStage.getNumOccurrences())) {
+    error() << "--schedule, --virtual-stages and --layers-per-stage need a pp "
+               "axis in --mesh\n";
     return failure();
   }
   if (pipelineRanks) {
-    if (mode != Mode::Train) {
-      error() << "a pp axis pipelines training steps: use cleavec train\n";
-      return failure();
-    }
     if (strategyOption.getNumOccurrences() ||
         llvm::any_of(mesh.axes, [](const auto &axis) {
           return axis.first != "pp" && axis.first != "dp" && axis.first != "tp";
@@ -429,6 +432,7 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
       assign.function = "train_step";
       assign.stages = pipelineRanks;
       assign.virtualStages = virtualStages;
+      assign.layersPerStage.assign(layersPerStage.begin(), layersPerStage.end());
       pm.addNestedPass<func::FuncOp>(createCleaveAssignStages(assign));
       pm.addPass(createCleavePipelineSplit());
       passes += "cleave-assign-stages, cleave-pipeline-split, ";
@@ -746,10 +750,24 @@ int main(int argc, char **argv) {
   FailureOr<MeshOption> mesh = parseMeshOption();
   if (failed(mesh))
     return 1;
+  // A pp axis pipelines a training step: build it as train would, with
+  // the train options, without running it.
+  bool pipelined = llvm::any_of(
+      mesh->axes, [](const auto &axis) { return axis.first == "pp"; });
+  if (pipelined && gradients) {
+    error() << "--gradients builds one gradient program; a pp axis builds a "
+               "pipelined training step\n";
+    return 1;
+  }
+  Mode mode = pipelined   ? Mode::Train
+              : gradients ? Mode::Gradients
+                          : Mode::Forward;
   std::string executable;
-  return failed(build(context, positional[1],
-                      gradients ? Mode::Gradients : Mode::Forward, *mesh,
-                      outputDir, executable))
-             ? 1
-             : 0;
+  if (failed(build(context, positional[1], mode, *mesh, outputDir, executable)))
+    return 1;
+  if (pipelined && !emitOnly)
+    llvm::outs() << "cleavec: run it: mpirun -np " << mesh->getNumDevices()
+                 << " " << executable << " --data TOKENS.bin --steps N "
+                 << "--micro-batches " << microBatches << " --out DIR\n";
+  return 0;
 }
