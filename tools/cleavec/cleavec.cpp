@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "InitParams.h"
+#include "PlanReport.h"
 #include "ScheduleReport.h"
 #include "CleavecConfig.h"
 
@@ -133,11 +134,12 @@ static cl::opt<std::string> precision(
     cl::desc("train: f32 (default), or bf16/f16 compute with f32 master "
              "weights and an f32 loss"),
     cl::init("f32"), cl::cat(trainCategory));
-static cl::opt<bool> recompute(
+static cl::opt<std::string> recompute(
     "recompute",
     cl::desc("train: recompute each layer's activations in the backward pass "
-             "instead of keeping them (less memory, more compute)"),
-    cl::init(false), cl::cat(trainCategory));
+             "instead of keeping them (less memory, more compute); plan: "
+             "--recompute=none|full fixes the choice"),
+    cl::ValueOptional, cl::value_desc("none|full"), cl::cat(trainCategory));
 static cl::opt<std::string> saveEvery("save-every",
                                       cl::desc("train: also checkpoint every "
                                                "K steps"),
@@ -181,6 +183,36 @@ static cl::list<int64_t> layersPerStage(
     cl::desc("With a pp axis: transformer blocks per stage, first to last "
              "(default: balanced by FLOPs, then parameter bytes)"),
     cl::CommaSeparated, cl::cat(category));
+static cl::OptionCategory planCategory("cleavec plan options");
+static cl::opt<int64_t> gpus("gpus", cl::desc("plan: the number of devices"),
+                             cl::init(0), cl::cat(planCategory));
+static cl::opt<std::string>
+    clusterName("cluster",
+                cl::desc("plan: a shipped cluster (dgx-a100-40g, "
+                         "dgx-a100-80g, dgx-h100, h200-node, cpu-local) or a "
+                         "cluster file NAME.json"),
+                cl::cat(planCategory));
+static cl::opt<int64_t> globalBatch(
+    "global-batch",
+    cl::desc("plan: samples per optimizer step (default: the model's batch)"),
+    cl::init(0), cl::cat(planCategory));
+static cl::opt<double> memoryLimit(
+    "memory-limit",
+    cl::desc("plan: GiB a device may use (default: the device's memory)"),
+    cl::init(0.0), cl::cat(planCategory));
+static cl::opt<int64_t> microBatchSize(
+    "micro-batch-size", cl::desc("plan: fix the samples per micro-batch"),
+    cl::init(0), cl::cat(planCategory));
+static cl::opt<int64_t> zeroStage("zero-stage",
+                                  cl::desc("plan: fix the ZeRO stage (0-3)"),
+                                  cl::init(-1), cl::cat(planCategory));
+static cl::opt<bool> planJson("json",
+                              cl::desc("plan: print the plan as JSON"),
+                              cl::init(false), cl::cat(planCategory));
+static cl::opt<bool> explain(
+    "explain",
+    cl::desc("plan: also show the sharding decisions and the memory"),
+    cl::init(false), cl::cat(planCategory));
 static cl::opt<bool> emitOnly("emit-only",
                               cl::desc("Write the source and print the build "
                                        "command without running it"),
@@ -190,6 +222,11 @@ namespace {
 
 llvm::raw_ostream &error() {
   return llvm::WithColor::error(llvm::errs(), "cleavec");
+}
+
+/// --recompute (alone or =full) asks for recompute; =none does not.
+bool isRecomputing() {
+  return recompute.getNumOccurrences() && recompute != "none";
 }
 
 /// The compiler command line for `source` -> `executable`.
@@ -323,7 +360,7 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
                  "(Megatron) axes are supported yet, without --strategy\n";
       return failure();
     }
-    if (recompute) {
+    if (isRecomputing()) {
       error() << "--recompute with pipeline stages is not supported yet\n";
       return failure();
     }
@@ -407,7 +444,7 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
       autodiff.function = forwardName;
     pm.addPass(createCleaveAutodiff(autodiff));
     passes += "cleave-autodiff, ";
-    if (recompute) {
+    if (isRecomputing()) {
       pm.addPass(createCleaveRecompute());
       passes += "cleave-recompute, ";
     }
@@ -682,6 +719,123 @@ int printSchedule() {
   return 0;
 }
 
+/// `cleavec plan MODEL.mlir --gpus N --cluster NAME ...`: the fastest plan
+/// that fits and its alternatives.
+int plan(MLIRContext &context, StringRef modelPath) {
+  if (gpus < 1 || clusterName.empty()) {
+    error() << "plan needs --gpus N (at least 1) and --cluster NAME\n";
+    return 1;
+  }
+  std::string message;
+  FailureOr<planner::Cluster> cluster = planner::loadCluster(clusterName, message);
+  if (failed(cluster)) {
+    error() << message << "\n";
+    return 1;
+  }
+  planner::PlannerOptions options;
+  options.devices = gpus;
+  options.globalBatch = globalBatch;
+  options.memoryLimit = memoryLimit * 1024.0 * 1024.0 * 1024.0;
+  options.precision = precision.getNumOccurrences() ? std::string(precision)
+                      : cluster->getPeakFlops("bf16") ? "bf16"
+                                                      : "f32";
+  if (!cluster->getPeakFlops(options.precision)) {
+    error() << "cluster '" << cluster->name << "' gives no peak for "
+            << options.precision << "\n";
+    return 1;
+  }
+  if (globalBatch < 0 || memoryLimit < 0 || microBatchSize < 0 ||
+      zeroStage > 3) {
+    error() << "--global-batch, --memory-limit and --micro-batch-size must "
+               "not be negative, --zero-stage is 0 to 3\n";
+    return 1;
+  }
+  FailureOr<MeshOption> mesh = parseMeshOption();
+  if (failed(mesh))
+    return 1;
+  if (!mesh->empty()) {
+    planner::Plan fixed;
+    for (const auto &[name, size] : mesh->axes) {
+      if (name == "dp")
+        fixed.dp = size;
+      else if (name == "tp")
+        fixed.tp = size;
+      else if (name == "pp")
+        fixed.pp = size;
+      else {
+        error() << "plan: --mesh axes are dp, tp and pp, got '" << name
+                << "'\n";
+        return 1;
+      }
+    }
+    if (fixed.getDevices() != gpus) {
+      error() << "--mesh " << meshOption << " has " << fixed.getDevices()
+              << " devices, not the " << gpus << " of --gpus\n";
+      return 1;
+    }
+    options.mesh = fixed;
+  }
+  if (microBatchSize > 0)
+    options.microBatchSize = microBatchSize.getValue();
+  if (zeroStage >= 0)
+    options.zeroStage = zeroStage.getValue();
+  if (scheduleName.getNumOccurrences()) {
+    options.schedule = pipeline::parseScheduleKind(scheduleName);
+    if (!options.schedule) {
+      error() << "--schedule must be gpipe, 1f1b or interleaved, got '"
+              << scheduleName << "'\n";
+      return 1;
+    }
+  }
+  if (recompute.getNumOccurrences()) {
+    if (recompute != "none" && recompute != "full" && !recompute.empty()) {
+      error() << "--recompute must be none or full, got '" << recompute
+              << "'\n";
+      return 1;
+    }
+    options.recompute = isRecomputing();
+  }
+
+  llvm::SourceMgr sourceMgr;
+  auto file = openInputFile(modelPath, &message);
+  if (!file) {
+    error() << message << "\n";
+    return 1;
+  }
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return 1;
+  func::FuncOp forward;
+  for (func::FuncOp function : module->getOps<func::FuncOp>())
+    if (!function.isDeclaration() &&
+        (entry.empty() ? !forward : function.getSymName() == entry))
+      forward = function;
+  if (!forward) {
+    error() << "no function to plan"
+            << (entry.empty() ? std::string() : " named '" + entry + "'")
+            << "\n";
+    return 1;
+  }
+  FailureOr<planner::ModelProfile> model = planner::profileModel(forward);
+  if (failed(model))
+    return 1;
+  FailureOr<planner::SearchResult> result =
+      planner::searchPlans(*model, *cluster, options, message);
+  if (failed(result)) {
+    error() << message << "\n";
+    return 1;
+  }
+  PlanReportOptions report;
+  report.explain = explain;
+  if (planJson)
+    printPlanJson(*model, *cluster, options, *result, report, llvm::outs());
+  else
+    printPlanReport(*model, *cluster, options, *result, report, llvm::outs());
+  return 0;
+}
+
 int prepareText(StringRef textPath) {
   if (outputDir.empty()) {
     error() << "prepare-text needs -o TOKENS.bin\n";
@@ -703,7 +857,7 @@ int prepareText(StringRef textPath) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  cl::HideUnrelatedOptions({&category, &trainCategory});
+  cl::HideUnrelatedOptions({&category, &trainCategory, &planCategory});
   cl::ParseCommandLineOptions(
       argc, argv,
       "Cleave end-to-end driver\n\n"
@@ -713,9 +867,11 @@ int main(int argc, char **argv) {
       "[--lr X] [--optimizer adamw|sgd] [--resume DIR]\n"
       "  cleavec prepare-text FILE -o TOKENS.bin\n"
       "  cleavec schedule --mesh pp=P --micro-batches M "
-      "[--schedule gpipe|1f1b|interleaved] [--virtual-stages V]\n");
+      "[--schedule gpipe|1f1b|interleaved] [--virtual-stages V]\n"
+      "  cleavec plan MODEL.mlir --gpus N --cluster NAME [--global-batch B] "
+      "[--json] [--explain] [--mesh dp=a,tp=b,pp=c]\n");
   static const char *const kCommands =
-      "'build', 'train', 'prepare-text' or 'schedule'";
+      "'build', 'train', 'plan', 'prepare-text' or 'schedule'";
   if (positional.empty()) {
     error() << "missing command; the command is " << kCommands
             << " (see --help)\n";
@@ -729,7 +885,8 @@ int main(int argc, char **argv) {
     }
     return printSchedule();
   }
-  if (command != "build" && command != "train" && command != "prepare-text") {
+  if (command != "build" && command != "train" && command != "plan" &&
+      command != "prepare-text") {
     error() << "unknown command '" << command << "'; the command is "
             << kCommands << " (see --help)\n";
     return 1;
@@ -747,6 +904,8 @@ int main(int argc, char **argv) {
   MLIRContext context(registry);
   if (command == "train")
     return train(context, positional[1]);
+  if (command == "plan")
+    return plan(context, positional[1]);
   FailureOr<MeshOption> mesh = parseMeshOption();
   if (failed(mesh))
     return 1;

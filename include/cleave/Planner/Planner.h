@@ -1,0 +1,219 @@
+//===- Planner.h - Choosing the data / tensor / pipeline plan --*- C++ -*-===//
+//
+// The planner predicts the step time and memory of every plan for a model on
+// a cluster and picks the fastest that fits. A plan is a mesh (dp x tp x pp
+// and which of dp and pp sits inside the node), the micro-batch size and
+// count, the pipeline schedule, the ZeRO stage and activation recompute.
+// Tensor parallelism splits the blocks as Megatron-LM does (cleave-shard-
+// megatron): attention heads and the MLP's hidden columns, the output
+// projections by rows, the vocabulary of the embedding and head.
+//
+// The cost model is analytic and physically grounded: the model's FLOPs and
+// bytes come from the ops' cost interface (ModelProfile), the hardware's
+// peaks from datasheets and its efficiencies from measurement (Cluster, a
+// data file), collectives from alpha-beta models over the link their mesh
+// axis spans, the pipeline from its schedule's bubble.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CLEAVE_PLANNER_PLANNER_H
+#define CLEAVE_PLANNER_PLANNER_H
+
+#include "cleave/Pipeline/Schedule.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Support/LLVM.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlir::cleave::planner {
+
+//===----------------------------------------------------------------------===//
+// Clusters
+//===----------------------------------------------------------------------===//
+
+/// One link level: per device, bytes per second in one direction, and the
+/// latency of one message.
+struct Link {
+  double bandwidth = 0.0;
+  double latency = 0.0;
+};
+
+struct Cluster {
+  std::string name;
+  std::string description;
+  std::string deviceName;
+  /// Dense peak FLOP/s by compute dtype ("bf16", "f16", "tf32", "f32").
+  std::vector<std::pair<std::string, double>> peakFlops;
+  double memoryBytes = 0.0;
+  /// HBM (or DRAM) bytes per second.
+  double memoryBandwidth = 0.0;
+  /// Measured share of the peak a large GEMM reaches.
+  double gemmEfficiency = 1.0;
+  int64_t devicesPerNode = 1;
+  Link intraNode, interNode;
+  /// Memory a device keeps for the runtime (library workspaces, kernels).
+  double workspaceBytes = 0.0;
+
+  std::optional<double> getPeakFlops(StringRef dtype) const;
+};
+
+/// Reads a cluster file (schema in docs/planner.md).
+FailureOr<Cluster> parseCluster(StringRef json, std::string &error);
+/// A shipped cluster by name (share/cleave/clusters/<name>.json, or the
+/// directory CLEAVE_CLUSTERS names), or the cluster file at `nameOrPath`.
+FailureOr<Cluster> loadCluster(StringRef nameOrPath, std::string &error);
+/// The names of the shipped clusters.
+std::vector<std::string> listClusters();
+
+//===----------------------------------------------------------------------===//
+// The model
+//===----------------------------------------------------------------------===//
+
+/// Per-sample forward costs of one part of the model (the embedding, one
+/// transformer block, or the head): every quantity scales linearly with the
+/// batch. Bytes are as the IR's element type counts them.
+struct PartCost {
+  double params = 0.0;
+  double matmulFlops = 0.0;
+  double otherFlops = 0.0;
+  /// Bytes the non-GEMM ops read and write (memory-bound work).
+  double memoryBytes = 0.0;
+  /// Bytes of every tensor the forward produces: what the backward keeps
+  /// without recompute.
+  double activationBytes = 0.0;
+};
+
+struct ModelProfile {
+  int64_t batch = 0, seq = 0, hidden = 0, heads = 0, vocab = 0, layers = 0;
+  /// The IR's float element size in bytes.
+  int64_t elementBytes = 4;
+  bool tiedEmbedding = false;
+  PartCost embed, block, head;
+
+  double getForwardMatmulFlops(int64_t samples) const {
+    return samples *
+           (embed.matmulFlops + layers * block.matmulFlops + head.matmulFlops);
+  }
+  double getParams() const {
+    return embed.params + layers * block.params + head.params;
+  }
+};
+
+/// Profiles a forward function built by cleave-models (or any model whose
+/// ops carry layer tags, one block per `cleave.layer<i>`): every block must
+/// cost the same.
+FailureOr<ModelProfile> profileModel(func::FuncOp forward);
+
+//===----------------------------------------------------------------------===//
+// Plans and their cost
+//===----------------------------------------------------------------------===//
+
+struct Plan {
+  int64_t dp = 1, tp = 1, pp = 1;
+  /// Whether the pp axis sits inside dp (mesh dp, pp, tp) or outside it
+  /// (pp, dp, tp); tp is always innermost.
+  bool ppInsideDp = true;
+  int64_t microBatchSize = 1;
+  int64_t microBatches = 1;
+  pipeline::ScheduleKind schedule = pipeline::ScheduleKind::OneFOneB;
+  int64_t virtualStages = 1;
+  int64_t zeroStage = 0;
+  bool recompute = false;
+
+  int64_t getDevices() const { return dp * tp * pp; }
+  /// "dp=8,tp=1,pp=1" in mesh order.
+  std::string getMesh() const;
+};
+
+struct PlanCost {
+  /// Seconds per optimizer step and its parts (they add up to stepTime).
+  double stepTime = 0.0;
+  double compute = 0.0;
+  double tensorParallel = 0.0;
+  double pipelineTransfers = 0.0;
+  double bubble = 0.0;
+  double dataParallel = 0.0;
+  double optimizer = 0.0;
+  /// The bubble's share of the pipeline's time.
+  double bubbleFraction = 0.0;
+  /// The most any device holds, and its parts.
+  double peakMemory = 0.0;
+  double weightsMemory = 0.0, gradientsMemory = 0.0, optimizerMemory = 0.0,
+         activationMemory = 0.0, workspaceMemory = 0.0;
+  /// Model FLOPs as Megatron-LM counts them (matmul FLOPs: 3x the forward,
+  /// 4x with full recompute) per second per device, and the model FLOPs
+  /// utilization (3x the forward over the peak).
+  double tflopsPerDevice = 0.0;
+  double mfu = 0.0;
+  /// Bytes each device sends per step.
+  double communicatedBytes = 0.0;
+  /// The vocabulary after Megatron's padding to a multiple of 128 * tp.
+  int64_t paddedVocab = 0;
+  /// Whether peakMemory fits the memory limit.
+  bool fits = true;
+};
+
+struct PlannerOptions {
+  int64_t devices = 1;
+  /// Samples per optimizer step; 0 takes the model's batch.
+  int64_t globalBatch = 0;
+  /// Bytes a device may use; 0 takes the cluster's device memory.
+  double memoryLimit = 0.0;
+  /// The compute dtype the cost model assumes: "bf16" (mixed precision
+  /// with f32 master weights) or "f32".
+  std::string precision = "bf16";
+  /// Choices the user fixed; the others are searched.
+  std::optional<Plan> mesh; // dp, tp, pp only
+  std::optional<int64_t> microBatchSize;
+  std::optional<pipeline::ScheduleKind> schedule;
+  std::optional<int64_t> zeroStage;
+  std::optional<bool> recompute;
+};
+
+/// The cost of `plan`; nullopt (with the reason in `why`) for a plan that
+/// cannot run the model (a split that does not divide). A plan that needs
+/// more memory than the limit is costed with `fits` false and the reason
+/// in `why`.
+std::optional<PlanCost> evaluatePlan(const ModelProfile &model,
+                                     const Cluster &cluster,
+                                     const PlannerOptions &options,
+                                     const Plan &plan, std::string &why);
+
+struct RankedPlan {
+  Plan plan;
+  PlanCost cost;
+};
+
+struct SearchResult {
+  /// Every plan that fits, fastest first.
+  std::vector<RankedPlan> plans;
+  int64_t considered = 0;
+};
+
+/// Searches every plan; fails (with the reason in `error`) when none fits.
+FailureOr<SearchResult> searchPlans(const ModelProfile &model,
+                                    const Cluster &cluster,
+                                    const PlannerOptions &options,
+                                    std::string &error);
+
+//===----------------------------------------------------------------------===//
+// Cost formulas (exposed for tests)
+//===----------------------------------------------------------------------===//
+
+/// Ring all-reduce of `bytes` over `n` devices: 2(n-1) alpha + 2(n-1)/n S/B.
+double getAllReduceTime(double bytes, int64_t n, const Link &link);
+/// Ring all-gather or reduce-scatter (S the whole result): (n-1) alpha +
+/// (n-1)/n S/B.
+double getAllGatherTime(double bytes, int64_t n, const Link &link);
+/// One point-to-point message: alpha + S/B.
+double getSendTime(double bytes, const Link &link);
+/// The link the groups of a mesh axis use: `stride` devices apart, `size`
+/// of them; inside a node when the group's span fits one.
+const Link &getAxisLink(const Cluster &cluster, int64_t stride, int64_t size);
+
+} // namespace mlir::cleave::planner
+
+#endif // CLEAVE_PLANNER_PLANNER_H

@@ -1,0 +1,157 @@
+//===- Cluster.cpp - Hardware and cluster data files ----------------------===//
+
+#include "cleave/Planner/Planner.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+using namespace mlir;
+using namespace mlir::cleave::planner;
+
+std::optional<double> Cluster::getPeakFlops(StringRef dtype) const {
+  for (const auto &[name, flops] : peakFlops)
+    if (name == dtype)
+      return flops;
+  return std::nullopt;
+}
+
+namespace {
+
+/// Reads the positive number at `path` (a.b.c) of `root`.
+bool readNumber(const llvm::json::Object &root, StringRef path, double &out,
+                std::string &error) {
+  SmallVector<StringRef> keys;
+  path.split(keys, '.');
+  const llvm::json::Object *object = &root;
+  for (size_t i = 0; i + 1 < keys.size(); ++i) {
+    object = object->getObject(keys[i]);
+    if (!object) {
+      error = ("missing object '" + keys[i] + "' (for " + path + ")").str();
+      return false;
+    }
+  }
+  std::optional<double> value = object->getNumber(keys.back());
+  if (!value || !(*value > 0)) {
+    error = ("'" + path + "' must be a positive number").str();
+    return false;
+  }
+  out = *value;
+  return true;
+}
+
+} // namespace
+
+FailureOr<Cluster> mlir::cleave::planner::parseCluster(StringRef json,
+                                                       std::string &error) {
+  llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(json);
+  if (!parsed) {
+    error = "not JSON: " + llvm::toString(parsed.takeError());
+    return failure();
+  }
+  const llvm::json::Object *root = parsed->getAsObject();
+  if (!root) {
+    error = "a cluster file is a JSON object";
+    return failure();
+  }
+  Cluster cluster;
+  std::optional<StringRef> name = root->getString("name");
+  const llvm::json::Object *device = root->getObject("device");
+  if (!name || !device) {
+    error = "a cluster file needs 'name' and 'device'";
+    return failure();
+  }
+  cluster.name = name->str();
+  cluster.description = root->getString("description").value_or("").str();
+  cluster.deviceName = device->getString("name").value_or("").str();
+  const llvm::json::Object *peaks = device->getObject("peak_flops");
+  if (!peaks || peaks->empty()) {
+    error = "'device.peak_flops' must map dtypes to FLOP/s";
+    return failure();
+  }
+  for (const auto &[dtype, value] : *peaks) {
+    std::optional<double> flops = value.getAsNumber();
+    if (!flops || !(*flops > 0)) {
+      error = "'device.peak_flops." + dtype.str() + "' must be a positive number";
+      return failure();
+    }
+    cluster.peakFlops.push_back({dtype.str(), *flops});
+  }
+  llvm::sort(cluster.peakFlops);
+  double devicesPerNode = 0;
+  if (!readNumber(*root, "device.memory_bytes", cluster.memoryBytes, error) ||
+      !readNumber(*root, "device.memory_bandwidth", cluster.memoryBandwidth,
+                  error) ||
+      !readNumber(*root, "device.gemm_efficiency", cluster.gemmEfficiency,
+                  error) ||
+      !readNumber(*root, "devices_per_node", devicesPerNode, error) ||
+      !readNumber(*root, "links.intra_node.bandwidth",
+                  cluster.intraNode.bandwidth, error) ||
+      !readNumber(*root, "links.intra_node.latency", cluster.intraNode.latency,
+                  error) ||
+      !readNumber(*root, "links.inter_node.bandwidth",
+                  cluster.interNode.bandwidth, error) ||
+      !readNumber(*root, "links.inter_node.latency", cluster.interNode.latency,
+                  error))
+    return failure();
+  if (cluster.gemmEfficiency > 1) {
+    error = "'device.gemm_efficiency' is a share of the peak, at most 1";
+    return failure();
+  }
+  if (devicesPerNode != static_cast<int64_t>(devicesPerNode)) {
+    error = "'devices_per_node' must be a whole number";
+    return failure();
+  }
+  cluster.devicesPerNode = static_cast<int64_t>(devicesPerNode);
+  cluster.workspaceBytes = root->getNumber("workspace_bytes").value_or(0.0);
+  return cluster;
+}
+
+static std::string getClusterDirectory() {
+  if (const char *dir = std::getenv("CLEAVE_CLUSTERS"); dir && *dir)
+    return dir;
+  return CLEAVE_CLUSTERS_DIR;
+}
+
+FailureOr<Cluster> mlir::cleave::planner::loadCluster(StringRef nameOrPath,
+                                                      std::string &error) {
+  std::string path = nameOrPath.str();
+  if (!nameOrPath.ends_with(".json")) {
+    SmallString<256> shipped(getClusterDirectory());
+    llvm::sys::path::append(shipped, nameOrPath + ".json");
+    path = shipped.str().str();
+    if (!llvm::sys::fs::exists(path)) {
+      std::string known;
+      for (const std::string &name : listClusters())
+        known += (known.empty() ? "" : ", ") + name;
+      error = "unknown cluster '" + nameOrPath.str() + "'; known: " + known +
+              " (or give a cluster file, NAME.json)";
+      return failure();
+    }
+  }
+  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> file =
+      llvm::MemoryBuffer::getFile(path);
+  if (!file) {
+    error = "cannot read '" + path + "': " + file.getError().message();
+    return failure();
+  }
+  FailureOr<Cluster> cluster = parseCluster((*file)->getBuffer(), error);
+  if (failed(cluster))
+    error = "'" + path + "': " + error;
+  return cluster;
+}
+
+std::vector<std::string> mlir::cleave::planner::listClusters() {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(getClusterDirectory(), ec), end;
+       it != end && !ec; it.increment(ec))
+    if (StringRef(it->path()).ends_with(".json"))
+      names.push_back(llvm::sys::path::stem(it->path()).str());
+  llvm::sort(names);
+  return names;
+}

@@ -1,0 +1,256 @@
+//===- CostModel.cpp - Step time and memory of one plan -------------------===//
+//
+// What a plan costs as Cleave runs it (docs/planner.md has the formulas):
+//
+// - Compute: GEMM FLOPs at the device's measured GEMM efficiency, the other
+//   ops' bytes at memory bandwidth; a backward costs twice its forward,
+//   recompute adds a forward. Tensor parallelism divides both by tp.
+// - Tensor parallelism: per block and micro-batch, two all-reduces of the
+//   block's activations forward and two backward (two more with recompute);
+//   the vocabulary-parallel embedding and head one each.
+// - Pipeline: (m + (p - 1) / v) micro-batch times of the slowest rank, each
+//   with the sends of its chunk boundaries; the tied embedding's gradient
+//   part and its new value cross the pipeline once per step.
+// - Data parallelism: the runtime all-reduces each micro-batch's gradients
+//   over dp when it runs micro-batches (once when m = 1), without overlap;
+//   ZeRO-3 also all-gathers the weights forward and backward.
+// - Memory: weights, gradients and optimizer state (ZeRO divides them over
+//   dp by stage), the activations of the micro-batches the schedule keeps
+//   in flight on the first and the last rank, and the runtime's workspace.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cleave/Planner/Planner.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+#include <algorithm>
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::cleave;
+using namespace mlir::cleave::planner;
+
+double mlir::cleave::planner::getAllReduceTime(double bytes, int64_t n,
+                                               const Link &link) {
+  if (n <= 1)
+    return 0.0;
+  double steps = 2.0 * static_cast<double>(n - 1);
+  return steps * link.latency + steps / n * bytes / link.bandwidth;
+}
+
+double mlir::cleave::planner::getAllGatherTime(double bytes, int64_t n,
+                                               const Link &link) {
+  if (n <= 1)
+    return 0.0;
+  double steps = static_cast<double>(n - 1);
+  return steps * link.latency + steps / n * bytes / link.bandwidth;
+}
+
+double mlir::cleave::planner::getSendTime(double bytes, const Link &link) {
+  return link.latency + bytes / link.bandwidth;
+}
+
+const Link &mlir::cleave::planner::getAxisLink(const Cluster &cluster,
+                                               int64_t stride, int64_t size) {
+  return stride * size <= cluster.devicesPerNode ? cluster.intraNode
+                                                 : cluster.interNode;
+}
+
+std::string Plan::getMesh() const {
+  std::string dpText = "dp=" + std::to_string(dp);
+  std::string ppText = "pp=" + std::to_string(pp);
+  return (ppInsideDp ? dpText + "," + ppText : ppText + "," + dpText) +
+         ",tp=" + std::to_string(tp);
+}
+
+namespace {
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/// Micro-batches (or, interleaved, model chunks) whose activations rank
+/// `rank` keeps at once under `plan`'s schedule.
+int64_t getInFlight(const Plan &plan, int64_t rank) {
+  int64_t p = plan.pp, m = plan.microBatches, v = plan.virtualStages;
+  switch (plan.schedule) {
+  case pipeline::ScheduleKind::GPipe:
+    return m * v;
+  case pipeline::ScheduleKind::OneFOneB:
+    return std::min(m, p - rank);
+  case pipeline::ScheduleKind::Interleaved:
+    return std::min(m * v, 2 * (p - rank - 1) + (v - 1) * p + 1);
+  }
+  return m * v;
+}
+
+} // namespace
+
+std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
+    const ModelProfile &model, const Cluster &cluster,
+    const PlannerOptions &options, const Plan &plan, std::string &why) {
+  int64_t batch = options.globalBatch > 0 ? options.globalBatch : model.batch;
+  int64_t p = plan.pp, v = plan.virtualStages, m = plan.microBatches;
+  int64_t b = plan.microBatchSize;
+  if (plan.dp * b * m != batch) {
+    why = "dp x micro-batch size x micro-batches must be the global batch";
+    return std::nullopt;
+  }
+  if (model.heads % plan.tp != 0) {
+    why = "tp=" + std::to_string(plan.tp) + " does not divide the " +
+          std::to_string(model.heads) + " attention heads";
+    return std::nullopt;
+  }
+  if (p > model.layers || (v > 1 && model.layers % (p * v) != 0)) {
+    why = "the " + std::to_string(model.layers) + " blocks do not split into " +
+          std::to_string(p * v) + " stages";
+    return std::nullopt;
+  }
+  if (v > 1 && (plan.schedule != pipeline::ScheduleKind::Interleaved ||
+                m % p != 0)) {
+    why = "virtual stages need the interleaved schedule and micro-batches a "
+          "multiple of pp";
+    return std::nullopt;
+  }
+  std::optional<double> peak = cluster.getPeakFlops(options.precision);
+  if (!peak) {
+    why = "the cluster gives no peak for " + options.precision;
+    return std::nullopt;
+  }
+
+  PlanCost cost;
+  // Megatron pads the vocabulary to a multiple of 128 x tp.
+  int64_t quantum = plan.tp > 1 ? 128 * plan.tp : 1;
+  cost.paddedVocab = ceilDiv(model.vocab, quantum) * quantum;
+  double vocabScale =
+      static_cast<double>(cost.paddedVocab) / static_cast<double>(model.vocab);
+  PartCost embed = model.embed, block = model.block, head = model.head;
+  double tableParams = static_cast<double>(model.vocab) * model.hidden;
+  embed.params += tableParams * (vocabScale - 1);
+  if (!model.tiedEmbedding)
+    head.params += tableParams * (vocabScale - 1);
+  head.matmulFlops *= vocabScale;
+  head.memoryBytes *= vocabScale;
+  head.activationBytes *= vocabScale;
+
+  // Bytes per element as trained, relative to the IR's.
+  bool mixed = options.precision != "f32";
+  double computeBytes = mixed ? 2.0 : 4.0;
+  double byteScale = computeBytes / static_cast<double>(model.elementBytes);
+  double weightBytes = computeBytes, gradientBytes = computeBytes;
+  double stateBytes = mixed ? 12.0 : 8.0; // master copy and Adam's m, v
+
+  double rate = *peak * cluster.gemmEfficiency;
+  double tp = static_cast<double>(plan.tp);
+  auto forwardTime = [&](const PartCost &part) {
+    return b * (part.matmulFlops / tp / rate +
+                part.memoryBytes * byteScale / tp / cluster.memoryBandwidth);
+  };
+  // Mesh order outermost first: (dp, pp, tp) or (pp, dp, tp).
+  const Link &tpLink = getAxisLink(cluster, 1, plan.tp);
+  int64_t ppStride = plan.ppInsideDp ? plan.tp : plan.tp * plan.dp;
+  int64_t dpStride = plan.ppInsideDp ? plan.tp * plan.pp : plan.tp;
+  const Link &ppLink = getAxisLink(cluster, ppStride, plan.pp);
+  const Link &dpLink = getAxisLink(cluster, dpStride, plan.dp);
+
+  double activation =
+      static_cast<double>(b) * model.seq * model.hidden * computeBytes;
+  double tpAllReduce = getAllReduceTime(activation, plan.tp, tpLink);
+  int64_t blocksPerRank = ceilDiv(model.layers, p);
+  double blockPasses = (plan.recompute ? 4.0 : 3.0) * forwardTime(block);
+  double blockTp = (plan.recompute ? 6.0 : 4.0) * tpAllReduce;
+  double embedTime = 3.0 * forwardTime(embed), headTime = 3.0 * forwardTime(head);
+  // Per micro-batch, on the first rank, the last and the slowest.
+  double firstCompute = blocksPerRank * blockPasses + embedTime;
+  double lastCompute = blocksPerRank * blockPasses + headTime;
+  if (p == 1)
+    firstCompute = lastCompute = firstCompute + headTime;
+  double computePerMicro = std::max(firstCompute, lastCompute);
+  double tpPerMicro = blocksPerRank * blockTp + 2.0 * tpAllReduce;
+  double transfersPerMicro =
+      p > 1 ? 2.0 * v * getSendTime(activation, ppLink) : 0.0;
+  double perMicro = computePerMicro + tpPerMicro + transfersPerMicro;
+  double fill = static_cast<double>(p - 1) / static_cast<double>(v);
+  cost.compute = m * computePerMicro;
+  cost.tensorParallel = m * tpPerMicro;
+  cost.pipelineTransfers = m * transfersPerMicro;
+  cost.bubble = fill * perMicro;
+  cost.bubbleFraction = fill / (m + fill);
+
+  // Parameters per device: the larger of the first and the last stage.
+  double firstParams = blocksPerRank * block.params + embed.params;
+  double lastParams = blocksPerRank * block.params + head.params +
+                      (model.tiedEmbedding && p > 1 ? embed.params : 0.0);
+  if (p == 1)
+    firstParams = lastParams = firstParams + head.params;
+  double params = std::max(firstParams, lastParams) / tp;
+  double dp = static_cast<double>(plan.dp);
+
+  // Gradients over dp: per micro-batch when the runtime runs micro-batches.
+  double reductions = (m > 1 || p > 1) ? static_cast<double>(m) : 1.0;
+  cost.dataParallel =
+      reductions * getAllReduceTime(params * gradientBytes, plan.dp, dpLink);
+  if (plan.zeroStage == 3)
+    cost.dataParallel +=
+        2.0 * m * getAllGatherTime(params * weightBytes, plan.dp, dpLink);
+  if (model.tiedEmbedding && p > 1) {
+    double table = embed.params / tp;
+    cost.pipelineTransfers +=
+        getSendTime(table * gradientBytes, ppLink) +
+        getSendTime(table * weightBytes, ppLink);
+  }
+  // The update reads and writes weights, gradients and state once.
+  double updated = plan.zeroStage >= 1 ? params / dp : params;
+  cost.optimizer = 2.0 * updated * (weightBytes + gradientBytes + stateBytes) /
+                   cluster.memoryBandwidth;
+  cost.stepTime = cost.compute + cost.tensorParallel + cost.pipelineTransfers +
+                  cost.bubble + cost.dataParallel + cost.optimizer;
+
+  // Memory.
+  cost.weightsMemory = params * weightBytes / (plan.zeroStage == 3 ? dp : 1.0);
+  cost.gradientsMemory =
+      params * gradientBytes / (plan.zeroStage >= 2 ? dp : 1.0);
+  cost.optimizerMemory = params * stateBytes / (plan.zeroStage >= 1 ? dp : 1.0);
+  double blockActivations =
+      plan.recompute
+          ? activation + b * block.activationBytes * byteScale / tp /
+                             static_cast<double>(blocksPerRank)
+          : b * block.activationBytes * byteScale / tp;
+  int64_t blocksPerChunk = std::max<int64_t>(1, blocksPerRank / v);
+  auto rankActivations = [&](int64_t rank, double extra) {
+    int64_t inFlight = getInFlight(plan, rank);
+    return inFlight * (blocksPerChunk * blockActivations +
+                       extra * b * byteScale / tp);
+  };
+  double firstActivations = rankActivations(0, embed.activationBytes);
+  double lastActivations = rankActivations(p - 1, head.activationBytes);
+  if (p == 1)
+    firstActivations = lastActivations = rankActivations(
+        0, embed.activationBytes + head.activationBytes);
+  cost.activationMemory = std::max(firstActivations, lastActivations);
+  cost.workspaceMemory = cluster.workspaceBytes;
+  cost.peakMemory = cost.weightsMemory + cost.gradientsMemory +
+                    cost.optimizerMemory + cost.activationMemory +
+                    cost.workspaceMemory;
+
+  double devices = static_cast<double>(plan.getDevices());
+  double forwardFlops = model.getForwardMatmulFlops(batch);
+  cost.tflopsPerDevice = (plan.recompute ? 4.0 : 3.0) * forwardFlops /
+                         cost.stepTime / devices / 1e12;
+  cost.mfu = 3.0 * forwardFlops / (cost.stepTime * devices * *peak);
+  cost.communicatedBytes =
+      m * blocksPerRank * (plan.recompute ? 6.0 : 4.0) * 2.0 *
+          (plan.tp - 1) / std::max(1.0, tp) * activation +
+      reductions * 2.0 * (dp - 1) / dp * params * gradientBytes;
+
+  double limit = options.memoryLimit > 0 ? options.memoryLimit
+                                         : cluster.memoryBytes;
+  if (cost.peakMemory > limit) {
+    cost.fits = false;
+    why = llvm::formatv("needs {0:f1} GiB per device, more than the {1:f1} "
+                        "GiB there is",
+                        cost.peakMemory / double(1 << 30),
+                        limit / double(1 << 30))
+              .str();
+  }
+  return cost;
+}

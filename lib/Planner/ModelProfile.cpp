@@ -1,0 +1,126 @@
+//===- ModelProfile.cpp - A model's costs per part, from its IR -----------===//
+//
+// Sums the cost interface of the forward function's ops by their layer tag.
+// Blocks must cost the same (identical layers are costed once, as the
+// search assumes); parameters count for the part whose ops read them first,
+// and a parameter read by the embedding and the head (a tied embedding)
+// counts once, in the embedding.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cleave/Planner/Planner.h"
+
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::cleave;
+using namespace mlir::cleave::planner;
+
+FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward) {
+  ModelProfile model;
+  std::vector<PartCost> blocks;
+  auto getPart = [&](LayerAttr layer) -> PartCost & {
+    if (layer.getKind() == LayerKind::Embed)
+      return model.embed;
+    if (layer.getKind() == LayerKind::Head)
+      return model.head;
+    if (static_cast<int64_t>(blocks.size()) <= layer.getIndex())
+      blocks.resize(layer.getIndex() + 1);
+    return blocks[layer.getIndex()];
+  };
+
+  for (BlockArgument arg : forward.getArguments()) {
+    auto type = dyn_cast<RankedTensorType>(arg.getType());
+    if (auto input = forward.getArgAttrOfType<StringAttr>(
+            arg.getArgNumber(), CleaveDialect::kInputAttrName);
+        input && input.getValue() == "tokens" && type && type.getRank() == 2) {
+      model.batch = type.getDimSize(0);
+      model.seq = type.getDimSize(1);
+    }
+    auto param = forward.getArgAttrOfType<StringAttr>(
+        arg.getArgNumber(), CleaveDialect::kParamAttrName);
+    if (!param || !type)
+      continue;
+    if (param.getValue() == "embed.tokens" && type.getRank() == 2) {
+      model.vocab = type.getDimSize(0);
+      model.hidden = type.getDimSize(1);
+    }
+    // The part of the first op that reads it.
+    LayerAttr first;
+    bool embedAndHead = false;
+    for (Operation *user : arg.getUsers()) {
+      auto layer = user->getAttrOfType<LayerAttr>(CleaveDialect::kLayerAttrName);
+      if (!layer)
+        continue;
+      if (!first || layer.getOrderKey() < first.getOrderKey())
+        first = layer;
+      embedAndHead |= layer.getKind() == LayerKind::Head;
+    }
+    if (!first)
+      continue;
+    getPart(first).params += type.getNumElements();
+    model.tiedEmbedding |= first.getKind() == LayerKind::Embed && embedAndHead;
+  }
+  if (model.batch <= 0 || model.vocab <= 0)
+    return forward.emitError("the planner needs a language model: an i32 "
+                             "input 'tokens' [batch, seq] and a parameter "
+                             "'embed.tokens' [vocab, hidden]");
+
+  bool untagged = false;
+  forward.walk([&](Operation *op) {
+    auto cost = dyn_cast<CostOpInterface>(op);
+    if (!cost)
+      return;
+    auto layer = op->getAttrOfType<LayerAttr>(CleaveDialect::kLayerAttrName);
+    if (!layer) {
+      untagged = true;
+      return;
+    }
+    if (auto attention = dyn_cast<AttentionOp>(op))
+      model.heads = cast<RankedTensorType>(attention.getQuery().getType())
+                        .getDimSize(1);
+    PartCost &part = getPart(layer);
+    double matmul = cost.getMatmulFlops();
+    part.matmulFlops += matmul;
+    part.otherFlops += cost.getFlops() - matmul;
+    if (matmul == 0)
+      part.memoryBytes += cost.getBytesRead() + cost.getBytesWritten();
+    part.activationBytes += cost.getBytesWritten();
+  });
+  if (untagged)
+    return forward.emitError("the planner needs every op's layer tag: run "
+                             "cleave-verify-layer-tags to find the ones "
+                             "without");
+  if (blocks.empty() || model.heads <= 0)
+    return forward.emitError("the planner needs transformer blocks with "
+                             "attention (layer tags cleave.layer<i>)");
+  for (const PartCost &block : blocks) {
+    const PartCost &first = blocks.front();
+    auto same = [](double a, double b) {
+      return std::abs(a - b) <= 1e-9 * std::max(std::abs(a), std::abs(b));
+    };
+    if (!same(block.params, first.params) ||
+        !same(block.matmulFlops, first.matmulFlops) ||
+        !same(block.activationBytes, first.activationBytes))
+      return forward.emitError("the planner costs one block for all: every "
+                               "transformer block must cost the same");
+  }
+  model.layers = blocks.size();
+  model.block = blocks.front();
+  // Per sample.
+  for (PartCost *part : {&model.embed, &model.block, &model.head}) {
+    part->matmulFlops /= model.batch;
+    part->otherFlops /= model.batch;
+    part->memoryBytes /= model.batch;
+    part->activationBytes /= model.batch;
+  }
+  Type element = forward.getArgumentTypes().empty()
+                     ? Type()
+                     : cast<RankedTensorType>(forward.getArgumentTypes()[0])
+                           .getElementType();
+  if (auto floatType = dyn_cast_or_null<FloatType>(element))
+    model.elementBytes = floatType.getWidth() / 8;
+  return model;
+}

@@ -1,0 +1,136 @@
+//===- Search.cpp - Every plan, costed and ranked -------------------------===//
+//
+// Enumerates the meshes dp x tp x pp of the device count (tp dividing the
+// heads, pp at most the blocks), both placements of dp and pp around the
+// innermost tp, every micro-batch size dividing each data-parallel rank's
+// share of the batch, each schedule (interleaving with every chunk count
+// that divides the blocks), ZeRO stages 0-3 when dp > 1 and recompute on or
+// off, minus what the user fixed. Identical blocks are costed once, so a
+// plan costs O(1) and the search is linear in the plans.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cleave/Planner/Planner.h"
+
+#include <algorithm>
+
+using namespace mlir;
+using namespace mlir::cleave;
+using namespace mlir::cleave::planner;
+
+static std::vector<int64_t> getDivisors(int64_t n) {
+  std::vector<int64_t> divisors;
+  for (int64_t d = 1; d * d <= n; ++d)
+    if (n % d == 0) {
+      divisors.push_back(d);
+      if (d * d != n)
+        divisors.push_back(n / d);
+    }
+  std::sort(divisors.begin(), divisors.end());
+  return divisors;
+}
+
+FailureOr<SearchResult>
+mlir::cleave::planner::searchPlans(const ModelProfile &model,
+                                   const Cluster &cluster,
+                                   const PlannerOptions &options,
+                                   std::string &error) {
+  int64_t devices = options.devices;
+  int64_t batch = options.globalBatch > 0 ? options.globalBatch : model.batch;
+  if (devices < 1) {
+    error = "the device count must be at least 1";
+    return failure();
+  }
+  SearchResult result;
+  // For when nothing fits: the plan that needs the least memory.
+  std::optional<RankedPlan> smallest;
+  std::string smallestWhy;
+  bool anyMesh = false;
+  for (int64_t tp : getDivisors(devices)) {
+    for (int64_t pp : getDivisors(devices / tp)) {
+      int64_t dp = devices / tp / pp;
+      if (options.mesh && (options.mesh->dp != dp || options.mesh->tp != tp ||
+                           options.mesh->pp != pp))
+        continue;
+      if (model.heads % tp != 0 || pp > model.layers || batch % dp != 0)
+        continue;
+      anyMesh = true;
+      for (int64_t size : getDivisors(batch / dp)) {
+        if (options.microBatchSize && *options.microBatchSize != size)
+          continue;
+        int64_t micro = batch / dp / size;
+        std::vector<std::pair<pipeline::ScheduleKind, int64_t>> schedules = {
+            {pipeline::ScheduleKind::OneFOneB, 1}};
+        if (pp > 1) {
+          schedules.push_back({pipeline::ScheduleKind::GPipe, 1});
+          for (int64_t v = 2; v * pp <= model.layers; ++v)
+            if (model.layers % (v * pp) == 0 && micro % pp == 0)
+              schedules.push_back({pipeline::ScheduleKind::Interleaved, v});
+        }
+        for (auto [schedule, virtualStages] : schedules) {
+          if (options.schedule && *options.schedule != schedule)
+            continue;
+          for (int64_t zero = 0; zero <= (dp > 1 ? 3 : 0); ++zero) {
+            if (options.zeroStage && *options.zeroStage != zero &&
+                !(dp == 1 && zero == 0))
+              continue;
+            for (bool recompute : {false, true}) {
+              if (options.recompute && *options.recompute != recompute)
+                continue;
+              for (bool ppInsideDp : {true, false}) {
+                if (!ppInsideDp && (dp == 1 || pp == 1))
+                  continue;
+                Plan plan;
+                plan.dp = dp;
+                plan.tp = tp;
+                plan.pp = pp;
+                plan.ppInsideDp = ppInsideDp;
+                plan.microBatchSize = size;
+                plan.microBatches = micro;
+                plan.schedule = schedule;
+                plan.virtualStages = virtualStages;
+                plan.zeroStage = zero;
+                plan.recompute = recompute;
+                ++result.considered;
+                std::string why;
+                std::optional<PlanCost> cost =
+                    evaluatePlan(model, cluster, options, plan, why);
+                if (cost && cost->fits) {
+                  result.plans.push_back({plan, *cost});
+                } else if (cost && (!smallest || cost->peakMemory <
+                                                     smallest->cost.peakMemory)) {
+                  smallest = RankedPlan{plan, *cost};
+                  smallestWhy = why;
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  if (!anyMesh) {
+    error = "no mesh of " + std::to_string(devices) +
+            " devices runs this model: tp must divide the " +
+            std::to_string(model.heads) + " heads, pp be at most the " +
+            std::to_string(model.layers) + " blocks, and dp divide the " +
+            "global batch of " + std::to_string(batch);
+    if (options.mesh)
+      error += " (and the mesh is fixed to " + options.mesh->getMesh() + ")";
+    return failure();
+  }
+  if (result.plans.empty()) {
+    error = "no plan fits in memory";
+    if (smallest)
+      error += ": the smallest (" + smallest->plan.getMesh() + ", ZeRO-" +
+               std::to_string(smallest->plan.zeroStage) +
+               (smallest->plan.recompute ? ", recompute" : "") + ") " +
+               smallestWhy;
+    return failure();
+  }
+  std::stable_sort(result.plans.begin(), result.plans.end(),
+                   [](const RankedPlan &a, const RankedPlan &b) {
+                     return a.cost.stepTime < b.cost.stepTime;
+                   });
+  return result;
+}

@@ -1,0 +1,189 @@
+//===- PlannerTest.cpp - Cost formulas, cluster files and the search ------===//
+
+#include "cleave/Planner/Planner.h"
+
+#include <gtest/gtest.h>
+
+using namespace mlir;
+using namespace mlir::cleave;
+using namespace mlir::cleave::planner;
+
+namespace {
+
+/// Two nodes' worth of a simple device: 100 TFLOP/s bf16 at efficiency
+/// 0.5, 1 TB/s memory, 16 GB; links of 100 and 10 GB/s with 1 and 10 us.
+Cluster makeCluster() {
+  Cluster cluster;
+  cluster.name = "test";
+  cluster.peakFlops = {{"bf16", 100e12}, {"f32", 10e12}};
+  cluster.memoryBytes = 16e9;
+  cluster.memoryBandwidth = 1e12;
+  cluster.gemmEfficiency = 0.5;
+  cluster.devicesPerNode = 4;
+  cluster.intraNode = {100e9, 1e-6};
+  cluster.interNode = {10e9, 10e-6};
+  return cluster;
+}
+
+/// A model whose numbers are easy to follow: 8 blocks, per sample 1 GFLOP
+/// of GEMMs and 1 MB of activations each, no memory-bound work.
+ModelProfile makeModel() {
+  ModelProfile model;
+  model.batch = 16;
+  model.seq = 128;
+  model.hidden = 256;
+  model.heads = 8;
+  model.vocab = 1000;
+  model.layers = 8;
+  model.elementBytes = 4;
+  model.block.params = 1e6;
+  model.block.matmulFlops = 1e9;
+  model.block.activationBytes = 1e6;
+  return model;
+}
+
+TEST(PlannerTest, CollectivesFollowTheRingFormulas) {
+  Link link{100e9, 1e-6};
+  // 2(n-1) alpha + 2(n-1)/n S/B: 6 us + 1.5 * 1 GB / 100 GB/s.
+  EXPECT_DOUBLE_EQ(getAllReduceTime(1e9, 4, link), 6e-6 + 0.015);
+  // (n-1) alpha + (n-1)/n S/B.
+  EXPECT_DOUBLE_EQ(getAllGatherTime(1e9, 4, link), 3e-6 + 0.0075);
+  EXPECT_DOUBLE_EQ(getSendTime(1e9, link), 1e-6 + 0.01);
+  // One device moves nothing.
+  EXPECT_EQ(getAllReduceTime(1e9, 1, link), 0.0);
+}
+
+TEST(PlannerTest, AnAxisUsesTheNodeLinkWhileItsGroupFitsANode) {
+  Cluster cluster = makeCluster();
+  EXPECT_EQ(&getAxisLink(cluster, 1, 4), &cluster.intraNode);
+  // Stride 2, size 2: devices 0 and 2, one node.
+  EXPECT_EQ(&getAxisLink(cluster, 2, 2), &cluster.intraNode);
+  // Stride 4: the second device is on the next node.
+  EXPECT_EQ(&getAxisLink(cluster, 4, 2), &cluster.interNode);
+  EXPECT_EQ(&getAxisLink(cluster, 1, 8), &cluster.interNode);
+}
+
+TEST(PlannerTest, ComputeMemoryAndBubbleOfOnePipelinePlan) {
+  ModelProfile model = makeModel();
+  Cluster cluster = makeCluster();
+  PlannerOptions options;
+  options.devices = 2;
+  Plan plan;
+  plan.pp = 2;
+  plan.microBatchSize = 4;
+  plan.microBatches = 4;
+  plan.schedule = pipeline::ScheduleKind::OneFOneB;
+  std::string why;
+  std::optional<PlanCost> cost =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(cost) << why;
+  // Per micro-batch a rank runs 4 blocks x 3 passes x 4 samples x 1 GFLOP
+  // at 50 TFLOP/s: 0.96 ms; 4 micro-batches.
+  EXPECT_NEAR(cost->compute, 4 * 4 * 3 * 4e9 / 50e12, 1e-12);
+  // (p - 1) / (m + p - 1).
+  EXPECT_DOUBLE_EQ(cost->bubbleFraction, 1.0 / 5.0);
+  // Two transfers of 4 x 128 x 256 bf16 values per micro-batch, inside the
+  // node.
+  double activation = 4.0 * 128 * 256 * 2;
+  EXPECT_NEAR(cost->pipelineTransfers, 4 * 2 * (1e-6 + activation / 100e9),
+              1e-15);
+  EXPECT_NEAR(cost->bubble,
+              (cost->compute + cost->pipelineTransfers) / 4.0, 1e-12);
+  // 4 blocks of 1M parameters: 2 + 2 + 12 bytes each (mixed precision).
+  EXPECT_DOUBLE_EQ(cost->weightsMemory, 4e6 * 2);
+  EXPECT_DOUBLE_EQ(cost->gradientsMemory, 4e6 * 2);
+  EXPECT_DOUBLE_EQ(cost->optimizerMemory, 4e6 * 12);
+  // 1F1B: the first rank keeps 2 micro-batches of 4 blocks x 4 samples x
+  // 1 MB (f32 in the IR, bf16 trained: half).
+  EXPECT_DOUBLE_EQ(cost->activationMemory, 2 * 4 * 4 * 1e6 / 2);
+  EXPECT_TRUE(cost->fits);
+}
+
+TEST(PlannerTest, ZeroDividesStateOverDataParallelRanks) {
+  ModelProfile model = makeModel();
+  Cluster cluster = makeCluster();
+  PlannerOptions options;
+  options.devices = 4;
+  Plan plan;
+  plan.dp = 4;
+  plan.microBatchSize = 4;
+  std::string why;
+  for (int64_t stage = 0; stage <= 3; ++stage) {
+    plan.zeroStage = stage;
+    std::optional<PlanCost> cost =
+        evaluatePlan(model, cluster, options, plan, why);
+    ASSERT_TRUE(cost) << why;
+    double params = 8e6;
+    EXPECT_DOUBLE_EQ(cost->optimizerMemory,
+                     params * 12 / (stage >= 1 ? 4 : 1));
+    EXPECT_DOUBLE_EQ(cost->gradientsMemory, params * 2 / (stage >= 2 ? 4 : 1));
+    EXPECT_DOUBLE_EQ(cost->weightsMemory, params * 2 / (stage == 3 ? 4 : 1));
+  }
+}
+
+TEST(PlannerTest, TensorParallelismPadsTheVocabulary) {
+  ModelProfile model = makeModel();
+  Cluster cluster = makeCluster();
+  PlannerOptions options;
+  options.devices = 2;
+  Plan plan;
+  plan.tp = 2;
+  plan.microBatchSize = 16;
+  std::string why;
+  std::optional<PlanCost> cost =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(cost) << why;
+  EXPECT_EQ(cost->paddedVocab, 1024);
+  plan.tp = 3;
+  EXPECT_FALSE(evaluatePlan(model, cluster, options, plan, why));
+  EXPECT_EQ(why, "tp=3 does not divide the 8 attention heads");
+}
+
+TEST(PlannerTest, PlansBeyondTheMemoryLimitDoNotFit) {
+  ModelProfile model = makeModel();
+  model.block.params = 1e9; // 8 G parameters: 128 GB of state
+  Cluster cluster = makeCluster();
+  PlannerOptions options;
+  options.devices = 2;
+  std::string error;
+  FailureOr<SearchResult> result = searchPlans(model, cluster, options, error);
+  EXPECT_TRUE(failed(result));
+  EXPECT_NE(error.find("no plan fits in memory"), std::string::npos) << error;
+}
+
+TEST(PlannerTest, SearchRanksPlansByStepTime) {
+  ModelProfile model = makeModel();
+  Cluster cluster = makeCluster();
+  PlannerOptions options;
+  options.devices = 4;
+  std::string error;
+  FailureOr<SearchResult> result = searchPlans(model, cluster, options, error);
+  ASSERT_TRUE(succeeded(result)) << error;
+  ASSERT_FALSE(result->plans.empty());
+  for (size_t i = 1; i < result->plans.size(); ++i)
+    EXPECT_LE(result->plans[i - 1].cost.stepTime, result->plans[i].cost.stepTime);
+  // A device count nothing divides.
+  options.devices = 9;
+  EXPECT_TRUE(failed(searchPlans(model, cluster, options, error)));
+  EXPECT_NE(error.find("no mesh of 9 devices"), std::string::npos) << error;
+}
+
+TEST(PlannerTest, ClusterFilesNeedEveryField) {
+  std::string error;
+  FailureOr<Cluster> cluster = parseCluster(R"({
+    "name": "n", "devices_per_node": 2,
+    "device": {"name": "d", "peak_flops": {"f32": 1e12},
+               "memory_bytes": 1e9, "memory_bandwidth": 1e11,
+               "gemm_efficiency": 0.9},
+    "links": {"intra_node": {"bandwidth": 1e10, "latency": 1e-6},
+              "inter_node": {"bandwidth": 1e9, "latency": 1e-5}}})",
+                                            error);
+  ASSERT_TRUE(succeeded(cluster)) << error;
+  EXPECT_EQ(cluster->getPeakFlops("f32"), 1e12);
+  EXPECT_FALSE(cluster->getPeakFlops("bf16"));
+  EXPECT_TRUE(failed(parseCluster(R"({"name": "n", "device": {}})", error)));
+  EXPECT_EQ(error, "'device.peak_flops' must map dtypes to FLOP/s");
+  EXPECT_TRUE(failed(parseCluster("[", error)));
+}
+
+} // namespace
