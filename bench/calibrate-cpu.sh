@@ -18,3 +18,4 @@ launch=(mpirun -np 2 --oversubscribe --bind-to none -x OMP_NUM_THREADS=1
         -x OPENBLAS_NUM_THREADS=1)
 [[ $(id -u) == 0 ]] && launch+=(--allow-run-as-root)
 "${launch[@]}" "$work/calibrate-cpu" "$out"
+/usr/bin/python3 "$root/bench/calibrate-step.py" "$out"

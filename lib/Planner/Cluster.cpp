@@ -108,6 +108,12 @@ FailureOr<Cluster> mlir::cleave::planner::parseCluster(StringRef json,
   }
   cluster.devicesPerNode = static_cast<int64_t>(devicesPerNode);
   cluster.workspaceBytes = root->getNumber("workspace_bytes").value_or(0.0);
+  cluster.computeEfficiency =
+      device->getNumber("compute_efficiency").value_or(1.0);
+  if (!(cluster.computeEfficiency > 0 && cluster.computeEfficiency <= 1)) {
+    error = "'device.compute_efficiency' is a share, in (0, 1]";
+    return failure();
+  }
   return cluster;
 }
 

@@ -3,8 +3,10 @@
 // What a plan costs as Cleave runs it (docs/planner.md has the formulas):
 //
 // - Compute: GEMM FLOPs at the device's measured GEMM efficiency, the other
-//   ops' bytes at memory bandwidth; a backward costs twice its forward,
-//   recompute adds a forward. Tensor parallelism divides both by tp.
+//   ops' bytes at memory bandwidth, both scaled by the measured share a
+//   whole step reaches (compute_efficiency); a backward costs twice its
+//   forward, recompute adds a forward. Tensor parallelism divides both by
+//   tp.
 // - Tensor parallelism: per block and micro-batch, two all-reduces of the
 //   block's activations forward and two backward (two more with recompute);
 //   the vocabulary-parallel embedding and head one each.
@@ -142,8 +144,10 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   double rate = *peak * cluster.gemmEfficiency;
   double tp = static_cast<double>(plan.tp);
   auto forwardTime = [&](const PartCost &part) {
-    return b * (part.matmulFlops / tp / rate +
-                part.memoryBytes * byteScale / tp / cluster.memoryBandwidth);
+    return b *
+           (part.matmulFlops / tp / rate +
+            part.memoryBytes * byteScale / tp / cluster.memoryBandwidth) /
+           cluster.computeEfficiency;
   };
   // Mesh order outermost first: (dp, pp, tp) or (pp, dp, tp).
   const Link &tpLink = getAxisLink(cluster, 1, plan.tp);

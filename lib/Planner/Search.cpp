@@ -5,7 +5,8 @@
 // innermost tp, every micro-batch size dividing each data-parallel rank's
 // share of the batch, each schedule (interleaving with every chunk count
 // that divides the blocks), ZeRO stages 0-3 when dp > 1 and recompute on or
-// off, minus what the user fixed. Identical blocks are costed once, so a
+// off, minus what the user fixed and what cleavec cannot run (ZeRO or
+// recompute with pipeline stages, or with micro-batches on a mesh). Identical blocks are costed once, so a
 // plan costs O(1) and the search is linear in the plans.
 //
 //===----------------------------------------------------------------------===//
@@ -42,9 +43,11 @@ mlir::cleave::planner::searchPlans(const ModelProfile &model,
     return failure();
   }
   SearchResult result;
-  // For when nothing fits: the plan that needs the least memory.
+  // For when nothing fits: the plan that needs the least memory, and
+  // whether cleavec's limits ruled plans out.
   std::optional<RankedPlan> smallest;
   std::string smallestWhy;
+  bool unsupported = false;
   bool anyMesh = false;
   for (int64_t tp : getDivisors(devices)) {
     for (int64_t pp : getDivisors(devices / tp)) {
@@ -74,9 +77,20 @@ mlir::cleave::planner::searchPlans(const ModelProfile &model,
             if (options.zeroStage && *options.zeroStage != zero &&
                 !(dp == 1 && zero == 0))
               continue;
+            // What cleavec runs: micro-batches on a mesh go through the
+            // pipeline path, which takes neither ZeRO nor recompute.
+            bool pipelined = pp > 1 || (micro > 1 && dp * tp > 1);
+            if (pipelined && zero > 0) {
+              unsupported = true;
+              continue;
+            }
             for (bool recompute : {false, true}) {
               if (options.recompute && *options.recompute != recompute)
                 continue;
+              if (pipelined && recompute) {
+                unsupported = true;
+                continue;
+              }
               for (bool ppInsideDp : {true, false}) {
                 if (!ppInsideDp && (dp == 1 || pp == 1))
                   continue;
@@ -117,6 +131,13 @@ mlir::cleave::planner::searchPlans(const ModelProfile &model,
             "global batch of " + std::to_string(batch);
     if (options.mesh)
       error += " (and the mesh is fixed to " + options.mesh->getMesh() + ")";
+    return failure();
+  }
+  if (result.plans.empty() && !smallest) {
+    error = "no plan cleavec can run";
+    if (unsupported)
+      error += ": pipeline stages (and micro-batches on a mesh) take neither "
+               "ZeRO nor recompute";
     return failure();
   }
   if (result.plans.empty()) {

@@ -206,6 +206,11 @@ static cl::opt<int64_t> microBatchSize(
 static cl::opt<int64_t> zeroStage("zero-stage",
                                   cl::desc("plan: fix the ZeRO stage (0-3)"),
                                   cl::init(-1), cl::cat(planCategory));
+static cl::opt<bool> autoPlan(
+    "auto",
+    cl::desc("train: plan the model for --gpus N on --cluster NAME (as "
+             "cleavec plan does) and run the chosen plan"),
+    cl::init(false), cl::cat(planCategory));
 static cl::opt<bool> planJson("json",
                               cl::desc("plan: print the plan as JSON"),
                               cl::init(false), cl::cat(planCategory));
@@ -635,11 +640,191 @@ FailureOr<SmallVector<std::string>> getLocalLaunch(int64_t ranks) {
   return command;
 }
 
+/// What planning a model found, for reports and --auto.
+struct Planned {
+  planner::Cluster cluster;
+  planner::ModelProfile model;
+  planner::PlannerOptions options;
+  planner::SearchResult result;
+};
+
+/// Plans the model at `modelPath` with the plan options; reports errors.
+FailureOr<Planned> planModel(MLIRContext &context, StringRef modelPath) {
+  if (gpus < 1 || clusterName.empty()) {
+    error() << "planning needs --gpus N (at least 1) and --cluster NAME\n";
+    return failure();
+  }
+  std::string message;
+  FailureOr<planner::Cluster> cluster = planner::loadCluster(clusterName, message);
+  if (failed(cluster)) {
+    error() << message << "\n";
+    return failure();
+  }
+  planner::PlannerOptions options;
+  options.devices = gpus;
+  options.globalBatch = globalBatch;
+  options.memoryLimit = memoryLimit * 1024.0 * 1024.0 * 1024.0;
+  options.precision = precision.getNumOccurrences() ? std::string(precision)
+                      : cluster->getPeakFlops("bf16") ? "bf16"
+                                                      : "f32";
+  if (!cluster->getPeakFlops(options.precision)) {
+    error() << "cluster '" << cluster->name << "' gives no peak for "
+            << options.precision << "\n";
+    return failure();
+  }
+  if (globalBatch < 0 || memoryLimit < 0 || microBatchSize < 0 ||
+      zeroStage > 3) {
+    error() << "--global-batch, --memory-limit and --micro-batch-size must "
+               "not be negative, --zero-stage is 0 to 3\n";
+    return failure();
+  }
+  FailureOr<MeshOption> mesh = parseMeshOption();
+  if (failed(mesh))
+    return failure();
+  if (!mesh->empty()) {
+    planner::Plan fixed;
+    for (const auto &[name, size] : mesh->axes) {
+      if (name == "dp")
+        fixed.dp = size;
+      else if (name == "tp")
+        fixed.tp = size;
+      else if (name == "pp")
+        fixed.pp = size;
+      else {
+        error() << "plan: --mesh axes are dp, tp and pp, got '" << name
+                << "'\n";
+        return failure();
+      }
+    }
+    if (fixed.getDevices() != gpus) {
+      error() << "--mesh " << meshOption << " has " << fixed.getDevices()
+              << " devices, not the " << gpus << " of --gpus\n";
+      return failure();
+    }
+    options.mesh = fixed;
+  }
+  if (microBatchSize > 0)
+    options.microBatchSize = microBatchSize.getValue();
+  if (zeroStage >= 0)
+    options.zeroStage = zeroStage.getValue();
+  if (scheduleName.getNumOccurrences()) {
+    options.schedule = pipeline::parseScheduleKind(scheduleName);
+    if (!options.schedule) {
+      error() << "--schedule must be gpipe, 1f1b or interleaved, got '"
+              << scheduleName << "'\n";
+      return failure();
+    }
+  }
+  if (recompute.getNumOccurrences()) {
+    if (recompute != "none" && recompute != "full" && !recompute.empty()) {
+      error() << "--recompute must be none or full, got '" << recompute
+              << "'\n";
+      return failure();
+    }
+    options.recompute = isRecomputing();
+  }
+
+  llvm::SourceMgr sourceMgr;
+  auto file = openInputFile(modelPath, &message);
+  if (!file) {
+    error() << message << "\n";
+    return failure();
+  }
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return failure();
+  func::FuncOp forward;
+  for (func::FuncOp function : module->getOps<func::FuncOp>())
+    if (!function.isDeclaration() &&
+        (entry.empty() ? !forward : function.getSymName() == entry))
+      forward = function;
+  if (!forward) {
+    error() << "no function to plan"
+            << (entry.empty() ? std::string() : " named '" + entry + "'")
+            << "\n";
+    return failure();
+  }
+  FailureOr<planner::ModelProfile> model = planner::profileModel(forward);
+  if (failed(model))
+    return failure();
+  FailureOr<planner::SearchResult> result =
+      planner::searchPlans(*model, *cluster, options, message);
+  if (failed(result)) {
+    error() << message << "\n";
+    return failure();
+  }
+  return Planned{*cluster, *model, options, std::move(*result)};
+}
+
+/// --auto: plans the model and sets the options that run the chosen plan.
+LogicalResult applyChosenPlan(MLIRContext &context, StringRef modelPath) {
+  if (meshOption.getNumOccurrences() || strategyOption.getNumOccurrences() ||
+      microBatches.getNumOccurrences() || scheduleName.getNumOccurrences() ||
+      virtualStages.getNumOccurrences() || recompute.getNumOccurrences()) {
+    error() << "--auto chooses the mesh, strategies, micro-batches, schedule "
+               "and recompute itself: give none of them\n";
+    return failure();
+  }
+  FailureOr<Planned> planned = planModel(context, modelPath);
+  if (failed(planned))
+    return failure();
+  const planner::Plan &chosen = planned->result.plans.front().plan;
+  bool pipelined = chosen.pp > 1 ||
+                   (chosen.microBatches > 1 && chosen.dp * chosen.tp > 1);
+  std::string axes, strategies;
+  auto addAxis = [&](StringRef name, int64_t size) {
+    if (size > 1 || (name == "pp" && pipelined))
+      axes += (axes.empty() ? "" : ",") + name.str() + "=" +
+              std::to_string(size);
+  };
+  auto addStrategy = [&](StringRef name) {
+    strategies += (strategies.empty() ? "" : ",") + name.str();
+  };
+  if (chosen.ppInsideDp) {
+    addAxis("dp", chosen.dp);
+    addAxis("pp", chosen.pp);
+  } else {
+    addAxis("pp", chosen.pp);
+    addAxis("dp", chosen.dp);
+  }
+  addAxis("tp", chosen.tp);
+  if (chosen.zeroStage > 0) {
+    addStrategy("dp");
+    if (chosen.tp > 1)
+      addStrategy("megatron");
+    addStrategy("zero" + std::to_string(chosen.zeroStage));
+  }
+  meshOption = axes;
+  strategyOption = strategies;
+  microBatches = chosen.microBatches;
+  scheduleName = pipeline::getScheduleName(chosen.schedule).str();
+  virtualStages = chosen.virtualStages;
+  if (chosen.recompute)
+    recompute = "full";
+  const planner::PlanCost &cost = planned->result.plans.front().cost;
+  llvm::outs() << "cleavec: auto: mesh " << (axes.empty() ? "none" : axes)
+               << (strategies.empty() ? "" : ", strategies " + strategies)
+               << ", micro-batches " << chosen.microBatchSize << " x "
+               << chosen.microBatches << ", schedule " << scheduleName
+               << (chosen.virtualStages > 1
+                       ? " v=" + std::to_string(chosen.virtualStages)
+                       : "")
+               << ", recompute " << (chosen.recompute ? "full" : "none")
+               << "; predicted step "
+               << llvm::format("%.4f", cost.stepTime) << " s on "
+               << planned->cluster.name << "\n";
+  return success();
+}
+
 int train(MLIRContext &context, StringRef modelPath) {
   if (dataPath.empty() || steps <= 0) {
     error() << "train needs --data FILE and --steps N\n";
     return 1;
   }
+  if (autoPlan && failed(applyChosenPlan(context, modelPath)))
+    return 1;
   FailureOr<MeshOption> mesh = parseMeshOption();
   if (failed(mesh))
     return 1;
@@ -722,117 +907,17 @@ int printSchedule() {
 /// `cleavec plan MODEL.mlir --gpus N --cluster NAME ...`: the fastest plan
 /// that fits and its alternatives.
 int plan(MLIRContext &context, StringRef modelPath) {
-  if (gpus < 1 || clusterName.empty()) {
-    error() << "plan needs --gpus N (at least 1) and --cluster NAME\n";
+  FailureOr<Planned> planned = planModel(context, modelPath);
+  if (failed(planned))
     return 1;
-  }
-  std::string message;
-  FailureOr<planner::Cluster> cluster = planner::loadCluster(clusterName, message);
-  if (failed(cluster)) {
-    error() << message << "\n";
-    return 1;
-  }
-  planner::PlannerOptions options;
-  options.devices = gpus;
-  options.globalBatch = globalBatch;
-  options.memoryLimit = memoryLimit * 1024.0 * 1024.0 * 1024.0;
-  options.precision = precision.getNumOccurrences() ? std::string(precision)
-                      : cluster->getPeakFlops("bf16") ? "bf16"
-                                                      : "f32";
-  if (!cluster->getPeakFlops(options.precision)) {
-    error() << "cluster '" << cluster->name << "' gives no peak for "
-            << options.precision << "\n";
-    return 1;
-  }
-  if (globalBatch < 0 || memoryLimit < 0 || microBatchSize < 0 ||
-      zeroStage > 3) {
-    error() << "--global-batch, --memory-limit and --micro-batch-size must "
-               "not be negative, --zero-stage is 0 to 3\n";
-    return 1;
-  }
-  FailureOr<MeshOption> mesh = parseMeshOption();
-  if (failed(mesh))
-    return 1;
-  if (!mesh->empty()) {
-    planner::Plan fixed;
-    for (const auto &[name, size] : mesh->axes) {
-      if (name == "dp")
-        fixed.dp = size;
-      else if (name == "tp")
-        fixed.tp = size;
-      else if (name == "pp")
-        fixed.pp = size;
-      else {
-        error() << "plan: --mesh axes are dp, tp and pp, got '" << name
-                << "'\n";
-        return 1;
-      }
-    }
-    if (fixed.getDevices() != gpus) {
-      error() << "--mesh " << meshOption << " has " << fixed.getDevices()
-              << " devices, not the " << gpus << " of --gpus\n";
-      return 1;
-    }
-    options.mesh = fixed;
-  }
-  if (microBatchSize > 0)
-    options.microBatchSize = microBatchSize.getValue();
-  if (zeroStage >= 0)
-    options.zeroStage = zeroStage.getValue();
-  if (scheduleName.getNumOccurrences()) {
-    options.schedule = pipeline::parseScheduleKind(scheduleName);
-    if (!options.schedule) {
-      error() << "--schedule must be gpipe, 1f1b or interleaved, got '"
-              << scheduleName << "'\n";
-      return 1;
-    }
-  }
-  if (recompute.getNumOccurrences()) {
-    if (recompute != "none" && recompute != "full" && !recompute.empty()) {
-      error() << "--recompute must be none or full, got '" << recompute
-              << "'\n";
-      return 1;
-    }
-    options.recompute = isRecomputing();
-  }
-
-  llvm::SourceMgr sourceMgr;
-  auto file = openInputFile(modelPath, &message);
-  if (!file) {
-    error() << message << "\n";
-    return 1;
-  }
-  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
-  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
-  if (!module)
-    return 1;
-  func::FuncOp forward;
-  for (func::FuncOp function : module->getOps<func::FuncOp>())
-    if (!function.isDeclaration() &&
-        (entry.empty() ? !forward : function.getSymName() == entry))
-      forward = function;
-  if (!forward) {
-    error() << "no function to plan"
-            << (entry.empty() ? std::string() : " named '" + entry + "'")
-            << "\n";
-    return 1;
-  }
-  FailureOr<planner::ModelProfile> model = planner::profileModel(forward);
-  if (failed(model))
-    return 1;
-  FailureOr<planner::SearchResult> result =
-      planner::searchPlans(*model, *cluster, options, message);
-  if (failed(result)) {
-    error() << message << "\n";
-    return 1;
-  }
   PlanReportOptions report;
   report.explain = explain;
   if (planJson)
-    printPlanJson(*model, *cluster, options, *result, report, llvm::outs());
+    printPlanJson(planned->model, planned->cluster, planned->options,
+                  planned->result, report, llvm::outs());
   else
-    printPlanReport(*model, *cluster, options, *result, report, llvm::outs());
+    printPlanReport(planned->model, planned->cluster, planned->options,
+                    planned->result, report, llvm::outs());
   return 0;
 }
 

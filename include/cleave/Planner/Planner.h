@@ -52,6 +52,10 @@ struct Cluster {
   double memoryBandwidth = 0.0;
   /// Measured share of the peak a large GEMM reaches.
   double gemmEfficiency = 1.0;
+  /// Measured share of the predicted compute speed a whole training step
+  /// reaches on one device (what the backward's and the non-GEMM kernels
+  /// lose beyond their FLOPs and bytes); 1 where nobody has measured it.
+  double computeEfficiency = 1.0;
   int64_t devicesPerNode = 1;
   Link intraNode, interNode;
   /// Memory a device keeps for the runtime (library workspaces, kernels).
