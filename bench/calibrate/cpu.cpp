@@ -3,9 +3,10 @@
 //
 //   mpirun -np 2 calibrate-cpu OUT.json
 //
-// Rank 0 times single-precision GEMMs over a sweep of shapes and a large
-// memory copy; both ranks then time send/recv and all-reduce over a sweep of
-// sizes, printing size, time, algbw and busbw as nccl-tests does. It writes
+// Rank 0 times single-precision GEMMs over a sweep of shapes; both ranks
+// copy a large buffer at once (memory bandwidth under load), then time
+// send/recv and all-reduce over a sweep of sizes, printing size, time,
+// algbw and busbw as nccl-tests does. It writes
 // the cluster file the planner reads, with the peak taken as the fastest
 // GEMM measured (so gemm_efficiency is 1 relative to it) and the link as
 // all-reduce's bus bandwidth at the largest size (what the planner's ring
@@ -74,14 +75,21 @@ int main(int argc, char **argv) {
       peak = std::max(peak, rate);
       std::printf("%5d %5d %5d %10.6f %8.1f\n", m, n, k, seconds, rate / 1e9);
     }
-    // Memory: copy 256 MiB, counting bytes read and written.
+  }
+  {
+    // Memory: both ranks copy 256 MiB at once (a device's share while every
+    // device is busy), counting bytes read and written.
     size_t bytes = size_t(256) << 20;
     std::vector<char> from(bytes, 1), to(bytes, 0);
-    double seconds =
-        best(5, [&] { std::memcpy(to.data(), from.data(), bytes); });
+    double seconds = best(5, [&] {
+      MPI_Barrier(MPI_COMM_WORLD);
+      std::memcpy(to.data(), from.data(), bytes);
+    });
     bandwidth = 2.0 * bytes / seconds;
-    std::printf("# memory copy: %zu bytes in %.6f s: %.1f GB/s read+write\n",
-                bytes, seconds, bandwidth / 1e9);
+    if (rank == 0)
+      std::printf("# memory copy on both ranks at once: %zu bytes in %.6f s: "
+                  "%.1f GB/s read+write per rank\n",
+                  bytes, seconds, bandwidth / 1e9);
   }
 
   std::printf(rank == 0 ? "# send/recv and all-reduce between 2 ranks: bytes, "
@@ -156,8 +164,8 @@ int main(int argc, char **argv) {
         "  \"sources\": {\n"
         "    \"peak_flops\": \"measured: the fastest single-thread sgemm of "
         "the sweep\",\n"
-        "    \"memory_bandwidth\": \"measured: a 256 MiB memcpy, bytes read "
-        "and written\",\n"
+        "    \"memory_bandwidth\": \"measured: a 256 MiB memcpy on both "
+        "ranks at once, bytes read and written\",\n"
         "    \"links\": \"measured: MPI between two ranks, latency from an "
         "8-byte ping-pong, bandwidth from a 16 MiB all-reduce's busbw\",\n"
         "    \"memory_bytes\": \"assumed: 8 GB a rank may use\",\n"

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""The planner's predicted step time against the measured one on this
+machine (the cpu-local cluster, calibrated by bench/calibrate-cpu.sh).
+
+    bench/planner-cpu.py [--layers 4] [--hidden 256] [--heads 8] [--seq 128]
+                         [--vocab 1024] [--batch 8] [--steps 6]
+
+Trains the same GPT (AdamW, f32) on one rank and on meshes of two ranks
+(one thread each), and asks `cleavec plan --json` for each run's prediction
+with every choice fixed to what the run does. Measured: the median
+step_time of steps 2..N that the logging rank prints.
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("CLEAVE_BUILD_DIR", os.path.join(ROOT, "build"))
+
+# name, devices, train flags, plan flags
+RUNS = [
+    ("1 rank", 1, [], []),
+    ("dp=2", 2, ["--mesh", "dp=2"], ["--mesh", "dp=2"]),
+    ("tp=2", 2, ["--mesh", "tp=2"], ["--mesh", "tp=2"]),
+    ("pp=2, 4 micro-batches, 1f1b", 2,
+     ["--mesh", "pp=2", "--micro-batches", "4"], ["--mesh", "pp=2"]),
+    ("pp=2, 4 micro-batches, gpipe", 2,
+     ["--mesh", "pp=2", "--micro-batches", "4", "--schedule", "gpipe"],
+     ["--mesh", "pp=2", "--schedule", "gpipe"]),
+]
+
+
+def tool(name):
+    return os.path.join(BUILD, "bin", name)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--heads", type=int, default=8)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--vocab", type=int, default=1024)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=6)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as work:
+        model = os.path.join(work, "model.mlir")
+        data = os.path.join(work, "text.bin")
+        subprocess.run([tool("cleave-models"), "gpt", "--layers", str(args.layers),
+                        "--hidden", str(args.hidden), "--heads", str(args.heads),
+                        "--seq", str(args.seq), "--vocab", str(args.vocab),
+                        "--batch", str(args.batch), "-o", model], check=True)
+        subprocess.run([tool("cleavec"), "prepare-text",
+                        "/usr/share/common-licenses/GPL-3", "-o", data],
+                       check=True, capture_output=True)
+        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+        print(f"gpt {args.layers} layers, hidden {args.hidden}, seq {args.seq}, "
+              f"batch {args.batch}, AdamW, f32; cluster cpu-local")
+        print(f"{'run':<30} {'predicted ms':>13} {'measured ms':>12} {'error':>7}")
+        for name, devices, train_flags, plan_flags in RUNS:
+            out = os.path.join(work, re.sub(r"[^a-z0-9]+", "-", name))
+            log = subprocess.run(
+                [tool("cleavec"), "train", model, "--data", data, "--steps",
+                 str(args.steps), "--out", out] + train_flags,
+                check=True, capture_output=True, text=True, env=env).stdout
+            times = [float(t) for t in re.findall(r"step_time ([0-9.]+) ms", log)]
+            measured = statistics.median(times[1:])
+            micro = 4 if "--micro-batches" in train_flags else 1
+            dp = 2 if "dp=2" in train_flags else 1
+            plan = json.loads(subprocess.run(
+                [tool("cleavec"), "plan", model, "--gpus", str(devices),
+                 "--cluster", "cpu-local", "--precision", "f32",
+                 "--micro-batch-size", str(args.batch // dp // micro),
+                 "--zero-stage", "0", "--recompute=none", "--json"]
+                + plan_flags,
+                check=True, capture_output=True, text=True).stdout)
+            predicted = plan["predicted"]["step_time_s"] * 1e3
+            error = (predicted - measured) / measured
+            print(f"{name:<30} {predicted:>13.1f} {measured:>12.1f} "
+                  f"{100 * error:>+6.1f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
