@@ -208,8 +208,9 @@ static cl::opt<int64_t> zeroStage("zero-stage",
                                   cl::init(-1), cl::cat(planCategory));
 static cl::opt<bool> autoPlan(
     "auto",
-    cl::desc("train: plan the model for --gpus N on --cluster NAME (as "
-             "cleavec plan does) and run the chosen plan"),
+    cl::desc("build/train: plan the model for --gpus N on --cluster NAME (as "
+             "cleavec plan does) and build (and, for train, run) the chosen "
+             "plan's training step"),
     cl::init(false), cl::cat(planCategory));
 static cl::opt<bool> planJson("json",
                               cl::desc("plan: print the plan as JSON"),
@@ -994,13 +995,22 @@ int main(int argc, char **argv) {
   FailureOr<MeshOption> mesh = parseMeshOption();
   if (failed(mesh))
     return 1;
-  // A pp axis pipelines a training step: build it as train would, with
-  // the train options, without running it.
-  bool pipelined = llvm::any_of(
-      mesh->axes, [](const auto &axis) { return axis.first == "pp"; });
+  // --auto builds the planned training step, and a pp axis pipelines one:
+  // both build it as train would, with the train options, without running
+  // it.
+  if (autoPlan) {
+    if (failed(applyChosenPlan(context, positional[1])))
+      return 1;
+    mesh = parseMeshOption();
+    if (failed(mesh))
+      return 1;
+  }
+  bool pipelined = autoPlan || llvm::any_of(mesh->axes, [](const auto &axis) {
+                     return axis.first == "pp";
+                   });
   if (pipelined && gradients) {
-    error() << "--gradients builds one gradient program; a pp axis builds a "
-               "pipelined training step\n";
+    error() << "--gradients builds one gradient program; a pp axis or --auto "
+               "builds a training step\n";
     return 1;
   }
   Mode mode = pipelined   ? Mode::Train

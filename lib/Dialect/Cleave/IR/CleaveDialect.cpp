@@ -156,6 +156,12 @@ LogicalResult CleaveDialect::verifyOperationAttribute(Operation *op,
                                    "array of non-negative stages";
     return success();
   }
+  if (attr.getName() == kPlanAttrName) {
+    if (!isa<DictionaryAttr>(attr.getValue()) || !isa<ModuleOp>(op))
+      return op->emitError("'") << kPlanAttrName
+                                << "' must be a module's dictionary";
+    return success();
+  }
   if (attr.getName() == kPipelineRankAttrName) {
     auto rank = dyn_cast<IntegerAttr>(attr.getValue());
     if (!rank || rank.getValue().isNegative() || !isa<FunctionOpInterface>(op))

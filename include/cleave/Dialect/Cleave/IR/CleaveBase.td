@@ -76,6 +76,9 @@ def Cleave_Dialect : Dialect {
     /// the pp rank whose stages' gradients the function applies (i64).
     static constexpr ::llvm::StringLiteral kPipelineRankAttrName =
         "cleave.pipeline_rank";
+    /// Module attribute set by cleave-auto-parallel: the chosen plan (a
+    /// dictionary).
+    static constexpr ::llvm::StringLiteral kPlanAttrName = "cleave.plan";
     /// Operation attribute set by cleave-plan-memory: the arena byte offset
     /// of each result (an i64 array, one entry per result).
     static constexpr ::llvm::StringLiteral kArenaOffsetsAttrName =

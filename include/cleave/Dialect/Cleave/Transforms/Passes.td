@@ -36,6 +36,48 @@ def CleavePrintCost : Pass<"cleave-print-cost", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
 
+def CleaveAutoParallel : Pass<"cleave-auto-parallel", "mlir::ModuleOp"> {
+  let summary = "Choose the data / tensor / pipeline plan from the cost model";
+  let description = [{
+    Plans the forward function (`function`, or the module's only one) for
+    `devices` devices of `cluster`, as `cleavec plan` does (see
+    docs/planner.md), and records the choice. The module gains a
+    `cleave.mesh @mesh` with the chosen axes (dp, pp, tp in mesh order) and
+    the attribute `cleave.plan`:
+
+    ```mlir
+    module attributes {cleave.plan = {dp = 8 : i64, tp = 1 : i64, pp = 1 : i64,
+        mesh = "dp=8,pp=1,tp=1", micro_batch_size = 8 : i64,
+        micro_batches = 1 : i64, schedule = "1f1b", virtual_stages = 1 : i64,
+        zero_stage = 1 : i64, recompute = false, cluster = "dgx-a100-80g",
+        step_time_s = 4.49e-02 : f64, peak_memory_bytes = 9.5e+09 : f64,
+        mfu = 4.99e-01 : f64}} { ... }
+    ```
+
+    `objective=time` takes the fastest plan that fits, `objective=memory`
+    the one needing the least memory per device. A module that already has
+    a plan, an unknown cluster, a device count no mesh divides and a model
+    that fits nowhere are errors.
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"\"",
+           "The forward function to plan (default: the only one)">,
+    Option<"devices", "devices", "int64_t", /*default=*/"1",
+           "Devices to plan for">,
+    Option<"cluster", "cluster", "std::string", /*default=*/"\"\"",
+           "A shipped cluster name or a cluster file NAME.json">,
+    Option<"globalBatch", "global-batch", "int64_t", /*default=*/"0",
+           "Samples per step (0: the model's batch)">,
+    Option<"memoryLimit", "memory-limit", "double", /*default=*/"0.0",
+           "GiB a device may use (0: the device's memory)">,
+    Option<"precision", "precision", "std::string", /*default=*/"\"\"",
+           "bf16 or f32 (default: bf16 where the cluster has a bf16 peak)">,
+    Option<"objective", "objective", "std::string", /*default=*/"\"time\"",
+           "time (the fastest plan) or memory (the smallest)">,
+  ];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+}
+
 def CleaveVerifyLayerTags : Pass<"cleave-verify-layer-tags", "mlir::ModuleOp"> {
   let summary = "Check that every cleave op carries its layer provenance";
   let description = [{

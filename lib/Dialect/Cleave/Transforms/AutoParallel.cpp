@@ -1,0 +1,127 @@
+//===- AutoParallel.cpp - Record the planner's choice in the module -------===//
+
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+#include "cleave/Dialect/Cleave/Transforms/Passes.h"
+#include "cleave/Planner/Planner.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+namespace mlir::cleave {
+#define GEN_PASS_DEF_CLEAVEAUTOPARALLEL
+#include "cleave/Dialect/Cleave/Transforms/Passes.h.inc"
+} // namespace mlir::cleave
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+namespace {
+
+struct AutoParallelPass
+    : public cleave::impl::CleaveAutoParallelBase<AutoParallelPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (module->hasAttr(CleaveDialect::kPlanAttrName) ||
+        !module.getOps<MeshOp>().empty()) {
+      module.emitError("already has a plan or a mesh: cleave-auto-parallel "
+                       "plans an unpartitioned model");
+      return signalPassFailure();
+    }
+    if (objective != "time" && objective != "memory") {
+      module.emitError("objective must be time or memory, got '")
+          << objective << "'";
+      return signalPassFailure();
+    }
+    SmallVector<func::FuncOp> candidates;
+    for (func::FuncOp candidate : module.getOps<func::FuncOp>())
+      if (!candidate.isDeclaration() &&
+          (function.empty() || candidate.getSymName() == function))
+        candidates.push_back(candidate);
+    func::FuncOp forward =
+        candidates.size() == 1 ? candidates.front() : func::FuncOp();
+    if (!forward) {
+      module.emitError(function.empty()
+                           ? "needs exactly one function to plan, or "
+                             "function=NAME"
+                           : "no function '" + function + "' to plan");
+      return signalPassFailure();
+    }
+    std::string error;
+    FailureOr<planner::Cluster> loaded = planner::loadCluster(cluster, error);
+    if (failed(loaded)) {
+      module.emitError(error);
+      return signalPassFailure();
+    }
+    FailureOr<planner::ModelProfile> model = planner::profileModel(forward);
+    if (failed(model))
+      return signalPassFailure();
+    planner::PlannerOptions options;
+    options.devices = devices;
+    options.globalBatch = globalBatch;
+    options.memoryLimit = memoryLimit * 1024.0 * 1024.0 * 1024.0;
+    options.precision = !precision.empty()            ? std::string(precision)
+                        : loaded->getPeakFlops("bf16") ? "bf16"
+                                                       : "f32";
+    FailureOr<planner::SearchResult> result =
+        planner::searchPlans(*model, *loaded, options, error);
+    if (failed(result)) {
+      module.emitError(error);
+      return signalPassFailure();
+    }
+    const planner::RankedPlan *chosen = &result->plans.front();
+    if (objective == "memory")
+      for (const planner::RankedPlan &candidate : result->plans)
+        if (candidate.cost.peakMemory < chosen->cost.peakMemory)
+          chosen = &candidate;
+    annotate(module, *loaded, *chosen);
+  }
+
+  void annotate(ModuleOp module, const planner::Cluster &cluster,
+                const planner::RankedPlan &chosen) {
+    const planner::Plan &plan = chosen.plan;
+    Builder b(module.getContext());
+    SmallVector<NamedAttribute> entries = {
+        b.getNamedAttr("mesh", b.getStringAttr(plan.getMesh())),
+        b.getNamedAttr("dp", b.getI64IntegerAttr(plan.dp)),
+        b.getNamedAttr("tp", b.getI64IntegerAttr(plan.tp)),
+        b.getNamedAttr("pp", b.getI64IntegerAttr(plan.pp)),
+        b.getNamedAttr("micro_batch_size",
+                       b.getI64IntegerAttr(plan.microBatchSize)),
+        b.getNamedAttr("micro_batches", b.getI64IntegerAttr(plan.microBatches)),
+        b.getNamedAttr("schedule", b.getStringAttr(pipeline::getScheduleName(
+                                       plan.schedule))),
+        b.getNamedAttr("virtual_stages",
+                       b.getI64IntegerAttr(plan.virtualStages)),
+        b.getNamedAttr("zero_stage", b.getI64IntegerAttr(plan.zeroStage)),
+        b.getNamedAttr("recompute", b.getBoolAttr(plan.recompute)),
+        b.getNamedAttr("cluster", b.getStringAttr(cluster.name)),
+        b.getNamedAttr("step_time_s", b.getF64FloatAttr(chosen.cost.stepTime)),
+        b.getNamedAttr("peak_memory_bytes",
+                       b.getF64FloatAttr(chosen.cost.peakMemory)),
+        b.getNamedAttr("mfu", b.getF64FloatAttr(chosen.cost.mfu))};
+    module->setAttr(CleaveDialect::kPlanAttrName,
+                    b.getDictionaryAttr(entries));
+    SmallVector<StringRef> axes;
+    SmallVector<int64_t> sizes;
+    auto add = [&](StringRef axis, int64_t size) {
+      axes.push_back(axis);
+      sizes.push_back(size);
+    };
+    if (plan.ppInsideDp) {
+      add("dp", plan.dp);
+      add("pp", plan.pp);
+    } else {
+      add("pp", plan.pp);
+      add("dp", plan.dp);
+    }
+    add("tp", plan.tp);
+    OpBuilder builder(module.getContext());
+    builder.setInsertionPointToStart(module.getBody());
+    MeshOp::create(builder, module.getLoc(), "mesh",
+                   builder.getStrArrayAttr(axes),
+                   builder.getDenseI64ArrayAttr(sizes));
+  }
+};
+
+} // namespace
