@@ -12,7 +12,7 @@ each rank has a core and the timing means something) for each schedule and
 micro-batch count. The bubble of a step is 1 - busy / (p * span): span runs
 from the first pass any rank starts to the last it ends, and a rank is busy
 while it runs a forward or backward pass and is not waiting to receive
-(test/e2e/pipeline/trace.py). It is the median over steps 2..N. The
+(test/e2e/pipeline/pipeline_trace.py). It is the median over steps 2..N. The
 textbook assumes a backward costs twice a forward and communication is
 free; the measured bubble also holds the transfers and the imbalance of the
 stages (the first holds the embedding, the last the head and the loss).
@@ -26,10 +26,11 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.environ.get("CLEAVE_BUILD_DIR", os.path.join(ROOT, "build"))
+from benchsupport import (ROOT, add_gpt_arguments, make_gpt, median_step_ms,
+                          prepare_text, tool)
+
 sys.path.insert(0, os.path.join(ROOT, "test", "e2e", "pipeline"))
-import trace  # noqa: E402
+import pipeline_trace as trace  # noqa: E402
 
 RUNS = [
     # schedule, micro-batches, virtual stages
@@ -45,32 +46,18 @@ RUNS = [
 ]
 
 
-def tool(name):
-    return os.path.join(BUILD, "bin", name)
-
-
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--layers", type=int, default=8)
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--seq", type=int, default=64)
-    parser.add_argument("--vocab", type=int, default=256)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=5)
+    add_gpt_arguments(parser, layers=8, hidden=128, heads=4, seq=64,
+                      vocab=256, batch=16, steps=5)
     args = parser.parse_args()
     ranks = 2
 
     with tempfile.TemporaryDirectory() as work:
         model = os.path.join(work, "model.mlir")
         data = os.path.join(work, "text.bin")
-        subprocess.run([tool("cleave-models"), "gpt", "--layers", str(args.layers),
-                        "--hidden", str(args.hidden), "--heads", str(args.heads),
-                        "--seq", str(args.seq), "--vocab", str(args.vocab),
-                        "--batch", str(args.batch), "-o", model], check=True)
-        subprocess.run([tool("cleavec"), "prepare-text",
-                        "/usr/share/common-licenses/GPL-3", "-o", data],
-                       check=True, capture_output=True)
+        make_gpt(model, args)
+        prepare_text(data)
         print(f"gpt {args.layers} layers, hidden {args.hidden}, seq {args.seq}, "
               f"batch {args.batch}; pp={ranks}; bubble = idle share of the "
               f"ranks' time, median of steps 2..{args.steps}")
@@ -88,14 +75,13 @@ def main():
                 check=True, capture_output=True, text=True,
                 env=dict(os.environ, CLEAVE_TRACE=traces)).stdout
             simulated = float(re.search(r"bubble ([0-9.]+) simulated", log).group(1))
-            times = [float(t) for t in re.findall(r"step_time ([0-9.]+) ms", log)]
             per_rank = trace.read_ranks(traces)
             bubbles = [trace.bubble(per_rank, step)
                        for step in range(1, args.steps)]
             ideal = (ranks - 1) / (virtual * micro + ranks - 1)
             print(f"{schedule:<12} {micro:>2} {virtual:>2} "
                   f"{statistics.median(bubbles):>9.3f} {ideal:>15.3f} "
-                  f"{simulated:>10.3f} {statistics.median(times[1:]):>8.1f}")
+                  f"{simulated:>10.3f} {median_step_ms(log):>8.1f}")
     return 0
 
 

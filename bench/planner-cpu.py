@@ -15,13 +15,12 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.environ.get("CLEAVE_BUILD_DIR", os.path.join(ROOT, "build"))
+from benchsupport import (add_gpt_arguments, make_gpt, median_step_ms,
+                          prepare_text, tool)
 
 # name, devices, train flags, plan flags
 RUNS = [
@@ -29,38 +28,25 @@ RUNS = [
     ("dp=2", 2, ["--mesh", "dp=2"], ["--mesh", "dp=2"]),
     ("tp=2", 2, ["--mesh", "tp=2"], ["--mesh", "tp=2"]),
     ("pp=2, 4 micro-batches, 1f1b", 2,
-     ["--mesh", "pp=2", "--micro-batches", "4"], ["--mesh", "pp=2"]),
+     ["--mesh", "pp=2", "--micro-batches", "4"],
+     ["--mesh", "pp=2", "--schedule", "1f1b"]),
     ("pp=2, 4 micro-batches, gpipe", 2,
      ["--mesh", "pp=2", "--micro-batches", "4", "--schedule", "gpipe"],
      ["--mesh", "pp=2", "--schedule", "gpipe"]),
 ]
 
 
-def tool(name):
-    return os.path.join(BUILD, "bin", name)
-
-
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--heads", type=int, default=8)
-    parser.add_argument("--seq", type=int, default=128)
-    parser.add_argument("--vocab", type=int, default=1024)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=6)
+    add_gpt_arguments(parser, layers=4, hidden=256, heads=8, seq=128,
+                      vocab=1024, batch=8, steps=6)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as work:
         model = os.path.join(work, "model.mlir")
         data = os.path.join(work, "text.bin")
-        subprocess.run([tool("cleave-models"), "gpt", "--layers", str(args.layers),
-                        "--hidden", str(args.hidden), "--heads", str(args.heads),
-                        "--seq", str(args.seq), "--vocab", str(args.vocab),
-                        "--batch", str(args.batch), "-o", model], check=True)
-        subprocess.run([tool("cleavec"), "prepare-text",
-                        "/usr/share/common-licenses/GPL-3", "-o", data],
-                       check=True, capture_output=True)
+        make_gpt(model, args)
+        prepare_text(data)
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
         print(f"gpt {args.layers} layers, hidden {args.hidden}, seq {args.seq}, "
               f"batch {args.batch}, AdamW, f32; cluster cpu-local")
@@ -71,8 +57,7 @@ def main():
                 [tool("cleavec"), "train", model, "--data", data, "--steps",
                  str(args.steps), "--out", out] + train_flags,
                 check=True, capture_output=True, text=True, env=env).stdout
-            times = [float(t) for t in re.findall(r"step_time ([0-9.]+) ms", log)]
-            measured = statistics.median(times[1:])
+            measured = median_step_ms(log)
             micro = 4 if "--micro-batches" in train_flags else 1
             dp = 2 if "dp=2" in train_flags else 1
             plan = json.loads(subprocess.run(

@@ -61,6 +61,8 @@ TEST(PlannerTest, AnAxisUsesTheNodeLinkWhileItsGroupFitsANode) {
   // Stride 4: the second device is on the next node.
   EXPECT_EQ(&getAxisLink(cluster, 4, 2), &cluster.interNode);
   EXPECT_EQ(&getAxisLink(cluster, 1, 8), &cluster.interNode);
+  // Groups of 3 on nodes of 4: devices 3, 4, 5 straddle two nodes.
+  EXPECT_EQ(&getAxisLink(cluster, 1, 3), &cluster.interNode);
 }
 
 TEST(PlannerTest, ComputeMemoryAndBubbleOfOnePipelinePlan) {
@@ -89,10 +91,12 @@ TEST(PlannerTest, ComputeMemoryAndBubbleOfOnePipelinePlan) {
               1e-15);
   EXPECT_NEAR(cost->bubble,
               (cost->compute + cost->pipelineTransfers) / 4.0, 1e-12);
-  // 4 blocks of 1M parameters: 2 + 2 + 12 bytes each (mixed precision).
-  EXPECT_DOUBLE_EQ(cost->weightsMemory, 4e6 * 2);
-  EXPECT_DOUBLE_EQ(cost->gradientsMemory, 4e6 * 2);
-  EXPECT_DOUBLE_EQ(cost->optimizerMemory, 4e6 * 12);
+  // 4 blocks of 1M parameters: f32 weights and gradients and AdamW's two
+  // f32 moments, 4 + 4 + 8 bytes each (mixed precision computes in bf16
+  // but keeps these in f32).
+  EXPECT_DOUBLE_EQ(cost->weightsMemory, 4e6 * 4);
+  EXPECT_DOUBLE_EQ(cost->gradientsMemory, 4e6 * 4);
+  EXPECT_DOUBLE_EQ(cost->optimizerMemory, 4e6 * 8);
   // 1F1B: the first rank keeps 2 micro-batches of 4 blocks x 4 samples x
   // 1 MB (f32 in the IR, bf16 trained: half).
   EXPECT_DOUBLE_EQ(cost->activationMemory, 2 * 4 * 4 * 1e6 / 2);
@@ -114,10 +118,9 @@ TEST(PlannerTest, ZeroDividesStateOverDataParallelRanks) {
         evaluatePlan(model, cluster, options, plan, why);
     ASSERT_TRUE(cost) << why;
     double params = 8e6;
-    EXPECT_DOUBLE_EQ(cost->optimizerMemory,
-                     params * 12 / (stage >= 1 ? 4 : 1));
-    EXPECT_DOUBLE_EQ(cost->gradientsMemory, params * 2 / (stage >= 2 ? 4 : 1));
-    EXPECT_DOUBLE_EQ(cost->weightsMemory, params * 2 / (stage == 3 ? 4 : 1));
+    EXPECT_DOUBLE_EQ(cost->optimizerMemory, params * 8 / (stage >= 1 ? 4 : 1));
+    EXPECT_DOUBLE_EQ(cost->gradientsMemory, params * 4 / (stage >= 2 ? 4 : 1));
+    EXPECT_DOUBLE_EQ(cost->weightsMemory, params * 4 / (stage == 3 ? 4 : 1));
   }
 }
 
@@ -134,6 +137,16 @@ TEST(PlannerTest, TensorParallelismPadsTheVocabulary) {
       evaluatePlan(model, cluster, options, plan, why);
   ASSERT_TRUE(cost) << why;
   EXPECT_EQ(cost->paddedVocab, 1024);
+  // Run as it is, the model keeps its vocabulary, which tp must divide.
+  options.unpaddedVocabulary = true;
+  cost = evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(cost) << why;
+  EXPECT_EQ(cost->paddedVocab, 1000);
+  model.vocab = 1001;
+  EXPECT_FALSE(evaluatePlan(model, cluster, options, plan, why));
+  EXPECT_EQ(why, "tp=2 does not divide the 1001-token vocabulary");
+  model.vocab = 1000;
+  options.unpaddedVocabulary = false;
   plan.tp = 3;
   EXPECT_FALSE(evaluatePlan(model, cluster, options, plan, why));
   EXPECT_EQ(why, "tp=3 does not divide the 8 attention heads");

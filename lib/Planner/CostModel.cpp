@@ -13,11 +13,12 @@
 // - Pipeline: (m + (p - 1) / v) micro-batch times of the slowest rank, each
 //   with the sends of its chunk boundaries; the tied embedding's gradient
 //   part and its new value cross the pipeline once per step.
-// - Data parallelism: the runtime all-reduces each micro-batch's gradients
-//   over dp when it runs micro-batches (once when m = 1), without overlap;
-//   ZeRO-3 also all-gathers the weights forward and backward.
-// - Memory: weights, gradients and optimizer state (ZeRO divides them over
-//   dp by stage), the activations of the micro-batches the schedule keeps
+// - Data parallelism: the runtime reduces each micro-batch's gradients over
+//   dp when it runs micro-batches (once when m = 1), without overlap: an
+//   all-reduce, or with ZeRO a reduce-scatter and an all-gather of the
+//   weights (ZeRO-3: forward and backward of every micro-batch).
+// - Memory: f32 weights and gradients and AdamW's two f32 moments (ZeRO
+//   divides them over dp by stage), the activations of the micro-batches the schedule keeps
 //   in flight on the first and the last rank, and the runtime's workspace.
 //
 //===----------------------------------------------------------------------===//
@@ -55,8 +56,11 @@ double mlir::cleave::planner::getSendTime(double bytes, const Link &link) {
 
 const Link &mlir::cleave::planner::getAxisLink(const Cluster &cluster,
                                                int64_t stride, int64_t size) {
-  return stride * size <= cluster.devicesPerNode ? cluster.intraNode
-                                                 : cluster.interNode;
+  // A group inside one node: its span fits the node and tiles it.
+  int64_t span = stride * size;
+  return span <= cluster.devicesPerNode && cluster.devicesPerNode % span == 0
+             ? cluster.intraNode
+             : cluster.interNode;
 }
 
 std::string Plan::getMesh() const {
@@ -80,6 +84,9 @@ int64_t getInFlight(const Plan &plan, int64_t rank) {
   case pipeline::ScheduleKind::OneFOneB:
     return std::min(m, p - rank);
   case pipeline::ScheduleKind::Interleaved:
+    // With m == p every forward is warm-up.
+    if (m == p)
+      return m * v;
     return std::min(m * v, 2 * (p - rank - 1) + (v - 1) * p + 1);
   }
   return m * v;
@@ -102,6 +109,11 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
           std::to_string(model.heads) + " attention heads";
     return std::nullopt;
   }
+  if (options.unpaddedVocabulary && model.vocab % plan.tp != 0) {
+    why = "tp=" + std::to_string(plan.tp) + " does not divide the " +
+          std::to_string(model.vocab) + "-token vocabulary";
+    return std::nullopt;
+  }
   if (p > model.layers || (v > 1 && model.layers % (p * v) != 0)) {
     why = "the " + std::to_string(model.layers) + " blocks do not split into " +
           std::to_string(p * v) + " stages";
@@ -114,14 +126,18 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
     return std::nullopt;
   }
   std::optional<double> peak = cluster.getPeakFlops(options.precision);
-  if (!peak) {
-    why = "the cluster gives no peak for " + options.precision;
+  if (!peak || (options.precision != "bf16" && options.precision != "f16" &&
+                options.precision != "f32")) {
+    why = "precision " + options.precision +
+          (peak ? " is not bf16, f16 or f32" : " has no peak in the cluster");
     return std::nullopt;
   }
 
   PlanCost cost;
-  // Megatron pads the vocabulary to a multiple of 128 x tp.
-  int64_t quantum = plan.tp > 1 ? 128 * plan.tp : 1;
+  // Megatron pads the vocabulary to a multiple of 128 x tp (unless the
+  // model is to run as it is).
+  int64_t quantum =
+      plan.tp > 1 && !options.unpaddedVocabulary ? 128 * plan.tp : 1;
   cost.paddedVocab = ceilDiv(model.vocab, quantum) * quantum;
   double vocabScale =
       static_cast<double>(cost.paddedVocab) / static_cast<double>(model.vocab);
@@ -134,12 +150,13 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   head.memoryBytes *= vocabScale;
   head.activationBytes *= vocabScale;
 
-  // Bytes per element as trained, relative to the IR's.
+  // Bytes per element as trained, relative to the IR's. Mixed precision
+  // (cleave-mixed-precision) computes in 16 bits but keeps parameters and
+  // gradients in f32; AdamW keeps m and v in f32.
   bool mixed = options.precision != "f32";
   double computeBytes = mixed ? 2.0 : 4.0;
   double byteScale = computeBytes / static_cast<double>(model.elementBytes);
-  double weightBytes = computeBytes, gradientBytes = computeBytes;
-  double stateBytes = mixed ? 12.0 : 8.0; // master copy and Adam's m, v
+  double weightBytes = 4.0, gradientBytes = 4.0, stateBytes = 8.0;
 
   double rate = *peak * cluster.gemmEfficiency;
   double tp = static_cast<double>(plan.tp);
@@ -190,18 +207,28 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   double dp = static_cast<double>(plan.dp);
 
   // Gradients over dp: per micro-batch when the runtime runs micro-batches.
+  // Without ZeRO an all-reduce; with it a reduce-scatter of the gradients
+  // and an all-gather of the updated weights (ZeRO-3: of the weights before
+  // each micro-batch's forward and backward instead).
   double reductions = (m > 1 || p > 1) ? static_cast<double>(m) : 1.0;
-  cost.dataParallel =
-      reductions * getAllReduceTime(params * gradientBytes, plan.dp, dpLink);
-  if (plan.zeroStage == 3)
-    cost.dataParallel +=
-        2.0 * m * getAllGatherTime(params * weightBytes, plan.dp, dpLink);
-  if (model.tiedEmbedding && p > 1) {
-    double table = embed.params / tp;
-    cost.pipelineTransfers +=
-        getSendTime(table * gradientBytes, ppLink) +
-        getSendTime(table * weightBytes, ppLink);
+  double gradientTensor = params * gradientBytes;
+  double weightTensor = params * weightBytes;
+  double gatherUnits = 0.0; // whole tensors each device moves
+  if (plan.zeroStage == 0) {
+    cost.dataParallel =
+        reductions * getAllReduceTime(gradientTensor, plan.dp, dpLink);
+    gatherUnits = 2.0 * reductions;
+  } else {
+    double gathers = plan.zeroStage == 3 ? 2.0 * m : 1.0;
+    cost.dataParallel =
+        reductions * getAllGatherTime(gradientTensor, plan.dp, dpLink) +
+        gathers * getAllGatherTime(weightTensor, plan.dp, dpLink);
+    gatherUnits = reductions + gathers;
   }
+  double table = embed.params / tp;
+  if (model.tiedEmbedding && p > 1)
+    cost.pipelineTransfers += getSendTime(table * gradientBytes, ppLink) +
+                              getSendTime(table * weightBytes, ppLink);
   // The update reads and writes weights, gradients and state once.
   double updated = plan.zeroStage >= 1 ? params / dp : params;
   cost.optimizer = 2.0 * updated * (weightBytes + gradientBytes + stateBytes) /
@@ -220,10 +247,12 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
                              static_cast<double>(blocksPerRank)
           : b * block.activationBytes * byteScale / tp;
   int64_t blocksPerChunk = std::max<int64_t>(1, blocksPerRank / v);
+  // Chunks in flight hold their blocks' activations; the embedding's or
+  // head's belong to one chunk in v (the first or the last).
   auto rankActivations = [&](int64_t rank, double extra) {
-    int64_t inFlight = getInFlight(plan, rank);
-    return inFlight * (blocksPerChunk * blockActivations +
-                       extra * b * byteScale / tp);
+    double inFlight = static_cast<double>(getInFlight(plan, rank));
+    return inFlight * blocksPerChunk * blockActivations +
+           std::ceil(inFlight / v) * extra * b * byteScale / tp;
   };
   double firstActivations = rankActivations(0, embed.activationBytes);
   double lastActivations = rankActivations(p - 1, head.activationBytes);
@@ -241,10 +270,15 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   cost.tflopsPerDevice = (plan.recompute ? 4.0 : 3.0) * forwardFlops /
                          cost.stepTime / devices / 1e12;
   cost.mfu = 3.0 * forwardFlops / (cost.stepTime * devices * *peak);
+  // Ring collectives send (n - 1) / n of the buffer per step, twice for an
+  // all-reduce; point-to-point sends the whole buffer.
+  double tpAllReduces = m * (blocksPerRank * (plan.recompute ? 6.0 : 4.0) + 2.0);
   cost.communicatedBytes =
-      m * blocksPerRank * (plan.recompute ? 6.0 : 4.0) * 2.0 *
-          (plan.tp - 1) / std::max(1.0, tp) * activation +
-      reductions * 2.0 * (dp - 1) / dp * params * gradientBytes;
+      tpAllReduces * 2.0 * (tp - 1) / tp * activation +
+      gatherUnits * (dp - 1) / dp * gradientTensor +
+      (p > 1 ? m * 2.0 * v * activation : 0.0) +
+      (model.tiedEmbedding && p > 1 ? table * (gradientBytes + weightBytes)
+                                    : 0.0);
 
   double limit = options.memoryLimit > 0 ? options.memoryLimit
                                          : cluster.memoryBytes;

@@ -35,7 +35,8 @@ FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward
     auto type = dyn_cast<RankedTensorType>(arg.getType());
     if (auto input = forward.getArgAttrOfType<StringAttr>(
             arg.getArgNumber(), CleaveDialect::kInputAttrName);
-        input && input.getValue() == "tokens" && type && type.getRank() == 2) {
+        input && input.getValue() == "tokens" && type && type.getRank() == 2 &&
+        type.hasStaticShape()) {
       model.batch = type.getDimSize(0);
       model.seq = type.getDimSize(1);
     }
@@ -43,9 +44,12 @@ FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward
         arg.getArgNumber(), CleaveDialect::kParamAttrName);
     if (!param || !type)
       continue;
-    if (param.getValue() == "embed.tokens" && type.getRank() == 2) {
+    if (param.getValue() == "embed.tokens" && type.getRank() == 2 &&
+        type.hasStaticShape()) {
       model.vocab = type.getDimSize(0);
       model.hidden = type.getDimSize(1);
+      if (auto element = dyn_cast<FloatType>(type.getElementType()))
+        model.elementBytes = element.getWidth() / 8;
     }
     // The part of the first op that reads it.
     LayerAttr first;
@@ -78,9 +82,12 @@ FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward
       untagged = true;
       return;
     }
-    if (auto attention = dyn_cast<AttentionOp>(op))
-      model.heads = cast<RankedTensorType>(attention.getQuery().getType())
-                        .getDimSize(1);
+    if (auto attention = dyn_cast<AttentionOp>(op)) {
+      // [batch, heads, seq, head size]
+      auto query = cast<RankedTensorType>(attention.getQuery().getType());
+      if (query.getRank() == 4)
+        model.heads = query.getDimSize(1);
+    }
     PartCost &part = getPart(layer);
     double matmul = cost.getMatmulFlops();
     part.matmulFlops += matmul;
@@ -95,7 +102,8 @@ FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward
                              "without");
   if (blocks.empty() || model.heads <= 0)
     return forward.emitError("the planner needs transformer blocks with "
-                             "attention (layer tags cleave.layer<i>)");
+                             "attention over [batch, heads, seq, head size] "
+                             "(layer tags cleave.layer<i>)");
   for (const PartCost &block : blocks) {
     const PartCost &first = blocks.front();
     auto same = [](double a, double b) {
@@ -116,11 +124,5 @@ FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward
     part->memoryBytes /= model.batch;
     part->activationBytes /= model.batch;
   }
-  Type element = forward.getArgumentTypes().empty()
-                     ? Type()
-                     : cast<RankedTensorType>(forward.getArgumentTypes()[0])
-                           .getElementType();
-  if (auto floatType = dyn_cast_or_null<FloatType>(element))
-    model.elementBytes = floatType.getWidth() / 8;
   return model;
 }

@@ -46,7 +46,7 @@ mlir::cleave::planner::searchPlans(const ModelProfile &model,
   // For when nothing fits: the plan that needs the least memory, and
   // whether cleavec's limits ruled plans out.
   std::optional<RankedPlan> smallest;
-  std::string smallestWhy;
+  std::string smallestWhy, lastWhy;
   bool unsupported = false;
   bool anyMesh = false;
   for (int64_t tp : getDivisors(devices)) {
@@ -55,7 +55,8 @@ mlir::cleave::planner::searchPlans(const ModelProfile &model,
       if (options.mesh && (options.mesh->dp != dp || options.mesh->tp != tp ||
                            options.mesh->pp != pp))
         continue;
-      if (model.heads % tp != 0 || pp > model.layers || batch % dp != 0)
+      if (model.heads % tp != 0 || pp > model.layers || batch % dp != 0 ||
+          (options.unpaddedVocabulary && model.vocab % tp != 0))
         continue;
       anyMesh = true;
       for (int64_t size : getDivisors(batch / dp)) {
@@ -115,6 +116,8 @@ mlir::cleave::planner::searchPlans(const ModelProfile &model,
                                                      smallest->cost.peakMemory)) {
                   smallest = RankedPlan{plan, *cost};
                   smallestWhy = why;
+                } else if (!cost) {
+                  lastWhy = plan.getMesh() + ": " + why;
                 }
               }
             }
@@ -126,18 +129,29 @@ mlir::cleave::planner::searchPlans(const ModelProfile &model,
   if (!anyMesh) {
     error = "no mesh of " + std::to_string(devices) +
             " devices runs this model: tp must divide the " +
-            std::to_string(model.heads) + " heads, pp be at most the " +
-            std::to_string(model.layers) + " blocks, and dp divide the " +
-            "global batch of " + std::to_string(batch);
+            std::to_string(model.heads) + " heads" +
+            (options.unpaddedVocabulary
+                 ? " and the " + std::to_string(model.vocab) +
+                       "-token vocabulary"
+                 : std::string()) +
+            ", pp be at most the " + std::to_string(model.layers) +
+            " blocks, and dp divide the global batch of " +
+            std::to_string(batch);
     if (options.mesh)
       error += " (and the mesh is fixed to " + options.mesh->getMesh() + ")";
     return failure();
   }
   if (result.plans.empty() && !smallest) {
-    error = "no plan cleavec can run";
     if (unsupported)
-      error += ": pipeline stages (and micro-batches on a mesh) take neither "
-               "ZeRO nor recompute";
+      error = "no plan cleavec can run: pipeline stages (and micro-batches "
+              "on a mesh) take neither ZeRO nor recompute";
+    else if (result.considered == 0)
+      error = "no plan matches the choices given (micro-batch size, "
+              "schedule, ZeRO stage, recompute): interleaving needs pp > 1, "
+              "micro-batches a multiple of pp and chunks that divide the "
+              "blocks";
+    else
+      error = "no plan runs this model: " + lastWhy;
     return failure();
   }
   if (result.plans.empty()) {

@@ -105,7 +105,9 @@ void mlir::cleave::printPlanReport(const ModelProfile &model,
       cost.dataParallel, cost.optimizer);
   if (cost.paddedVocab != model.vocab)
     os << "cleavec: the vocabulary is padded from " << model.vocab << " to "
-       << cost.paddedVocab << " (a multiple of 128 x tp, as Megatron-LM does)\n";
+       << cost.paddedVocab << " (a multiple of 128 x tp, as Megatron-LM does): "
+       << "build the model with --vocab " << cost.paddedVocab
+       << " to run this plan\n";
   if (report.explain) {
     os << llvm::formatv(
         "cleavec: memory per device: weights {0:f2} GiB, gradients {1:f2} "

@@ -230,9 +230,11 @@ llvm::raw_ostream &error() {
   return llvm::WithColor::error(llvm::errs(), "cleavec");
 }
 
-/// --recompute (alone or =full) asks for recompute; =none does not.
+/// --recompute (alone or =full) asks for recompute; =none does not. (--auto
+/// sets "full" without an occurrence.)
 bool isRecomputing() {
-  return recompute.getNumOccurrences() && recompute != "none";
+  return recompute == "full" ||
+         (recompute.getNumOccurrences() && recompute != "none");
 }
 
 /// The compiler command line for `source` -> `executable`.
@@ -337,6 +339,20 @@ FailureOr<MeshOption> parseMeshOption() {
 
 FailureOr<pipeline::Schedule> getSchedule(int64_t ranks);
 
+/// Parses the model at `path` through `sourceMgr` (whose diagnostic
+/// handler the caller keeps while it uses the module); prints errors.
+OwningOpRef<ModuleOp> parseModel(MLIRContext &context, StringRef path,
+                                 llvm::SourceMgr &sourceMgr) {
+  std::string message;
+  auto file = openInputFile(path, &message);
+  if (!file) {
+    error() << message << "\n";
+    return nullptr;
+  }
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  return parseSourceFile<ModuleOp>(sourceMgr, &context);
+}
+
 /// Compiles the model at `modelPath` into `directory`; sets `executable`.
 LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
                     const MeshOption &mesh, StringRef directory,
@@ -387,17 +403,11 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
   }
 
   llvm::SourceMgr sourceMgr;
-  std::string message;
-  auto file = openInputFile(modelPath, &message);
-  if (!file) {
-    error() << message << "\n";
-    return failure();
-  }
-  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = parseModel(context, modelPath, sourceMgr);
   if (!module)
     return failure();
+  std::string message;
 
   if (pipelineRanks && mesh.axes.size() == 1) {
     // The pipeline's mesh: transfers and the gradient norm use its pp axis.
@@ -650,7 +660,10 @@ struct Planned {
 };
 
 /// Plans the model at `modelPath` with the plan options; reports errors.
-FailureOr<Planned> planModel(MLIRContext &context, StringRef modelPath) {
+/// For training (--auto), only plans that run the model as it is, in the
+/// precision it will train in.
+FailureOr<Planned> planModel(MLIRContext &context, StringRef modelPath,
+                             bool forTraining) {
   if (gpus < 1 || clusterName.empty()) {
     error() << "planning needs --gpus N (at least 1) and --cluster NAME\n";
     return failure();
@@ -665,9 +678,17 @@ FailureOr<Planned> planModel(MLIRContext &context, StringRef modelPath) {
   options.devices = gpus;
   options.globalBatch = globalBatch;
   options.memoryLimit = memoryLimit * 1024.0 * 1024.0 * 1024.0;
-  options.precision = precision.getNumOccurrences() ? std::string(precision)
-                      : cluster->getPeakFlops("bf16") ? "bf16"
-                                                      : "f32";
+  options.unpaddedVocabulary = forTraining;
+  options.precision =
+      precision.getNumOccurrences() || forTraining ? std::string(precision)
+      : cluster->getPeakFlops("bf16")              ? "bf16"
+                                                   : "f32";
+  if (options.precision != "bf16" && options.precision != "f16" &&
+      options.precision != "f32") {
+    error() << "--precision must be bf16, f16 or f32, got '"
+            << options.precision << "'\n";
+    return failure();
+  }
   if (!cluster->getPeakFlops(options.precision)) {
     error() << "cluster '" << cluster->name << "' gives no peak for "
             << options.precision << "\n";
@@ -726,14 +747,8 @@ FailureOr<Planned> planModel(MLIRContext &context, StringRef modelPath) {
   }
 
   llvm::SourceMgr sourceMgr;
-  auto file = openInputFile(modelPath, &message);
-  if (!file) {
-    error() << message << "\n";
-    return failure();
-  }
-  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = parseModel(context, modelPath, sourceMgr);
   if (!module)
     return failure();
   func::FuncOp forward;
@@ -763,12 +778,18 @@ FailureOr<Planned> planModel(MLIRContext &context, StringRef modelPath) {
 LogicalResult applyChosenPlan(MLIRContext &context, StringRef modelPath) {
   if (meshOption.getNumOccurrences() || strategyOption.getNumOccurrences() ||
       microBatches.getNumOccurrences() || scheduleName.getNumOccurrences() ||
-      virtualStages.getNumOccurrences() || recompute.getNumOccurrences()) {
-    error() << "--auto chooses the mesh, strategies, micro-batches, schedule "
-               "and recompute itself: give none of them\n";
+      virtualStages.getNumOccurrences() || recompute.getNumOccurrences() ||
+      layersPerStage.getNumOccurrences()) {
+    error() << "--auto chooses the mesh, strategies, micro-batches, schedule, "
+               "stages and recompute itself: give none of them\n";
     return failure();
   }
-  FailureOr<Planned> planned = planModel(context, modelPath);
+  if (globalBatch.getNumOccurrences()) {
+    error() << "--auto trains the model's own batch: build the model with "
+               "the batch you want instead of --global-batch\n";
+    return failure();
+  }
+  FailureOr<Planned> planned = planModel(context, modelPath, true);
   if (failed(planned))
     return failure();
   const planner::Plan &chosen = planned->result.plans.front().plan;
@@ -908,7 +929,7 @@ int printSchedule() {
 /// `cleavec plan MODEL.mlir --gpus N --cluster NAME ...`: the fastest plan
 /// that fits and its alternatives.
 int plan(MLIRContext &context, StringRef modelPath) {
-  FailureOr<Planned> planned = planModel(context, modelPath);
+  FailureOr<Planned> planned = planModel(context, modelPath, false);
   if (failed(planned))
     return 1;
   PlanReportOptions report;

@@ -169,6 +169,10 @@ struct PlannerOptions {
   /// The compute dtype the cost model assumes: "bf16" (mixed precision
   /// with f32 master weights) or "f32".
   std::string precision = "bf16";
+  /// Only plans that run the model as it is: tp must divide the vocabulary
+  /// (cleavec does not pad it). Otherwise the vocabulary is padded to a
+  /// multiple of 128 * tp as Megatron-LM does, and the report says so.
+  bool unpaddedVocabulary = false;
   /// Choices the user fixed; the others are searched.
   std::optional<Plan> mesh; // dp, tp, pp only
   std::optional<int64_t> microBatchSize;

@@ -9,7 +9,7 @@ the report's order, and the ranks must have sent and received.
 
 import sys
 
-import trace
+import pipeline_trace as trace
 
 
 def main():

@@ -95,6 +95,8 @@ struct AutoParallelPass
                        b.getI64IntegerAttr(plan.virtualStages)),
         b.getNamedAttr("zero_stage", b.getI64IntegerAttr(plan.zeroStage)),
         b.getNamedAttr("recompute", b.getBoolAttr(plan.recompute)),
+        b.getNamedAttr("padded_vocab",
+                       b.getI64IntegerAttr(chosen.cost.paddedVocab)),
         b.getNamedAttr("cluster", b.getStringAttr(cluster.name)),
         b.getNamedAttr("step_time_s", b.getF64FloatAttr(chosen.cost.stepTime)),
         b.getNamedAttr("peak_memory_bytes",
