@@ -1,85 +1,109 @@
 #!/usr/bin/env python3
-"""The cpu-local cluster's compute efficiency: the share of the planner's
-predicted compute speed a whole training step reaches on one rank.
+"""The cpu-local cluster's compute efficiency and update time: what a whole
+training step on one device reaches beyond its FLOPs and bytes.
 
     bench/calibrate-step.py CLUSTER.json
 
-Trains a calibration GPT (2 layers, hidden 384, 6 heads, sequence 64,
-vocabulary 512, batch 16: not a model the validation uses) 6 steps on one
-rank with one thread, as many copies at once as the machine has devices
-(a device's speed while every device is busy), asks `cleavec plan` for the
-same run's prediction with the efficiency at 1, and writes measured /
-predicted into the cluster file's device.compute_efficiency. Run after
+Trains two calibration GPTs with the same parameters and 8x apart in work
+(2 layers, hidden 384, 6 heads, sequence 64, vocabulary 512, batch 16 and
+batch 2: not models the validation uses) 6 steps on one rank with one
+thread, as many copies at once as the machine has devices (a device's
+speed while every device is busy). `cleavec plan` predicts each run's
+compute with efficiency 1 (W) and the model's parameters (P); the measured
+step T = W / efficiency + P * update time (plus the predicted rest),
+twice, gives both, which go into the cluster file's
+device.compute_efficiency and device.update_time_per_param. Run after
 bench/calibrate-cpu.sh, which measures the GEMM peak, memory and links
 this builds on.
 """
 
+import copy
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.environ.get("CLEAVE_BUILD_DIR", os.path.join(ROOT, "build"))
+from benchsupport import median_step_ms, prepare_text, tool
 
 
-def tool(name):
-    return os.path.join(BUILD, "bin", name)
+def measure(work, data, batch, copies):
+    """Median step time (s) of `copies` concurrent one-rank runs of the
+    calibration GPT at `batch`, and the model's path."""
+    model = os.path.join(work, f"model-{batch}.mlir")
+    subprocess.run([tool("cleave-models"), "gpt", "--layers", "2",
+                    "--hidden", "384", "--heads", "6", "--seq", "64",
+                    "--vocab", "512", "--batch", str(batch), "-o", model],
+                   check=True)
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    out = os.path.join(work, f"run-{batch}")
+    subprocess.run([tool("cleavec"), "train", model, "--data", data,
+                    "--steps", "1", "--out", out],
+                   check=True, capture_output=True, env=env)
+    program = os.path.join(out, f"model-{batch}")
+    runs = [subprocess.Popen(
+        [program, "--data", data, "--steps", "6", "--out",
+         os.path.join(work, f"copy-{batch}-{i}")],
+        stdout=subprocess.PIPE, text=True, env=env) for i in range(copies)]
+    logs = [run.communicate()[0] for run in runs]
+    times = sorted(median_step_ms(log) for log in logs)
+    return times[len(times) // 2] / 1e3, model
+
+
+def predict(work, cluster, model):
+    """(compute, rest without the update, parameters) of cleavec plan's
+    prediction for one rank at efficiency 1."""
+    cluster["device"]["compute_efficiency"] = 1.0
+    cluster["device"].pop("update_time_per_param", None)
+    path = os.path.join(work, "cluster.json")
+    json.dump(cluster, open(path, "w"))
+    plan = json.loads(subprocess.run(
+        [tool("cleavec"), "plan", model, "--gpus", "1", "--cluster", path,
+         "--precision", "f32", "--recompute=none", "--json"],
+        check=True, capture_output=True, text=True).stdout)
+    breakdown = plan["predicted"]["breakdown_s"]
+    rest = plan["predicted"]["step_time_s"] - breakdown["compute"] - \
+        breakdown["optimizer"]
+    report = subprocess.run([tool("cleavec"), "plan", model, "--gpus", "1",
+                             "--cluster", path, "--precision", "f32",
+                             "--recompute=none"],
+                            check=True, capture_output=True, text=True).stdout
+    params = float(re.search(r"([0-9.]+)M parameters", report).group(1)) * 1e6
+    return breakdown["compute"], rest, params
 
 
 def main():
     path = sys.argv[1]
     cluster = json.load(open(path))
-    cluster["device"]["compute_efficiency"] = 1.0
     with tempfile.TemporaryDirectory() as work:
-        raw = os.path.join(work, "raw.json")
-        json.dump(cluster, open(raw, "w"))
-        model = os.path.join(work, "model.mlir")
         data = os.path.join(work, "text.bin")
-        subprocess.run([tool("cleave-models"), "gpt", "--layers", "2",
-                        "--hidden", "384", "--heads", "6", "--seq", "64",
-                        "--vocab", "512", "--batch", "16", "-o", model],
-                       check=True)
-        subprocess.run([tool("cleavec"), "prepare-text",
-                        "/usr/share/common-licenses/GPL-3", "-o", data],
-                       check=True, capture_output=True)
-        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-        subprocess.run([tool("cleavec"), "train", model, "--data", data,
-                        "--steps", "1", "--emit-only", "--out",
-                        os.path.join(work, "run")],
-                       check=True, capture_output=True, env=env)
-        program = os.path.join(work, "run", "model")
-        subprocess.run([tool("cleavec"), "train", model, "--data", data,
-                        "--steps", "1", "--out", os.path.join(work, "run")],
-                       check=True, capture_output=True, env=env)
-        copies = [subprocess.Popen(
-            [program, "--data", data, "--steps", "6", "--out",
-             os.path.join(work, f"copy{i}")],
-            stdout=subprocess.PIPE, text=True, env=env)
-            for i in range(cluster["devices_per_node"])]
-        times = []
-        for copy in copies:
-            log = copy.communicate()[0]
-            times += [float(t) for t in
-                      re.findall(r"step_time ([0-9.]+) ms", log)[1:]]
-        measured = statistics.median(times) / 1e3
-        plan = json.loads(subprocess.run(
-            [tool("cleavec"), "plan", model, "--gpus", "1", "--cluster", raw,
-             "--precision", "f32", "--recompute=none", "--json"],
-            check=True, capture_output=True, text=True).stdout)
-        predicted = plan["predicted"]["step_time_s"]
-    efficiency = min(1.0, predicted / measured)
-    print(f"calibration step: measured {measured * 1e3:.1f} ms, predicted at "
-          f"full efficiency {predicted * 1e3:.1f} ms: compute_efficiency "
-          f"{efficiency:.3f}")
+        prepare_text(data)
+        rows = []
+        for batch in [16, 2]:
+            measured, model = measure(work, data, batch,
+                                      cluster["devices_per_node"])
+            work_time, rest, params = predict(work, copy.deepcopy(cluster),
+                                              model)
+            rows.append((measured - rest, work_time, params))
+            print(f"calibration batch {batch}: measured {measured * 1e3:.1f} ms,"
+                  f" predicted work {work_time * 1e3:.1f} ms, "
+                  f"{params / 1e6:.2f}M parameters")
+    # T = W x + P u for x = 1 / efficiency: two equations.
+    (t1, w1, p1), (t2, w2, p2) = rows
+    determinant = w1 * p2 - w2 * p1
+    inverse = (t1 * p2 - t2 * p1) / determinant
+    update = max(0.0, (w1 * t2 - w2 * t1) / determinant)
+    efficiency = min(1.0, 1.0 / inverse)
+    print(f"compute_efficiency {efficiency:.3f}, update_time_per_param "
+          f"{update * 1e9:.2f} ns")
     cluster["device"]["compute_efficiency"] = round(efficiency, 4)
-    cluster.setdefault("sources", {})["compute_efficiency"] = (
-        "measured: bench/calibrate-step.py, one copy per device training a "
-        "calibration GPT (2 layers, hidden 384, batch 16) at once: the "
-        "prediction at efficiency 1 over the measured step")
+    cluster["device"]["update_time_per_param"] = float(f"{update:.4g}")
+    source = ("measured: bench/calibrate-step.py, one copy per device "
+              "training two calibration GPTs (2 layers, hidden 384; batch 16 "
+              "and 2) at once, solved for both")
+    cluster.setdefault("sources", {})["compute_efficiency"] = source
+    cluster["sources"]["update_time_per_param"] = source
     with open(path, "w") as f:
         json.dump(cluster, f, indent=2)
         f.write("\n")

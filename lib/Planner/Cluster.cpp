@@ -110,6 +110,12 @@ FailureOr<Cluster> mlir::cleave::planner::parseCluster(StringRef json,
   cluster.workspaceBytes = root->getNumber("workspace_bytes").value_or(0.0);
   cluster.computeEfficiency =
       device->getNumber("compute_efficiency").value_or(1.0);
+  cluster.updateTimePerParam =
+      device->getNumber("update_time_per_param").value_or(0.0);
+  if (!(cluster.updateTimePerParam >= 0)) {
+    error = "'device.update_time_per_param' must not be negative";
+    return failure();
+  }
   if (!(cluster.computeEfficiency > 0 && cluster.computeEfficiency <= 1)) {
     error = "'device.compute_efficiency' is a share, in (0, 1]";
     return failure();

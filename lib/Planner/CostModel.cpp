@@ -229,10 +229,14 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   if (model.tiedEmbedding && p > 1)
     cost.pipelineTransfers += getSendTime(table * gradientBytes, ppLink) +
                               getSendTime(table * weightBytes, ppLink);
-  // The update reads and writes weights, gradients and state once.
+  // The update: its measured time per parameter, or reading and writing
+  // weights, gradients and state once at memory bandwidth.
   double updated = plan.zeroStage >= 1 ? params / dp : params;
-  cost.optimizer = 2.0 * updated * (weightBytes + gradientBytes + stateBytes) /
-                   cluster.memoryBandwidth;
+  cost.optimizer =
+      cluster.updateTimePerParam > 0
+          ? updated * cluster.updateTimePerParam
+          : 2.0 * updated * (weightBytes + gradientBytes + stateBytes) /
+                cluster.memoryBandwidth;
   cost.stepTime = cost.compute + cost.tensorParallel + cost.pipelineTransfers +
                   cost.bubble + cost.dataParallel + cost.optimizer;
 

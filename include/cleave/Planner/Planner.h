@@ -56,6 +56,10 @@ struct Cluster {
   /// reaches on one device (what the backward's and the non-GEMM kernels
   /// lose beyond their FLOPs and bytes); 1 where nobody has measured it.
   double computeEfficiency = 1.0;
+  /// Measured seconds the optimizer update takes per parameter; 0 where
+  /// nobody has measured it (the update then moves its bytes at memory
+  /// bandwidth).
+  double updateTimePerParam = 0.0;
   int64_t devicesPerNode = 1;
   Link intraNode, interNode;
   /// Memory a device keeps for the runtime (library workspaces, kernels).
