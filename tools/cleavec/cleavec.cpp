@@ -976,7 +976,8 @@ int main(int argc, char **argv) {
       "  cleavec schedule --mesh pp=P --micro-batches M "
       "[--schedule gpipe|1f1b|interleaved] [--virtual-stages V]\n"
       "  cleavec plan MODEL.mlir --gpus N --cluster NAME [--global-batch B] "
-      "[--json] [--explain] [--mesh dp=a,tp=b,pp=c]\n");
+      "[--json] [--explain] [--mesh dp=a,tp=b,pp=c]\n"
+      "  cleavec train MODEL.mlir ... --auto --gpus N --cluster NAME\n");
   static const char *const kCommands =
       "'build', 'train', 'plan', 'prepare-text' or 'schedule'";
   if (positional.empty()) {
