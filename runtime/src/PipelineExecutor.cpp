@@ -150,11 +150,6 @@ public:
     for (int i = 0; i < pipeline.numActions[ppIndex]; ++i) {
       const PipelineAction &action = actions[i];
       Stage &stage = stages[action.stage];
-      // As `cleavec schedule` spells it: F<micro-batch>[.<chunk>].
-      std::string name = std::string(action.backward ? "B" : "F") +
-                         std::to_string(action.microBatch);
-      if (pipeline.numStages > pipeline.numRanks)
-        name += "." + std::to_string(action.stage / pipeline.numRanks);
       double start = Trace::now();
       CLEAVE_RETURN_IF_ERROR(loadBatch(action.microBatch));
       if (!action.backward) {
@@ -178,7 +173,7 @@ public:
         releaseStashes(stage, action.microBatch);
       }
       if (Trace *trace = Trace::get())
-        trace->add("compute", name, start, Trace::now());
+        trace->add("compute", getActionName(action), start, Trace::now());
     }
     CLEAVE_RETURN_IF_ERROR(communicator->completeSends("the pipeline's sends"));
     CLEAVE_RETURN_IF_ERROR(sumGradientParts(state));
@@ -236,6 +231,15 @@ private:
   };
 
   bool isMine(int stage) const { return stage % pipeline.numRanks == ppIndex; }
+
+  /// As `cleavec schedule` spells it: F<micro-batch>[.<chunk>].
+  std::string getActionName(const PipelineAction &action) const {
+    std::string name = std::string(action.backward ? "B" : "F") +
+                       std::to_string(action.microBatch);
+    if (pipeline.numStages > pipeline.numRanks)
+      name += "." + std::to_string(action.stage / pipeline.numRanks);
+    return name;
+  }
 
   Status bindProgram(TrainingState &state, const Program &program,
                      std::vector<void *> &arguments) {

@@ -317,13 +317,23 @@ Status train(StepExecutor &executor, const TrainOptions &options,
     return state.set(name, bytes.data(), bytes.size());
   };
 
+  // What the input buffers hold: a pipeline asks for a micro-batch before
+  // each of its passes, often the one already there, and a rank whose
+  // stages take neither input needs none.
+  bool takesBatch = state.find("tokens") || state.find("targets");
+  int64_t loadedStep = 0, loadedMicroBatch = -1;
   auto loadBatch = [&](int64_t stepNumber, int64_t j) -> Status {
+    if (!takesBatch || (stepNumber == loadedStep && j == loadedMicroBatch))
+      return Status::success();
     CLEAVE_RETURN_IF_ERROR(getBatch(data, dataSeed,
                                     static_cast<uint64_t>(stepNumber),
                                     j * micro, micro, seq, tokens.data(),
                                     targets.data()));
     CLEAVE_RETURN_IF_ERROR(state.setBlockOf("tokens", tokens.data()));
-    return state.setBlockOf("targets", targets.data());
+    CLEAVE_RETURN_IF_ERROR(state.setBlockOf("targets", targets.data()));
+    loadedStep = stepNumber;
+    loadedMicroBatch = j;
+    return Status::success();
   };
 
   for (int64_t stepNumber = first; stepNumber <= options.steps; ++stepNumber) {

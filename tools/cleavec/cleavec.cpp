@@ -679,10 +679,9 @@ FailureOr<Planned> planModel(MLIRContext &context, StringRef modelPath,
   options.globalBatch = globalBatch;
   options.memoryLimit = memoryLimit * 1024.0 * 1024.0 * 1024.0;
   options.unpaddedVocabulary = forTraining;
-  options.precision =
-      precision.getNumOccurrences() || forTraining ? std::string(precision)
-      : cluster->getPeakFlops("bf16")              ? "bf16"
-                                                   : "f32";
+  options.precision = precision.getNumOccurrences() || forTraining
+                          ? std::string(precision)
+                          : cluster->getDefaultPrecision();
   if (options.precision != "bf16" && options.precision != "f16" &&
       options.precision != "f32") {
     error() << "--precision must be bf16, f16 or f32, got '"

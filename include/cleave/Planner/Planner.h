@@ -66,6 +66,11 @@ struct Cluster {
   double workspaceBytes = 0.0;
 
   std::optional<double> getPeakFlops(StringRef dtype) const;
+  /// What training here computes in unless told: bf16 where the device has
+  /// a bf16 peak, else f32.
+  std::string getDefaultPrecision() const {
+    return getPeakFlops("bf16") ? "bf16" : "f32";
+  }
 };
 
 /// Reads a cluster file (schema in docs/planner.md).

@@ -60,9 +60,8 @@ struct AutoParallelPass
     options.devices = devices;
     options.globalBatch = globalBatch;
     options.memoryLimit = memoryLimit * 1024.0 * 1024.0 * 1024.0;
-    options.precision = !precision.empty()            ? std::string(precision)
-                        : loaded->getPeakFlops("bf16") ? "bf16"
-                                                       : "f32";
+    options.precision =
+        precision.empty() ? loaded->getDefaultPrecision() : precision;
     FailureOr<planner::SearchResult> result =
         planner::searchPlans(*model, *loaded, options, error);
     if (failed(result)) {
