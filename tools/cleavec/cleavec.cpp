@@ -162,9 +162,14 @@ static cl::opt<std::string> meshOption(
     cl::value_desc("axis=size,..."), cl::cat(category));
 static cl::opt<std::string> strategyOption(
     "strategy",
-    cl::desc("With --mesh: strategies, comma-separated (dp, megatron, zero1, "
-             "zero2, zero3); default: dp on an axis named dp, megatron on tp"),
+    cl::desc("With --mesh: strategies, comma-separated (dp, megatron, "
+             "search, zero1, zero2, zero3); default: dp on an axis named dp, "
+             "megatron on tp (search: the cost-driven tensor-parallel "
+             "search, priced on --cluster, default dgx-a100-80g)"),
     cl::cat(category));
+/// The tensor-parallel strategy of pipelined meshes: Megatron's, or the
+/// search's under --auto.
+static std::string tensorStrategy = "megatron";
 static cl::opt<unsigned> optLevel(
     "opt-level",
     cl::desc("Optimization level of the generated program's compiler, 0-3 (3)"),
@@ -188,9 +193,9 @@ static cl::opt<int64_t> gpus("gpus", cl::desc("plan: the number of devices"),
                              cl::init(0), cl::cat(planCategory));
 static cl::opt<std::string>
     clusterName("cluster",
-                cl::desc("plan: a shipped cluster (dgx-a100-40g, "
-                         "dgx-a100-80g, dgx-h100, h200-node, cpu-local) or a "
-                         "cluster file NAME.json"),
+                cl::desc("plan, --auto, --strategy search: a shipped cluster "
+                         "(dgx-a100-40g, dgx-a100-80g, dgx-h100, h200-node, "
+                         "cpu-local) or a cluster file NAME.json"),
                 cl::cat(planCategory));
 static cl::opt<int64_t> globalBatch(
     "global-batch",
@@ -471,10 +476,11 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
       for (const auto &[name, size] : mesh.axes)
         if (name != "pp")
           strategies += (strategies.empty() ? "" : ",") +
-                        std::string(name == "dp" ? "dp" : "megatron");
+                        std::string(name == "dp" ? "dp" : tensorStrategy);
       CleaveParallelizeOptions parallelize;
       parallelize.mesh = mesh.toPassOption();
       parallelize.strategy = strategies;
+      parallelize.cluster = clusterName;
       pm.addPass(createCleaveParallelize(parallelize));
       pm.addPass(createCanonicalizerPass());
       pm.addPass(createCSEPass());
@@ -520,6 +526,7 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
     CleaveParallelizeOptions parallelize;
     parallelize.mesh = mesh.toPassOption();
     parallelize.strategy = strategyOption;
+    parallelize.cluster = clusterName;
     if (mode == Mode::Forward)
       parallelize.function = entry.empty() ? forwardName : std::string(entry);
     pm.addPass(createCleaveParallelize(parallelize));
@@ -811,12 +818,17 @@ LogicalResult applyChosenPlan(MLIRContext &context, StringRef modelPath) {
     addAxis("dp", chosen.dp);
   }
   addAxis("tp", chosen.tp);
-  if (chosen.zeroStage > 0) {
-    addStrategy("dp");
+  // Tensor parallelism by the cost-driven search, priced on the cluster
+  // the plan was made for.
+  if (chosen.zeroStage > 0 || chosen.tp > 1) {
+    if (chosen.dp > 1 || chosen.zeroStage > 0)
+      addStrategy("dp");
     if (chosen.tp > 1)
-      addStrategy("megatron");
-    addStrategy("zero" + std::to_string(chosen.zeroStage));
+      addStrategy("search");
+    if (chosen.zeroStage > 0)
+      addStrategy("zero" + std::to_string(chosen.zeroStage));
   }
+  tensorStrategy = "search";
   meshOption = axes;
   strategyOption = strategies;
   microBatches = chosen.microBatches;

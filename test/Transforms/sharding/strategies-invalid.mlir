@@ -10,7 +10,7 @@
 // NO-MESH: cleave-parallelize needs a mesh, e.g. mesh=dp:2,tp:2
 // BAD-MESH: mesh entry 'dp:0' is not name:size with a size of at least 1
 // NO-CANONICAL: axis 'pp' has no canonical strategy (dp: data parallel, tp: Megatron); name one with strategy=
-// UNKNOWN: unknown strategy 'fsdp' (dp, megatron, zero1, zero2, zero3)
+// UNKNOWN: unknown strategy 'fsdp' (dp, megatron, search, zero1, zero2, zero3)
 // EMPTY: cleave-parallelize: strategy=',' names no strategy
 // DIFFERS: [[@LINE+3]]:1: error: cleave-parallelize: the module's @mesh differs from the requested mesh
 // STAGE: ZeRO stage must be 1, 2 or 3, got 4

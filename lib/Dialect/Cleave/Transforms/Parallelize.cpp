@@ -108,6 +108,12 @@ struct CleaveParallelizePass
         CleaveShardMegatronOptions options;
         options.function = function;
         pipeline.addPass(createCleaveShardMegatron(options));
+      } else if (name == "search") {
+        CleaveSearchTensorShardingOptions options;
+        options.function = function;
+        if (!cluster.empty())
+          options.cluster = cluster;
+        pipeline.addPass(createCleaveSearchTensorSharding(options));
       } else if (name == "zero1" || name == "zero2" || name == "zero3") {
         CleaveShardZeroOptions options;
         options.function = function;
@@ -115,7 +121,7 @@ struct CleaveParallelizePass
         pipeline.addPass(createCleaveShardZero(options));
       } else {
         module.emitError("cleave-parallelize: unknown strategy '")
-            << name << "' (dp, megatron, zero1, zero2, zero3)";
+            << name << "' (dp, megatron, search, zero1, zero2, zero3)";
         return signalPassFailure();
       }
     }

@@ -495,6 +495,44 @@ def CleaveShardMegatron : Pass<"cleave-shard-megatron", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
 
+def CleaveSearchTensorSharding
+    : Pass<"cleave-search-tensor-sharding", "mlir::ModuleOp"> {
+  let summary = "Choose each parameter's tensor-parallel split by an exact, cost-driven search";
+  let description = [{
+    Tensor parallelism found rather than prescribed. Every op of the
+    training step chooses which of its factors the axis splits (or none),
+    every parameter which dimension (or none); a choice costs its compute
+    (divided by the axis when split: GEMMs at the cluster's calibrated
+    rate, other ops at memory bandwidth), the optimizer's update of the
+    parameter's local part, and the collectives between what a producer
+    makes and what its consumers need (all-reduce, reduce-scatter,
+    all-gather, all-to-all, alpha-beta over the axis's link). The cheapest
+    choice of a layer is an integer linear program, solved exactly with
+    GLPK; identical layers (same ops, same shapes) are solved once. Factors
+    tied to the batch or the sequence are left to data parallelism, and
+    a layer's inputs and outputs stay whole on the axis. The chosen splits
+    become constraints on the parameters, as cleave-shard-megatron's do;
+    propagation and partitioning then place the collectives.
+
+    With `report`, prints per layer group the splits, the predicted time
+    and the collectives the choice implies.
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
+           "Function to shard">,
+    Option<"axis", "axis", "std::string", /*default=*/"\"tp\"",
+           "Mesh axis to split over">,
+    Option<"cluster", "cluster", "std::string", /*default=*/"\"dgx-a100-80g\"",
+           "Cluster whose devices and links price the choices (a shipped "
+           "name or a cluster file)">,
+    Option<"priority", "priority", "int64_t", /*default=*/"0",
+           "Priority of the constraints (0 is the highest)">,
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Print the chosen splits and their predicted cost">,
+  ];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+}
+
 def CleaveShardZero : Pass<"cleave-shard-zero", "mlir::ModuleOp"> {
   let summary = "Split optimizer state, gradients and parameters over the data-parallel axis (ZeRO)";
   let description = [{
@@ -530,9 +568,11 @@ def CleaveParallelize : Pass<"cleave-parallelize", "mlir::ModuleOp"> {
   let description = [{
     Adds `cleave.mesh @mesh` from `mesh` (e.g. `mesh=dp:2,tp:2`, outermost
     axis first), runs one strategy per entry of `strategy` (e.g.
-    `strategy=dp,megatron,zero1`: `dp`, `megatron`, `zero1`, `zero2`,
-    `zero3`; the data-parallel and ZeRO strategies use the axis `dp`,
-    Megatron the axis `tp`; they run in the order given, and ZeRO needs
+    `strategy=dp,megatron,zero1`: `dp`, `megatron`, `search`, `zero1`,
+    `zero2`, `zero3`; the data-parallel and ZeRO strategies use the axis
+    `dp`, Megatron and the searched tensor parallelism
+    (`cleave-search-tensor-sharding`, priced on `cluster`) the axis `tp`;
+    they run in the order given, and ZeRO needs
     `dp` before it), then `cleave-propagate-sharding` and
     `cleave-partition` on `function`. Without `strategy`, each axis gets the
     canonical strategy of its name (`dp`: data parallel, `tp`: Megatron);
@@ -545,9 +585,12 @@ def CleaveParallelize : Pass<"cleave-parallelize", "mlir::ModuleOp"> {
     Option<"mesh", "mesh", "std::string", /*default=*/"\"\"",
            "Mesh axes and sizes, outermost first: name:size,...">,
     Option<"strategy", "strategy", "std::string", /*default=*/"\"\"",
-           "Strategies, comma-separated: dp, megatron, zero1, zero2, zero3">,
+           "Strategies, comma-separated: dp, megatron, search, zero1, zero2, zero3">,
     Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
            "Function to shard">,
+    Option<"cluster", "cluster", "std::string", /*default=*/"\"\"",
+           "Cluster the search strategy prices its choices on (default "
+           "dgx-a100-80g)">,
   ];
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
