@@ -200,3 +200,31 @@ TEST(PlannerTest, ClusterFilesNeedEveryField) {
 }
 
 } // namespace
+
+namespace {
+
+// Eight blocks of one second each on two stages; the last stage also runs
+// a three-second head. Even halves take 7 s; the DP moves two blocks to
+// the first stage (6 s and 5 s).
+TEST(PlannerTest, StageDpBalancesTheSlowestStage) {
+  auto time = [](int64_t rank, int64_t count) {
+    return count + (rank == 1 ? 3.0 : 0.0);
+  };
+  std::vector<int64_t> cut =
+      partitionStages(8, 2, time, [](int64_t, int64_t) { return true; });
+  EXPECT_EQ(cut, (std::vector<int64_t>{6, 2}));
+  // A memory limit of four blocks a stage forces the even cut.
+  cut = partitionStages(8, 2, time,
+                        [](int64_t, int64_t count) { return count <= 4; });
+  EXPECT_EQ(cut, (std::vector<int64_t>{4, 4}));
+  // Three blocks a stage cannot hold eight.
+  EXPECT_TRUE(partitionStages(8, 2, time, [](int64_t, int64_t count) {
+                return count <= 3;
+              }).empty());
+  // Every stage needs a block.
+  EXPECT_TRUE(partitionStages(2, 3, time, [](int64_t, int64_t) {
+                return true;
+              }).empty());
+}
+
+} // namespace

@@ -28,6 +28,7 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
+#include <limits>
 #include <cmath>
 
 using namespace mlir;
@@ -93,6 +94,43 @@ int64_t getInFlight(const Plan &plan, int64_t rank) {
 }
 
 } // namespace
+
+std::vector<int64_t> mlir::cleave::planner::partitionStages(
+    int64_t layers, int64_t stages,
+    llvm::function_ref<double(int64_t, int64_t)> time,
+    llvm::function_ref<bool(int64_t, int64_t)> fits) {
+  if (stages < 1 || layers < stages)
+    return {};
+  // slowest[k][n]: the best slowest stage of the first k stages holding the
+  // first n blocks; from[k][n] the count stage k-1 then holds.
+  constexpr double kNone = std::numeric_limits<double>::infinity();
+  std::vector<std::vector<double>> slowest(
+      stages + 1, std::vector<double>(layers + 1, kNone));
+  std::vector<std::vector<int64_t>> from(stages + 1,
+                                         std::vector<int64_t>(layers + 1, 0));
+  slowest[0][0] = 0.0;
+  for (int64_t k = 1; k <= stages; ++k) {
+    // Every later stage needs a block of its own.
+    for (int64_t n = k; n <= layers - (stages - k); ++n) {
+      for (int64_t count = 1; count <= n - (k - 1); ++count) {
+        double before = slowest[k - 1][n - count];
+        if (before == kNone || !fits(k - 1, count))
+          continue;
+        double candidate = std::max(before, time(k - 1, count));
+        if (candidate < slowest[k][n]) {
+          slowest[k][n] = candidate;
+          from[k][n] = count;
+        }
+      }
+    }
+  }
+  if (slowest[stages][layers] == kNone)
+    return {};
+  std::vector<int64_t> counts(stages);
+  for (int64_t k = stages, n = layers; k > 0; n -= counts[k - 1], --k)
+    counts[k - 1] = from[k][n];
+  return counts;
+}
 
 std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
     const ModelProfile &model, const Cluster &cluster,
@@ -176,17 +214,92 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   double activation =
       static_cast<double>(b) * model.seq * model.hidden * computeBytes;
   double tpAllReduce = getAllReduceTime(activation, plan.tp, tpLink);
-  int64_t blocksPerRank = ceilDiv(model.layers, p);
   double blockPasses = (plan.recompute ? 4.0 : 3.0) * forwardTime(block);
   double blockTp = (plan.recompute ? 6.0 : 4.0) * tpAllReduce;
   double embedTime = 3.0 * forwardTime(embed), headTime = 3.0 * forwardTime(head);
-  // Per micro-batch, on the first rank, the last and the slowest.
-  double firstCompute = blocksPerRank * blockPasses + embedTime;
-  double lastCompute = blocksPerRank * blockPasses + headTime;
-  if (p == 1)
-    firstCompute = lastCompute = firstCompute + headTime;
-  double computePerMicro = std::max(firstCompute, lastCompute);
-  double tpPerMicro = blocksPerRank * blockTp + 2.0 * tpAllReduce;
+  double dp = static_cast<double>(plan.dp);
+
+  // A stage of `count` blocks on pipeline rank `rank`: the embedding joins
+  // the first, the head (and a tied table's copy) the last.
+  auto stageCompute = [&](int64_t rank, int64_t count) {
+    return count * blockPasses + (rank == 0 ? embedTime : 0.0) +
+           (rank == p - 1 ? headTime : 0.0);
+  };
+  auto stageTp = [&](int64_t count) {
+    return count * blockTp + 2.0 * tpAllReduce;
+  };
+  auto stageParams = [&](int64_t rank, int64_t count) {
+    return (count * block.params + (rank == 0 ? embed.params : 0.0) +
+            (rank == p - 1 ? head.params : 0.0) +
+            (rank == p - 1 && model.tiedEmbedding && p > 1 ? embed.params
+                                                           : 0.0)) /
+           tp;
+  };
+  struct StageMemory {
+    double weights, gradients, optimizer, activations;
+    double total() const { return weights + gradients + optimizer + activations; }
+  };
+  auto stageMemory = [&](int64_t rank, int64_t count) {
+    double params = stageParams(rank, count);
+    StageMemory memory;
+    memory.weights = params * weightBytes / (plan.zeroStage == 3 ? dp : 1.0);
+    memory.gradients = params * gradientBytes / (plan.zeroStage >= 2 ? dp : 1.0);
+    memory.optimizer = params * stateBytes / (plan.zeroStage >= 1 ? dp : 1.0);
+    // With recompute a block keeps its input; one block's activations are
+    // rebuilt at a time.
+    double perBlock = b * block.activationBytes * byteScale / tp;
+    double blockActivations =
+        plan.recompute ? activation + perBlock / static_cast<double>(count)
+                       : perBlock;
+    int64_t blocksPerChunk = std::max<int64_t>(1, count / v);
+    // Chunks in flight hold their blocks' activations; the embedding's or
+    // head's belong to one chunk in v (the first or the last).
+    double extra = (rank == 0 ? embed.activationBytes : 0.0) +
+                   (rank == p - 1 ? head.activationBytes : 0.0);
+    double inFlight = static_cast<double>(getInFlight(plan, rank));
+    memory.activations = inFlight * blocksPerChunk * blockActivations +
+                         std::ceil(inFlight / v) * extra * b * byteScale / tp;
+    return memory;
+  };
+  double limit = options.memoryLimit > 0 ? options.memoryLimit
+                                         : cluster.memoryBytes;
+
+  // Blocks per stage: interleaved chunks split evenly; otherwise the stage
+  // DP balances the slowest stage under the memory limit, falling back to
+  // an even split (which then reports the memory it lacks).
+  std::vector<int64_t> blocks(p, ceilDiv(model.layers, p));
+  if (p > 1) {
+    for (int64_t rank = 0; rank < p; ++rank)
+      blocks[rank] = model.layers / p + (rank < model.layers % p ? 1 : 0);
+    if (v == 1) {
+      std::vector<int64_t> balanced = partitionStages(
+          model.layers, p,
+          [&](int64_t rank, int64_t count) {
+            return stageCompute(rank, count) + stageTp(count);
+          },
+          [&](int64_t rank, int64_t count) {
+            return stageMemory(rank, count).total() + cluster.workspaceBytes <=
+                   limit;
+          });
+      if (!balanced.empty())
+        blocks = std::move(balanced);
+    }
+  }
+  cost.layersPerStage = blocks;
+
+  // Per micro-batch, the slowest stage sets the pace.
+  int64_t slowest = 0, fullest = 0;
+  for (int64_t rank = 1; rank < p; ++rank) {
+    if (stageCompute(rank, blocks[rank]) + stageTp(blocks[rank]) >
+        stageCompute(slowest, blocks[slowest]) + stageTp(blocks[slowest]))
+      slowest = rank;
+    if (stageMemory(rank, blocks[rank]).total() >
+        stageMemory(fullest, blocks[fullest]).total())
+      fullest = rank;
+  }
+  int64_t blocksPerRank = *std::max_element(blocks.begin(), blocks.end());
+  double computePerMicro = stageCompute(slowest, blocks[slowest]);
+  double tpPerMicro = stageTp(blocks[slowest]);
   double transfersPerMicro =
       p > 1 ? 2.0 * v * getSendTime(activation, ppLink) : 0.0;
   double perMicro = computePerMicro + tpPerMicro + transfersPerMicro;
@@ -197,14 +310,10 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   cost.bubble = fill * perMicro;
   cost.bubbleFraction = fill / (m + fill);
 
-  // Parameters per device: the larger of the first and the last stage.
-  double firstParams = blocksPerRank * block.params + embed.params;
-  double lastParams = blocksPerRank * block.params + head.params +
-                      (model.tiedEmbedding && p > 1 ? embed.params : 0.0);
-  if (p == 1)
-    firstParams = lastParams = firstParams + head.params;
-  double params = std::max(firstParams, lastParams) / tp;
-  double dp = static_cast<double>(plan.dp);
+  // Parameters per device: the stage holding the most.
+  double params = 0.0;
+  for (int64_t rank = 0; rank < p; ++rank)
+    params = std::max(params, stageParams(rank, blocks[rank]));
 
   // Gradients over dp: per micro-batch when the runtime runs micro-batches.
   // Without ZeRO an all-reduce; with it a reduce-scatter of the gradients
@@ -240,30 +349,12 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   cost.stepTime = cost.compute + cost.tensorParallel + cost.pipelineTransfers +
                   cost.bubble + cost.dataParallel + cost.optimizer;
 
-  // Memory.
-  cost.weightsMemory = params * weightBytes / (plan.zeroStage == 3 ? dp : 1.0);
-  cost.gradientsMemory =
-      params * gradientBytes / (plan.zeroStage >= 2 ? dp : 1.0);
-  cost.optimizerMemory = params * stateBytes / (plan.zeroStage >= 1 ? dp : 1.0);
-  double blockActivations =
-      plan.recompute
-          ? activation + b * block.activationBytes * byteScale / tp /
-                             static_cast<double>(blocksPerRank)
-          : b * block.activationBytes * byteScale / tp;
-  int64_t blocksPerChunk = std::max<int64_t>(1, blocksPerRank / v);
-  // Chunks in flight hold their blocks' activations; the embedding's or
-  // head's belong to one chunk in v (the first or the last).
-  auto rankActivations = [&](int64_t rank, double extra) {
-    double inFlight = static_cast<double>(getInFlight(plan, rank));
-    return inFlight * blocksPerChunk * blockActivations +
-           std::ceil(inFlight / v) * extra * b * byteScale / tp;
-  };
-  double firstActivations = rankActivations(0, embed.activationBytes);
-  double lastActivations = rankActivations(p - 1, head.activationBytes);
-  if (p == 1)
-    firstActivations = lastActivations = rankActivations(
-        0, embed.activationBytes + head.activationBytes);
-  cost.activationMemory = std::max(firstActivations, lastActivations);
+  // Memory: the fullest stage's.
+  StageMemory memory = stageMemory(fullest, blocks[fullest]);
+  cost.weightsMemory = memory.weights;
+  cost.gradientsMemory = memory.gradients;
+  cost.optimizerMemory = memory.optimizer;
+  cost.activationMemory = memory.activations;
   cost.workspaceMemory = cluster.workspaceBytes;
   cost.peakMemory = cost.weightsMemory + cost.gradientsMemory +
                     cost.optimizerMemory + cost.activationMemory +
@@ -284,8 +375,6 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
       (model.tiedEmbedding && p > 1 ? table * (gradientBytes + weightBytes)
                                     : 0.0);
 
-  double limit = options.memoryLimit > 0 ? options.memoryLimit
-                                         : cluster.memoryBytes;
   if (cost.peakMemory > limit) {
     cost.fits = false;
     why = llvm::formatv("needs {0:f1} GiB per device, more than the {1:f1} "

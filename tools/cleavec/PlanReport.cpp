@@ -49,6 +49,7 @@ llvm::json::Object toJson(const RankedPlan &ranked) {
       {"zero_stage", plan.zeroStage},
       {"recompute", plan.recompute ? "full" : "none"},
       {"padded_vocab", cost.paddedVocab},
+      {"layers_per_stage", llvm::json::Array(cost.layersPerStage)},
       {"predicted",
        llvm::json::Object{
            {"step_time_s", cost.stepTime},
@@ -91,6 +92,13 @@ void mlir::cleave::printPlanReport(const ModelProfile &model,
       "ZeRO-{4}, recompute {5}\n",
       plan.getMesh(), plan.microBatchSize, plan.microBatches,
       describeSchedule(plan), plan.zeroStage, plan.recompute ? "full" : "none");
+  if (plan.pp > 1) {
+    os << "cleavec: stages: blocks per pipeline rank ";
+    llvm::interleave(cost.layersPerStage, os, ",");
+    os << (plan.virtualStages > 1 ? " (even: interleaved chunks)\n"
+                                  : " (the stage DP's balance of time under "
+                                    "the memory limit)\n");
+  }
   os << llvm::formatv(
       "cleavec: predicted: step {0:f4} s, {1:f1} TFLOP/s per device, MFU "
       "{2:f1}%, {3:f2} GiB per device, {4:f3} GB sent per device per step\n",

@@ -837,6 +837,10 @@ LogicalResult applyChosenPlan(MLIRContext &context, StringRef modelPath) {
   if (chosen.recompute)
     recompute = "full";
   const planner::PlanCost &cost = planned->result.plans.front().cost;
+  // The stage DP's cut (an interleaved plan's chunks split evenly).
+  if (chosen.pp > 1 && chosen.virtualStages == 1)
+    for (int64_t blocks : cost.layersPerStage)
+      layersPerStage.push_back(blocks);
   llvm::outs() << "cleavec: auto: mesh " << (axes.empty() ? "none" : axes)
                << (strategies.empty() ? "" : ", strategies " + strategies)
                << ", micro-batches " << chosen.microBatchSize << " x "

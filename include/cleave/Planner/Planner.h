@@ -23,6 +23,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Support/LLVM.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 
 #include <optional>
 #include <string>
@@ -165,6 +166,9 @@ struct PlanCost {
   double communicatedBytes = 0.0;
   /// The vocabulary after Megatron's padding to a multiple of 128 * tp.
   int64_t paddedVocab = 0;
+  /// Blocks on each pipeline rank (the stage DP's cut; even with virtual
+  /// stages).
+  std::vector<int64_t> layersPerStage;
   /// Whether peakMemory fits the memory limit.
   bool fits = true;
 };
@@ -227,6 +231,14 @@ double getAllReduceTime(double bytes, int64_t n, const Link &link);
 double getAllGatherTime(double bytes, int64_t n, const Link &link);
 /// One point-to-point message: alpha + S/B.
 double getSendTime(double bytes, const Link &link);
+/// Alpa's stage DP over a sequence of `layers` identical blocks: the counts
+/// per stage (each at least one, `stages` of them) that minimize the
+/// slowest stage's `time(stage, count)` among the cuts where every stage
+/// `fits(stage, count)`. Empty when no cut fits.
+std::vector<int64_t>
+partitionStages(int64_t layers, int64_t stages,
+                llvm::function_ref<double(int64_t, int64_t)> time,
+                llvm::function_ref<bool(int64_t, int64_t)> fits);
 /// The link the groups of a mesh axis use: `stride` devices apart, `size`
 /// of them; inside a node when the group's span fits one.
 const Link &getAxisLink(const Cluster &cluster, int64_t stride, int64_t size);
