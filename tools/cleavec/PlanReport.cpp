@@ -124,12 +124,6 @@ void mlir::cleave::printPlanReport(const ModelProfile &model,
         cost.weightsMemory / kGiB, cost.gradientsMemory / kGiB,
         cost.optimizerMemory / kGiB, cost.activationMemory / kGiB,
         cost.workspaceMemory / kGiB);
-    if (plan.tp > 1)
-      os << "cleavec: tensor parallelism (cleave-shard-megatron) in every "
-            "block: attention q, k, v split by heads (column parallel), its "
-            "output projection by rows (row parallel, one all-reduce), MLP "
-            "fc by columns and proj by rows (one all-reduce); the embedding "
-            "and the head split the vocabulary\n";
     os << llvm::formatv("cleavec: bubble: {0:f1}% of the pipeline's time\n",
                         100.0 * cost.bubbleFraction);
   }

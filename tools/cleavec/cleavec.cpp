@@ -346,6 +346,18 @@ FailureOr<pipeline::Schedule> getSchedule(int64_t ranks);
 
 /// Parses the model at `path` through `sourceMgr` (whose diagnostic
 /// handler the caller keeps while it uses the module); prints errors.
+/// The function to differentiate: --entry, or the module's only one
+/// (empty when there are several: the passes' defaults apply).
+std::string getForwardName(ModuleOp module) {
+  if (!entry.empty())
+    return entry;
+  SmallVector<func::FuncOp> bodies;
+  for (func::FuncOp function : module.getOps<func::FuncOp>())
+    if (!function.isDeclaration())
+      bodies.push_back(function);
+  return bodies.size() == 1 ? bodies.front().getSymName().str() : "";
+}
+
 OwningOpRef<ModuleOp> parseModel(MLIRContext &context, StringRef path,
                                  llvm::SourceMgr &sourceMgr) {
   std::string message;
@@ -428,16 +440,7 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
   std::string passes = "canonicalize, cse, ";
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  // The function to differentiate: --entry, or the module's only one.
-  std::string forwardName = entry;
-  if (forwardName.empty()) {
-    SmallVector<func::FuncOp> bodies;
-    for (func::FuncOp function : module->getOps<func::FuncOp>())
-      if (!function.isDeclaration())
-        bodies.push_back(function);
-    if (bodies.size() == 1)
-      forwardName = bodies.front().getSymName().str();
-  }
+  std::string forwardName = getForwardName(*module);
   if (mode == Mode::Train && precision != "f32") {
     if (precision != "bf16" && precision != "f16") {
       error() << "--precision must be f32, bf16 or f16, got '" << precision
@@ -941,6 +944,36 @@ int printSchedule() {
   return 0;
 }
 
+/// --explain: the splits cleave-search-tensor-sharding chooses per layer
+/// for the plan's tp (on the model as built, at its own batch).
+LogicalResult explainTensorSplits(MLIRContext &context, StringRef modelPath,
+                                  int64_t tp) {
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = parseModel(context, modelPath, sourceMgr);
+  if (!module)
+    return failure();
+  OpBuilder builder(&context);
+  builder.setInsertionPointToStart(module->getBody());
+  MeshOp::create(builder, module->getLoc(), "mesh",
+                 builder.getStrArrayAttr({"tp"}),
+                 builder.getDenseI64ArrayAttr({tp}));
+  PassManager pm(&context);
+  CleaveAutodiffOptions autodiff;
+  if (std::string forwardName = getForwardName(*module); !forwardName.empty())
+    autodiff.function = forwardName;
+  pm.addPass(createCleaveAutodiff(autodiff));
+  CleaveSearchTensorShardingOptions search;
+  search.cluster = clusterName;
+  search.report = true;
+  pm.addPass(createCleaveSearchTensorSharding(search));
+  llvm::outs() << "cleavec: tensor-parallel splits at tp=" << tp
+               << " (cleave-search-tensor-sharding on the model as built; "
+                  "per layer group, dims of [in, out] weights: 1 column, 0 "
+                  "row):\n";
+  return pm.run(*module);
+}
+
 /// `cleavec plan MODEL.mlir --gpus N --cluster NAME ...`: the fastest plan
 /// that fits and its alternatives.
 int plan(MLIRContext &context, StringRef modelPath) {
@@ -955,6 +988,10 @@ int plan(MLIRContext &context, StringRef modelPath) {
   else
     printPlanReport(planned->model, planned->cluster, planned->options,
                     planned->result, report, llvm::outs());
+  const planner::Plan &chosen = planned->result.plans.front().plan;
+  if (explain && !planJson && chosen.tp > 1 &&
+      failed(explainTensorSplits(context, modelPath, chosen.tp)))
+    return 1;
   return 0;
 }
 

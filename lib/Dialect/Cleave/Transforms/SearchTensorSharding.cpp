@@ -534,8 +534,22 @@ void printGroup(func::FuncOp function, ArrayRef<Attribute> members,
                 const planner::StrategyGraph &graph) {
   llvm::raw_ostream &os = llvm::outs();
   os << "layer" << (members.size() > 1 ? "s " : " ");
-  llvm::interleaveComma(members, os,
-                        [&](Attribute layer) { os << describeLayer(layer); });
+  // Consecutive blocks print as a range.
+  auto getBlock = [](Attribute layer) -> std::optional<int64_t> {
+    auto tag = dyn_cast<LayerAttr>(layer);
+    if (!tag || tag.getKind() != LayerKind::Block)
+      return std::nullopt;
+    return tag.getIndex();
+  };
+  std::optional<int64_t> first = getBlock(members.front());
+  bool consecutive = members.size() > 2 && first;
+  for (auto [index, layer] : llvm::enumerate(members))
+    consecutive &= first && getBlock(layer) == *first + int64_t(index);
+  if (consecutive)
+    os << describeLayer(members.front()) << "-" << describeLayer(members.back());
+  else
+    llvm::interleaveComma(members, os,
+                          [&](Attribute layer) { os << describeLayer(layer); });
   os << ": " << problem.getNumChoices() << " choices";
   if (members.size() > 1)
     os << ", solved once for " << members.size() << " identical layers";
