@@ -92,8 +92,9 @@ int main(int argc, char **argv) {
                   bytes, seconds, bandwidth / 1e9);
   }
 
-  std::printf(rank == 0 ? "# send/recv and all-reduce between 2 ranks: bytes, "
-                          "seconds, algbw GB/s, busbw GB/s\n"
+  std::printf(rank == 0 ? "# send/recv, all-reduce, all-gather and "
+                          "reduce-scatter between 2 ranks: bytes (the whole "
+                          "buffer), seconds, algbw GB/s, busbw GB/s\n"
                         : "");
   double smallest = 0.0, largestReduce = 0.0, largestBytes = 0.0;
   for (size_t bytes = 8; bytes <= (size_t(16) << 20); bytes *= 8) {
@@ -120,7 +121,24 @@ int main(int argc, char **argv) {
       MPI_Allreduce(values.data(), sums.data(), int(values.size()), MPI_FLOAT,
                     MPI_SUM, MPI_COMM_WORLD);
     });
+    // Each rank contributes (all-gather) or keeps (reduce-scatter) half.
+    int half = int(values.size() / 2);
+    double gather = best(5, [&] {
+      MPI_Barrier(MPI_COMM_WORLD);
+      MPI_Allgather(values.data(), half, MPI_FLOAT, sums.data(), half,
+                    MPI_FLOAT, MPI_COMM_WORLD);
+    });
+    double scatter = best(5, [&] {
+      MPI_Barrier(MPI_COMM_WORLD);
+      MPI_Reduce_scatter_block(values.data(), sums.data(), half, MPI_FLOAT,
+                               MPI_SUM, MPI_COMM_WORLD);
+    });
     if (rank == 0) {
+      // busbw = algbw x (n - 1) / n: a half for two ranks.
+      std::printf("allgather %10zu %10.6f %8.3f %8.3f\n", bytes, gather,
+                  bytes / gather / 1e9, 0.5 * bytes / gather / 1e9);
+      std::printf("reducescatter %6zu %10.6f %8.3f %8.3f\n", bytes, scatter,
+                  bytes / scatter / 1e9, 0.5 * bytes / scatter / 1e9);
       std::printf("send      %10zu %10.6f %8.3f %8.3f\n", bytes, seconds,
                   bytes / seconds / 1e9, bytes / seconds / 1e9);
       // busbw = algbw x 2 (n - 1) / n: 1 for two ranks.
