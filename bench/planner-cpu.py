@@ -53,11 +53,6 @@ def main():
         print(f"{'run':<30} {'predicted ms':>13} {'measured ms':>12} {'error':>7}")
         for name, devices, train_flags, plan_flags in RUNS:
             out = os.path.join(work, re.sub(r"[^a-z0-9]+", "-", name))
-            log = subprocess.run(
-                [tool("cleavec"), "train", model, "--data", data, "--steps",
-                 str(args.steps), "--out", out] + train_flags,
-                check=True, capture_output=True, text=True, env=env).stdout
-            measured = median_step_ms(log)
             micro = 4 if "--micro-batches" in train_flags else 1
             dp = 2 if "dp=2" in train_flags else 1
             plan = json.loads(subprocess.run(
@@ -67,9 +62,21 @@ def main():
                  "--zero-stage", "0", "--recompute=none", "--json"]
                 + plan_flags,
                 check=True, capture_output=True, text=True).stdout)
+            # The run takes the stage cut the prediction assumes.
+            if plan["mesh"]["pp"] > 1:
+                train_flags = train_flags + [
+                    "--layers-per-stage",
+                    ",".join(str(n) for n in plan["layers_per_stage"])]
+            log = subprocess.run(
+                [tool("cleavec"), "train", model, "--data", data, "--steps",
+                 str(args.steps), "--out", out] + train_flags,
+                check=True, capture_output=True, text=True, env=env).stdout
+            measured = median_step_ms(log)
             predicted = plan["predicted"]["step_time_s"] * 1e3
             error = (predicted - measured) / measured
-            print(f"{name:<30} {predicted:>13.1f} {measured:>12.1f} "
+            cut = (" (stages " + ",".join(str(n) for n in plan["layers_per_stage"]) + ")"
+                   if plan["mesh"]["pp"] > 1 else "")
+            print(f"{name + cut:<30} {predicted:>13.1f} {measured:>12.1f} "
                   f"{100 * error:>+6.1f}%")
     return 0
 
