@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <limits>
+#include <random>
+
 using namespace mlir;
 using namespace mlir::cleave;
 using namespace mlir::cleave::planner;
@@ -225,6 +229,61 @@ TEST(PlannerTest, StageDpBalancesTheSlowestStage) {
   EXPECT_TRUE(partitionStages(2, 3, time, [](int64_t, int64_t) {
                 return true;
               }).empty());
+}
+
+// The DP's binary search over counts finds what trying every cut finds.
+TEST(PlannerTest, StageDpMatchesEveryCut) {
+  std::mt19937 random(11);
+  for (int trial = 0; trial < 200; ++trial) {
+    int64_t stages = 1 + random() % 4, layers = stages + random() % 8;
+    std::vector<double> perBlock(stages), extra(stages);
+    std::vector<int64_t> capacity(stages);
+    for (int64_t k = 0; k < stages; ++k) {
+      perBlock[k] = 1.0 + random() % 3;
+      extra[k] = random() % 6;
+      capacity[k] = 1 + random() % layers;
+    }
+    auto time = [&](int64_t k, int64_t count) {
+      return count * perBlock[k] + extra[k];
+    };
+    auto fits = [&](int64_t k, int64_t count) { return count <= capacity[k]; };
+    // Every composition of the layers into non-empty stages.
+    double best = std::numeric_limits<double>::infinity();
+    std::vector<int64_t> counts(stages, 1);
+    std::function<void(int64_t, int64_t)> visit = [&](int64_t k, int64_t left) {
+      if (k == stages - 1) {
+        counts[k] = left;
+        double slowest = 0.0;
+        for (int64_t s = 0; s < stages; ++s) {
+          if (!fits(s, counts[s]))
+            return;
+          slowest = std::max(slowest, time(s, counts[s]));
+        }
+        best = std::min(best, slowest);
+        return;
+      }
+      for (int64_t c = 1; c <= left - (stages - 1 - k); ++c) {
+        counts[k] = c;
+        visit(k + 1, left - c);
+      }
+    };
+    visit(0, layers);
+    std::vector<int64_t> cut = partitionStages(layers, stages, time, fits);
+    if (best == std::numeric_limits<double>::infinity()) {
+      EXPECT_TRUE(cut.empty()) << "trial " << trial;
+      continue;
+    }
+    ASSERT_EQ(cut.size(), static_cast<size_t>(stages)) << "trial " << trial;
+    double slowest = 0.0;
+    int64_t total = 0;
+    for (int64_t s = 0; s < stages; ++s) {
+      EXPECT_TRUE(fits(s, cut[s]) && cut[s] >= 1) << "trial " << trial;
+      slowest = std::max(slowest, time(s, cut[s]));
+      total += cut[s];
+    }
+    EXPECT_EQ(total, layers) << "trial " << trial;
+    EXPECT_DOUBLE_EQ(slowest, best) << "trial " << trial;
+  }
 }
 
 } // namespace

@@ -101,8 +101,24 @@ std::vector<int64_t> mlir::cleave::planner::partitionStages(
     llvm::function_ref<bool(int64_t, int64_t)> fits) {
   if (stages < 1 || layers < stages)
     return {};
+  // The most blocks each stage can hold (fits is monotone in the count).
+  std::vector<int64_t> capacity(stages, 0);
+  for (int64_t k = 0; k < stages; ++k) {
+    int64_t low = 0, high = layers - stages + 1;
+    while (low < high) {
+      int64_t mid = (low + high + 1) / 2;
+      if (fits(k, mid))
+        low = mid;
+      else
+        high = mid - 1;
+    }
+    capacity[k] = low;
+  }
   // slowest[k][n]: the best slowest stage of the first k stages holding the
-  // first n blocks; from[k][n] the count stage k-1 then holds.
+  // first n blocks; from[k][n] the count stage k-1 then holds. A stage's
+  // time grows with its count while the best of the stages before it
+  // shrinks, so the best count is where the two cross: a binary search
+  // instead of a scan keeps the DP at O(stages x layers x log layers).
   constexpr double kNone = std::numeric_limits<double>::infinity();
   std::vector<std::vector<double>> slowest(
       stages + 1, std::vector<double>(layers + 1, kNone));
@@ -112,13 +128,28 @@ std::vector<int64_t> mlir::cleave::planner::partitionStages(
   for (int64_t k = 1; k <= stages; ++k) {
     // Every later stage needs a block of its own.
     for (int64_t n = k; n <= layers - (stages - k); ++n) {
-      for (int64_t count = 1; count <= n - (k - 1); ++count) {
-        double before = slowest[k - 1][n - count];
-        if (before == kNone || !fits(k - 1, count))
+      int64_t most = std::min(capacity[k - 1], n - (k - 1));
+      if (most < 1)
+        continue;
+      auto candidate = [&](int64_t count) {
+        return std::max(slowest[k - 1][n - count], time(k - 1, count));
+      };
+      // The first count at which this stage is at least as slow as the
+      // best of the ones before.
+      int64_t low = 1, high = most;
+      while (low < high) {
+        int64_t mid = (low + high) / 2;
+        if (time(k - 1, mid) >= slowest[k - 1][n - mid])
+          high = mid;
+        else
+          low = mid + 1;
+      }
+      for (int64_t count : {low - 1, low}) {
+        if (count < 1 || count > most)
           continue;
-        double candidate = std::max(before, time(k - 1, count));
-        if (candidate < slowest[k][n]) {
-          slowest[k][n] = candidate;
+        double value = candidate(count);
+        if (value < slowest[k][n]) {
+          slowest[k][n] = value;
           from[k][n] = count;
         }
       }

@@ -234,7 +234,8 @@ double getSendTime(double bytes, const Link &link);
 /// Alpa's stage DP over a sequence of `layers` identical blocks: the counts
 /// per stage (each at least one, `stages` of them) that minimize the
 /// slowest stage's `time(stage, count)` among the cuts where every stage
-/// `fits(stage, count)`. Empty when no cut fits.
+/// `fits(stage, count)`. Empty when no cut fits. Both must be monotone in
+/// the count: time growing, and a stage that fits still fits with fewer.
 std::vector<int64_t>
 partitionStages(int64_t layers, int64_t stages,
                 llvm::function_ref<double(int64_t, int64_t)> time,
