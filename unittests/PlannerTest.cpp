@@ -203,6 +203,46 @@ TEST(PlannerTest, ClusterFilesNeedEveryField) {
   EXPECT_TRUE(failed(parseCluster("[", error)));
 }
 
+// A 2 x 1 x 2 grid: efficiency 0.2 at (10, *, 10), 0.4 at (10, *, 1000),
+// 0.6 at (1000, *, 10) and 0.8 at (1000, *, 1000). Halfway in log space
+// between the corners (m = k = 100) is their mean; beyond the grid the
+// edge holds.
+TEST(PlannerTest, GemmEfficiencyInterpolatesTheTableInLogSpace) {
+  std::string error;
+  FailureOr<Cluster> cluster = parseCluster(R"({
+    "name": "n", "devices_per_node": 1,
+    "device": {"name": "d", "peak_flops": {"f32": 1e12},
+               "memory_bytes": 1e9, "memory_bandwidth": 1e11,
+               "gemm_efficiency": 0.9,
+               "gemm_table": {"m": [10, 1000], "n": [64], "k": [10, 1000],
+                              "efficiency": [0.2, 0.4, 0.6, 0.8]}},
+    "links": {"intra_node": {"bandwidth": 1e10, "latency": 1e-6},
+              "inter_node": {"bandwidth": 1e9, "latency": 1e-5}}})",
+                                            error);
+  ASSERT_TRUE(succeeded(cluster)) << error;
+  EXPECT_NEAR(cluster->getGemmEfficiency(10, 64, 10), 0.2, 1e-12);
+  EXPECT_NEAR(cluster->getGemmEfficiency(1000, 7, 1000), 0.8, 1e-12);
+  EXPECT_NEAR(cluster->getGemmEfficiency(100, 64, 100), 0.5, 1e-12);
+  EXPECT_NEAR(cluster->getGemmEfficiency(100, 64, 10), 0.4, 1e-12);
+  EXPECT_NEAR(cluster->getGemmEfficiency(1e6, 64, 1), 0.6, 1e-12);
+  // Without a table, every shape runs at the large-GEMM efficiency.
+  cluster->gemmTable.reset();
+  EXPECT_EQ(cluster->getGemmEfficiency(10, 10, 10), 0.9);
+
+  EXPECT_TRUE(failed(parseCluster(R"({
+    "name": "n", "devices_per_node": 1,
+    "device": {"name": "d", "peak_flops": {"f32": 1e12},
+               "memory_bytes": 1e9, "memory_bandwidth": 1e11,
+               "gemm_efficiency": 0.9,
+               "gemm_table": {"m": [10, 5], "n": [64], "k": [10],
+                              "efficiency": [0.2, 0.4]}},
+    "links": {"intra_node": {"bandwidth": 1e10, "latency": 1e-6},
+              "inter_node": {"bandwidth": 1e9, "latency": 1e-5}}})",
+                                  error)));
+  EXPECT_EQ(error, "'device.gemm_table' needs ascending sizes 'm', 'n', 'k' "
+                   "and an 'efficiency' per shape (m-major)");
+}
+
 } // namespace
 
 namespace {

@@ -3,7 +3,8 @@
 //
 //   mpirun -np 2 calibrate-cpu OUT.json
 //
-// Rank 0 times single-precision GEMMs over a sweep of shapes; both ranks
+// Rank 0 times single-precision GEMMs over a sweep of shapes (and a grid
+// the planner interpolates efficiency by shape on); both ranks
 // copy a large buffer at once (memory bandwidth under load), then time
 // send/recv and all-reduce over a sweep of sizes, printing size, time,
 // algbw and busbw as nccl-tests does. It writes
@@ -20,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -57,24 +59,42 @@ int main(int argc, char **argv) {
   }
 
   double peak = 0.0, bandwidth = 0.0;
+  // The efficiency grid the planner interpolates GEMMs on (log-spaced m,
+  // n, k spanning the tiny test models to GPT-2's projections).
+  const std::vector<int> gridM = {16, 64, 256, 1024, 4096};
+  const std::vector<int> gridN = {32, 128, 512, 2048};
+  const std::vector<int> gridK = {32, 128, 512, 2048};
+  std::vector<double> gridRates;
   if (rank == 0) {
     std::printf("# GEMM (f32, one thread): m n k, seconds, GFLOP/s\n");
+    auto measureGemm = [&](int m, int n, int k) {
+      std::vector<float> a(size_t(m) * k, 1.0f), b(size_t(k) * n, 0.5f),
+          c(size_t(m) * n, 0.0f);
+      // Small products repeat so that a timing spans about 10 ms.
+      double flops = 2.0 * m * n * k;
+      int repeats = std::max(1, int(2e9 / flops));
+      double seconds = best(3, [&] {
+                         for (int r = 0; r < repeats; ++r)
+                           cblas_sgemm(CblasRowMajor, CblasNoTrans,
+                                       CblasNoTrans, m, n, k, 1.0f, a.data(),
+                                       k, b.data(), n, 0.0f, c.data(), n);
+                       }) /
+                       repeats;
+      double rate = flops / seconds;
+      peak = std::max(peak, rate);
+      std::printf("%5d %5d %5d %12.9f %8.1f\n", m, n, k, seconds, rate / 1e9);
+      return rate;
+    };
     int shapes[][3] = {{256, 256, 256},    {512, 512, 512},
                        {1024, 1024, 1024}, {2048, 2048, 2048},
                        {4096, 768, 768},   {4096, 3072, 768},
                        {4096, 768, 3072}};
-    for (auto &shape : shapes) {
-      int m = shape[0], n = shape[1], k = shape[2];
-      std::vector<float> a(size_t(m) * k, 1.0f), b(size_t(k) * n, 0.5f),
-          c(size_t(m) * n, 0.0f);
-      double seconds = best(3, [&] {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f,
-                    a.data(), k, b.data(), n, 0.0f, c.data(), n);
-      });
-      double rate = 2.0 * m * n * k / seconds;
-      peak = std::max(peak, rate);
-      std::printf("%5d %5d %5d %10.6f %8.1f\n", m, n, k, seconds, rate / 1e9);
-    }
+    for (auto &shape : shapes)
+      measureGemm(shape[0], shape[1], shape[2]);
+    for (int m : gridM)
+      for (int n : gridN)
+        for (int k : gridK)
+          gridRates.push_back(measureGemm(m, n, k));
   }
   {
     // Memory: both ranks copy 256 MiB at once (a device's share while every
@@ -154,6 +174,20 @@ int main(int argc, char **argv) {
   if (rank == 0) {
     // Two ranks: busbw = algbw.
     double linkBandwidth = largestBytes / largestReduce;
+    auto list = [](const std::vector<int> &values) {
+      std::string text;
+      for (int value : values)
+        text += (text.empty() ? "" : ", ") + std::to_string(value);
+      return text;
+    };
+    std::string efficiencies;
+    for (double rate : gridRates) {
+      char entry[32];
+      std::snprintf(entry, sizeof(entry), "%s%.4f",
+                    efficiencies.empty() ? "" : ", ",
+                    std::min(1.0, rate / peak));
+      efficiencies += entry;
+    }
     FILE *out = std::fopen(argv[1], "w");
     if (!out) {
       std::fprintf(stderr, "cannot write '%s'\n", argv[1]);
@@ -171,7 +205,9 @@ int main(int argc, char **argv) {
         "    \"peak_flops\": {\"f32\": %.6g},\n"
         "    \"memory_bytes\": 8e9,\n"
         "    \"memory_bandwidth\": %.6g,\n"
-        "    \"gemm_efficiency\": 1.0\n"
+        "    \"gemm_efficiency\": 1.0,\n"
+        "    \"gemm_table\": {\"m\": [%s], \"n\": [%s], \"k\": [%s],\n"
+        "                   \"efficiency\": [%s]}\n"
         "  },\n"
         "  \"devices_per_node\": %u,\n"
         "  \"links\": {\n"
@@ -182,6 +218,8 @@ int main(int argc, char **argv) {
         "  \"sources\": {\n"
         "    \"peak_flops\": \"measured: the fastest single-thread sgemm of "
         "the sweep\",\n"
+        "    \"gemm_table\": \"measured: single-thread sgemm over the grid, "
+        "as a share of the peak\",\n"
         "    \"memory_bandwidth\": \"measured: a 256 MiB memcpy on both "
         "ranks at once, bytes read and written\",\n"
         "    \"links\": \"measured: MPI between two ranks, latency from an "
@@ -190,7 +228,9 @@ int main(int argc, char **argv) {
         "    \"devices_per_node\": \"the cores: one rank per core\"\n"
         "  }\n"
         "}\n",
-        peak, bandwidth, std::max(1u, std::thread::hardware_concurrency()),
+        peak, bandwidth, list(gridM).c_str(), list(gridN).c_str(),
+        list(gridK).c_str(), efficiencies.c_str(),
+        std::max(1u, std::thread::hardware_concurrency()),
         linkBandwidth, smallest, linkBandwidth, smallest);
     std::fclose(out);
     std::printf("# wrote %s\n", argv[1]);

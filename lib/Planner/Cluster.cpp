@@ -8,6 +8,7 @@
 #include "llvm/Support/Path.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 using namespace mlir;
@@ -18,6 +19,47 @@ std::optional<double> Cluster::getPeakFlops(StringRef dtype) const {
     if (name == dtype)
       return flops;
   return std::nullopt;
+}
+
+namespace {
+
+/// Where `value` falls on `axis` in log space: the index below it and the
+/// weight of the one above (clamped at the ends).
+std::pair<size_t, double> locate(const std::vector<double> &axis,
+                                 double value) {
+  if (axis.size() == 1 || value <= axis.front())
+    return {0, 0.0};
+  if (value >= axis.back())
+    return {axis.size() - 2, 1.0};
+  size_t upper = std::upper_bound(axis.begin(), axis.end(), value) - axis.begin();
+  double low = std::log(axis[upper - 1]), high = std::log(axis[upper]);
+  return {upper - 1, (std::log(value) - low) / (high - low)};
+}
+
+} // namespace
+
+double Cluster::getGemmEfficiency(double m, double n, double k) const {
+  if (!gemmTable)
+    return gemmEfficiency;
+  const GemmTable &table = *gemmTable;
+  auto [i, wi] = locate(table.m, m);
+  auto [j, wj] = locate(table.n, n);
+  auto [l, wl] = locate(table.k, k);
+  // Trilinear interpolation over the cell's corners (one point on an axis
+  // of size one).
+  double total = 0.0;
+  for (size_t di = 0; di < 2; ++di)
+    for (size_t dj = 0; dj < 2; ++dj)
+      for (size_t dl = 0; dl < 2; ++dl) {
+        double weight = (di ? wi : 1 - wi) * (dj ? wj : 1 - wj) *
+                        (dl ? wl : 1 - wl);
+        if (weight == 0.0)
+          continue;
+        size_t index = ((i + di) * table.n.size() + (j + dj)) * table.k.size() +
+                       (l + dl);
+        total += weight * table.efficiency[index];
+      }
+  return total;
 }
 
 namespace {
@@ -119,6 +161,38 @@ FailureOr<Cluster> mlir::cleave::planner::parseCluster(StringRef json,
   if (!(cluster.computeEfficiency > 0 && cluster.computeEfficiency <= 1)) {
     error = "'device.compute_efficiency' is a share, in (0, 1]";
     return failure();
+  }
+  if (const llvm::json::Object *table = device->getObject("gemm_table")) {
+    GemmTable gemms;
+    auto readAxis = [&](StringRef name, std::vector<double> &axis) {
+      const llvm::json::Array *values = table->getArray(name);
+      if (!values || values->empty())
+        return false;
+      for (const llvm::json::Value &value : *values) {
+        std::optional<double> size = value.getAsNumber();
+        if (!size || *size < 1 || (!axis.empty() && *size <= axis.back()))
+          return false;
+        axis.push_back(*size);
+      }
+      return true;
+    };
+    const llvm::json::Array *efficiency = table->getArray("efficiency");
+    if (!readAxis("m", gemms.m) || !readAxis("n", gemms.n) ||
+        !readAxis("k", gemms.k) || !efficiency ||
+        efficiency->size() != gemms.m.size() * gemms.n.size() * gemms.k.size()) {
+      error = "'device.gemm_table' needs ascending sizes 'm', 'n', 'k' and "
+              "an 'efficiency' per shape (m-major)";
+      return failure();
+    }
+    for (const llvm::json::Value &value : *efficiency) {
+      std::optional<double> share = value.getAsNumber();
+      if (!share || !(*share > 0 && *share <= 1)) {
+        error = "'device.gemm_table' efficiencies are shares, in (0, 1]";
+        return failure();
+      }
+      gemms.efficiency.push_back(*share);
+    }
+    cluster.gemmTable = std::move(gemms);
   }
   return cluster;
 }

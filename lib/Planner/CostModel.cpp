@@ -216,6 +216,9 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   if (!model.tiedEmbedding)
     head.params += tableParams * (vocabScale - 1);
   head.matmulFlops *= vocabScale;
+  for (GemmShape &gemm : head.gemms)
+    if (gemm.n == model.vocab)
+      gemm.n = cost.paddedVocab;
   head.memoryBytes *= vocabScale;
   head.activationBytes *= vocabScale;
 
@@ -229,10 +232,36 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
 
   double rate = *peak * cluster.gemmEfficiency;
   double tp = static_cast<double>(plan.tp);
+  // GEMMs at the efficiency of their shape, split as Megatron splits them:
+  // a batched product by heads, a projection along the larger of n
+  // (column) and k (row). The shapes weigh the rate; the FLOPs are the cost
+  // interface's (a causal attention's half of its products included).
+  auto gemmTime = [&](const PartCost &part) {
+    double flops = b * part.matmulFlops / tp;
+    if (part.gemms.empty())
+      return flops / rate;
+    double seconds = 0.0, shapeFlops = 0.0;
+    for (const GemmShape &gemm : part.gemms) {
+      double m = gemm.m, n = gemm.n, k = gemm.k;
+      double products = gemm.products;
+      (gemm.rowsGrowWithBatch ? m : products) *= b;
+      if (plan.tp > 1) {
+        if (!gemm.rowsGrowWithBatch && gemm.products % plan.tp == 0)
+          products /= tp;
+        else
+          (n >= k ? n : k) /= tp;
+      }
+      shapeFlops += 2.0 * m * n * k * products;
+      seconds += 2.0 * m * n * k * products /
+                 (*peak * cluster.getGemmEfficiency(m, n, k));
+    }
+    return shapeFlops > 0 ? seconds * flops / shapeFlops : flops / rate;
+  };
   auto forwardTime = [&](const PartCost &part) {
-    return b *
-           (part.matmulFlops / tp / rate +
-            part.memoryBytes * byteScale / tp / cluster.memoryBandwidth) /
+    double split = part.memoryBytes - part.replicatedMemoryBytes;
+    double bytes = split / tp + part.replicatedMemoryBytes;
+    return (gemmTime(part) +
+            b * bytes * byteScale / cluster.memoryBandwidth) /
            cluster.computeEfficiency;
   };
   // Mesh order outermost first: (dp, pp, tp) or (pp, dp, tp).

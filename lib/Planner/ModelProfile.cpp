@@ -18,6 +18,34 @@ using namespace mlir;
 using namespace mlir::cleave;
 using namespace mlir::cleave::planner;
 
+/// The product `matmul` computes for one sample of a batch of `batch`
+/// (the leading dimension): a 2-D right operand is a projection whose rows
+/// grow with the batch, otherwise the batch dimensions count products.
+static GemmShape getGemmShape(MatmulOp matmul, int64_t batch) {
+  auto result = cast<RankedTensorType>(matmul.getType());
+  auto lhs = cast<RankedTensorType>(matmul.getLhs().getType());
+  auto rhs = cast<RankedTensorType>(matmul.getRhs().getType());
+  int64_t rank = result.getRank();
+  GemmShape shape;
+  shape.n = result.getDimSize(rank - 1);
+  shape.k = lhs.getDimSize(matmul.getTransposeLhs() ? lhs.getRank() - 2
+                                                    : lhs.getRank() - 1);
+  int64_t leading = 1;
+  for (int64_t dim = 0; dim < rank - 2; ++dim)
+    leading *= result.getDimSize(dim);
+  int64_t rows = result.getDimSize(rank - 2);
+  int64_t perSample = std::max<int64_t>(1, batch);
+  if (rhs.getRank() == 2) {
+    shape.m = std::max<int64_t>(1, leading * rows / perSample);
+    shape.rowsGrowWithBatch = true;
+  } else {
+    shape.m = rows;
+    shape.products = std::max<int64_t>(1, leading / perSample);
+    shape.rowsGrowWithBatch = false;
+  }
+  return shape;
+}
+
 FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward) {
   ModelProfile model;
   std::vector<PartCost> blocks;
@@ -89,11 +117,32 @@ FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward
         model.heads = query.getDimSize(1);
     }
     PartCost &part = getPart(layer);
+    if (auto matmul = dyn_cast<MatmulOp>(op))
+      part.gemms.push_back(getGemmShape(matmul, model.batch));
+    if (auto attention = dyn_cast<AttentionOp>(op)) {
+      // Scores (q k^T) and their weighted values, per head.
+      auto query = cast<RankedTensorType>(attention.getQuery().getType());
+      auto key = cast<RankedTensorType>(attention.getKey().getType());
+      if (query.getRank() == 4 && key.getRank() == 4) {
+        int64_t heads = query.getDimSize(1), rows = query.getDimSize(2);
+        int64_t keys = key.getDimSize(2), size = query.getDimSize(3);
+        part.gemms.push_back({rows, keys, size, heads, false});
+        part.gemms.push_back({rows, size, keys, heads, false});
+      }
+    }
     double matmul = cost.getMatmulFlops();
     part.matmulFlops += matmul;
     part.otherFlops += cost.getFlops() - matmul;
-    if (matmul == 0)
-      part.memoryBytes += cost.getBytesRead() + cost.getBytesWritten();
+    if (matmul == 0) {
+      double bytes = cost.getBytesRead() + cost.getBytesWritten();
+      part.memoryBytes += bytes;
+      auto result = op->getNumResults() == 1
+                        ? dyn_cast<RankedTensorType>(op->getResult(0).getType())
+                        : RankedTensorType();
+      if (result && result.getRank() >= 2 &&
+          result.getDimSize(result.getRank() - 1) == model.hidden)
+        part.replicatedMemoryBytes += bytes;
+    }
     part.activationBytes += cost.getBytesWritten();
   });
   if (untagged)
@@ -122,6 +171,7 @@ FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward
     part->matmulFlops /= model.batch;
     part->otherFlops /= model.batch;
     part->memoryBytes /= model.batch;
+    part->replicatedMemoryBytes /= model.batch;
     part->activationBytes /= model.batch;
   }
   return model;

@@ -42,6 +42,14 @@ struct Link {
   double latency = 0.0;
 };
 
+/// Measured GEMM efficiency (a share of the peak) over a grid of shapes.
+struct GemmTable {
+  /// Ascending sizes of each axis of the grid.
+  std::vector<double> m, n, k;
+  /// efficiency[(i * n.size() + j) * k.size() + l] for m[i], n[j], k[l].
+  std::vector<double> efficiency;
+};
+
 struct Cluster {
   std::string name;
   std::string description;
@@ -66,7 +74,14 @@ struct Cluster {
   /// Memory a device keeps for the runtime (library workspaces, kernels).
   double workspaceBytes = 0.0;
 
+  /// Efficiency of GEMMs by shape, where measured (cpu-local's sweep).
+  std::optional<GemmTable> gemmTable;
+
   std::optional<double> getPeakFlops(StringRef dtype) const;
+  /// The share of the peak one m x n x k product reaches: interpolated in
+  /// log space from the measured table (clamped at its edges), or the
+  /// large-GEMM efficiency where there is no table.
+  double getGemmEfficiency(double m, double n, double k) const;
   /// What training here computes in unless told: bf16 where the device has
   /// a bf16 peak, else f32.
   std::string getDefaultPrecision() const {
@@ -86,6 +101,15 @@ std::vector<std::string> listClusters();
 // The model
 //===----------------------------------------------------------------------===//
 
+/// One matrix product of the forward, per sample: `products` independent
+/// m x n x k products (a batched product's heads), or one product whose m
+/// rows grow with the batch (a projection of every token).
+struct GemmShape {
+  int64_t m = 0, n = 0, k = 0;
+  int64_t products = 1;
+  bool rowsGrowWithBatch = true;
+};
+
 /// Per-sample forward costs of one part of the model (the embedding, one
 /// transformer block, or the head): every quantity scales linearly with the
 /// batch. Bytes are as the IR's element type counts them.
@@ -95,9 +119,16 @@ struct PartCost {
   double otherFlops = 0.0;
   /// Bytes the non-GEMM ops read and write (memory-bound work).
   double memoryBytes = 0.0;
+  /// The part of memoryBytes that tensor parallelism does not split: ops
+  /// on the residual stream ([..., hidden]: norms, residual adds), which
+  /// every tp rank runs whole as in Megatron-LM.
+  double replicatedMemoryBytes = 0.0;
   /// Bytes of every tensor the forward produces: what the backward keeps
   /// without recompute.
   double activationBytes = 0.0;
+  /// The products behind matmulFlops, for efficiency by shape (empty: all
+  /// at the large-GEMM efficiency).
+  std::vector<GemmShape> gemms;
 };
 
 struct ModelProfile {
