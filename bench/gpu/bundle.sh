@@ -78,5 +78,8 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
 cp -r "$root/runtime/include" "$root/runtime/src" "$bundle/"
 cp -r /usr/include/nlohmann "$bundle/include/"
 cp "$root/bench/gpu/run.sh" "$bundle/"
+mkdir -p "$bundle/calibrate"
+cp "$root/bench/calibrate/gpu.cu" "$root/bench/calibrate-gpu.py" "$bundle/calibrate/"
+cp -r "$root/share/cleave/clusters" "$bundle/"
 rm -rf "$bundle/cpu"
 echo "bundle: wrote $bundle ($(du -sh "$bundle" | cut -f1))"

@@ -4,6 +4,9 @@
 #  - runs each forward model with parameters initialized on the machine
 #    (--init-seed 0), compares the loss with the CPU backend's and prints the
 #    forward time;
+#  - calibrates: bf16 GEMMs by shape, memory bandwidth and (with two or
+#    more GPUs) NCCL collectives, merged into the matching cluster file
+#    (out/<cluster>.json, out/calibration.txt);
 #  - trains each GPT 5 steps on one rank, on the NCCL path at world size 1
 #    (meshes dp=1 and tp=1), and on two ranks sharing the GPU with MPI collectives staged
 #    through host memory (dp=2, tp=2, and a 1F1B pipeline pp=2 over 4
@@ -66,7 +69,8 @@ echo "run: MPI headers $mpi_include, mpiexec $mpiexec; NCCL $nccl_lib"
 
 flags=(-O2 -std=c++17 -I"$here/include" -I"$mpi_include" -I"$nccl_root/include")
 for source in Checkpoint Collectives ContextShared DataLoader DType Init Mesh \
-    MpiCommunicator Runner Safetensors Schedule Tokens Trainer; do
+    MpiCommunicator PipelineExecutor Runner Safetensors Schedule Tokens Trace \
+    Trainer TrainingState; do
   "$nvcc" "${flags[@]}" -x c++ -c "$here/src/$source.cpp" -o "$out/obj/$source.o" &
 done
 for source in ContextCuda GemmCuda KernelsCuda NcclCommunicator; do
@@ -79,11 +83,36 @@ for program in "$here"/models/*.cu "$here"/train/*.cu; do
   name=$(basename "$program" .cu)
   "$nvcc" "${flags[@]}" "${archflags[@]}" "$program" "${link[@]}" -o "$out/$name" &
 done
+"$nvcc" -O2 -std=c++17 "${archflags[@]}" -I"$mpi_include" -I"$nccl_root/include" \
+  "$here/calibrate/gpu.cu" -lcublas -Xlinker "$nccl_lib" -Xlinker -rpath \
+  -Xlinker "$(dirname "$nccl_lib")" "${mpi_libs[@]}" -o "$out/calibrate-gpu" &
 wait_all
-echo "run: built $(ls "$here"/models/*.cu "$here"/train/*.cu | wc -l) programs"
+echo "run: built $(ls "$here"/models/*.cu "$here"/train/*.cu | wc -l) programs and calibrate-gpu"
 [[ $build_only == 1 ]] && exit 0
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+
+# Calibration: GEMMs by shape and memory on one GPU (links need two or
+# more), merged into the shipped cluster file of this kind of GPU.
+gpus=$(nvidia-smi --list-gpus | wc -l)
+if ! "$mpiexec" -n "$gpus" "$out/calibrate-gpu" "$out/calibration.json" \
+    | tee "$out/calibration.txt"; then
+  echo "run: calibration failed; going on with the checks"
+  gpus=0
+fi
+cluster=
+if [[ $gpus -gt 0 ]]; then
+  case $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1) in
+    *H200*) cluster=h200-node ;;
+    *H100*) cluster=dgx-h100 ;;
+    *A100*80GB*) cluster=dgx-a100-80g ;;
+    *A100*) cluster=dgx-a100-40g ;;
+  esac
+fi
+if [[ -n $cluster ]]; then
+  python3 "$here/calibrate/calibrate-gpu.py" "$here/clusters/$cluster.json" \
+    "$out/calibration.json" -o "$out/$cluster.json"
+fi
 for model in "$here"/models/*.cu; do
   name=$(basename "$model" .cu)
   result=$("$out/$name" --init-seed 0 --inputs "$here/models/$name.inputs.safetensors" \
