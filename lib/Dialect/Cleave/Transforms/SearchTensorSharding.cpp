@@ -21,6 +21,7 @@
 #include "llvm/Support/Format.h"
 
 #include <map>
+#include <utility>
 
 namespace mlir::cleave {
 #define GEN_PASS_DEF_CLEAVESEARCHTENSORSHARDING
@@ -409,6 +410,8 @@ void LayerProblem::addTransitions(
     bool activation = llvm::any_of(
         llvm::seq<int64_t>(0, cast<RankedTensorType>(result.getType()).getRank()),
         [&](int64_t dim) { return batch.isMarked(result, dim); });
+    // A value is made whole once however many consumers outside need it.
+    bool leavesWhole = false;
     for (OpOperand &use : result.getUses()) {
       Operation *user = use.getOwner();
       if (opNodes.contains(user))
@@ -428,6 +431,8 @@ void LayerProblem::addTransitions(
               break;
             }
       }
+      if (!to && std::exchange(leavesWhole, true))
+        continue;
       transitions.push_back({opNodes.lookup(op), result.getResultNumber(), to,
                              0, bytes});
     }
