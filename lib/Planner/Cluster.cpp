@@ -162,6 +162,10 @@ FailureOr<Cluster> mlir::cleave::planner::parseCluster(StringRef json,
     error = "'device.compute_efficiency' is a share, in (0, 1]";
     return failure();
   }
+  if (device->get("gemm_table") && !device->getObject("gemm_table")) {
+    error = "'device.gemm_table' must be an object";
+    return failure();
+  }
   if (const llvm::json::Object *table = device->getObject("gemm_table")) {
     GemmTable gemms;
     auto readAxis = [&](StringRef name, std::vector<double> &axis) {

@@ -341,8 +341,10 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
             return stageMemory(rank, count).total() + cluster.workspaceBytes <=
                    limit;
           });
-      if (!balanced.empty())
+      if (!balanced.empty()) {
         blocks = std::move(balanced);
+        cost.stagesBalanced = true;
+      }
     }
   }
   cost.layersPerStage = blocks;

@@ -12,6 +12,8 @@
 
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 
+#include "llvm/ADT/DenseSet.h"
+
 #include <cmath>
 
 using namespace mlir;
@@ -100,6 +102,35 @@ FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward
                              "input 'tokens' [batch, seq] and a parameter "
                              "'embed.tokens' [vocab, hidden]");
 
+  // Megatron splits the attention between its projections: the q, k, v
+  // biases, the head split and merge (and rotary embedding) run on split
+  // values even where their last dimension is the width.
+  DenseSet<Operation *> attentionRegion;
+  forward.walk([&](AttentionOp attention) {
+    SmallVector<Operation *> work;
+    for (Value operand : attention->getOperands())
+      if (Operation *producer = operand.getDefiningOp())
+        work.push_back(producer);
+    while (!work.empty()) {
+      Operation *op = work.pop_back_val();
+      if (isa<MatmulOp>(op) || !attentionRegion.insert(op).second)
+        continue;
+      for (Value operand : op->getOperands())
+        if (Operation *producer = operand.getDefiningOp();
+            producer && !isa<AttentionOp>(producer))
+          work.push_back(producer);
+    }
+    for (Operation *user : attention->getUsers())
+      work.push_back(user);
+    while (!work.empty()) {
+      Operation *op = work.pop_back_val();
+      if (isa<MatmulOp>(op) || !attentionRegion.insert(op).second)
+        continue;
+      for (Operation *user : op->getUsers())
+        work.push_back(user);
+    }
+  });
+
   bool untagged = false;
   forward.walk([&](Operation *op) {
     auto cost = dyn_cast<CostOpInterface>(op);
@@ -140,7 +171,8 @@ FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward
                         ? dyn_cast<RankedTensorType>(op->getResult(0).getType())
                         : RankedTensorType();
       if (result && result.getRank() >= 2 &&
-          result.getDimSize(result.getRank() - 1) == model.hidden)
+          result.getDimSize(result.getRank() - 1) == model.hidden &&
+          !attentionRegion.contains(op))
         part.replicatedMemoryBytes += bytes;
     }
     part.activationBytes += cost.getBytesWritten();

@@ -96,8 +96,9 @@ void mlir::cleave::printPlanReport(const ModelProfile &model,
     os << "cleavec: stages: blocks per pipeline rank ";
     llvm::interleave(cost.layersPerStage, os, ",");
     os << (plan.virtualStages > 1 ? " (even: interleaved chunks)\n"
-                                  : " (the stage DP's balance of time under "
-                                    "the memory limit)\n");
+           : cost.stagesBalanced
+               ? " (the stage DP's balance of time under the memory limit)\n"
+               : " (even: no cut fits the memory limit)\n");
   }
   os << llvm::formatv(
       "cleavec: predicted: step {0:f4} s, {1:f1} TFLOP/s per device, MFU "

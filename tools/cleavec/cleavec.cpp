@@ -344,8 +344,6 @@ FailureOr<MeshOption> parseMeshOption() {
 
 FailureOr<pipeline::Schedule> getSchedule(int64_t ranks);
 
-/// Parses the model at `path` through `sourceMgr` (whose diagnostic
-/// handler the caller keeps while it uses the module); prints errors.
 /// The function to differentiate: --entry, or the module's only one
 /// (empty when there are several: the passes' defaults apply).
 std::string getForwardName(ModuleOp module) {
@@ -358,6 +356,8 @@ std::string getForwardName(ModuleOp module) {
   return bodies.size() == 1 ? bodies.front().getSymName().str() : "";
 }
 
+/// Parses the model at `path` through `sourceMgr` (whose diagnostic
+/// handler the caller keeps while it uses the module); prints errors.
 OwningOpRef<ModuleOp> parseModel(MLIRContext &context, StringRef path,
                                  llvm::SourceMgr &sourceMgr) {
   std::string message;
@@ -667,6 +667,8 @@ struct Planned {
   planner::ModelProfile model;
   planner::PlannerOptions options;
   planner::SearchResult result;
+  /// The function planned.
+  std::string forwardName;
 };
 
 /// Plans the model at `modelPath` with the plan options; reports errors.
@@ -780,7 +782,8 @@ FailureOr<Planned> planModel(MLIRContext &context, StringRef modelPath,
     error() << message << "\n";
     return failure();
   }
-  return Planned{*cluster, *model, options, std::move(*result)};
+  return Planned{*cluster, *model, options, std::move(*result),
+                 forward.getSymName().str()};
 }
 
 /// --auto: plans the model and sets the options that run the chosen plan.
@@ -947,7 +950,7 @@ int printSchedule() {
 /// --explain: the splits cleave-search-tensor-sharding chooses per layer
 /// for the plan's tp (on the model as built, at its own batch).
 LogicalResult explainTensorSplits(MLIRContext &context, StringRef modelPath,
-                                  int64_t tp) {
+                                  StringRef forwardName, int64_t tp) {
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
   OwningOpRef<ModuleOp> module = parseModel(context, modelPath, sourceMgr);
@@ -960,8 +963,7 @@ LogicalResult explainTensorSplits(MLIRContext &context, StringRef modelPath,
                  builder.getDenseI64ArrayAttr({tp}));
   PassManager pm(&context);
   CleaveAutodiffOptions autodiff;
-  if (std::string forwardName = getForwardName(*module); !forwardName.empty())
-    autodiff.function = forwardName;
+  autodiff.function = forwardName.str();
   pm.addPass(createCleaveAutodiff(autodiff));
   CleaveSearchTensorShardingOptions search;
   search.cluster = clusterName;
@@ -990,7 +992,8 @@ int plan(MLIRContext &context, StringRef modelPath) {
                     planned->result, report, llvm::outs());
   const planner::Plan &chosen = planned->result.plans.front().plan;
   if (explain && !planJson && chosen.tp > 1 &&
-      failed(explainTensorSplits(context, modelPath, chosen.tp)))
+      failed(explainTensorSplits(context, modelPath, planned->forwardName,
+                                 chosen.tp)))
     return 1;
   return 0;
 }

@@ -200,6 +200,9 @@ struct PlanCost {
   /// Blocks on each pipeline rank (the stage DP's cut; even with virtual
   /// stages).
   std::vector<int64_t> layersPerStage;
+  /// Whether the stage DP cut them (false: an even split, for interleaved
+  /// chunks or because no cut fits the memory limit).
+  bool stagesBalanced = false;
   /// Whether peakMemory fits the memory limit.
   bool fits = true;
 };

@@ -20,6 +20,7 @@
 #include "llvm/ADT/SmallBitVector.h"
 #include "llvm/Support/Format.h"
 
+#include <array>
 #include <map>
 #include <utility>
 
@@ -36,10 +37,18 @@ namespace {
 
 /// What a cluster's device and the axis's link cost.
 struct Rates {
-  double gemmFlopsPerSecond;
+  /// The peak of the IR's precision and the cluster, whose GEMM
+  /// efficiency (by shape where measured) scales it.
+  double peakFlops;
+  const planner::Cluster *cluster;
   double bytesPerSecond;
   planner::Link link;
   int64_t size;
+
+  /// Seconds for `flops` of products of shape m x n x k.
+  double getGemmTime(double flops, double m, double n, double k) const {
+    return flops / (peakFlops * cluster->getGemmEfficiency(m, n, k));
+  }
 };
 
 enum class Collective { None, AllReduce, ReduceScatter, AllGather, AllToAll };
@@ -291,13 +300,46 @@ std::optional<BlockArgument> LayerProblem::getParameter(Value value) {
 
 void LayerProblem::addOp(Operation *op, const ShardingRule &rule,
                          const BatchDims &batch) {
-  double compute = 0.0;
-  if (auto cost = dyn_cast<CostOpInterface>(op)) {
-    double matmul = cost.getMatmulFlops();
-    double bytes = cost.getBytesRead() + cost.getBytesWritten();
-    compute = matmul > 0.0 ? matmul / rates.gemmFlopsPerSecond
-                           : bytes / rates.bytesPerSecond;
+  // A matrix product's time depends on its per-device shape: which of m,
+  // n, k (or the batch) the split factor is, when split.
+  std::optional<std::array<int64_t, 3>> gemm;
+  auto matmul = dyn_cast<MatmulOp>(op);
+  if (matmul) {
+    auto result = cast<RankedTensorType>(matmul.getType());
+    auto lhs = cast<RankedTensorType>(matmul.getLhs().getType());
+    int64_t rank = result.getRank();
+    gemm = {result.getDimSize(rank - 2), result.getDimSize(rank - 1),
+            lhs.getDimSize(matmul.getTransposeLhs() ? lhs.getRank() - 2
+                                                    : lhs.getRank() - 1)};
   }
+  double matmulFlops = 0.0, bytes = 0.0;
+  if (auto cost = dyn_cast<CostOpInterface>(op)) {
+    matmulFlops = cost.getMatmulFlops();
+    bytes = cost.getBytesRead() + cost.getBytesWritten();
+  }
+  auto getCompute = [&](std::optional<int64_t> factor) {
+    if (matmulFlops <= 0.0)
+      return bytes / rates.bytesPerSecond / (factor ? rates.size : 1);
+    double flops = matmulFlops / (factor ? rates.size : 1);
+    if (!gemm)
+      return rates.getGemmTime(flops, 4096, 4096, 4096);
+    std::array<double, 3> shape = {double((*gemm)[0]), double((*gemm)[1]),
+                                   double((*gemm)[2])};
+    if (factor) {
+      const auto &resultDims = rule.results.front();
+      size_t rank = resultDims.size();
+      if (llvm::is_contained(resultDims[rank - 1], *factor))
+        shape[1] /= rates.size;
+      else if (llvm::is_contained(resultDims[rank - 2], *factor))
+        shape[0] /= rates.size;
+      else if (llvm::none_of(resultDims, [&](const SmallVector<int64_t> &fs) {
+                 return llvm::is_contained(fs, *factor);
+               }))
+        shape[2] /= rates.size;
+    }
+    return rates.getGemmTime(flops, shape[0], shape[1], shape[2]);
+  };
+  double compute = getCompute(std::nullopt);
   llvm::SmallBitVector batchFactors = batch.getMarkedFactors(op, rule);
   auto isMajorEverywhere = [&](int64_t factor) {
     for (const auto &dims : llvm::concat<const SmallVector<SmallVector<int64_t>>>(
@@ -326,7 +368,7 @@ void LayerProblem::addOp(Operation *op, const ShardingRule &rule,
     axes[factor].push_back(axis);
     Strategy split;
     split.choice = factor;
-    split.compute = compute / rates.size;
+    split.compute = getCompute(factor);
     for (unsigned i = 0; i < rule.operands.size(); ++i)
       split.operands.push_back(projectOperand(rule, axes, i));
     for (unsigned i = 0; i < rule.results.size(); ++i)
@@ -427,7 +469,9 @@ void LayerProblem::addTransitions(
             if (auto name = function.getArgAttrOfType<StringAttr>(
                     arg.getArgNumber(), CleaveDialect::kParamAttrName);
                 name && name.getValue() == output.getValue().drop_front(5)) {
-              to = getOrAddParameter(arg, decided);
+              // Only a parameter the layer reads has a choice here.
+              if (auto it = paramNodes.find(arg); it != paramNodes.end())
+                to = it->second;
               break;
             }
       }
@@ -493,7 +537,8 @@ std::string getLayerSignature(func::FuncOp function, ArrayRef<Operation *> ops) 
       else if (isa<BlockArgument>(root) &&
                function.getArgAttr(cast<BlockArgument>(root).getArgNumber(),
                                    CleaveDialect::kParamAttrName))
-        os << "p" << params.try_emplace(root, params.size()).first->second;
+        os << "p" << params.try_emplace(root, params.size()).first->second
+           << ":" << root.getType();
       else
         os << operand.getType();
       os << ",";
@@ -659,7 +704,7 @@ void CleaveSearchTensorShardingPass::runOnOperation() {
         << machine->name << "' gives no peak FLOP/s for this precision";
     return signalPassFailure();
   }
-  Rates rates{*peak * machine->gemmEfficiency, machine->memoryBandwidth,
+  Rates rates{*peak, &*machine, machine->memoryBandwidth,
               planner::getAxisLink(*machine, 1, split->size), split->size};
   MeshAxes mesh(split->mesh);
   BatchDims batch(step);

@@ -509,8 +509,9 @@ def CleaveSearchTensorSharding
     all-gather, all-to-all, alpha-beta over the axis's link). The cheapest
     choice of a layer is an integer linear program, solved exactly with
     GLPK; identical layers (same ops, same shapes) are solved once. Factors
-    tied to the batch or the sequence are left to data parallelism, and
-    a layer's inputs and outputs stay whole on the axis. The chosen splits
+    tied to the batch or the sequence are left to data parallelism;
+    activations enter and leave a layer whole on the axis, and a
+    parameter's gradient leaves laid out like the parameter. The chosen splits
     become constraints on the parameters, as cleave-shard-megatron's do;
     propagation and partitioning then place the collectives.
 
