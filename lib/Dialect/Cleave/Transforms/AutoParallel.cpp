@@ -96,6 +96,8 @@ struct AutoParallelPass
         b.getNamedAttr("recompute", b.getBoolAttr(plan.recompute)),
         b.getNamedAttr("padded_vocab",
                        b.getI64IntegerAttr(chosen.cost.paddedVocab)),
+        b.getNamedAttr("layers_per_stage",
+                       b.getDenseI64ArrayAttr(chosen.cost.layersPerStage)),
         b.getNamedAttr("cluster", b.getStringAttr(cluster.name)),
         b.getNamedAttr("step_time_s", b.getF64FloatAttr(chosen.cost.stepTime)),
         b.getNamedAttr("peak_memory_bytes",

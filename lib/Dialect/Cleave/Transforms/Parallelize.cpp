@@ -65,13 +65,58 @@ struct CleaveParallelizePass
     : public cleave::impl::CleaveParallelizeBase<CleaveParallelizePass> {
   using Base::Base;
 
+  /// Without a mesh: the strategies of the plan cleave-auto-parallel
+  /// recorded (dp, the searched tp priced on the plan's cluster, ZeRO), on
+  /// the @mesh it added; the pp axis is the pipeline passes' to use.
+  LogicalResult readPlan(ModuleOp module, SmallVector<std::string> &strategies,
+                         std::string &planCluster) {
+    auto plan = module->getAttrOfType<DictionaryAttr>(
+        CleaveDialect::kPlanAttrName);
+    if (!plan || !module.lookupSymbol<MeshOp>(kMeshName))
+      return module.emitError("cleave-parallelize needs a mesh, e.g. "
+                              "mesh=dp:2,tp:2, or a plan and @mesh from "
+                              "cleave-auto-parallel");
+    auto getInt = [&](StringRef key) -> int64_t {
+      auto value = plan.getAs<IntegerAttr>(key);
+      return value ? value.getInt() : 0;
+    };
+    int64_t dp = getInt("dp"), tp = getInt("tp"), zero = getInt("zero_stage");
+    if (dp < 1 || tp < 1 || zero < 0 || zero > 3)
+      return module.emitError("cleave-parallelize: cleave.plan needs dp and "
+                              "tp of at least 1 and a zero_stage of 0-3");
+    if (dp > 1 || zero > 0)
+      strategies.push_back("dp");
+    if (tp > 1)
+      strategies.push_back("search");
+    if (zero > 0)
+      strategies.push_back("zero" + std::to_string(zero));
+    if (auto name = plan.getAs<StringAttr>("cluster"))
+      planCluster = name.str();
+    return success();
+  }
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    SmallVector<std::string> strategies;
+    std::string planCluster;
+    if (module->hasAttr(CleaveDialect::kPlanAttrName) &&
+        (!mesh.empty() || !strategy.empty())) {
+      module.emitError("cleave-parallelize: the module has a plan "
+                       "(cleave.plan); give neither mesh nor strategy");
+      return signalPassFailure();
+    }
+    if (mesh.empty()) {
+      if (failed(readPlan(module, strategies, planCluster)))
+        return signalPassFailure();
+      // Every axis of the plan is whole: nothing to split.
+      if (strategies.empty())
+        return;
+      return runStrategies(module, strategies, planCluster);
+    }
     FailureOr<SmallVector<MeshAxis>> axes = parseMesh(module, mesh);
     if (failed(axes) || failed(addMesh(module, *axes)))
       return signalPassFailure();
 
-    SmallVector<std::string> strategies;
     if (strategy.empty()) {
       for (const MeshAxis &axis : *axes) {
         if (axis.name == "dp")
@@ -97,7 +142,11 @@ struct CleaveParallelizePass
         return signalPassFailure();
       }
     }
+    runStrategies(module, strategies, cluster);
+  }
 
+  void runStrategies(ModuleOp module, ArrayRef<std::string> strategies,
+                     StringRef searchCluster) {
     OpPassManager pipeline(ModuleOp::getOperationName());
     for (const std::string &name : strategies) {
       if (name == "dp") {
@@ -111,8 +160,8 @@ struct CleaveParallelizePass
       } else if (name == "search") {
         CleaveSearchTensorShardingOptions options;
         options.function = function;
-        if (!cluster.empty())
-          options.cluster = cluster;
+        if (!searchCluster.empty())
+          options.cluster = searchCluster.str();
         pipeline.addPass(createCleaveSearchTensorSharding(options));
       } else if (name == "zero1" || name == "zero2" || name == "zero3") {
         CleaveShardZeroOptions options;

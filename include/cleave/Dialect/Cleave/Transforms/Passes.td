@@ -577,7 +577,12 @@ def CleaveParallelize : Pass<"cleave-parallelize", "mlir::ModuleOp"> {
     `dp` before it), then `cleave-propagate-sharding` and
     `cleave-partition` on `function`. Without `strategy`, each axis gets the
     canonical strategy of its name (`dp`: data parallel, `tp`: Megatron);
-    any other axis name needs an explicit strategy. The optimizer's global
+    any other axis name needs an explicit strategy. Without `mesh` and
+    `strategy`, it follows the plan `cleave-auto-parallel` recorded
+    (`cleave.plan` and its `@mesh`): `dp` when dp > 1 or with ZeRO, the
+    searched tensor parallelism priced on the plan's cluster when tp > 1,
+    and the plan's ZeRO stage; the pp axis is left to the pipeline passes.
+    The optimizer's global
     gradient norm counts each parameter once: a replicated gradient's
     square sum is already complete on every device, a split one's is summed
     across its devices.
