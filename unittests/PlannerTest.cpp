@@ -105,6 +105,41 @@ TEST(PlannerTest, ComputeMemoryAndBubbleOfOnePipelinePlan) {
   // 1 MB (f32 in the IR, bf16 trained: half).
   EXPECT_DOUBLE_EQ(cost->activationMemory, 2 * 4 * 4 * 1e6 / 2);
   EXPECT_TRUE(cost->fits);
+  // The sends, listed: 2 per micro-batch of the activation.
+  ASSERT_EQ(cost->collectives.size(), 1u);
+  EXPECT_EQ(cost->collectives[0].name,
+            "pp send of activations and their gradients");
+  EXPECT_DOUBLE_EQ(cost->collectives[0].count, 8.0);
+  EXPECT_DOUBLE_EQ(cost->collectives[0].bytes, activation);
+  EXPECT_DOUBLE_EQ(cost->collectives[0].seconds, cost->pipelineTransfers);
+}
+
+// ZeRO-1 over dp=2 with tp=2: the listed collectives are the tensor
+// parallel all-reduces, the gradients' reduce-scatter and the weights'
+// all-gather, and their seconds are the breakdown's.
+TEST(PlannerTest, TheStepsCollectivesAddUpToItsCommunication) {
+  ModelProfile model = makeModel();
+  Cluster cluster = makeCluster();
+  PlannerOptions options;
+  options.devices = 4;
+  Plan plan;
+  plan.dp = 2;
+  plan.tp = 2;
+  plan.microBatchSize = 8;
+  plan.zeroStage = 1;
+  std::string why;
+  std::optional<PlanCost> cost =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(cost) << why;
+  ASSERT_EQ(cost->collectives.size(), 3u);
+  EXPECT_EQ(cost->collectives[0].name, "tp all-reduce of activations");
+  // 8 blocks x 4 (two forward, two backward) + the embedding's and head's.
+  EXPECT_DOUBLE_EQ(cost->collectives[0].count, 8 * 4 + 2);
+  EXPECT_DOUBLE_EQ(cost->collectives[0].seconds, cost->tensorParallel);
+  EXPECT_EQ(cost->collectives[1].name, "dp reduce-scatter of gradients");
+  EXPECT_EQ(cost->collectives[2].name, "dp all-gather of weights");
+  EXPECT_NEAR(cost->collectives[1].seconds + cost->collectives[2].seconds,
+              cost->dataParallel, 1e-15);
 }
 
 TEST(PlannerTest, ZeroDividesStateOverDataParallelRanks) {

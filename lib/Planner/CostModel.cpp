@@ -385,21 +385,44 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   double gradientTensor = params * gradientBytes;
   double weightTensor = params * weightBytes;
   double gatherUnits = 0.0; // whole tensors each device moves
+  auto addCollective = [&](StringRef name, double count, double bytes,
+                           double seconds) {
+    if (count > 0 && seconds > 0)
+      cost.collectives.push_back({name.str(), count, bytes, seconds});
+  };
+  double tpAllReduces =
+      m * (blocksPerRank * (plan.recompute ? 6.0 : 4.0) + 2.0);
+  if (plan.tp > 1)
+    addCollective("tp all-reduce of activations", tpAllReduces, activation,
+                  cost.tensorParallel);
+  if (p > 1)
+    addCollective("pp send of activations and their gradients", m * 2.0 * v,
+                  activation, cost.pipelineTransfers);
   if (plan.zeroStage == 0) {
     cost.dataParallel =
         reductions * getAllReduceTime(gradientTensor, plan.dp, dpLink);
     gatherUnits = 2.0 * reductions;
+    addCollective("dp all-reduce of gradients", reductions, gradientTensor,
+                  cost.dataParallel);
   } else {
     double gathers = plan.zeroStage == 3 ? 2.0 * m : 1.0;
-    cost.dataParallel =
-        reductions * getAllGatherTime(gradientTensor, plan.dp, dpLink) +
-        gathers * getAllGatherTime(weightTensor, plan.dp, dpLink);
+    double scatter =
+        reductions * getAllGatherTime(gradientTensor, plan.dp, dpLink);
+    double gather = gathers * getAllGatherTime(weightTensor, plan.dp, dpLink);
+    cost.dataParallel = scatter + gather;
     gatherUnits = reductions + gathers;
+    addCollective("dp reduce-scatter of gradients", reductions, gradientTensor,
+                  scatter);
+    addCollective("dp all-gather of weights", gathers, weightTensor, gather);
   }
   double table = embed.params / tp;
-  if (model.tiedEmbedding && p > 1)
-    cost.pipelineTransfers += getSendTime(table * gradientBytes, ppLink) +
-                              getSendTime(table * weightBytes, ppLink);
+  if (model.tiedEmbedding && p > 1) {
+    double exchange = getSendTime(table * gradientBytes, ppLink) +
+                      getSendTime(table * weightBytes, ppLink);
+    cost.pipelineTransfers += exchange;
+    addCollective("pp send of the tied table's gradient and value", 2.0,
+                  table * gradientBytes, exchange);
+  }
   // The update: its measured time per parameter, or reading and writing
   // weights, gradients and state once at memory bandwidth.
   double updated = plan.zeroStage >= 1 ? params / dp : params;
@@ -429,7 +452,6 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   cost.mfu = 3.0 * forwardFlops / (cost.stepTime * devices * *peak);
   // Ring collectives send (n - 1) / n of the buffer per step, twice for an
   // all-reduce; point-to-point sends the whole buffer.
-  double tpAllReduces = m * (blocksPerRank * (plan.recompute ? 6.0 : 4.0) + 2.0);
   cost.communicatedBytes =
       tpAllReduces * 2.0 * (tp - 1) / tp * activation +
       gatherUnits * (dp - 1) / dp * gradientTensor +

@@ -33,6 +33,16 @@ void printRow(int64_t rank, const RankedPlan &ranked, llvm::raw_ostream &os) {
       cost.peakMemory / kGiB, cost.communicatedBytes / 1e9);
 }
 
+llvm::json::Array getCollectivesJson(const PlanCost &cost) {
+  llvm::json::Array collectives;
+  for (const CollectiveCost &collective : cost.collectives)
+    collectives.push_back(llvm::json::Object{{"name", collective.name},
+                                             {"per_step", collective.count},
+                                             {"bytes", collective.bytes},
+                                             {"seconds", collective.seconds}});
+  return collectives;
+}
+
 llvm::json::Object toJson(const RankedPlan &ranked) {
   const Plan &plan = ranked.plan;
   const PlanCost &cost = ranked.cost;
@@ -50,6 +60,7 @@ llvm::json::Object toJson(const RankedPlan &ranked) {
       {"recompute", plan.recompute ? "full" : "none"},
       {"padded_vocab", cost.paddedVocab},
       {"layers_per_stage", llvm::json::Array(cost.layersPerStage)},
+      {"collectives", getCollectivesJson(cost)},
       {"predicted",
        llvm::json::Object{
            {"step_time_s", cost.stepTime},
@@ -127,6 +138,11 @@ void mlir::cleave::printPlanReport(const ModelProfile &model,
         cost.workspaceMemory / kGiB);
     os << llvm::formatv("cleavec: bubble: {0:f1}% of the pipeline's time\n",
                         100.0 * cost.bubbleFraction);
+    for (const CollectiveCost &collective : cost.collectives)
+      os << llvm::formatv("cleavec: collective: {0}: {1:f0} per step of {2:f3} "
+                          "MB, {3:f4} s\n",
+                          collective.name, collective.count,
+                          collective.bytes / 1e6, collective.seconds);
   }
   os << llvm::formatv(
       "{0,4} {1,-20} {2,13} {3,-14} {4,4} {5,-9} {6,9} {7,8} {8,7} {9,8} "

@@ -173,6 +173,15 @@ struct Plan {
   std::string getMesh() const;
 };
 
+/// One kind of collective of a step: how many per step, the bytes of each
+/// (the whole buffer), and their seconds in all.
+struct CollectiveCost {
+  std::string name;
+  double count = 0.0;
+  double bytes = 0.0;
+  double seconds = 0.0;
+};
+
 struct PlanCost {
   /// Seconds per optimizer step and its parts (they add up to stepTime).
   double stepTime = 0.0;
@@ -195,6 +204,9 @@ struct PlanCost {
   double mfu = 0.0;
   /// Bytes each device sends per step.
   double communicatedBytes = 0.0;
+  /// The step's collectives by kind (their seconds make up tensorParallel,
+  /// pipelineTransfers and dataParallel).
+  std::vector<CollectiveCost> collectives;
   /// The vocabulary after Megatron's padding to a multiple of 128 * tp.
   int64_t paddedVocab = 0;
   /// Blocks on each pipeline rank (the stage DP's cut; even with virtual
