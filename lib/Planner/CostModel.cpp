@@ -64,11 +64,28 @@ const Link &mlir::cleave::planner::getAxisLink(const Cluster &cluster,
              : cluster.interNode;
 }
 
+SmallVector<std::pair<StringRef, int64_t>, 3> Plan::getAxes() const {
+  if (ppInsideDp)
+    return {{"dp", dp}, {"pp", pp}, {"tp", tp}};
+  return {{"pp", pp}, {"dp", dp}, {"tp", tp}};
+}
+
 std::string Plan::getMesh() const {
-  std::string dpText = "dp=" + std::to_string(dp);
-  std::string ppText = "pp=" + std::to_string(pp);
-  return (ppInsideDp ? dpText + "," + ppText : ppText + "," + dpText) +
-         ",tp=" + std::to_string(tp);
+  std::string text;
+  for (auto [axis, size] : getAxes())
+    text += (text.empty() ? "" : ",") + axis.str() + "=" + std::to_string(size);
+  return text;
+}
+
+SmallVector<std::string, 3> Plan::getStrategies() const {
+  SmallVector<std::string, 3> strategies;
+  if (dp > 1 || zeroStage > 0)
+    strategies.push_back("dp");
+  if (tp > 1)
+    strategies.push_back("search");
+  if (zeroStage > 0)
+    strategies.push_back("zero" + std::to_string(zeroStage));
+  return strategies;
 }
 
 namespace {

@@ -808,32 +808,15 @@ LogicalResult applyChosenPlan(MLIRContext &context, StringRef modelPath) {
   bool pipelined = chosen.pp > 1 ||
                    (chosen.microBatches > 1 && chosen.dp * chosen.tp > 1);
   std::string axes, strategies;
-  auto addAxis = [&](StringRef name, int64_t size) {
+  for (auto [name, size] : chosen.getAxes())
     if (size > 1 || (name == "pp" && pipelined))
       axes += (axes.empty() ? "" : ",") + name.str() + "=" +
               std::to_string(size);
-  };
-  auto addStrategy = [&](StringRef name) {
-    strategies += (strategies.empty() ? "" : ",") + name.str();
-  };
-  if (chosen.ppInsideDp) {
-    addAxis("dp", chosen.dp);
-    addAxis("pp", chosen.pp);
-  } else {
-    addAxis("pp", chosen.pp);
-    addAxis("dp", chosen.dp);
-  }
-  addAxis("tp", chosen.tp);
   // Tensor parallelism by the cost-driven search, priced on the cluster
-  // the plan was made for.
-  if (chosen.zeroStage > 0 || chosen.tp > 1) {
-    if (chosen.dp > 1 || chosen.zeroStage > 0)
-      addStrategy("dp");
-    if (chosen.tp > 1)
-      addStrategy("search");
-    if (chosen.zeroStage > 0)
-      addStrategy("zero" + std::to_string(chosen.zeroStage));
-  }
+  // the plan was made for; a data-parallel mesh alone keeps the canonical
+  // strategy of its axis.
+  if (chosen.zeroStage > 0 || chosen.tp > 1)
+    strategies = llvm::join(chosen.getStrategies(), ",");
   tensorStrategy = "search";
   meshOption = axes;
   strategyOption = strategies;

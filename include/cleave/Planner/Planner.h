@@ -169,8 +169,15 @@ struct Plan {
   bool recompute = false;
 
   int64_t getDevices() const { return dp * tp * pp; }
-  /// "dp=8,tp=1,pp=1" in mesh order.
+  /// The mesh's axes and sizes, outermost first: (dp, pp, tp) or
+  /// (pp, dp, tp).
+  SmallVector<std::pair<StringRef, int64_t>, 3> getAxes() const;
+  /// "dp=8,pp=1,tp=1" in mesh order.
   std::string getMesh() const;
+  /// The cleave-parallelize strategies that build the plan's dp and tp
+  /// axes: `dp` (with ZeRO as well), the tensor-sharding `search` when tp
+  /// splits, then the ZeRO stage.
+  SmallVector<std::string, 3> getStrategies() const;
 };
 
 /// One kind of collective of a step: how many per step, the bytes of each

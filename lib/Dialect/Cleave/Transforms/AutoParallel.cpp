@@ -107,18 +107,10 @@ struct AutoParallelPass
                     b.getDictionaryAttr(entries));
     SmallVector<StringRef> axes;
     SmallVector<int64_t> sizes;
-    auto add = [&](StringRef axis, int64_t size) {
+    for (auto [axis, size] : plan.getAxes()) {
       axes.push_back(axis);
       sizes.push_back(size);
-    };
-    if (plan.ppInsideDp) {
-      add("dp", plan.dp);
-      add("pp", plan.pp);
-    } else {
-      add("pp", plan.pp);
-      add("dp", plan.dp);
     }
-    add("tp", plan.tp);
     OpBuilder builder(module.getContext());
     builder.setInsertionPointToStart(module.getBody());
     MeshOp::create(builder, module.getLoc(), "mesh",

@@ -2,6 +2,7 @@
 
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
+#include "cleave/Planner/Planner.h"
 
 #include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/StringExtras.h"
@@ -80,16 +81,15 @@ struct CleaveParallelizePass
       auto value = plan.getAs<IntegerAttr>(key);
       return value ? value.getInt() : 0;
     };
-    int64_t dp = getInt("dp"), tp = getInt("tp"), zero = getInt("zero_stage");
-    if (dp < 1 || tp < 1 || zero < 0 || zero > 3)
+    planner::Plan recorded;
+    recorded.dp = getInt("dp");
+    recorded.tp = getInt("tp");
+    recorded.zeroStage = getInt("zero_stage");
+    if (recorded.dp < 1 || recorded.tp < 1 || recorded.zeroStage < 0 ||
+        recorded.zeroStage > 3)
       return module.emitError("cleave-parallelize: cleave.plan needs dp and "
                               "tp of at least 1 and a zero_stage of 0-3");
-    if (dp > 1 || zero > 0)
-      strategies.push_back("dp");
-    if (tp > 1)
-      strategies.push_back("search");
-    if (zero > 0)
-      strategies.push_back("zero" + std::to_string(zero));
+    llvm::append_range(strategies, recorded.getStrategies());
     if (auto name = plan.getAs<StringAttr>("cluster"))
       planCluster = name.str();
     return success();

@@ -202,6 +202,7 @@ private:
 
 SmallVector<BlockArgument> getLayerParameters(func::FuncOp function,
                                               ArrayRef<Operation *> ops);
+StringRef getParameterName(func::FuncOp function, BlockArgument param);
 
 /// One strategy of a node: the shardings it needs of its operands and
 /// gives its results, and what it costs itself.
@@ -464,14 +465,12 @@ void LayerProblem::addTransitions(
       if (user == ret) {
         auto output = function.getResultAttrOfType<StringAttr>(
             use.getOperandNumber(), CleaveDialect::kOutputAttrName);
+        // Only a parameter the layer reads has a choice here.
         if (output && output.getValue().starts_with("grad."))
-          for (BlockArgument arg : function.getArguments())
-            if (auto name = function.getArgAttrOfType<StringAttr>(
-                    arg.getArgNumber(), CleaveDialect::kParamAttrName);
-                name && name.getValue() == output.getValue().drop_front(5)) {
-              // Only a parameter the layer reads has a choice here.
-              if (auto it = paramNodes.find(arg); it != paramNodes.end())
-                to = it->second;
+          for (BlockArgument param : parameterOrder)
+            if (getParameterName(function, param) ==
+                output.getValue().drop_front(5)) {
+              to = paramNodes.lookup(param);
               break;
             }
       }
@@ -728,15 +727,15 @@ void CleaveSearchTensorShardingPass::runOnOperation() {
         flops += cost.getFlops();
     return flops * members.size();
   };
-  SmallVector<SmallVector<Attribute>> ordered;
+  SmallVector<std::pair<double, SmallVector<Attribute>>> ordered;
   for (auto &[signature, members] : groups)
-    ordered.push_back(members);
-  llvm::stable_sort(ordered, [&](const auto &a, const auto &b) {
-    return getFlops(a) > getFlops(b);
+    ordered.push_back({getFlops(members), members});
+  llvm::stable_sort(ordered, [](const auto &a, const auto &b) {
+    return a.first > b.first;
   });
 
   DenseMap<BlockArgument, int64_t> decided;
-  for (const SmallVector<Attribute> &members : ordered) {
+  for (const auto &[flops, members] : ordered) {
     LayerProblem problem(step, layers[members.front()], batch, mesh, axis,
                          rates, decided);
     planner::StrategyGraph graph = problem.buildGraph();
