@@ -73,8 +73,13 @@ for source in Checkpoint Collectives ContextShared DataLoader DType Init Mesh \
     Trainer TrainingState; do
   "$nvcc" "${flags[@]}" -x c++ -c "$here/src/$source.cpp" -o "$out/obj/$source.o" &
 done
-for source in ContextCuda GemmCuda KernelsCuda NcclCommunicator; do
+for source in ContextCuda GemmCuda NcclCommunicator; do
   "$nvcc" "${flags[@]}" "${archflags[@]}" -c "$here/src/$source.cu" -o "$out/obj/$source.o" &
+done
+# The kernel families are C++ sources both backends compile.
+for family in "$here"/src/kernels/*.cpp; do
+  "$nvcc" "${flags[@]}" "${archflags[@]}" -x cu -c "$family" \
+    -o "$out/obj/kernels-$(basename "$family" .cpp).o" &
 done
 wait_all
 link=("$out"/obj/*.o -lcublasLt -lcublas -Xlinker "$nccl_lib" -Xlinker -rpath -Xlinker

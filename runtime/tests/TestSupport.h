@@ -17,6 +17,15 @@ inline Shape makeShape(std::initializer_list<int64_t> dims) {
   return shape;
 }
 
+/// Row-major strides of `shape`, in elements.
+inline void getRowMajorStridesForTest(const Shape &shape, int64_t *strides) {
+  int64_t stride = 1;
+  for (int i = shape.rank - 1; i >= 0; --i) {
+    strides[i] = stride;
+    stride *= shape.dims[i];
+  }
+}
+
 } // namespace cleave::rt
 
 #endif // CLEAVE_RUNTIME_TESTS_TESTSUPPORT_H

@@ -32,6 +32,8 @@ enum class ScratchSlot {
   Attention,
   AttentionGrad,
   Norm,
+  Reduce,
+  Sort,
   Gemm,
   CollectiveSend,
   CollectiveReceive,

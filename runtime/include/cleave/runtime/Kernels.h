@@ -6,11 +6,12 @@
 // pointers; the element type is passed as a DType. All calls are queued on
 // the context's stream. `location` names the source op in error messages.
 //
-// The kernels other than GEMM are one source (Kernels.inc) compiled for both
-// backends. Determinism: on the CPU every call is bit-reproducible. On CUDA
-// the library kernels and generated kernels are too (one thread owns each
-// output and reduces in a fixed order); cuBLASLt may pick algorithms whose
-// results depend on the GPU model and library version.
+// The kernels other than GEMM are one source per family (src/kernels/)
+// compiled for both backends. Determinism: every call is bit-reproducible
+// on a given device: reductions run in a fixed order (a team reduction's
+// fixed tree on CUDA, element order on the CPU) and nothing sums with
+// atomics. cuBLASLt may pick algorithms whose results depend on the GPU
+// model and library version.
 //
 //===----------------------------------------------------------------------===//
 

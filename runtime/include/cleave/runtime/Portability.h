@@ -7,6 +7,17 @@
 // every iteration writes its own elements and reduces sequentially, so the
 // CPU results are bit-identical from run to run.
 //
+// Two shapes of parallelism:
+//  - element loops (CLEAVE_PARALLEL_FOR): one iteration per element;
+//  - row loops (CLEAVE_FOR_EACH_ROW): a team of threads cooperates on each
+//    row. On CUDA a team is a thread block (BlockTeam, for long rows) or a
+//    warp (WarpTeam, for short ones); its threads stride over the row
+//    (CLEAVE_FOR_ROW_CHUNKS), V elements at a time where 128-bit accesses
+//    are aligned, and combine their partial results with Team::reduce, a
+//    CUB reduction whose tree is fixed, so results do not vary from run to
+//    run. On the CPU a team is one thread: the stride is 1, the reduction is
+//    the identity, and each row reduces in element order.
+//
 // Element types: bf16 and f16 are stored as 16 bits and computed in float;
 // f64 is computed in double.
 //
@@ -18,6 +29,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <type_traits>
 
 #if defined(__CUDACC__)
@@ -25,7 +37,12 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <cub/block/block_reduce.cuh>
+#include <cub/warp/warp_reduce.cuh>
+
 #define CLEAVE_HD __host__ __device__ __forceinline__
+/// A helper only kernels call (it may use team reductions or atomics).
+#define CLEAVE_DEVICE __device__ __forceinline__
 #define CLEAVE_KERNEL __global__
 #define CLEAVE_RESTRICT __restrict__
 /// Runs `body` for every `index` in [0, count).
@@ -38,13 +55,96 @@
   kernel<<<::cleave::getLaunchBlocks(count), ::cleave::kThreadsPerBlock, 0,   \
            static_cast<cudaStream_t>((ctx).getStream())>>>
 
+/// `CLEAVE_LAUNCH_ROWS(ctx, Team, kernel, rows)(args...)` starts a row
+/// kernel with a team per row, up to the grid the device keeps resident.
+#define CLEAVE_LAUNCH_ROWS(ctx, Team, kernel, rows)                            \
+  kernel<<<::cleave::getRowLaunchBlocks<Team>(rows),                         \
+           ::cleave::kThreadsPerBlock, 0,                                    \
+           static_cast<cudaStream_t>((ctx).getStream())>>>
+/// Runs the loop body for each row this thread's team owns.
+#define CLEAVE_FOR_EACH_ROW(Team, row, rows)                                   \
+  for (int64_t row = Team::getIndex(); row < (rows); row += Team::getCount())
+
 namespace cleave {
 constexpr int kThreadsPerBlock = 256;
-inline unsigned getLaunchBlocks(int64_t count) {
-  int64_t blocks = (count + kThreadsPerBlock - 1) / kThreadsPerBlock;
-  // A grid-stride loop covers the rest; this bound keeps the grid legal.
-  return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > 65535 ? 65535 : blocks));
+
+/// The most blocks a launch asks for: the device's multiprocessors times
+/// the blocks each keeps resident, set when the context starts (CUDA's
+/// limit until then). Grid-stride loops cover the rest, so a bigger grid
+/// would only queue blocks behind the resident ones.
+inline int64_t &getGridLimit() {
+  static int64_t limit = 65535;
+  return limit;
 }
+
+inline unsigned clampBlocks(int64_t blocks) {
+  int64_t limit = getGridLimit();
+  return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > limit ? limit : blocks));
+}
+
+inline unsigned getLaunchBlocks(int64_t count) {
+  return clampBlocks((count + kThreadsPerBlock - 1) / kThreadsPerBlock);
+}
+
+/// A thread block cooperating on a row.
+struct BlockTeam {
+  static constexpr int kThreads = kThreadsPerBlock;
+  static constexpr int kTeamsPerBlock = 1;
+  __device__ static int getRank() { return threadIdx.x; }
+  __device__ static int64_t getIndex() { return blockIdx.x; }
+  __device__ static int64_t getCount() { return gridDim.x; }
+  /// Combines every thread's `value` with `op`; all threads get the result.
+  template <typename V, typename Op>
+  __device__ static V reduce(V value, Op op) {
+    using Reduce = cub::BlockReduce<V, kThreads>;
+    __shared__ typename Reduce::TempStorage storage;
+    __shared__ V result;
+    V total = Reduce(storage).Reduce(value, op);
+    if (threadIdx.x == 0)
+      result = total;
+    __syncthreads();
+    V shared = result;
+    // The next reduction may reuse the storage and the result.
+    __syncthreads();
+    return shared;
+  }
+};
+
+/// A warp cooperating on a row; a block holds kTeamsPerBlock of them.
+struct WarpTeam {
+  static constexpr int kThreads = 32;
+  static constexpr int kTeamsPerBlock = kThreadsPerBlock / kThreads;
+  __device__ static int getRank() { return threadIdx.x % kThreads; }
+  __device__ static int64_t getIndex() {
+    return blockIdx.x * (int64_t)kTeamsPerBlock + threadIdx.x / kThreads;
+  }
+  __device__ static int64_t getCount() {
+    return gridDim.x * (int64_t)kTeamsPerBlock;
+  }
+  template <typename V, typename Op>
+  __device__ static V reduce(V value, Op op) {
+    using Reduce = cub::WarpReduce<V>;
+    __shared__ typename Reduce::TempStorage storage[kTeamsPerBlock];
+    __shared__ V results[kTeamsPerBlock];
+    int warp = threadIdx.x / kThreads;
+    V total = Reduce(storage[warp]).Reduce(value, op);
+    if (getRank() == 0)
+      results[warp] = total;
+    __syncwarp();
+    V shared = results[warp];
+    __syncwarp();
+    return shared;
+  }
+};
+
+template <typename Team> inline unsigned getRowLaunchBlocks(int64_t rows) {
+  return clampBlocks((rows + Team::kTeamsPerBlock - 1) / Team::kTeamsPerBlock);
+}
+
+/// Elements per 128-bit access.
+template <typename T>
+constexpr int kVectorWidth = sizeof(T) <= 16 ? static_cast<int>(16 / sizeof(T)) : 1;
+constexpr size_t kVectorBytes = 16;
 
 using bf16 = __nv_bfloat16;
 using f16 = __half;
@@ -73,6 +173,7 @@ template <> CLEAVE_HD f16 fromDouble<f16>(double value) {
 #else // Host compiler: the CPU backend.
 
 #define CLEAVE_HD inline
+#define CLEAVE_DEVICE inline
 #define CLEAVE_KERNEL static inline
 #define CLEAVE_RESTRICT __restrict__
 #define CLEAVE_PRAGMA(text) _Pragma(#text)
@@ -80,10 +181,31 @@ template <> CLEAVE_HD f16 fromDouble<f16>(double value) {
   CLEAVE_PRAGMA(omp parallel for schedule(static))                             \
   for (int64_t index = 0; index < (count); ++index)
 #define CLEAVE_LAUNCH(ctx, kernel, count) kernel
+#define CLEAVE_LAUNCH_ROWS(ctx, Team, kernel, rows) kernel
+#define CLEAVE_FOR_EACH_ROW(Team, row, rows)                                   \
+  CLEAVE_PRAGMA(omp parallel for schedule(static))                             \
+  for (int64_t row = 0; row < (rows); ++row)
 #define CLEAVE_ATOMIC_STORE(pointer, value)                                    \
   __atomic_store_n((pointer), (value), __ATOMIC_RELAXED)
 
 namespace cleave {
+
+/// On the CPU a row belongs to one thread: its team reduces nothing.
+struct SerialTeam {
+  static constexpr int kThreads = 1;
+  static constexpr int kTeamsPerBlock = 1;
+  static int getRank() { return 0; }
+  template <typename V, typename Op> static V reduce(V value, Op) {
+    return value;
+  }
+};
+using BlockTeam = SerialTeam;
+using WarpTeam = SerialTeam;
+
+/// One element at a time: wider accesses buy nothing on the CPU and would
+/// only multiply the instantiations.
+template <typename T> constexpr int kVectorWidth = 1;
+constexpr size_t kVectorBytes = 1;
 
 /// Bit-level conversions, rounding to nearest even like the GPU intrinsics.
 CLEAVE_HD uint32_t getFloatBits(float value) {
@@ -287,6 +409,87 @@ template <typename T> CLEAVE_HD T gelu(T x) {
 template <typename T> CLEAVE_HD T silu(T x) {
   return x / (T(1) + cleave::exp(-x));
 }
+
+//===----------------------------------------------------------------------===//
+// Row loops
+//===----------------------------------------------------------------------===//
+
+/// Visits the row offsets this thread owns, `V` elements apart from its
+/// teammates'. With one thread (the CPU) that is every chunk, in order.
+#define CLEAVE_FOR_ROW_CHUNKS(Team, j, cols, V)                                \
+  for (int64_t j = static_cast<int64_t>(Team::getRank()) * (V); j < (cols);    \
+       j += static_cast<int64_t>(Team::kThreads) * (V))
+
+/// `V` consecutive elements, aligned so that one access moves them all.
+template <typename T, int V> struct alignas(sizeof(T) * V) Vector {
+  T values[V];
+  CLEAVE_HD T &operator[](int i) { return values[i]; }
+  CLEAVE_HD const T &operator[](int i) const { return values[i]; }
+};
+template <int V, typename T> CLEAVE_HD Vector<T, V> loadVector(const T *from) {
+  return *reinterpret_cast<const Vector<T, V> *>(from);
+}
+template <int V, typename T>
+CLEAVE_HD void storeVector(T *to, const Vector<T, V> &values) {
+  *reinterpret_cast<Vector<T, V> *>(to) = values;
+}
+
+/// Whether every pointer allows kVectorWidth<T>-wide accesses at each
+/// multiple of `stride` elements from it (each row start, say).
+template <typename T>
+inline bool canUseVectors(int64_t stride,
+                          std::initializer_list<const void *> pointers) {
+  if (kVectorWidth<T> == 1 || stride % kVectorWidth<T> != 0)
+    return false;
+  for (const void *pointer : pointers)
+    if (reinterpret_cast<uintptr_t>(pointer) % kVectorBytes != 0)
+      return false;
+  return true;
+}
+
+/// Reduction operators for Team::reduce.
+struct SumOp {
+  template <typename C> CLEAVE_HD C operator()(C a, C b) const { return a + b; }
+};
+struct MaxOp {
+  template <typename C> CLEAVE_HD C operator()(C a, C b) const {
+    return cleave::max(a, b);
+  }
+};
+
+/// The running maximum of a row and the sum of exp(x - max) over it, built
+/// in one pass (the online softmax normalizer).
+template <typename C> struct MaxSum {
+  C max; // No initializers: CUDA keeps these in shared memory.
+  C sum;
+};
+template <typename C> CLEAVE_HD MaxSum<C> getEmptyMaxSum() {
+  return MaxSum<C>{-static_cast<C>(INFINITY), C(0)};
+}
+template <typename C> CLEAVE_HD MaxSum<C> addToMaxSum(MaxSum<C> state, C x) {
+  if (x > state.max) {
+    // exp(-inf) is 0: the first finite value starts the sum afresh.
+    state.sum = state.sum * cleave::exp(state.max - x) + C(1);
+    state.max = x;
+  } else if (x != x) {
+    state.max = state.sum = x; // NaN poisons the row, as it would two passes.
+  } else if (x != -static_cast<C>(INFINITY)) {
+    state.sum += cleave::exp(x - state.max);
+  }
+  return state;
+}
+struct MaxSumOp {
+  template <typename C>
+  CLEAVE_HD MaxSum<C> operator()(MaxSum<C> a, MaxSum<C> b) const {
+    C largest = cleave::max(a.max, b.max);
+    if (largest != largest)
+      return MaxSum<C>{largest, largest};
+    if (largest == -static_cast<C>(INFINITY))
+      return MaxSum<C>{largest, C(0)};
+    return MaxSum<C>{largest, a.sum * cleave::exp(a.max - largest) +
+                                  b.sum * cleave::exp(b.max - largest)};
+  }
+};
 
 } // namespace cleave
 

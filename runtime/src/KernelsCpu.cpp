@@ -1,3 +1,0 @@
-//===- KernelsCpu.cpp - Library kernels, host compiler with OpenMP --------===//
-
-#include "Kernels.inc"

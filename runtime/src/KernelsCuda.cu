@@ -1,3 +1,0 @@
-//===- KernelsCuda.cu - Library kernels, built by nvcc --------------------===//
-
-#include "Kernels.inc"
