@@ -19,6 +19,8 @@ constexpr size_t kAlignment = 256;
 Context::Context() = default;
 
 Context::~Context() {
+  if (gemmCacheDeleter)
+    gemmCacheDeleter(gemmCache);
   std::free(arena);
   for (void *buffer : scratch)
     std::free(buffer);

@@ -8,6 +8,7 @@
 
 #include "cleave/runtime/Communicator.h"
 #include "cleave/runtime/Context.h"
+#include "cleave/runtime/Portability.h"
 
 #include <cublasLt.h>
 #include <cuda_runtime.h>
@@ -32,6 +33,8 @@ cudaStream_t asStream(void *stream) { return static_cast<cudaStream_t>(stream); 
 Context::Context() = default;
 
 Context::~Context() {
+  if (gemmCacheDeleter)
+    gemmCacheDeleter(gemmCache);
   cudaFree(arena);
   for (void *buffer : scratch)
     cudaFree(buffer);
@@ -62,11 +65,27 @@ Status Context::initialize() {
   }
   CLEAVE_RETURN_IF_ERROR(check(cudaSetDevice(device),
                                "cudaSetDevice(" + std::to_string(device) + ")"));
+  // Launches ask for the blocks the device keeps resident, no more.
+  int processors = 0, threadsPerProcessor = 0;
+  if (cudaDeviceGetAttribute(&processors, cudaDevAttrMultiProcessorCount,
+                             device) == cudaSuccess &&
+      cudaDeviceGetAttribute(&threadsPerProcessor,
+                             cudaDevAttrMaxThreadsPerMultiProcessor,
+                             device) == cudaSuccess &&
+      processors > 0 && threadsPerProcessor >= kThreadsPerBlock)
+    getGridLimit() = static_cast<int64_t>(processors) *
+                     (threadsPerProcessor / kThreadsPerBlock);
   if (!stream) {
     cudaStream_t created;
     CLEAVE_RETURN_IF_ERROR(
         check(cudaStreamCreate(&created), "cudaStreamCreate"));
     stream = created;
+  }
+  if (const char *tf32 = std::getenv("CLEAVE_TF32")) {
+    std::string value = tf32;
+    if (value != "0" && value != "1")
+      return Status::error("CLEAVE_TF32 must be 0 or 1, got '" + value + "'");
+    gemmAllowsTf32 = value == "1";
   }
   if (blasHandle)
     return allocateIndexErrorSlot();

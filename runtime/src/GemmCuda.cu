@@ -2,8 +2,12 @@
 //
 // cuBLASLt is column-major; a row-major C = op(A) op(B) is the column-major
 // C^T = op(B)^T op(A)^T, so the operands swap places and keep their
-// transpose flags. f32 computes in full f32 (no TF32), bf16 and f16 with
-// f32 accumulation, f64 in f64.
+// transpose flags. f32 computes in full f32 (TF32 tensor cores only when
+// the context allows them), bf16 and f16 with f32 accumulation, f64 in f64.
+//
+// The descriptors of a shape and the algorithm cuBLASLt's heuristic picks
+// for it are made on the shape's first call and kept in the context's plan
+// cache: the heuristic is asked once per shape, not once per call.
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,8 +15,11 @@
 
 #include <cublasLt.h>
 
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 namespace cleave::rt {
 namespace {
@@ -25,13 +32,14 @@ struct LtTypes {
   cublasComputeType_t compute;
 };
 
-bool getLtTypes(DType dtype, LtTypes &types) {
+bool getLtTypes(DType dtype, bool allowTf32, LtTypes &types) {
   switch (dtype) {
   case DType::F64:
     types = {CUDA_R_64F, CUDA_R_64F, CUBLAS_COMPUTE_64F};
     return true;
   case DType::F32:
-    types = {CUDA_R_32F, CUDA_R_32F, CUBLAS_COMPUTE_32F};
+    types = {CUDA_R_32F, CUDA_R_32F,
+             allowTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F};
     return true;
   case DType::BF16:
     types = {CUDA_R_16BF, CUDA_R_32F, CUBLAS_COMPUTE_32F};
@@ -44,17 +52,64 @@ bool getLtTypes(DType dtype, LtTypes &types) {
   }
 }
 
-/// Owns the cuBLASLt descriptors of one call.
-struct LtCall {
+/// The descriptors of one GEMM shape and the algorithm chosen for it.
+struct GemmPlan {
   cublasLtMatmulDesc_t operation = nullptr;
   cublasLtMatrixLayout_t layouts[3] = {};
-  cublasLtMatmulPreference_t preference = nullptr;
-  ~LtCall() {
+  cublasLtMatmulAlgo_t algorithm = {};
+  GemmPlan() = default;
+  GemmPlan(const GemmPlan &) = delete;
+  GemmPlan &operator=(const GemmPlan &) = delete;
+  ~GemmPlan() {
     for (cublasLtMatrixLayout_t layout : layouts)
       if (layout)
         cublasLtMatrixLayoutDestroy(layout);
     if (operation)
       cublasLtMatmulDescDestroy(operation);
+  }
+};
+
+/// Everything a plan depends on: the element type, the math mode and the
+/// shape after the tall-GEMM rewrite.
+struct GemmKey {
+  DType dtype;
+  bool tf32, transposeA, transposeB;
+  int64_t batch, m, n, k, strideA, strideB, strideC;
+  bool operator==(const GemmKey &other) const {
+    return dtype == other.dtype && tf32 == other.tf32 &&
+           transposeA == other.transposeA && transposeB == other.transposeB &&
+           batch == other.batch && m == other.m && n == other.n &&
+           k == other.k && strideA == other.strideA &&
+           strideB == other.strideB && strideC == other.strideC;
+  }
+};
+
+struct GemmKeyHash {
+  size_t operator()(const GemmKey &key) const {
+    size_t hash = static_cast<size_t>(key.dtype) * 8 + key.tf32 * 4 +
+                  key.transposeA * 2 + key.transposeB;
+    for (int64_t value : {key.batch, key.m, key.n, key.k, key.strideA,
+                          key.strideB, key.strideC})
+      hash = hash * 1000003u ^ std::hash<int64_t>()(value);
+    return hash;
+  }
+};
+
+using GemmCache =
+    std::unordered_map<GemmKey, std::unique_ptr<GemmPlan>, GemmKeyHash>;
+
+GemmCache &getCache(Context &context) {
+  if (!context.getGemmCache())
+    context.setGemmCache(new GemmCache(), [](void *cache) {
+      delete static_cast<GemmCache *>(cache);
+    });
+  return *static_cast<GemmCache *>(context.getGemmCache());
+}
+
+/// Frees a heuristic's preference on every path out.
+struct PreferenceOwner {
+  cublasLtMatmulPreference_t preference = nullptr;
+  ~PreferenceOwner() {
     if (preference)
       cublasLtMatmulPreferenceDestroy(preference);
   }
@@ -78,12 +133,83 @@ private:
   std::string message;
 };
 
+/// Makes the plan of `args`: descriptors, then the heuristic's first choice.
+Status makePlan(Context &context, const LtTypes &types, const GemmArgs &args,
+                GemmPlan &plan, const char *location) {
+  auto handle = static_cast<cublasLtHandle_t>(context.getBlasHandle());
+  LtChecker ok(location);
+  cublasOperation_t transFirst = args.transposeB ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasOperation_t transSecond = args.transposeA ? CUBLAS_OP_T : CUBLAS_OP_N;
+  // Column-major shapes of the stored matrices: first = B, second = A.
+  uint64_t firstRows = args.transposeB ? args.k : args.n;
+  uint64_t firstCols = args.transposeB ? args.n : args.k;
+  uint64_t secondRows = args.transposeA ? args.m : args.k;
+  uint64_t secondCols = args.transposeA ? args.k : args.m;
+  if (!ok(cublasLtMatmulDescCreate(&plan.operation, types.compute, types.scale),
+          "cublasLtMatmulDescCreate") ||
+      !ok(cublasLtMatmulDescSetAttribute(plan.operation,
+                                         CUBLASLT_MATMUL_DESC_TRANSA,
+                                         &transFirst, sizeof(transFirst)),
+          "cublasLtMatmulDescSetAttribute(TRANSA)") ||
+      !ok(cublasLtMatmulDescSetAttribute(plan.operation,
+                                         CUBLASLT_MATMUL_DESC_TRANSB,
+                                         &transSecond, sizeof(transSecond)),
+          "cublasLtMatmulDescSetAttribute(TRANSB)") ||
+      !ok(cublasLtMatrixLayoutCreate(&plan.layouts[0], types.data, firstRows,
+                                     firstCols, firstRows),
+          "cublasLtMatrixLayoutCreate(B)") ||
+      !ok(cublasLtMatrixLayoutCreate(&plan.layouts[1], types.data, secondRows,
+                                     secondCols, secondRows),
+          "cublasLtMatrixLayoutCreate(A)") ||
+      !ok(cublasLtMatrixLayoutCreate(&plan.layouts[2], types.data, args.n,
+                                     args.m, args.n),
+          "cublasLtMatrixLayoutCreate(C)"))
+    return ok.getFailure();
+
+  if (args.batch > 1) {
+    int32_t batch = static_cast<int32_t>(args.batch);
+    int64_t strides[3] = {args.strideB, args.strideA, args.strideC};
+    for (int i = 0; i < 3; ++i)
+      if (!ok(cublasLtMatrixLayoutSetAttribute(
+                  plan.layouts[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch,
+                  sizeof(batch)),
+              "cublasLtMatrixLayoutSetAttribute(BATCH_COUNT)") ||
+          !ok(cublasLtMatrixLayoutSetAttribute(
+                  plan.layouts[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                  &strides[i], sizeof(strides[i])),
+              "cublasLtMatrixLayoutSetAttribute(STRIDED_BATCH_OFFSET)"))
+        return ok.getFailure();
+  }
+
+  size_t workspaceBytes = kWorkspaceBytes;
+  cublasLtMatmulHeuristicResult_t heuristic = {};
+  int found = 0;
+  PreferenceOwner owner;
+  if (!ok(cublasLtMatmulPreferenceCreate(&owner.preference),
+          "cublasLtMatmulPreferenceCreate") ||
+      !ok(cublasLtMatmulPreferenceSetAttribute(
+              owner.preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+              &workspaceBytes, sizeof(workspaceBytes)),
+          "cublasLtMatmulPreferenceSetAttribute") ||
+      !ok(cublasLtMatmulAlgoGetHeuristic(
+              handle, plan.operation, plan.layouts[0], plan.layouts[1],
+              plan.layouts[2], plan.layouts[2], owner.preference, 1,
+              &heuristic, &found),
+          "cublasLtMatmulAlgoGetHeuristic"))
+    return ok.getFailure();
+  if (found == 0)
+    return Status::error(std::string("gemm at ") + location +
+                         ": cuBLASLt has no algorithm for this shape");
+  plan.algorithm = heuristic.algo;
+  return Status::success();
+}
+
 } // namespace
 
 Status gemm(Context &context, DType dtype, const GemmArgs &input,
             const char *location) {
   LtTypes types;
-  if (!getLtTypes(dtype, types))
+  if (!getLtTypes(dtype, context.getGemmAllowsTf32(), types))
     return Status::error(std::string("gemm at ") + location +
                          ": unsupported element type " + getDTypeName(dtype));
   if (input.batch <= 0 || input.m <= 0 || input.n <= 0 || input.k <= 0)
@@ -102,70 +228,21 @@ Status gemm(Context &context, DType dtype, const GemmArgs &input,
   void *workspace = nullptr;
   CLEAVE_RETURN_IF_ERROR(
       context.getScratch(ScratchSlot::Gemm, kWorkspaceBytes, &workspace));
-  auto handle = static_cast<cublasLtHandle_t>(context.getBlasHandle());
-  LtCall call;
-  LtChecker ok(location);
-  cublasOperation_t transFirst = args.transposeB ? CUBLAS_OP_T : CUBLAS_OP_N;
-  cublasOperation_t transSecond = args.transposeA ? CUBLAS_OP_T : CUBLAS_OP_N;
-  // Column-major shapes of the stored matrices: first = B, second = A.
-  uint64_t firstRows = args.transposeB ? args.k : args.n;
-  uint64_t firstCols = args.transposeB ? args.n : args.k;
-  uint64_t secondRows = args.transposeA ? args.m : args.k;
-  uint64_t secondCols = args.transposeA ? args.k : args.m;
-  if (!ok(cublasLtMatmulDescCreate(&call.operation, types.compute, types.scale),
-          "cublasLtMatmulDescCreate") ||
-      !ok(cublasLtMatmulDescSetAttribute(call.operation,
-                                         CUBLASLT_MATMUL_DESC_TRANSA,
-                                         &transFirst, sizeof(transFirst)),
-          "cublasLtMatmulDescSetAttribute(TRANSA)") ||
-      !ok(cublasLtMatmulDescSetAttribute(call.operation,
-                                         CUBLASLT_MATMUL_DESC_TRANSB,
-                                         &transSecond, sizeof(transSecond)),
-          "cublasLtMatmulDescSetAttribute(TRANSB)") ||
-      !ok(cublasLtMatrixLayoutCreate(&call.layouts[0], types.data, firstRows,
-                                     firstCols, firstRows),
-          "cublasLtMatrixLayoutCreate(B)") ||
-      !ok(cublasLtMatrixLayoutCreate(&call.layouts[1], types.data, secondRows,
-                                     secondCols, secondRows),
-          "cublasLtMatrixLayoutCreate(A)") ||
-      !ok(cublasLtMatrixLayoutCreate(&call.layouts[2], types.data, args.n,
-                                     args.m, args.n),
-          "cublasLtMatrixLayoutCreate(C)"))
-    return ok.getFailure();
-
-  if (args.batch > 1) {
-    int32_t batch = static_cast<int32_t>(args.batch);
-    int64_t strides[3] = {args.strideB, args.strideA, args.strideC};
-    for (int i = 0; i < 3; ++i)
-      if (!ok(cublasLtMatrixLayoutSetAttribute(
-                  call.layouts[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch,
-                  sizeof(batch)),
-              "cublasLtMatrixLayoutSetAttribute(BATCH_COUNT)") ||
-          !ok(cublasLtMatrixLayoutSetAttribute(
-                  call.layouts[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
-                  &strides[i], sizeof(strides[i])),
-              "cublasLtMatrixLayoutSetAttribute(STRIDED_BATCH_OFFSET)"))
-        return ok.getFailure();
+  GemmKey key{dtype,       context.getGemmAllowsTf32(),
+              args.transposeA, args.transposeB,
+              args.batch,  args.m,
+              args.n,      args.k,
+              args.batch > 1 ? args.strideA : 0,
+              args.batch > 1 ? args.strideB : 0,
+              args.batch > 1 ? args.strideC : 0};
+  GemmCache &cache = getCache(context);
+  auto found = cache.find(key);
+  if (found == cache.end()) {
+    auto plan = std::make_unique<GemmPlan>();
+    CLEAVE_RETURN_IF_ERROR(makePlan(context, types, args, *plan, location));
+    found = cache.emplace(key, std::move(plan)).first;
   }
-
-  size_t workspaceBytes = kWorkspaceBytes;
-  cublasLtMatmulHeuristicResult_t heuristic = {};
-  int found = 0;
-  if (!ok(cublasLtMatmulPreferenceCreate(&call.preference),
-          "cublasLtMatmulPreferenceCreate") ||
-      !ok(cublasLtMatmulPreferenceSetAttribute(
-              call.preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-              &workspaceBytes, sizeof(workspaceBytes)),
-          "cublasLtMatmulPreferenceSetAttribute") ||
-      !ok(cublasLtMatmulAlgoGetHeuristic(
-              handle, call.operation, call.layouts[0], call.layouts[1],
-              call.layouts[2], call.layouts[2], call.preference, 1, &heuristic,
-              &found),
-          "cublasLtMatmulAlgoGetHeuristic"))
-    return ok.getFailure();
-  if (found == 0)
-    return Status::error(std::string("gemm at ") + location +
-                         ": cuBLASLt has no algorithm for this shape");
+  const GemmPlan &plan = *found->second;
 
   double alpha64 = 1.0, beta64 = 0.0;
   float alpha32 = 1.0f, beta32 = 0.0f;
@@ -173,10 +250,12 @@ Status gemm(Context &context, DType dtype, const GemmArgs &input,
                                           : static_cast<const void *>(&alpha32);
   const void *beta = dtype == DType::F64 ? static_cast<const void *>(&beta64)
                                          : static_cast<const void *>(&beta32);
-  if (!ok(cublasLtMatmul(handle, call.operation, alpha, args.b,
-                         call.layouts[0], args.a, call.layouts[1], beta, args.c,
-                         call.layouts[2], args.c, call.layouts[2],
-                         &heuristic.algo, workspace, workspaceBytes,
+  LtChecker ok(location);
+  if (!ok(cublasLtMatmul(static_cast<cublasLtHandle_t>(context.getBlasHandle()),
+                         plan.operation, alpha, args.b, plan.layouts[0], args.a,
+                         plan.layouts[1], beta, args.c, plan.layouts[2], args.c,
+                         plan.layouts[2], &plan.algorithm, workspace,
+                         kWorkspaceBytes,
                          static_cast<cudaStream_t>(context.getStream())),
           "cublasLtMatmul"))
     return ok.getFailure();

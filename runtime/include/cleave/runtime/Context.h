@@ -93,6 +93,21 @@ public:
   void setCommunicator(Communicator *value) { communicator = value; }
   Communicator *getCommunicator() const { return communicator; }
 
+  /// Whether f32 GEMMs may use TF32 tensor cores (CUDA only; off unless
+  /// CLEAVE_TF32=1 is set when the context starts): about 8x the f32 rate,
+  /// with products rounded to a 10-bit mantissa, so f32 is no longer exact.
+  bool getGemmAllowsTf32() const { return gemmAllowsTf32; }
+  void setGemmAllowsTf32(bool value) { gemmAllowsTf32 = value; }
+
+  /// The GEMM backend's per-shape plans (descriptors and the algorithm the
+  /// library chose), kept for the context's life; the backend owns the
+  /// type and supplies its deleter.
+  void *getGemmCache() const { return gemmCache; }
+  void setGemmCache(void *cache, void (*deleter)(void *)) {
+    gemmCache = cache;
+    gemmCacheDeleter = deleter;
+  }
+
   /// cudaStream_t on CUDA, null on the CPU.
   void *getStream() const { return stream; }
   /// cublasLtHandle_t on CUDA, null on the CPU.
@@ -106,6 +121,9 @@ private:
   void *blasHandle = nullptr;
   int32_t *indexErrorSlot = nullptr;
   std::vector<GemmCall> *gemmLog = nullptr;
+  bool gemmAllowsTf32 = false;
+  void *gemmCache = nullptr;
+  void (*gemmCacheDeleter)(void *) = nullptr;
   Communicator *communicator = nullptr;
   void *arena = nullptr;
   size_t arenaBytes = 0;
