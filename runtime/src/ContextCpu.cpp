@@ -7,6 +7,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "cleave/runtime/Context.h"
+#include "cleave/runtime/Profile.h"
+
+#include <chrono>
 
 #include <cstdlib>
 #include <cstring>
@@ -93,6 +96,32 @@ Status Context::takeIndexError(int32_t *site) {
   if (indexErrorSlot)
     *indexErrorSlot = 0;
   return Status::success();
+}
+
+namespace {
+
+/// Every CPU call is synchronous: a mark is the host clock's time.
+class HostClock final : public ProfileClock {
+public:
+  Status mark(int &index) override {
+    index = static_cast<int>(times.size());
+    times.push_back(std::chrono::steady_clock::now());
+    return Status::success();
+  }
+  Status getSeconds(int from, int to, double &seconds) override {
+    seconds = std::chrono::duration<double>(times[to] - times[from]).count();
+    return Status::success();
+  }
+  void clear() override { times.clear(); }
+
+private:
+  std::vector<std::chrono::steady_clock::time_point> times;
+};
+
+} // namespace
+
+std::unique_ptr<ProfileClock> createProfileClock(Context &) {
+  return std::make_unique<HostClock>();
 }
 
 } // namespace cleave::rt

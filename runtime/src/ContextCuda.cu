@@ -9,6 +9,7 @@
 #include "cleave/runtime/Communicator.h"
 #include "cleave/runtime/Context.h"
 #include "cleave/runtime/Portability.h"
+#include "cleave/runtime/Profile.h"
 
 #include <cublasLt.h>
 #include <cuda_runtime.h>
@@ -171,6 +172,49 @@ Status Context::takeIndexError(int32_t *site) {
   return check(cudaMemsetAsync(indexErrorSlot, 0, sizeof(int32_t),
                                asStream(stream)),
                "cudaMemsetAsync(index error slot)");
+}
+
+namespace {
+
+/// Marks are events recorded on the context's stream, pooled across steps.
+class EventClock final : public ProfileClock {
+public:
+  explicit EventClock(Context &context) : context(context) {}
+  ~EventClock() override {
+    for (cudaEvent_t event : events)
+      cudaEventDestroy(event);
+  }
+  Status mark(int &index) override {
+    if (used == events.size()) {
+      cudaEvent_t event;
+      CLEAVE_RETURN_IF_ERROR(
+          check(cudaEventCreate(&event), "cudaEventCreate (profiler)"));
+      events.push_back(event);
+    }
+    index = static_cast<int>(used++);
+    return check(cudaEventRecord(events[index], asStream(context.getStream())),
+                 "cudaEventRecord (profiler)");
+  }
+  Status getSeconds(int from, int to, double &seconds) override {
+    float milliseconds = 0;
+    CLEAVE_RETURN_IF_ERROR(
+        check(cudaEventElapsedTime(&milliseconds, events[from], events[to]),
+              "cudaEventElapsedTime (profiler)"));
+    seconds = milliseconds * 1e-3;
+    return Status::success();
+  }
+  void clear() override { used = 0; }
+
+private:
+  Context &context;
+  std::vector<cudaEvent_t> events;
+  size_t used = 0;
+};
+
+} // namespace
+
+std::unique_ptr<ProfileClock> createProfileClock(Context &context) {
+  return std::make_unique<EventClock>(context);
 }
 
 } // namespace cleave::rt

@@ -69,6 +69,8 @@ inline Status runProgram(Context &context, const Program &program,
   if (Communicator *communicator = context.getCommunicator())
     CLEAVE_RETURN_IF_ERROR(communicator->drain(program.name));
   CLEAVE_RETURN_IF_ERROR(context.synchronize(program.name));
+  if (Profiler *profiler = context.getProfiler())
+    CLEAVE_RETURN_IF_ERROR(profiler->collect(program));
   int32_t site = 0;
   CLEAVE_RETURN_IF_ERROR(context.takeIndexError(&site));
   if (site > 0 && site <= program.numIndexSites)
@@ -78,6 +80,22 @@ inline Status runProgram(Context &context, const Program &program,
     return Status::error("a kernel reported an index out of range");
   return Status::success();
 }
+
+/// Uninstalls a profiler from the context when the run that created it
+/// ends, whichever way.
+class ProfilerInstallation {
+public:
+  ProfilerInstallation(Context &context, Profiler *profiler)
+      : context(context) {
+    context.setProfiler(profiler);
+  }
+  ~ProfilerInstallation() { context.setProfiler(nullptr); }
+  ProfilerInstallation(const ProfilerInstallation &) = delete;
+  ProfilerInstallation &operator=(const ProfilerInstallation &) = delete;
+
+private:
+  Context &context;
+};
 
 /// What the usage of every generated program ends with.
 constexpr const char *kMeshUsage =
@@ -89,7 +107,12 @@ constexpr const char *kMeshUsage =
     "                               through host memory\n"
     "  CLEAVE_TRACE=DIR             a pipeline writes each rank's passes and\n"
     "                               transfers as a Chrome trace,\n"
-    "                               DIR/trace-rank<R>.json\n";
+    "                               DIR/trace-rank<R>.json\n"
+    "  CLEAVE_PROFILE=1             time every op; print a table per op\n"
+    "                               (rank 0) after the run\n"
+    "  CLEAVE_PROFILE_CLUSTER=FILE  compare those times with the peaks of\n"
+    "                               this cluster file's device\n"
+    "  CLEAVE_TF32=1                on CUDA: f32 GEMMs on TF32 tensor cores\n";
 
 /// The end of every generated main: a failed parse prints its error (none
 /// for --help) and the usage; then `run` runs and its error is printed.

@@ -169,6 +169,9 @@ Status timeGemmsAlone(Context &context, RunOnce &runOnce, int repeat,
 Status run(const Program &program, const RunOptions &options,
            Context &context, std::unique_ptr<Communicator> &communicator) {
   CLEAVE_RETURN_IF_ERROR(context.initialize());
+  std::unique_ptr<Profiler> profiler;
+  CLEAVE_RETURN_IF_ERROR(Profiler::createFromEnvironment(context, profiler));
+  ProfilerInstallation installed(context, profiler.get());
   // A partitioned program: every rank reads the same global tensors and
   // keeps its block of each.
   Mesh mesh;
@@ -275,6 +278,8 @@ Status run(const Program &program, const RunOptions &options,
   CLEAVE_RETURN_IF_ERROR(runOnce());
   double perRunMilliseconds = 0;
   if (options.repeat > 0) {
+    if (profiler)
+      profiler->reset();
     auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < options.repeat; ++i)
       CLEAVE_RETURN_IF_ERROR(runOnce());
@@ -315,10 +320,14 @@ Status run(const Program &program, const RunOptions &options,
     writer.setMetadata("program", program.name);
     CLEAVE_RETURN_IF_ERROR(writer.write(options.outputsPath));
   }
+  if (profiler && isLogger)
+    profiler->print(stdout);
   // Last: replaying GEMMs writes over arena buffers the results live in.
-  if (options.gemmBaseline)
+  if (options.gemmBaseline) {
+    context.setProfiler(nullptr);
     CLEAVE_RETURN_IF_ERROR(
         timeGemmsAlone(context, runOnce, options.repeat, perRunMilliseconds));
+  }
   return Status::success();
 }
 

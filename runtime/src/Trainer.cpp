@@ -240,6 +240,9 @@ private:
 Status train(StepExecutor &executor, const TrainOptions &options,
              Context &context, std::unique_ptr<Communicator> &communicator) {
   CLEAVE_RETURN_IF_ERROR(context.initialize());
+  std::unique_ptr<Profiler> profiler;
+  CLEAVE_RETURN_IF_ERROR(Profiler::createFromEnvironment(context, profiler));
+  ProfilerInstallation installed(context, profiler.get());
   const Program &main = executor.getMainProgram();
   if (const MeshSpec *mesh = executor.getMesh()) {
     CLEAVE_RETURN_IF_ERROR(createCommunicator(context, *mesh, communicator));
@@ -363,6 +366,8 @@ Status train(StepExecutor &executor, const TrainOptions &options,
       std::printf("\n");
       std::fflush(stdout);
     }
+    if (profiler && stepNumber == first && stepNumber < options.steps)
+      profiler->reset();
     if (!std::isfinite(loss))
       return Status::error("the loss is not finite at step " +
                            std::to_string(stepNumber) + "; stopping");
@@ -370,6 +375,8 @@ Status train(StepExecutor &executor, const TrainOptions &options,
         stepNumber == options.steps)
       CLEAVE_RETURN_IF_ERROR(save(stepNumber));
   }
+  if (profiler && isLogger)
+    profiler->print(stdout);
   return Status::success();
 }
 

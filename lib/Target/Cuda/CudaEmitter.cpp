@@ -19,6 +19,8 @@
 #include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <cstdio>
+
 using namespace mlir;
 using namespace mlir::cleave;
 
@@ -182,12 +184,50 @@ private:
            getElementInfo(value.getType(), value.getLoc())->dtype;
   }
 
+  /// The op's entry in the program's op table: what the profiler reports.
+  std::string getOpInfo(Operation &op) {
+    std::string layer;
+    if (auto tag = op.getAttrOfType<LayerAttr>(CleaveDialect::kLayerAttrName))
+      layer = tag.getKind() == LayerKind::Embed  ? "embed"
+              : tag.getKind() == LayerKind::Head ? "head"
+                                                 : std::to_string(tag.getIndex());
+    double flops = 0;
+    double bytes = getTotalBytes(op.getOperandTypes()) +
+                   getTotalBytes(op.getResultTypes());
+    if (auto cost = dyn_cast<CostOpInterface>(op)) {
+      flops = cost.getFlops();
+      bytes = cost.getBytesRead() + cost.getBytesWritten();
+    }
+    Type type = op.getNumResults() ? op.getResult(0).getType()
+                                   : op.getOperand(0).getType();
+    FailureOr<ElementInfo> info = getElementInfo(type, op.getLoc());
+    char numbers[64];
+    std::snprintf(numbers, sizeof(numbers), "%.17g, %.17g", flops, bytes);
+    return "{" + getStringLiteral(op.getName().getStringRef()) + ", " +
+           getStringLiteral(getLocationString(op.getLoc())) + ", " +
+           getStringLiteral(layer) + ", " +
+           getStringLiteral(succeeded(info) ? info->dtype : "") + ", " +
+           numbers + "}";
+  }
+
   LogicalResult emitOp(Operation &op) {
     host << "  // " << op.getName();
     if (std::string where = getLocationString(op.getLoc()); !where.empty())
       host << " at " << where;
     host << "\n";
+    // Moving nothing takes no time: only ops that run are timed.
+    if (isa<func::ReturnOp, ReshapeOp>(op))
+      return emitOpBody(op);
+    int index = opInfos.size();
+    opInfos.push_back(getOpInfo(op));
+    host << "  cleave::rt::beginOp(context, " << index << ");\n";
+    if (failed(emitOpBody(op)))
+      return failure();
+    host << "  cleave::rt::endOp(context, " << index << ");\n";
+    return success();
+  }
 
+  LogicalResult emitOpBody(Operation &op) {
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       for (auto [i, value] : llvm::enumerate(ret.getOperands()))
         host << "  results[" << i << "] = " << get(value) << ";\n";
@@ -720,12 +760,21 @@ private:
       host << "    \"\",\n";
     host << "};\n";
 
+    // (name, location, layer, dtype, FLOPs, bytes) per timed op.
+    host << "const cleave::rt::OpInfo " << prefix << "_ops[] = {\n";
+    for (const std::string &info : opInfos)
+      host << "    " << info << ",\n";
+    if (opInfos.empty())
+      host << "    {\"\", \"\", \"\", \"\", 0, 0},\n";
+    host << "};\n";
+
     host << "const cleave::rt::Program " << prefix << "_program = {\n    "
          << getStringLiteral(function.getSymName()) << ", " << prefix << "_arguments, "
          << function.getNumArguments() << ", " << prefix << "_results, "
          << function.getNumResults() << ", " << arenaBytes << ", &" << name
          << ", " << prefix << "_index_sites, " << indexSites.size() << ", "
-         << (meshGroups.partitioned ? "&k_mesh" : "nullptr") << "};\n\n";
+         << (meshGroups.partitioned ? "&k_mesh" : "nullptr") << ", " << prefix
+         << "_ops, " << opInfos.size() << "};\n\n";
     return success();
   }
 
@@ -738,6 +787,8 @@ private:
   MeshGroups &meshGroups;
   DenseMap<Value, std::string> pointers;
   SmallVector<std::string> indexSites;
+  /// The op table's initializers, by op number.
+  SmallVector<std::string> opInfos;
   int64_t nextValue = 0;
   int64_t nextArray = 0;
 };

@@ -28,19 +28,24 @@
 // CHECK-LABEL: cleave::rt::Status layer(cleave::rt::Context &context
 // CHECK:         auto *arg0 = static_cast<float *>(arguments[0]);
 // CHECK:         auto *arg3 = static_cast<cleave::bf16 *>(arguments[3]);
+// Each op that runs is numbered for the profiler; a reshape runs nothing.
 // CHECK:         // cleave.matmul at
+// CHECK-NEXT:    cleave::rt::beginOp(context, 0);
 // CHECK-NEXT:    auto *[[MM:v[0-9]+]] = reinterpret_cast<float *>(arena + 0);
 // CHECK:         .batch = 1;
 // CHECK:         .m = 4;
 // CHECK:         .n = 16;
 // CHECK:         .k = 8;
 // CHECK:         CLEAVE_RETURN_IF_ERROR(cleave::rt::gemm(context, cleave::rt::DType::F32,
+// CHECK-NEXT:        "{{.*}}emit.mlir:{{[0-9]+}}:{{[0-9]+}}"));
+// CHECK-NEXT:    cleave::rt::endOp(context, 0);
 // CHECK:         CLEAVE_LAUNCH(context, layer_k0_add_gelu, 64)(64, arg2, [[MM]], [[G:v[0-9]+]]);
 // CHECK-NEXT:    CLEAVE_RETURN_IF_ERROR(context.checkLaunch("layer_k0_add_gelu",
 // CHECK:         cleave::rt::reduce(context, cleave::rt::DType::F32, cleave::rt::ReduceKind::Sum, {2, {4, 16}}, 2u, [[G]],
 // CHECK:         CLEAVE_LAUNCH(context, layer_k1_mul, 64)(64, {{v[0-9]+}}, [[G]], [[M:v[0-9]+]]);
 // CHECK:         // cleave.reshape
 // CHECK-NEXT:    auto *[[R:v[0-9]+]] = [[M]];
+// CHECK-NEXT:    // func.return
 // CHECK:         results[0] = [[R]];
 // CHECK:         results[1] = arg3;
 
@@ -50,8 +55,15 @@
 // CHECK-NEXT:      {{[{][{]}}"w", cleave::rt::DType::F32, {2, {8, 16}}}, cleave::rt::ArgumentKind::Param, nullptr},
 // CHECK:       const cleave::rt::ResultSpec k_layer_results[] = {
 // CHECK-NEXT:      {{[{][{]}}"output0", cleave::rt::DType::F32, {2, {16, 4}}}, -1, nullptr},
+// The op table: name, location, layer, element type, FLOPs, bytes.
+// CHECK:       const cleave::rt::OpInfo k_layer_ops[] = {
+// CHECK-NEXT:      {"cleave.matmul", "{{.*}}emit.mlir:{{[0-9]+}}:{{[0-9]+}}", "", "F32", 1024, 896},
+// CHECK-NEXT:      {"cleave.fused", "{{.*}}emit.mlir:{{[0-9]+}}:{{[0-9]+}}", "", "F32", {{[0-9]+}}, {{[0-9]+}}},
+// CHECK-NEXT:      {"cleave.reduce_sum",
+// CHECK-NEXT:      {"cleave.fused",
+// CHECK-NEXT:  };
 // CHECK:       const cleave::rt::Program k_layer_program = {
-// CHECK-NEXT:      "layer", k_layer_arguments, 4, k_layer_results, 2, 768, &layer, k_layer_index_sites, 0, nullptr};
+// CHECK-NEXT:      "layer", k_layer_arguments, 4, k_layer_results, 2, 768, &layer, k_layer_index_sites, 0, nullptr, k_layer_ops, 4};
 // CHECK:       int main(int argc, char **argv) {
 // CHECK-NEXT:    return cleave::rt::runProgramMain(k_layer_program, argc, argv);
 

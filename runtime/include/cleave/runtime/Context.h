@@ -25,6 +25,7 @@ namespace cleave::rt {
 
 struct GemmCall;
 class Communicator;
+class Profiler;
 
 /// Library kernels that keep a scratch buffer between calls. Each has its own,
 /// so a kernel can call GEMM without clobbering its own scratch.
@@ -89,6 +90,11 @@ public:
   void setGemmLog(std::vector<GemmCall> *log) { gemmLog = log; }
   std::vector<GemmCall> *getGemmLog() const { return gemmLog; }
 
+  /// The per-op profiler generated code reports to (CLEAVE_PROFILE=1), or
+  /// null: then the generated code's begin/end calls do nothing.
+  void setProfiler(Profiler *value) { profiler = value; }
+  Profiler *getProfiler() const { return profiler; }
+
   /// The collectives of a partitioned program; null for a single process.
   void setCommunicator(Communicator *value) { communicator = value; }
   Communicator *getCommunicator() const { return communicator; }
@@ -125,6 +131,7 @@ private:
   void *gemmCache = nullptr;
   void (*gemmCacheDeleter)(void *) = nullptr;
   Communicator *communicator = nullptr;
+  Profiler *profiler = nullptr;
   void *arena = nullptr;
   size_t arenaBytes = 0;
   void *scratch[static_cast<int>(ScratchSlot::Count)] = {};

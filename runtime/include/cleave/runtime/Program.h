@@ -15,6 +15,7 @@
 #include "cleave/runtime/DType.h"
 #include "cleave/runtime/Kernels.h"
 #include "cleave/runtime/Mesh.h"
+#include "cleave/runtime/Profile.h"
 
 #include <cstdint>
 
@@ -67,6 +68,10 @@ struct Program {
   int numIndexSites;
   /// The mesh of a partitioned program (one process per device), or null.
   const MeshSpec *mesh;
+  /// Every op the entry function times (beginOp/endOp number them), with
+  /// the FLOPs and bytes the compiler counted, for CLEAVE_PROFILE.
+  const OpInfo *ops;
+  int numOps;
 };
 
 /// One forward or backward pass of one micro-batch through one stage.
