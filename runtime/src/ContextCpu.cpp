@@ -55,10 +55,14 @@ Status Context::allocate(size_t bytes, void **pointer, const char *purpose) {
   if (!*pointer)
     return Status::error(std::string("out of memory allocating ") +
                          std::to_string(bytes) + " bytes for " + purpose);
+  noteAllocation(*pointer, bytes);
   return Status::success();
 }
 
-void Context::release(void *pointer) { std::free(pointer); }
+void Context::release(void *pointer) {
+  noteRelease(pointer);
+  std::free(pointer);
+}
 
 Status Context::copyToDevice(void *device, const void *host, size_t bytes) {
   if (bytes)

@@ -116,12 +116,16 @@ Status Context::allocateIndexErrorSlot() {
 Status Context::allocate(size_t bytes, void **pointer, const char *purpose) {
   *pointer = nullptr;
   // cudaMalloc aligns to at least 256 bytes.
-  return check(cudaMalloc(pointer, bytes ? bytes : 1),
-               std::string("cudaMalloc(") + std::to_string(bytes) +
-                   " bytes for " + purpose + ")");
+  CLEAVE_RETURN_IF_ERROR(check(cudaMalloc(pointer, bytes ? bytes : 1),
+                               std::string("cudaMalloc(") +
+                                   std::to_string(bytes) + " bytes for " +
+                                   purpose + ")"));
+  noteAllocation(*pointer, bytes);
+  return Status::success();
 }
 
 void Context::release(void *pointer) {
+  noteRelease(pointer);
   if (pointer)
     cudaFree(pointer);
 }

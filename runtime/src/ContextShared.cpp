@@ -7,6 +7,8 @@
 
 #include "cleave/runtime/Context.h"
 
+#include <algorithm>
+
 namespace cleave::rt {
 
 Status Context::reserveArena(size_t bytes, uint8_t **base) {
@@ -34,6 +36,22 @@ Status Context::getScratch(ScratchSlot slot, size_t bytes, void **pointer) {
   }
   *pointer = scratch[index];
   return Status::success();
+}
+
+void Context::noteAllocation(void *pointer, size_t bytes) {
+  if (!pointer)
+    return;
+  allocationSizes[pointer] = bytes;
+  allocatedBytes += bytes;
+  peakAllocatedBytes = std::max(peakAllocatedBytes, allocatedBytes);
+}
+
+void Context::noteRelease(void *pointer) {
+  auto found = allocationSizes.find(pointer);
+  if (found == allocationSizes.end())
+    return;
+  allocatedBytes -= found->second;
+  allocationSizes.erase(found);
 }
 
 } // namespace cleave::rt

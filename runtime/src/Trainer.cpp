@@ -43,7 +43,8 @@ namespace {
 struct TrainOptions {
   std::string dataPath;
   TokenWidth tokenWidth = TokenWidth::U16;
-  int64_t steps = 0;
+  /// -1 until given; 0 writes the initial checkpoint and trains nothing.
+  int64_t steps = -1;
   LrSchedule schedule;
   uint64_t dataSeed = 0;
   uint64_t initSeed = 0;
@@ -57,7 +58,9 @@ const char *const kTrainUsage =
     "usage: %s --data FILE --steps N --out DIR [options]\n"
     "  --data FILE          token file: raw little-endian uint16 tokens\n"
     "  --token-bytes 2|4    token width in the file (2)\n"
-    "  --steps N            train until step N (counted from 1, across resumes)\n"
+    "  --steps N            train until step N (counted from 1, across resumes);\n"
+    "                       0 writes the initial parameters as the checkpoint\n"
+    "                       of step 0 and trains nothing\n"
     "  --out DIR            where checkpoints go (DIR/checkpoint.json, step-N/)\n"
     "  --lr X               peak learning rate (1e-3)\n"
     "  --lr-schedule NAME   constant or cosine (constant)\n"
@@ -143,8 +146,8 @@ Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
   }
   if (options.dataPath.empty())
     return Status::error("--data FILE is required");
-  if (options.steps <= 0)
-    return Status::error("--steps N (at least 1) is required");
+  if (options.steps < 0)
+    return Status::error("--steps N is required");
   if (options.outDir.empty())
     return Status::error("--out DIR is required (checkpoints go there)");
   return validate(options.schedule);
@@ -287,19 +290,6 @@ Status train(StepExecutor &executor, const TrainOptions &options,
   } else {
     CLEAVE_RETURN_IF_ERROR(state.initialize(options.initSeed));
   }
-  if (first > options.steps) {
-    if (isLogger)
-      std::printf("nothing to do: the checkpoint is already at step %lld\n",
-                static_cast<long long>(first - 1));
-    return Status::success();
-  }
-  if (::mkdir(options.outDir.c_str(), 0755) != 0 && errno != EEXIST)
-    return Status::error("cannot create '" + options.outDir +
-                         "': " + std::strerror(errno));
-
-  uint8_t *arena = nullptr;
-  CLEAVE_RETURN_IF_ERROR(context.reserveArena(executor.getArenaBytes(), &arena));
-  std::vector<int32_t> tokens(micro * seq), targets(micro * seq);
   auto save = [&](int64_t stepNumber) -> Status {
     std::map<std::string, std::string> metadata = {
         {"step", std::to_string(stepNumber)},
@@ -312,6 +302,22 @@ Status train(StepExecutor &executor, const TrainOptions &options,
                   static_cast<long long>(stepNumber));
     return Status::success();
   };
+  if (::mkdir(options.outDir.c_str(), 0755) != 0 && errno != EEXIST)
+    return Status::error("cannot create '" + options.outDir +
+                         "': " + std::strerror(errno));
+  // --steps 0: the initial parameters are the whole result.
+  if (options.steps == 0 && options.resumeDir.empty())
+    return save(0);
+  if (first > options.steps) {
+    if (isLogger)
+      std::printf("nothing to do: the checkpoint is already at step %lld\n",
+                static_cast<long long>(first - 1));
+    return Status::success();
+  }
+
+  uint8_t *arena = nullptr;
+  CLEAVE_RETURN_IF_ERROR(context.reserveArena(executor.getArenaBytes(), &arena));
+  std::vector<int32_t> tokens(micro * seq), targets(micro * seq);
   auto setScalar = [&](const char *name, double value) -> Status {
     const TensorSpec *spec = state.find(name);
     if (!spec)
@@ -363,6 +369,9 @@ Status train(StepExecutor &executor, const TrainOptions &options,
       // Bytes this rank sent, as cleave-print-cost predicts them.
       if (communicator)
         std::printf(" comm_bytes %.0f", communicator->getCommunicatedBytes());
+      std::printf(" peak_memory %.1f MiB",
+                  static_cast<double>(context.getPeakAllocatedBytes()) /
+                      (1 << 20));
       std::printf("\n");
       std::fflush(stdout);
     }

@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 namespace cleave::rt {
@@ -71,6 +72,12 @@ public:
   /// of device memory, kept (and grown when asked for more) across calls.
   Status reserveArena(size_t bytes, uint8_t **base);
 
+  /// The most device memory allocated through this context at once so far
+  /// (the arena, scratch, and every buffer of the program): what the
+  /// training log reports as peak_memory. Libraries' own allocations (cuBLAS
+  /// workspaces aside, which come from scratch) are not counted.
+  size_t getPeakAllocatedBytes() const { return peakAllocatedBytes; }
+
   /// A scratch buffer of at least `bytes`, reused by later calls.
   Status getScratch(ScratchSlot slot, size_t bytes, void **pointer);
   /// The bytes getScratch(slot, ...) returns without reallocating (which
@@ -122,6 +129,9 @@ public:
 private:
   /// Allocates and clears the index error slot, the last step of initialize().
   Status allocateIndexErrorSlot();
+  /// Keep count of live device memory for getPeakAllocatedBytes().
+  void noteAllocation(void *pointer, size_t bytes);
+  void noteRelease(void *pointer);
 
   void *stream = nullptr;
   void *blasHandle = nullptr;
@@ -132,6 +142,8 @@ private:
   void (*gemmCacheDeleter)(void *) = nullptr;
   Communicator *communicator = nullptr;
   Profiler *profiler = nullptr;
+  std::unordered_map<void *, size_t> allocationSizes;
+  size_t allocatedBytes = 0, peakAllocatedBytes = 0;
   void *arena = nullptr;
   size_t arenaBytes = 0;
   void *scratch[static_cast<int>(ScratchSlot::Count)] = {};
