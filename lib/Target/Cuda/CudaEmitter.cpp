@@ -552,17 +552,25 @@ private:
     if (std::string where = getLocationString(op.getLoc()); !where.empty())
       kernels << " at " << where;
     kernels << "\n";
-    if (failed(emitKernel(kernel, body, shape, kernels)))
+    std::string widest;
+    if (failed(emitKernel(kernel, body, shape, kernels, widest)))
       return failure();
     kernels << "\n";
     int64_t count = getElementCount(shape);
-    host << "  CLEAVE_LAUNCH(context, " << kernel << ", " << count << ")("
-         << count;
+    std::string pointers;
     for (Value operand : operands)
-      host << ", " << get(operand);
+      pointers += ", " + get(operand);
     for (Value result : op.getResults())
-      host << ", " << get(result);
-    host << ");\n  CLEAVE_RETURN_IF_ERROR(context.checkLaunch("
+      pointers += ", " + get(result);
+    // V elements per iteration where every buffer allows 128-bit accesses
+    // (never on the CPU, where the width is 1), else one.
+    std::string width = "cleave::kVectorWidth<" + widest + ">";
+    host << "  if (cleave::canUseVectors<" << widest << ">(" << count << ", {"
+         << StringRef(pointers).drop_front(2) << "}))\n    CLEAVE_LAUNCH(context, "
+         << kernel << "<" << width << ">, " << count << " / " << width
+         << ")(" << count << pointers << ");\n  else\n    CLEAVE_LAUNCH(context, "
+         << kernel << "<1>, " << count << ")(" << count << pointers
+         << ");\n  CLEAVE_RETURN_IF_ERROR(context.checkLaunch("
          << getStringLiteral(kernel) << ", " << getLocation(op) << "));\n";
     return success();
   }

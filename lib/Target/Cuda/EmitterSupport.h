@@ -50,9 +50,13 @@ struct KernelBody {
   llvm::SmallVector<Value> outputs;
 };
 
-/// Prints the kernel `name` computing `body` over `shape`'s elements.
+/// Prints the kernel `name` computing `body` over `shape`'s elements: a
+/// template over V, the elements each iteration handles (1, or the width of
+/// a 128-bit access of `widestStorage`, the widest element type the kernel
+/// reads or writes, which it returns).
 LogicalResult emitKernel(llvm::StringRef name, const KernelBody &body,
-                         llvm::ArrayRef<int64_t> shape, llvm::raw_ostream &os);
+                         llvm::ArrayRef<int64_t> shape, llvm::raw_ostream &os,
+                         std::string &widestStorage);
 
 /// The tables of a pipeline's main (PipelineMain.cpp): its stage programs,
 /// updates and the per-rank actions of `scheduleName` over `microBatches`;

@@ -1,9 +1,13 @@
 //===- KernelEmitter.cpp - Fused elementwise kernels as C++ ---------------===//
 //
-// A kernel is one parallel loop over the elements of its iteration shape.
-// Each iteration loads its inputs (broadcast inputs through an index
-// expression with constant divisors), evaluates the body ops on scalars in
-// the compute type and stores the outputs. Nothing else touches memory.
+// A kernel is one parallel loop over the elements of its iteration shape,
+// V consecutive elements per iteration (a template parameter: 1, or as many
+// as one 128-bit access moves on the GPU). An iteration loads V elements of
+// each input read in place, and of each broadcast input that repeats every
+// multiple of V elements, with one access; other broadcast inputs are read
+// element by element through an index expression with constant divisors.
+// It evaluates the body ops on scalars in the compute type, lane by lane,
+// and stores V elements of each output at once. Nothing else touches memory.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,6 +22,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <optional>
 
 using namespace mlir;
 using namespace mlir::cleave;
@@ -108,6 +114,24 @@ ArrayRef<int64_t> getShape(Value value) {
   return cast<RankedTensorType>(value.getType()).getShape();
 }
 
+/// When a broadcast's input fills the output's trailing dimensions, output
+/// element i reads input element i % period: returns the period,
+/// numel(input).
+std::optional<int64_t> getTrailingPeriod(ArrayRef<int64_t> inputShape,
+                                         ArrayRef<int64_t> outputShape,
+                                         ArrayRef<int64_t> dims) {
+  int64_t rank = outputShape.size();
+  int64_t inputRank = inputShape.size();
+  int64_t inputElements = 1;
+  for (int64_t i = 0; i < inputRank; ++i) {
+    if (dims[i] != rank - inputRank + i ||
+        inputShape[i] != outputShape[dims[i]])
+      return std::nullopt;
+    inputElements *= inputShape[i];
+  }
+  return inputElements;
+}
+
 /// The linear index into `input` that output element `index` of a
 /// broadcast to `outputShape` reads, with `dims` as in cleave.broadcast.
 std::string getBroadcastIndex(ArrayRef<int64_t> inputShape,
@@ -115,16 +139,11 @@ std::string getBroadcastIndex(ArrayRef<int64_t> inputShape,
                               ArrayRef<int64_t> dims, StringRef index) {
   int64_t rank = outputShape.size();
   int64_t inputRank = inputShape.size();
-  // The input fills the trailing dimensions: it repeats every numel(input).
-  bool trailing = true;
-  int64_t inputElements = 1;
-  for (int64_t i = 0; i < inputRank; ++i) {
-    trailing &= dims[i] == rank - inputRank + i && inputShape[i] == outputShape[dims[i]];
-    inputElements *= inputShape[i];
-  }
-  if (trailing)
-    return inputRank == rank ? index.str()
-                             : (index + " % " + Twine(inputElements)).str();
+  if (std::optional<int64_t> period =
+          getTrailingPeriod(inputShape, outputShape, dims))
+    return inputRank == rank
+               ? index.str()
+               : (index + " % " + Twine(*period)).str();
 
   SmallVector<int64_t> outputStrides(rank, 1);
   for (int64_t i = rank - 2; i >= 0; --i)
@@ -166,30 +185,47 @@ const char *getComparison(ComparePredicate predicate) {
   llvm_unreachable("unknown predicate");
 }
 
-/// Emits one kernel body: names every scalar and prints one statement per op.
+/// Emits one kernel: names every scalar and prints one statement per op.
 class KernelPrinter {
 public:
   KernelPrinter(const KernelBody &body, ArrayRef<int64_t> shape,
                 raw_ostream &os)
       : body(body), shape(shape), os(os) {}
 
-  LogicalResult print(StringRef name) {
-    os << "CLEAVE_KERNEL void " << name << "(int64_t count";
-    for (auto [i, input] : llvm::enumerate(body.inputs)) {
-      FailureOr<ElementInfo> info = getElementInfo(input.getType(), input.getLoc());
+  LogicalResult print(StringRef name, std::string &widestStorage) {
+    // The widest element sets the GPU's V: one 128-bit access of it.
+    int64_t widestBytes = 0;
+    for (Value value : llvm::concat<const Value>(body.inputs, body.outputs)) {
+      FailureOr<ElementInfo> info = getElementInfo(value.getType(), value.getLoc());
       if (failed(info))
         return failure();
+      int64_t bytes = static_cast<int64_t>(
+          getTotalBytes(value.getType()) /
+          std::max(1.0, getNumElements(value.getType())));
+      if (bytes > widestBytes) {
+        widestBytes = bytes;
+        widestStorage = info->storage;
+      }
+    }
+    gpuWidth = std::max<int64_t>(1, 16 / std::max<int64_t>(1, widestBytes));
+
+    os << "template <int V>\nCLEAVE_KERNEL void " << name << "(int64_t count";
+    for (auto [i, input] : llvm::enumerate(body.inputs)) {
+      FailureOr<ElementInfo> info = getElementInfo(input.getType(), input.getLoc());
       os << ",\n    const " << info->storage << " *CLEAVE_RESTRICT in" << i;
+      inputIndex[input] = i;
     }
     for (auto [i, output] : llvm::enumerate(body.outputs)) {
       FailureOr<ElementInfo> info = getElementInfo(output.getType(), output.getLoc());
-      if (failed(info))
-        return failure();
       os << ",\n    " << info->storage << " *CLEAVE_RESTRICT out" << i;
     }
-    os << ") {\n  CLEAVE_PARALLEL_FOR(i, count) {\n";
-    for (auto [i, input] : llvm::enumerate(body.inputs))
-      inputIndex[input] = i;
+    os << ") {\n  CLEAVE_PARALLEL_FOR(chunk, count / V) {\n"
+       << "    const int64_t first = chunk * V;\n";
+    // The lane loop's statements go to `lane`: the vector loads they ask
+    // for must come first.
+    std::string laneText;
+    llvm::raw_string_ostream lane(laneText);
+    statements = &lane;
     for (Operation *op : body.ops)
       if (failed(printOp(op)))
         return failure();
@@ -198,14 +234,40 @@ public:
       FailureOr<std::string> value = getScalar(output);
       if (failed(value))
         return failure();
-      os << "    out" << i << "[i] = cleave::store<" << info->storage << ">("
-         << *value << ");\n";
+      lane << "      y" << i << "[lane] = cleave::store<" << info->storage
+           << ">(" << *value << ");\n";
     }
+    os << loads;
+    for (auto [i, output] : llvm::enumerate(body.outputs))
+      os << "    cleave::Vector<"
+         << getElementInfo(output.getType(), output.getLoc())->storage
+         << ", V> y" << i << ";\n";
+    os << "    for (int lane = 0; lane < V; ++lane) {\n";
+    if (usesIndex)
+      os << "      const int64_t i = first + lane;\n";
+    os << laneText << "    }\n";
+    for (auto [i, output] : llvm::enumerate(body.outputs))
+      os << "    cleave::storeVector(out" << i << " + first, y" << i << ");\n";
     os << "  }\n}\n";
     return success();
   }
 
 private:
+  /// The lane's element of input `index`, read V at a time from `offset`
+  /// (elements past in<index>; a multiple of V): declares the vector once.
+  std::string getVectorLane(unsigned index, const std::string &offset) {
+    std::string &name = vectors[{index, offset}];
+    if (name.empty()) {
+      name = "x" + std::to_string(vectors.size() - 1);
+      FailureOr<ElementInfo> info = getElementInfo(
+          body.inputs[index].getType(), body.inputs[index].getLoc());
+      loads += "    const cleave::Vector<" + std::string(info->storage) +
+               ", V> " + name + " = cleave::loadVector<V>(in" +
+               std::to_string(index) + " + " + offset + ");\n";
+    }
+    return "cleave::toCompute(" + name + "[lane])";
+  }
+
   /// The scalar holding `value` at element i, loading an input on first use.
   FailureOr<std::string> getScalar(Value value) {
     if (auto it = scalars.find(value); it != scalars.end())
@@ -217,7 +279,7 @@ private:
     if (getShape(value) != shape)
       return emitError(value.getLoc(), "kernel input of type ")
              << value.getType() << " is read without a broadcast";
-    return define(value, "cleave::toCompute(in" + std::to_string(input->second) + "[i])");
+    return define(value, getVectorLane(input->second, "first"));
   }
 
   FailureOr<std::string> define(Value value, const std::string &expression) {
@@ -225,8 +287,8 @@ private:
     if (failed(info))
       return failure();
     std::string name = "s" + std::to_string(nextScalar++);
-    os << "    const " << info->compute << " " << name << " = " << expression
-       << ";\n";
+    *statements << "      const " << info->compute << " " << name << " = "
+                << expression << ";\n";
     scalars[value] = name;
     return name;
   }
@@ -308,10 +370,19 @@ private:
               if (input == inputIndex.end())
                 return broadcast.emitOpError("inside a kernel must broadcast a "
                                              "kernel input");
+              // Repeating every multiple of V elements, V consecutive
+              // elements are consecutive in the input too.
+              ArrayRef<int64_t> inputShape = getShape(broadcast.getInput());
+              std::optional<int64_t> period = getTrailingPeriod(
+                  inputShape, shape, broadcast.getDims());
+              if (period && *period % gpuWidth == 0)
+                return getVectorLane(input->second,
+                                     "first % " + std::to_string(*period));
+              usesIndex = true;
               return "cleave::toCompute(in" + std::to_string(input->second) +
                      "[" +
-                     getBroadcastIndex(getShape(broadcast.getInput()), shape,
-                                       broadcast.getDims(), "i") +
+                     getBroadcastIndex(inputShape, shape, broadcast.getDims(),
+                                       "i") +
                      "])";
             })
             .Default([&](Operation *other) -> FailureOr<std::string> {
@@ -319,16 +390,26 @@ private:
             });
     if (failed(expression))
       return failure();
-    os << "    // " << op->getName();
+    *statements << "      // " << op->getName();
     if (std::string where = getLocationString(op->getLoc()); !where.empty())
-      os << " at " << where;
-    os << "\n";
+      *statements << " at " << where;
+    *statements << "\n";
     return success(succeeded(define(op->getResult(0), *expression)));
   }
 
   const KernelBody &body;
   ArrayRef<int64_t> shape;
   raw_ostream &os;
+  /// Where the lane loop's statements go.
+  raw_ostream *statements = nullptr;
+  /// The vector loads before the lane loop, and their names by (input,
+  /// offset).
+  std::string loads;
+  std::map<std::pair<unsigned, std::string>, std::string> vectors;
+  /// V on the GPU: a 128-bit access of the widest element.
+  int64_t gpuWidth = 1;
+  /// Whether a lane reads an input element by element through its index.
+  bool usesIndex = false;
   DenseMap<Value, unsigned> inputIndex;
   DenseMap<Value, std::string> scalars;
   unsigned nextScalar = 0;
@@ -338,6 +419,7 @@ private:
 
 LogicalResult mlir::cleave::emitKernel(StringRef name, const KernelBody &body,
                                        ArrayRef<int64_t> shape,
-                                       raw_ostream &os) {
-  return KernelPrinter(body, shape, os).print(name);
+                                       raw_ostream &os,
+                                       std::string &widestStorage) {
+  return KernelPrinter(body, shape, os).print(name, widestStorage);
 }

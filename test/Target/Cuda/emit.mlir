@@ -6,22 +6,32 @@
 
 // The fused bias + gelu kernel: the bias is read through its broadcast
 // index, the sum never reaches memory.
-// CHECK-LABEL: CLEAVE_KERNEL void layer_k0_add_gelu(int64_t count,
+// CHECK:       template <int V>
+// CHECK-NEXT:  CLEAVE_KERNEL void layer_k0_add_gelu(int64_t count,
 // CHECK-NEXT:      const float *CLEAVE_RESTRICT in0,
 // CHECK-NEXT:      const float *CLEAVE_RESTRICT in1,
 // CHECK-NEXT:      float *CLEAVE_RESTRICT out0) {
-// CHECK-NEXT:    CLEAVE_PARALLEL_FOR(i, count) {
-// CHECK-NEXT:      // cleave.broadcast at {{.*}}emit.mlir:{{[0-9]+}}:{{[0-9]+}}
-// CHECK-NEXT:      const float s0 = cleave::toCompute(in0[i % 16]);
-// CHECK-NEXT:      const float s1 = cleave::toCompute(in1[i]);
-// CHECK-NEXT:      // cleave.add at
-// CHECK-NEXT:      const float s2 = s1 + s0;
-// CHECK-NEXT:      // cleave.gelu at
-// CHECK-NEXT:      const float s3 = cleave::gelu(s2);
-// CHECK-NEXT:      out0[i] = cleave::store<float>(s3);
+// CHECK-NEXT:    CLEAVE_PARALLEL_FOR(chunk, count / V) {
+// CHECK-NEXT:      const int64_t first = chunk * V;
+// CHECK-NEXT:      const cleave::Vector<float, V> x0 = cleave::loadVector<V>(in0 + first % 16);
+// CHECK-NEXT:      const cleave::Vector<float, V> x1 = cleave::loadVector<V>(in1 + first);
+// CHECK-NEXT:      cleave::Vector<float, V> y0;
+// CHECK-NEXT:      for (int lane = 0; lane < V; ++lane) {
+// CHECK-NEXT:        // cleave.broadcast at {{.*}}emit.mlir:{{[0-9]+}}:{{[0-9]+}}
+// CHECK-NEXT:        const float s0 = cleave::toCompute(x0[lane]);
+// CHECK-NEXT:        const float s1 = cleave::toCompute(x1[lane]);
+// CHECK-NEXT:        // cleave.add at
+// CHECK-NEXT:        const float s2 = s1 + s0;
+// CHECK-NEXT:        // cleave.gelu at
+// CHECK-NEXT:        const float s3 = cleave::gelu(s2);
+// CHECK-NEXT:        y0[lane] = cleave::store<float>(s3);
+// CHECK-NEXT:      }
+// CHECK-NEXT:      cleave::storeVector(out0 + first, y0);
 
-// A broadcast along a leading dimension divides by the inner size.
+// A broadcast that does not repeat every V elements is read element by
+// element through its index.
 // CHECK-LABEL: CLEAVE_KERNEL void layer_k1_mul
+// CHECK:           const int64_t i = first + lane;
 // CHECK:           cleave::toCompute(in0[(i / 16)]);
 
 // Host code: arguments, then ops in program order on arena pointers.
@@ -39,10 +49,14 @@
 // CHECK:         CLEAVE_RETURN_IF_ERROR(cleave::rt::gemm(context, cleave::rt::DType::F32,
 // CHECK-NEXT:        "{{.*}}emit.mlir:{{[0-9]+}}:{{[0-9]+}}"));
 // CHECK-NEXT:    cleave::rt::endOp(context, 0);
-// CHECK:         CLEAVE_LAUNCH(context, layer_k0_add_gelu, 64)(64, arg2, [[MM]], [[G:v[0-9]+]]);
+// Four elements per iteration where every buffer allows 128-bit accesses.
+// CHECK:         if (cleave::canUseVectors<float>(64, {arg2, [[MM]], [[G:v[0-9]+]]}))
+// CHECK-NEXT:      CLEAVE_LAUNCH(context, layer_k0_add_gelu<cleave::kVectorWidth<float>>, 64 / cleave::kVectorWidth<float>)(64, arg2, [[MM]], [[G]]);
+// CHECK-NEXT:    else
+// CHECK-NEXT:      CLEAVE_LAUNCH(context, layer_k0_add_gelu<1>, 64)(64, arg2, [[MM]], [[G]]);
 // CHECK-NEXT:    CLEAVE_RETURN_IF_ERROR(context.checkLaunch("layer_k0_add_gelu",
 // CHECK:         cleave::rt::reduce(context, cleave::rt::DType::F32, cleave::rt::ReduceKind::Sum, {2, {4, 16}}, 2u, [[G]],
-// CHECK:         CLEAVE_LAUNCH(context, layer_k1_mul, 64)(64, {{v[0-9]+}}, [[G]], [[M:v[0-9]+]]);
+// CHECK:         CLEAVE_LAUNCH(context, layer_k1_mul<1>, 64)(64, {{v[0-9]+}}, [[G]], [[M:v[0-9]+]]);
 // CHECK:         // cleave.reshape
 // CHECK-NEXT:    auto *[[R:v[0-9]+]] = [[M]];
 // CHECK-NEXT:    // func.return
