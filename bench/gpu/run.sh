@@ -1,29 +1,37 @@
 #!/usr/bin/env bash
-# Runs on the GPU machine, inside a directory made by bench/gpu/bundle.sh:
-# builds the CUDA runtime and the emitted programs with nvcc, then
-#  - runs each forward model with parameters initialized on the machine
-#    (--init-seed 0), compares the loss with the CPU backend's and prints the
-#    forward time;
-#  - calibrates: bf16 GEMMs by shape, memory bandwidth and (with two or
-#    more GPUs) NCCL collectives, merged into the matching cluster file
-#    (out/<cluster>.json, out/calibration.txt);
-#  - trains each GPT 5 steps on one rank, on the NCCL path at world size 1
-#    (meshes dp=1 and tp=1), and on two ranks sharing the GPU with MPI collectives staged
-#    through host memory (dp=2, tp=2, and a 1F1B pipeline pp=2 over 4
-#    micro-batches), printing the losses next to the CPU runs' and the step
-#    times.
+# Runs on the GPU machine, inside a directory made by bench/gpu/bundle.sh.
+# Builds the CUDA runtime, its kernel tests, the kernel benchmark and the
+# emitted programs with nvcc, then, in this order:
+#  1. the runtime's kernel tests on the GPU, and again under
+#     compute-sanitizer (memcheck, and racecheck for the row kernels' shared
+#     memory) where the machine has it;
+#  2. gpt2-small training, f32 AdamW, batch 8 x 1024, 20 steps: tokens/s,
+#     step time and peak memory, a second run that must give the same bits,
+#     a profiled run (CLEAVE_PROFILE=1), and PyTorch's eager f32 GPT-2 from
+#     the same initial parameters on the same batches, losses side by side;
+#  3. gpt2-small's forward at batch 8 x 1024 against its GEMMs alone, the
+#     small forward programs against the CPU's losses, and the tiny and mid
+#     training steps (one rank, NCCL at world size 1, two ranks over MPI);
+#  4. the memory-bound kernels against a device copy (f32, bf16).
+# Everything it prints also goes to out/results.txt.
 #
 #   ./run.sh [--build-only] [--arch native|90|80,90] [--train "tiny mid"]
+#            [--calibrate]
+#
+# --calibrate also measures GEMMs by shape, memory and (with two or more
+# GPUs) NCCL collectives and merges them into the matching cluster file
+# (out/<cluster>.json).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 nvcc=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
-arch=native build_only=0 trained="tiny mid"
+arch=native build_only=0 trained="tiny mid" calibrate=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --build-only) build_only=1; shift ;;
     --arch) arch=$2; shift 2 ;;
     --train) trained=$2; shift 2 ;;
+    --calibrate) calibrate=1; shift ;;
     *) echo "run.sh: unknown option '$1'" >&2; exit 1 ;;
   esac
 done
@@ -42,20 +50,26 @@ wait_all() {
   [[ $failed == 0 ]] || { echo "run.sh: a build failed" >&2; exit 1; }
 }
 
-# MPI: MPICH from the bundled wheel, whatever the machine has (the runtime
-# uses the C API only, so any MPI builds it).
-mpi_root=$out/mpich
-if [[ ! -d $mpi_root ]]; then
-  python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" \
-    "$(ls "$here"/wheels/mpich-*.whl)" "$out/mpich-wheel"
-  mv "$out"/mpich-wheel/mpich-*.data/data "$mpi_root"
-  chmod +x "$mpi_root"/bin/*
+# MPI: MPICH from the bundled wheel where there is one (the runtime uses
+# the C API only, so any MPI builds it), else the machine's own.
+if ls "$here"/wheels/mpich-*.whl > /dev/null 2>&1; then
+  mpi_root=$out/mpich
+  if [[ ! -d $mpi_root ]]; then
+    python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" \
+      "$(ls "$here"/wheels/mpich-*.whl)" "$out/mpich-wheel"
+    mv "$out"/mpich-wheel/mpich-*.data/data "$mpi_root"
+    chmod +x "$mpi_root"/bin/*
+  fi
+  mpi_include=$mpi_root/include
+  mpi_libs=(-Xlinker "$mpi_root/lib/libmpi.so.12" -Xlinker -rpath -Xlinker "$mpi_root/lib"
+            -Xlinker -rpath-link -Xlinker "$mpi_root/lib/mpich")
+  mpiexec=$mpi_root/bin/mpiexec
+  export PATH=$mpi_root/bin:$PATH
+else
+  mpi_include=$(mpicc --showme:incdirs | cut -d' ' -f1)
+  mpi_libs=(-L"$(mpicc --showme:libdirs | cut -d' ' -f1)" -lmpi)
+  mpiexec=$(command -v mpiexec)
 fi
-mpi_include=$mpi_root/include
-mpi_libs=(-Xlinker "$mpi_root/lib/libmpi.so.12" -Xlinker -rpath -Xlinker "$mpi_root/lib"
-          -Xlinker -rpath-link -Xlinker "$mpi_root/lib/mpich")
-mpiexec=$mpi_root/bin/mpiexec
-export PATH=$mpi_root/bin:$PATH
 # NCCL: next to CUDA, else the nvidia-nccl wheel PyTorch brings.
 nccl_root=
 for candidate in /usr/local/cuda /usr \
@@ -69,8 +83,8 @@ echo "run: MPI headers $mpi_include, mpiexec $mpiexec; NCCL $nccl_lib"
 
 flags=(-O2 -std=c++17 -I"$here/include" -I"$mpi_include" -I"$nccl_root/include")
 for source in Checkpoint Collectives ContextShared DataLoader DType Init Mesh \
-    MpiCommunicator PipelineExecutor Runner Safetensors Schedule Tokens Trace \
-    Trainer TrainingState; do
+    MpiCommunicator PipelineExecutor Profiler Runner Safetensors Schedule Tokens \
+    Trace Trainer TrainingState; do
   "$nvcc" "${flags[@]}" -x c++ -c "$here/src/$source.cpp" -o "$out/obj/$source.o" &
 done
 for source in ContextCuda GemmCuda NcclCommunicator; do
@@ -81,6 +95,16 @@ for family in "$here"/src/kernels/*.cpp; do
   "$nvcc" "${flags[@]}" "${archflags[@]}" -x cu -c "$family" \
     -o "$out/obj/kernels-$(basename "$family" .cpp).o" &
 done
+# GoogleTest and the kernel tests, host code only.
+mkdir -p "$out/gtest"
+gtest=(-I"$here/googletest/include" -I"$here/googletest")
+"$nvcc" -O2 -std=c++17 "${gtest[@]}" -x c++ -c "$here/googletest/src/gtest-all.cc" \
+  -o "$out/gtest/gtest-all.o" &
+"$nvcc" -O2 -std=c++17 "${gtest[@]}" -x c++ -c "$here/googletest/src/gtest_main.cc" \
+  -o "$out/gtest/gtest_main.o" &
+"$nvcc" "${flags[@]}" "${gtest[@]}" -x c++ -c "$here/tests/KernelShapesTest.cpp" \
+  -o "$out/gtest/KernelShapesTest.o" &
+"$nvcc" "${flags[@]}" -x c++ -c "$here/bench/bandwidth.cpp" -o "$out/gtest/bandwidth.o" &
 wait_all
 link=("$out"/obj/*.o -lcublasLt -lcublas -Xlinker "$nccl_lib" -Xlinker -rpath -Xlinker
       "$(dirname "$nccl_lib")" "${mpi_libs[@]}")
@@ -88,54 +112,88 @@ for program in "$here"/models/*.cu "$here"/train/*.cu; do
   name=$(basename "$program" .cu)
   "$nvcc" "${flags[@]}" "${archflags[@]}" "$program" "${link[@]}" -o "$out/$name" &
 done
+"$nvcc" "${archflags[@]}" "$out"/gtest/{KernelShapesTest,gtest-all,gtest_main}.o \
+  "${link[@]}" -lpthread -o "$out/kernel-tests" &
+"$nvcc" "${archflags[@]}" "$out/gtest/bandwidth.o" "${link[@]}" \
+  -o "$out/kernel-bandwidth" &
 "$nvcc" -O2 -std=c++17 "${archflags[@]}" -I"$mpi_include" -I"$nccl_root/include" \
   "$here/calibrate/gpu.cu" -lcublas -Xlinker "$nccl_lib" -Xlinker -rpath \
   -Xlinker "$(dirname "$nccl_lib")" "${mpi_libs[@]}" -o "$out/calibrate-gpu" &
 wait_all
-echo "run: built $(ls "$here"/models/*.cu "$here"/train/*.cu | wc -l) programs and calibrate-gpu"
+echo "run: built $(ls "$here"/models/*.cu "$here"/train/*.cu | wc -l) programs," \
+  "kernel-tests, kernel-bandwidth and calibrate-gpu"
 [[ $build_only == 1 ]] && exit 0
 
+exec > >(tee "$out/results.txt") 2>&1
+date -u
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-
-# Calibration: GEMMs by shape and memory on one GPU (links need two or
-# more), merged into the shipped cluster file of this kind of GPU.
-gpus=$( (nvidia-smi --list-gpus || true) | wc -l)
-if ! "$mpiexec" -n "$gpus" "$out/calibrate-gpu" "$out/calibration.json" \
-    | tee "$out/calibration.txt"; then
-  echo "run: calibration failed; going on with the checks"
-  gpus=0
-fi
 cluster=
-if [[ $gpus -gt 0 ]]; then
-  case $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1) in
-    *H200*) cluster=h200-node ;;
-    *H100*) cluster=dgx-h100 ;;
-    *A100*80GB*) cluster=dgx-a100-80g ;;
-    *A100*) cluster=dgx-a100-40g ;;
-  esac
+case $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1) in
+  *H200*) cluster=h200-node ;;
+  *H100*) cluster=dgx-h100 ;;
+  *A100*80GB*) cluster=dgx-a100-80g ;;
+  *A100*) cluster=dgx-a100-40g ;;
+esac
+
+echo "== 1. kernel tests =="
+"$out/kernel-tests" --gtest_brief=1 || echo "run: KERNEL TESTS FAILED"
+if command -v compute-sanitizer > /dev/null; then
+  compute-sanitizer --tool memcheck --error-exitcode 1 "$out/kernel-tests" \
+    --gtest_brief=1 > "$out/memcheck.txt" 2>&1 &&
+    echo "run: memcheck clean" || { tail -30 "$out/memcheck.txt"; echo "run: MEMCHECK FAILED"; }
+  compute-sanitizer --tool racecheck --error-exitcode 1 "$out/kernel-tests" \
+    --gtest_brief=1 --gtest_filter='*/0.Softmax*:*/0.Norms*:*/0.CrossEntropyAnd*:*/0.Reductions*' \
+    > "$out/racecheck.txt" 2>&1 &&
+    echo "run: racecheck clean" || { tail -30 "$out/racecheck.txt"; echo "run: RACECHECK FAILED"; }
+else
+  echo "run: no compute-sanitizer on this machine"
 fi
-if [[ -n $cluster ]]; then
-  python3 "$here/calibrate/calibrate-gpu.py" "$here/clusters/$cluster.json" \
-    "$out/calibration.json" -o "$out/$cluster.json" ||
-    echo "run: merging the calibration failed; going on with the checks"
+
+echo "== 2. gpt2-small training, f32 AdamW, batch 8 x 1024 =="
+data=$here/train/text.bin
+gpt2=("$out/gpt2-one" --data "$data" --lr 3e-4)
+# The initial parameters, as the checkpoint of step 0.
+"${gpt2[@]}" --steps 0 --out "$out/gpt2-init" > /dev/null
+"${gpt2[@]}" --steps 20 --out "$out/gpt2-a" | tee "$out/gpt2-a.log" | grep '^step'
+"${gpt2[@]}" --steps 20 --out "$out/gpt2-b" > "$out/gpt2-b.log"
+if cmp -s "$out"/gpt2-a/step-20/*.safetensors "$out"/gpt2-b/step-20/*.safetensors &&
+    diff -q <(awk '/^step/ {print $4, $6}' "$out/gpt2-a.log") \
+            <(awk '/^step/ {print $4, $6}' "$out/gpt2-b.log") > /dev/null; then
+  echo "run: two runs give bit-identical parameters after 20 steps"
+else
+  echo "run: TWO RUNS DIFFER"
 fi
+python3 - "$out/gpt2-a.log" <<'EOF'
+import sys
+rows = [line.split() for line in open(sys.argv[1]) if line.startswith("step")]
+steady = rows[3:] or rows
+rate = sum(float(r[9]) for r in steady) / len(steady)
+time = sum(float(r[11]) for r in steady) / len(steady)
+print(f"cleave: {rate:.0f} tokens/s, {time:.1f} ms per step (mean of steps 4..{len(rows)})")
+EOF
+env CLEAVE_PROFILE=1 ${cluster:+CLEAVE_PROFILE_CLUSTER=$here/clusters/$cluster.json} \
+  "${gpt2[@]}" --steps 4 --out "$out/gpt2-profile" | grep -v '^step' | head -60
+python3 "$here/bench/torch_gpt2.py" --layers 12 --hidden 768 --heads 12 --seq 1024 \
+  --vocab 50257 --batch 8 --init "$out/gpt2-init" --data "$data" --steps 20 \
+  --lr 3e-4 --device cuda --compare "$out/gpt2-a.log" || echo "run: PYTORCH RUN FAILED"
+
+echo "== 3. forward programs and the tiny and mid steps =="
 for model in "$here"/models/*.cu; do
   name=$(basename "$model" .cu)
   result=$("$out/$name" --init-seed 0 --inputs "$here/models/$name.inputs.safetensors" \
-    --repeat 20 --gemm-baseline)
+    --repeat 10 --gemm-baseline)
   echo "$result" | sed "s/^/$name: /"
+  [[ -f $here/models/$name.cpu-loss ]] || continue
   gpu=$(echo "$result" | sed -n 's/^loss: //p')
   cpu=$(cat "$here/models/$name.cpu-loss")
   python3 -c "
 g, c = float('$gpu'), float('$cpu')
 print('$name: loss gpu %.9g cpu %.9g relative difference %.3e' % (g, c, abs(g - c) / max(1.0, abs(c))))"
 done
-
-# Training: the same 5 steps every way; losses against the CPU and against
-# the one-rank GPU run.
+# The same 5 steps every way; losses against the CPU and the one-rank run.
 train() {
   local name=$1 ranks=$2 collectives=$3
-  local command=("$out/$name" --data "$here/train/text.bin" --steps 5 --lr 1e-3
+  local command=("$out/$name" --data "$data" --steps 5 --lr 1e-3
                  --out "$out/ckpt-$name" "${@:4}")
   if [[ $ranks -gt 0 ]]; then
     command=(env CLEAVE_COLLECTIVES="$collectives" CLEAVE_COLLECTIVE_TIMEOUT=120
@@ -166,3 +224,19 @@ for name in ["dp1", "tp1", "dp2", "tp2", "pp2"]:
           f"{max(abs(a - b) / max(1, abs(b)) for a, b in zip(other, gpu)):.2e}")
 EOF
 done
+
+echo "== 4. memory-bound kernels =="
+"$out/kernel-bandwidth" --dtype f32
+"$out/kernel-bandwidth" --dtype bf16
+
+if [[ $calibrate == 1 ]]; then
+  echo "== calibration =="
+  gpus=$( (nvidia-smi --list-gpus || true) | wc -l)
+  if "$mpiexec" -n "$gpus" "$out/calibrate-gpu" "$out/calibration.json" \
+      | tee "$out/calibration.txt" && [[ -n $cluster ]]; then
+    python3 "$here/calibrate/calibrate-gpu.py" "$here/clusters/$cluster.json" \
+      "$out/calibration.json" -o "$out/$cluster.json" ||
+      echo "run: merging the calibration failed"
+  fi
+fi
+date -u
