@@ -116,27 +116,10 @@ public:
     return Status::success();
   }
 
-  Status getBatchShape(TrainingState &,
-                       std::vector<int64_t> &shape) override {
-    // Ranks without the first stage do not take the tokens: read the
-    // shape off its program.
-    const Program &first = *pipeline.forward[0];
-    for (int i = 0; i < first.numArguments; ++i) {
-      const ArgumentSpec &argument = first.arguments[i];
-      if (std::strcmp(argument.tensor.name, "tokens") != 0)
-        continue;
-      if (argument.tensor.dtype != DType::I32 || argument.tensor.shape.rank != 2)
-        return Status::error("input 'tokens' must be i32 [batch, seq]");
-      Block block;
-      CLEAVE_RETURN_IF_ERROR(getBlock(communicator->getMesh(), argument.split,
-                                      getDims(argument.tensor.shape),
-                                      communicator->getCoordinates(), block));
-      shape = block.globalShape;
-      return Status::success();
-    }
-    return Status::error(std::string("program '") + first.name +
-                         "' is not a training step's first stage: it has no "
-                         "input 'tokens'");
+  /// Ranks without the first stage do not take the tokens: the first
+  /// stage's program has their shape.
+  const Program &getTokensProgram() const override {
+    return *pipeline.forward[0];
   }
 
   Status runStep(TrainingState &state, int64_t microBatches,

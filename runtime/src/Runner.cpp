@@ -6,8 +6,10 @@
 #include "cleave/runtime/Init.h"
 #include "cleave/runtime/Safetensors.h"
 
+#include "CommandLine.h"
 #include "ProgramSupport.h"
 #include "Support.h"
+#include "TrainingState.h"
 
 #include <cerrno>
 #include <chrono>
@@ -54,23 +56,12 @@ const char *const kUsage =
     "                  (0) would be drawn\n";
 
 Status parseOptions(int argc, char **argv, RunOptions &options) {
-  static const std::set<std::string> kValueFlags = {
-      "--params",    "--inputs", "--outputs", "--init-seed",
-      "--repeat",    "--data",   "--data-step", "--seed"};
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h")
-      return Status::error("");
+  CLEAVE_RETURN_IF_ERROR(walkCommandLine(argc, argv, {"--gemm-baseline"}, [&](
+      const std::string &flag, const std::string &value) -> Status {
+    uint64_t count = 0;
     if (flag == "--gemm-baseline") {
       options.gemmBaseline = true;
-      continue;
-    }
-    if (!kValueFlags.count(flag))
-      return Status::error("unknown option '" + flag + "'");
-    if (i + 1 >= argc)
-      return Status::error("missing value after '" + flag + "'");
-    std::string value = argv[++i];
-    if (flag == "--params") {
+    } else if (flag == "--params") {
       options.paramsPath = value;
     } else if (flag == "--inputs") {
       options.inputsPath = value;
@@ -78,26 +69,28 @@ Status parseOptions(int argc, char **argv, RunOptions &options) {
       options.outputsPath = value;
     } else if (flag == "--data") {
       options.dataPath = value;
-    } else if (flag == "--data-step" || flag == "--seed") {
-      std::optional<uint64_t> count = parseCount(value, UINT64_MAX);
-      if (!count || (flag == "--data-step" && *count == 0))
-        return Status::error(flag + " needs a " +
-                             (flag == "--seed" ? "non-negative" : "positive") +
-                             " integer, got '" + value + "'");
-      (flag == "--seed" ? options.dataSeed : options.dataStep) = *count;
+    } else if (flag == "--seed") {
+      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, options.dataSeed));
+    } else if (flag == "--data-step") {
+      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, UINT64_MAX,
+                                       "a positive integer"));
+      if (count == 0)
+        return Status::error("--data-step needs a positive integer, got '" +
+                             value + "'");
+      options.dataStep = count;
     } else if (flag == "--init-seed") {
-      options.initSeed = parseCount(value, UINT64_MAX);
-      if (!options.initSeed)
-        return Status::error("--init-seed needs an integer in [0, 2^64), got '" +
-                             value + "'");
+      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, UINT64_MAX,
+                                       "an integer in [0, 2^64)"));
+      options.initSeed = count;
+    } else if (flag == "--repeat") {
+      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, 1000000,
+                                       "a count in [0, 1000000]"));
+      options.repeat = static_cast<int>(count);
     } else {
-      std::optional<uint64_t> count = parseCount(value, 1000000);
-      if (!count)
-        return Status::error("--repeat needs a count in [0, 1000000], got '" +
-                             value + "'");
-      options.repeat = static_cast<int>(*count);
+      return unknownOption(flag);
     }
-  }
+    return Status::success();
+  }));
   if (options.paramsPath.empty() == !options.initSeed)
     return Status::error("give exactly one of --params FILE and --init-seed N");
   if (options.gemmBaseline && options.repeat == 0)
@@ -124,19 +117,6 @@ Status checkNoStrayTensors(const Program &program,
                                                         : "input") +
                            " of that name");
   return Status::success();
-}
-
-/// The tokens and targets of the batch the training loop draws at
-/// options.dataStep, for inputs of `spec`'s shape.
-Status readBatch(const RunOptions &options, const TensorSpec &spec,
-                 std::vector<int32_t> &tokens, std::vector<int32_t> &targets) {
-  TokenFile file;
-  CLEAVE_RETURN_IF_ERROR(TokenFile::open(options.dataPath, TokenWidth::U16, file));
-  int64_t batch = spec.shape.dims[0], seq = spec.shape.dims[1];
-  tokens.resize(batch * seq);
-  targets.resize(batch * seq);
-  return getBatch(file, options.dataSeed, options.dataStep, batch, seq,
-                  tokens.data(), targets.data());
 }
 
 /// Records the GEMMs of one run, replays them alone `repeat` times and
@@ -190,11 +170,6 @@ Status run(const Program &program, const RunOptions &options,
     CLEAVE_RETURN_IF_ERROR(
         checkNoStrayTensors(program, params, ArgumentKind::Param));
   }
-  std::vector<std::string> paramNames;
-  for (int i = 0; i < program.numArguments; ++i)
-    if (program.arguments[i].kind == ArgumentKind::Param)
-      paramNames.push_back(program.arguments[i].tensor.name);
-  int64_t numLayers = inferNumLayers(paramNames);
   bool hasInputs = false;
   for (int i = 0; i < program.numArguments; ++i)
     hasInputs |= program.arguments[i].kind == ArgumentKind::Input;
@@ -207,67 +182,40 @@ Status run(const Program &program, const RunOptions &options,
         checkNoStrayTensors(program, inputs, ArgumentKind::Input));
   }
 
-  std::vector<std::unique_ptr<DeviceBuffer>> buffers;
+  // The same tensor store as the training loop's: every rank allocates its
+  // blocks, then fills them from the global tensors.
+  TrainingState state(context, communicator.get());
   std::vector<void *> arguments;
-  std::vector<uint8_t> host;
-  std::vector<int32_t> tokens, targets;
+  CLEAVE_RETURN_IF_ERROR(state.bind(program, arguments));
+  if (options.initSeed)
+    CLEAVE_RETURN_IF_ERROR(state.initialize(*options.initSeed));
+  else
+    CLEAVE_RETURN_IF_ERROR(state.readTensors(params, /*inputs=*/false, {}));
+  // Inputs: tokens and targets drawn from --data, the rest from --inputs.
+  std::set<std::string> drawn;
+  if (!options.dataPath.empty()) {
+    std::vector<int64_t> shape;
+    CLEAVE_RETURN_IF_ERROR(getTokensShape(program, mesh, coordinates, shape));
+    TokenFile file;
+    CLEAVE_RETURN_IF_ERROR(
+        TokenFile::open(options.dataPath, TokenWidth::U16, file));
+    std::vector<int32_t> tokens(shape[0] * shape[1]), targets(tokens.size());
+    CLEAVE_RETURN_IF_ERROR(getBatch(file, options.dataSeed, options.dataStep,
+                                    shape[0], shape[1], tokens.data(),
+                                    targets.data()));
+    CLEAVE_RETURN_IF_ERROR(state.setBlockOf("tokens", tokens.data()));
+    CLEAVE_RETURN_IF_ERROR(state.setBlockOf("targets", targets.data()));
+    drawn = {"tokens", "targets"};
+  }
   for (int i = 0; i < program.numArguments; ++i) {
     const ArgumentSpec &argument = program.arguments[i];
-    Block block;
-    CLEAVE_RETURN_IF_ERROR(getBlock(mesh, argument.split,
-                                    getDims(argument.tensor.shape),
-                                    coordinates, block));
-    // The global tensor is read into `host`, then this rank's block kept.
-    TensorSpec spec = argument.tensor;
-    for (int d = 0; d < spec.shape.rank; ++d)
-      spec.shape.dims[d] = block.globalShape[d];
-    uint64_t bytes = getByteSize(spec);
-    host.resize(bytes);
-    if (argument.kind != ArgumentKind::Input && options.initSeed) {
-      // Parameters start GPT-2 style; optimizer state starts at zero.
-      InitRule rule = argument.kind == ArgumentKind::Param
-                          ? getGpt2InitRule(spec.name, numLayers)
-                          : InitRule{InitRule::Kind::Zeros, 0.0};
-      CLEAVE_RETURN_IF_ERROR(fillInitialValues(
-          rule, *options.initSeed, spec.name, spec.dtype,
-          bytes / getDTypeSize(spec.dtype), host.data()));
-    } else if (argument.kind == ArgumentKind::Input &&
-               !options.dataPath.empty() &&
-               (std::string(spec.name) == "tokens" ||
-                std::string(spec.name) == "targets")) {
-      if (spec.dtype != DType::I32 || spec.shape.rank != 2)
-        return Status::error(
-            std::string("--data fills i32 [batch, seq] inputs; '") +
-            spec.name + "' is not one");
-      // Both inputs come from one draw of the batch.
-      if (tokens.empty())
-        CLEAVE_RETURN_IF_ERROR(readBatch(options, spec, tokens, targets));
-      const std::vector<int32_t> &chosen =
-          std::string(spec.name) == "tokens" ? tokens : targets;
-      if (chosen.size() * sizeof(int32_t) != bytes)
-        return Status::error("inputs 'tokens' and 'targets' differ in shape");
-      std::memcpy(host.data(), chosen.data(), bytes);
-    } else if (argument.kind == ArgumentKind::Input &&
-               options.inputsPath.empty()) {
-      return Status::error(std::string("input '") + spec.name +
+    if (argument.kind == ArgumentKind::Input && options.inputsPath.empty() &&
+        !drawn.count(argument.tensor.name))
+      return Status::error(std::string("input '") + argument.tensor.name +
                            "' is not drawn from --data: pass --inputs FILE");
-    } else {
-      const SafetensorsReader &reader =
-          argument.kind == ArgumentKind::Input ? inputs : params;
-      CLEAVE_RETURN_IF_ERROR(
-          reader.read(spec.name, spec.dtype, getDims(spec.shape), host.data()));
-    }
-    uint64_t blockBytes = getByteSize(argument.tensor);
-    std::vector<uint8_t> local(blockBytes);
-    copyOverlap(getDTypeSize(spec.dtype),
-                Box{std::vector<int64_t>(block.shape.size(), 0), block.globalShape},
-                host.data(), Box{block.offsets, block.shape}, local.data());
-    buffers.push_back(std::make_unique<DeviceBuffer>(context));
-    CLEAVE_RETURN_IF_ERROR(buffers.back()->allocate(blockBytes, spec.name));
-    CLEAVE_RETURN_IF_ERROR(
-        context.copyToDevice(buffers.back()->get(), local.data(), blockBytes));
-    arguments.push_back(buffers.back()->get());
   }
+  if (!options.inputsPath.empty())
+    CLEAVE_RETURN_IF_ERROR(state.readTensors(inputs, /*inputs=*/true, drawn));
 
   uint8_t *arena = nullptr;
   CLEAVE_RETURN_IF_ERROR(context.reserveArena(program.arenaBytes, &arena));

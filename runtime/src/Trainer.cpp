@@ -18,6 +18,7 @@
 #include "cleave/runtime/Safetensors.h"
 #include "cleave/runtime/Schedule.h"
 
+#include "CommandLine.h"
 #include "ProgramSupport.h"
 #include "Support.h"
 #include "TrainingState.h"
@@ -76,28 +77,8 @@ const char *const kTrainUsage =
 
 Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
   options.schedule.lr = 1e-3;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h")
-      return Status::error("");
-    if (i + 1 >= argc)
-      return Status::error("missing value after '" + flag + "'");
-    std::string value = argv[++i];
-    auto needCount = [&](uint64_t &out) -> Status {
-      std::optional<uint64_t> count = parseCount(value);
-      if (!count)
-        return Status::error(flag + " needs a non-negative integer, got '" +
-                             value + "'");
-      out = *count;
-      return Status::success();
-    };
-    auto needNumber = [&](double &out) -> Status {
-      std::optional<double> number = parseNumber(value);
-      if (!number)
-        return Status::error(flag + " needs a number, got '" + value + "'");
-      out = *number;
-      return Status::success();
-    };
+  CLEAVE_RETURN_IF_ERROR(walkCommandLine(argc, argv, {}, [&](
+      const std::string &flag, const std::string &value) -> Status {
     uint64_t count = 0;
     if (flag == "--data") {
       options.dataPath = value;
@@ -106,16 +87,16 @@ Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
         return Status::error("--token-bytes must be 2 or 4, got '" + value + "'");
       options.tokenWidth = value == "2" ? TokenWidth::U16 : TokenWidth::U32;
     } else if (flag == "--steps") {
-      CLEAVE_RETURN_IF_ERROR(needCount(count));
+      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count));
       options.steps = static_cast<int64_t>(count);
     } else if (flag == "--out") {
       options.outDir = value;
     } else if (flag == "--resume") {
       options.resumeDir = value;
     } else if (flag == "--lr") {
-      CLEAVE_RETURN_IF_ERROR(needNumber(options.schedule.lr));
+      CLEAVE_RETURN_IF_ERROR(readNumber(flag, value, options.schedule.lr));
     } else if (flag == "--min-lr") {
-      CLEAVE_RETURN_IF_ERROR(needNumber(options.schedule.minLr));
+      CLEAVE_RETURN_IF_ERROR(readNumber(flag, value, options.schedule.minLr));
     } else if (flag == "--lr-schedule") {
       if (value != "constant" && value != "cosine")
         return Status::error("--lr-schedule must be constant or cosine, got '" +
@@ -123,27 +104,28 @@ Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
       options.schedule.kind =
           value == "cosine" ? LrSchedule::Cosine : LrSchedule::Constant;
     } else if (flag == "--warmup") {
-      CLEAVE_RETURN_IF_ERROR(needCount(count));
+      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count));
       options.schedule.warmup = static_cast<int64_t>(count);
     } else if (flag == "--decay-steps") {
-      CLEAVE_RETURN_IF_ERROR(needCount(count));
+      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count));
       options.schedule.decaySteps = static_cast<int64_t>(count);
     } else if (flag == "--seed") {
-      CLEAVE_RETURN_IF_ERROR(needCount(options.dataSeed));
+      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, options.dataSeed));
     } else if (flag == "--init-seed") {
-      CLEAVE_RETURN_IF_ERROR(needCount(options.initSeed));
+      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, options.initSeed));
     } else if (flag == "--micro-batches") {
-      CLEAVE_RETURN_IF_ERROR(needCount(count));
+      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count));
       if (count == 0)
         return Status::error("--micro-batches must be at least 1");
       options.microBatches = static_cast<int64_t>(count);
     } else if (flag == "--save-every") {
-      CLEAVE_RETURN_IF_ERROR(needCount(count));
+      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count));
       options.saveEvery = static_cast<int64_t>(count);
     } else {
-      return Status::error("unknown option '" + flag + "'");
+      return unknownOption(flag);
     }
-  }
+    return Status::success();
+  }));
   if (options.dataPath.empty())
     return Status::error("--data FILE is required");
   if (options.steps < 0)
@@ -195,10 +177,7 @@ public:
     return Status::success();
   }
 
-  Status getBatchShape(TrainingState &state,
-                       std::vector<int64_t> &shape) override {
-    return getInputBatchShape(state, step.name, shape);
-  }
+  const Program &getTokensProgram() const override { return step; }
 
   Status runStep(TrainingState &state, int64_t microBatches,
                  const BatchLoader &loadBatch, uint8_t *arena, double &loss,
@@ -262,7 +241,9 @@ Status train(StepExecutor &executor, const TrainOptions &options,
   // Every rank draws the same global micro-batch and keeps its block (dp
   // rank r: rows r*b/dp onwards), so the numbers do not depend on the mesh.
   std::vector<int64_t> tokensShape;
-  CLEAVE_RETURN_IF_ERROR(executor.getBatchShape(state, tokensShape));
+  CLEAVE_RETURN_IF_ERROR(getTokensShape(executor.getTokensProgram(),
+                                        state.getMesh(), state.getCoordinates(),
+                                        tokensShape));
   int64_t micro = tokensShape[0], seq = tokensShape[1];
   int64_t batch = micro * options.microBatches;
   TokenFile data;

@@ -50,21 +50,33 @@ Status applyUpdates(Context &context, const Program &program,
   return context.synchronize("the parameter update");
 }
 
-Status getInputBatchShape(TrainingState &state, const char *program,
-                          std::vector<int64_t> &shape) {
+Status getTokensShape(const Program &program, const Mesh &mesh,
+                      const std::vector<int64_t> &coordinates,
+                      std::vector<int64_t> &shape) {
+  shape.clear();
   for (const char *name : {"tokens", "targets"}) {
-    const TensorSpec *spec = state.find(name);
-    if (!spec)
-      return Status::error(std::string("program '") + program +
-                           "' is not a training step: it has no input '" +
-                           name + "' (build it with cleavec train)");
-    if (spec->dtype != DType::I32 || spec->shape.rank != 2)
-      return Status::error(std::string("input '") + name +
-                           "' must be i32 [batch, seq]");
+    for (int i = 0; i < program.numArguments; ++i) {
+      const ArgumentSpec &argument = program.arguments[i];
+      if (argument.kind != ArgumentKind::Input ||
+          std::strcmp(argument.tensor.name, name) != 0)
+        continue;
+      if (argument.tensor.dtype != DType::I32 || argument.tensor.shape.rank != 2)
+        return Status::error(std::string("input '") + name +
+                             "' must be i32 [batch, seq]");
+      Block block;
+      CLEAVE_RETURN_IF_ERROR(getBlock(mesh, argument.split,
+                                      getDims(argument.tensor.shape),
+                                      coordinates, block));
+      if (shape.empty())
+        shape = block.globalShape;
+      else if (shape != block.globalShape)
+        return Status::error("inputs 'tokens' and 'targets' differ in shape");
+    }
+    if (shape.empty())
+      return Status::error(std::string("program '") + program.name +
+                           "' takes no input 'tokens': it is not a training "
+                           "step (build it with cleavec train)");
   }
-  shape = state.getGlobalShape("tokens");
-  if (state.getGlobalShape("targets") != shape)
-    return Status::error("inputs 'tokens' and 'targets' differ in shape");
   return Status::success();
 }
 

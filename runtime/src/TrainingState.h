@@ -128,6 +128,25 @@ public:
     return Status::success();
   }
 
+  /// This rank's block of each tensor `reader` holds by name: the inputs
+  /// (`inputs`) or the parameters and state, but none named in `skip`.
+  Status readTensors(const SafetensorsReader &reader, bool inputs,
+                     const std::set<std::string> &skip) {
+    std::vector<uint8_t> global;
+    for (const std::string &name : order) {
+      Tensor &tensor = tensors[name];
+      if ((tensor.kind == ArgumentKind::Input) != inputs || skip.count(name))
+        continue;
+      global.resize(*getNumElements(tensor.block.globalShape) *
+                    getDTypeSize(tensor.spec.dtype));
+      CLEAVE_RETURN_IF_ERROR(reader.read(name, tensor.spec.dtype,
+                                         tensor.block.globalShape,
+                                         global.data()));
+      CLEAVE_RETURN_IF_ERROR(setBlockOf(name, global.data()));
+    }
+    return Status::success();
+  }
+
   /// This rank's blocks of the parameters and state from the checkpoint in
   /// `dir`, whatever mesh saved it; returns its metadata.
   Status load(const std::string &dir,
@@ -237,6 +256,9 @@ public:
     layout = std::move(model);
   }
 
+  const Mesh &getMesh() const { return mesh; }
+  const std::vector<int64_t> &getCoordinates() const { return coordinates; }
+
   /// The input `name`, or null when no program takes it.
   const TensorSpec *find(const std::string &name) {
     auto it = tensors.find(name);
@@ -320,10 +342,13 @@ Status applyUpdates(Context &context, const Program &program,
                     const std::vector<void *> &arguments,
                     const std::vector<void *> &results);
 
-/// The global [batch, seq] shape of the i32 inputs `tokens` and `targets`
-/// of `program`, which must take both.
-Status getInputBatchShape(TrainingState &state, const char *program,
-                          std::vector<int64_t> &shape);
+/// The global [batch, seq] shape of `program`'s i32 input `tokens` (and of
+/// `targets`, which must agree, where it takes that too), found from the
+/// block of the rank at `coordinates` of `mesh` in a partitioned program.
+/// An error when the program takes no tokens.
+Status getTokensShape(const Program &program, const Mesh &mesh,
+                      const std::vector<int64_t> &coordinates,
+                      std::vector<int64_t> &shape);
 
 /// Adds `1 / microBatches` of each `grad.<param>` result of `program` into
 /// the state's tensor of that name, overwriting it the first time this
@@ -351,9 +376,9 @@ public:
   virtual uint64_t getArenaBytes() const = 0;
   /// Whether this rank prints the job's log.
   virtual bool isLogger() const = 0;
-  /// The global [micro-batch, seq] shape of the token inputs.
-  virtual Status getBatchShape(TrainingState &state,
-                               std::vector<int64_t> &shape) = 0;
+  /// The program that takes the token inputs: their shape is the
+  /// micro-batch's (getTokensShape).
+  virtual const Program &getTokensProgram() const = 0;
   /// Runs one step; `loss` is the micro-batches' mean (on the logger),
   /// `norm` the gradient norm before clipping (NaN when not computed).
   virtual Status runStep(TrainingState &state, int64_t microBatches,
