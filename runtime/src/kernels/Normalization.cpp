@@ -12,6 +12,34 @@
 namespace cleave::rt {
 namespace {
 
+/// The row's mean (0 for rms_norm, which does not center) and reciprocal
+/// deviation rsqrt(mean((x - mean)^2) + epsilon), in two passes over it.
+template <typename Team, int V, typename T>
+CLEAVE_DEVICE void getRowStatistics(const T *x, int64_t cols, double epsilon,
+                                    bool centered, compute_t<T> &mean,
+                                    compute_t<T> &inverse) {
+  using C = compute_t<T>;
+  mean = 0;
+  if (centered) {
+    C sum = 0;
+    CLEAVE_FOR_ROW_CHUNKS(Team, j, cols, V) {
+      Vector<T, V> xs = loadVector<V>(x + j);
+      for (int i = 0; i < V; ++i)
+        sum += toCompute(xs[i]);
+    }
+    mean = Team::reduce(sum, SumOp{}) / C(cols);
+  }
+  C squares = 0;
+  CLEAVE_FOR_ROW_CHUNKS(Team, j, cols, V) {
+    Vector<T, V> xs = loadVector<V>(x + j);
+    for (int i = 0; i < V; ++i) {
+      C value = toCompute(xs[i]) - mean;
+      squares += value * value;
+    }
+  }
+  inverse = cleave::rsqrt(Team::reduce(squares, SumOp{}) / C(cols) + C(epsilon));
+}
+
 /// y = (x - mean) * rsqrt(var + eps) * scale + bias for layer_norm
 /// (`centered`); y = x * rsqrt(mean(x^2) + eps) * scale for rms_norm, which
 /// has no bias.
@@ -25,26 +53,8 @@ CLEAVE_KERNEL void normKernel(int64_t rows, int64_t cols, double epsilon,
   CLEAVE_FOR_EACH_ROW(Team, row, rows) {
     const T *x = input + row * cols;
     T *y = output + row * cols;
-    C mean = 0;
-    if (centered) {
-      C sum = 0;
-      CLEAVE_FOR_ROW_CHUNKS(Team, j, cols, V) {
-        Vector<T, V> xs = loadVector<V>(x + j);
-        for (int i = 0; i < V; ++i)
-          sum += toCompute(xs[i]);
-      }
-      mean = Team::reduce(sum, SumOp{}) / C(cols);
-    }
-    C squares = 0;
-    CLEAVE_FOR_ROW_CHUNKS(Team, j, cols, V) {
-      Vector<T, V> xs = loadVector<V>(x + j);
-      for (int i = 0; i < V; ++i) {
-        C value = toCompute(xs[i]) - mean;
-        squares += value * value;
-      }
-    }
-    C inverse =
-        cleave::rsqrt(Team::reduce(squares, SumOp{}) / C(cols) + C(epsilon));
+    C mean, inverse;
+    getRowStatistics<Team, V>(x, cols, epsilon, centered, mean, inverse);
     CLEAVE_FOR_ROW_CHUNKS(Team, j, cols, V) {
       Vector<T, V> xs = loadVector<V>(x + j);
       Vector<T, V> gammas = loadVector<V>(scale + j);
@@ -80,26 +90,8 @@ CLEAVE_KERNEL void normGradRowsKernel(int64_t rows, int64_t cols,
     const T *x = input + row * cols;
     const T *dy = outputGrad + row * cols;
     T *dx = inputGrad + row * cols;
-    C mean = 0;
-    if (centered) {
-      C sum = 0;
-      CLEAVE_FOR_ROW_CHUNKS(Team, j, cols, V) {
-        Vector<T, V> xs = loadVector<V>(x + j);
-        for (int i = 0; i < V; ++i)
-          sum += toCompute(xs[i]);
-      }
-      mean = Team::reduce(sum, SumOp{}) / C(cols);
-    }
-    C squares = 0;
-    CLEAVE_FOR_ROW_CHUNKS(Team, j, cols, V) {
-      Vector<T, V> xs = loadVector<V>(x + j);
-      for (int i = 0; i < V; ++i) {
-        C value = toCompute(xs[i]) - mean;
-        squares += value * value;
-      }
-    }
-    C inverse =
-        cleave::rsqrt(Team::reduce(squares, SumOp{}) / C(cols) + C(epsilon));
+    C mean, inverse;
+    getRowStatistics<Team, V>(x, cols, epsilon, centered, mean, inverse);
     if (Team::getRank() == 0) {
       stats[2 * row] = mean;
       stats[2 * row + 1] = inverse;
