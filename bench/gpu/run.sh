@@ -154,8 +154,11 @@ data=$here/train/text.bin
 gpt2=("$out/gpt2-one" --data "$data" --lr 3e-4)
 # The initial parameters, as the checkpoint of step 0.
 "${gpt2[@]}" --steps 0 --out "$out/gpt2-init" > /dev/null
-"${gpt2[@]}" --steps 20 --out "$out/gpt2-a" | tee "$out/gpt2-a.log" | grep '^step'
-"${gpt2[@]}" --steps 20 --out "$out/gpt2-b" > "$out/gpt2-b.log"
+"${gpt2[@]}" --steps 20 --out "$out/gpt2-a" > "$out/gpt2-a.log" 2>&1 ||
+  echo "run: GPT2 TRAINING FAILED"
+grep '^step' "$out/gpt2-a.log" || tail -5 "$out/gpt2-a.log"
+"${gpt2[@]}" --steps 20 --out "$out/gpt2-b" > "$out/gpt2-b.log" 2>&1 ||
+  echo "run: SECOND GPT2 RUN FAILED"
 if cmp -s "$out"/gpt2-a/step-20/*.safetensors "$out"/gpt2-b/step-20/*.safetensors &&
     diff -q <(awk '/^step/ {print $4, $6}' "$out/gpt2-a.log") \
             <(awk '/^step/ {print $4, $6}' "$out/gpt2-b.log") > /dev/null; then
@@ -163,7 +166,7 @@ if cmp -s "$out"/gpt2-a/step-20/*.safetensors "$out"/gpt2-b/step-20/*.safetensor
 else
   echo "run: TWO RUNS DIFFER"
 fi
-python3 - "$out/gpt2-a.log" <<'EOF'
+python3 - "$out/gpt2-a.log" <<'EOF' || true
 import sys
 rows = [line.split() for line in open(sys.argv[1]) if line.startswith("step")]
 steady = rows[3:] or rows
@@ -172,7 +175,7 @@ time = sum(float(r[11]) for r in steady) / len(steady)
 print(f"cleave: {rate:.0f} tokens/s, {time:.1f} ms per step (mean of steps 4..{len(rows)})")
 EOF
 env CLEAVE_PROFILE=1 ${cluster:+CLEAVE_PROFILE_CLUSTER=$here/clusters/$cluster.json} \
-  "${gpt2[@]}" --steps 4 --out "$out/gpt2-profile" | grep -v '^step' | head -60
+  "${gpt2[@]}" --steps 4 --out "$out/gpt2-profile" 2>&1 | grep -v '^step' | head -60 || true
 python3 "$here/bench/torch_gpt2.py" --layers 12 --hidden 768 --heads 12 --seq 1024 \
   --vocab 50257 --batch 8 --init "$out/gpt2-init" --data "$data" --steps 20 \
   --lr 3e-4 --device cuda --compare "$out/gpt2-a.log" || echo "run: PYTORCH RUN FAILED"
@@ -181,7 +184,7 @@ echo "== 3. forward programs and the tiny and mid steps =="
 for model in "$here"/models/*.cu; do
   name=$(basename "$model" .cu)
   result=$("$out/$name" --init-seed 0 --inputs "$here/models/$name.inputs.safetensors" \
-    --repeat 10 --gemm-baseline)
+    --repeat 10 --gemm-baseline 2>&1) || echo "run: $name FAILED"
   echo "$result" | sed "s/^/$name: /"
   [[ -f $here/models/$name.cpu-loss ]] || continue
   gpu=$(echo "$result" | sed -n 's/^loss: //p')
@@ -203,13 +206,13 @@ train() {
   grep '^step' "$out/$name.log" | sed "s/^/$name ($collectives x$ranks): /"
 }
 for model in $trained; do
-  train $model-one 0 none
-  train $model-dp1 1 nccl
-  train $model-tp1 1 nccl
-  train $model-dp2 2 mpi
-  train $model-tp2 2 mpi
-  train $model-pp2 2 mpi --micro-batches 4
-  python3 - "$out" "$here/train" "$model" <<'EOF'
+  train $model-one 0 none || echo "run: $model-one FAILED"
+  train $model-dp1 1 nccl || echo "run: $model-dp1 FAILED"
+  train $model-tp1 1 nccl || echo "run: $model-tp1 FAILED"
+  train $model-dp2 2 mpi || echo "run: $model-dp2 FAILED"
+  train $model-tp2 2 mpi || echo "run: $model-tp2 FAILED"
+  train $model-pp2 2 mpi --micro-batches 4 || echo "run: $model-pp2 FAILED"
+  python3 - "$out" "$here/train" "$model" <<'EOF' || echo "run: comparing the $model runs failed"
 import sys
 out, reference, model = sys.argv[1:]
 def losses(path):

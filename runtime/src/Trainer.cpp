@@ -87,7 +87,7 @@ Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
         return Status::error("--token-bytes must be 2 or 4, got '" + value + "'");
       options.tokenWidth = value == "2" ? TokenWidth::U16 : TokenWidth::U32;
     } else if (flag == "--steps") {
-      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count));
+      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, INT64_MAX));
       options.steps = static_cast<int64_t>(count);
     } else if (flag == "--out") {
       options.outDir = value;
@@ -104,22 +104,22 @@ Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
       options.schedule.kind =
           value == "cosine" ? LrSchedule::Cosine : LrSchedule::Constant;
     } else if (flag == "--warmup") {
-      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count));
+      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, INT64_MAX));
       options.schedule.warmup = static_cast<int64_t>(count);
     } else if (flag == "--decay-steps") {
-      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count));
+      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, INT64_MAX));
       options.schedule.decaySteps = static_cast<int64_t>(count);
     } else if (flag == "--seed") {
       CLEAVE_RETURN_IF_ERROR(readCount(flag, value, options.dataSeed));
     } else if (flag == "--init-seed") {
       CLEAVE_RETURN_IF_ERROR(readCount(flag, value, options.initSeed));
     } else if (flag == "--micro-batches") {
-      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count));
+      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, INT64_MAX));
       if (count == 0)
         return Status::error("--micro-batches must be at least 1");
       options.microBatches = static_cast<int64_t>(count);
     } else if (flag == "--save-every") {
-      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count));
+      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, INT64_MAX));
       options.saveEvery = static_cast<int64_t>(count);
     } else {
       return unknownOption(flag);

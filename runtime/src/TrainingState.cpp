@@ -74,8 +74,8 @@ Status getTokensShape(const Program &program, const Mesh &mesh,
     }
     if (shape.empty())
       return Status::error(std::string("program '") + program.name +
-                           "' takes no input 'tokens': it is not a training "
-                           "step (build it with cleavec train)");
+                           "' takes no i32 input 'tokens' to draw a batch "
+                           "of the token file into");
   }
   return Status::success();
 }

@@ -154,10 +154,11 @@ struct RowShape {
 };
 
 /// One row; a row of GPT-2's vocabulary; rows shorter than a warp; a warp;
-/// widths off the vector width; the longest warp row; block rows.
-const RowShape kRowShapes[] = {{1, 1},   {1, 50257}, {3, 5},    {7, 31},
-                               {4, 32},  {5, 771},   {4, 768},  {3, 1024},
-                               {2, 1030}, {2, 4099}};
+/// widths off the vector width; the longest warp row; block rows, off and
+/// on the vector width.
+const RowShape kRowShapes[] = {{1, 1},    {1, 50257}, {3, 5},    {7, 31},
+                               {4, 32},   {5, 771},   {4, 768},  {3, 1024},
+                               {2, 1030}, {2, 4099},  {3, 2048}, {2, 3072}};
 
 std::string describe(const RowShape &shape, size_t offset) {
   return std::to_string(shape.rows) + "x" + std::to_string(shape.cols) +
@@ -243,8 +244,9 @@ TYPED_TEST(KernelShapesTest, SoftmaxAndItsGradient) {
 
 TYPED_TEST(KernelShapesTest, CausalAttentionSoftmaxMasksTheFuture) {
   using T = TypeParam;
-  // Scores of [batch 2, s 3, t 5]: query i sees keys j <= i + 2.
-  const int64_t batch = 2, s = 3, t = 5, d = 8;
+  // Scores of [batch 2, s 3, t 16]: query i sees keys j <= i + 13 (rows
+  // of 16 take 128-bit accesses on the GPU).
+  const int64_t batch = 2, s = 3, t = 16, d = 8;
   std::vector<T> q = makeValues<T>(batch * s * d, 3),
                  k = makeValues<T>(batch * t * d, 4),
                  v = makeValues<T>(batch * t * d, 5);
@@ -465,7 +467,8 @@ TYPED_TEST(KernelShapesTest, ReductionsOverTrailingLeadingAndMiddle) {
                         {{4, 771}, 0b10},     {{2, 3, 1030}, 0b110},
                         {{1000, 3}, 0b01},    {{8, 64, 768}, 0b011},
                         {{333, 771}, 0b01},   {{2, 37, 5}, 0b010},
-                        {{1, 1}, 0b01},       {{4, 4}, 0b11}};
+                        {{1, 1}, 0b01},       {{4, 4}, 0b11},
+                        {{3, 2048}, 0b10},    {{5, 3072}, 0b01}};
   for (const Case &c : cases)
     for (ReduceKind kind : {ReduceKind::Sum, ReduceKind::Mean, ReduceKind::Max})
       for (size_t offset : {0, 1}) {
@@ -520,7 +523,7 @@ TYPED_TEST(KernelShapesTest, ReductionsOverTrailingLeadingAndMiddle) {
 
 TYPED_TEST(KernelShapesTest, EmbeddingAndItsGradient) {
   using T = TypeParam;
-  for (int64_t width : {1, 5, 31, 768, 771, 1030})
+  for (int64_t width : {1, 5, 31, 768, 771, 1030, 2048})
     for (size_t offset : {0, 1}) {
       std::string what = "embedding width " + std::to_string(width) +
                          (offset ? " unaligned" : "");
@@ -619,7 +622,8 @@ TEST(KernelLayoutTest, TransposesAndSlicesMoveEveryElement) {
   const Case cases[] = {{{2, 3, 4}, {2, 0, 1}},    {{4, 5, 6, 8}, {0, 2, 1, 3}},
                         {{33, 65}, {1, 0}},        {{2, 7, 3, 64}, {0, 2, 1, 3}},
                         {{1, 1}, {1, 0}},          {{3, 1030}, {1, 0}},
-                        {{5}, {0}}};
+                        {{5}, {0}},                {{4, 7, 2, 64}, {0, 2, 1, 3}},
+                        {{3, 2048}, {0, 1}}};
   for (const Case &c : cases)
     for (size_t offset : {0, 1}) {
       Shape shape;
@@ -651,25 +655,31 @@ TEST(KernelLayoutTest, TransposesAndSlicesMoveEveryElement) {
             << "transpose of rank " << shape.rank << " at " << linear;
       }
 
-      // The block [1:, 1:] of a [rows, cols] view, and back into zeros.
+      // The block [1:, skip:] of a [rows, cols] view, and back into zeros:
+      // skip 1 breaks 128-bit alignment, skip 8 keeps it (as q/k/v splits
+      // of a fused projection do).
       int64_t cols = c.dims.back(), rows = count / cols;
-      if (rows < 2 || cols < 2)
-        continue;
-      int64_t offsets[] = {1, 1};
-      Shape outer = makeShape({rows, cols}), block = makeShape({rows - 1, cols - 1});
-      DeviceTensor<uint16_t> sliced(context, (rows - 1) * (cols - 1), offset),
-          padded(context, count, offset);
-      ASSERT_TRUE(extractSlice(context, 2, outer, offsets, block, input.get(),
-                               sliced.get(), "test")
-                      .ok());
-      ASSERT_TRUE(pad(context, 2, block, offsets, outer, sliced.get(),
-                      padded.get(), "test")
-                      .ok());
-      std::vector<uint16_t> back = padded.read();
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t j = 0; j < cols; ++j)
-          ASSERT_EQ(back[r * cols + j], r && j ? x[r * cols + j] : 0)
-              << r << ", " << j;
+      for (int64_t skip : {1, 8}) {
+        if (rows < 2 || cols <= skip)
+          continue;
+        int64_t offsets[] = {1, skip};
+        Shape outer = makeShape({rows, cols}),
+              block = makeShape({rows - 1, cols - skip});
+        DeviceTensor<uint16_t> sliced(context, (rows - 1) * (cols - skip),
+                                      offset),
+            padded(context, count, offset);
+        ASSERT_TRUE(extractSlice(context, 2, outer, offsets, block, input.get(),
+                                 sliced.get(), "test")
+                        .ok());
+        ASSERT_TRUE(pad(context, 2, block, offsets, outer, sliced.get(),
+                        padded.get(), "test")
+                        .ok());
+        std::vector<uint16_t> back = padded.read();
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < cols; ++j)
+            ASSERT_EQ(back[r * cols + j], r && j >= skip ? x[r * cols + j] : 0)
+                << r << ", " << j << " skipping " << skip;
+      }
     }
 }
 

@@ -108,6 +108,14 @@ CLEAVE_KERNEL void sumSortedRowsKernel(int64_t vocab, int64_t count,
   }
 }
 
+/// The bits that hold every key in [0, vocab] (vocab marks a bad index).
+inline int getKeyBits(int64_t vocab) {
+  int bits = 1;
+  while (bits < 32 && (uint64_t(1) << bits) <= static_cast<uint64_t>(vocab))
+    ++bits;
+  return bits;
+}
+
 /// Sorts (key, position) pairs by key, keeping positions of equal keys in
 /// order; the sorted pairs land in `sortedKeys` and `sortedPositions`.
 Status sortPairs(Context &context, int64_t count, int64_t vocab,
@@ -115,9 +123,7 @@ Status sortPairs(Context &context, int64_t count, int64_t vocab,
                  int32_t *sortedPositions, void *temporary,
                  size_t temporaryBytes, const char *location) {
 #if defined(__CUDACC__)
-  int endBit = 1;
-  while (endBit < 32 && (uint64_t(1) << endBit) <= static_cast<uint64_t>(vocab))
-    ++endBit;
+  int endBit = getKeyBits(vocab);
   cudaError_t error = cub::DeviceRadixSort::SortPairs(
       temporary, temporaryBytes, keys, sortedKeys, positions, sortedPositions,
       static_cast<int>(count), 0, endBit,
@@ -139,17 +145,18 @@ Status sortPairs(Context &context, int64_t count, int64_t vocab,
 #endif
 }
 
-/// Scratch bytes the sort itself needs beyond the four arrays.
-size_t getSortTemporaryBytes(int64_t count) {
+/// Scratch bytes the sort itself needs beyond the four arrays: asked with
+/// the same count and key bits the sort runs with.
+size_t getSortTemporaryBytes(int64_t count, int64_t vocab) {
 #if defined(__CUDACC__)
   size_t bytes = 0;
   cub::DeviceRadixSort::SortPairs(nullptr, bytes, (const uint32_t *)nullptr,
                                   (uint32_t *)nullptr,
                                   (const int32_t *)nullptr, (int32_t *)nullptr,
-                                  static_cast<int>(count));
+                                  static_cast<int>(count), 0, getKeyBits(vocab));
   return bytes;
 #else
-  (void)count;
+  (void)count, (void)vocab;
   return 0;
 #endif
 }
@@ -214,7 +221,7 @@ Status scatterAdd(Context &context, DType dtype, DType indexType, int64_t count,
                          ": more than 2^31 indices or table rows");
   // Four arrays of `count` 32-bit entries, then the sort's own scratch.
   size_t arrayBytes = alignScratch(static_cast<size_t>(count) * 4);
-  size_t temporaryBytes = getSortTemporaryBytes(count);
+  size_t temporaryBytes = getSortTemporaryBytes(count, vocab);
   void *scratch = nullptr;
   CLEAVE_RETURN_IF_ERROR(context.getScratch(
       ScratchSlot::Sort, 4 * arrayBytes + temporaryBytes, &scratch));

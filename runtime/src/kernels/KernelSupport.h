@@ -149,7 +149,12 @@ inline int64_t getRowsPerChunk(int64_t rows, int64_t cols) {
   int64_t chunks = cols > 0 ? (threads + cols - 1) / cols : 1;
   // A chunk of fewer rows than this costs more in partials than it saves.
   constexpr int64_t kMinimumRows = 16;
-  int64_t rowsPerChunk = rows / (chunks > 0 ? chunks : 1);
+  // More chunks than this make the second pass, a thread per column
+  // adding its chunks in order, the slower one.
+  constexpr int64_t kMaximumChunks = 64;
+  if (chunks > kMaximumChunks)
+    chunks = kMaximumChunks;
+  int64_t rowsPerChunk = (rows + chunks - 1) / (chunks > 0 ? chunks : 1);
   return rowsPerChunk < kMinimumRows ? kMinimumRows : rowsPerChunk;
 #else
   (void)cols;

@@ -7,10 +7,10 @@
 // the context's stream. `location` names the source op in error messages.
 //
 // The kernels other than GEMM are one source per family (src/kernels/)
-// compiled for both backends. Determinism: every call is bit-reproducible
-// on a given device: reductions run in a fixed order (a team reduction's
-// fixed tree on CUDA, element order on the CPU) and nothing sums with
-// atomics. cuBLASLt may pick algorithms whose results depend on the GPU
+// compiled for both backends. Determinism: a call is bit-reproducible for
+// the same shapes, buffers and device: reductions run in an order fixed by
+// those (a team reduction's fixed tree on CUDA, element order on the CPU)
+// and nothing sums with atomics. cuBLASLt may pick algorithms whose results depend on the GPU
 // model and library version.
 //
 //===----------------------------------------------------------------------===//
