@@ -166,6 +166,16 @@ inline int64_t getChunkCount(int64_t rows, int64_t rowsPerChunk) {
   return rows == 0 ? 1 : (rows + rowsPerChunk - 1) / rowsPerChunk;
 }
 
+/// The column and the rows [first, last) of first-pass item `item` (chunk
+/// item / cols of column item % cols).
+CLEAVE_HD void getChunkItem(int64_t item, int64_t rows, int64_t cols,
+                            int64_t rowsPerChunk, int64_t &column,
+                            int64_t &first, int64_t &last) {
+  column = item % cols;
+  first = item / cols * rowsPerChunk;
+  last = first + rowsPerChunk < rows ? first + rowsPerChunk : rows;
+}
+
 /// The second pass: output[c] = sum (or max) over chunks of
 /// partials[chunk * cols + c], divided by `divisor` (a mean) when not 1.
 template <typename T, typename C>

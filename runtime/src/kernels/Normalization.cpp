@@ -141,9 +141,8 @@ CLEAVE_KERNEL void normGradPartialsKernel(
     compute_t<T> *CLEAVE_RESTRICT biasPartials) {
   using C = compute_t<T>;
   CLEAVE_PARALLEL_FOR(item, chunks * cols) {
-    int64_t chunk = item / cols, column = item % cols;
-    int64_t first = chunk * rowsPerChunk;
-    int64_t last = first + rowsPerChunk < rows ? first + rowsPerChunk : rows;
+    int64_t column, first, last;
+    getChunkItem(item, rows, cols, rowsPerChunk, column, first, last);
     C scaleSum = 0, biasSum = 0;
     for (int64_t row = first; row < last; ++row) {
       C dy = toCompute(outputGrad[row * cols + column]);

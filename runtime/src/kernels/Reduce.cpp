@@ -56,9 +56,8 @@ CLEAVE_KERNEL void reduceColumnPartialsKernel(
     compute_t<T> *CLEAVE_RESTRICT partials) {
   using C = compute_t<T>;
   CLEAVE_PARALLEL_FOR(item, chunks * cols) {
-    int64_t chunk = item / cols, column = item % cols;
-    int64_t first = chunk * rowsPerChunk;
-    int64_t last = first + rowsPerChunk < rows ? first + rowsPerChunk : rows;
+    int64_t column, first, last;
+    getChunkItem(item, rows, cols, rowsPerChunk, column, first, last);
     C result = kind == ReduceKind::Max ? toCompute(input[first * cols + column])
                                        : C(0);
     for (int64_t row = first; row < last; ++row)
@@ -102,23 +101,12 @@ CLEAVE_KERNEL void reduceStridedKernel(int64_t count, ReduceKind kind,
   }
 }
 
-template <typename T>
-CLEAVE_KERNEL void accumulateKernel(int64_t count, double alpha,
+/// y = alpha * x (+ y), V elements per iteration (128-bit accesses when V
+/// is the vector width).
+template <int V, typename T>
+CLEAVE_KERNEL void accumulateKernel(int64_t vectors, double alpha,
                                     bool overwrite, const T *CLEAVE_RESTRICT x,
                                     T *CLEAVE_RESTRICT y) {
-  using C = compute_t<T>;
-  CLEAVE_PARALLEL_FOR(i, count) {
-    C sum = C(alpha) * toCompute(x[i]);
-    y[i] = store<T>(overwrite ? sum : toCompute(y[i]) + sum);
-  }
-}
-
-/// accumulateKernel, V elements per iteration with 128-bit accesses.
-template <int V, typename T>
-CLEAVE_KERNEL void accumulateVectorKernel(int64_t vectors, double alpha,
-                                          bool overwrite,
-                                          const T *CLEAVE_RESTRICT x,
-                                          T *CLEAVE_RESTRICT y) {
   using C = compute_t<T>;
   CLEAVE_PARALLEL_FOR(v, vectors) {
     Vector<T, V> xs = loadVector<V>(x + v * V);
@@ -211,11 +199,11 @@ Status accumulate(Context &context, DType dtype, int64_t count, double alpha,
     using T = decltype(tag);
     constexpr int V = kVectorWidth<T>;
     if (V > 1 && canUseVectors<T>(count, {x, y})) {
-      CLEAVE_LAUNCH(context, (accumulateVectorKernel<V, T>), count / V)
+      CLEAVE_LAUNCH(context, (accumulateKernel<V, T>), count / V)
       (count / V, alpha, overwrite, static_cast<const T *>(x),
        static_cast<T *>(y));
     } else {
-      CLEAVE_LAUNCH(context, accumulateKernel<T>, count)
+      CLEAVE_LAUNCH(context, (accumulateKernel<1, T>), count)
       (count, alpha, overwrite, static_cast<const T *>(x),
        static_cast<T *>(y));
     }
