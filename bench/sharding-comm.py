@@ -36,10 +36,10 @@ BUILD = os.environ.get("CLEAVE_BUILD_DIR", os.path.join(ROOT, "build"))
 BYTES = 4  # f32
 
 CONFIGS = [
-    ("dp", "mesh=dp:8", {"dp": 8}),
-    ("megatron", "mesh=tp:4", {"tp": 4}),
-    ("zero1", "mesh=dp:8 strategy=dp,zero1", {"dp": 8, "zero": True}),
-    ("dp x megatron", "mesh=dp:2,tp:4", {"dp": 2, "tp": 4}),
+    ("dp", "mesh=dp=8", {"dp": 8}),
+    ("megatron", "mesh=tp=4", {"tp": 4}),
+    ("zero1", "mesh=dp=8 strategy=dp,zero1", {"dp": 8, "zero": True}),
+    ("dp x megatron", "mesh=dp=2,tp=4", {"dp": 2, "tp": 4}),
 ]
 
 
@@ -96,7 +96,7 @@ def main():
         [os.path.join(BUILD, "bin", "cleave-models"), "gpt", "--preset",
          args.preset, "--vocab", str(args.vocab), "--batch", str(args.batch)],
         capture_output=True, text=True, check=True).stdout
-    _, params = measure(model, "mesh=dp:1")
+    _, params = measure(model, "mesh=dp=1")
     presets = {"gpt2-small": (12, 768, 1024), "gpt2-medium": (24, 1024, 1024),
                "gpt2-large": (36, 1280, 1024), "gpt2-xl": (48, 1600, 1024)}
     if args.preset not in presets:

@@ -22,6 +22,11 @@ config.substitutions.append(("%cleave_obj", config.cleave_obj_root))
 config.substitutions.append(
     ("%reference", "%python " + os.path.join(config.test_source_root, "e2e", "reference.py")))
 
+# Tests that start several ranks need an MPI launcher.
+import shutil
+if shutil.which("mpirun"):
+    config.available_features.add("mpi")
+
 # Starts a generated program's ranks on this machine, as cleavec train does.
 mpirun = "mpirun --oversubscribe --bind-to none -x OMP_NUM_THREADS=1"
 if os.geteuid() == 0:

@@ -46,6 +46,10 @@ public:
   uint64_t getArenaBytes() const override { return arenaBytes; }
   bool isLogger() const override { return logger; }
 
+  int64_t getBuiltMicroBatches() const override {
+    return pipeline.microBatches;
+  }
+
   Status bind(TrainingState &state, int64_t microBatches) override {
     communicator = context.getCommunicator();
     if (!communicator)

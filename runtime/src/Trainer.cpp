@@ -52,7 +52,8 @@ struct TrainOptions {
   std::string outDir;
   std::string resumeDir;
   int64_t saveEvery = 0;
-  int64_t microBatches = 1;
+  /// 0: as the program was built (a pipeline records its count; otherwise 1).
+  int64_t microBatches = 0;
 };
 
 const char *const kTrainUsage =
@@ -73,7 +74,8 @@ const char *const kTrainUsage =
     "  --save-every K       also checkpoint every K steps (0: only at the end)\n"
     "  --resume DIR         continue the run checkpointed in DIR (on any mesh)\n"
     "  --micro-batches M    the program takes 1/M of the batch: run it M times\n"
-    "                       per step, averaging gradients (built so by cleavec)\n";
+    "                       per step, averaging gradients (built so by cleavec;\n"
+    "                       a pipeline defaults to the count it was built for)\n";
 
 Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
   options.schedule.lr = 1e-3;
@@ -155,6 +157,8 @@ public:
     return !communicator || communicator->getRank() == 0;
   }
 
+  int64_t getBuiltMicroBatches() const override { return 1; }
+
   Status bind(TrainingState &state, int64_t microBatches) override {
     if (apply && apply->mesh != step.mesh)
       return Status::error("the gradient step and the update disagree on "
@@ -219,7 +223,7 @@ private:
   int lossIndex = -1, normIndex = -1;
 };
 
-Status train(StepExecutor &executor, const TrainOptions &options,
+Status train(StepExecutor &executor, TrainOptions options,
              Context &context, std::unique_ptr<Communicator> &communicator) {
   CLEAVE_RETURN_IF_ERROR(context.initialize());
   std::unique_ptr<Profiler> profiler;
@@ -231,6 +235,8 @@ Status train(StepExecutor &executor, const TrainOptions &options,
     context.setCommunicator(communicator.get());
   }
   TrainingState state(context, communicator.get());
+  if (options.microBatches == 0)
+    options.microBatches = executor.getBuiltMicroBatches();
   CLEAVE_RETURN_IF_ERROR(executor.bind(state, options.microBatches));
   bool isLogger = executor.isLogger();
   if (!state.find("lr"))

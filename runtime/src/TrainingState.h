@@ -373,6 +373,9 @@ public:
   /// Binds the programs this rank runs (once the communicator exists) and
   /// checks them against the --micro-batches the loop was given.
   virtual Status bind(TrainingState &state, int64_t microBatches) = 0;
+  /// The micro-batches per step the programs record, taken when the command
+  /// line gives none.
+  virtual int64_t getBuiltMicroBatches() const = 0;
   virtual uint64_t getArenaBytes() const = 0;
   /// Whether this rank prints the job's log.
   virtual bool isLogger() const = 0;

@@ -7,6 +7,7 @@
 
 #include "cleave/Dialect/Cleave/IR/CleaveDialect.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
+#include "cleave/Pipelines/Pipelines.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -20,6 +21,7 @@ int main(int argc, char **argv) {
   registry.insert<mlir::cleave::CleaveDialect, mlir::func::FuncDialect,
                   mlir::arith::ArithDialect, mlir::tensor::TensorDialect>();
   mlir::cleave::registerCleavePasses();
+  mlir::cleave::registerTrainingPipeline();
   // Generic passes the cleave pipelines are made of.
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();

@@ -18,6 +18,7 @@
 #include "cleave/Dialect/Cleave/IR/CleaveDialect.h"
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
+#include "cleave/Pipelines/Pipelines.h"
 #include "cleave/Target/Cuda/CudaEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -224,6 +225,17 @@ static cl::opt<bool> explain(
     "explain",
     cl::desc("plan: also show the sharding decisions and the memory"),
     cl::init(false), cl::cat(planCategory));
+static cl::opt<bool> printPipeline(
+    "print-pipeline",
+    cl::desc("build/train: print the pass pipeline (for cleave-opt "
+             "--pass-pipeline) instead of compiling"),
+    cl::init(false), cl::cat(category));
+static cl::opt<std::string> compileTo(
+    "compile-to",
+    cl::desc("build/train: stop after a phase (model, step, sharded, staged "
+             "or kernels) and write the module, DIR/NAME.PHASE.mlir (stdout "
+             "without a directory), instead of a program"),
+    cl::value_desc("phase"), cl::cat(category));
 static cl::opt<bool> emitOnly("emit-only",
                               cl::desc("Write the source and print the build "
                                        "command without running it"),
@@ -299,47 +311,15 @@ std::string joinCommand(ArrayRef<std::string> command) {
 
 enum class Mode { Forward, Gradients, Train };
 
-/// The mesh of --mesh: axis names and sizes, outermost first.
-struct MeshOption {
-  SmallVector<std::pair<std::string, int64_t>> axes;
-
-  bool empty() const { return axes.empty(); }
-  int64_t getNumDevices() const {
-    int64_t count = 1;
-    for (const auto &axis : axes)
-      count *= axis.second;
-    return count;
-  }
-  /// "dp:2,tp:2", as cleave-parallelize spells it.
-  std::string toPassOption() const {
-    std::string text;
-    for (const auto &[name, size] : axes)
-      text += (text.empty() ? "" : ",") + name + ":" + std::to_string(size);
-    return text;
-  }
-};
-
-/// Parses --mesh; an empty option gives an empty mesh.
-FailureOr<MeshOption> parseMeshOption() {
-  MeshOption mesh;
-  if (meshOption.empty())
-    return mesh;
-  SmallVector<StringRef> axes;
-  StringRef(meshOption).split(axes, ',');
-  for (StringRef axis : axes) {
-    auto [name, sizeText] = axis.split('=');
-    int64_t size = 0;
-    if (name.empty() || !llvm::all_of(name, [](char c) {
-          return llvm::isAlnum(c) || c == '_';
-        }) ||
-        sizeText.getAsInteger(10, size) || size < 1) {
-      error() << "--mesh wants axis=size pairs like dp=2,tp=2, got '"
-              << meshOption << "'\n";
-      return failure();
-    }
-    mesh.axes.emplace_back(name.str(), size);
-  }
-  return mesh;
+/// Parses a --mesh value; an empty one gives an empty mesh.
+FailureOr<SmallVector<MeshAxisSpec>> parseMeshFlag(StringRef text) {
+  if (text.empty())
+    return SmallVector<MeshAxisSpec>();
+  std::string message;
+  FailureOr<SmallVector<MeshAxisSpec>> axes = parseMeshSpec(text, message);
+  if (failed(axes))
+    error() << "--mesh: " << message << "\n";
+  return axes;
 }
 
 FailureOr<pipeline::Schedule> getSchedule(int64_t ranks);
@@ -370,50 +350,100 @@ OwningOpRef<ModuleOp> parseModel(MLIRContext &context, StringRef path,
   return parseSourceFile<ModuleOp>(sourceMgr, &context);
 }
 
-/// Compiles the model at `modelPath` into `directory`; sets `executable`.
+/// --compile-to: writes the module of a phase to DIR/NAME.PHASE.mlir.
+LogicalResult writeModule(ModuleOp module, StringRef directory,
+                          StringRef modelPath) {
+  std::error_code ec = llvm::sys::fs::create_directories(directory);
+  if (ec) {
+    error() << "cannot create '" << directory << "': " << ec.message() << "\n";
+    return failure();
+  }
+  SmallString<256> path(directory);
+  llvm::sys::path::append(path, llvm::sys::path::stem(modelPath) + "." +
+                                    std::string(compileTo) + ".mlir");
+  std::string message;
+  auto output = openOutputFile(path, &message);
+  if (!output) {
+    error() << message << "\n";
+    return failure();
+  }
+  module.print(output->os());
+  output->keep();
+  llvm::outs() << "cleavec: wrote " << path << "\n";
+  return success();
+}
+
+/// Sets `options` from the command line's build and train flags for
+/// `mode`, checking them before the long compile.
+LogicalResult getPipelineOptions(Mode mode, TrainingPipelineOptions &options) {
+  if (failed(parseMeshFlag(meshOption)))
+    return failure();
+  options.mode = mode == Mode::Train       ? CompileMode::Train
+                 : mode == Mode::Gradients ? CompileMode::Gradients
+                                           : CompileMode::Forward;
+  if (mode == Mode::Train) {
+    options.precision = precision;
+    options.microBatches = microBatches;
+    options.optimizer = optimizerName;
+    options.momentum = momentum;
+    options.beta1 = beta1;
+    options.beta2 = beta2;
+    options.weightDecay = weightDecay;
+    options.clipNorm = clipNorm;
+  }
+  options.recompute = mode != Mode::Forward && isRecomputing();
+  options.mesh = meshOption;
+  options.strategy = strategyOption;
+  options.cluster = clusterName;
+  options.schedule = scheduleName;
+  options.virtualStages = virtualStages;
+  options.layersPerStage = SmallVector<int64_t>(layersPerStage.begin(),
+                                                layersPerStage.end());
+  if (compileTo.getNumOccurrences()) {
+    std::optional<CompilePhase> phase = parseCompilePhase(compileTo);
+    if (!phase) {
+      error() << "--compile-to must be model, step, sharded, staged or "
+                 "kernels, got '"
+              << compileTo << "'\n";
+      return failure();
+    }
+    options.compileTo = *phase;
+  }
+  std::string message;
+  if (failed(verifyTrainingPipelineOptions(options, message))) {
+    error() << message << "\n";
+    return failure();
+  }
+  if (strategyOption.getNumOccurrences() && strategyOption.empty()) {
+    error() << "--strategy needs at least one strategy\n";
+    return failure();
+  }
+  if (options.getPipelineRanks() && strategyOption.getNumOccurrences()) {
+    error() << "--strategy with a pp axis is not supported yet: a dp axis is "
+               "data parallel and a tp axis Megatron's\n";
+    return failure();
+  }
+  return success();
+}
+
+/// Compiles the model at `modelPath` into `directory` through the pipeline
+/// `options` describes; sets `executable`.
 LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
-                    const MeshOption &mesh, StringRef directory,
+                    TrainingPipelineOptions &options, StringRef directory,
                     std::string &executablePath) {
   if (target != "cpu" && target != "cuda") {
     error() << "--target must be cpu or cuda, got '" << target << "'\n";
     return failure();
   }
-  // A pp axis cuts the training step into pipeline stages.
-  int64_t pipelineRanks = 0;
-  for (const auto &[name, size] : mesh.axes)
-    if (name == "pp")
-      pipelineRanks = size;
-  if (!pipelineRanks && (scheduleName.getNumOccurrences() ||
-                         virtualStages.getNumOccurrences() ||
-                         layersPerStage.getNumOccurrences())) {
-    error() << "--schedule, --virtual-stages and --layers-per-stage need a pp "
-               "axis in --mesh\n";
+  int64_t pipelineRanks = options.getPipelineRanks();
+  if (pipelineRanks && !initParams.empty()) {
+    error() << "--init-params with a pp axis is not supported: the "
+               "parameters live on several stages (train initializes them "
+               "from --seed)\n";
     return failure();
   }
-  if (pipelineRanks) {
-    if (strategyOption.getNumOccurrences() ||
-        llvm::any_of(mesh.axes, [](const auto &axis) {
-          return axis.first != "pp" && axis.first != "dp" && axis.first != "tp";
-        })) {
-      error() << "--mesh: next to pp, only dp (data parallel) and tp "
-                 "(Megatron) axes are supported yet, without --strategy\n";
-      return failure();
-    }
-    if (isRecomputing()) {
-      error() << "--recompute with pipeline stages is not supported yet\n";
-      return failure();
-    }
-    if (!initParams.empty()) {
-      error() << "--init-params with a pp axis is not supported: the "
-                 "parameters live on several stages (train initializes them "
-                 "from --seed)\n";
-      return failure();
-    }
-    // Check the schedule before the long compile.
-    if (failed(getSchedule(pipelineRanks)))
-      return failure();
-  }
-  if (directory.empty()) {
+  if (directory.empty() && !printPipeline &&
+      options.compileTo == CompilePhase::Kernels) {
     error() << (mode == Mode::Train ? "missing --out <dir>\n"
                                     : "missing -o <dir>\n");
     return failure();
@@ -425,122 +455,25 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
   if (!module)
     return failure();
   std::string message;
+  if (options.function.empty())
+    options.function = getForwardName(*module);
 
-  if (pipelineRanks && mesh.axes.size() == 1) {
-    // The pipeline's mesh: transfers and the gradient norm use its pp axis.
-    // (With more axes cleave-parallelize creates it.)
-    OpBuilder builder(&context);
-    builder.setInsertionPointToStart(module->getBody());
-    MeshOp::create(builder, module->getLoc(), "mesh",
-                   builder.getStrArrayAttr({"pp"}),
-                   builder.getDenseI64ArrayAttr({pipelineRanks}));
+  PassManager pm(&context, ModuleOp::getOperationName());
+  buildTrainingPipeline(pm, options);
+  if (printPipeline) {
+    pm.printAsTextualPipeline(llvm::outs());
+    llvm::outs() << "\n";
+    return success();
   }
-
-  PassManager pm(&context);
-  std::string passes = "canonicalize, cse, ";
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
-  std::string forwardName = getForwardName(*module);
-  if (mode == Mode::Train && precision != "f32") {
-    if (precision != "bf16" && precision != "f16") {
-      error() << "--precision must be f32, bf16 or f16, got '" << precision
-              << "'\n";
-      return failure();
-    }
-    CleaveMixedPrecisionOptions mixed;
-    if (!forwardName.empty())
-      mixed.function = forwardName;
-    mixed.precision = precision;
-    pm.addPass(createCleaveMixedPrecision(mixed));
-    passes += "cleave-mixed-precision, ";
-  }
-  if (mode == Mode::Train && microBatches != 1) {
-    CleaveMicroBatchOptions split;
-    if (!forwardName.empty())
-      split.function = forwardName;
-    split.factor = microBatches;
-    pm.addPass(createCleaveMicroBatch(split));
-    passes += "cleave-micro-batch, ";
-  }
-  if (mode != Mode::Forward) {
-    CleaveAutodiffOptions autodiff;
-    if (!forwardName.empty())
-      autodiff.function = forwardName;
-    pm.addPass(createCleaveAutodiff(autodiff));
-    passes += "cleave-autodiff, ";
-    if (isRecomputing()) {
-      pm.addPass(createCleaveRecompute());
-      passes += "cleave-recompute, ";
-    }
-    if (pipelineRanks && mesh.axes.size() > 1) {
-      // Partition the whole step first; the stages then cut per-rank
-      // programs whose transfers move per-rank blocks.
-      std::string strategies;
-      for (const auto &[name, size] : mesh.axes)
-        if (name != "pp")
-          strategies += (strategies.empty() ? "" : ",") +
-                        std::string(name == "dp" ? "dp" : tensorStrategy);
-      CleaveParallelizeOptions parallelize;
-      parallelize.mesh = mesh.toPassOption();
-      parallelize.strategy = strategies;
-      parallelize.cluster = clusterName;
-      pm.addPass(createCleaveParallelize(parallelize));
-      pm.addPass(createCanonicalizerPass());
-      pm.addPass(createCSEPass());
-      passes += "cleave-parallelize, canonicalize, cse, ";
-    }
-    if (pipelineRanks) {
-      CleaveAssignStagesOptions assign;
-      assign.function = "train_step";
-      assign.stages = pipelineRanks;
-      assign.virtualStages = virtualStages;
-      assign.layersPerStage.assign(layersPerStage.begin(), layersPerStage.end());
-      pm.addNestedPass<func::FuncOp>(createCleaveAssignStages(assign));
-      pm.addPass(createCleavePipelineSplit());
-      passes += "cleave-assign-stages, cleave-pipeline-split, ";
-    }
-    if (mode == Mode::Train) {
-      CleaveOptimizerOptions update;
-      update.optimizer = optimizerName;
-      update.momentum = momentum;
-      update.beta1 = beta1;
-      update.beta2 = beta2;
-      update.weightDecay = weightDecay;
-      update.clipNorm = clipNorm;
-      update.separate = microBatches != 1;
-      update.pipelineRanks = pipelineRanks;
-      pm.addPass(createCleaveOptimizer(update));
-      passes += "cleave-optimizer, ";
-    }
-    passes += "canonicalize, cse, ";
-    pm.addPass(createCanonicalizerPass());
-    pm.addPass(createCSEPass());
-  }
-  if (!mesh.empty() && !pipelineRanks) {
-    if (mode == Mode::Train && microBatches != 1) {
-      error() << "--mesh with --micro-batches is not supported yet: the "
-                 "gradient step and the update would be partitioned apart\n";
-      return failure();
-    }
-    if (strategyOption.getNumOccurrences() && strategyOption.empty()) {
-      error() << "--strategy needs at least one strategy\n";
-      return failure();
-    }
-    CleaveParallelizeOptions parallelize;
-    parallelize.mesh = mesh.toPassOption();
-    parallelize.strategy = strategyOption;
-    parallelize.cluster = clusterName;
-    if (mode == Mode::Forward)
-      parallelize.function = entry.empty() ? forwardName : std::string(entry);
-    pm.addPass(createCleaveParallelize(parallelize));
-    pm.addPass(createCanonicalizerPass());
-    pm.addPass(createCSEPass());
-    passes += "cleave-parallelize, canonicalize, cse, ";
-  }
-  pm.addNestedPass<func::FuncOp>(createCleaveFuse());
-  pm.addNestedPass<func::FuncOp>(createCleavePlanMemory());
   if (failed(pm.run(*module)))
     return failure();
+  if (options.compileTo != CompilePhase::Kernels) {
+    if (directory.empty()) {
+      module->print(llvm::outs());
+      return success();
+    }
+    return writeModule(*module, directory, modelPath);
+  }
 
   std::error_code ec = llvm::sys::fs::create_directories(directory);
   if (ec) {
@@ -552,11 +485,9 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
   llvm::sys::path::append(source, stem + (target == "cuda" ? ".cu" : ".cpp"));
   llvm::sys::path::append(executable, stem);
 
-  CudaEmitterOptions options;
-  options.entry =
-      mode == Mode::Forward ? std::string(entry) : std::string("train_step");
-  options.schedule = scheduleName;
-  options.microBatches = microBatches;
+  CudaEmitterOptions emitterOptions;
+  if (mode == Mode::Forward)
+    emitterOptions.entry = entry;
   CudaEmitterSummary summary;
   {
     auto output = openOutputFile(source, &message);
@@ -564,25 +495,27 @@ LogicalResult build(MLIRContext &context, StringRef modelPath, Mode mode,
       error() << message << "\n";
       return failure();
     }
-    if (failed(translateToCuda(*module, output->os(), options, &summary)))
+    if (failed(translateToCuda(*module, output->os(), emitterOptions,
+                               &summary)))
       return failure();
     output->keep();
     // Closed here: the compiler reads the file next.
   }
 
-  llvm::outs() << "cleavec: passes: " << passes
-               << "cleave-fuse, cleave-plan-memory\n"
-               << "cleavec: entry '" << summary.entry << "': "
+  llvm::outs() << "cleavec: pipeline: ";
+  pm.printAsTextualPipeline(llvm::outs());
+  llvm::outs() << "\ncleavec: entry '" << summary.entry << "': "
                << summary.kernels << " fused kernels, " << summary.libraryCalls
                << " runtime calls, arena " << summary.arenaBytes << " bytes\n"
                << "cleavec: wrote " << source << "\n";
 
   if (pipelineRanks) {
-    pipeline::ScheduleStats stats =
-        pipeline::simulate(*getSchedule(pipelineRanks));
-    llvm::outs() << "cleavec: pipeline: " << scheduleName << " over "
-                 << pipelineRanks << " ranks x " << virtualStages
-                 << " virtual stages, " << microBatches
+    pipeline::ScheduleStats stats = pipeline::simulate(*pipeline::buildSchedule(
+        *pipeline::parseScheduleKind(options.schedule), pipelineRanks,
+        options.microBatches, options.virtualStages, message));
+    llvm::outs() << "cleavec: schedule: " << options.schedule << " over "
+                 << pipelineRanks << " ranks x " << options.virtualStages
+                 << " virtual stages, " << options.microBatches
                  << " micro-batches; activation slots per rank:";
     for (int64_t peak : stats.peakInFlight)
       llvm::outs() << " " << peak;
@@ -711,12 +644,12 @@ FailureOr<Planned> planModel(MLIRContext &context, StringRef modelPath,
                "not be negative, --zero-stage is 0 to 3\n";
     return failure();
   }
-  FailureOr<MeshOption> mesh = parseMeshOption();
+  FailureOr<SmallVector<MeshAxisSpec>> mesh = parseMeshFlag(meshOption);
   if (failed(mesh))
     return failure();
   if (!mesh->empty()) {
     planner::Plan fixed;
-    for (const auto &[name, size] : mesh->axes) {
+    for (const auto &[name, size] : *mesh) {
       if (name == "dp")
         fixed.dp = size;
       else if (name == "tp")
@@ -786,8 +719,10 @@ FailureOr<Planned> planModel(MLIRContext &context, StringRef modelPath,
                  forward.getSymName().str()};
 }
 
-/// --auto: plans the model and sets the options that run the chosen plan.
-LogicalResult applyChosenPlan(MLIRContext &context, StringRef modelPath) {
+/// --auto: plans the model and sets the pipeline options that run the
+/// chosen plan.
+LogicalResult applyChosenPlan(MLIRContext &context, StringRef modelPath,
+                              TrainingPipelineOptions &options) {
   if (meshOption.getNumOccurrences() || strategyOption.getNumOccurrences() ||
       microBatches.getNumOccurrences() || scheduleName.getNumOccurrences() ||
       virtualStages.getNumOccurrences() || recompute.getNumOccurrences() ||
@@ -807,33 +742,38 @@ LogicalResult applyChosenPlan(MLIRContext &context, StringRef modelPath) {
   const planner::Plan &chosen = planned->result.plans.front().plan;
   bool pipelined = chosen.pp > 1 ||
                    (chosen.microBatches > 1 && chosen.dp * chosen.tp > 1);
-  std::string axes, strategies;
+  SmallVector<MeshAxisSpec> axes;
   for (auto [name, size] : chosen.getAxes())
     if (size > 1 || (name == "pp" && pipelined))
-      axes += (axes.empty() ? "" : ",") + name.str() + "=" +
-              std::to_string(size);
+      axes.push_back({name.str(), size});
   // Tensor parallelism by the cost-driven search, priced on the cluster
   // the plan was made for; a data-parallel mesh alone keeps the canonical
   // strategy of its axis.
+  std::string strategies;
   if (chosen.zeroStage > 0 || chosen.tp > 1)
     strategies = llvm::join(chosen.getStrategies(), ",");
-  tensorStrategy = "search";
-  meshOption = axes;
-  strategyOption = strategies;
-  microBatches = chosen.microBatches;
-  scheduleName = pipeline::getScheduleName(chosen.schedule).str();
-  virtualStages = chosen.virtualStages;
-  if (chosen.recompute)
-    recompute = "full";
+  std::string stagedStrategies;
+  for (const MeshAxisSpec &axis : axes)
+    if (axis.name != "pp")
+      stagedStrategies += (stagedStrategies.empty() ? "" : ",") +
+                          std::string(axis.name == "dp" ? "dp" : "search");
+  std::string mesh = formatMeshSpec(axes);
+  options.mesh = mesh;
+  options.strategy = pipelined ? stagedStrategies : strategies;
+  options.microBatches = chosen.microBatches;
+  options.schedule = pipeline::getScheduleName(chosen.schedule).str();
+  options.virtualStages = chosen.virtualStages;
+  options.recompute = chosen.recompute;
   const planner::PlanCost &cost = planned->result.plans.front().cost;
   // The stage DP's cut (an interleaved plan's chunks split evenly).
+  options.layersPerStage.clear();
   if (chosen.pp > 1 && chosen.virtualStages == 1)
     for (int64_t blocks : cost.layersPerStage)
-      layersPerStage.push_back(blocks);
-  llvm::outs() << "cleavec: auto: mesh " << (axes.empty() ? "none" : axes)
+      options.layersPerStage.push_back(blocks);
+  llvm::outs() << "cleavec: auto: mesh " << (mesh.empty() ? "none" : mesh)
                << (strategies.empty() ? "" : ", strategies " + strategies)
                << ", micro-batches " << chosen.microBatchSize << " x "
-               << chosen.microBatches << ", schedule " << scheduleName
+               << chosen.microBatches << ", schedule " << options.schedule
                << (chosen.virtualStages > 1
                        ? " v=" + std::to_string(chosen.virtualStages)
                        : "")
@@ -841,6 +781,11 @@ LogicalResult applyChosenPlan(MLIRContext &context, StringRef modelPath) {
                << "; predicted step "
                << llvm::format("%.4f", cost.stepTime) << " s on "
                << planned->cluster.name << "\n";
+  std::string message;
+  if (failed(verifyTrainingPipelineOptions(options, message))) {
+    error() << message << "\n";
+    return failure();
+  }
   return success();
 }
 
@@ -849,15 +794,15 @@ int train(MLIRContext &context, StringRef modelPath) {
     error() << "train needs --data FILE and --steps N\n";
     return 1;
   }
-  if (autoPlan && failed(applyChosenPlan(context, modelPath)))
-    return 1;
-  FailureOr<MeshOption> mesh = parseMeshOption();
-  if (failed(mesh))
+  TrainingPipelineOptions options;
+  if (failed(getPipelineOptions(Mode::Train, options)) ||
+      (autoPlan && failed(applyChosenPlan(context, modelPath, options))))
     return 1;
   std::string executable;
-  if (failed(build(context, modelPath, Mode::Train, *mesh, outDir, executable)))
+  if (failed(build(context, modelPath, Mode::Train, options, outDir,
+                   executable)))
     return 1;
-  if (emitOnly)
+  if (emitOnly || printPipeline || options.compileTo != CompilePhase::Kernels)
     return 0;
   SmallVector<std::string> command = {
       executable,      "--data",        dataPath,
@@ -871,13 +816,15 @@ int train(MLIRContext &context, StringRef modelPath) {
       "--seed",        std::to_string(seed.getValue()),
       "--init-seed",   std::to_string(seed.getValue()),
       "--save-every",  saveEvery,
-      "--micro-batches", std::to_string(microBatches.getValue()),
+      "--micro-batches", std::to_string(options.microBatches.getValue()),
       "--out",         outDir};
   if (!resumeDir.empty())
     command.append({"--resume", resumeDir});
-  if (mesh->empty())
+  if (options.mesh.empty())
     return run(command);
-  int64_t ranks = mesh->getNumDevices();
+  int64_t ranks = 1;
+  for (const MeshAxisSpec &axis : *parseMeshFlag(options.mesh))
+    ranks *= axis.size;
   FailureOr<SmallVector<std::string>> launch = getLocalLaunch(ranks);
   if (failed(launch))
     return 1;
@@ -911,16 +858,16 @@ FailureOr<pipeline::Schedule> getSchedule(int64_t ranks) {
 /// `cleavec schedule --mesh pp=P --micro-batches M [--schedule S]
 /// [--virtual-stages V]`: the per-rank orders of a pipeline schedule.
 int printSchedule() {
-  FailureOr<MeshOption> mesh = parseMeshOption();
+  FailureOr<SmallVector<MeshAxisSpec>> mesh = parseMeshFlag(meshOption);
   if (failed(mesh))
     return 1;
-  auto pp = llvm::find_if(mesh->axes,
-                          [](const auto &axis) { return axis.first == "pp"; });
-  if (pp == mesh->axes.end()) {
+  auto pp = llvm::find_if(
+      *mesh, [](const MeshAxisSpec &axis) { return axis.name == "pp"; });
+  if (pp == mesh->end()) {
     error() << "schedule needs a pp axis: --mesh pp=P\n";
     return 1;
   }
-  FailureOr<pipeline::Schedule> schedule = getSchedule(pp->second);
+  FailureOr<pipeline::Schedule> schedule = getSchedule(pp->size);
   if (failed(schedule))
     return 1;
   if (failed(printScheduleReport(*schedule, llvm::outs()))) {
@@ -1052,21 +999,14 @@ int main(int argc, char **argv) {
     return train(context, positional[1]);
   if (command == "plan")
     return plan(context, positional[1]);
-  FailureOr<MeshOption> mesh = parseMeshOption();
+  FailureOr<SmallVector<MeshAxisSpec>> mesh = parseMeshFlag(meshOption);
   if (failed(mesh))
     return 1;
   // --auto builds the planned training step, and a pp axis pipelines one:
   // both build it as train would, with the train options, without running
   // it.
-  if (autoPlan) {
-    if (failed(applyChosenPlan(context, positional[1])))
-      return 1;
-    mesh = parseMeshOption();
-    if (failed(mesh))
-      return 1;
-  }
-  bool pipelined = autoPlan || llvm::any_of(mesh->axes, [](const auto &axis) {
-                     return axis.first == "pp";
+  bool pipelined = autoPlan || llvm::any_of(*mesh, [](const MeshAxisSpec &axis) {
+                     return axis.name == "pp";
                    });
   if (pipelined && gradients) {
     error() << "--gradients builds one gradient program; a pp axis or --auto "
@@ -1076,12 +1016,22 @@ int main(int argc, char **argv) {
   Mode mode = pipelined   ? Mode::Train
               : gradients ? Mode::Gradients
                           : Mode::Forward;
-  std::string executable;
-  if (failed(build(context, positional[1], mode, *mesh, outputDir, executable)))
+  TrainingPipelineOptions options;
+  if (failed(getPipelineOptions(mode, options)) ||
+      (autoPlan && failed(applyChosenPlan(context, positional[1], options))))
     return 1;
-  if (pipelined && !emitOnly)
-    llvm::outs() << "cleavec: run it: mpirun -np " << mesh->getNumDevices()
-                 << " " << executable << " --data TOKENS.bin --steps N "
-                 << "--micro-batches " << microBatches << " --out DIR\n";
+  std::string executable;
+  if (failed(build(context, positional[1], mode, options, outputDir,
+                   executable)))
+    return 1;
+  if (pipelined && !executable.empty()) {
+    int64_t ranks = 1;
+    for (const MeshAxisSpec &axis : *parseMeshFlag(options.mesh))
+      ranks *= axis.size;
+    llvm::outs() << "cleavec: run it: mpirun -np " << ranks << " "
+                 << executable << " --data TOKENS.bin --steps N "
+                 << "--micro-batches " << options.microBatches
+                 << " --out DIR\n";
+  }
   return 0;
 }

@@ -801,11 +801,17 @@ private:
   int64_t nextArray = 0;
 };
 
+/// The function main runs: `entry`, else the step (`cleave.role` step),
+/// else the module's only function, or `forward`.
 FailureOr<func::FuncOp> findEntry(ModuleOp module, StringRef entry) {
   SmallVector<func::FuncOp> functions(module.getOps<func::FuncOp>());
   llvm::erase_if(functions, [](func::FuncOp f) { return f.isDeclaration(); });
   if (functions.empty())
     return module.emitError("module has no function body to emit");
+  if (entry.empty())
+    for (func::FuncOp function : functions)
+      if (getFunctionRole(function) == FunctionRole::Step)
+        return function;
   if (!entry.empty() || functions.size() > 1) {
     StringRef wanted = entry.empty() ? "forward" : entry;
     for (func::FuncOp function : functions)
@@ -826,15 +832,20 @@ LogicalResult mlir::cleave::translateToCuda(ModuleOp module, raw_ostream &os,
   CudaEmitterSummary &totals = summary ? *summary : local;
   // A pipeline's stages stand in for the training step: the first stage's
   // forward is the entry the summary reports.
-  bool isPipeline = false;
+  auto schedule =
+      module->getAttrOfType<ScheduleAttr>(CleaveDialect::kScheduleAttrName);
+  bool isPipeline = static_cast<bool>(schedule);
   func::FuncOp firstStage;
-  for (func::FuncOp function : module.getOps<func::FuncOp>())
-    if (auto stage = function->getAttrOfType<IntegerAttr>(
-            CleaveDialect::kStageAttrName)) {
-      isPipeline = true;
-      if (stage.getInt() == 0 && function.getSymName().ends_with("_forward"))
-        firstStage = function;
-    }
+  for (func::FuncOp function : module.getOps<func::FuncOp>()) {
+    auto stage =
+        function->getAttrOfType<IntegerAttr>(CleaveDialect::kStageAttrName);
+    if (stage && !isPipeline)
+      return function.emitError("pipeline stages need the module's "
+                                "cleave.schedule (cleave-pipeline-split)");
+    if (stage && stage.getInt() == 0 &&
+        getFunctionRole(function) == FunctionRole::StageForward)
+      firstStage = function;
+  }
   FailureOr<func::FuncOp> entry =
       isPipeline && firstStage ? FailureOr<func::FuncOp>(firstStage)
                                : findEntry(module, options.entry);
@@ -861,8 +872,10 @@ LogicalResult mlir::cleave::translateToCuda(ModuleOp module, raw_ostream &os,
            << meshes.size();
   if (isPipeline) {
     std::optional<int64_t> ranks = meshes.front().getAxisSize("pp");
-    if (!ranks)
-      return meshes.front().emitError("a pipeline's mesh needs a pp axis");
+    if (ranks != schedule.getRanks())
+      return meshes.front().emitError("a pipeline over ")
+             << schedule.getRanks()
+             << " ranks needs a mesh with an axis pp of that size";
     meshGroups.partitioned = true;
     meshGroups.pipelineRanks = *ranks;
   }
@@ -890,15 +903,14 @@ LogicalResult mlir::cleave::translateToCuda(ModuleOp module, raw_ostream &os,
   std::string pipelineTable;
   if (isPipeline) {
     FailureOr<std::string> table =
-        emitPipelineTable(module, identifierOf, meshGroups.pipelineRanks,
-                          options.schedule, options.microBatches);
+        emitPipelineTable(module, identifierOf, schedule);
     if (failed(table))
       return failure();
     pipelineTable = std::move(*table);
   }
   // A function that updates its own arguments is a training step, and so
-  // is a gradient step next to an `apply_update` that does: their main runs
-  // the training loop.
+  // is a gradient step next to an update that does: their main runs the
+  // training loop.
   auto updatesArguments = [](func::FuncOp function) {
     for (unsigned i = 0; i < function.getNumResults(); ++i)
       if (function.getResultAttr(i, CleaveDialect::kUpdatesAttrName))
@@ -907,7 +919,15 @@ LogicalResult mlir::cleave::translateToCuda(ModuleOp module, raw_ostream &os,
   };
   bool isTrainingStep = updatesArguments(*entry);
   std::string applyProgram = "nullptr";
-  auto apply = module.lookupSymbol<func::FuncOp>("apply_update");
+  func::FuncOp apply;
+  for (func::FuncOp function : module.getOps<func::FuncOp>())
+    if (getFunctionRole(function) == FunctionRole::Update &&
+        !function->hasAttr(CleaveDialect::kPipelineRankAttrName)) {
+      if (apply)
+        return function.emitError("a second update next to ")
+               << apply.getSymNameAttr();
+      apply = function;
+    }
   if (!isTrainingStep && apply && apply != *entry && updatesArguments(apply)) {
     isTrainingStep = true;
     applyProgram = "&k_" + identifierOf[apply] + "_program";
@@ -965,14 +985,6 @@ void mlir::cleave::registerToCudaTranslation() {
       "cleave-no-main",
       llvm::cl::desc("Do not emit main(); link the program into your own"),
       llvm::cl::init(false));
-  static llvm::cl::opt<std::string> schedule(
-      "cleave-schedule",
-      llvm::cl::desc("A pipeline's schedule: gpipe, 1f1b or interleaved"),
-      llvm::cl::init("1f1b"));
-  static llvm::cl::opt<int64_t> microBatches(
-      "cleave-micro-batches",
-      llvm::cl::desc("A pipeline's micro-batches per step"),
-      llvm::cl::init(1));
   TranslateFromMLIRRegistration registration(
       "cleave-to-cuda",
       "Emit CUDA C++ (also builds for the CPU) for a fused, memory-planned "
@@ -984,8 +996,6 @@ void mlir::cleave::registerToCudaTranslation() {
         CudaEmitterOptions options;
         options.entry = entry;
         options.emitMain = !noMain;
-        options.schedule = schedule;
-        options.microBatches = microBatches;
         return translateToCuda(module, os, options);
       },
       [](DialectRegistry &registry) {

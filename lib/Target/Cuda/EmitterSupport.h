@@ -3,6 +3,8 @@
 #ifndef CLEAVE_LIB_TARGET_CUDA_EMITTERSUPPORT_H
 #define CLEAVE_LIB_TARGET_CUDA_EMITTERSUPPORT_H
 
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Location.h"
 #include "llvm/ADT/DenseMap.h"
@@ -59,11 +61,11 @@ LogicalResult emitKernel(llvm::StringRef name, const KernelBody &body,
                          std::string &widestStorage);
 
 /// The tables of a pipeline's main (PipelineMain.cpp): its stage programs,
-/// updates and the per-rank actions of `scheduleName` over `microBatches`;
-/// `identifiers` names each function's emitted program.
+/// updates and the per-rank actions of `schedule`; `identifiers` names each
+/// function's emitted program.
 FailureOr<std::string> emitPipelineTable(
     ModuleOp module, const llvm::DenseMap<Operation *, std::string> &identifiers,
-    int64_t ranks, llvm::StringRef scheduleName, int64_t microBatches);
+    ScheduleAttr schedule);
 
 } // namespace mlir::cleave
 

@@ -52,15 +52,23 @@ static bool transfersInOrder(const pipeline::Schedule &schedule,
 
 FailureOr<std::string> mlir::cleave::emitPipelineTable(
     ModuleOp module, const llvm::DenseMap<Operation *, std::string> &identifiers,
-    int64_t ranks, llvm::StringRef scheduleName, int64_t microBatches) {
+    ScheduleAttr scheduleAttr) {
+  int64_t ranks = scheduleAttr.getRanks();
+  int64_t microBatches = scheduleAttr.getMicroBatches();
+  StringRef scheduleName = scheduleAttr.getKind();
   SmallVector<func::FuncOp> forward, backward, applies;
   for (func::FuncOp function : module.getOps<func::FuncOp>()) {
     if (function.isDeclaration())
       continue;
     if (auto stage = function->getAttrOfType<IntegerAttr>(
             CleaveDialect::kStageAttrName)) {
+      std::optional<FunctionRole> role = getFunctionRole(function);
+      if (role != FunctionRole::StageForward &&
+          role != FunctionRole::StageBackward)
+        return function.emitError("a pipeline stage's function needs the "
+                                  "role stage_forward or stage_backward");
       SmallVector<func::FuncOp> &list =
-          function.getSymName().ends_with("_backward") ? backward : forward;
+          role == FunctionRole::StageBackward ? backward : forward;
       if (stage.getInt() < 0 || stage.getInt() >= 4096)
         return function.emitError("pipeline stage ")
                << stage.getInt() << " is out of range";
@@ -90,12 +98,12 @@ FailureOr<std::string> mlir::cleave::emitPipelineTable(
   if (static_cast<int64_t>(applies.size()) != ranks ||
       llvm::is_contained(applies, func::FuncOp()))
     return module.emitError("a pipeline needs an update for each of its ")
-           << ranks << " pp ranks (cleave-optimizer pipeline-ranks=" << ranks
-           << ")";
-  if (stages % ranks != 0)
+           << ranks << " pp ranks (cleave-optimizer)";
+  if (stages != ranks * scheduleAttr.getVirtualStages())
     return module.emitError("")
-           << stages << " pipeline stages do not divide over " << ranks
-           << " pp ranks";
+           << stages << " pipeline stages are not the schedule's " << ranks
+           << " pp ranks x " << scheduleAttr.getVirtualStages()
+           << " virtual stages";
   std::optional<pipeline::ScheduleKind> kind =
       pipeline::parseScheduleKind(scheduleName);
   if (!kind)

@@ -1,4 +1,4 @@
-// RUN: cleave-opt %s --cleave-autodiff --cleave-optimizer=optimizer=sgd '--cleave-parallelize=mesh=tp:2' \
+// RUN: cleave-opt %s --cleave-autodiff --cleave-optimizer=optimizer=sgd '--cleave-parallelize=mesh=tp=2' \
 // RUN:   | %python %S/list_collectives.py | FileCheck %s
 
 // A Megatron MLP block (column split, then row split) has exactly one

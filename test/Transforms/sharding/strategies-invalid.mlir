@@ -1,14 +1,14 @@
 // RUN: cleave-opt %s -split-input-file -verify-diagnostics --cleave-shard-data-parallel=function=f
 // RUN: echo 'module {}' | not cleave-opt --cleave-parallelize 2>&1 | FileCheck %s --check-prefix=NO-MESH
-// RUN: echo 'module {}' | not cleave-opt '--cleave-parallelize=mesh=dp:0' 2>&1 | FileCheck %s --check-prefix=BAD-MESH
-// RUN: echo 'module {}' | not cleave-opt '--cleave-parallelize=mesh=pp:2' 2>&1 | FileCheck %s --check-prefix=NO-CANONICAL
-// RUN: echo 'module {}' | not cleave-opt '--cleave-parallelize=mesh=dp:2 strategy=fsdp' 2>&1 | FileCheck %s --check-prefix=UNKNOWN
-// RUN: echo 'module {}' | not cleave-opt '--cleave-parallelize=mesh=dp:2 strategy=,' 2>&1 | FileCheck %s --check-prefix=EMPTY
-// RUN: not cleave-opt %s '--cleave-parallelize=mesh=dp:4' -o /dev/null 2>&1 | FileCheck %s --check-prefix=DIFFERS
+// RUN: echo 'module {}' | not cleave-opt '--cleave-parallelize=mesh=dp=0' 2>&1 | FileCheck %s --check-prefix=BAD-MESH
+// RUN: echo 'module {}' | not cleave-opt '--cleave-parallelize=mesh=pp=2' 2>&1 | FileCheck %s --check-prefix=NO-CANONICAL
+// RUN: echo 'module {}' | not cleave-opt '--cleave-parallelize=mesh=dp=2 strategy=fsdp' 2>&1 | FileCheck %s --check-prefix=UNKNOWN
+// RUN: echo 'module {}' | not cleave-opt '--cleave-parallelize=mesh=dp=2 strategy=,' 2>&1 | FileCheck %s --check-prefix=EMPTY
+// RUN: not cleave-opt %s '--cleave-parallelize=mesh=dp=4' -o /dev/null 2>&1 | FileCheck %s --check-prefix=DIFFERS
 // RUN: echo 'module {}' | not cleave-opt '--cleave-shard-zero=stage=4' 2>&1 | FileCheck %s --check-prefix=STAGE
 
-// NO-MESH: cleave-parallelize needs a mesh, e.g. mesh=dp:2,tp:2
-// BAD-MESH: mesh entry 'dp:0' is not name:size with a size of at least 1
+// NO-MESH: cleave-parallelize needs a mesh, e.g. mesh=dp=2,tp=2
+// BAD-MESH: cleave-parallelize: a mesh is axis=size pairs like dp=2,tp=2, got 'dp=0'
 // NO-CANONICAL: axis 'pp' has no canonical strategy (dp: data parallel, tp: Megatron); name one with strategy=
 // UNKNOWN: unknown strategy 'fsdp' (dp, megatron, search, zero1, zero2, zero3)
 // EMPTY: cleave-parallelize: strategy=',' names no strategy

@@ -23,10 +23,6 @@ struct CudaEmitterOptions {
   std::string entry;
   /// Emit `main` (through the runtime's runner) for the entry function.
   bool emitMain = true;
-  /// A module of pipeline stages (cleave-pipeline-split) runs this
-  /// schedule over this many micro-batches per step.
-  std::string schedule = "1f1b";
-  int64_t microBatches = 1;
 };
 
 /// What the emitter produced, for drivers that report it.
@@ -39,8 +35,8 @@ struct CudaEmitterSummary {
 
 /// Prints the module as CUDA C++. A module of pipeline stages (functions
 /// with `cleave.stage`, updates with `cleave.pipeline_rank`) gets a main that
-/// runs `options.schedule`, whose per-rank order of actions it writes out as
-/// a table. Every elementwise op must be inside a
+/// runs the module's `cleave.schedule`, whose per-rank order of actions it
+/// writes out as a table. Every elementwise op must be inside a
 /// `cleave.fused` op or stand alone as a one-op kernel, and every function
 /// needs a memory plan (cleave-plan-memory); otherwise this reports a located
 /// error and fails.

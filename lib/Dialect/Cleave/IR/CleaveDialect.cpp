@@ -90,6 +90,34 @@ void LayerAttr::print(AsmPrinter &printer) const {
   printer << '>';
 }
 
+std::optional<FunctionRole> mlir::cleave::getFunctionRole(Operation *function) {
+  if (auto role =
+          function->getAttrOfType<FunctionRoleAttr>(CleaveDialect::kRoleAttrName))
+    return role.getValue();
+  return std::nullopt;
+}
+
+void mlir::cleave::setFunctionRole(Operation *function, FunctionRole role) {
+  function->setAttr(CleaveDialect::kRoleAttrName,
+                    FunctionRoleAttr::get(function->getContext(), role));
+}
+
+LogicalResult
+ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                     StringRef kind, int64_t ranks, int64_t virtualStages,
+                     int64_t microBatches) {
+  if (kind != "gpipe" && kind != "1f1b" && kind != "interleaved")
+    return emitError() << "unknown pipeline schedule '" << kind
+                       << "': expected gpipe, 1f1b or interleaved";
+  if (ranks < 1 || virtualStages < 1 || microBatches < 1)
+    return emitError() << "a schedule's ranks, virtual stages and "
+                          "micro-batches must be at least 1";
+  if (virtualStages > 1 && kind != "interleaved")
+    return emitError() << "only the interleaved schedule runs several "
+                          "virtual stages per rank";
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Attribute verification
 //===----------------------------------------------------------------------===//
@@ -160,6 +188,18 @@ LogicalResult CleaveDialect::verifyOperationAttribute(Operation *op,
     if (!isa<DictionaryAttr>(attr.getValue()) || !isa<ModuleOp>(op))
       return op->emitError("'") << kPlanAttrName
                                 << "' must be a module's dictionary";
+    return success();
+  }
+  if (attr.getName() == kRoleAttrName) {
+    if (!isa<FunctionRoleAttr>(attr.getValue()) || !isa<FunctionOpInterface>(op))
+      return op->emitError("'") << kRoleAttrName
+                                << "' must be a function's #cleave.role";
+    return success();
+  }
+  if (attr.getName() == kScheduleAttrName) {
+    if (!isa<ScheduleAttr>(attr.getValue()) || !isa<ModuleOp>(op))
+      return op->emitError("'") << kScheduleAttrName
+                                << "' must be a module's #cleave.schedule";
     return success();
   }
   if (attr.getName() == kPipelineRankAttrName) {

@@ -6,6 +6,7 @@
 #include "mlir/IR/DialectImplementation.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
 
 using namespace mlir;
@@ -157,6 +158,41 @@ LogicalResult MeshOp::verify() {
                                    << size;
   }
   return success();
+}
+
+FailureOr<SmallVector<MeshAxisSpec>>
+mlir::cleave::parseMeshSpec(StringRef text, std::string &message) {
+  SmallVector<MeshAxisSpec> axes;
+  SmallVector<StringRef> entries;
+  text.split(entries, ',');
+  llvm::StringSet<> seen;
+  for (StringRef entry : entries) {
+    auto [name, sizeText] = entry.trim().split('=');
+    int64_t size = 0;
+    if (name.empty() ||
+        !llvm::all_of(name, [](char c) { return llvm::isAlnum(c) || c == '_'; }) ||
+        sizeText.getAsInteger(10, size) || size < 1) {
+      message = ("a mesh is axis=size pairs like dp=2,tp=2, got '" + text +
+                 "'")
+                    .str();
+      return failure();
+    }
+    if (!seen.insert(name).second) {
+      message = ("mesh axis '" + name + "' appears twice in '" + text + "'")
+                    .str();
+      return failure();
+    }
+    axes.push_back({name.str(), size});
+  }
+  return axes;
+}
+
+std::string mlir::cleave::formatMeshSpec(ArrayRef<MeshAxisSpec> axes) {
+  std::string text;
+  for (const MeshAxisSpec &axis : axes)
+    text += (text.empty() ? "" : ",") + axis.name + "=" +
+            std::to_string(axis.size);
+  return text;
 }
 
 std::optional<int64_t> MeshOp::getAxisSize(StringRef name) {

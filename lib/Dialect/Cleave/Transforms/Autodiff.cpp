@@ -114,6 +114,7 @@ struct AutodiffPass
 
     func::FuncOp step = forward.clone();
     step.setSymName(stepName);
+    setFunctionRole(step, FunctionRole::Step);
     module.insert(std::next(Block::iterator(forward)), step);
     if (failed(buildStep(step)))
       return signalPassFailure();

@@ -74,12 +74,15 @@ struct OptimizerPass
     : public mlir::cleave::impl::CleaveOptimizerBase<OptimizerPass> {
   using Base::Base;
 
+  /// The pp ranks of a module of pipeline stages; 0 for one training step.
+  int64_t pipelineRanks = 0;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (pipelineRanks < 0) {
-      module.emitError("pipeline-ranks must not be negative");
-      return signalPassFailure();
-    }
+    // A module of pipeline stages records the schedule they run.
+    if (auto schedule = module->getAttrOfType<ScheduleAttr>(
+            CleaveDialect::kScheduleAttrName))
+      pipelineRanks = schedule.getRanks();
     func::FuncOp step =
         pipelineRanks > 0
             ? findStageBackward(module)
@@ -112,15 +115,13 @@ struct OptimizerPass
       if (isStageBackward(candidate))
         last = candidate;
     if (!last)
-      module.emitError("no pipeline stages of '")
-          << function << "' to update: run cleave-pipeline-split first";
+      module.emitError("the module's cleave.schedule has no stage_backward "
+                       "function to update");
     return last;
   }
 
-  bool isStageBackward(func::FuncOp candidate) {
-    return candidate->hasAttr(CleaveDialect::kStageAttrName) &&
-           candidate.getSymName().starts_with(function + "_stage") &&
-           candidate.getSymName().ends_with("_backward");
+  static bool isStageBackward(func::FuncOp candidate) {
+    return getFunctionRole(candidate) == FunctionRole::StageBackward;
   }
 
   /// One update per pp rank over its stages' gradients; the gradient norm
@@ -132,7 +133,7 @@ struct OptimizerPass
         mesh = FlatSymbolRefAttr::get(candidate.getSymNameAttr());
     if (!mesh && pipelineRanks > 1)
       return module.emitError("a pipeline over ")
-             << pipelineRanks.getValue()
+             << pipelineRanks
              << " ranks needs a cleave.mesh with an axis pp of that size";
     SmallVector<func::FuncOp> backwards;
     for (func::FuncOp candidate : module.getOps<func::FuncOp>())
@@ -179,7 +180,7 @@ struct OptimizerPass
       if (!last)
         return module.emitError("pp rank ")
                << rank << " has no pipeline stage: the stages do not divide "
-               << "over " << pipelineRanks.getValue() << " ranks";
+               << "over " << pipelineRanks << " ranks";
       func::FuncOp apply = createApplyFunction(
           last, params, ("apply_update_rank" + Twine(rank)).str());
       apply->setAttr(CleaveDialect::kPipelineRankAttrName,
@@ -254,6 +255,7 @@ struct OptimizerPass
     auto apply = func::FuncOp::create(builder, step.getLoc(), name,
                                       builder.getFunctionType(types, {}));
     apply.setAllArgAttrs(argAttrs);
+    setFunctionRole(apply, FunctionRole::Update);
     Block *block = apply.addEntryBlock();
     builder.setInsertionPointToEnd(block);
     func::ReturnOp::create(builder, step.getLoc());

@@ -19,26 +19,13 @@ namespace {
 
 constexpr StringLiteral kMeshName = "mesh";
 
-struct MeshAxis {
-  std::string name;
-  int64_t size;
-};
+using MeshAxis = MeshAxisSpec;
 
 FailureOr<SmallVector<MeshAxis>> parseMesh(ModuleOp module, StringRef text) {
-  SmallVector<MeshAxis> axes;
-  SmallVector<StringRef> entries;
-  text.split(entries, ',', -1, /*KeepEmpty=*/false);
-  for (StringRef entry : entries) {
-    auto [name, sizeText] = entry.trim().split(':');
-    int64_t size = 0;
-    if (name.empty() || sizeText.trim().getAsInteger(10, size) || size < 1)
-      return module.emitError("cleave-parallelize: mesh entry '")
-             << entry << "' is not name:size with a size of at least 1";
-    axes.push_back({name.str(), size});
-  }
-  if (axes.empty())
-    return module.emitError("cleave-parallelize needs a mesh, e.g. "
-                            "mesh=dp:2,tp:2");
+  std::string message;
+  FailureOr<SmallVector<MeshAxis>> axes = parseMeshSpec(text, message);
+  if (failed(axes))
+    return module.emitError("cleave-parallelize: ") << message;
   return axes;
 }
 
@@ -75,7 +62,7 @@ struct CleaveParallelizePass
         CleaveDialect::kPlanAttrName);
     if (!plan || !module.lookupSymbol<MeshOp>(kMeshName))
       return module.emitError("cleave-parallelize needs a mesh, e.g. "
-                              "mesh=dp:2,tp:2, or a plan and @mesh from "
+                              "mesh=dp=2,tp=2, or a plan and @mesh from "
                               "cleave-auto-parallel");
     auto getInt = [&](StringRef key) -> int64_t {
       auto value = plan.getAs<IntegerAttr>(key);

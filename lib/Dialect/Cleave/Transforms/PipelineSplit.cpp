@@ -113,6 +113,8 @@ private:
         piece.function.addEntryBlock();
         piece.function->setAttr(CleaveDialect::kStageAttrName,
                                 builder.getI64IntegerAttr(stage));
+        setFunctionRole(piece.function, backward ? FunctionRole::StageBackward
+                                                 : FunctionRole::StageForward);
         pieces.push_back(std::move(piece));
       }
   }
@@ -447,9 +449,49 @@ struct PipelineSplitPass
       step.emitError("pipeline stages need a single-block function");
       return signalPassFailure();
     }
-    Splitter splitter(step, stages.asArrayRef().back() + 1);
+    int64_t stageCount = stages.asArrayRef().back() + 1;
+    FailureOr<ScheduleAttr> schedule = getSchedule(step, stageCount);
+    if (failed(schedule))
+      return signalPassFailure();
+    Splitter splitter(step, stageCount);
     if (failed(splitter.run()))
       return signalPassFailure();
+    ModuleOp module = getOperation();
+    module->setAttr(CleaveDialect::kScheduleAttrName, *schedule);
+    if (module.getOps<MeshOp>().empty()) {
+      // The transfers and the update's gradient norm run over this axis.
+      OpBuilder builder = OpBuilder::atBlockBegin(module.getBody());
+      MeshOp::create(builder, module.getLoc(), "mesh",
+                     builder.getStrArrayAttr({"pp"}),
+                     builder.getDenseI64ArrayAttr({schedule->getRanks()}));
+    }
+  }
+
+  /// The schedule the options ask for over `stageCount` stages: its ranks
+  /// are `ranks`, or the pp axis of the module's mesh, or one per stage.
+  FailureOr<ScheduleAttr> getSchedule(func::FuncOp step, int64_t stageCount) {
+    ModuleOp module = getOperation();
+    SmallVector<MeshOp> meshes(module.getOps<MeshOp>());
+    std::optional<int64_t> meshRanks;
+    if (meshes.size() == 1)
+      meshRanks = meshes.front().getAxisSize("pp");
+    int64_t rankCount = ranks ? ranks.getValue() : meshRanks.value_or(stageCount);
+    if (meshes.size() > 1 || (!meshes.empty() && meshRanks != rankCount))
+      return step.emitError("a pipeline over ")
+             << rankCount
+             << " ranks needs the module's one cleave.mesh to have an axis "
+                "pp of that size";
+    if (rankCount < 1 || stageCount % rankCount != 0)
+      return step.emitError("")
+             << stageCount << " pipeline stages do not divide over "
+             << rankCount << " pp ranks";
+    auto emitError = [&] { return step.emitError(); };
+    auto recorded = ScheduleAttr::getChecked(
+        emitError, &getContext(), StringRef(schedule.getValue()), rankCount,
+        stageCount / rankCount, microBatches.getValue());
+    if (!recorded)
+      return failure();
+    return recorded;
   }
 };
 

@@ -81,4 +81,59 @@ def Cleave_ShardingAttr : Cleave_Attr<"Sharding", "sharding"> {
   }];
 }
 
+def Cleave_FunctionRole : I32EnumAttr<"FunctionRole",
+    "what a function is to a training program",
+    [I32EnumAttrCase<"Step", 0, "step">,
+     I32EnumAttrCase<"Update", 1, "update">,
+     I32EnumAttrCase<"StageForward", 2, "stage_forward">,
+     I32EnumAttrCase<"StageBackward", 3, "stage_backward">]> {
+  let cppNamespace = "::mlir::cleave";
+  let genSpecializedAttr = 0;
+}
+
+def Cleave_FunctionRoleAttr : EnumAttr<Cleave_Dialect, Cleave_FunctionRole, "role"> {
+  let summary = "The role of a function in a training program";
+  let description = [{
+    Set on `func.func` as `cleave.role` by the passes that create the
+    function, and read by later passes, the emitter and the runtime instead
+    of the function's name:
+
+    - `step`: the gradient step `cleave-autodiff` derives (the training step
+      once `cleave-optimizer` appends the update to it);
+    - `update`: an update that applies gradients it takes as arguments
+      (`cleave-optimizer` with `separate`, or one per pp rank);
+    - `stage_forward`, `stage_backward`: one micro-batch's forward or
+      backward ops of a pipeline stage (`cleave-pipeline-split`).
+
+    ```mlir
+    func.func @train_step(...) attributes {cleave.role = #cleave.role<step>}
+    ```
+  }];
+  let assemblyFormat = "`<` $value `>`";
+}
+
+def Cleave_ScheduleAttr : Cleave_Attr<"Schedule", "schedule"> {
+  let summary = "The pipeline schedule a module of stages runs";
+  let description = [{
+    Recorded on the module as `cleave.schedule` by `cleave-pipeline-split`:
+    the schedule (`gpipe`, `1f1b` or `interleaved`), the pp ranks it runs
+    over, the model chunks (virtual stages) per rank, and the micro-batches
+    per step. The emitter writes the schedule's per-rank table from it, and
+    the program takes its micro-batch count from there.
+
+    ```mlir
+    module attributes {cleave.schedule = #cleave.schedule<"1f1b", ranks = 2,
+                                           virtual_stages = 1, micro_batches = 4>}
+    ```
+  }];
+  let parameters = (ins StringRefParameter<"schedule name">:$kind,
+                        "int64_t":$ranks, "int64_t":$virtualStages,
+                        "int64_t":$microBatches);
+  let assemblyFormat = [{
+    `<` $kind `,` `ranks` `=` $ranks `,` `virtual_stages` `=` $virtualStages
+    `,` `micro_batches` `=` $microBatches `>`
+  }];
+  let genVerifyDecl = 1;
+}
+
 #endif // CLEAVE_DIALECT_CLEAVE_IR_CLEAVEATTRS_TD

@@ -76,6 +76,13 @@ def Cleave_Dialect : Dialect {
     /// the pp rank whose stages' gradients the function applies (i64).
     static constexpr ::llvm::StringLiteral kPipelineRankAttrName =
         "cleave.pipeline_rank";
+    /// Function attribute: the function's #cleave.role (step, update, stage
+    /// forward or backward).
+    static constexpr ::llvm::StringLiteral kRoleAttrName = "cleave.role";
+    /// Module attribute set by cleave-pipeline-split: the #cleave.schedule
+    /// its stages run.
+    static constexpr ::llvm::StringLiteral kScheduleAttrName =
+        "cleave.schedule";
     /// Module attribute set by cleave-auto-parallel: the chosen plan (a
     /// dictionary).
     static constexpr ::llvm::StringLiteral kPlanAttrName = "cleave.plan";

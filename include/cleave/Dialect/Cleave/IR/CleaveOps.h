@@ -62,6 +62,20 @@ class ShardingAttr;
 LogicalResult verifySharding(Operation *anchor, ShardingAttr sharding,
                              Type type, SymbolTableCollection *symbols);
 
+/// One axis of a mesh as a person types it.
+struct MeshAxisSpec {
+  std::string name;
+  int64_t size;
+};
+
+/// Parses a mesh as every tool and pass option spells it, `dp=2,tp=2`
+/// (outermost axis first); on failure, `message` says why.
+FailureOr<SmallVector<MeshAxisSpec>> parseMeshSpec(StringRef text,
+                                                   std::string &message);
+
+/// `dp=2,tp=2`: the spelling parseMeshSpec reads.
+std::string formatMeshSpec(ArrayRef<MeshAxisSpec> axes);
+
 /// `[dp, tp]`: the mesh axes of a collective (custom<AxisList>).
 ParseResult parseAxisList(OpAsmParser &parser, ArrayAttr &axes);
 void printAxisList(OpAsmPrinter &printer, Operation *op, ArrayAttr axes);
@@ -90,5 +104,15 @@ void attachDifferentiableOpModels(MLIRContext &context);
 
 #define GET_OP_CLASSES
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h.inc"
+
+namespace mlir::cleave {
+
+/// The `cleave.role` of `function`, if it has one.
+std::optional<FunctionRole> getFunctionRole(Operation *function);
+
+/// Sets the `cleave.role` of `function`.
+void setFunctionRole(Operation *function, FunctionRole role);
+
+} // namespace mlir::cleave
 
 #endif // CLEAVE_DIALECT_CLEAVE_IR_CLEAVEOPS_H

@@ -167,13 +167,27 @@ def CleavePipelineSplit : Pass<"cleave-pipeline-split", "mlir::ModuleOp"> {
     Arguments keep their `cleave.param`/`cleave.input` names, and results
     keep their `cleave.output` names (the loss on the last stage's forward,
     each gradient on the backward of the stage, or stages, that compute
-    it). Each
-    function carries `cleave.stage`. Constants are copied into every
+    it). Each function carries `cleave.stage` and its `cleave.role`
+    (`stage_forward` or `stage_backward`). Constants are copied into every
     function that uses them.
+
+    The module records the schedule its stages run as `cleave.schedule`
+    (`#cleave.schedule<"1f1b", ranks = 2, virtual_stages = 1,
+    micro_batches = 4>`): the stages divide over `ranks` pp ranks (default:
+    the pp axis of the module's mesh, or one stage per rank), each rank
+    running `stages / ranks` virtual stages. A module without a mesh gets
+    `cleave.mesh @mesh` with that one pp axis.
   }];
   let options = [
     Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
            "The gradient step to split">,
+    Option<"ranks", "ranks", "int64_t", /*default=*/"0",
+           "pp ranks the stages run on (default: the mesh's pp axis, or one "
+           "rank per stage)">,
+    Option<"schedule", "schedule", "std::string", /*default=*/"\"1f1b\"",
+           "Pipeline schedule: gpipe, 1f1b or interleaved">,
+    Option<"microBatches", "micro-batches", "int64_t", /*default=*/"1",
+           "Micro-batches per step">,
   ];
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
@@ -277,12 +291,13 @@ def CleaveOptimizer : Pass<"cleave-optimizer", "mlir::ModuleOp"> {
     `min(1, clip / (norm + 1e-6))` first.
 
     With `separate=true` the step is left alone and the update goes into a
-    new function `@apply_update`, whose gradient arguments are inputs named
+    new function `@apply_update` (`cleave.role = #cleave.role<update>`),
+    whose gradient arguments are inputs named
     `grad.<param>`: the runtime accumulates gradients over micro-batches and
     applies them once.
 
-    With `pipeline-ranks=p` the step has been cut into pipeline stages
-    (`cleave-pipeline-split`): each pp rank r gets its own update,
+    A module of pipeline stages (`cleave-pipeline-split`, which records
+    `cleave.schedule` over p ranks) gets one update per pp rank r,
     `@apply_update_rank<r>` (marked `cleave.pipeline_rank = r`), over the
     parameters whose gradients the backward functions of its stages
     (s % p == r) return. The gradient norm is global: each update sums its
@@ -307,9 +322,6 @@ def CleaveOptimizer : Pass<"cleave-optimizer", "mlir::ModuleOp"> {
            "grad.<param> inputs, lr, step, state), for gradient "
            "accumulation over micro-batches; the step keeps returning the "
            "loss and gradients">,
-    Option<"pipelineRanks", "pipeline-ranks", "int64_t", /*default=*/"0",
-           "Build one update per pp rank over the gradients of the stage "
-           "functions of `function` (0: off)">,
   ];
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
@@ -567,7 +579,7 @@ def CleaveShardZero : Pass<"cleave-shard-zero", "mlir::ModuleOp"> {
 def CleaveParallelize : Pass<"cleave-parallelize", "mlir::ModuleOp"> {
   let summary = "Shard a training step over a mesh: strategies, propagation, partitioning";
   let description = [{
-    Adds `cleave.mesh @mesh` from `mesh` (e.g. `mesh=dp:2,tp:2`, outermost
+    Adds `cleave.mesh @mesh` from `mesh` (e.g. `mesh=dp=2,tp=2`, outermost
     axis first), runs one strategy per entry of `strategy` (e.g.
     `strategy=dp,megatron,zero1`: `dp`, `megatron`, `search`, `zero1`,
     `zero2`, `zero3`; the data-parallel and ZeRO strategies use the axis
@@ -589,7 +601,7 @@ def CleaveParallelize : Pass<"cleave-parallelize", "mlir::ModuleOp"> {
   }];
   let options = [
     Option<"mesh", "mesh", "std::string", /*default=*/"\"\"",
-           "Mesh axes and sizes, outermost first: name:size,...">,
+           "Mesh axes and sizes, outermost first: name=size,...">,
     Option<"strategy", "strategy", "std::string", /*default=*/"\"\"",
            "Strategies, comma-separated: dp, megatron, search, zero1, zero2, zero3">,
     Option<"function", "function", "std::string", /*default=*/"\"train_step\"",

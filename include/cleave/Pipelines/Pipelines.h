@@ -1,0 +1,152 @@
+//===- Pipelines.h - The pass pipeline from model to kernels ----*- C++ -*-===//
+//
+// The one order in which Cleave's passes turn a model into the fused,
+// memory-planned module the emitter prints. `cleavec` builds its pass manager
+// only through buildTrainingPipeline, and `cleave-opt` registers it as
+// `--cleave-training-pipeline`, so both compile the same way.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CLEAVE_PIPELINES_PIPELINES_H
+#define CLEAVE_PIPELINES_PIPELINES_H
+
+#include "mlir/Pass/PassOptions.h"
+
+#include <optional>
+#include <string>
+
+namespace mlir {
+class OpPassManager;
+} // namespace mlir
+
+namespace mlir::cleave {
+
+/// What the pipeline compiles the model's function into.
+enum class CompileMode {
+  /// The model itself (inference, or a loss evaluation).
+  Forward,
+  /// cleave-autodiff's step: the loss and one gradient per parameter.
+  Gradients,
+  /// The training step: gradients and the optimizer's update.
+  Train,
+};
+
+/// The phases of the pipeline, in order. `compile-to` stops after one.
+enum class CompilePhase {
+  /// The model as the step will see it: precision and micro-batch size.
+  Model,
+  /// The step: backward (autodiff), recompute, and, without pipeline
+  /// stages, the optimizer's update.
+  Step,
+  /// Partitioned over the mesh's dp and tp axes: per-device programs.
+  Sharded,
+  /// Cut into pipeline stages, each pp rank with its update (a pp axis).
+  Staged,
+  /// Fused kernels and a memory plan per function: what the emitter prints.
+  Kernels,
+};
+
+/// The phase named `name` (model, step, sharded, staged, kernels).
+std::optional<CompilePhase> parseCompilePhase(llvm::StringRef name);
+
+/// Typed options of the pipeline; their defaults compile the model's
+/// forward function for one device.
+struct TrainingPipelineOptions
+    : public PassPipelineOptions<TrainingPipelineOptions> {
+  PassOptions::Option<CompileMode> mode{
+      *this, "mode", llvm::cl::desc("What to compile"),
+      llvm::cl::init(CompileMode::Forward),
+      llvm::cl::values(
+          clEnumValN(CompileMode::Forward, "forward", "the model itself"),
+          clEnumValN(CompileMode::Gradients, "gradients",
+                     "the loss and the parameters' gradients"),
+          clEnumValN(CompileMode::Train, "train",
+                     "gradients and the optimizer's update"))};
+  PassOptions::Option<std::string> function{
+      *this, "function",
+      llvm::cl::desc("The model's function (default: the passes' own, "
+                     "'forward')")};
+  PassOptions::Option<std::string> precision{
+      *this, "precision",
+      llvm::cl::desc("train: f32, or bf16/f16 compute with f32 master weights"),
+      llvm::cl::init("f32")};
+  PassOptions::Option<int64_t> microBatches{
+      *this, "micro-batches",
+      llvm::cl::desc("train: micro-batches per step"), llvm::cl::init(1)};
+  PassOptions::Option<bool> recompute{
+      *this, "recompute",
+      llvm::cl::desc("Recompute each layer's activations in the backward"),
+      llvm::cl::init(false)};
+  PassOptions::Option<std::string> mesh{
+      *this, "mesh",
+      llvm::cl::desc("Device mesh, outermost axis first: dp=2,tp=2,pp=2")};
+  PassOptions::Option<std::string> strategy{
+      *this, "strategy",
+      llvm::cl::desc("Strategies of the dp/tp axes (dp, megatron, search, "
+                     "zero1-3); default: each axis's canonical one")};
+  PassOptions::Option<std::string> cluster{
+      *this, "cluster",
+      llvm::cl::desc("The cluster the search strategy prices choices on")};
+  PassOptions::Option<std::string> schedule{
+      *this, "schedule",
+      llvm::cl::desc("With a pp axis: gpipe, 1f1b or interleaved"),
+      llvm::cl::init("1f1b")};
+  PassOptions::Option<int64_t> virtualStages{
+      *this, "virtual-stages",
+      llvm::cl::desc("With a pp axis: model chunks per pp rank"),
+      llvm::cl::init(1)};
+  PassOptions::ListOption<int64_t> layersPerStage{
+      *this, "layers-per-stage",
+      llvm::cl::desc("With a pp axis: transformer blocks per stage")};
+  PassOptions::Option<std::string> optimizer{
+      *this, "optimizer", llvm::cl::desc("train: adamw or sgd"),
+      llvm::cl::init("adamw")};
+  PassOptions::Option<double> momentum{
+      *this, "momentum", llvm::cl::desc("train: SGD momentum"),
+      llvm::cl::init(0.0)};
+  PassOptions::Option<double> beta1{*this, "beta1",
+                                    llvm::cl::desc("train: AdamW beta1"),
+                                    llvm::cl::init(0.9)};
+  PassOptions::Option<double> beta2{*this, "beta2",
+                                    llvm::cl::desc("train: AdamW beta2"),
+                                    llvm::cl::init(0.999)};
+  PassOptions::Option<double> weightDecay{
+      *this, "weight-decay", llvm::cl::desc("train: weight decay of matrices"),
+      llvm::cl::init(0.0)};
+  PassOptions::Option<double> clipNorm{
+      *this, "clip-norm",
+      llvm::cl::desc("train: clip the global gradient norm (0: off)"),
+      llvm::cl::init(0.0)};
+  PassOptions::Option<CompilePhase> compileTo{
+      *this, "compile-to", llvm::cl::desc("Stop after this phase"),
+      llvm::cl::init(CompilePhase::Kernels),
+      llvm::cl::values(
+          clEnumValN(CompilePhase::Model, "model", "precision, micro-batches"),
+          clEnumValN(CompilePhase::Step, "step", "backward and update"),
+          clEnumValN(CompilePhase::Sharded, "sharded", "dp/tp partitioning"),
+          clEnumValN(CompilePhase::Staged, "staged", "pipeline stages"),
+          clEnumValN(CompilePhase::Kernels, "kernels",
+                     "fused kernels and memory plans"))};
+
+  /// The pp axis size of `mesh` (0 without one); `mesh` must parse.
+  int64_t getPipelineRanks() const;
+};
+
+/// Checks options that the passes would only reject after a long compile
+/// (the mesh's spelling, the precision, the schedule, options that need a
+/// pp axis); on failure, `message` says why.
+LogicalResult verifyTrainingPipelineOptions(
+    const TrainingPipelineOptions &options, std::string &message);
+
+/// Appends the passes that compile a model (a module whose function is
+/// `options.function`) into the module the emitter prints, up to
+/// `options.compileTo`. The options must verify.
+void buildTrainingPipeline(OpPassManager &pm,
+                           const TrainingPipelineOptions &options);
+
+/// Registers `cleave-training-pipeline` with cleave-opt style tools.
+void registerTrainingPipeline();
+
+} // namespace mlir::cleave
+
+#endif // CLEAVE_PIPELINES_PIPELINES_H

@@ -1,0 +1,252 @@
+//===- TrainingPipeline.cpp - The pass pipeline from model to kernels -----===//
+//
+// The order, and why:
+//
+//  model    canonicalize and CSE first, so every later pass sees folded IR.
+//           Mixed precision rewrites the forward function before autodiff,
+//           so the backward is derived in the compute precision; the
+//           micro-batch split shrinks the forward's batch before autodiff,
+//           so the step's activations are one micro-batch's.
+//  step     cleave-autodiff derives the gradient step; cleave-recompute
+//           then copies each layer's forward into its backward. Without
+//           pipeline stages the optimizer joins the step here, before
+//           partitioning, so that ZeRO can shard its state.
+//  sharded  cleave-parallelize partitions the whole step over the dp and tp
+//           axes. With a pp axis it runs before the stages are cut, so the
+//           stages' transfers move per-device blocks.
+//  staged   cleave-assign-stages and cleave-pipeline-split cut the step into
+//           per-stage forward and backward programs and record the
+//           schedule; the optimizer then gives each pp rank its update (a
+//           split needs a step that does not yet update its parameters).
+//  kernels  cleave-fuse groups elementwise ops into kernels and
+//           cleave-plan-memory lays out each function's arena: the form the
+//           emitter prints.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cleave/Pipelines/Pipelines.h"
+
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+#include "cleave/Dialect/Cleave/Transforms/Passes.h"
+#include "cleave/Pipeline/Schedule.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/ADT/StringSwitch.h"
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+std::optional<CompilePhase> mlir::cleave::parseCompilePhase(StringRef name) {
+  return llvm::StringSwitch<std::optional<CompilePhase>>(name)
+      .Case("model", CompilePhase::Model)
+      .Case("step", CompilePhase::Step)
+      .Case("sharded", CompilePhase::Sharded)
+      .Case("staged", CompilePhase::Staged)
+      .Case("kernels", CompilePhase::Kernels)
+      .Default(std::nullopt);
+}
+
+/// The mesh of `options`, which must parse.
+static SmallVector<MeshAxisSpec>
+getMeshAxes(const TrainingPipelineOptions &options) {
+  std::string message;
+  FailureOr<SmallVector<MeshAxisSpec>> axes =
+      options.mesh.empty() ? SmallVector<MeshAxisSpec>()
+                           : parseMeshSpec(options.mesh, message);
+  assert(succeeded(axes) && "verifyTrainingPipelineOptions checks the mesh");
+  return *axes;
+}
+
+int64_t TrainingPipelineOptions::getPipelineRanks() const {
+  for (const MeshAxisSpec &axis : getMeshAxes(*this))
+    if (axis.name == "pp")
+      return axis.size;
+  return 0;
+}
+
+LogicalResult mlir::cleave::verifyTrainingPipelineOptions(
+    const TrainingPipelineOptions &options, std::string &message) {
+  auto fail = [&](const Twine &text) {
+    message = text.str();
+    return failure();
+  };
+  if (!options.mesh.empty() &&
+      failed(parseMeshSpec(options.mesh, message)))
+    return failure();
+  if (options.precision != "f32" && options.precision != "bf16" &&
+      options.precision != "f16")
+    return fail("precision must be f32, bf16 or f16, got '" +
+                options.precision + "'");
+  if (options.microBatches < 1 || options.virtualStages < 1)
+    return fail("micro-batches and virtual-stages must be at least 1");
+  bool training = options.mode == CompileMode::Train;
+  if (!training && (options.precision != "f32" || options.microBatches != 1))
+    return fail("precision and micro-batches are options of mode=train");
+  if (options.mode == CompileMode::Forward && options.recompute)
+    return fail("recompute needs a backward: mode=gradients or train");
+  int64_t ranks = options.getPipelineRanks();
+  if (!ranks) {
+    if (options.schedule != "1f1b" || options.virtualStages != 1 ||
+        !options.layersPerStage.empty())
+      return fail("schedule, virtual-stages and layers-per-stage need a pp "
+                  "axis in the mesh");
+    if (training && !options.mesh.empty() && options.microBatches != 1)
+      return fail("a mesh with micro-batches is not supported yet: the "
+                  "gradient step and the update would be partitioned apart");
+    return success();
+  }
+  if (!training)
+    return fail("a pp axis pipelines a training step: mode=train");
+  for (const MeshAxisSpec &axis : getMeshAxes(options))
+    if (axis.name != "pp" && axis.name != "dp" && axis.name != "tp")
+      return fail("next to pp, only dp (data parallel) and tp (tensor "
+                  "parallel) axes are supported yet, got '" +
+                  axis.name + "'");
+  if (options.recompute)
+    return fail("recompute with pipeline stages is not supported yet");
+  std::optional<pipeline::ScheduleKind> kind =
+      pipeline::parseScheduleKind(options.schedule);
+  if (!kind)
+    return fail("schedule must be gpipe, 1f1b or interleaved, got '" +
+                options.schedule + "'");
+  if (!pipeline::buildSchedule(*kind, ranks, options.microBatches,
+                               options.virtualStages, message))
+    return failure();
+  return success();
+}
+
+void mlir::cleave::buildTrainingPipeline(
+    OpPassManager &pm, const TrainingPipelineOptions &options) {
+  bool training = options.mode == CompileMode::Train;
+  bool differentiating = options.mode != CompileMode::Forward;
+  SmallVector<MeshAxisSpec> mesh = getMeshAxes(options);
+  int64_t pipelineRanks = options.getPipelineRanks();
+  auto cleanUp = [&] {
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createCSEPass());
+  };
+  auto parallelize = [&](StringRef function, StringRef strategy) {
+    CleaveParallelizeOptions parallelize;
+    parallelize.mesh = options.mesh;
+    parallelize.strategy = strategy.str();
+    parallelize.cluster = options.cluster;
+    if (!function.empty() || options.mode == CompileMode::Forward)
+      parallelize.function = function.str();
+    pm.addPass(createCleaveParallelize(parallelize));
+    cleanUp();
+  };
+
+  // model
+  cleanUp();
+  if (training && options.precision != "f32") {
+    CleaveMixedPrecisionOptions mixed;
+    if (!options.function.empty())
+      mixed.function = options.function;
+    mixed.precision = options.precision;
+    pm.addPass(createCleaveMixedPrecision(mixed));
+  }
+  if (training && options.microBatches != 1) {
+    CleaveMicroBatchOptions split;
+    if (!options.function.empty())
+      split.function = options.function;
+    split.factor = options.microBatches;
+    pm.addPass(createCleaveMicroBatch(split));
+  }
+  if (options.compileTo == CompilePhase::Model)
+    return;
+
+  // step
+  CleaveOptimizerOptions update;
+  update.optimizer = options.optimizer;
+  update.momentum = options.momentum;
+  update.beta1 = options.beta1;
+  update.beta2 = options.beta2;
+  update.weightDecay = options.weightDecay;
+  update.clipNorm = options.clipNorm;
+  // Micro-batches accumulate gradients: the update runs once per step.
+  update.separate = options.microBatches != 1;
+  if (differentiating) {
+    CleaveAutodiffOptions autodiff;
+    if (!options.function.empty())
+      autodiff.function = options.function;
+    pm.addPass(createCleaveAutodiff(autodiff));
+    if (options.recompute)
+      pm.addPass(createCleaveRecompute());
+    if (!pipelineRanks) {
+      if (training)
+        pm.addPass(createCleaveOptimizer(update));
+      cleanUp();
+    }
+  }
+  if (options.compileTo == CompilePhase::Step)
+    return;
+
+  // sharded
+  bool shardedAxes = llvm::any_of(
+      mesh, [](const MeshAxisSpec &axis) { return axis.name != "pp"; });
+  if (pipelineRanks && shardedAxes) {
+    // Each axis's canonical strategy, unless the options name them.
+    std::string strategies = options.strategy;
+    if (strategies.empty())
+      for (const MeshAxisSpec &axis : mesh)
+        if (axis.name != "pp")
+          strategies += (strategies.empty() ? "" : ",") +
+                        std::string(axis.name == "dp" ? "dp" : "megatron");
+    parallelize("", strategies);
+  } else if (!pipelineRanks && shardedAxes) {
+    parallelize(options.mode == CompileMode::Forward ? StringRef(options.function)
+                                                     : StringRef(),
+                options.strategy);
+  }
+  if (options.compileTo == CompilePhase::Sharded)
+    return;
+
+  // staged
+  if (pipelineRanks) {
+    CleaveAssignStagesOptions assign;
+    assign.function = "train_step";
+    assign.stages = pipelineRanks;
+    assign.virtualStages = options.virtualStages;
+    assign.layersPerStage.assign(options.layersPerStage.begin(),
+                                 options.layersPerStage.end());
+    pm.addNestedPass<func::FuncOp>(createCleaveAssignStages(assign));
+    CleavePipelineSplitOptions split;
+    split.ranks = pipelineRanks;
+    split.schedule = options.schedule;
+    split.microBatches = options.microBatches;
+    pm.addPass(createCleavePipelineSplit(split));
+    pm.addPass(createCleaveOptimizer(update));
+    cleanUp();
+  }
+  if (options.compileTo == CompilePhase::Staged)
+    return;
+
+  // kernels
+  pm.addNestedPass<func::FuncOp>(createCleaveFuse());
+  pm.addNestedPass<func::FuncOp>(createCleavePlanMemory());
+}
+
+void mlir::cleave::registerTrainingPipeline() {
+  // PassPipelineRegistration, with the options verified before building.
+  registerPassPipeline(
+      "cleave-training-pipeline",
+      "Compile a model into the fused, memory-planned module the emitter "
+      "prints (the pipeline cleavec runs)",
+      [](OpPassManager &pm, StringRef text,
+         function_ref<LogicalResult(const Twine &)> errorHandler) {
+        TrainingPipelineOptions options;
+        if (failed(options.parseFromString(text)))
+          return failure();
+        std::string message;
+        if (failed(verifyTrainingPipelineOptions(options, message)))
+          return errorHandler("cleave-training-pipeline: " + message);
+        buildTrainingPipeline(pm, options);
+        return success();
+      },
+      [](function_ref<void(const mlir::detail::PassOptions &)> handler) {
+        handler(TrainingPipelineOptions());
+      });
+}
