@@ -2,7 +2,7 @@
 //
 // Column splits for the projections into heads and into the MLP, row splits
 // for the projections back, vocabulary splits for the embedding and output
-// head: matched by the parameter names of the reference models.
+// head: read off the step's products and their sharding rules.
 //
 //===----------------------------------------------------------------------===//
 
@@ -10,6 +10,11 @@
 
 #include "FunctionLookup.h"
 #include "ShardingStrategy.h"
+
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+
+#include "mlir/Analysis/SliceAnalysis.h"
+#include "llvm/ADT/SetVector.h"
 
 namespace mlir::cleave {
 #define GEN_PASS_DEF_CLEAVESHARDMEGATRON
@@ -21,31 +26,146 @@ using namespace mlir::cleave;
 
 namespace {
 
-struct ParameterSplit {
-  StringLiteral suffix;
-  int64_t dim;
-};
-
-// Weights are [in, out]: a column split cuts `out` (dimension 1), a row split
-// `in` (dimension 0); the embedding is [vocab, hidden], the head [hidden,
-// vocab].
-constexpr ParameterSplit kSplits[] = {
-    {"attn.q.weight", 1},    {"attn.k.weight", 1},    {"attn.v.weight", 1},
-    {"attn.q.bias", 0},      {"attn.k.bias", 0},      {"attn.v.bias", 0},
-    {"mlp.fc.weight", 1},    {"mlp.fc.bias", 0},      {"mlp.gate.weight", 1},
-    {"mlp.up.weight", 1},    {"attn.out.weight", 0},  {"attn.o.weight", 0},
-    {"mlp.proj.weight", 0},  {"mlp.down.weight", 0},  {"embed.tokens", 0},
-    {"head.weight", 1},
-};
-
-std::optional<int64_t> getSplitDim(StringRef name) {
-  for (const ParameterSplit &split : kSplits)
-    if (name == split.suffix ||
-        (name.ends_with(split.suffix) &&
-         name.drop_back(split.suffix.size()).ends_with(".")))
-      return split.dim;
-  return std::nullopt;
+/// The dimensions of operand `index` of `op` whose factors in the op's
+/// sharding rule have kind `kind`.
+SmallVector<int64_t> getDimsOfKind(Operation *op, unsigned index,
+                                   FactorKind kind) {
+  SmallVector<int64_t> dims;
+  auto ruleOp = dyn_cast<ShardingRuleOpInterface>(op);
+  if (!ruleOp)
+    return dims;
+  ShardingRule rule = ruleOp.getShardingRule();
+  for (auto [dim, factors] : llvm::enumerate(rule.operands[index]))
+    if (factors.size() == 1 && rule.factorKinds[factors.front()] == kind)
+      dims.push_back(dim);
+  return dims;
 }
+
+/// The ops the step's loss depends on (its forward), or every op of a
+/// function that returns no loss.
+DenseSet<Operation *> getForwardOps(func::FuncOp step) {
+  DenseSet<Operation *> forward;
+  Value loss = lookupOutput(step, "loss");
+  if (!loss) {
+    step.walk([&](Operation *op) { forward.insert(op); });
+    return forward;
+  }
+  SetVector<Operation *> slice;
+  BackwardSliceOptions options;
+  options.inclusive = true;
+  options.omitBlockArguments = true;
+  (void)getBackwardSlice(loss, &slice, options);
+  forward.insert(slice.begin(), slice.end());
+  return forward;
+}
+
+/// Megatron's splits, read off the step's structure: within a transformer
+/// block, a product of an activation and a weight whose activation comes
+/// (after the block's last normalization) from other such products is a
+/// row-parallel projection: its weight splits along its contraction. The
+/// products it reads from are column-parallel: their weights split along
+/// the output factor, and so do the biases added to them. The output head's
+/// weight splits along the vocabulary, its output factor, and an embedding
+/// table along its rows, the vocabulary.
+class MegatronSplits {
+public:
+  explicit MegatronSplits(func::FuncOp step)
+      : step(step), forward(getForwardOps(step)) {}
+
+  /// Per parameter argument, the dimension to split.
+  DenseMap<unsigned, int64_t> find() {
+    step.walk([&](Operation *op) {
+      if (!forward.contains(op))
+        return;
+      if (auto embedding = dyn_cast<EmbeddingOp>(op))
+        addWeightSplit(op, 0, FactorKind::Reduction);
+      auto product = dyn_cast<MatmulOp>(op);
+      if (!product || !getParameter(product.getRhs()))
+        return;
+      LayerKind kind = getLayerKind(op);
+      if (kind == LayerKind::Head) {
+        addWeightSplit(op, 1, FactorKind::Parallel);
+        return;
+      }
+      SmallVector<MatmulOp> columns = findColumnProducts(product);
+      if (kind != LayerKind::Block || columns.empty())
+        return;
+      addWeightSplit(op, 1, FactorKind::Reduction);
+      for (MatmulOp column : columns) {
+        addWeightSplit(column, 1, FactorKind::Parallel);
+        addBiasSplits(column);
+      }
+    });
+    return splits;
+  }
+
+private:
+  /// The parameter argument `value` is, if it is one.
+  std::optional<unsigned> getParameter(Value value) {
+    auto argument = dyn_cast<BlockArgument>(value);
+    if (!argument || argument.getOwner() != &step.getBody().front() ||
+        !step.getArgAttr(argument.getArgNumber(),
+                         CleaveDialect::kParamAttrName))
+      return std::nullopt;
+    return argument.getArgNumber();
+  }
+
+  static LayerKind getLayerKind(Operation *op) {
+    auto layer = op->getAttrOfType<LayerAttr>(CleaveDialect::kLayerAttrName);
+    return layer ? layer.getKind() : LayerKind::Embed;
+  }
+
+  /// The products with a parameter weight that `product`'s activation
+  /// comes from within its layer, after the layer's normalizations.
+  SmallVector<MatmulOp> findColumnProducts(MatmulOp product) {
+    Attribute layer = product->getAttr(CleaveDialect::kLayerAttrName);
+    SmallVector<MatmulOp> columns;
+    SmallVector<Value> worklist = {product.getLhs()};
+    DenseSet<Operation *> seen;
+    while (!worklist.empty()) {
+      Operation *op = worklist.pop_back_val().getDefiningOp();
+      if (!op || !seen.insert(op).second ||
+          op->getAttr(CleaveDialect::kLayerAttrName) != layer ||
+          isa<LayerNormOp, RmsNormOp>(op))
+        continue;
+      if (auto column = dyn_cast<MatmulOp>(op);
+          column && getParameter(column.getRhs())) {
+        columns.push_back(column);
+        continue;
+      }
+      llvm::append_range(worklist, op->getOperands());
+    }
+    return columns;
+  }
+
+  /// Splits the weight operand `index` of `op` along its factor of `kind`.
+  void addWeightSplit(Operation *op, unsigned index, FactorKind kind) {
+    std::optional<unsigned> argument = getParameter(op->getOperand(index));
+    SmallVector<int64_t> dims = getDimsOfKind(op, index, kind);
+    if (argument && dims.size() == 1)
+      splits.try_emplace(*argument, dims.front());
+  }
+
+  /// A bias added to a column-parallel product splits with its output.
+  void addBiasSplits(MatmulOp column) {
+    for (Operation *user : column->getUsers()) {
+      if (!isa<AddOp>(user))
+        continue;
+      for (Value operand : user->getOperands()) {
+        auto broadcast = operand.getDefiningOp<BroadcastOp>();
+        std::optional<unsigned> bias =
+            broadcast ? getParameter(broadcast.getInput()) : std::nullopt;
+        if (bias && cast<RankedTensorType>(broadcast.getInput().getType())
+                            .getRank() == 1)
+          splits.try_emplace(*bias, 0);
+      }
+    }
+  }
+
+  func::FuncOp step;
+  DenseSet<Operation *> forward;
+  DenseMap<unsigned, int64_t> splits;
+};
 
 struct CleaveShardMegatronPass
     : public cleave::impl::CleaveShardMegatronBase<CleaveShardMegatronPass> {
@@ -71,21 +191,19 @@ struct CleaveShardMegatronPass
     });
     if (heads.wasInterrupted())
       return signalPassFailure();
-    bool matched = false;
-    for (unsigned i = 0; i < step.getNumArguments(); ++i) {
-      auto name = step.getArgAttrOfType<StringAttr>(i, CleaveDialect::kParamAttrName);
-      std::optional<int64_t> dim = name ? getSplitDim(name.getValue()) : std::nullopt;
-      if (!dim)
-        continue;
-      matched = true;
-      if (failed(constrainArgument(step, i, *dim, *split, priority)))
-        return signalPassFailure();
-    }
-    if (!matched) {
-      step.emitError("no parameter has a name the Megatron strategy splits "
-                     "(e.g. 'layers.0.attn.q.weight', see docs/models.md)");
+    DenseMap<unsigned, int64_t> splits = MegatronSplits(step).find();
+    if (splits.empty()) {
+      step.emitError("found nothing the Megatron strategy splits: no "
+                     "embedding, output head, or pair of column- and "
+                     "row-parallel products in a transformer block");
       return signalPassFailure();
     }
+    // In argument order, so that constraint priorities follow it.
+    for (unsigned i = 0; i < step.getNumArguments(); ++i)
+      if (auto found = splits.find(i);
+          found != splits.end() &&
+          failed(constrainArgument(step, i, found->second, *split, priority)))
+        return signalPassFailure();
   }
 };
 

@@ -486,11 +486,17 @@ def CleaveShardDataParallel : Pass<"cleave-shard-data-parallel", "mlir::ModuleOp
 def CleaveShardMegatron : Pass<"cleave-shard-megatron", "mlir::ModuleOp"> {
   let summary = "Split attention heads, MLPs and the vocabulary (tensor parallelism)";
   let description = [{
-    Megatron-LM's tensor parallelism as constraints on parameters, by the
-    names the reference models give them (docs/models.md): the query, key,
-    value, MLP input (`fc`, `gate`, `up`) weights and biases split by
-    column, the attention output and MLP output (`proj`, `down`) weights by
-    row, and the token embedding and untied output head by vocabulary.
+    Megatron-LM's tensor parallelism as constraints on parameters, read off
+    the step's forward products and their sharding rules, not names. In a
+    transformer block, a product whose activation comes, after the block's
+    last normalization, from other products with parameter weights is
+    row-parallel: its weight splits along its rule's contraction factor
+    (the attention output and MLP output projections). Those products are
+    column-parallel: their weights split along the output factor, and so do
+    the rank-1 biases added to them (query, key, value, MLP input). The
+    output head's weight splits along its output factor, the vocabulary,
+    and an embedding table along its rows, the vocabulary. A product with
+    no partner in its block is left whole.
     Propagation carries the splits through heads and activations;
     partitioning then adds one all-reduce per attention and per MLP block
     forward, one each backward, and the vocab-parallel embedding and loss.
