@@ -49,6 +49,22 @@ std::optional<CompilePhase> mlir::cleave::parseCompilePhase(StringRef name) {
       .Default(std::nullopt);
 }
 
+StringRef mlir::cleave::getCompilePhaseName(CompilePhase phase) {
+  switch (phase) {
+  case CompilePhase::Model:
+    return "model";
+  case CompilePhase::Step:
+    return "step";
+  case CompilePhase::Sharded:
+    return "sharded";
+  case CompilePhase::Staged:
+    return "staged";
+  case CompilePhase::Kernels:
+    return "kernels";
+  }
+  llvm_unreachable("unknown compile phase");
+}
+
 /// The mesh of `options`, which must parse.
 static SmallVector<MeshAxisSpec>
 getMeshAxes(const TrainingPipelineOptions &options) {

@@ -49,6 +49,9 @@ enum class CompilePhase {
 /// The phase named `name` (model, step, sharded, staged, kernels).
 std::optional<CompilePhase> parseCompilePhase(llvm::StringRef name);
 
+/// The name parseCompilePhase reads.
+llvm::StringRef getCompilePhaseName(CompilePhase phase);
+
 /// Typed options of the pipeline; their defaults compile the model's
 /// forward function for one device.
 struct TrainingPipelineOptions

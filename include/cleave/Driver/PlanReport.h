@@ -1,7 +1,7 @@
 //===- PlanReport.h - `cleavec plan` ----------------------------*- C++ -*-===//
 
-#ifndef CLEAVE_TOOLS_CLEAVEC_PLANREPORT_H
-#define CLEAVE_TOOLS_CLEAVEC_PLANREPORT_H
+#ifndef CLEAVE_DRIVER_PLANREPORT_H
+#define CLEAVE_DRIVER_PLANREPORT_H
 
 #include "cleave/Planner/Planner.h"
 
@@ -33,4 +33,4 @@ void printPlanJson(const planner::ModelProfile &model,
 
 } // namespace mlir::cleave
 
-#endif // CLEAVE_TOOLS_CLEAVEC_PLANREPORT_H
+#endif // CLEAVE_DRIVER_PLANREPORT_H

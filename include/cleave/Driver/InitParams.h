@@ -1,7 +1,7 @@
 //===- InitParams.h - Deterministic initial parameters ----------*- C++ -*-===//
 
-#ifndef CLEAVE_TOOLS_CLEAVEC_INITPARAMS_H
-#define CLEAVE_TOOLS_CLEAVEC_INITPARAMS_H
+#ifndef CLEAVE_DRIVER_INITPARAMS_H
+#define CLEAVE_DRIVER_INITPARAMS_H
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
@@ -20,4 +20,4 @@ FailureOr<int64_t> writeInitialParams(func::FuncOp function,
 
 } // namespace mlir::cleave
 
-#endif // CLEAVE_TOOLS_CLEAVEC_INITPARAMS_H
+#endif // CLEAVE_DRIVER_INITPARAMS_H

@@ -1,6 +1,8 @@
 //===- ScheduleReport.cpp - `cleavec schedule` ----------------------------===//
 
-#include "ScheduleReport.h"
+#include "cleave/Driver/ScheduleReport.h"
+
+#include "cleave/Driver/Driver.h"
 
 #include "llvm/Support/Format.h"
 
@@ -31,5 +33,29 @@ LogicalResult mlir::cleave::printScheduleReport(const Schedule &schedule,
      << " simulated (forward 1, backward 2, free communication); "
         "(p-1)/(v*m+p-1) = "
      << llvm::format("%.4f", getIdealBubble(schedule)) << "\n";
+  return success();
+}
+
+LogicalResult mlir::cleave::printSchedule(StringRef kind, int64_t ranks,
+                                          int64_t microBatches,
+                                          int64_t virtualStages,
+                                          llvm::raw_ostream &os) {
+  std::optional<pipeline::ScheduleKind> parsed = pipeline::parseScheduleKind(kind);
+  if (!parsed) {
+    driver::error() << "--schedule must be gpipe, 1f1b or interleaved, got '"
+                    << kind << "'\n";
+    return failure();
+  }
+  std::string message;
+  std::optional<pipeline::Schedule> schedule = pipeline::buildSchedule(
+      *parsed, ranks, microBatches, virtualStages, message);
+  if (!schedule) {
+    driver::error() << message << "\n";
+    return failure();
+  }
+  if (failed(printScheduleReport(*schedule, os))) {
+    driver::error() << "the " << kind << " schedule cannot complete\n";
+    return failure();
+  }
   return success();
 }

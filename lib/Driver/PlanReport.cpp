@@ -1,6 +1,6 @@
 //===- PlanReport.cpp - `cleavec plan` ------------------------------------===//
 
-#include "PlanReport.h"
+#include "cleave/Driver/PlanReport.h"
 
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"

@@ -1,6 +1,6 @@
 //===- InitParams.cpp - Deterministic initial parameters ------------------===//
 
-#include "InitParams.h"
+#include "cleave/Driver/InitParams.h"
 
 #include "cleave/Dialect/Cleave/IR/CleaveDialect.h"
 #include "cleave/runtime/Init.h"

@@ -1,7 +1,7 @@
 //===- ScheduleReport.h - `cleavec schedule` --------------------*- C++ -*-===//
 
-#ifndef CLEAVE_TOOLS_CLEAVEC_SCHEDULEREPORT_H
-#define CLEAVE_TOOLS_CLEAVEC_SCHEDULEREPORT_H
+#ifndef CLEAVE_DRIVER_SCHEDULEREPORT_H
+#define CLEAVE_DRIVER_SCHEDULEREPORT_H
 
 #include "cleave/Pipeline/Schedule.h"
 
@@ -17,6 +17,13 @@ namespace mlir::cleave {
 LogicalResult printScheduleReport(const pipeline::Schedule &schedule,
                                   llvm::raw_ostream &os);
 
+/// `cleavec schedule`: builds the `kind` schedule (gpipe, 1f1b,
+/// interleaved) over `ranks` pp ranks and prints its report; reports why
+/// when it cannot.
+LogicalResult printSchedule(llvm::StringRef kind, int64_t ranks,
+                            int64_t microBatches, int64_t virtualStages,
+                            llvm::raw_ostream &os);
+
 } // namespace mlir::cleave
 
-#endif // CLEAVE_TOOLS_CLEAVEC_SCHEDULEREPORT_H
+#endif // CLEAVE_DRIVER_SCHEDULEREPORT_H

@@ -1,0 +1,113 @@
+//===- Driver.h - Compile a model into a program, launch its ranks -*- C++ -*-===//
+//
+// The library under `cleavec`: a compilation (parse the model, run the
+// training pipeline, emit the source, build it against the runtime) and a
+// launch (the mpirun line that starts one process per device). `cleavec`
+// only turns its command line into these requests. Errors are printed as
+// `cleavec: error: ...`, and diagnostics at their source locations.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CLEAVE_DRIVER_DRIVER_H
+#define CLEAVE_DRIVER_DRIVER_H
+
+#include "cleave/Pipelines/Pipelines.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <string>
+
+namespace llvm {
+class SourceMgr;
+} // namespace llvm
+
+namespace mlir::cleave::driver {
+
+/// `cleavec: error: ` on stderr, for the caller to finish the line.
+llvm::raw_ostream &error();
+
+/// Parses the model at `path` through `sourceMgr` (whose diagnostic handler
+/// the caller keeps while it uses the module); prints errors.
+OwningOpRef<ModuleOp> parseModel(MLIRContext &context, StringRef path,
+                                 llvm::SourceMgr &sourceMgr);
+
+/// How a compilation's source becomes a program.
+struct BuildOptions {
+  /// `cpu` (host compiler, OpenMP, OpenBLAS) or `cuda` (nvcc).
+  std::string target = "cpu";
+  /// GPU architectures for `cuda`, comma-separated.
+  std::string cudaArchs = "80,90";
+  /// The generated program's optimization level, 0-3.
+  unsigned optLevel = 3;
+  /// Write the source and print the build command without running it.
+  bool emitOnly = false;
+};
+
+/// One model compiled into one program.
+struct CompileRequest {
+  StringRef modelPath;
+  /// Where the source and the program go; with `compileTo` before kernels,
+  /// where the phase's module goes (stdout when empty).
+  StringRef directory;
+  /// The function a forward program runs (the emitter's default if empty).
+  std::string entry;
+  BuildOptions build;
+  /// Print the pass pipeline instead of compiling.
+  bool printPipeline = false;
+  /// Also write initial parameters of the entry function here, from `seed`.
+  std::string initParams;
+  uint64_t seed = 0;
+};
+
+/// Compiles `request.modelPath` through the training pipeline `pipeline`
+/// (its `function` defaults to the model's only function) and reports each
+/// step on `log`; sets `executable` once the program is built.
+LogicalResult compileModel(MLIRContext &context,
+                           TrainingPipelineOptions &pipeline,
+                           const CompileRequest &request, llvm::raw_ostream &log,
+                           std::string &executable);
+
+/// The command line of a built training program (see the program's
+/// --help), and the mesh it runs on.
+struct TrainingRun {
+  std::string data;
+  unsigned tokenBytes = 2;
+  int64_t steps = 0;
+  std::string lr, lrSchedule, warmup, decaySteps, minLr;
+  uint64_t seed = 0;
+  std::string saveEvery;
+  int64_t microBatches = 1;
+  std::string out, resume;
+  /// `dp=2,tp=2`; empty for one process.
+  std::string mesh;
+};
+
+/// Runs `executable` as `run` asks, under mpirun on this machine for a
+/// mesh (printing how to start it on a cluster); returns its exit status.
+int runTraining(StringRef executable, const TrainingRun &run,
+                llvm::raw_ostream &log);
+
+/// `cleavec prepare-text`: the bytes of `textPath` as 2-byte tokens in
+/// `output`; returns the exit status.
+int prepareTextTokens(StringRef textPath, StringRef output,
+                      llvm::raw_ostream &log);
+
+/// The number of processes `mesh` (`dp=2,tp=2`, empty for one) runs on.
+int64_t getMeshDevices(StringRef mesh);
+
+/// The mpirun command that starts `ranks` processes on this machine, as
+/// torchrun would: one OpenMP/OpenBLAS thread per rank, as many ranks as
+/// asked even beyond the cores, and root allowed where it runs as root.
+FailureOr<SmallVector<std::string>> getLocalLaunch(int64_t ranks);
+
+/// Runs `command`, passing its output through; returns its exit status.
+int runCommand(ArrayRef<std::string> command, llvm::raw_ostream &log);
+
+/// The words of `command` joined by spaces.
+std::string joinCommand(ArrayRef<std::string> command);
+
+} // namespace mlir::cleave::driver
+
+#endif // CLEAVE_DRIVER_DRIVER_H

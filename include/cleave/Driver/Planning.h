@@ -1,0 +1,81 @@
+//===- Planning.h - Plan a model; run the chosen plan -----------*- C++ -*-===//
+//
+// `cleavec plan` and `--auto`: profile the model, search the plans on a
+// cluster, and turn the chosen one into the training pipeline's options.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CLEAVE_DRIVER_PLANNING_H
+#define CLEAVE_DRIVER_PLANNING_H
+
+#include "cleave/Pipelines/Pipelines.h"
+#include "cleave/Planner/Planner.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <optional>
+#include <string>
+
+namespace mlir::cleave::driver {
+
+/// What to plan for, as `cleavec plan` is asked; unset fields leave the
+/// choice to the search.
+struct PlanRequest {
+  int64_t devices = 0;
+  /// A shipped cluster's name or a cluster file.
+  std::string cluster;
+  /// The function to plan (default: the module's first).
+  std::string entry;
+  /// Samples per optimizer step (0: the model's batch).
+  int64_t globalBatch = 0;
+  /// GiB a device may use (0: its memory).
+  double memoryLimitGiB = 0;
+  /// f32, bf16 or f16 (default: the cluster's).
+  std::optional<std::string> precision;
+  /// A fixed mesh, `dp=2,tp=2,pp=2` (empty: searched).
+  std::string mesh;
+  std::optional<int64_t> microBatchSize, zeroStage;
+  std::optional<std::string> schedule;
+  std::optional<bool> recompute;
+  /// Only plans that train the model as it is (its batch and vocabulary),
+  /// in `precision` (default f32): what --auto runs.
+  bool forTraining = false;
+};
+
+/// What planning a model found.
+struct Planned {
+  planner::Cluster cluster;
+  planner::ModelProfile model;
+  planner::PlannerOptions options;
+  planner::SearchResult result;
+  /// The function planned.
+  std::string forwardName;
+};
+
+/// Plans the model at `modelPath`; reports errors.
+FailureOr<Planned> planModel(MLIRContext &context, StringRef modelPath,
+                             const PlanRequest &request);
+
+/// Sets the pipeline options that run the chosen plan of `planned` (mesh,
+/// strategies, micro-batches, schedule, stages, recompute) and says so on
+/// `log`.
+LogicalResult applyChosenPlan(const Planned &planned,
+                              TrainingPipelineOptions &options,
+                              llvm::raw_ostream &log);
+
+/// `cleavec plan`: prints the plans (as JSON with `json`) and, with
+/// `explain`, the sharding decisions and the chosen plan's tensor splits.
+LogicalResult reportPlan(MLIRContext &context, StringRef modelPath,
+                         const Planned &planned, bool json, bool explain,
+                         StringRef cluster, llvm::raw_ostream &log);
+
+/// `cleavec plan --explain`: the splits cleave-search-tensor-sharding
+/// chooses per layer for `tp` devices on `cluster`.
+LogicalResult explainTensorSplits(MLIRContext &context, StringRef modelPath,
+                                  StringRef forwardName, int64_t tp,
+                                  StringRef cluster, llvm::raw_ostream &log);
+
+} // namespace mlir::cleave::driver
+
+#endif // CLEAVE_DRIVER_PLANNING_H

@@ -1,0 +1,367 @@
+//===- Compilation.cpp - Model in, program out; the ranks' launch ---------===//
+
+#include "cleave/Driver/Driver.h"
+
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+#include "cleave/Driver/InitParams.h"
+#include "cleave/Pipeline/Schedule.h"
+#include "cleave/Target/Cuda/CudaEmitter.h"
+#include "cleave/runtime/Tokens.h"
+#include "DriverConfig.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/WithColor.h"
+
+#include <unistd.h>
+
+using namespace mlir;
+using namespace mlir::cleave;
+using namespace mlir::cleave::driver;
+
+llvm::raw_ostream &mlir::cleave::driver::error() {
+  return llvm::WithColor::error(llvm::errs(), "cleavec");
+}
+
+namespace {
+
+/// The compiler command line for `source` -> `executable`.
+FailureOr<SmallVector<std::string>> getBuildCommand(const BuildOptions &build,
+                                                     StringRef source,
+                                                     StringRef executable) {
+  SmallVector<std::string> command;
+  if (build.optLevel > 3) {
+    error() << "--opt-level must be 0 to 3, got " << build.optLevel << "\n";
+    return failure();
+  }
+  std::string level = "-O" + std::to_string(build.optLevel);
+  SmallVector<StringRef> mpiLibraries;
+  StringRef(CLEAVEC_MPI_LIBRARIES).split(mpiLibraries, ';', -1, false);
+  if (build.target == "cpu") {
+    command = {CLEAVEC_CXX_COMPILER, level, "-std=c++17", "-fopenmp",
+               "-I" CLEAVEC_RUNTIME_INCLUDE_DIR, source.str(), "-o",
+               executable.str(), CLEAVEC_RUNTIME_CPU_LIBRARY,
+               CLEAVEC_RUNTIME_LIBRARY, CLEAVEC_OPENBLAS_LIBRARY,
+               // The OpenMP OpenBLAS, not whichever the system default is.
+               "-Wl,-rpath," CLEAVEC_OPENBLAS_DIR};
+    for (StringRef library : mpiLibraries)
+      command.push_back(library.str());
+    return command;
+  }
+  if (StringRef(CLEAVEC_RUNTIME_CUDA_LIBRARY).empty()) {
+    error() << "the CUDA backend was not built: nvcc was not found when the "
+               "project was configured\n";
+    return failure();
+  }
+  command = {CLEAVEC_NVCC, level, "-std=c++17"};
+  SmallVector<StringRef> archs;
+  StringRef(build.cudaArchs).split(archs, ',', -1, false);
+  for (StringRef arch : archs) {
+    if (arch.empty() || !llvm::all_of(arch, llvm::isDigit)) {
+      error() << "--cuda-arch wants numbers like 80,90, got '" << build.cudaArchs
+              << "'\n";
+      return failure();
+    }
+    command.push_back(("-gencode=arch=compute_" + arch + ",code=sm_" + arch).str());
+  }
+  command.insert(command.end(),
+                 {"-I" CLEAVEC_RUNTIME_INCLUDE_DIR, source.str(), "-o",
+                  executable.str(), CLEAVEC_RUNTIME_CUDA_LIBRARY,
+                  CLEAVEC_RUNTIME_LIBRARY, "-lcublasLt", "-lcublas",
+                  CLEAVEC_NCCL_LIBRARY});
+  for (StringRef library : mpiLibraries)
+    command.push_back(library.str());
+  return command;
+}
+
+/// The function to differentiate: `entry`, or the module's only one
+/// (empty when there are several: the passes' defaults apply).
+std::string getForwardName(ModuleOp module, StringRef entry) {
+  if (!entry.empty())
+    return entry.str();
+  SmallVector<func::FuncOp> bodies;
+  for (func::FuncOp function : module.getOps<func::FuncOp>())
+    if (!function.isDeclaration())
+      bodies.push_back(function);
+  return bodies.size() == 1 ? bodies.front().getSymName().str() : "";
+}
+
+/// --compile-to: writes the module of a phase to DIR/NAME.PHASE.mlir.
+LogicalResult writeModule(ModuleOp module, StringRef directory,
+                          StringRef modelPath, CompilePhase phase,
+                          llvm::raw_ostream &log) {
+  std::error_code ec = llvm::sys::fs::create_directories(directory);
+  if (ec) {
+    error() << "cannot create '" << directory << "': " << ec.message() << "\n";
+    return failure();
+  }
+  SmallString<256> path(directory);
+  llvm::sys::path::append(path, llvm::sys::path::stem(modelPath) + "." +
+                                    getCompilePhaseName(phase).str() + ".mlir");
+  std::string message;
+  auto output = openOutputFile(path, &message);
+  if (!output) {
+    error() << message << "\n";
+    return failure();
+  }
+  module.print(output->os());
+  output->keep();
+  log << "cleavec: wrote " << path << "\n";
+  return success();
+}
+
+} // namespace
+
+/// Parses the model at `path` through `sourceMgr` (whose diagnostic
+/// handler the caller keeps while it uses the module); prints errors.
+OwningOpRef<ModuleOp> mlir::cleave::driver::parseModel(MLIRContext &context, StringRef path,
+                                 llvm::SourceMgr &sourceMgr) {
+  std::string message;
+  auto file = openInputFile(path, &message);
+  if (!file) {
+    error() << message << "\n";
+    return nullptr;
+  }
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  return parseSourceFile<ModuleOp>(sourceMgr, &context);
+}
+
+LogicalResult mlir::cleave::driver::compileModel(
+    MLIRContext &context, TrainingPipelineOptions &options,
+    const CompileRequest &request, llvm::raw_ostream &log,
+    std::string &executablePath) {
+  StringRef modelPath = request.modelPath, directory = request.directory;
+  const BuildOptions &build = request.build;
+  if (build.target != "cpu" && build.target != "cuda") {
+    error() << "--target must be cpu or cuda, got '" << build.target << "'\n";
+    return failure();
+  }
+  int64_t pipelineRanks = options.getPipelineRanks();
+  if (pipelineRanks && !request.initParams.empty()) {
+    error() << "--init-params with a pp axis is not supported: the "
+               "parameters live on several stages (train initializes them "
+               "from --seed)\n";
+    return failure();
+  }
+  if (directory.empty() && !request.printPipeline &&
+      options.compileTo == CompilePhase::Kernels) {
+    error() << "missing the output directory\n";
+    return failure();
+  }
+
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = parseModel(context, modelPath, sourceMgr);
+  if (!module)
+    return failure();
+  std::string message;
+  if (options.function.empty())
+    options.function = getForwardName(*module, request.entry);
+
+  PassManager pm(&context, ModuleOp::getOperationName());
+  buildTrainingPipeline(pm, options);
+  if (request.printPipeline) {
+    pm.printAsTextualPipeline(log);
+    log << "\n";
+    return success();
+  }
+  if (failed(pm.run(*module)))
+    return failure();
+  if (options.compileTo != CompilePhase::Kernels) {
+    if (directory.empty()) {
+      module->print(log);
+      return success();
+    }
+    return writeModule(*module, directory, modelPath, options.compileTo, log);
+  }
+
+  std::error_code ec = llvm::sys::fs::create_directories(directory);
+  if (ec) {
+    error() << "cannot create '" << directory << "': " << ec.message() << "\n";
+    return failure();
+  }
+  StringRef stem = llvm::sys::path::stem(modelPath);
+  SmallString<256> source(directory), executable(directory);
+  llvm::sys::path::append(source, stem + (build.target == "cuda" ? ".cu" : ".cpp"));
+  llvm::sys::path::append(executable, stem);
+
+  CudaEmitterOptions emitterOptions;
+  if (options.mode == CompileMode::Forward)
+    emitterOptions.entry = request.entry;
+  CudaEmitterSummary summary;
+  {
+    auto output = openOutputFile(source, &message);
+    if (!output) {
+      error() << message << "\n";
+      return failure();
+    }
+    if (failed(translateToCuda(*module, output->os(), emitterOptions,
+                               &summary)))
+      return failure();
+    output->keep();
+    // Closed here: the compiler reads the file next.
+  }
+
+  log << "cleavec: pipeline: ";
+  pm.printAsTextualPipeline(log);
+  log << "\ncleavec: entry '" << summary.entry << "': "
+               << summary.kernels << " fused kernels, " << summary.libraryCalls
+               << " runtime calls, arena " << summary.arenaBytes << " bytes\n"
+               << "cleavec: wrote " << source << "\n";
+
+  if (pipelineRanks) {
+    pipeline::ScheduleStats stats = pipeline::simulate(*pipeline::buildSchedule(
+        *pipeline::parseScheduleKind(options.schedule), pipelineRanks,
+        options.microBatches, options.virtualStages, message));
+    log << "cleavec: schedule: " << options.schedule << " over "
+                 << pipelineRanks << " ranks x " << options.virtualStages
+                 << " virtual stages, " << options.microBatches
+                 << " micro-batches; activation slots per rank:";
+    for (int64_t peak : stats.peakInFlight)
+      log << " " << peak;
+    log << "; bubble " << llvm::format("%.4f", stats.bubble)
+                 << " simulated\n";
+  }
+  if (!request.initParams.empty()) {
+    auto function = module->lookupSymbol<func::FuncOp>(summary.entry);
+    FailureOr<int64_t> count =
+        writeInitialParams(function, request.initParams, request.seed);
+    if (failed(count))
+      return failure();
+    log << "cleavec: wrote " << *count << " initial parameters (seed "
+        << request.seed << ") to " << request.initParams << "\n";
+  }
+
+  FailureOr<SmallVector<std::string>> command =
+      getBuildCommand(build, source, executable);
+  if (failed(command))
+    return failure();
+  log << "cleavec: build: " << joinCommand(*command) << "\n";
+  if (build.emitOnly)
+    return success();
+  log.flush();
+  SmallVector<StringRef> args((*command).begin(), (*command).end());
+  std::string executeError;
+  int status = llvm::sys::ExecuteAndWait(args.front(), args, std::nullopt, {},
+                                         0, 0, &executeError);
+  if (status != 0) {
+    error() << "the " << build.target << " build failed"
+            << (executeError.empty() ? "" : ": " + executeError)
+            << " (exit status " << status << ")\n";
+    return failure();
+  }
+  log << "cleavec: built " << executable << "\n";
+  executablePath = executable.str().str();
+  return success();
+}
+
+std::string mlir::cleave::driver::joinCommand(ArrayRef<std::string> command) {
+  std::string text;
+  for (const std::string &word : command)
+    text += (text.empty() ? "" : " ") + word;
+  return text;
+}
+
+int64_t mlir::cleave::driver::getMeshDevices(StringRef mesh) {
+  std::string message;
+  int64_t devices = 1;
+  if (FailureOr<SmallVector<MeshAxisSpec>> axes = parseMeshSpec(mesh, message);
+      succeeded(axes))
+    for (const MeshAxisSpec &axis : *axes)
+      devices *= axis.size;
+  return devices;
+}
+
+/// Runs `command`, passing its output through; returns its exit status.
+int mlir::cleave::driver::runCommand(ArrayRef<std::string> command,
+                                    llvm::raw_ostream &log) {
+  log << "cleavec: run: " << joinCommand(command) << "\n";
+  log.flush();
+  SmallVector<StringRef> args(command.begin(), command.end());
+  std::string executeError;
+  int status = llvm::sys::ExecuteAndWait(args.front(), args, std::nullopt, {},
+                                         0, 0, &executeError);
+  if (status == -1)
+    error() << "cannot run '" << command.front() << "': " << executeError
+            << "\n";
+  else if (status < 0)
+    error() << "'" << command.front() << "' crashed"
+            << (executeError.empty() ? "" : ": " + executeError) << "\n";
+  return status < 0 ? 1 : status;
+}
+
+/// The launcher of the MPI the program links (see DriverConfig.h).
+FailureOr<SmallVector<std::string>>
+mlir::cleave::driver::getLocalLaunch(int64_t ranks) {
+  // The launcher of the MPI the program links, found when Cleave was
+  // configured; another MPI's would start unrelated single processes.
+  std::string mpirun = CLEAVEC_MPIRUN;
+  if (mpirun.empty() || !llvm::sys::fs::can_execute(mpirun))
+    if (llvm::ErrorOr<std::string> found = llvm::sys::findProgramByName("mpirun"))
+      mpirun = *found;
+  if (mpirun.empty() || !llvm::sys::fs::can_execute(mpirun)) {
+    error() << "cannot find mpirun to launch the ranks: install openmpi-bin\n";
+    return failure();
+  }
+  SmallVector<std::string> command = {mpirun, "-np", std::to_string(ranks),
+                                      "--oversubscribe", "--bind-to", "none"};
+  if (::geteuid() == 0)
+    command.push_back("--allow-run-as-root");
+  command.append({"-x", "OMP_NUM_THREADS=1", "-x", "OPENBLAS_NUM_THREADS=1"});
+  return command;
+}
+
+
+int mlir::cleave::driver::runTraining(StringRef executable,
+                                      const TrainingRun &run,
+                                      llvm::raw_ostream &log) {
+  SmallVector<std::string> command = {
+      executable.str(), "--data", run.data, "--token-bytes",
+      std::to_string(run.tokenBytes), "--steps", std::to_string(run.steps),
+      "--lr", run.lr, "--lr-schedule", run.lrSchedule, "--warmup", run.warmup,
+      "--decay-steps", run.decaySteps, "--min-lr", run.minLr, "--seed",
+      std::to_string(run.seed), "--init-seed", std::to_string(run.seed),
+      "--save-every", run.saveEvery, "--micro-batches",
+      std::to_string(run.microBatches), "--out", run.out};
+  if (!run.resume.empty())
+    command.append({"--resume", run.resume});
+  if (run.mesh.empty())
+    return runCommand(command, log);
+  int64_t ranks = getMeshDevices(run.mesh);
+  FailureOr<SmallVector<std::string>> launch = getLocalLaunch(ranks);
+  if (failed(launch))
+    return 1;
+  log << "cleavec: on a cluster: mpirun -np " << ranks << " "
+      << joinCommand(command) << "\ncleavec:   or: srun -n " << ranks << " "
+      << joinCommand(command) << "\n";
+  command.insert(command.begin(), launch->begin(), launch->end());
+  return runCommand(command, log);
+}
+
+int mlir::cleave::driver::prepareTextTokens(StringRef textPath,
+                                            StringRef output,
+                                            llvm::raw_ostream &log) {
+  if (output.empty()) {
+    error() << "prepare-text needs -o TOKENS.bin\n";
+    return 1;
+  }
+  uint64_t count = 0;
+  ::cleave::rt::Status status =
+      ::cleave::rt::prepareByteTokens(textPath.str(), output.str(), &count);
+  if (!status.ok()) {
+    error() << status.message() << "\n";
+    return 1;
+  }
+  log << "cleavec: wrote " << count << " byte tokens (vocabulary 256) to "
+      << output << "\n";
+  return 0;
+}
