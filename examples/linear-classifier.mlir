@@ -3,12 +3,13 @@
 //
 //   build/bin/cleave-opt examples/linear-classifier.mlir --cleave-print-cost -o /dev/null
 //
-// Parameters are arguments marked `cleave.param`, data inputs `cleave.input`;
-// `cleave.layer` records which part of the model each op belongs to.
+// Parameters are arguments marked `cleave.param`, data inputs `cleave.input`
+// with the `cleave.input_role` a training loop feeds them; `cleave.layer`
+// records which part of the model each op belongs to.
 func.func @forward(%weight: tensor<784x10xf32> {cleave.param = "linear.weight"},
                    %bias: tensor<10xf32> {cleave.param = "linear.bias"},
-                   %images: tensor<32x784xf32> {cleave.input = "images"},
-                   %labels: tensor<32xi32> {cleave.input = "labels"}) -> tensor<f32> {
+                   %images: tensor<32x784xf32> {cleave.input = "images", cleave.input_role = #cleave.input_role<features>},
+                   %labels: tensor<32xi32> {cleave.input = "labels", cleave.input_role = #cleave.input_role<targets>}) -> tensor<f32> {
   %logits = cleave.matmul %images, %weight {cleave.layer = #cleave.layer<0>}
       : tensor<32x784xf32>, tensor<784x10xf32> -> tensor<32x10xf32>
   %b = cleave.broadcast %bias dims [1] {cleave.layer = #cleave.layer<0>}

@@ -15,8 +15,10 @@ Value mlir::cleave::buildMlpLoss(ModelBuilder &b) {
   const ModelConfig &c = b.getConfig();
   MLIRContext *context = b.getElementType().getContext();
   Value x =
-      b.input("features", {c.batch, c.hidden}, b.getElementType());
-  Value targets = b.input("targets", {c.batch}, IntegerType::get(context, 32));
+      b.input("features", {c.batch, c.hidden}, b.getElementType(),
+              InputRole::Features);
+  Value targets = b.input("targets", {c.batch}, IntegerType::get(context, 32),
+                          InputRole::Targets);
 
   for (int64_t layer = 0; layer < c.layers; ++layer) {
     std::string name = "layers." + std::to_string(layer);

@@ -187,16 +187,18 @@ Value ModelBuilder::param(StringRef name, ArrayRef<int64_t> shape) {
 }
 
 Value ModelBuilder::input(StringRef name, ArrayRef<int64_t> shape,
-                          Type inputElementType) {
-  inputNames.push_back(name.str());
+                          Type inputElementType, InputRole role) {
+  inputs.push_back({name.str(), role});
   return body->addArgument(RankedTensorType::get(shape, inputElementType),
                            NameLoc::get(builder.getStringAttr(name)));
 }
 
 std::pair<Value, Value> ModelBuilder::tokenInputs() {
   Type i32 = IntegerType::get(elementType.getContext(), 32);
-  Value tokens = input("tokens", {config.batch, config.seq}, i32);
-  Value targets = input("targets", {config.batch, config.seq}, i32);
+  Value tokens =
+      input("tokens", {config.batch, config.seq}, i32, InputRole::Tokens);
+  Value targets =
+      input("targets", {config.batch, config.seq}, i32, InputRole::Targets);
   return {tokens, targets};
 }
 
@@ -250,9 +252,12 @@ func::FuncOp ModelBuilder::finish(Value loss) {
   for (auto &[index, name] : paramNames)
     function.setArgAttr(index, CleaveDialect::kParamAttrName,
                         builder.getStringAttr(name));
-  for (auto [offset, name] : llvm::enumerate(inputNames))
+  for (auto [offset, input] : llvm::enumerate(inputs)) {
     function.setArgAttr(numParams + offset, CleaveDialect::kInputAttrName,
-                        builder.getStringAttr(name));
+                        builder.getStringAttr(input.first));
+    function.setArgAttr(numParams + offset, CleaveDialect::kInputRoleAttrName,
+                        InputRoleAttr::get(builder.getContext(), input.second));
+  }
   return function;
 }
 

@@ -28,7 +28,7 @@ public:
   Value param(llvm::StringRef name, llvm::ArrayRef<int64_t> shape);
   /// A new data input; inputs follow all parameters in the signature.
   Value input(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
-              Type elementType);
+              Type elementType, InputRole role);
 
   /// The `tokens` and `targets` inputs of a language model, [batch, seq] i32.
   std::pair<Value, Value> tokenInputs();
@@ -72,7 +72,7 @@ private:
   LayerAttr currentLayer;
   unsigned numParams = 0;
   llvm::SmallVector<std::pair<unsigned, std::string>> paramNames;
-  llvm::SmallVector<std::string> inputNames;
+  llvm::SmallVector<std::pair<std::string, InputRole>> inputs;
 };
 
 /// Each builds its family's forward computation and returns the scalar loss.

@@ -61,26 +61,35 @@ FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward
     return blocks[layer.getIndex()];
   };
 
-  for (BlockArgument arg : forward.getArguments()) {
-    auto type = dyn_cast<RankedTensorType>(arg.getType());
-    if (auto input = forward.getArgAttrOfType<StringAttr>(
-            arg.getArgNumber(), CleaveDialect::kInputAttrName);
-        input && input.getValue() == "tokens" && type && type.getRank() == 2 &&
-        type.hasStaticShape()) {
+  // The batch and sequence of the tokens input; the vocabulary and width of
+  // the table that embeds them.
+  if (std::optional<unsigned> tokens =
+          findInputByRole(forward, InputRole::Tokens)) {
+    auto type = cast<RankedTensorType>(forward.getArgument(*tokens).getType());
+    if (type.getRank() == 2) {
       model.batch = type.getDimSize(0);
       model.seq = type.getDimSize(1);
     }
+    for (Operation *user : forward.getArgument(*tokens).getUsers()) {
+      auto embedding = dyn_cast<EmbeddingOp>(user);
+      auto table = embedding ? dyn_cast<BlockArgument>(embedding.getTable())
+                             : BlockArgument();
+      if (!table || !forward.getArgAttr(table.getArgNumber(),
+                                        CleaveDialect::kParamAttrName))
+        continue;
+      RankedTensorType tableType = embedding.getTable().getType();
+      model.vocab = tableType.getDimSize(0);
+      model.hidden = tableType.getDimSize(1);
+      if (auto element = dyn_cast<FloatType>(tableType.getElementType()))
+        model.elementBytes = element.getWidth() / 8;
+    }
+  }
+  for (BlockArgument arg : forward.getArguments()) {
+    auto type = dyn_cast<RankedTensorType>(arg.getType());
     auto param = forward.getArgAttrOfType<StringAttr>(
         arg.getArgNumber(), CleaveDialect::kParamAttrName);
     if (!param || !type)
       continue;
-    if (param.getValue() == "embed.tokens" && type.getRank() == 2 &&
-        type.hasStaticShape()) {
-      model.vocab = type.getDimSize(0);
-      model.hidden = type.getDimSize(1);
-      if (auto element = dyn_cast<FloatType>(type.getElementType()))
-        model.elementBytes = element.getWidth() / 8;
-    }
     // The part of the first op that reads it.
     LayerAttr first;
     bool embedAndHead = false;
@@ -98,9 +107,10 @@ FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward
     model.tiedEmbedding |= first.getKind() == LayerKind::Embed && embedAndHead;
   }
   if (model.batch <= 0 || model.vocab <= 0)
-    return forward.emitError("the planner needs a language model: an i32 "
-                             "input 'tokens' [batch, seq] and a parameter "
-                             "'embed.tokens' [vocab, hidden]");
+    return forward.emitError("the planner needs a language model: an input "
+                             "with cleave.input_role tokens [batch, seq] "
+                             "that a parameter table [vocab, hidden] "
+                             "embeds");
 
   // Megatron splits the attention between its projections: the q, k, v
   // biases, the head split and merge (and rotary embedding) run on split

@@ -203,9 +203,12 @@ Status run(const Program &program, const RunOptions &options,
     CLEAVE_RETURN_IF_ERROR(getBatch(file, options.dataSeed, options.dataStep,
                                     shape[0], shape[1], tokens.data(),
                                     targets.data()));
-    CLEAVE_RETURN_IF_ERROR(state.setBlockOf("tokens", tokens.data()));
-    CLEAVE_RETURN_IF_ERROR(state.setBlockOf("targets", targets.data()));
-    drawn = {"tokens", "targets"};
+    for (auto [role, data] : {std::pair(InputRole::Tokens, tokens.data()),
+                              std::pair(InputRole::Targets, targets.data())})
+      if (const char *name = state.findInput(role)) {
+        CLEAVE_RETURN_IF_ERROR(state.setBlockOf(name, data));
+        drawn.insert(name);
+      }
   }
   for (int i = 0; i < program.numArguments; ++i) {
     const ArgumentSpec &argument = program.arguments[i];

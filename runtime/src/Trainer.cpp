@@ -316,7 +316,9 @@ Status train(StepExecutor &executor, TrainOptions options,
   // What the input buffers hold: a pipeline asks for a micro-batch before
   // each of its passes, often the one already there, and a rank whose
   // stages take neither input needs none.
-  bool takesBatch = state.find("tokens") || state.find("targets");
+  const char *tokensName = state.findInput(InputRole::Tokens);
+  const char *targetsName = state.findInput(InputRole::Targets);
+  bool takesBatch = tokensName || targetsName;
   int64_t loadedStep = 0, loadedMicroBatch = -1;
   auto loadBatch = [&](int64_t stepNumber, int64_t j) -> Status {
     if (!takesBatch || (stepNumber == loadedStep && j == loadedMicroBatch))
@@ -325,8 +327,10 @@ Status train(StepExecutor &executor, TrainOptions options,
                                     static_cast<uint64_t>(stepNumber),
                                     j * micro, micro, seq, tokens.data(),
                                     targets.data()));
-    CLEAVE_RETURN_IF_ERROR(state.setBlockOf("tokens", tokens.data()));
-    CLEAVE_RETURN_IF_ERROR(state.setBlockOf("targets", targets.data()));
+    if (tokensName)
+      CLEAVE_RETURN_IF_ERROR(state.setBlockOf(tokensName, tokens.data()));
+    if (targetsName)
+      CLEAVE_RETURN_IF_ERROR(state.setBlockOf(targetsName, targets.data()));
     loadedStep = stepNumber;
     loadedMicroBatch = j;
     return Status::success();

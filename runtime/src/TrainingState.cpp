@@ -54,11 +54,11 @@ Status getTokensShape(const Program &program, const Mesh &mesh,
                       const std::vector<int64_t> &coordinates,
                       std::vector<int64_t> &shape) {
   shape.clear();
-  for (const char *name : {"tokens", "targets"}) {
+  for (InputRole role : {InputRole::Tokens, InputRole::Targets}) {
     for (int i = 0; i < program.numArguments; ++i) {
       const ArgumentSpec &argument = program.arguments[i];
-      if (argument.kind != ArgumentKind::Input ||
-          std::strcmp(argument.tensor.name, name) != 0)
+      const char *name = argument.tensor.name;
+      if (argument.kind != ArgumentKind::Input || argument.role != role)
         continue;
       if (argument.tensor.dtype != DType::I32 || argument.tensor.shape.rank != 2)
         return Status::error(std::string("input '") + name +
@@ -70,12 +70,13 @@ Status getTokensShape(const Program &program, const Mesh &mesh,
       if (shape.empty())
         shape = block.globalShape;
       else if (shape != block.globalShape)
-        return Status::error("inputs 'tokens' and 'targets' differ in shape");
+        return Status::error("the tokens and targets inputs differ in shape");
     }
     if (shape.empty())
       return Status::error(std::string("program '") + program.name +
-                           "' takes no i32 input 'tokens' to draw a batch "
-                           "of the token file into");
+                           "' takes no i32 input with the role tokens "
+                           "(cleave.input_role) to draw a batch of the token "
+                           "file into");
   }
   return Status::success();
 }

@@ -60,8 +60,17 @@ public:
       CLEAVE_RETURN_IF_ERROR(
           add(argument.tensor, argument.kind, argument.split, pointer));
       pointers.push_back(pointer);
+      if (argument.role != InputRole::None)
+        inputsByRole[argument.role] = argument.tensor.name;
     }
     return Status::success();
+  }
+
+  /// The name of the input the bound programs give `role`, or null when
+  /// none takes one.
+  const char *findInput(InputRole role) const {
+    auto found = inputsByRole.find(role);
+    return found == inputsByRole.end() ? nullptr : found->second.c_str();
   }
 
   /// Allocates the tensor `spec` (split as `split`) unless some program
@@ -324,6 +333,7 @@ private:
   std::vector<int64_t> coordinates;
   int rank = 0;
   std::map<std::string, Tensor> tensors;
+  std::map<InputRole, std::string> inputsByRole;
   std::vector<std::string> order;
   int64_t ppAxis = -1;
   std::map<std::string, PlacedTensor> layout;

@@ -8,8 +8,8 @@
 // CHECK-LABEL: func.func @forward(
 // CHECK-SAME: %[[WTE:[^:]*]]: tensor<64x32xf32> {cleave.param = "embed.tokens"}
 // CHECK-SAME: %[[WPE:[^:]*]]: tensor<8x32xf32> {cleave.param = "embed.positions"}
-// CHECK-SAME: %[[TOK:[^:]*]]: tensor<2x8xi32> {cleave.input = "tokens"}
-// CHECK-SAME: %[[TGT:[^:]*]]: tensor<2x8xi32> {cleave.input = "targets"}) -> tensor<f32>
+// CHECK-SAME: %[[TOK:[^:]*]]: tensor<2x8xi32> {cleave.input = "tokens", cleave.input_role = #cleave.input_role<tokens>}
+// CHECK-SAME: %[[TGT:[^:]*]]: tensor<2x8xi32> {cleave.input = "targets", cleave.input_role = #cleave.input_role<targets>}) -> tensor<f32>
 // CHECK: %[[E:.*]] = cleave.embedding %[[WTE]], %[[TOK]] {cleave.layer = #cleave.layer<embed>}
 // CHECK: %[[P:.*]] = cleave.broadcast %[[WPE]] dims [1, 2] {cleave.layer = #cleave.layer<embed>}
 // CHECK: %[[X0:.*]] = cleave.add %[[E]], %[[P]] {cleave.layer = #cleave.layer<embed>}

@@ -5,8 +5,8 @@
 // CHECK-SAME: tensor<16xf32> {cleave.param = "layers.0.bias"}
 // CHECK-SAME: tensor<16x10xf32> {cleave.param = "head.weight"}
 // CHECK-SAME: tensor<10xf32> {cleave.param = "head.bias"}
-// CHECK-SAME: tensor<4x16xf32> {cleave.input = "features"}
-// CHECK-SAME: tensor<4xi32> {cleave.input = "targets"}
+// CHECK-SAME: tensor<4x16xf32> {cleave.input = "features", cleave.input_role = #cleave.input_role<features>}
+// CHECK-SAME: tensor<4xi32> {cleave.input = "targets", cleave.input_role = #cleave.input_role<targets>}
 // CHECK: cleave.matmul {{.*}} {cleave.layer = #cleave.layer<0>}
 // CHECK: cleave.relu {{.*}} {cleave.layer = #cleave.layer<0>}
 // CHECK: cleave.relu {{.*}} {cleave.layer = #cleave.layer<1>}

@@ -723,8 +723,15 @@ private:
                : state ? "State"
                : stash ? "Stash"
                        : "Input")
-           << ", " << *split
-           << "},\n";
+           << ", " << *split;
+      // Data inputs say what the training loop feeds them.
+      if (auto role = function.getArgAttrOfType<InputRoleAttr>(
+              index, CleaveDialect::kInputRoleAttrName)) {
+        std::string roleName = stringifyInputRole(role.getValue()).str();
+        roleName[0] = llvm::toUpper(roleName[0]);
+        host << ", cleave::rt::InputRole::" << roleName;
+      }
+      host << "},\n";
     }
     if (function.getNumArguments() == 0)
       host << "    {{\"\", cleave::rt::DType::F32, {0, {}}}, "

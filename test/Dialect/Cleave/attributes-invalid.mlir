@@ -121,3 +121,66 @@ func.func @negative_stage(%a: tensor<4xf32>) -> tensor<4xf32> {
 func.func @stages_out_of_order(%a: tensor<4xf32>) -> tensor<4xf32> attributes {cleave.block_stages = array<i64: 0, 1, 0>} {
   return %a : tensor<4xf32>
 }
+
+// -----
+
+// expected-error @+1 {{'cleave.role' must be a function's #cleave.role}}
+func.func @role_not_a_role() attributes {cleave.role = "step"} {
+  return
+}
+
+// -----
+
+func.func @role_on_an_op(%a: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'cleave.role' must be a function's #cleave.role}}
+  %0 = cleave.exp %a {cleave.role = #cleave.role<step>} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// expected-error @+2 {{expected ::mlir::cleave::FunctionRole to be one of: step, update, stage_forward, stage_backward}}
+// expected-error @+1 {{failed to parse Cleave_FunctionRoleAttr parameter 'value'}}
+func.func @role_unknown() attributes {cleave.role = #cleave.role<loss>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'cleave.input_role' must be a #cleave.input_role on an argument with 'cleave.input'}}
+func.func @input_role_without_input(%w: tensor<4xf32> {cleave.param = "w", cleave.input_role = #cleave.input_role<tokens>}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{argument 1 has input role 'targets', as argument 0 does}}
+func.func @input_role_twice(%a: tensor<4xi32> {cleave.input = "a", cleave.input_role = #cleave.input_role<targets>},
+                            %b: tensor<4xi32> {cleave.input = "b", cleave.input_role = #cleave.input_role<targets>}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'cleave.schedule' must be a module's #cleave.schedule}}
+func.func @schedule_on_a_function() attributes {cleave.schedule = #cleave.schedule<"1f1b", ranks = 2, virtual_stages = 1, micro_batches = 4>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{unknown pipeline schedule 'zigzag': expected gpipe, 1f1b or interleaved}}
+module attributes {cleave.schedule = #cleave.schedule<"zigzag", ranks = 2, virtual_stages = 1, micro_batches = 4>} {
+}
+
+// -----
+
+// expected-error @+1 {{a schedule's ranks, virtual stages and micro-batches must be at least 1}}
+module attributes {cleave.schedule = #cleave.schedule<"1f1b", ranks = 0, virtual_stages = 1, micro_batches = 4>} {
+}
+
+// -----
+
+// expected-error @+1 {{only the interleaved schedule runs several virtual stages per rank}}
+module attributes {cleave.schedule = #cleave.schedule<"gpipe", ranks = 2, virtual_stages = 2, micro_batches = 4>} {
+}

@@ -90,6 +90,16 @@ void LayerAttr::print(AsmPrinter &printer) const {
   printer << '>';
 }
 
+std::optional<unsigned> mlir::cleave::findInputByRole(FunctionOpInterface function,
+                                                      InputRole role) {
+  for (unsigned i = 0; i < function.getNumArguments(); ++i)
+    if (auto found = function.getArgAttrOfType<InputRoleAttr>(
+            i, CleaveDialect::kInputRoleAttrName);
+        found && found.getValue() == role)
+      return i;
+  return std::nullopt;
+}
+
 std::optional<FunctionRole> mlir::cleave::getFunctionRole(Operation *function) {
   if (auto role =
           function->getAttrOfType<FunctionRoleAttr>(CleaveDialect::kRoleAttrName))
@@ -270,6 +280,24 @@ LogicalResult CleaveDialect::verifyRegionArgAttribute(Operation *op,
   }
   if (attrName == kStashAttrName)
     return verifyStash(op, attr);
+  if (attrName == kInputRoleAttrName) {
+    auto function = dyn_cast<FunctionOpInterface>(op);
+    if (!function || regionIndex != 0 ||
+        !isa<InputRoleAttr>(attr.getValue()) ||
+        !function.getArgAttr(argIndex, kInputAttrName))
+      return op->emitError("'") << kInputRoleAttrName
+                                << "' must be a #cleave.input_role on an "
+                                   "argument with 'cleave.input'";
+    auto role = cast<InputRoleAttr>(attr.getValue()).getValue();
+    for (unsigned other = 0; other < argIndex; ++other)
+      if (auto otherRole = function.getArgAttrOfType<InputRoleAttr>(
+              other, kInputRoleAttrName);
+          otherRole && otherRole.getValue() == role)
+        return op->emitError("argument ")
+               << argIndex << " has input role '" << stringifyInputRole(role)
+               << "', as argument " << other << " does";
+    return success();
+  }
   if (attrName != kParamAttrName && attrName != kInputAttrName &&
       attrName != kStateAttrName)
     return op->emitError("unknown cleave argument attribute '")

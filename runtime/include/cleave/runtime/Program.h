@@ -33,12 +33,16 @@ struct TensorSpec {
 /// micro-batch (named "stash.<k>" on both ends).
 enum class ArgumentKind { Param, Input, State, Stash };
 
+/// What the training loop feeds a data input (the IR's cleave.input_role).
+enum class InputRole { None, Tokens, Targets, Features };
+
 struct ArgumentSpec {
   TensorSpec tensor;
   ArgumentKind kind;
   /// How the global tensor splits into the per-rank `tensor.shape` (see
   /// getBlock), or null when the program is not partitioned.
   const char *split;
+  InputRole role = InputRole::None;
 };
 
 struct ResultSpec {

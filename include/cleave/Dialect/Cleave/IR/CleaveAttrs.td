@@ -136,4 +136,32 @@ def Cleave_ScheduleAttr : Cleave_Attr<"Schedule", "schedule"> {
   let genVerifyDecl = 1;
 }
 
+def Cleave_InputRole : I32EnumAttr<"InputRole",
+    "what a data input is to a training program",
+    [I32EnumAttrCase<"Tokens", 0, "tokens">,
+     I32EnumAttrCase<"Targets", 1, "targets">,
+     I32EnumAttrCase<"Features", 2, "features">]> {
+  let cppNamespace = "::mlir::cleave";
+  let genSpecializedAttr = 0;
+}
+
+def Cleave_InputRoleAttr : EnumAttr<Cleave_Dialect, Cleave_InputRole,
+                                    "input_role"> {
+  let summary = "The role of a data input in a training program";
+  let description = [{
+    Set next to `cleave.input` as `cleave.input_role` on the data inputs a
+    training loop feeds: `tokens` (the token ids a language model reads),
+    `targets` (the labels its loss compares against) and `features` (the
+    dense inputs of a model without tokens). The planner finds the batch and
+    sequence by it, and the runtime which arguments the data loader fills;
+    the tensor's name is only its name.
+
+    ```mlir
+    %tokens: tensor<8x64xi32> {cleave.input = "tokens",
+                               cleave.input_role = #cleave.input_role<tokens>}
+    ```
+  }];
+  let assemblyFormat = "`<` $value `>`";
+}
+
 #endif // CLEAVE_DIALECT_CLEAVE_IR_CLEAVEATTRS_TD

@@ -44,6 +44,10 @@ def Cleave_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kParamAttrName = "cleave.param";
     /// Argument attribute naming a data input (tokens, targets, features).
     static constexpr ::llvm::StringLiteral kInputAttrName = "cleave.input";
+    /// Argument attribute next to cleave.input: the input's
+    /// #cleave.input_role (tokens, targets, features).
+    static constexpr ::llvm::StringLiteral kInputRoleAttrName =
+        "cleave.input_role";
     /// Argument attribute naming optimizer state (momentum, Adam moments):
     /// float tensors kept between steps and checkpointed, like parameters.
     static constexpr ::llvm::StringLiteral kStateAttrName = "cleave.state";

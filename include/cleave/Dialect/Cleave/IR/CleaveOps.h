@@ -12,6 +12,7 @@
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/Interfaces/ControlFlowInterfaces.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
@@ -112,6 +113,10 @@ std::optional<FunctionRole> getFunctionRole(Operation *function);
 
 /// Sets the `cleave.role` of `function`.
 void setFunctionRole(Operation *function, FunctionRole role);
+
+/// The argument of `function` with `cleave.input_role` `role`, if any.
+std::optional<unsigned> findInputByRole(FunctionOpInterface function,
+                                        InputRole role);
 
 } // namespace mlir::cleave
 
