@@ -44,7 +44,8 @@ LogicalResult translateToCuda(ModuleOp module, llvm::raw_ostream &os,
                               const CudaEmitterOptions &options = {},
                               CudaEmitterSummary *summary = nullptr);
 
-/// Registers `--cleave-to-cuda` with mlir-translate style tools.
+/// Registers `--cleave-to-cpp`, and `--cleave-to-cuda` as its alias, with
+/// mlir-translate style tools.
 void registerToCudaTranslation();
 
 } // namespace mlir::cleave

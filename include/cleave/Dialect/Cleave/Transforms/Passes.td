@@ -368,7 +368,7 @@ def CleaveFuse : Pass<"cleave-fuse", "mlir::func::FuncOp"> {
     reach memory.
 
     Every elementwise op ends up inside a `cleave.fused` op, which is what
-    `cleave-translate --cleave-to-cuda` expects. The layer tag is kept when all
+    `cleave-translate --cleave-to-cpp` expects. The layer tag is kept when all
     ops of a kernel share it.
   }];
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
