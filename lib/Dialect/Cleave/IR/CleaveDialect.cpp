@@ -11,6 +11,7 @@
 
 #include "mlir/IR/DialectImplementation.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -128,6 +129,93 @@ ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
+int64_t PlanAttr::getAxisSize(StringRef name) const {
+  std::string message;
+  FailureOr<SmallVector<MeshAxisSpec>> axes = parseMeshSpec(getMesh(), message);
+  if (succeeded(axes))
+    for (const MeshAxisSpec &axis : *axes)
+      if (axis.name == name)
+        return axis.size;
+  return 1;
+}
+
+StringRef PlanAttr::getAxisStrategy(StringRef name) const {
+  std::string message;
+  FailureOr<SmallVector<MeshAxisSpec>> axes = parseMeshSpec(getMesh(), message);
+  if (succeeded(axes))
+    for (auto [axis, strategy] : llvm::zip(*axes, getStrategies()))
+      if (axis.name == name)
+        return cast<StringAttr>(strategy).getValue();
+  return "none";
+}
+
+LogicalResult PlanAttr::verify(
+    function_ref<InFlightDiagnostic()> emitError, StringRef mesh,
+    ArrayAttr strategies, int64_t microBatchSize, int64_t microBatches,
+    StringRef schedule, int64_t virtualStages,
+    DenseI64ArrayAttr layersPerStageAttr,
+    int64_t zeroStage, bool recompute, StringRef precision, int64_t paddedVocab,
+    StringRef cluster, FloatAttr stepTime, FloatAttr peakMemory, FloatAttr mfu) {
+  std::string message;
+  FailureOr<SmallVector<MeshAxisSpec>> axes = parseMeshSpec(mesh, message);
+  if (failed(axes))
+    return emitError() << "plan: " << message;
+  ArrayRef<int64_t> layersPerStage = layersPerStageAttr.asArrayRef();
+  if (strategies.size() != axes->size())
+    return emitError() << "plan: " << strategies.size()
+                       << " strategies for the " << axes->size()
+                       << " axes of mesh " << mesh;
+  int64_t pp = 1;
+  for (auto [axis, attr] : llvm::zip(*axes, strategies)) {
+    auto strategy = dyn_cast<StringAttr>(attr);
+    SmallVector<StringRef> allowed =
+        axis.name == "dp"   ? SmallVector<StringRef>{"none", "dp", "zero1",
+                                                     "zero2", "zero3"}
+        : axis.name == "tp" ? SmallVector<StringRef>{"none", "megatron",
+                                                     "search"}
+        : axis.name == "pp" ? SmallVector<StringRef>{"none", "pipeline"}
+                            : SmallVector<StringRef>{};
+    if (allowed.empty())
+      return emitError() << "plan: mesh axes are dp, tp and pp, got '"
+                         << axis.name << "'";
+    if (!strategy || !llvm::is_contained(allowed, strategy.getValue()))
+      return emitError() << "plan: the " << axis.name << " axis takes "
+                         << llvm::join(allowed, ", ") << ", got " << attr;
+    if (axis.name == "pp")
+      pp = axis.size;
+    bool zero = strategy.getValue().starts_with("zero");
+    if (axis.name == "dp" &&
+        (zero ? strategy.getValue() != ("zero" + Twine(zeroStage)).str()
+              : zeroStage != 0))
+      return emitError() << "plan: zero_stage " << zeroStage
+                         << " disagrees with the dp strategy " << strategy;
+  }
+  if (zeroStage < 0 || zeroStage > 3)
+    return emitError() << "plan: zero_stage must be 0 to 3, got " << zeroStage;
+  if (microBatchSize < 1 || microBatches < 1 || virtualStages < 1)
+    return emitError() << "plan: micro_batch_size, micro_batches and "
+                          "virtual_stages must be at least 1";
+  if (schedule != "gpipe" && schedule != "1f1b" && schedule != "interleaved")
+    return emitError() << "plan: unknown pipeline schedule '" << schedule
+                       << "': expected gpipe, 1f1b or interleaved";
+  if (virtualStages > 1 && schedule != "interleaved")
+    return emitError() << "plan: only the interleaved schedule runs several "
+                          "virtual stages per rank";
+  if (!layersPerStage.empty() &&
+      (static_cast<int64_t>(layersPerStage.size()) != pp * virtualStages ||
+       llvm::any_of(layersPerStage, [](int64_t n) { return n < 1; })))
+    return emitError() << "plan: layers_per_stage needs one positive count "
+                          "per stage, "
+                       << pp * virtualStages << " here";
+  if (precision != "f32" && precision != "bf16" && precision != "f16")
+    return emitError() << "plan: precision must be f32, bf16 or f16, got '"
+                       << precision << "'";
+  if (paddedVocab < 0 || cluster.empty())
+    return emitError() << "plan: needs a padded_vocab of at least 0 and the "
+                          "cluster it was priced on";
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Attribute verification
 //===----------------------------------------------------------------------===//
@@ -195,9 +283,9 @@ LogicalResult CleaveDialect::verifyOperationAttribute(Operation *op,
     return success();
   }
   if (attr.getName() == kPlanAttrName) {
-    if (!isa<DictionaryAttr>(attr.getValue()) || !isa<ModuleOp>(op))
+    if (!isa<PlanAttr>(attr.getValue()) || !isa<ModuleOp>(op))
       return op->emitError("'") << kPlanAttrName
-                                << "' must be a module's dictionary";
+                                << "' must be a module's #cleave.plan";
     return success();
   }
   if (attr.getName() == kRoleAttrName) {

@@ -73,38 +73,37 @@ struct AutoParallelPass
       for (const planner::RankedPlan &candidate : result->plans)
         if (candidate.cost.peakMemory < chosen->cost.peakMemory)
           chosen = &candidate;
-    annotate(module, *loaded, *chosen);
+    annotate(module, *loaded, *chosen, options.precision);
   }
 
   void annotate(ModuleOp module, const planner::Cluster &cluster,
-                const planner::RankedPlan &chosen) {
+                const planner::RankedPlan &chosen, StringRef precisionChosen) {
     const planner::Plan &plan = chosen.plan;
     Builder b(module.getContext());
-    SmallVector<NamedAttribute> entries = {
-        b.getNamedAttr("mesh", b.getStringAttr(plan.getMesh())),
-        b.getNamedAttr("dp", b.getI64IntegerAttr(plan.dp)),
-        b.getNamedAttr("tp", b.getI64IntegerAttr(plan.tp)),
-        b.getNamedAttr("pp", b.getI64IntegerAttr(plan.pp)),
-        b.getNamedAttr("micro_batch_size",
-                       b.getI64IntegerAttr(plan.microBatchSize)),
-        b.getNamedAttr("micro_batches", b.getI64IntegerAttr(plan.microBatches)),
-        b.getNamedAttr("schedule", b.getStringAttr(pipeline::getScheduleName(
-                                       plan.schedule))),
-        b.getNamedAttr("virtual_stages",
-                       b.getI64IntegerAttr(plan.virtualStages)),
-        b.getNamedAttr("zero_stage", b.getI64IntegerAttr(plan.zeroStage)),
-        b.getNamedAttr("recompute", b.getBoolAttr(plan.recompute)),
-        b.getNamedAttr("padded_vocab",
-                       b.getI64IntegerAttr(chosen.cost.paddedVocab)),
-        b.getNamedAttr("layers_per_stage",
-                       b.getDenseI64ArrayAttr(chosen.cost.layersPerStage)),
-        b.getNamedAttr("cluster", b.getStringAttr(cluster.name)),
-        b.getNamedAttr("step_time_s", b.getF64FloatAttr(chosen.cost.stepTime)),
-        b.getNamedAttr("peak_memory_bytes",
-                       b.getF64FloatAttr(chosen.cost.peakMemory)),
-        b.getNamedAttr("mfu", b.getF64FloatAttr(chosen.cost.mfu))};
-    module->setAttr(CleaveDialect::kPlanAttrName,
-                    b.getDictionaryAttr(entries));
+    SmallVector<Attribute> strategies;
+    for (auto [axis, size] : plan.getAxes()) {
+      std::string strategy = "none";
+      if (axis == "dp" && plan.zeroStage > 0)
+        strategy = "zero" + std::to_string(plan.zeroStage);
+      else if (axis == "dp" && size > 1)
+        strategy = "dp";
+      else if (axis == "tp" && size > 1)
+        strategy = "search";
+      else if (axis == "pp" && size > 1)
+        strategy = "pipeline";
+      strategies.push_back(b.getStringAttr(strategy));
+    }
+    module->setAttr(
+        CleaveDialect::kPlanAttrName,
+        PlanAttr::get(
+            module.getContext(), plan.getMesh(), b.getArrayAttr(strategies),
+            plan.microBatchSize, plan.microBatches,
+            pipeline::getScheduleName(plan.schedule), plan.virtualStages,
+            b.getDenseI64ArrayAttr(chosen.cost.layersPerStage), plan.zeroStage, plan.recompute,
+            precisionChosen, chosen.cost.paddedVocab, cluster.name,
+            b.getF64FloatAttr(chosen.cost.stepTime),
+            b.getF64FloatAttr(chosen.cost.peakMemory),
+            b.getF64FloatAttr(chosen.cost.mfu)));
     SmallVector<StringRef> axes;
     SmallVector<int64_t> sizes;
     for (auto [axis, size] : plan.getAxes()) {

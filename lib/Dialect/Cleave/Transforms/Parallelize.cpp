@@ -58,27 +58,17 @@ struct CleaveParallelizePass
   /// the @mesh it added; the pp axis is the pipeline passes' to use.
   LogicalResult readPlan(ModuleOp module, SmallVector<std::string> &strategies,
                          std::string &planCluster) {
-    auto plan = module->getAttrOfType<DictionaryAttr>(
-        CleaveDialect::kPlanAttrName);
+    auto plan = module->getAttrOfType<PlanAttr>(CleaveDialect::kPlanAttrName);
     if (!plan || !module.lookupSymbol<MeshOp>(kMeshName))
       return module.emitError("cleave-parallelize needs a mesh, e.g. "
                               "mesh=dp=2,tp=2, or a plan and @mesh from "
                               "cleave-auto-parallel");
-    auto getInt = [&](StringRef key) -> int64_t {
-      auto value = plan.getAs<IntegerAttr>(key);
-      return value ? value.getInt() : 0;
-    };
     planner::Plan recorded;
-    recorded.dp = getInt("dp");
-    recorded.tp = getInt("tp");
-    recorded.zeroStage = getInt("zero_stage");
-    if (recorded.dp < 1 || recorded.tp < 1 || recorded.zeroStage < 0 ||
-        recorded.zeroStage > 3)
-      return module.emitError("cleave-parallelize: cleave.plan needs dp and "
-                              "tp of at least 1 and a zero_stage of 0-3");
+    recorded.dp = plan.getAxisSize("dp");
+    recorded.tp = plan.getAxisSize("tp");
+    recorded.zeroStage = plan.getZeroStage();
     llvm::append_range(strategies, recorded.getStrategies());
-    if (auto name = plan.getAs<StringAttr>("cluster"))
-      planCluster = name.str();
+    planCluster = plan.getCluster().str();
     return success();
   }
 

@@ -164,4 +164,54 @@ def Cleave_InputRoleAttr : EnumAttr<Cleave_Dialect, Cleave_InputRole,
   let assemblyFormat = "`<` $value `>`";
 }
 
+def Cleave_PlanAttr : Cleave_Attr<"Plan", "plan"> {
+  let summary = "A parallelization plan: the mesh and how each axis is used";
+  let description = [{
+    What `cleave-auto-parallel` chose for a module, recorded on it as
+    `cleave.plan`: the mesh (spelled as everywhere, `dp=2,pp=1,tp=4`,
+    outermost axis first), the strategy of each axis in mesh order (`dp`,
+    `zero1`-`zero3` or `none` on dp; `megatron`, `search` or `none` on tp;
+    `pipeline` or `none` on pp), the micro-batch size and count, the
+    pipeline schedule with its virtual stages and the transformer blocks of
+    each stage, the ZeRO stage, recompute, the compute precision, the
+    vocabulary as padded, the cluster it was priced on, and the predicted
+    step time, peak memory per device and MFU.
+
+    ```mlir
+    module attributes {cleave.plan = #cleave.plan<mesh = "dp=8,pp=1,tp=1",
+        strategies = ["zero1", "none", "none"], micro_batch_size = 8,
+        micro_batches = 1, schedule = "1f1b", virtual_stages = 1,
+        layers_per_stage = [12], zero_stage = 1, recompute = false,
+        precision = "bf16", padded_vocab = 50304, cluster = "dgx-a100-80g",
+        step_time_s = 4.49e-02 : f64, peak_memory_bytes = 9.5e+09 : f64,
+        mfu = 4.99e-01 : f64>}
+    ```
+
+    The verifier checks that the pieces agree: the mesh's axes and the
+    strategy of each, the ZeRO stage against the dp strategy, the schedule
+    against its virtual stages, and the stages against the pp axis.
+  }];
+  let parameters = (ins
+      StringRefParameter<"mesh, outermost axis first">:$mesh,
+      "::mlir::ArrayAttr":$strategies,
+      "int64_t":$micro_batch_size, "int64_t":$micro_batches,
+      StringRefParameter<"pipeline schedule">:$schedule,
+      "int64_t":$virtual_stages,
+      "::mlir::DenseI64ArrayAttr":$layers_per_stage,
+      "int64_t":$zero_stage, "bool":$recompute,
+      StringRefParameter<"compute precision">:$precision,
+      "int64_t":$padded_vocab,
+      StringRefParameter<"cluster priced on">:$cluster,
+      "::mlir::FloatAttr":$step_time_s, "::mlir::FloatAttr":$peak_memory_bytes,
+      "::mlir::FloatAttr":$mfu);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The size of mesh axis `name`, 1 when the mesh has none.
+    int64_t getAxisSize(::llvm::StringRef name) const;
+    /// The strategy of mesh axis `name`, "none" when the mesh has none.
+    ::llvm::StringRef getAxisStrategy(::llvm::StringRef name) const;
+  }];
+}
+
 #endif // CLEAVE_DIALECT_CLEAVE_IR_CLEAVEATTRS_TD

@@ -87,8 +87,8 @@ def Cleave_Dialect : Dialect {
     /// its stages run.
     static constexpr ::llvm::StringLiteral kScheduleAttrName =
         "cleave.schedule";
-    /// Module attribute set by cleave-auto-parallel: the chosen plan (a
-    /// dictionary).
+    /// Module attribute set by cleave-auto-parallel: the chosen
+    /// #cleave.plan.
     static constexpr ::llvm::StringLiteral kPlanAttrName = "cleave.plan";
     /// Operation attribute set by cleave-plan-memory: the arena byte offset
     /// of each result (an i64 array, one entry per result).

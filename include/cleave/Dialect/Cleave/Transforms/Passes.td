@@ -43,15 +43,17 @@ def CleaveAutoParallel : Pass<"cleave-auto-parallel", "mlir::ModuleOp"> {
     `devices` devices of `cluster`, as `cleavec plan` does (see
     docs/planner.md), and records the choice. The module gains a
     `cleave.mesh @mesh` with the chosen axes (dp, pp, tp in mesh order) and
-    the attribute `cleave.plan`:
+    the attribute `cleave.plan`, a `#cleave.plan` (see the dialect
+    reference):
 
     ```mlir
-    module attributes {cleave.plan = {dp = 8 : i64, tp = 1 : i64, pp = 1 : i64,
-        mesh = "dp=8,pp=1,tp=1", micro_batch_size = 8 : i64,
-        micro_batches = 1 : i64, schedule = "1f1b", virtual_stages = 1 : i64,
-        zero_stage = 1 : i64, recompute = false, cluster = "dgx-a100-80g",
-        step_time_s = 4.49e-02 : f64, peak_memory_bytes = 9.5e+09 : f64,
-        mfu = 4.99e-01 : f64}} { ... }
+    module attributes {cleave.plan = #cleave.plan<mesh = "dp=8,pp=1,tp=1",
+        strategies = ["zero1", "none", "none"], micro_batch_size = 8,
+        micro_batches = 1, schedule = "1f1b", virtual_stages = 1,
+        layers_per_stage = [12], zero_stage = 1, recompute = false,
+        precision = "bf16", padded_vocab = 50257, cluster = "dgx-a100-80g",
+        step_time_s = 0.0464 : f64, peak_memory_bytes = 1.02e+10 : f64,
+        mfu = 0.484 : f64>} { ... }
     ```
 
     `objective=time` takes the fastest plan that fits, `objective=memory`
