@@ -3,6 +3,8 @@
 #include "cleave/runtime/Profile.h"
 #include "cleave/runtime/Program.h"
 
+#include "Trace.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -43,12 +45,16 @@ Status Profiler::createFromEnvironment(Context &context,
                                        std::unique_ptr<Profiler> &profiler) {
   profiler.reset();
   const char *setting = std::getenv("CLEAVE_PROFILE");
-  if (!setting || std::string(setting) == "0")
-    return Status::success();
-  if (std::string(setting) != "1")
+  const char *trace = std::getenv("CLEAVE_TRACE");
+  bool table = setting && std::string(setting) != "0";
+  if (setting && std::string(setting) != "0" && std::string(setting) != "1")
     return Status::error(std::string("CLEAVE_PROFILE must be 0 or 1, got '") +
                          setting + "'");
+  // A trace times each op too, without printing the table.
+  if (!table && !(trace && *trace))
+    return Status::success();
   auto created = std::make_unique<Profiler>(createProfileClock(context));
+  created->printsTable = table;
   if (const char *cluster = std::getenv("CLEAVE_PROFILE_CLUSTER");
       cluster && *cluster) {
     DevicePeaks peaks;
@@ -67,6 +73,10 @@ void Profiler::begin(int op) {
     failure = marked;
   openOp = op;
   openMark = index;
+  if (firstMark < 0 && index >= 0) {
+    firstMark = index;
+    firstMarkMicros = Trace::now();
+  }
 }
 
 void Profiler::end(int op) {
@@ -89,7 +99,17 @@ Status Profiler::collect(const Program &program) {
     entry.op = span.op;
     entry.calls += 1;
     entry.seconds += seconds;
+    if (Trace *trace = Trace::get()) {
+      // The op's place on the device's timeline, from the run's first mark.
+      double offset = 0;
+      CLEAVE_RETURN_IF_ERROR(clock->getSeconds(firstMark, span.from, offset));
+      double start = firstMarkMicros + offset * 1e6;
+      const OpInfo &info = program.ops[span.op];
+      trace->add("op", std::string(info.name) + " " + info.location, start,
+                 start + seconds * 1e6);
+    }
   }
+  firstMark = -1;
   spans.clear();
   clock->clear();
   return Status::success();

@@ -271,7 +271,7 @@ Status run(const Program &program, const RunOptions &options,
     writer.setMetadata("program", program.name);
     CLEAVE_RETURN_IF_ERROR(writer.write(options.outputsPath));
   }
-  if (profiler && isLogger)
+  if (profiler && profiler->printsTable && isLogger)
     profiler->print(stdout);
   // Last: replaying GEMMs writes over arena buffers the results live in.
   if (options.gemmBaseline) {

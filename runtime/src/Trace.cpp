@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 namespace cleave::rt {
@@ -33,7 +34,21 @@ void Trace::add(const char *category, std::string name, double start,
   events.push_back({category, std::move(name), start, end});
 }
 
+/// `text` as the inside of a JSON string (op names carry file paths).
+static std::string escapeJson(const std::string &text) {
+  std::string escaped;
+  for (char c : text) {
+    if (c == '"' || c == '\\')
+      escaped += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20)
+      escaped += c;
+  }
+  return escaped;
+}
+
 Status Trace::write() const {
+  std::error_code ec;
+  std::filesystem::create_directories(directory, ec);
   std::string path = directory + "/trace-rank" + std::to_string(rank) + ".json";
   FILE *file = std::fopen(path.c_str(), "w");
   if (!file)
@@ -47,7 +62,8 @@ Status Trace::write() const {
     std::fprintf(file,
                  ",\n  {\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\", "
                  "\"pid\": %d, \"tid\": 0, \"ts\": %.3f, \"dur\": %.3f}",
-                 event.name.c_str(), event.category, rank, event.start,
+                 escapeJson(event.name).c_str(), event.category, rank,
+                 event.start,
                  event.end - event.start);
   std::fprintf(file, "\n], \"displayTimeUnit\": \"ms\"}\n");
   bool ok = std::fclose(file) == 0;

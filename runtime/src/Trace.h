@@ -46,20 +46,24 @@ private:
 /// Records the span of its lifetime when a trace is on.
 class TraceScope {
 public:
-  TraceScope(const char *category, const char *name)
-      : trace(Trace::get()), category(category), name(name),
+  TraceScope(const char *category, std::string name)
+      : trace(Trace::get()), category(category), name(std::move(name)),
         start(trace ? Trace::now() : 0) {}
-  ~TraceScope() {
-    if (trace)
-      trace->add(category, name, start, Trace::now());
-  }
+  ~TraceScope() { finish(); }
   TraceScope(const TraceScope &) = delete;
   TraceScope &operator=(const TraceScope &) = delete;
+
+  /// Records the event now rather than at the end of the scope.
+  void finish() {
+    if (trace)
+      trace->add(category, name, start, Trace::now());
+    trace = nullptr;
+  }
 
 private:
   Trace *trace;
   const char *category;
-  const char *name;
+  std::string name;
   double start;
 };
 

@@ -21,6 +21,7 @@
 #include "CommandLine.h"
 #include "ProgramSupport.h"
 #include "Support.h"
+#include "Trace.h"
 #include "TrainingState.h"
 
 #include <cerrno>
@@ -174,6 +175,7 @@ public:
     if (microBatches > 1 && !apply)
       return Status::error("--micro-batches needs a program built with "
                            "cleavec train --micro-batches");
+
     if (apply && microBatches == 1)
       return Status::error("this program accumulates gradients over "
                            "micro-batches: pass --micro-batches M as given to "
@@ -186,11 +188,25 @@ public:
   Status runStep(TrainingState &state, int64_t microBatches,
                  const BatchLoader &loadBatch, uint8_t *arena, double &loss,
                  double &norm) override {
+    TraceScope traced("step", "step");
+    CLEAVE_RETURN_IF_ERROR(runMicroBatches(state, microBatches, loadBatch,
+                                           arena, loss, norm));
+    traced.finish();
+    if (Trace *trace = Trace::get())
+      CLEAVE_RETURN_IF_ERROR(trace->write());
+    return Status::success();
+  }
+
+private:
+  Status runMicroBatches(TrainingState &state, int64_t microBatches,
+                         const BatchLoader &loadBatch, uint8_t *arena,
+                         double &loss, double &norm) {
     loss = 0;
     norm = std::nan("");
     std::set<std::string> accumulated;
     for (int64_t j = 0; j < microBatches; ++j) {
       CLEAVE_RETURN_IF_ERROR(loadBatch(j));
+      TraceScope traced("compute", "micro-batch " + std::to_string(j));
       CLEAVE_RETURN_IF_ERROR(
           runProgram(context, step, stepArguments, stepResults, arena));
       double microLoss = 0;
@@ -207,6 +223,7 @@ public:
             readResult(context, step, stepResults, normIndex, norm));
       return applyUpdates(context, step, stepArguments, stepResults);
     }
+    TraceScope traced("compute", "update");
     CLEAVE_RETURN_IF_ERROR(
         runProgram(context, *apply, applyArguments, applyResults, arena));
     if (normIndex >= 0)
@@ -215,7 +232,6 @@ public:
     return applyUpdates(context, *apply, applyArguments, applyResults);
   }
 
-private:
   const Program &step;
   const Program *apply;
   Context &context;
@@ -336,7 +352,13 @@ Status train(StepExecutor &executor, TrainOptions options,
     return Status::success();
   };
 
+  const char *traceDirectory = std::getenv("CLEAVE_TRACE");
   for (int64_t stepNumber = first; stepNumber <= options.steps; ++stepNumber) {
+    // Without a pipeline (whose executor traces every step), a trace is of
+    // the last step: the others warm up, and are the same.
+    if (traceDirectory && *traceDirectory && stepNumber == options.steps &&
+        !Trace::get())
+      Trace::start(traceDirectory, communicator ? communicator->getRank() : 0);
     auto start = std::chrono::steady_clock::now();
     double lr = getLearningRate(options.schedule, stepNumber);
     CLEAVE_RETURN_IF_ERROR(setScalar("lr", lr));
@@ -375,7 +397,7 @@ Status train(StepExecutor &executor, TrainOptions options,
         stepNumber == options.steps)
       CLEAVE_RETURN_IF_ERROR(save(stepNumber));
   }
-  if (profiler && isLogger)
+  if (profiler && profiler->printsTable && isLogger)
     profiler->print(stdout);
   return Status::success();
 }

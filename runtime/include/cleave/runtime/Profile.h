@@ -74,18 +74,23 @@ public:
   explicit Profiler(std::unique_ptr<ProfileClock> clock)
       : clock(std::move(clock)) {}
 
-  /// A profiler when CLEAVE_PROFILE=1 (installed on `context`), null when
-  /// it is unset or 0; an error for any other value or an unreadable
-  /// CLEAVE_PROFILE_CLUSTER.
+  /// A profiler when CLEAVE_PROFILE=1 or CLEAVE_TRACE is set (installed on
+  /// `context`), null otherwise; an error for a CLEAVE_PROFILE other than 0
+  /// or 1 or an unreadable CLEAVE_PROFILE_CLUSTER.
   static Status createFromEnvironment(Context &context,
                                       std::unique_ptr<Profiler> &profiler);
 
   void setPeaks(DevicePeaks value) { peaks = std::move(value); }
 
+  /// Whether the run ends by printing the table (CLEAVE_PROFILE=1), not
+  /// only timing ops for a trace.
+  bool printsTable = true;
+
   void begin(int op);
   void end(int op);
   /// Adds the times of the ops `program` ran since the last collect; call
-  /// once the device has finished them.
+  /// once the device has finished them. With a trace recording
+  /// (CLEAVE_TRACE), each op also becomes a trace event.
   Status collect(const Program &program);
   /// The table: one row per op of every program that ran, slowest first.
   void print(std::FILE *out) const;
@@ -111,6 +116,10 @@ private:
   };
   std::vector<Span> spans;
   int openOp = -1, openMark = -1;
+  /// The first mark since the last collect, and the host clock then (in
+  /// microseconds): where a run's ops start on a trace's timeline.
+  int firstMark = -1;
+  double firstMarkMicros = 0;
   Status failure = Status::success();
   std::map<std::pair<const Program *, int>, OpStats> stats;
 };
