@@ -96,6 +96,9 @@ LogicalResult mlir::cleave::verifyTrainingPipelineOptions(
       options.precision != "f16")
     return fail("precision must be f32, bf16 or f16, got '" +
                 options.precision + "'");
+  if (options.optimizer != "adamw" && options.optimizer != "sgd")
+    return fail("optimizer must be adamw or sgd, got '" + options.optimizer +
+                "'");
   if (options.microBatches < 1 || options.virtualStages < 1)
     return fail("micro-batches and virtual-stages must be at least 1");
   bool training = options.mode == CompileMode::Train;
@@ -147,7 +150,10 @@ void mlir::cleave::buildTrainingPipeline(
   auto parallelize = [&](StringRef function, StringRef strategy) {
     CleaveParallelizeOptions parallelize;
     parallelize.mesh = options.mesh;
-    parallelize.strategy = strategy.str();
+    SmallVector<StringRef> strategies;
+    strategy.split(strategies, ',', -1, /*KeepEmpty=*/false);
+    for (StringRef name : strategies)
+      parallelize.strategy.push_back(name.str());
     parallelize.cluster = options.cluster;
     if (!function.empty() || options.mode == CompileMode::Forward)
       parallelize.function = function.str();
@@ -161,7 +167,8 @@ void mlir::cleave::buildTrainingPipeline(
     CleaveMixedPrecisionOptions mixed;
     if (!options.function.empty())
       mixed.function = options.function;
-    mixed.precision = options.precision;
+    mixed.precision = options.precision == "bf16" ? ComputePrecision::BF16
+                                                  : ComputePrecision::F16;
     pm.addPass(createCleaveMixedPrecision(mixed));
   }
   if (training && options.microBatches != 1) {
@@ -176,7 +183,8 @@ void mlir::cleave::buildTrainingPipeline(
 
   // step
   CleaveOptimizerOptions update;
-  update.optimizer = options.optimizer;
+  update.optimizer = options.optimizer == "sgd" ? OptimizerKind::Sgd
+                                                : OptimizerKind::AdamW;
   update.momentum = options.momentum;
   update.beta1 = options.beta1;
   update.beta2 = options.beta2;
@@ -231,7 +239,7 @@ void mlir::cleave::buildTrainingPipeline(
     pm.addNestedPass<func::FuncOp>(createCleaveAssignStages(assign));
     CleavePipelineSplitOptions split;
     split.ranks = pipelineRanks;
-    split.schedule = options.schedule;
+    split.schedule = *pipeline::parseScheduleKind(options.schedule);
     split.microBatches = options.microBatches;
     pm.addPass(createCleavePipelineSplit(split));
     pm.addPass(createCleaveOptimizer(update));

@@ -1,6 +1,6 @@
 // RUN: cleave-opt %s -split-input-file -verify-diagnostics --cleave-optimizer
 // RUN: not cleave-opt %s -split-input-file '--cleave-optimizer=function=forward optimizer=lion' -o /dev/null 2>&1 | FileCheck %s --check-prefix=UNKNOWN
-// UNKNOWN: unknown optimizer 'lion': expected adamw or sgd
+// UNKNOWN: for the --optimizer option: Cannot find option named 'lion'!
 
 // expected-error@+1 {{no function 'train_step' to extend: run cleave-autodiff first}}
 module {

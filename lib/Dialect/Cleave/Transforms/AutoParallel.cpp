@@ -28,11 +28,6 @@ struct AutoParallelPass
                        "plans an unpartitioned model");
       return signalPassFailure();
     }
-    if (objective != "time" && objective != "memory") {
-      module.emitError("objective must be time or memory, got '")
-          << objective << "'";
-      return signalPassFailure();
-    }
     SmallVector<func::FuncOp> candidates;
     for (func::FuncOp candidate : module.getOps<func::FuncOp>())
       if (!candidate.isDeclaration() &&
@@ -69,7 +64,7 @@ struct AutoParallelPass
       return signalPassFailure();
     }
     const planner::RankedPlan *chosen = &result->plans.front();
-    if (objective == "memory")
+    if (objective == PlanObjective::Memory)
       for (const planner::RankedPlan &candidate : result->plans)
         if (candidate.cost.peakMemory < chosen->cost.peakMemory)
           chosen = &candidate;

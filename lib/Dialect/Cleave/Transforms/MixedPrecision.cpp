@@ -42,16 +42,9 @@ struct MixedPrecisionPass
         lookupFunctionWithBody(module, function, "to convert");
     if (!forward)
       return signalPassFailure();
-    Type low;
-    if (precision == "bf16")
-      low = BFloat16Type::get(&getContext());
-    else if (precision == "f16")
-      low = Float16Type::get(&getContext());
-    else {
-      forward.emitError("unknown precision '")
-          << precision << "': expected bf16 or f16";
-      return signalPassFailure();
-    }
+    Type low = precision == ComputePrecision::BF16
+                   ? Type(BFloat16Type::get(&getContext()))
+                   : Type(Float16Type::get(&getContext()));
     Type f32 = Float32Type::get(&getContext());
     Block &body = forward.getBody().front();
     OpBuilder builder(&getContext());

@@ -90,11 +90,6 @@ struct OptimizerPass
                                      "to extend: run cleave-autodiff first");
     if (!step)
       return signalPassFailure();
-    if (optimizer != "adamw" && optimizer != "sgd") {
-      step.emitError("unknown optimizer '")
-          << optimizer << "': expected adamw or sgd";
-      return signalPassFailure();
-    }
     if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && epsilon > 0 &&
           momentum >= 0 && momentum < 1 && weightDecay >= 0 && clipNorm >= 0)) {
       step.emitError("optimizer options out of range: need 0 <= beta1, beta2, "
@@ -285,7 +280,7 @@ struct OptimizerPass
           index, type, getArgumentAttrs(attrs, role, name.str(), block), loc);
       return step.getArgument(index);
     };
-    bool adam = optimizer == "adamw";
+    bool adam = optimizer == OptimizerKind::AdamW;
     BlockArgument lr = addArgument(scalarF32, CleaveDialect::kInputAttrName, "lr");
     BlockArgument stepNumber =
         adam ? addArgument(scalarF32, CleaveDialect::kInputAttrName, "step")

@@ -108,15 +108,13 @@ struct CleaveParallelizePass
         }
       }
     } else {
-      SmallVector<StringRef> names;
-      StringRef(strategy).split(names, ',', -1, /*KeepEmpty=*/false);
-      for (StringRef name : names)
-        if (!name.trim().empty())
-          strategies.push_back(name.trim().str());
-      if (strategies.empty()) {
-        module.emitError("cleave-parallelize: strategy='")
-            << strategy.getValue() << "' names no strategy";
-        return signalPassFailure();
+      for (const std::string &name : strategy) {
+        if (StringRef(name).trim().empty()) {
+          module.emitError("cleave-parallelize: an empty strategy in "
+                           "strategy=");
+          return signalPassFailure();
+        }
+        strategies.push_back(StringRef(name).trim().str());
       }
     }
     runStrategies(module, strategies, cluster);

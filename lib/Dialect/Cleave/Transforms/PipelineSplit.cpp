@@ -487,7 +487,7 @@ struct PipelineSplitPass
              << rankCount << " pp ranks";
     auto emitError = [&] { return step.emitError(); };
     auto recorded = ScheduleAttr::getChecked(
-        emitError, &getContext(), StringRef(schedule.getValue()), rankCount,
+        emitError, &getContext(), pipeline::getScheduleName(schedule), rankCount,
         stageCount / rankCount, microBatches.getValue());
     if (!recorded)
       return failure();

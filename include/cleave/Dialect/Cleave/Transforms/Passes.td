@@ -74,8 +74,14 @@ def CleaveAutoParallel : Pass<"cleave-auto-parallel", "mlir::ModuleOp"> {
            "GiB a device may use (0: the device's memory)">,
     Option<"precision", "precision", "std::string", /*default=*/"\"\"",
            "bf16 or f32 (default: bf16 where the cluster has a bf16 peak)">,
-    Option<"objective", "objective", "std::string", /*default=*/"\"time\"",
-           "time (the fastest plan) or memory (the smallest)">,
+    Option<"objective", "objective", "mlir::cleave::PlanObjective",
+           /*default=*/"mlir::cleave::PlanObjective::Time",
+           "What the chosen plan minimizes",
+           [{::llvm::cl::values(
+               clEnumValN(mlir::cleave::PlanObjective::Time, "time",
+                          "the step time, among plans that fit"),
+               clEnumValN(mlir::cleave::PlanObjective::Memory, "memory",
+                          "the memory per device"))}]>,
   ];
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
@@ -186,8 +192,16 @@ def CleavePipelineSplit : Pass<"cleave-pipeline-split", "mlir::ModuleOp"> {
     Option<"ranks", "ranks", "int64_t", /*default=*/"0",
            "pp ranks the stages run on (default: the mesh's pp axis, or one "
            "rank per stage)">,
-    Option<"schedule", "schedule", "std::string", /*default=*/"\"1f1b\"",
-           "Pipeline schedule: gpipe, 1f1b or interleaved">,
+    Option<"schedule", "schedule", "mlir::cleave::pipeline::ScheduleKind",
+           /*default=*/"mlir::cleave::pipeline::ScheduleKind::OneFOneB",
+           "Pipeline schedule",
+           [{::llvm::cl::values(
+               clEnumValN(mlir::cleave::pipeline::ScheduleKind::GPipe, "gpipe",
+                          "all forwards, then all backwards"),
+               clEnumValN(mlir::cleave::pipeline::ScheduleKind::OneFOneB,
+                          "1f1b", "one forward, one backward"),
+               clEnumValN(mlir::cleave::pipeline::ScheduleKind::Interleaved,
+                          "interleaved", "1F1B over virtual stages"))}]>,
     Option<"microBatches", "micro-batches", "int64_t", /*default=*/"1",
            "Micro-batches per step">,
   ];
@@ -237,8 +251,14 @@ def CleaveMixedPrecision : Pass<"cleave-mixed-precision", "mlir::ModuleOp"> {
   let options = [
     Option<"function", "function", "std::string", /*default=*/"\"forward\"",
            "The forward function">,
-    Option<"precision", "precision", "std::string", /*default=*/"\"bf16\"",
-           "bf16 or f16">,
+    Option<"precision", "precision", "mlir::cleave::ComputePrecision",
+           /*default=*/"mlir::cleave::ComputePrecision::BF16",
+           "The compute precision",
+           [{::llvm::cl::values(
+               clEnumValN(mlir::cleave::ComputePrecision::BF16, "bf16",
+                          "bfloat16"),
+               clEnumValN(mlir::cleave::ComputePrecision::F16, "f16",
+                          "IEEE half precision"))}]>,
   ];
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
@@ -309,8 +329,13 @@ def CleaveOptimizer : Pass<"cleave-optimizer", "mlir::ModuleOp"> {
   let options = [
     Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
            "The training step to extend">,
-    Option<"optimizer", "optimizer", "std::string", /*default=*/"\"adamw\"",
-           "adamw or sgd">,
+    Option<"optimizer", "optimizer", "mlir::cleave::OptimizerKind",
+           /*default=*/"mlir::cleave::OptimizerKind::AdamW", "The update rule",
+           [{::llvm::cl::values(
+               clEnumValN(mlir::cleave::OptimizerKind::AdamW, "adamw",
+                          "AdamW, decoupled weight decay"),
+               clEnumValN(mlir::cleave::OptimizerKind::Sgd, "sgd",
+                          "SGD with momentum"))}]>,
     Option<"momentum", "momentum", "double", /*default=*/"0.0", "SGD momentum">,
     Option<"beta1", "beta1", "double", /*default=*/"0.9", "AdamW beta1">,
     Option<"beta2", "beta2", "double", /*default=*/"0.999", "AdamW beta2">,
@@ -610,8 +635,8 @@ def CleaveParallelize : Pass<"cleave-parallelize", "mlir::ModuleOp"> {
   let options = [
     Option<"mesh", "mesh", "std::string", /*default=*/"\"\"",
            "Mesh axes and sizes, outermost first: name=size,...">,
-    Option<"strategy", "strategy", "std::string", /*default=*/"\"\"",
-           "Strategies, comma-separated: dp, megatron, search, zero1, zero2, zero3">,
+    ListOption<"strategy", "strategy", "std::string",
+               "Strategies in order: dp, megatron, search, zero1, zero2, zero3">,
     Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
            "Function to shard">,
     Option<"cluster", "cluster", "std::string", /*default=*/"\"\"",
