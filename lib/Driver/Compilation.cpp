@@ -141,6 +141,17 @@ LogicalResult mlir::cleave::driver::compileModel(
     std::string &executablePath) {
   StringRef modelPath = request.modelPath, directory = request.directory;
   const BuildOptions &build = request.build;
+  std::string invalid;
+  if (failed(verifyTrainingPipelineOptions(options, invalid))) {
+    error() << invalid << "\n";
+    return failure();
+  }
+  if (!request.initParams.empty() &&
+      (request.printPipeline || options.compileTo != CompilePhase::Kernels)) {
+    error() << "--init-params writes the parameters of a built program: not "
+               "with --print-pipeline or --compile-to\n";
+    return failure();
+  }
   if (build.target != "cpu" && build.target != "cuda") {
     error() << "--target must be cpu or cuda, got '" << build.target << "'\n";
     return failure();
@@ -158,9 +169,8 @@ LogicalResult mlir::cleave::driver::compileModel(
     return failure();
   }
 
-  llvm::SourceMgr sourceMgr;
-  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module = parseModel(context, modelPath, sourceMgr);
+  ParsedModel parsed(context, modelPath);
+  OwningOpRef<ModuleOp> &module = parsed.module;
   if (!module)
     return failure();
   std::string message;

@@ -34,35 +34,25 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
-#include "llvm/ADT/StringSwitch.h"
 
 using namespace mlir;
 using namespace mlir::cleave;
 
+/// The phases in order, by name.
+static constexpr std::pair<CompilePhase, StringLiteral> kPhaseNames[] = {
+    {CompilePhase::Model, "model"},     {CompilePhase::Step, "step"},
+    {CompilePhase::Sharded, "sharded"}, {CompilePhase::Staged, "staged"},
+    {CompilePhase::Kernels, "kernels"}};
+
 std::optional<CompilePhase> mlir::cleave::parseCompilePhase(StringRef name) {
-  return llvm::StringSwitch<std::optional<CompilePhase>>(name)
-      .Case("model", CompilePhase::Model)
-      .Case("step", CompilePhase::Step)
-      .Case("sharded", CompilePhase::Sharded)
-      .Case("staged", CompilePhase::Staged)
-      .Case("kernels", CompilePhase::Kernels)
-      .Default(std::nullopt);
+  for (auto [phase, phaseName] : kPhaseNames)
+    if (phaseName == name)
+      return phase;
+  return std::nullopt;
 }
 
 StringRef mlir::cleave::getCompilePhaseName(CompilePhase phase) {
-  switch (phase) {
-  case CompilePhase::Model:
-    return "model";
-  case CompilePhase::Step:
-    return "step";
-  case CompilePhase::Sharded:
-    return "sharded";
-  case CompilePhase::Staged:
-    return "staged";
-  case CompilePhase::Kernels:
-    return "kernels";
-  }
-  llvm_unreachable("unknown compile phase");
+  return kPhaseNames[static_cast<int>(phase)].second;
 }
 
 /// The mesh of `options`, which must parse.
@@ -155,8 +145,8 @@ void mlir::cleave::buildTrainingPipeline(
     for (StringRef name : strategies)
       parallelize.strategy.push_back(name.str());
     parallelize.cluster = options.cluster;
-    if (!function.empty() || options.mode == CompileMode::Forward)
-      parallelize.function = function.str();
+    if (options.mode == CompileMode::Forward)
+      parallelize.function = function.empty() ? "forward" : function.str();
     pm.addPass(createCleaveParallelize(parallelize));
     cleanUp();
   };

@@ -65,8 +65,8 @@ FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward
   // the table that embeds them.
   if (std::optional<unsigned> tokens =
           findInputByRole(forward, InputRole::Tokens)) {
-    auto type = cast<RankedTensorType>(forward.getArgument(*tokens).getType());
-    if (type.getRank() == 2) {
+    auto type = dyn_cast<RankedTensorType>(forward.getArgument(*tokens).getType());
+    if (type && type.getRank() == 2 && type.hasStaticShape()) {
       model.batch = type.getDimSize(0);
       model.seq = type.getDimSize(1);
     }
@@ -75,7 +75,8 @@ FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward
       auto table = embedding ? dyn_cast<BlockArgument>(embedding.getTable())
                              : BlockArgument();
       if (!table || !forward.getArgAttr(table.getArgNumber(),
-                                        CleaveDialect::kParamAttrName))
+                                        CleaveDialect::kParamAttrName) ||
+          !embedding.getTable().getType().hasStaticShape())
         continue;
       RankedTensorType tableType = embedding.getTable().getType();
       model.vocab = tableType.getDimSize(0);

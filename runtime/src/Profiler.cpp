@@ -99,7 +99,7 @@ Status Profiler::collect(const Program &program) {
     entry.op = span.op;
     entry.calls += 1;
     entry.seconds += seconds;
-    if (Trace *trace = Trace::get()) {
+    if (Trace *trace = Trace::get(); trace && trace->recordsOps()) {
       // The op's place on the device's timeline, from the run's first mark.
       double offset = 0;
       CLEAVE_RETURN_IF_ERROR(clock->getSeconds(firstMark, span.from, offset));

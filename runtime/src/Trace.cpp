@@ -16,10 +16,11 @@ static std::unique_ptr<Trace> &getRecording() {
 
 Trace *Trace::get() { return getRecording().get(); }
 
-void Trace::start(const std::string &directory, int rank) {
+void Trace::start(const std::string &directory, int rank, bool ops) {
   auto trace = std::make_unique<Trace>();
   trace->directory = directory;
   trace->rank = rank;
+  trace->ops = ops;
   getRecording() = std::move(trace);
 }
 

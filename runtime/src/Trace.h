@@ -23,8 +23,10 @@ class Trace {
 public:
   /// The trace being recorded, or null (the default).
   static Trace *get();
-  /// Starts recording for `rank`, to be written into `directory`.
-  static void start(const std::string &directory, int rank);
+  /// Starts recording for `rank`, to be written into `directory`; with
+  /// `ops`, the profiler adds an event per op.
+  static void start(const std::string &directory, int rank, bool ops = false);
+  bool recordsOps() const { return ops; }
 
   /// Microseconds on the monotonic clock.
   static double now();
@@ -40,6 +42,7 @@ private:
   };
   std::string directory;
   int rank = 0;
+  bool ops = false;
   std::vector<Event> events;
 };
 

@@ -358,7 +358,8 @@ Status train(StepExecutor &executor, TrainOptions options,
     // the last step: the others warm up, and are the same.
     if (traceDirectory && *traceDirectory && stepNumber == options.steps &&
         !Trace::get())
-      Trace::start(traceDirectory, communicator ? communicator->getRank() : 0);
+      Trace::start(traceDirectory, communicator ? communicator->getRank() : 0,
+                   /*ops=*/true);
     auto start = std::chrono::steady_clock::now();
     double lr = getLearningRate(options.schedule, stepNumber);
     CLEAVE_RETURN_IF_ERROR(setScalar("lr", lr));

@@ -188,71 +188,84 @@ module attributes {cleave.schedule = #cleave.schedule<"gpipe", ranks = 2, virtua
 // -----
 
 // expected-error @+1 {{plan: a mesh is axis=size pairs like dp=2,tp=2, got 'dp:2,pp=2,tp=2'}}
-module attributes {cleave.plan = #cleave.plan<mesh = "dp:2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [3, 3, 3, 3], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
+module attributes {cleave.plan = #cleave.plan<mesh = "dp:2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
 }
 
 // -----
 
 // expected-error @+1 {{plan: mesh axes are dp, tp and pp, got 'ep'}}
-module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,ep=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [3, 3, 3, 3], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
+module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,ep=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
 }
 
 // -----
 
 // expected-error @+1 {{plan: 2 strategies for the 3 axes of mesh dp=2,pp=2,tp=2}}
-module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [3, 3, 3, 3], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
+module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
 }
 
 // -----
 
 // expected-error @+1 {{plan: the tp axis takes none, megatron, search, got "dp"}}
-module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "dp"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [3, 3, 3, 3], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
+module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "dp"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
 }
 
 // -----
 
 // expected-error @+1 {{plan: zero_stage 2 disagrees with the dp strategy "zero1"}}
-module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [3, 3, 3, 3], zero_stage = 2, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
+module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [6, 6], zero_stage = 2, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
 }
 
 // -----
 
 // expected-error @+1 {{plan: micro_batch_size, micro_batches and virtual_stages must be at least 1}}
-module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 0, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [3, 3, 3, 3], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
+module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 0, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
 }
 
 // -----
 
 // expected-error @+1 {{plan: unknown pipeline schedule 'zigzag': expected gpipe, 1f1b or interleaved}}
-module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "zigzag", virtual_stages = 2, layers_per_stage = [3, 3, 3, 3], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
+module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "zigzag", virtual_stages = 2, layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
 }
 
 // -----
 
 // expected-error @+1 {{plan: only the interleaved schedule runs several virtual stages per rank}}
-module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "1f1b", virtual_stages = 2, layers_per_stage = [3, 3, 3, 3], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
+module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "1f1b", virtual_stages = 2, layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
 }
 
 // -----
 
-// expected-error @+1 {{plan: layers_per_stage needs one positive count per stage, 4 here}}
-module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
+// expected-error @+1 {{plan: layers_per_stage needs one positive count per pp rank, 2 here}}
+module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [4, 4, 4], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
 }
 
 // -----
 
 // expected-error @+1 {{plan: precision must be f32, bf16 or f16, got 'fp8'}}
-module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [3, 3, 3, 3], zero_stage = 1, recompute = true, precision = "fp8", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
+module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "fp8", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
 }
 
 // -----
 
 // expected-error @+1 {{plan: needs a padded_vocab of at least 0 and the cluster it was priced on}}
-module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [3, 3, 3, 3], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
+module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
 }
 
 // -----
 
 // expected-error @+1 {{'cleave.plan' must be a module's #cleave.plan}}
 module attributes {cleave.plan = {dp = 8 : i64}} {
+}
+
+// -----
+
+// expected-error @+1 {{plan: ZeRO shards over a dp axis, which mesh pp=2,tp=2 lacks}}
+module attributes {cleave.plan = #cleave.plan<mesh = "pp=2,tp=2", strategies = ["pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "1f1b", virtual_stages = 1, layers_per_stage = [6, 6], zero_stage = 1, recompute = false, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
+}
+
+// -----
+
+// expected-error @+1 {{argument 0 with input role 'tokens' must be an integer tensor}}
+func.func @float_tokens(%t: tensor<2x4xf32> {cleave.input = "t", cleave.input_role = #cleave.input_role<tokens>}) {
+  return
 }

@@ -202,11 +202,16 @@ LogicalResult PlanAttr::verify(
     return emitError() << "plan: only the interleaved schedule runs several "
                           "virtual stages per rank";
   if (!layersPerStage.empty() &&
-      (static_cast<int64_t>(layersPerStage.size()) != pp * virtualStages ||
+      (static_cast<int64_t>(layersPerStage.size()) != pp ||
        llvm::any_of(layersPerStage, [](int64_t n) { return n < 1; })))
     return emitError() << "plan: layers_per_stage needs one positive count "
-                          "per stage, "
-                       << pp * virtualStages << " here";
+                          "per pp rank, "
+                       << pp << " here";
+  if (zeroStage > 0 && !llvm::any_of(*axes, [](const MeshAxisSpec &axis) {
+        return axis.name == "dp";
+      }))
+    return emitError() << "plan: ZeRO shards over a dp axis, which mesh "
+                       << mesh << " lacks";
   if (precision != "f32" && precision != "bf16" && precision != "f16")
     return emitError() << "plan: precision must be f32, bf16 or f16, got '"
                        << precision << "'";
@@ -377,6 +382,12 @@ LogicalResult CleaveDialect::verifyRegionArgAttribute(Operation *op,
                                 << "' must be a #cleave.input_role on an "
                                    "argument with 'cleave.input'";
     auto role = cast<InputRoleAttr>(attr.getValue()).getValue();
+    auto type = dyn_cast<RankedTensorType>(function.getArgumentTypes()[argIndex]);
+    if (role != InputRole::Features &&
+        (!type || !isa<IntegerType>(type.getElementType())))
+      return op->emitError("argument ")
+             << argIndex << " with input role '" << stringifyInputRole(role)
+             << "' must be an integer tensor";
     for (unsigned other = 0; other < argIndex; ++other)
       if (auto otherRole = function.getArgAttrOfType<InputRoleAttr>(
               other, kInputRoleAttrName);

@@ -80,6 +80,7 @@ struct OptimizerPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     // A module of pipeline stages records the schedule they run.
+    pipelineRanks = 0;
     if (auto schedule = module->getAttrOfType<ScheduleAttr>(
             CleaveDialect::kScheduleAttrName))
       pipelineRanks = schedule.getRanks();

@@ -63,11 +63,16 @@ struct CleaveParallelizePass
       return module.emitError("cleave-parallelize needs a mesh, e.g. "
                               "mesh=dp=2,tp=2, or a plan and @mesh from "
                               "cleave-auto-parallel");
-    planner::Plan recorded;
-    recorded.dp = plan.getAxisSize("dp");
-    recorded.tp = plan.getAxisSize("tp");
-    recorded.zeroStage = plan.getZeroStage();
-    llvm::append_range(strategies, recorded.getStrategies());
+    // The plan's strategy per axis: data parallel (ZeRO's stage after the
+    // tensor split, which it shards), then the tensor split.
+    StringRef data = plan.getAxisStrategy("dp");
+    StringRef tensor = plan.getAxisStrategy("tp");
+    if (data != "none")
+      strategies.push_back("dp");
+    if (tensor != "none")
+      strategies.push_back(tensor.str());
+    if (data.starts_with("zero"))
+      strategies.push_back(data.str());
     planCluster = plan.getCluster().str();
     return success();
   }

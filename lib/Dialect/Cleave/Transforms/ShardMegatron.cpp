@@ -100,8 +100,11 @@ public:
   }
 
 private:
-  /// The parameter argument `value` is, if it is one.
+  /// The parameter argument `value` is, if it is one, possibly cast to the
+  /// compute precision (cleave-mixed-precision).
   std::optional<unsigned> getParameter(Value value) {
+    while (auto cast = value.getDefiningOp<CastOp>())
+      value = cast.getInput();
     auto argument = dyn_cast<BlockArgument>(value);
     if (!argument || argument.getOwner() != &step.getBody().front() ||
         !step.getArgAttr(argument.getArgNumber(),

@@ -173,7 +173,7 @@ def Cleave_PlanAttr : Cleave_Attr<"Plan", "plan"> {
     `zero1`-`zero3` or `none` on dp; `megatron`, `search` or `none` on tp;
     `pipeline` or `none` on pp), the micro-batch size and count, the
     pipeline schedule with its virtual stages and the transformer blocks of
-    each stage, the ZeRO stage, recompute, the compute precision, the
+    each pp rank, the ZeRO stage, recompute, the compute precision, the
     vocabulary as padded, the cluster it was priced on, and the predicted
     step time, peak memory per device and MFU.
 
