@@ -100,9 +100,8 @@ FailureOr<Planned> mlir::cleave::driver::planModel(MLIRContext &context,
   }
   options.recompute = request.recompute;
 
-  llvm::SourceMgr sourceMgr;
-  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module = parseModel(context, modelPath, sourceMgr);
+  ParsedModel parsed(context, modelPath);
+  OwningOpRef<ModuleOp> &module = parsed.module;
   if (!module)
     return failure();
   func::FuncOp forward;
@@ -189,9 +188,8 @@ LogicalResult mlir::cleave::driver::applyChosenPlan(
 LogicalResult mlir::cleave::driver::explainTensorSplits(
     MLIRContext &context, StringRef modelPath, StringRef forwardName,
     int64_t tp, StringRef cluster, llvm::raw_ostream &log) {
-  llvm::SourceMgr sourceMgr;
-  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module = parseModel(context, modelPath, sourceMgr);
+  ParsedModel parsed(context, modelPath);
+  OwningOpRef<ModuleOp> &module = parsed.module;
   if (!module)
     return failure();
   OpBuilder builder(&context);

@@ -166,21 +166,22 @@ mlir::cleave::planner::solveStrategies(const StrategyGraph &graph, std::string &
       glp_set_col_bnds(lp, first + k, GLP_DB, 0.0, 1.0);
       glp_set_obj_coef(lp, first + k, edge.costs[k] * scale);
     }
-    // Row sums equal the producer's choice, column sums the consumer's.
-    for (size_t i = 0; i < rows; ++i) {
+    // Row sums equal the producer's choice, column sums the consumer's:
+    // sum over `count` entries (the k-th at first + k * stride) minus
+    // `choice` is zero.
+    auto addSumRow = [&](int start, size_t count, size_t stride, int choice) {
       int row = glp_add_rows(lp, 1);
       glp_set_row_bnds(lp, row, GLP_FX, 0.0, 0.0);
-      for (size_t j = 0; j < columns; ++j)
-        addEntry(row, first + i * columns + j, 1.0);
-      addEntry(row, firstColumn[edge.from] + i, -1.0);
-    }
-    for (size_t j = 0; j < columns; ++j) {
-      int row = glp_add_rows(lp, 1);
-      glp_set_row_bnds(lp, row, GLP_FX, 0.0, 0.0);
-      for (size_t i = 0; i < rows; ++i)
-        addEntry(row, first + i * columns + j, 1.0);
-      addEntry(row, firstColumn[edge.to] + j, -1.0);
-    }
+      for (size_t k = 0; k < count; ++k)
+        addEntry(row, static_cast<int>(start + k * stride), 1.0);
+      addEntry(row, choice, -1.0);
+    };
+    for (size_t i = 0; i < rows; ++i)
+      addSumRow(first + static_cast<int>(i * columns), columns, 1,
+                firstColumn[edge.from] + static_cast<int>(i));
+    for (size_t j = 0; j < columns; ++j)
+      addSumRow(first + static_cast<int>(j), rows, columns,
+                firstColumn[edge.to] + static_cast<int>(j));
   }
   glp_load_matrix(lp, values.size() - 1, rowIndex.data(), columnIndex.data(),
                   values.data());

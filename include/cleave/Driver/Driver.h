@@ -14,14 +14,12 @@
 #include "cleave/Pipelines/Pipelines.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/OwningOpRef.h"
+#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <string>
-
-namespace llvm {
-class SourceMgr;
-} // namespace llvm
 
 namespace mlir::cleave::driver {
 
@@ -32,6 +30,17 @@ llvm::raw_ostream &error();
 /// the caller keeps while it uses the module); prints errors.
 OwningOpRef<ModuleOp> parseModel(MLIRContext &context, StringRef path,
                                  llvm::SourceMgr &sourceMgr);
+
+/// A model parsed from a file (null `module` after reporting why it did
+/// not parse); while it lives, diagnostics point into the file.
+struct ParsedModel {
+  ParsedModel(MLIRContext &context, StringRef path)
+      : diagnostics(sourceMgr, &context),
+        module(parseModel(context, path, sourceMgr)) {}
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics;
+  OwningOpRef<ModuleOp> module;
+};
 
 /// How a compilation's source becomes a program.
 struct BuildOptions {

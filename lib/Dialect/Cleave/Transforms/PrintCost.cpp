@@ -42,18 +42,15 @@ static void printJson(llvm::raw_ostream &os, StringRef name,
   // round large FLOP counts.
   os << "{\"function\": ";
   os << llvm::json::Value(name.str());
-  os << ", \"params\": ";
-  printWholeNumber(os, cost.params);
-  os << ", \"flops\": ";
-  printWholeNumber(os, cost.flops);
-  os << ", \"matmul_flops\": ";
-  printWholeNumber(os, cost.matmulFlops);
-  os << ", \"activation_bytes\": ";
-  printWholeNumber(os, cost.activationBytes);
-  os << ", \"bytes_read\": ";
-  printWholeNumber(os, cost.bytesRead);
-  os << ", \"comm_bytes\": ";
-  printWholeNumber(os, cost.communicatedBytes);
+  for (auto [key, value] :
+       {std::pair("params", cost.params), std::pair("flops", cost.flops),
+        std::pair("matmul_flops", cost.matmulFlops),
+        std::pair("activation_bytes", cost.activationBytes),
+        std::pair("bytes_read", cost.bytesRead),
+        std::pair("comm_bytes", cost.communicatedBytes)}) {
+    os << ", \"" << key << "\": ";
+    printWholeNumber(os, value);
+  }
   os << ", \"ops\": {";
   llvm::interleaveComma(cost.byOp, os, [&](const auto &entry) {
     os << llvm::json::Value(entry.first.str()) << ": {\"count\": "
