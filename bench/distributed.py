@@ -9,8 +9,8 @@ prediction for the same partitioned program; and the step time per mesh.
 Needs a build (scripts/setup or scripts/test). Every mesh trains the same
 tiny GPT with AdamW from the same initial parameters and data; cleavec
 launches the ranks with mpirun (one OpenMP thread each). The prediction
-runs cleavec's own pipeline through cleave-opt and reads train_step's
-comm_bytes. Step time is the median over steps 2..N of the step_time rank 0
+runs cleavec's own pipeline (cleave-opt --cleave-training-pipeline, up to
+the sharded phase) and reads train_step's comm_bytes. Step time is the median over steps 2..N of the step_time rank 0
 logs; on a machine with fewer cores than ranks the ranks share cores, so
 compare meshes with that in mind.
 """
@@ -45,14 +45,12 @@ def tool(name):
 
 def predict(model_path, flags):
     """cleave-print-cost's comm_bytes of train_step after cleavec's passes."""
-    mesh = flags[flags.index("--mesh") + 1].replace("=", ":")
-    option = "mesh=" + mesh
+    option = "mode=train compile-to=sharded mesh=" + flags[flags.index("--mesh") + 1]
     if "--strategy" in flags:
         option += " strategy=" + flags[flags.index("--strategy") + 1]
     report = subprocess.run(
-        [tool("cleave-opt"), model_path, "--canonicalize", "--cse",
-         "--cleave-autodiff", "--cleave-optimizer", "--canonicalize", "--cse",
-         "--cleave-parallelize=" + option, "--canonicalize", "--cse",
+        [tool("cleave-opt"), model_path,
+         "--cleave-training-pipeline=" + option,
          "--cleave-print-cost=json=true", "-o", os.devnull],
         capture_output=True, text=True, check=True).stdout
     for line in report.splitlines():
