@@ -2,12 +2,12 @@
 
 #include "cleave/Driver/Driver.h"
 
+#include "DriverConfig.h"
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Driver/InitParams.h"
 #include "cleave/Pipeline/Schedule.h"
 #include "cleave/Target/Cuda/CudaEmitter.h"
 #include "cleave/runtime/Tokens.h"
-#include "DriverConfig.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Parser/Parser.h"
@@ -36,8 +36,8 @@ namespace {
 
 /// The compiler command line for `source` -> `executable`.
 FailureOr<SmallVector<std::string>> getBuildCommand(const BuildOptions &build,
-                                                     StringRef source,
-                                                     StringRef executable) {
+                                                    StringRef source,
+                                                    StringRef executable) {
   SmallVector<std::string> command;
   if (build.optLevel > 3) {
     error() << "--opt-level must be 0 to 3, got " << build.optLevel << "\n";
@@ -67,11 +67,12 @@ FailureOr<SmallVector<std::string>> getBuildCommand(const BuildOptions &build,
   StringRef(build.cudaArchs).split(archs, ',', -1, false);
   for (StringRef arch : archs) {
     if (arch.empty() || !llvm::all_of(arch, llvm::isDigit)) {
-      error() << "--cuda-arch wants numbers like 80,90, got '" << build.cudaArchs
-              << "'\n";
+      error() << "--cuda-arch wants numbers like 80,90, got '"
+              << build.cudaArchs << "'\n";
       return failure();
     }
-    command.push_back(("-gencode=arch=compute_" + arch + ",code=sm_" + arch).str());
+    command.push_back(
+        ("-gencode=arch=compute_" + arch + ",code=sm_" + arch).str());
   }
   command.insert(command.end(),
                  {"-I" CLEAVEC_RUNTIME_INCLUDE_DIR, source.str(), "-o",
@@ -123,7 +124,8 @@ LogicalResult writeModule(ModuleOp module, StringRef directory,
 
 /// Parses the model at `path` through `sourceMgr` (whose diagnostic
 /// handler the caller keeps while it uses the module); prints errors.
-OwningOpRef<ModuleOp> mlir::cleave::driver::parseModel(MLIRContext &context, StringRef path,
+OwningOpRef<ModuleOp>
+mlir::cleave::driver::parseModel(MLIRContext &context, StringRef path,
                                  llvm::SourceMgr &sourceMgr) {
   std::string message;
   auto file = openInputFile(path, &message);
@@ -201,7 +203,8 @@ LogicalResult mlir::cleave::driver::compileModel(
   }
   StringRef stem = llvm::sys::path::stem(modelPath);
   SmallString<256> source(directory), executable(directory);
-  llvm::sys::path::append(source, stem + (build.target == "cuda" ? ".cu" : ".cpp"));
+  llvm::sys::path::append(source,
+                          stem + (build.target == "cuda" ? ".cu" : ".cpp"));
   llvm::sys::path::append(executable, stem);
 
   CudaEmitterOptions emitterOptions;
@@ -214,8 +217,8 @@ LogicalResult mlir::cleave::driver::compileModel(
       error() << message << "\n";
       return failure();
     }
-    if (failed(translateToCuda(*module, output->os(), emitterOptions,
-                               &summary)))
+    if (failed(
+            translateToCuda(*module, output->os(), emitterOptions, &summary)))
       return failure();
     output->keep();
     // Closed here: the compiler reads the file next.
@@ -223,23 +226,22 @@ LogicalResult mlir::cleave::driver::compileModel(
 
   log << "cleavec: pipeline: ";
   pm.printAsTextualPipeline(log);
-  log << "\ncleavec: entry '" << summary.entry << "': "
-               << summary.kernels << " fused kernels, " << summary.libraryCalls
-               << " runtime calls, arena " << summary.arenaBytes << " bytes\n"
-               << "cleavec: wrote " << source << "\n";
+  log << "\ncleavec: entry '" << summary.entry << "': " << summary.kernels
+      << " fused kernels, " << summary.libraryCalls << " runtime calls, arena "
+      << summary.arenaBytes << " bytes\n"
+      << "cleavec: wrote " << source << "\n";
 
   if (pipelineRanks) {
     pipeline::ScheduleStats stats = pipeline::simulate(*pipeline::buildSchedule(
         *pipeline::parseScheduleKind(options.schedule), pipelineRanks,
         options.microBatches, options.virtualStages, message));
     log << "cleavec: schedule: " << options.schedule << " over "
-                 << pipelineRanks << " ranks x " << options.virtualStages
-                 << " virtual stages, " << options.microBatches
-                 << " micro-batches; activation slots per rank:";
+        << pipelineRanks << " ranks x " << options.virtualStages
+        << " virtual stages, " << options.microBatches
+        << " micro-batches; activation slots per rank:";
     for (int64_t peak : stats.peakInFlight)
       log << " " << peak;
-    log << "; bubble " << llvm::format("%.4f", stats.bubble)
-                 << " simulated\n";
+    log << "; bubble " << llvm::format("%.4f", stats.bubble) << " simulated\n";
   }
   if (!request.initParams.empty()) {
     auto function = module->lookupSymbol<func::FuncOp>(summary.entry);
@@ -293,7 +295,7 @@ int64_t mlir::cleave::driver::getMeshDevices(StringRef mesh) {
 
 /// Runs `command`, passing its output through; returns its exit status.
 int mlir::cleave::driver::runCommand(ArrayRef<std::string> command,
-                                    llvm::raw_ostream &log) {
+                                     llvm::raw_ostream &log) {
   log << "cleavec: run: " << joinCommand(command) << "\n";
   log.flush();
   SmallVector<StringRef> args(command.begin(), command.end());
@@ -316,32 +318,52 @@ mlir::cleave::driver::getLocalLaunch(int64_t ranks) {
   // configured; another MPI's would start unrelated single processes.
   std::string mpirun = CLEAVEC_MPIRUN;
   if (mpirun.empty() || !llvm::sys::fs::can_execute(mpirun))
-    if (llvm::ErrorOr<std::string> found = llvm::sys::findProgramByName("mpirun"))
+    if (llvm::ErrorOr<std::string> found =
+            llvm::sys::findProgramByName("mpirun"))
       mpirun = *found;
   if (mpirun.empty() || !llvm::sys::fs::can_execute(mpirun)) {
     error() << "cannot find mpirun to launch the ranks: install openmpi-bin\n";
     return failure();
   }
-  SmallVector<std::string> command = {mpirun, "-np", std::to_string(ranks),
-                                      "--oversubscribe", "--bind-to", "none"};
+  SmallVector<std::string> command = {
+      mpirun,      "-np", std::to_string(ranks), "--oversubscribe",
+      "--bind-to", "none"};
   if (::geteuid() == 0)
     command.push_back("--allow-run-as-root");
   command.append({"-x", "OMP_NUM_THREADS=1", "-x", "OPENBLAS_NUM_THREADS=1"});
   return command;
 }
 
-
 int mlir::cleave::driver::runTraining(StringRef executable,
                                       const TrainingRun &run,
                                       llvm::raw_ostream &log) {
-  SmallVector<std::string> command = {
-      executable.str(), "--data", run.data, "--token-bytes",
-      std::to_string(run.tokenBytes), "--steps", std::to_string(run.steps),
-      "--lr", run.lr, "--lr-schedule", run.lrSchedule, "--warmup", run.warmup,
-      "--decay-steps", run.decaySteps, "--min-lr", run.minLr, "--seed",
-      std::to_string(run.seed), "--init-seed", std::to_string(run.seed),
-      "--save-every", run.saveEvery, "--micro-batches",
-      std::to_string(run.microBatches), "--out", run.out};
+  SmallVector<std::string> command = {executable.str(),
+                                      "--data",
+                                      run.data,
+                                      "--token-bytes",
+                                      std::to_string(run.tokenBytes),
+                                      "--steps",
+                                      std::to_string(run.steps),
+                                      "--lr",
+                                      run.lr,
+                                      "--lr-schedule",
+                                      run.lrSchedule,
+                                      "--warmup",
+                                      run.warmup,
+                                      "--decay-steps",
+                                      run.decaySteps,
+                                      "--min-lr",
+                                      run.minLr,
+                                      "--seed",
+                                      std::to_string(run.seed),
+                                      "--init-seed",
+                                      std::to_string(run.seed),
+                                      "--save-every",
+                                      run.saveEvery,
+                                      "--micro-batches",
+                                      std::to_string(run.microBatches),
+                                      "--out",
+                                      run.out};
   if (!run.resume.empty())
     command.append({"--resume", run.resume});
   if (run.mesh.empty())

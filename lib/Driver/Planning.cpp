@@ -26,7 +26,8 @@ FailureOr<Planned> mlir::cleave::driver::planModel(MLIRContext &context,
     return failure();
   }
   std::string message;
-  FailureOr<planner::Cluster> cluster = planner::loadCluster(request.cluster, message);
+  FailureOr<planner::Cluster> cluster =
+      planner::loadCluster(request.cluster, message);
   if (failed(cluster)) {
     error() << message << "\n";
     return failure();
@@ -36,10 +37,9 @@ FailureOr<Planned> mlir::cleave::driver::planModel(MLIRContext &context,
   options.globalBatch = request.globalBatch;
   options.memoryLimit = request.memoryLimitGiB * 1024.0 * 1024.0 * 1024.0;
   options.unpaddedVocabulary = request.forTraining;
-  options.precision =
-      request.precision.value_or(request.forTraining
-                                     ? std::string("f32")
-                                     : cluster->getDefaultPrecision());
+  options.precision = request.precision.value_or(
+      request.forTraining ? std::string("f32")
+                          : cluster->getDefaultPrecision());
   if (options.precision != "bf16" && options.precision != "f16" &&
       options.precision != "f32") {
     error() << "--precision must be bf16, f16 or f32, got '"
@@ -130,12 +130,13 @@ FailureOr<Planned> mlir::cleave::driver::planModel(MLIRContext &context,
                  forward.getSymName().str()};
 }
 
-LogicalResult mlir::cleave::driver::applyChosenPlan(
-    const Planned &planned, TrainingPipelineOptions &options,
-    llvm::raw_ostream &log) {
+LogicalResult
+mlir::cleave::driver::applyChosenPlan(const Planned &planned,
+                                      TrainingPipelineOptions &options,
+                                      llvm::raw_ostream &log) {
   const planner::Plan &chosen = planned.result.plans.front().plan;
-  bool pipelined = chosen.pp > 1 ||
-                   (chosen.microBatches > 1 && chosen.dp * chosen.tp > 1);
+  bool pipelined =
+      chosen.pp > 1 || (chosen.microBatches > 1 && chosen.dp * chosen.tp > 1);
   SmallVector<MeshAxisSpec> axes;
   for (auto [name, size] : chosen.getAxes())
     if (size > 1 || (name == "pp" && pipelined))
@@ -165,16 +166,15 @@ LogicalResult mlir::cleave::driver::applyChosenPlan(
     for (int64_t blocks : cost.layersPerStage)
       options.layersPerStage.push_back(blocks);
   log << "cleavec: auto: mesh " << (mesh.empty() ? "none" : mesh)
-               << (strategies.empty() ? "" : ", strategies " + strategies)
-               << ", micro-batches " << chosen.microBatchSize << " x "
-               << chosen.microBatches << ", schedule " << options.schedule
-               << (chosen.virtualStages > 1
-                       ? " v=" + std::to_string(chosen.virtualStages)
-                       : "")
-               << ", recompute " << (chosen.recompute ? "full" : "none")
-               << "; predicted step "
-               << llvm::format("%.4f", cost.stepTime) << " s on "
-               << planned.cluster.name << "\n";
+      << (strategies.empty() ? "" : ", strategies " + strategies)
+      << ", micro-batches " << chosen.microBatchSize << " x "
+      << chosen.microBatches << ", schedule " << options.schedule
+      << (chosen.virtualStages > 1
+              ? " v=" + std::to_string(chosen.virtualStages)
+              : "")
+      << ", recompute " << (chosen.recompute ? "full" : "none")
+      << "; predicted step " << llvm::format("%.4f", cost.stepTime) << " s on "
+      << planned.cluster.name << "\n";
   std::string message;
   if (failed(verifyTrainingPipelineOptions(options, message))) {
     error() << message << "\n";
@@ -206,19 +206,15 @@ LogicalResult mlir::cleave::driver::explainTensorSplits(
   search.report = true;
   pm.addPass(createCleaveSearchTensorSharding(search));
   log << "cleavec: tensor-parallel splits at tp=" << tp
-               << " (cleave-search-tensor-sharding on the model as built; "
-                  "per layer group, dims of [in, out] weights: 1 column, 0 "
-                  "row):\n";
+      << " (cleave-search-tensor-sharding on the model as built; "
+         "per layer group, dims of [in, out] weights: 1 column, 0 "
+         "row):\n";
   return pm.run(*module);
 }
 
-
-LogicalResult mlir::cleave::driver::reportPlan(MLIRContext &context,
-                                               StringRef modelPath,
-                                               const Planned &planned,
-                                               bool json, bool explain,
-                                               StringRef cluster,
-                                               llvm::raw_ostream &log) {
+LogicalResult mlir::cleave::driver::reportPlan(
+    MLIRContext &context, StringRef modelPath, const Planned &planned,
+    bool json, bool explain, StringRef cluster, llvm::raw_ostream &log) {
   PlanReportOptions report;
   report.explain = explain;
   (json ? printPlanJson : printPlanReport)(planned.model, planned.cluster,

@@ -40,8 +40,10 @@ using namespace mlir::cleave;
 
 /// The phases in order, by name.
 static constexpr std::pair<CompilePhase, StringLiteral> kPhaseNames[] = {
-    {CompilePhase::Model, "model"},     {CompilePhase::Step, "step"},
-    {CompilePhase::Sharded, "sharded"}, {CompilePhase::Staged, "staged"},
+    {CompilePhase::Model, "model"},
+    {CompilePhase::Step, "step"},
+    {CompilePhase::Sharded, "sharded"},
+    {CompilePhase::Staged, "staged"},
     {CompilePhase::Kernels, "kernels"}};
 
 std::optional<CompilePhase> mlir::cleave::parseCompilePhase(StringRef name) {
@@ -79,8 +81,7 @@ LogicalResult mlir::cleave::verifyTrainingPipelineOptions(
     message = text.str();
     return failure();
   };
-  if (!options.mesh.empty() &&
-      failed(parseMeshSpec(options.mesh, message)))
+  if (!options.mesh.empty() && failed(parseMeshSpec(options.mesh, message)))
     return failure();
   if (options.precision != "f32" && options.precision != "bf16" &&
       options.precision != "f16")
@@ -173,8 +174,8 @@ void mlir::cleave::buildTrainingPipeline(
 
   // step
   CleaveOptimizerOptions update;
-  update.optimizer = options.optimizer == "sgd" ? OptimizerKind::Sgd
-                                                : OptimizerKind::AdamW;
+  update.optimizer =
+      options.optimizer == "sgd" ? OptimizerKind::Sgd : OptimizerKind::AdamW;
   update.momentum = options.momentum;
   update.beta1 = options.beta1;
   update.beta2 = options.beta2;
@@ -211,8 +212,9 @@ void mlir::cleave::buildTrainingPipeline(
                         std::string(axis.name == "dp" ? "dp" : "megatron");
     parallelize("", strategies);
   } else if (!pipelineRanks && shardedAxes) {
-    parallelize(options.mode == CompileMode::Forward ? StringRef(options.function)
-                                                     : StringRef(),
+    parallelize(options.mode == CompileMode::Forward
+                    ? StringRef(options.function)
+                    : StringRef(),
                 options.strategy);
   }
   if (options.compileTo == CompilePhase::Sharded)

@@ -158,8 +158,9 @@ private:
         auto broadcast = operand.getDefiningOp<BroadcastOp>();
         std::optional<unsigned> bias =
             broadcast ? getParameter(broadcast.getInput()) : std::nullopt;
-        if (bias && cast<RankedTensorType>(broadcast.getInput().getType())
-                            .getRank() == 1)
+        if (bias &&
+            cast<RankedTensorType>(broadcast.getInput().getType()).getRank() ==
+                1)
           splits.try_emplace(*bias, 0);
       }
     }
@@ -176,8 +177,8 @@ struct CleaveShardMegatronPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    func::FuncOp step = lookupFunctionWithBody(module, function,
-                                               "to split over tensor parallelism");
+    func::FuncOp step = lookupFunctionWithBody(
+        module, function, "to split over tensor parallelism");
     if (!step)
       return signalPassFailure();
     FailureOr<StrategyAxis> split = findStrategyAxis(module, axis, "Megatron");
