@@ -96,15 +96,28 @@ std::string getForwardName(ModuleOp module, StringRef entry) {
   return bodies.size() == 1 ? bodies.front().getSymName().str() : "";
 }
 
+/// Creates `directory` and its parents; reports why it cannot.
+LogicalResult createDirectory(StringRef directory) {
+  std::error_code ec = llvm::sys::fs::create_directories(directory);
+  if (ec)
+    error() << "cannot create '" << directory << "': " << ec.message() << "\n";
+  return failure(static_cast<bool>(ec));
+}
+
+/// Runs `command` to its end; returns its exit status (negative when it
+/// could not run or crashed, with the reason in `executeError`).
+int execute(ArrayRef<std::string> command, std::string &executeError) {
+  SmallVector<StringRef> args(command.begin(), command.end());
+  return llvm::sys::ExecuteAndWait(args.front(), args, std::nullopt, {}, 0, 0,
+                                   &executeError);
+}
+
 /// --compile-to: writes the module of a phase to DIR/NAME.PHASE.mlir.
 LogicalResult writeModule(ModuleOp module, StringRef directory,
                           StringRef modelPath, CompilePhase phase,
                           llvm::raw_ostream &log) {
-  std::error_code ec = llvm::sys::fs::create_directories(directory);
-  if (ec) {
-    error() << "cannot create '" << directory << "': " << ec.message() << "\n";
+  if (failed(createDirectory(directory)))
     return failure();
-  }
   SmallString<256> path(directory);
   llvm::sys::path::append(path, llvm::sys::path::stem(modelPath) + "." +
                                     getCompilePhaseName(phase).str() + ".mlir");
@@ -196,11 +209,8 @@ LogicalResult mlir::cleave::driver::compileModel(
     return writeModule(*module, directory, modelPath, options.compileTo, log);
   }
 
-  std::error_code ec = llvm::sys::fs::create_directories(directory);
-  if (ec) {
-    error() << "cannot create '" << directory << "': " << ec.message() << "\n";
+  if (failed(createDirectory(directory)))
     return failure();
-  }
   StringRef stem = llvm::sys::path::stem(modelPath);
   SmallString<256> source(directory), executable(directory);
   llvm::sys::path::append(source,
@@ -261,10 +271,8 @@ LogicalResult mlir::cleave::driver::compileModel(
   if (build.emitOnly)
     return success();
   log.flush();
-  SmallVector<StringRef> args((*command).begin(), (*command).end());
   std::string executeError;
-  int status = llvm::sys::ExecuteAndWait(args.front(), args, std::nullopt, {},
-                                         0, 0, &executeError);
+  int status = execute(*command, executeError);
   if (status != 0) {
     error() << "the " << build.target << " build failed"
             << (executeError.empty() ? "" : ": " + executeError)
@@ -298,10 +306,8 @@ int mlir::cleave::driver::runCommand(ArrayRef<std::string> command,
                                      llvm::raw_ostream &log) {
   log << "cleavec: run: " << joinCommand(command) << "\n";
   log.flush();
-  SmallVector<StringRef> args(command.begin(), command.end());
   std::string executeError;
-  int status = llvm::sys::ExecuteAndWait(args.front(), args, std::nullopt, {},
-                                         0, 0, &executeError);
+  int status = execute(command, executeError);
   if (status == -1)
     error() << "cannot run '" << command.front() << "': " << executeError
             << "\n";

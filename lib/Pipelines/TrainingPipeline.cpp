@@ -57,15 +57,15 @@ StringRef mlir::cleave::getCompilePhaseName(CompilePhase phase) {
   return kPhaseNames[static_cast<int>(phase)].second;
 }
 
-/// The mesh of `options`, which must parse.
+/// The mesh of `options`; empty when it has none or it does not parse
+/// (verifyTrainingPipelineOptions reports that).
 static SmallVector<MeshAxisSpec>
 getMeshAxes(const TrainingPipelineOptions &options) {
   std::string message;
   FailureOr<SmallVector<MeshAxisSpec>> axes =
       options.mesh.empty() ? SmallVector<MeshAxisSpec>()
                            : parseMeshSpec(options.mesh, message);
-  assert(succeeded(axes) && "verifyTrainingPipelineOptions checks the mesh");
-  return *axes;
+  return succeeded(axes) ? *axes : SmallVector<MeshAxisSpec>();
 }
 
 int64_t TrainingPipelineOptions::getPipelineRanks() const {

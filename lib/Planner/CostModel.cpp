@@ -25,6 +25,8 @@
 
 #include "cleave/Planner/Planner.h"
 
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+
 #include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
@@ -71,10 +73,10 @@ SmallVector<std::pair<StringRef, int64_t>, 3> Plan::getAxes() const {
 }
 
 std::string Plan::getMesh() const {
-  std::string text;
+  SmallVector<MeshAxisSpec> axes;
   for (auto [axis, size] : getAxes())
-    text += (text.empty() ? "" : ",") + axis.str() + "=" + std::to_string(size);
-  return text;
+    axes.push_back({axis.str(), size});
+  return formatMeshSpec(axes);
 }
 
 SmallVector<std::string, 3> Plan::getStrategies() const {

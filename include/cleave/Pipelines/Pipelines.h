@@ -131,7 +131,8 @@ struct TrainingPipelineOptions
           clEnumValN(CompilePhase::Kernels, "kernels",
                      "fused kernels and memory plans"))};
 
-  /// The pp axis size of `mesh` (0 without one); `mesh` must parse.
+  /// The pp axis size of `mesh`: 0 without one, or when the mesh does not
+  /// parse (verifyTrainingPipelineOptions reports that).
   int64_t getPipelineRanks() const;
 };
 

@@ -113,20 +113,30 @@ void mlir::cleave::setFunctionRole(Operation *function, FunctionRole role) {
                     FunctionRoleAttr::get(function->getContext(), role));
 }
 
+/// A schedule's name, and that only the interleaved one runs several
+/// virtual stages per rank; errors start with `prefix`. (The dialect does
+/// not depend on the schedules library, which builds them.)
+static LogicalResult
+verifyScheduleKind(function_ref<InFlightDiagnostic()> emitError,
+                   StringRef prefix, StringRef kind, int64_t virtualStages) {
+  if (kind != "gpipe" && kind != "1f1b" && kind != "interleaved")
+    return emitError() << prefix << "unknown pipeline schedule '" << kind
+                       << "': expected gpipe, 1f1b or interleaved";
+  if (virtualStages > 1 && kind != "interleaved")
+    return emitError() << prefix
+                       << "only the interleaved schedule runs several "
+                          "virtual stages per rank";
+  return success();
+}
+
 LogicalResult
 ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                      StringRef kind, int64_t ranks, int64_t virtualStages,
                      int64_t microBatches) {
-  if (kind != "gpipe" && kind != "1f1b" && kind != "interleaved")
-    return emitError() << "unknown pipeline schedule '" << kind
-                       << "': expected gpipe, 1f1b or interleaved";
   if (ranks < 1 || virtualStages < 1 || microBatches < 1)
     return emitError() << "a schedule's ranks, virtual stages and "
                           "micro-batches must be at least 1";
-  if (virtualStages > 1 && kind != "interleaved")
-    return emitError() << "only the interleaved schedule runs several "
-                          "virtual stages per rank";
-  return success();
+  return verifyScheduleKind(emitError, "", kind, virtualStages);
 }
 
 int64_t PlanAttr::getAxisSize(StringRef name) const {
@@ -195,12 +205,8 @@ LogicalResult PlanAttr::verify(
   if (microBatchSize < 1 || microBatches < 1 || virtualStages < 1)
     return emitError() << "plan: micro_batch_size, micro_batches and "
                           "virtual_stages must be at least 1";
-  if (schedule != "gpipe" && schedule != "1f1b" && schedule != "interleaved")
-    return emitError() << "plan: unknown pipeline schedule '" << schedule
-                       << "': expected gpipe, 1f1b or interleaved";
-  if (virtualStages > 1 && schedule != "interleaved")
-    return emitError() << "plan: only the interleaved schedule runs several "
-                          "virtual stages per rank";
+  if (failed(verifyScheduleKind(emitError, "plan: ", schedule, virtualStages)))
+    return failure();
   if (!layersPerStage.empty() &&
       (static_cast<int64_t>(layersPerStage.size()) != pp ||
        llvm::any_of(layersPerStage, [](int64_t n) { return n < 1; })))
