@@ -343,33 +343,24 @@ mlir::cleave::driver::getLocalLaunch(int64_t ranks) {
 int mlir::cleave::driver::runTraining(StringRef executable,
                                       const TrainingRun &run,
                                       llvm::raw_ostream &log) {
-  SmallVector<std::string> command = {executable.str(),
-                                      "--data",
-                                      run.data,
-                                      "--token-bytes",
-                                      std::to_string(run.tokenBytes),
-                                      "--steps",
-                                      std::to_string(run.steps),
-                                      "--lr",
-                                      run.lr,
-                                      "--lr-schedule",
-                                      run.lrSchedule,
-                                      "--warmup",
-                                      run.warmup,
-                                      "--decay-steps",
-                                      run.decaySteps,
-                                      "--min-lr",
-                                      run.minLr,
-                                      "--seed",
-                                      std::to_string(run.seed),
-                                      "--init-seed",
-                                      std::to_string(run.seed),
-                                      "--save-every",
-                                      run.saveEvery,
-                                      "--micro-batches",
-                                      std::to_string(run.microBatches),
-                                      "--out",
-                                      run.out};
+  SmallVector<std::string> command = {executable.str()};
+  std::string seed = std::to_string(run.seed);
+  for (const auto &[flag, value] :
+       std::initializer_list<std::pair<const char *, std::string>>{
+           {"--data", run.data},
+           {"--token-bytes", std::to_string(run.tokenBytes)},
+           {"--steps", std::to_string(run.steps)},
+           {"--lr", run.lr},
+           {"--lr-schedule", run.lrSchedule},
+           {"--warmup", run.warmup},
+           {"--decay-steps", run.decaySteps},
+           {"--min-lr", run.minLr},
+           {"--seed", seed},
+           {"--init-seed", seed},
+           {"--save-every", run.saveEvery},
+           {"--micro-batches", std::to_string(run.microBatches)},
+           {"--out", run.out}})
+    command.append({flag, value});
   if (!run.resume.empty())
     command.append({"--resume", run.resume});
   if (run.mesh.empty())
