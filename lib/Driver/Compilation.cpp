@@ -84,11 +84,16 @@ FailureOr<SmallVector<std::string>> getBuildCommand(const BuildOptions &build,
   return command;
 }
 
-/// The function to differentiate: `entry`, or the module's only one
-/// (empty when there are several: the passes' defaults apply).
+/// The function to differentiate: `entry`; empty when the module marks one
+/// with `cleave.role` forward (the passes find it by that) or has several;
+/// else the module's only one.
 std::string getForwardName(ModuleOp module, StringRef entry) {
   if (!entry.empty())
     return entry.str();
+  if (llvm::any_of(module.getOps<func::FuncOp>(), [](func::FuncOp function) {
+        return getFunctionRole(function) == FunctionRole::Forward;
+      }))
+    return "";
   SmallVector<func::FuncOp> bodies;
   for (func::FuncOp function : module.getOps<func::FuncOp>())
     if (!function.isDeclaration())

@@ -2,7 +2,7 @@
 
 #include "cleave/Driver/InitParams.h"
 
-#include "cleave/Dialect/Cleave/IR/CleaveDialect.h"
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/runtime/Init.h"
 #include "cleave/runtime/Safetensors.h"
 
@@ -13,15 +13,24 @@ using namespace mlir;
 using namespace mlir::cleave;
 namespace rt = ::cleave::rt;
 
+/// The runtime's form of a parameter's `cleave.init` (null: the default).
+static rt::InitRule getInitRule(InitAttr init) {
+  if (!init)
+    return {};
+  switch (init.getKind()) {
+  case InitKind::Zeros:
+    return {rt::InitRule::Kind::Zeros, 0.0};
+  case InitKind::Ones:
+    return {rt::InitRule::Kind::Ones, 0.0};
+  case InitKind::Normal:
+    return {rt::InitRule::Kind::Normal, init.getStandardDeviation()};
+  }
+  return {};
+}
+
 FailureOr<int64_t> mlir::cleave::writeInitialParams(func::FuncOp function,
                                                     const std::string &path,
                                                     uint64_t seed) {
-  std::vector<std::string> names;
-  for (unsigned i = 0; i < function.getNumArguments(); ++i)
-    if (auto name = function.getArgAttrOfType<StringAttr>(
-            i, CleaveDialect::kParamAttrName))
-      names.push_back(name.str());
-  int64_t layers = rt::inferNumLayers(names);
   rt::SafetensorsWriter writer;
   // The writer keeps pointers until write(): a deque never moves elements.
   std::deque<std::vector<uint8_t>> buffers;
@@ -41,7 +50,8 @@ FailureOr<int64_t> mlir::cleave::writeInitialParams(func::FuncOp function,
                       : element.isF32()  ? rt::DType::F32
                       : element.isBF16() ? rt::DType::BF16
                                          : rt::DType::F16;
-    rt::InitRule rule = rt::getGpt2InitRule(name.getValue(), layers);
+    rt::InitRule rule = getInitRule(
+        function.getArgAttrOfType<InitAttr>(i, CleaveDialect::kInitAttrName));
     std::vector<uint8_t> &bytes = buffers.emplace_back(
         type.getNumElements() * rt::getDTypeSize(dtype));
     rt::Status filled =
@@ -58,7 +68,7 @@ FailureOr<int64_t> mlir::cleave::writeInitialParams(func::FuncOp function,
              << added.message();
     ++count;
   }
-  writer.setMetadata("init", "gpt2");
+  writer.setMetadata("init", "cleave.init");
   writer.setMetadata("seed", std::to_string(seed));
   rt::Status written = writer.write(path);
   if (!written.ok())

@@ -31,8 +31,8 @@ Value mlir::cleave::buildGptLoss(ModelBuilder &b) {
   x = b.create<AddOp>(x, positions);
 
   auto layerNorm = [&](Value input, const std::string &name) {
-    Value scale = b.param(name + ".scale", {h});
-    Value bias = b.param(name + ".bias", {h});
+    Value scale = b.param(name + ".scale", {h}, b.getOnesInit());
+    Value bias = b.param(name + ".bias", {h}, b.getZerosInit());
     return b.create<LayerNormOp>(input.getType(), input, scale, bias,
                                  llvm::APFloat(c.normEpsilon));
   };
@@ -49,16 +49,16 @@ Value mlir::cleave::buildGptLoss(ModelBuilder &b) {
     Value attended = b.create<AttentionOp>(q.getType(), q, k, v,
                                            /*causal=*/true,
                                            /*scale=*/FloatAttr());
-    Value projected =
-        b.linear(b.mergeHeads(attended), prefix + ".attn.out", h, h, true);
+    Value projected = b.linear(b.mergeHeads(attended), prefix + ".attn.out", h,
+                               h, true, b.getResidualInit());
     x = b.create<AddOp>(x, projected);
 
     b.setScope(prefix + ".mlp");
     normed = layerNorm(x, prefix + ".ln2");
     Value hidden = b.create<GeluOp>(
         b.linear(normed, prefix + ".mlp.fc", h, c.getFfn(), true));
-    x = b.create<AddOp>(
-        x, b.linear(hidden, prefix + ".mlp.proj", c.getFfn(), h, true));
+    x = b.create<AddOp>(x, b.linear(hidden, prefix + ".mlp.proj", c.getFfn(), h,
+                                    true, b.getResidualInit()));
   }
 
   b.setLayer(LayerAttr::getHead(context));

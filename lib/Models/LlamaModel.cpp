@@ -26,7 +26,7 @@ Value mlir::cleave::buildLlamaLoss(ModelBuilder &b) {
                                   tokens);
 
   auto rmsNorm = [&](Value input, const std::string &name) {
-    Value scale = b.param(name + ".scale", {h});
+    Value scale = b.param(name + ".scale", {h}, b.getOnesInit());
     return b.create<RmsNormOp>(input.getType(), input, scale,
                                llvm::APFloat(c.normEpsilon));
   };
@@ -48,8 +48,8 @@ Value mlir::cleave::buildLlamaLoss(ModelBuilder &b) {
     Value attended = b.create<AttentionOp>(q.getType(), q, k, v,
                                            /*causal=*/true,
                                            /*scale=*/FloatAttr());
-    x = b.create<AddOp>(
-        x, b.linear(b.mergeHeads(attended), prefix + ".attn.o", h, h, false));
+    x = b.create<AddOp>(x, b.linear(b.mergeHeads(attended), prefix + ".attn.o",
+                                    h, h, false, b.getResidualInit()));
 
     b.setScope(prefix + ".mlp");
     normed = rmsNorm(x, prefix + ".mlp_norm");
@@ -57,8 +57,8 @@ Value mlir::cleave::buildLlamaLoss(ModelBuilder &b) {
         b.linear(normed, prefix + ".mlp.gate", h, ffn, false));
     Value up = b.linear(normed, prefix + ".mlp.up", h, ffn, false);
     Value hidden = b.create<MulOp>(gate, up);
-    x = b.create<AddOp>(
-        x, b.linear(hidden, prefix + ".mlp.down", ffn, h, false));
+    x = b.create<AddOp>(x, b.linear(hidden, prefix + ".mlp.down", ffn, h, false,
+                                    b.getResidualInit()));
   }
 
   b.setLayer(LayerAttr::getHead(context));

@@ -4,6 +4,8 @@
 
 #include "llvm/ADT/StringSwitch.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::cleave;
 
@@ -178,10 +180,30 @@ void ModelBuilder::setScope(StringRef scope) {
   location = NameLoc::get(builder.getStringAttr(scope));
 }
 
-Value ModelBuilder::param(StringRef name, ArrayRef<int64_t> shape) {
+InitAttr ModelBuilder::getNormalInit() const {
+  return InitAttr::get(builder.getContext(), InitKind::Normal, 0.02);
+}
+
+InitAttr ModelBuilder::getZerosInit() const {
+  return InitAttr::get(builder.getContext(), InitKind::Zeros);
+}
+
+InitAttr ModelBuilder::getOnesInit() const {
+  return InitAttr::get(builder.getContext(), InitKind::Ones);
+}
+
+InitAttr ModelBuilder::getResidualInit() const {
+  return InitAttr::get(
+      builder.getContext(), InitKind::Normal,
+      0.02 / std::sqrt(2.0 * static_cast<double>(
+                                 std::max<int64_t>(config.layers, 1))));
+}
+
+Value ModelBuilder::param(StringRef name, ArrayRef<int64_t> shape,
+                          InitAttr init) {
   Location loc = NameLoc::get(builder.getStringAttr(name));
   unsigned index = numParams++;
-  paramNames.push_back({index, name.str()});
+  params.push_back({index, name.str(), init ? init : getNormalInit()});
   return body->insertArgument(index, RankedTensorType::get(shape, elementType),
                               loc);
 }
@@ -209,12 +231,12 @@ Value ModelBuilder::broadcastLastDim(Value vector, Value like) {
 }
 
 Value ModelBuilder::linear(Value x, StringRef name, int64_t in, int64_t out,
-                           bool bias) {
-  Value weight = param((name + ".weight").str(), {in, out});
+                           bool bias, InitAttr weightInit) {
+  Value weight = param((name + ".weight").str(), {in, out}, weightInit);
   Value y = create<MatmulOp>(x, weight);
   if (!bias)
     return y;
-  Value b = param((name + ".bias").str(), {out});
+  Value b = param((name + ".bias").str(), {out}, getZerosInit());
   return create<AddOp>(y, broadcastLastDim(b, y));
 }
 
@@ -249,9 +271,12 @@ func::FuncOp ModelBuilder::finish(Value loss) {
   func::ReturnOp::create(builder, location, loss);
   function.setType(
       builder.getFunctionType(body->getArgumentTypes(), {loss.getType()}));
-  for (auto &[index, name] : paramNames)
-    function.setArgAttr(index, CleaveDialect::kParamAttrName,
-                        builder.getStringAttr(name));
+  for (const Parameter &param : params) {
+    function.setArgAttr(param.index, CleaveDialect::kParamAttrName,
+                        builder.getStringAttr(param.name));
+    function.setArgAttr(param.index, CleaveDialect::kInitAttrName, param.init);
+  }
+  setFunctionRole(function, FunctionRole::Forward);
   for (auto [offset, input] : llvm::enumerate(inputs)) {
     function.setArgAttr(numParams + offset, CleaveDialect::kInputAttrName,
                         builder.getStringAttr(input.first));

@@ -24,8 +24,18 @@ public:
   Type getElementType() const { return elementType; }
   Type getLossElementType() const;
 
-  /// A new trainable parameter of the model's element type.
-  Value param(llvm::StringRef name, llvm::ArrayRef<int64_t> shape);
+  /// A new trainable parameter of the model's element type, initialized as
+  /// `init` says (by default GPT-2's normal with standard deviation 0.02).
+  Value param(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
+              InitAttr init = {});
+
+  /// Initializations: GPT-2's for weights, zeros (biases), ones (norm
+  /// scales), and GPT-2's for the projections that write the residual
+  /// stream (0.02 / sqrt(2 * layers)).
+  InitAttr getNormalInit() const;
+  InitAttr getZerosInit() const;
+  InitAttr getOnesInit() const;
+  InitAttr getResidualInit() const;
   /// A new data input; inputs follow all parameters in the signature.
   Value input(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
               Type elementType, InputRole role);
@@ -46,10 +56,11 @@ public:
     return op->getResult(0);
   }
 
-  /// x @ weight (+ bias), weight [in, out] named `name.weight`, bias
-  /// `name.bias`.
+  /// x @ weight (+ bias), weight [in, out] named `name.weight` and
+  /// initialized with `weightInit` (default getNormalInit), bias `name.bias`
+  /// (zeros).
   Value linear(Value x, llvm::StringRef name, int64_t in, int64_t out,
-               bool bias);
+               bool bias, InitAttr weightInit = {});
   /// Broadcasts a vector along the last dimension of `like`.
   Value broadcastLastDim(Value vector, Value like);
   /// [B, S, H] -> [B, heads, S, H / heads].
@@ -71,7 +82,12 @@ private:
   Location location;
   LayerAttr currentLayer;
   unsigned numParams = 0;
-  llvm::SmallVector<std::pair<unsigned, std::string>> paramNames;
+  struct Parameter {
+    unsigned index;
+    std::string name;
+    InitAttr init;
+  };
+  llvm::SmallVector<Parameter> params;
   llvm::SmallVector<std::pair<std::string, InputRole>> inputs;
 };
 

@@ -146,8 +146,7 @@ void mlir::cleave::buildTrainingPipeline(
     for (StringRef name : strategies)
       parallelize.strategy.push_back(name.str());
     parallelize.cluster = options.cluster;
-    if (options.mode == CompileMode::Forward)
-      parallelize.function = function.empty() ? "forward" : function.str();
+    parallelize.function = function.str();
     pm.addPass(createCleaveParallelize(parallelize));
     cleanUp();
   };
@@ -223,7 +222,6 @@ void mlir::cleave::buildTrainingPipeline(
   // staged
   if (pipelineRanks) {
     CleaveAssignStagesOptions assign;
-    assign.function = "train_step";
     assign.stages = pipelineRanks;
     assign.virtualStages = options.virtualStages;
     assign.layersPerStage.assign(options.layersPerStage.begin(),

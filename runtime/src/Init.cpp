@@ -23,11 +23,6 @@ uint64_t hashName(std::string_view name) {
 double toUnitInterval(uint64_t bits) {
   return static_cast<double>((bits >> 11) + 1) * 0x1p-53;
 }
-
-bool endsWith(std::string_view text, std::string_view suffix) {
-  return text.size() >= suffix.size() &&
-         text.substr(text.size() - suffix.size()) == suffix;
-}
 } // namespace
 
 double sampleNormal(uint64_t seed, std::string_view name, uint64_t index) {
@@ -39,20 +34,8 @@ double sampleNormal(uint64_t seed, std::string_view name, uint64_t index) {
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(kTwoPi * u2);
 }
 
-InitRule getGpt2InitRule(std::string_view name, int64_t numLayers) {
-  if (endsWith(name, ".bias"))
-    return {InitRule::Kind::Zeros, 0.0};
-  if (endsWith(name, ".scale"))
-    return {InitRule::Kind::Ones, 0.0};
-  constexpr double kStddev = 0.02;
-  for (std::string_view residual :
-       {".attn.out.weight", ".attn.o.weight", ".mlp.proj.weight",
-        ".mlp.down.weight"})
-    if (endsWith(name, residual))
-      return {InitRule::Kind::Normal,
-              kStddev / std::sqrt(2.0 * static_cast<double>(numLayers))};
-  return {InitRule::Kind::Normal, kStddev};
-}
+/// A parameter's standard deviation when the IR gives no cleave.init.
+constexpr double kDefaultStddev = 0.02;
 
 double getInitValue(const InitRule &rule, uint64_t seed, std::string_view name,
                     uint64_t index) {
@@ -63,24 +46,10 @@ double getInitValue(const InitRule &rule, uint64_t seed, std::string_view name,
     return 1.0;
   case InitRule::Kind::Normal:
     return rule.stddev * sampleNormal(seed, name, index);
+  case InitRule::Kind::Default:
+    return kDefaultStddev * sampleNormal(seed, name, index);
   }
   return 0.0;
-}
-
-int64_t inferNumLayers(const std::vector<std::string> &paramNames) {
-  constexpr std::string_view kPrefix = "layers.";
-  int64_t layers = 1;
-  for (std::string_view name : paramNames) {
-    if (name.substr(0, kPrefix.size()) != kPrefix)
-      continue;
-    name.remove_prefix(kPrefix.size());
-    int64_t index = 0;
-    auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), index);
-    if (error == std::errc() && end != name.data() && *end == '.' && index >= 0 &&
-        index < (int64_t(1) << 40))
-      layers = std::max(layers, index + 1);
-  }
-  return layers;
 }
 
 Status fillInitialValues(const InitRule &rule, uint64_t seed,

@@ -105,15 +105,17 @@ public:
       for (int i = 0; i < backward.numResults; ++i) {
         const ResultSpec &result = backward.results[i];
         void *unused = nullptr;
-        if (std::strncmp(result.tensor.name, "grad.", 5) == 0)
+        if (result.role == OutputRole::Gradient)
           CLEAVE_RETURN_IF_ERROR(state.add(result.tensor, ArgumentKind::Input,
                                            result.split, unused));
       }
     }
-    lossIndex = findResult(*pipeline.forward[pipeline.numStages - 1], "loss");
-    normIndex = findResult(apply, "grad_norm");
+    lossIndex =
+        findResult(*pipeline.forward[pipeline.numStages - 1], OutputRole::Loss);
+    normIndex = findResult(apply, OutputRole::GradNorm);
     if (lossIndex < 0)
-      return Status::error("the last stage returns no 'loss'");
+      return Status::error("the last stage returns no loss "
+                           "(cleave.output_role loss)");
     CLEAVE_RETURN_IF_ERROR(planSharing(state));
     if (const char *directory = std::getenv("CLEAVE_TRACE"); directory && *directory)
       Trace::start(directory, communicator->getRank());
@@ -296,10 +298,14 @@ private:
   /// state where every tensor of the model lives, for checkpoints.
   Status planSharing(TrainingState &state) {
     std::map<std::string, TrainingState::PlacedTensor> model;
+    // The rank whose update applies each gradient.
+    std::map<std::string, int64_t> gradientOwners;
     for (int r = 0; r < pipeline.numRanks; ++r) {
       const Program &apply = *pipeline.apply[r];
       for (int i = 0; i < apply.numArguments; ++i) {
         const ArgumentSpec &argument = apply.arguments[i];
+        if (argument.role == InputRole::Gradient)
+          gradientOwners[argument.tensor.name] = r;
         if (argument.kind != ArgumentKind::Param &&
             argument.kind != ArgumentKind::State)
           continue;
@@ -342,7 +348,7 @@ private:
       const Program &backward = *pipeline.backward[s];
       for (int i = 0; i < backward.numResults; ++i) {
         const TensorSpec &spec = backward.results[i].tensor;
-        if (std::strncmp(spec.name, "grad.", 5) == 0) {
+        if (backward.results[i].role == OutputRole::Gradient) {
           computers[spec.name].insert(s % pipeline.numRanks);
           gradients[spec.name] = spec;
         }
@@ -353,20 +359,20 @@ private:
       ++partTag;
       if (ranks.size() < 2)
         continue;
-      auto owner = model.find(name.substr(5));
-      if (owner == model.end())
+      auto owner = gradientOwners.find(name);
+      if (owner == gradientOwners.end())
         return Status::error("no stage's update takes '" + name + "'");
       size_t bytes = getByteSize(gradients[name]);
       if (ranks.count(ppIndex) && getByteSize(*state.find(name)) != bytes)
         return Status::error("the parts of '" + name + "' differ in size "
                              "between stages");
       for (int64_t rank : ranks) {
-        if (rank == owner->second.ppIndex)
+        if (rank == owner->second)
           continue;
         if (ppIndex == rank)
           gradientParts.push_back({name, gradients[name].dtype, bytes,
-                                   owner->second.ppIndex, partTag, true});
-        else if (ppIndex == owner->second.ppIndex)
+                                   owner->second, partTag, true});
+        else if (ppIndex == owner->second)
           gradientParts.push_back(
               {name, gradients[name].dtype, bytes, rank, partTag, false});
       }

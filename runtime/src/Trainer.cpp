@@ -167,11 +167,11 @@ public:
     CLEAVE_RETURN_IF_ERROR(state.bind(step, stepArguments));
     if (apply)
       CLEAVE_RETURN_IF_ERROR(state.bind(*apply, applyArguments));
-    lossIndex = findResult(step, "loss");
-    normIndex = findResult(apply ? *apply : step, "grad_norm");
+    lossIndex = findResult(step, OutputRole::Loss);
+    normIndex = findResult(apply ? *apply : step, OutputRole::GradNorm);
     if (lossIndex < 0)
       return Status::error(std::string("program '") + step.name +
-                           "' returns no 'loss'");
+                           "' returns no loss (cleave.output_role loss)");
     if (microBatches > 1 && !apply)
       return Status::error("--micro-batches needs a program built with "
                            "cleavec train --micro-batches");
@@ -255,10 +255,12 @@ Status train(StepExecutor &executor, TrainOptions options,
     options.microBatches = executor.getBuiltMicroBatches();
   CLEAVE_RETURN_IF_ERROR(executor.bind(state, options.microBatches));
   bool isLogger = executor.isLogger();
-  if (!state.find("lr"))
+  const char *learningRateName = state.findInput(InputRole::LearningRate);
+  const char *stepNumberName = state.findInput(InputRole::StepNumber);
+  if (!learningRateName)
     return Status::error(std::string("program '") + main.name +
-                         "' is not a training step: it has no input 'lr' "
-                         "(build it with cleavec train)");
+                         "' is not a training step: it takes no learning "
+                         "rate (build it with cleavec train)");
 
   // Every rank draws the same global micro-batch and keeps its block (dp
   // rank r: rows r*b/dp onwards), so the numbers do not depend on the mesh.
@@ -270,9 +272,12 @@ Status train(StepExecutor &executor, TrainOptions options,
   int64_t batch = micro * options.microBatches;
   TokenFile data;
   CLEAVE_RETURN_IF_ERROR(TokenFile::open(options.dataPath, options.tokenWidth, data));
-  if (state.find("embed.tokens"))
+  // Ranks whose stages hold no embedding table leave the check to those
+  // that do.
+  if (const char *table = getTokenTable(executor.getTokensProgram());
+      table && state.find(table))
     CLEAVE_RETURN_IF_ERROR(
-        data.checkVocabulary(state.getGlobalShape("embed.tokens")[0]));
+        data.checkVocabulary(state.getGlobalShape(table)[0]));
 
   int64_t first = 1;
   uint64_t dataSeed = options.dataSeed;
@@ -322,7 +327,7 @@ Status train(StepExecutor &executor, TrainOptions options,
   CLEAVE_RETURN_IF_ERROR(context.reserveArena(executor.getArenaBytes(), &arena));
   std::vector<int32_t> tokens(micro * seq), targets(micro * seq);
   auto setScalar = [&](const char *name, double value) -> Status {
-    const TensorSpec *spec = state.find(name);
+    const TensorSpec *spec = name ? state.find(name) : nullptr;
     if (!spec)
       return Status::success();
     std::vector<uint8_t> bytes = getScalarBytes(spec->dtype, value);
@@ -362,8 +367,9 @@ Status train(StepExecutor &executor, TrainOptions options,
                    /*ops=*/true);
     auto start = std::chrono::steady_clock::now();
     double lr = getLearningRate(options.schedule, stepNumber);
-    CLEAVE_RETURN_IF_ERROR(setScalar("lr", lr));
-    CLEAVE_RETURN_IF_ERROR(setScalar("step", static_cast<double>(stepNumber)));
+    CLEAVE_RETURN_IF_ERROR(setScalar(learningRateName, lr));
+    CLEAVE_RETURN_IF_ERROR(
+        setScalar(stepNumberName, static_cast<double>(stepNumber)));
     double loss = 0, norm = std::nan("");
     if (communicator)
       communicator->resetCommunicatedBytes();

@@ -30,6 +30,13 @@ int findResult(const Program &program, const char *name) {
   return -1;
 }
 
+int findResult(const Program &program, OutputRole role) {
+  for (int i = 0; i < program.numResults; ++i)
+    if (program.results[i].role == role)
+      return i;
+  return -1;
+}
+
 Status readResult(Context &context, const Program &program,
                   const std::vector<void *> &results, int index,
                   double &value) {
@@ -48,6 +55,16 @@ Status applyUpdates(Context &context, const Program &program,
       CLEAVE_RETURN_IF_ERROR(context.copyOnDevice(
           arguments[target], results[i], getByteSize(program.results[i].tensor)));
   return context.synchronize("the parameter update");
+}
+
+const char *getTokenTable(const Program &program) {
+  for (int i = 0; i < program.numArguments; ++i) {
+    const ArgumentSpec &argument = program.arguments[i];
+    if (argument.role == InputRole::Tokens && argument.indexes >= 0 &&
+        argument.indexes < program.numArguments)
+      return program.arguments[argument.indexes].tensor.name;
+  }
+  return nullptr;
 }
 
 Status getTokensShape(const Program &program, const Mesh &mesh,
@@ -89,7 +106,7 @@ Status accumulateGradients(Context &context, TrainingState &state,
   // The mean loss's gradient is the mean of the micro-batch gradients.
   for (int i = 0; i < program.numResults; ++i) {
     const TensorSpec &spec = program.results[i].tensor;
-    if (std::strncmp(spec.name, "grad.", 5) != 0)
+    if (program.results[i].role != OutputRole::Gradient)
       continue;
     if (!state.find(spec.name))
       return Status::error(std::string("the update takes no '") + spec.name +

@@ -57,10 +57,12 @@ public:
         continue;
       }
       void *pointer = nullptr;
-      CLEAVE_RETURN_IF_ERROR(
-          add(argument.tensor, argument.kind, argument.split, pointer));
+      CLEAVE_RETURN_IF_ERROR(add(argument.tensor, argument.kind, argument.split,
+                                 pointer, argument.init));
       pointers.push_back(pointer);
-      if (argument.role != InputRole::None)
+      // Gradients are many; the other roles name one input each.
+      if (argument.role != InputRole::None &&
+          argument.role != InputRole::Gradient)
         inputsByRole[argument.role] = argument.tensor.name;
     }
     return Status::success();
@@ -75,9 +77,12 @@ public:
 
   /// Allocates the tensor `spec` (split as `split`) unless some program
   /// took it already, which must agree on its type; returns its buffer.
+  /// A parameter takes the first initialization a program gives it.
   Status add(const TensorSpec &spec, ArgumentKind kind, const char *split,
-             void *&pointer) {
+             void *&pointer, InitRule init = {}) {
     Tensor &tensor = tensors[spec.name];
+    if (tensor.init.kind == InitRule::Kind::Default)
+      tensor.init = init;
     if (!tensor.buffer) {
       tensor.spec = spec;
       tensor.kind = kind;
@@ -98,20 +103,10 @@ public:
     return Status::success();
   }
 
-  /// Parameters GPT-2 style from `seed`, optimizer state zero. Values are a
-  /// function of (seed, name, global index), so every mesh starts from the
-  /// same model.
+  /// Parameters as the IR's cleave.init says, from `seed`; optimizer state
+  /// zero. Values are a function of (seed, name, global index), so every
+  /// mesh starts from the same model.
   Status initialize(uint64_t seed) {
-    // The model's depth scales some initial values: count every stage's
-    // blocks, not only this rank's.
-    std::vector<std::string> names;
-    for (const std::string &name : order)
-      if (tensors[name].kind == ArgumentKind::Param)
-        names.push_back(name);
-    for (const auto &[name, placed] : layout)
-      if (placed.kind == ArgumentKind::Param)
-        names.push_back(name);
-    int64_t layers = inferNumLayers(names);
     std::vector<uint8_t> global, host;
     for (const std::string &name : order) {
       Tensor &tensor = tensors[name];
@@ -120,7 +115,7 @@ public:
       size_t elementBytes = getDTypeSize(tensor.spec.dtype);
       global.assign(*getNumElements(tensor.block.globalShape) * elementBytes, 0);
       InitRule rule = tensor.kind == ArgumentKind::Param
-                          ? getGpt2InitRule(name, layers)
+                          ? tensor.init
                           : InitRule{InitRule::Kind::Zeros, 0.0};
       CLEAVE_RETURN_IF_ERROR(fillInitialValues(rule, seed, name,
                                                tensor.spec.dtype,
@@ -304,6 +299,7 @@ private:
   struct Tensor {
     TensorSpec spec{};
     ArgumentKind kind = ArgumentKind::Input;
+    InitRule init;
     std::string split;
     Block block;
     std::unique_ptr<DeviceBuffer> buffer;
@@ -342,6 +338,9 @@ private:
 /// The index of the result named `name`, or -1.
 int findResult(const Program &program, const char *name);
 
+/// The index of the first result of `program` with role `role`, or -1.
+int findResult(const Program &program, OutputRole role);
+
 /// Reads scalar result `index` as a double.
 Status readResult(Context &context, const Program &program,
                   const std::vector<void *> &results, int index,
@@ -352,6 +351,11 @@ Status applyUpdates(Context &context, const Program &program,
                     const std::vector<void *> &arguments,
                     const std::vector<void *> &results);
 
+/// The name of the table the tokens of `program` index (an embedding's,
+/// the vocabulary's rows), or null when it takes no tokens or they index
+/// none of its arguments.
+const char *getTokenTable(const Program &program);
+
 /// The global [batch, seq] shape of `program`'s i32 input `tokens` (and of
 /// `targets`, which must agree, where it takes that too), found from the
 /// block of the rank at `coordinates` of `mesh` in a partitioned program.
@@ -360,9 +364,9 @@ Status getTokensShape(const Program &program, const Mesh &mesh,
                       const std::vector<int64_t> &coordinates,
                       std::vector<int64_t> &shape);
 
-/// Adds `1 / microBatches` of each `grad.<param>` result of `program` into
-/// the state's tensor of that name, overwriting it the first time this
-/// step (names not yet in `accumulated`, which collects them).
+/// Adds `1 / microBatches` of each gradient result (OutputRole::Gradient)
+/// of `program` into the state's tensor of that name, overwriting it the
+/// first time this step (names not yet in `accumulated`, which collects them).
 Status accumulateGradients(Context &context, TrainingState &state,
                            const Program &program,
                            const std::vector<void *> &results,

@@ -6,10 +6,18 @@
 // and an LM head tied to the token embedding.
 
 // CHECK-LABEL: func.func @forward(
-// CHECK-SAME: %[[WTE:[^:]*]]: tensor<64x32xf32> {cleave.param = "embed.tokens"}
-// CHECK-SAME: %[[WPE:[^:]*]]: tensor<8x32xf32> {cleave.param = "embed.positions"}
+// CHECK-SAME: %[[WTE:[^:]*]]: tensor<64x32xf32> {cleave.init = #cleave.init<normal, 2.000000e-02>, cleave.param = "embed.tokens"}
+// CHECK-SAME: %[[WPE:[^:]*]]: tensor<8x32xf32> {cleave.init = #cleave.init<normal, 2.000000e-02>, cleave.param = "embed.positions"}
+// CHECK-SAME: {cleave.init = #cleave.init<ones>, cleave.param = "layers.0.ln1.scale"}
+// CHECK-SAME: {cleave.init = #cleave.init<zeros>, cleave.param = "layers.0.ln1.bias"}
+// CHECK-SAME: {cleave.init = #cleave.init<normal, 2.000000e-02>, cleave.param = "layers.0.attn.q.weight"}
+// CHECK-SAME: {cleave.init = #cleave.init<zeros>, cleave.param = "layers.0.attn.q.bias"}
+// The projections into the residual stream start smaller: 0.02 / sqrt(2 * layers).
+// CHECK-SAME: {cleave.init = #cleave.init<normal, 0.014142135623730949>, cleave.param = "layers.0.attn.out.weight"}
+// CHECK-SAME: {cleave.init = #cleave.init<normal, 0.014142135623730949>, cleave.param = "layers.0.mlp.proj.weight"}
 // CHECK-SAME: %[[TOK:[^:]*]]: tensor<2x8xi32> {cleave.input = "tokens", cleave.input_role = #cleave.input_role<tokens>}
 // CHECK-SAME: %[[TGT:[^:]*]]: tensor<2x8xi32> {cleave.input = "targets", cleave.input_role = #cleave.input_role<targets>}) -> tensor<f32>
+// CHECK-SAME: attributes {cleave.role = #cleave.role<forward>}
 // CHECK: %[[E:.*]] = cleave.embedding %[[WTE]], %[[TOK]] {cleave.layer = #cleave.layer<embed>}
 // CHECK: %[[P:.*]] = cleave.broadcast %[[WPE]] dims [1, 2] {cleave.layer = #cleave.layer<embed>}
 // CHECK: %[[X0:.*]] = cleave.add %[[E]], %[[P]] {cleave.layer = #cleave.layer<embed>}

@@ -4,14 +4,14 @@
 // transpose flags. Integer operands (targets) get no gradient; layer tags
 // carry over to the backward ops.
 // CHECK-LABEL: func.func @train_step
-// CHECK-SAME:    -> (tensor<f32> {cleave.output = "loss"}, tensor<8x4xf32> {cleave.output = "grad.w"})
+// CHECK-SAME:    -> (tensor<f32> {cleave.output = "loss", cleave.output_role = #cleave.output_role<loss>}, tensor<8x4xf32> {cleave.output = "grad.w", cleave.output_role = #cleave.output_role<gradient>})
 // CHECK:         %[[LOGITS:.*]] = cleave.matmul %[[X:.*]], %[[W:[^ ]*]] {cleave.layer = #cleave.layer<head>}
 // CHECK:         %[[DL:.*]] = cleave.cross_entropy_grad %[[LOGITS]], %{{.*}}, %{{.*}} {cleave.layer = #cleave.layer<head>}
 // CHECK:         %[[DW:.*]] = cleave.matmul %[[X]], %[[DL]] transpose_lhs {cleave.layer = #cleave.layer<head>} : tensor<2x8xf32>, tensor<2x4xf32> -> tensor<8x4xf32>
 // CHECK:         return %{{.*}}, %[[DW]]
 func.func @forward(%w: tensor<8x4xf32> {cleave.param = "w"},
                    %x: tensor<2x8xf32> {cleave.input = "x"},
-                   %t: tensor<2xi32> {cleave.input = "t"}) -> tensor<f32> {
+                   %t: tensor<2xi32> {cleave.input = "t"}) -> tensor<f32> attributes {cleave.role = #cleave.role<forward>} {
   %0 = cleave.matmul %x, %w {cleave.layer = #cleave.layer<head>} : tensor<2x8xf32>, tensor<8x4xf32> -> tensor<2x4xf32>
   %1 = cleave.cross_entropy %0, %t {cleave.layer = #cleave.layer<head>} : tensor<2x4xf32>, tensor<2xi32> -> tensor<2xf32>
   %2 = cleave.reduce_mean %1 dims [0] {cleave.layer = #cleave.layer<head>} : tensor<2xf32> -> tensor<f32>
@@ -33,7 +33,7 @@ func.func @forward(%w: tensor<8x4xf32> {cleave.param = "w"},
 // CHECK:         %[[TOTAL:.*]] = cleave.add %[[HEAD]], %[[SCATTER]] : tensor<6x4xf32>
 // CHECK:         return %{{.*}}, %[[TOTAL]]
 func.func @forward(%table: tensor<6x4xf32> {cleave.param = "table"},
-                   %ids: tensor<2x3xi32> {cleave.input = "ids"}) -> tensor<f32> {
+                   %ids: tensor<2x3xi32> {cleave.input = "ids"}) -> tensor<f32> attributes {cleave.role = #cleave.role<forward>} {
   %h = cleave.embedding %table, %ids : tensor<6x4xf32>, tensor<2x3xi32> -> tensor<2x3x4xf32>
   %logits = cleave.matmul %h, %table transpose_rhs : tensor<2x3x4xf32>, tensor<6x4xf32> -> tensor<2x3x6xf32>
   %loss = cleave.reduce_sum %logits dims [0, 1, 2] : tensor<2x3x6xf32> -> tensor<f32>
@@ -52,7 +52,7 @@ func.func @forward(%table: tensor<6x4xf32> {cleave.param = "table"},
 // CHECK:         return %{{.*}}, %[[DG]], %[[DB]], %[[DV]]
 func.func @forward(%g: tensor<5xf32> {cleave.param = "g"},
                    %b: tensor<5xf32> {cleave.param = "b"},
-                   %v: tensor<5xf32> {cleave.param = "v"}) -> tensor<f32> {
+                   %v: tensor<5xf32> {cleave.param = "v"}) -> tensor<f32> attributes {cleave.role = #cleave.role<forward>} {
   %x = cleave.broadcast %v dims [1] : tensor<5xf32> -> tensor<3x5xf32>
   %n = cleave.layer_norm %x, %g, %b : tensor<3x5xf32>, tensor<5xf32>
   %y = cleave.softmax %n : tensor<3x5xf32>
@@ -68,7 +68,7 @@ func.func @forward(%g: tensor<5xf32> {cleave.param = "g"},
 // CHECK:         %[[ZERO:.*]] = cleave.fill 0.000000e+00 : tensor<3xf32>
 // CHECK:         return %{{.*}}, %{{.*}}, %[[ZERO]]
 func.func @forward(%a: tensor<3xf32> {cleave.param = "a"},
-                   %unused: tensor<3xf32> {cleave.param = "unused"}) -> tensor<f32> {
+                   %unused: tensor<3xf32> {cleave.param = "unused"}) -> tensor<f32> attributes {cleave.role = #cleave.role<forward>} {
   %loss = cleave.reduce_sum %a dims [0] : tensor<3xf32> -> tensor<f32>
   return %loss : tensor<f32>
 }
@@ -76,13 +76,13 @@ func.func @forward(%a: tensor<3xf32> {cleave.param = "a"},
 // -----
 
 // expected-error@+1 {{can only differentiate a single-block function returning one scalar float loss}}
-func.func @forward(%a: tensor<3xf32> {cleave.param = "a"}) -> tensor<3xf32> {
+func.func @forward(%a: tensor<3xf32> {cleave.param = "a"}) -> tensor<3xf32> attributes {cleave.role = #cleave.role<forward>} {
   return %a : tensor<3xf32>
 }
 
 // -----
 
-// expected-error@+1 {{no function 'forward' to differentiate}}
+// expected-error@+1 {{no function with cleave.role forward to differentiate}}
 module {
   func.func @other(%a: tensor<3xf32>) -> tensor<f32> {
     %loss = cleave.reduce_sum %a dims [0] : tensor<3xf32> -> tensor<f32>
@@ -93,7 +93,7 @@ module {
 // -----
 
 func.func @forward(%w: tensor<4x2xf32> {cleave.param = "w"},
-                   %ids: tensor<3xi32> {cleave.input = "ids"}) -> tensor<f32> {
+                   %ids: tensor<3xi32> {cleave.input = "ids"}) -> tensor<f32> attributes {cleave.role = #cleave.role<forward>} {
   %w2 = cleave.slice %w [0, 0] : tensor<4x2xf32> -> tensor<3x2xf32>
   // expected-error@+1 {{'cleave.scatter_add' op cannot be differentiated: it has no gradient rule}}
   %s = cleave.scatter_add %ids, %w2 : tensor<3xi32>, tensor<3x2xf32> -> tensor<4x2xf32>
@@ -113,7 +113,7 @@ func.func @forward(%w: tensor<4x2xf32> {cleave.param = "w"},
 // CHECK:         %[[SPREAD:.*]] = cleave.broadcast %[[COUNT]] dims [0]
 // CHECK:         %[[SHARE:.*]] = cleave.div %{{.*}}, %[[SPREAD]] : tensor<2x3xf32>
 // CHECK:         cleave.select %[[TIED]], %[[SHARE]], %{{.*}}
-func.func @forward(%x: tensor<2x3xf32> {cleave.param = "x"}) -> tensor<f32> {
+func.func @forward(%x: tensor<2x3xf32> {cleave.param = "x"}) -> tensor<f32> attributes {cleave.role = #cleave.role<forward>} {
   %m = cleave.reduce_max %x dims [1] : tensor<2x3xf32> -> tensor<2xf32>
   %loss = cleave.reduce_sum %m dims [0] : tensor<2xf32> -> tensor<f32>
   return %loss : tensor<f32>

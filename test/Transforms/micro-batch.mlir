@@ -9,7 +9,7 @@
 // CHECK:         cleave.add %{{.*}}, %{{.*}} : tensor<2x3x5xf32>
 // CHECK:         cleave.reduce_mean %{{.*}} dims [0, 1, 2] : tensor<2x3x5xf32> -> tensor<f32>
 func.func @forward(%pos: tensor<3x5xf32> {cleave.param = "pos"},
-                   %x: tensor<4x3x5xf32> {cleave.input = "x"}) -> tensor<f32> {
+                   %x: tensor<4x3x5xf32> {cleave.input = "x"}) -> tensor<f32> attributes {cleave.role = #cleave.role<forward>} {
   %p = cleave.broadcast %pos dims [1, 2] : tensor<3x5xf32> -> tensor<4x3x5xf32>
   %s = cleave.add %x, %p : tensor<4x3x5xf32>
   %m = cleave.reduce_mean %s dims [0, 1, 2] : tensor<4x3x5xf32> -> tensor<f32>
@@ -18,7 +18,7 @@ func.func @forward(%pos: tensor<3x5xf32> {cleave.param = "pos"},
 
 // -----
 
-func.func @forward(%x: tensor<4x3xf32> {cleave.input = "x"}) -> tensor<f32> {
+func.func @forward(%x: tensor<4x3xf32> {cleave.input = "x"}) -> tensor<f32> attributes {cleave.role = #cleave.role<forward>} {
   // expected-error@+1 {{mixes the batch dimension into others; cannot split it into micro-batches}}
   %r = cleave.reshape %x : tensor<4x3xf32> -> tensor<12xf32>
   %m = cleave.reduce_mean %r dims [0] : tensor<12xf32> -> tensor<f32>
@@ -28,7 +28,7 @@ func.func @forward(%x: tensor<4x3xf32> {cleave.input = "x"}) -> tensor<f32> {
 // -----
 
 // expected-error@+1 {{the batch (3) does not split into 2 equal micro-batches}}
-func.func @forward(%x: tensor<3x2xf32> {cleave.input = "x"}) -> tensor<f32> {
+func.func @forward(%x: tensor<3x2xf32> {cleave.input = "x"}) -> tensor<f32> attributes {cleave.role = #cleave.role<forward>} {
   %m = cleave.reduce_mean %x dims [0, 1] : tensor<3x2xf32> -> tensor<f32>
   return %m : tensor<f32>
 }
@@ -36,14 +36,14 @@ func.func @forward(%x: tensor<3x2xf32> {cleave.input = "x"}) -> tensor<f32> {
 // -----
 
 // expected-error@+1 {{micro-batches need a loss that is the mean over the batch (a reduce_mean over dimension 0)}}
-func.func @forward(%x: tensor<4x2xf32> {cleave.input = "x"}) -> tensor<f32> {
+func.func @forward(%x: tensor<4x2xf32> {cleave.input = "x"}) -> tensor<f32> attributes {cleave.role = #cleave.role<forward>} {
   %m = cleave.reduce_sum %x dims [0, 1] : tensor<4x2xf32> -> tensor<f32>
   return %m : tensor<f32>
 }
 
 // -----
 
-func.func @forward(%x: tensor<4xf32> {cleave.input = "x"}) -> tensor<f32> {
+func.func @forward(%x: tensor<4xf32> {cleave.input = "x"}) -> tensor<f32> attributes {cleave.role = #cleave.role<forward>} {
   // expected-error@+1 {{combines elements across the batch dimension; cannot split it into micro-batches}}
   %s = cleave.softmax %x : tensor<4xf32>
   %m = cleave.reduce_mean %s dims [0] : tensor<4xf32> -> tensor<f32>

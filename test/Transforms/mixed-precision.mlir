@@ -14,7 +14,7 @@
 // CHECK:         cleave.reduce_mean %[[CE]] dims [0] : tensor<2xf32> -> tensor<f32>
 func.func @forward(%w: tensor<4x3xf32> {cleave.param = "w"},
                    %x: tensor<2x4xf32> {cleave.input = "x"},
-                   %t: tensor<2xi32> {cleave.input = "t"}) -> tensor<f32> {
+                   %t: tensor<2xi32> {cleave.input = "t"}) -> tensor<f32> attributes {cleave.role = #cleave.role<forward>} {
   %y = cleave.matmul %x, %w : tensor<2x4xf32>, tensor<4x3xf32> -> tensor<2x3xf32>
   %g = cleave.gelu %y : tensor<2x3xf32>
   %ce = cleave.cross_entropy %g, %t : tensor<2x3xf32>, tensor<2xi32> -> tensor<2xf32>
@@ -31,7 +31,7 @@ func.func @forward(%w: tensor<4x3xf32> {cleave.param = "w"},
 // CHECK:         %[[WIDE:.*]] = cleave.cast %[[X:.*]] : tensor<2xf32> to tensor<2xf64>
 // CHECK:         %[[CB:.*]] = cleave.cast %[[C]] : tensor<2xf32> to tensor<2xbf16>
 // CHECK:         cleave.add %{{.*}}, %[[CB]] : tensor<2xbf16>
-func.func @forward(%x: tensor<2xf32> {cleave.param = "x"}) -> tensor<f32> {
+func.func @forward(%x: tensor<2xf32> {cleave.param = "x"}) -> tensor<f32> attributes {cleave.role = #cleave.role<forward>} {
   %c = cleave.constant dense<[1.5, 2.5]> : tensor<2xf32>
   %wide = cleave.cast %x : tensor<2xf32> to tensor<2xf64>
   %narrow = cleave.cast %wide : tensor<2xf64> to tensor<2xf32>

@@ -15,7 +15,7 @@
 // CHECK:         cleave.mul %{{.*}}, %[[R0]] {cleave.layer = #cleave.layer<0>}
 func.func @forward(%x: tensor<8xf32> {cleave.input = "x"},
                    %w0: tensor<8xf32> {cleave.param = "w0"},
-                   %w1: tensor<8xf32> {cleave.param = "w1"}) -> tensor<f32> {
+                   %w1: tensor<8xf32> {cleave.param = "w1"}) -> tensor<f32> attributes {cleave.role = #cleave.role<forward>} {
   %t0 = cleave.tanh %x {cleave.layer = #cleave.layer<0>} : tensor<8xf32>
   %h1 = cleave.mul %t0, %w0 {cleave.layer = #cleave.layer<0>} : tensor<8xf32>
   %t1 = cleave.tanh %h1 {cleave.layer = #cleave.layer<1>} : tensor<8xf32>

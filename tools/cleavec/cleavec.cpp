@@ -32,8 +32,8 @@ static cl::opt<std::string> target("target", cl::init("cpu"), cl::cat(category),
 static cl::opt<std::string> outputDir("o", cl::desc("Output directory"),
                                       cl::value_desc("dir"), cl::cat(category));
 static cl::opt<std::string> initParams("init-params", cl::value_desc("file"),
-    cl::desc("Also write GPT-2 style initial parameters of the entry function "
-             "to this safetensors file"), cl::cat(category));
+    cl::desc("Also write the entry function's initial parameters (as their "
+             "cleave.init says) to this safetensors file"), cl::cat(category));
 static cl::opt<uint64_t> seed("seed", cl::init(0), cl::cat(category),
     cl::desc("Seed of --init-params, and of train's data and parameters"));
 static cl::opt<std::string> entry("entry", cl::cat(category),

@@ -11,10 +11,9 @@
 namespace mlir::cleave {
 
 /// Writes every `cleave.param` argument of `function` to a safetensors file
-/// at `path`, initialized GPT-2 style (cleave::rt::getGpt2InitRule) with each
-/// element a function of (seed, name, index) only. The layer count for the
-/// residual-projection scaling is one more than the largest `layers.N.`
-/// index in the parameter names. Returns the number of parameters written.
+/// at `path`, initialized as its `cleave.init` says, with each element a
+/// function of (seed, name, index) only, as the training program's own
+/// initialization. Returns the number of parameters written.
 FailureOr<int64_t> writeInitialParams(func::FuncOp function,
                                       const std::string &path, uint64_t seed);
 

@@ -699,6 +699,45 @@ private:
     return success();
   }
 
+  /// `learning_rate` -> `LearningRate`: the runtime's enumerator.
+  static std::string getEnumeratorName(StringRef irName) {
+    std::string name;
+    for (StringRef word : llvm::split(irName, '_'))
+      if (!word.empty()) {
+        name += llvm::toUpper(word.front());
+        name += word.drop_front();
+      }
+    return name;
+  }
+
+  /// A parameter's `cleave.init` as the runtime's InitRule initializer.
+  static std::string getInitLiteral(InitAttr init) {
+    if (!init)
+      return "{}";
+    char stddev[32];
+    std::snprintf(stddev, sizeof(stddev), "%.17g", init.getStandardDeviation());
+    return "{cleave::rt::InitRule::Kind::" +
+           getEnumeratorName(stringifyInitKind(init.getKind())) + ", " +
+           stddev + "}";
+  }
+
+  /// The argument whose rows the token ids `tokens` index: the table of an
+  /// embedding that reads them (through casts), if any.
+  std::optional<unsigned> getIndexedTable(BlockArgument tokens) {
+    for (Operation *user : tokens.getUsers()) {
+      auto embedding = dyn_cast<EmbeddingOp>(user);
+      if (!embedding || embedding.getIndices() != tokens)
+        continue;
+      Value table = embedding.getTable();
+      while (auto cast = table.getDefiningOp<CastOp>())
+        table = cast.getInput();
+      if (auto argument = dyn_cast<BlockArgument>(table);
+          argument && argument.getOwner() == tokens.getOwner())
+        return argument.getArgNumber();
+    }
+    return std::nullopt;
+  }
+
   LogicalResult emitDescriptor(int64_t arenaBytes) {
     std::string prefix = "k_" + name;
     host << "const cleave::rt::ArgumentSpec " << prefix << "_arguments[] = {\n";
@@ -724,12 +763,19 @@ private:
                : stash ? "Stash"
                        : "Input")
            << ", " << *split;
-      // Data inputs say what the training loop feeds them.
-      if (auto role = function.getArgAttrOfType<InputRoleAttr>(
-              index, CleaveDialect::kInputRoleAttrName)) {
-        std::string roleName = stringifyInputRole(role.getValue()).str();
-        roleName[0] = llvm::toUpper(roleName[0]);
-        host << ", cleave::rt::InputRole::" << roleName;
+      // Parameters say how they start, inputs what the training loop feeds
+      // them, and token ids which table they index.
+      auto init = function.getArgAttrOfType<InitAttr>(
+          index, CleaveDialect::kInitAttrName);
+      auto role = function.getArgAttrOfType<InputRoleAttr>(
+          index, CleaveDialect::kInputRoleAttrName);
+      if (init || role)
+        host << ", " << getInitLiteral(init);
+      if (role) {
+        host << ", cleave::rt::InputRole::"
+             << getEnumeratorName(stringifyInputRole(role.getValue()));
+        if (std::optional<unsigned> table = getIndexedTable(argument))
+          host << ", " << *table;
       }
       host << "},\n";
     }
@@ -759,10 +805,16 @@ private:
           getSplit(function.getResultAttrDict(i), function.getLoc());
       if (failed(split))
         return failure();
-      host << "    {{" << getStringLiteral(resultName) << ", cleave::rt::DType::"
+      host << "    {{" << getStringLiteral(resultName)
+           << ", cleave::rt::DType::"
            << getElementInfo(tensor, function.getLoc())->dtype << ", "
            << getShapeLiteral(tensor.getShape()) << "}, "
-           << (updates ? updates.getInt() : -1) << ", " << *split << "},\n";
+           << (updates ? updates.getInt() : -1) << ", " << *split;
+      if (auto role = function.getResultAttrOfType<OutputRoleAttr>(
+              i, CleaveDialect::kOutputRoleAttrName))
+        host << ", cleave::rt::OutputRole::"
+             << getEnumeratorName(stringifyOutputRole(role.getValue()));
+      host << "},\n";
     }
     if (function.getNumResults() == 0)
       host << "    {{\"\", cleave::rt::DType::F32, {0, {}}}, -1, nullptr},\n";
@@ -808,25 +860,27 @@ private:
   int64_t nextArray = 0;
 };
 
-/// The function main runs: `entry`, else the step (`cleave.role` step),
-/// else the module's only function, or `forward`.
+/// The function main runs: `entry`, else the step (`cleave.role` step), else
+/// the model (`forward`), else the module's only function.
 FailureOr<func::FuncOp> findEntry(ModuleOp module, StringRef entry) {
   SmallVector<func::FuncOp> functions(module.getOps<func::FuncOp>());
   llvm::erase_if(functions, [](func::FuncOp f) { return f.isDeclaration(); });
   if (functions.empty())
     return module.emitError("module has no function body to emit");
-  if (entry.empty())
+  if (!entry.empty()) {
     for (func::FuncOp function : functions)
-      if (getFunctionRole(function) == FunctionRole::Step)
-        return function;
-  if (!entry.empty() || functions.size() > 1) {
-    StringRef wanted = entry.empty() ? "forward" : entry;
-    for (func::FuncOp function : functions)
-      if (function.getSymName() == wanted)
+      if (function.getSymName() == entry)
         return function;
     return module.emitError("no entry function '")
-           << wanted << "'; choose one with --cleave-entry";
+           << entry << "'; choose one with --cleave-entry";
   }
+  for (FunctionRole role : {FunctionRole::Step, FunctionRole::Forward})
+    for (func::FuncOp function : functions)
+      if (getFunctionRole(function) == role)
+        return function;
+  if (functions.size() > 1)
+    return module.emitError("no function has cleave.role step or forward; "
+                            "choose the entry with --cleave-entry");
   return functions.front();
 }
 

@@ -139,7 +139,7 @@ func.func @role_on_an_op(%a: tensor<4xf32>) -> tensor<4xf32> {
 
 // -----
 
-// expected-error @+2 {{expected ::mlir::cleave::FunctionRole to be one of: step, update, stage_forward, stage_backward}}
+// expected-error @+2 {{expected ::mlir::cleave::FunctionRole to be one of: forward, step, update, stage_forward, stage_backward}}
 // expected-error @+1 {{failed to parse Cleave_FunctionRoleAttr parameter 'value'}}
 func.func @role_unknown() attributes {cleave.role = #cleave.role<loss>} {
   return
@@ -267,5 +267,62 @@ module attributes {cleave.plan = #cleave.plan<mesh = "pp=2,tp=2", strategies = [
 
 // expected-error @+1 {{argument 0 with input role 'tokens' must be an integer tensor}}
 func.func @float_tokens(%t: tensor<2x4xf32> {cleave.input = "t", cleave.input_role = #cleave.input_role<tokens>}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{argument 0 with input role 'learning_rate' must be a rank-0 float tensor}}
+func.func @vector_learning_rate(%lr: tensor<2xf32> {cleave.input = "lr", cleave.input_role = #cleave.input_role<learning_rate>}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{argument 0 with input role 'step_number' must be a rank-0 float tensor}}
+func.func @integer_step_number(%step: tensor<i32> {cleave.input = "step", cleave.input_role = #cleave.input_role<step_number>}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'cleave.output_role' must be a #cleave.output_role on a result with 'cleave.output'}}
+func.func @output_role_without_output(%a: tensor<f32>) -> (tensor<f32> {cleave.output_role = #cleave.output_role<loss>}) {
+  return %a : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{result 0 with output role 'loss' must be a rank-0 float tensor}}
+func.func @vector_loss(%a: tensor<2xf32>) -> (tensor<2xf32> {cleave.output = "loss", cleave.output_role = #cleave.output_role<loss>}) {
+  return %a : tensor<2xf32>
+}
+
+// -----
+
+// expected-error @+1 {{result 1 has output role 'grad_norm', as result 0 does}}
+func.func @grad_norm_twice(%a: tensor<f32>) -> (tensor<f32> {cleave.output = "a", cleave.output_role = #cleave.output_role<grad_norm>},
+                                                tensor<f32> {cleave.output = "b", cleave.output_role = #cleave.output_role<grad_norm>}) {
+  return %a, %a : tensor<f32>, tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{'cleave.init' must be a #cleave.init on an argument with 'cleave.param'}}
+func.func @init_on_an_input(%x: tensor<2xf32> {cleave.input = "x", cleave.init = #cleave.init<zeros>}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{#cleave.init<normal> needs a positive, finite standard deviation, not 0}}
+func.func @normal_without_spread(%w: tensor<2xf32> {cleave.param = "w", cleave.init = #cleave.init<normal>}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{#cleave.init<ones> takes no standard deviation}}
+func.func @ones_with_spread(%w: tensor<2xf32> {cleave.param = "w", cleave.init = #cleave.init<ones, 0.5>}) {
   return
 }

@@ -2,7 +2,21 @@
 // RUN: cleave-opt %s -split-input-file --mlir-print-op-generic | cleave-opt -split-input-file | FileCheck %s
 
 // What passes record for later ones round-trips: function roles, input
-// roles and a pipeline's schedule.
+// and output roles, parameter initializations and a pipeline's schedule.
+
+// CHECK-LABEL: func.func @forward
+// CHECK-SAME:    {cleave.init = #cleave.init<normal, 2.000000e-02>, cleave.param = "w"}
+// CHECK-SAME:    {cleave.init = #cleave.init<normal, 0.0070710678118654745>, cleave.param = "proj"}
+// CHECK-SAME:    {cleave.init = #cleave.init<zeros>, cleave.param = "b"}
+// CHECK-SAME:    {cleave.init = #cleave.init<ones>, cleave.param = "scale"}
+// CHECK-SAME:    attributes {cleave.role = #cleave.role<forward>}
+func.func @forward(%w: tensor<4xf32> {cleave.param = "w", cleave.init = #cleave.init<normal, 0.02>},
+                   %proj: tensor<4xf32> {cleave.param = "proj", cleave.init = #cleave.init<normal, 0.0070710678118654745>},
+                   %b: tensor<4xf32> {cleave.param = "b", cleave.init = #cleave.init<zeros>},
+                   %scale: tensor<4xf32> {cleave.param = "scale", cleave.init = #cleave.init<ones>})
+    attributes {cleave.role = #cleave.role<forward>} {
+  return
+}
 
 // CHECK-LABEL: func.func @train_step
 // CHECK-SAME:    {cleave.input = "tokens", cleave.input_role = #cleave.input_role<tokens>}
@@ -16,9 +30,21 @@ func.func @train_step(%tokens: tensor<2x4xi32> {cleave.input = "tokens", cleave.
   return
 }
 // CHECK-LABEL: func.func @apply
+// CHECK-SAME:    {cleave.input = "grad.w", cleave.input_role = #cleave.input_role<gradient>}
+// CHECK-SAME:    {cleave.input = "lr", cleave.input_role = #cleave.input_role<learning_rate>}
+// CHECK-SAME:    {cleave.input = "step", cleave.input_role = #cleave.input_role<step_number>}
+// CHECK-SAME:    -> (tensor<f32> {cleave.output = "loss", cleave.output_role = #cleave.output_role<loss>},
+// CHECK-SAME:        tensor<f32> {cleave.output = "norm", cleave.output_role = #cleave.output_role<grad_norm>},
+// CHECK-SAME:        tensor<4xf32> {cleave.output = "grad.w", cleave.output_role = #cleave.output_role<gradient>})
 // CHECK-SAME:    attributes {cleave.role = #cleave.role<update>}
-func.func @apply() attributes {cleave.role = #cleave.role<update>} {
-  return
+func.func @apply(%grad: tensor<4xf32> {cleave.input = "grad.w", cleave.input_role = #cleave.input_role<gradient>},
+                 %lr: tensor<f32> {cleave.input = "lr", cleave.input_role = #cleave.input_role<learning_rate>},
+                 %step: tensor<f32> {cleave.input = "step", cleave.input_role = #cleave.input_role<step_number>})
+    -> (tensor<f32> {cleave.output = "loss", cleave.output_role = #cleave.output_role<loss>},
+        tensor<f32> {cleave.output = "norm", cleave.output_role = #cleave.output_role<grad_norm>},
+        tensor<4xf32> {cleave.output = "grad.w", cleave.output_role = #cleave.output_role<gradient>})
+    attributes {cleave.role = #cleave.role<update>} {
+  return %lr, %step, %grad : tensor<f32>, tensor<f32>, tensor<4xf32>
 }
 
 // -----

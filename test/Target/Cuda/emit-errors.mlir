@@ -24,7 +24,7 @@ func.func @outside_arena(%a: tensor<4xf32>) -> tensor<4xf32> attributes {cleave.
 
 // -----
 
-// expected-error@+1 {{no entry function 'forward'; choose one with --cleave-entry}}
+// expected-error@+1 {{no function has cleave.role step or forward; choose the entry with --cleave-entry}}
 module {
   func.func @a() attributes {cleave.arena_bytes = 0 : i64} {
     return

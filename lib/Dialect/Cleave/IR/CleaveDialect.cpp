@@ -14,6 +14,8 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::cleave;
 
@@ -94,11 +96,42 @@ void LayerAttr::print(AsmPrinter &printer) const {
 std::optional<unsigned> mlir::cleave::findInputByRole(FunctionOpInterface function,
                                                       InputRole role) {
   for (unsigned i = 0; i < function.getNumArguments(); ++i)
-    if (auto found = function.getArgAttrOfType<InputRoleAttr>(
-            i, CleaveDialect::kInputRoleAttrName);
-        found && found.getValue() == role)
+    if (hasInputRole(function, i, role))
       return i;
   return std::nullopt;
+}
+
+bool mlir::cleave::hasInputRole(FunctionOpInterface function, unsigned index,
+                                InputRole role) {
+  auto found = function.getArgAttrOfType<InputRoleAttr>(
+      index, CleaveDialect::kInputRoleAttrName);
+  return found && found.getValue() == role;
+}
+
+bool mlir::cleave::hasOutputRole(FunctionOpInterface function, unsigned index,
+                                 OutputRole role) {
+  auto found = function.getResultAttrOfType<OutputRoleAttr>(
+      index, CleaveDialect::kOutputRoleAttrName);
+  return found && found.getValue() == role;
+}
+
+std::optional<unsigned>
+mlir::cleave::findResultByRole(FunctionOpInterface function, OutputRole role) {
+  for (unsigned i = 0; i < function.getNumResults(); ++i)
+    if (hasOutputRole(function, i, role))
+      return i;
+  return std::nullopt;
+}
+
+static constexpr StringLiteral kGradientPrefix = "grad.";
+
+std::string mlir::cleave::getGradientName(StringRef param) {
+  return (kGradientPrefix + param).str();
+}
+
+StringRef mlir::cleave::getGradientParam(StringRef gradient) {
+  return gradient.drop_front(
+      gradient.starts_with(kGradientPrefix) ? kGradientPrefix.size() : 0);
 }
 
 std::optional<FunctionRole> mlir::cleave::getFunctionRole(Operation *function) {
@@ -126,6 +159,19 @@ verifyScheduleKind(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << prefix
                        << "only the interleaved schedule runs several "
                           "virtual stages per rank";
+  return success();
+}
+
+LogicalResult InitAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                               InitKind kind, APFloat stddevValue) {
+  double stddev = stddevValue.convertToDouble();
+  if (kind == InitKind::Normal && !(stddev > 0 && std::isfinite(stddev)))
+    return emitError() << "#cleave.init<normal> needs a positive, finite "
+                          "standard deviation, not "
+                       << stddev;
+  if (kind != InitKind::Normal && stddev != 0)
+    return emitError() << "#cleave.init<" << stringifyInitKind(kind)
+                       << "> takes no standard deviation";
   return success();
 }
 
@@ -389,18 +435,34 @@ LogicalResult CleaveDialect::verifyRegionArgAttribute(Operation *op,
                                    "argument with 'cleave.input'";
     auto role = cast<InputRoleAttr>(attr.getValue()).getValue();
     auto type = dyn_cast<RankedTensorType>(function.getArgumentTypes()[argIndex]);
-    if (role != InputRole::Features &&
-        (!type || !isa<IntegerType>(type.getElementType())))
+    bool isIndex = role == InputRole::Tokens || role == InputRole::Targets;
+    bool isScalar =
+        role == InputRole::LearningRate || role == InputRole::StepNumber;
+    if (isIndex && (!type || !isa<IntegerType>(type.getElementType())))
       return op->emitError("argument ")
              << argIndex << " with input role '" << stringifyInputRole(role)
              << "' must be an integer tensor";
+    if (isScalar && (!type || type.getRank() != 0 ||
+                     !isa<FloatType>(type.getElementType())))
+      return op->emitError("argument ")
+             << argIndex << " with input role '" << stringifyInputRole(role)
+             << "' must be a rank-0 float tensor";
+    if (role == InputRole::Gradient)
+      return success();
     for (unsigned other = 0; other < argIndex; ++other)
-      if (auto otherRole = function.getArgAttrOfType<InputRoleAttr>(
-              other, kInputRoleAttrName);
-          otherRole && otherRole.getValue() == role)
+      if (hasInputRole(function, other, role))
         return op->emitError("argument ")
                << argIndex << " has input role '" << stringifyInputRole(role)
                << "', as argument " << other << " does";
+    return success();
+  }
+  if (attrName == kInitAttrName) {
+    auto function = dyn_cast<FunctionOpInterface>(op);
+    if (!function || regionIndex != 0 || !isa<InitAttr>(attr.getValue()) ||
+        !function.getArgAttr(argIndex, kParamAttrName))
+      return op->emitError("'") << kInitAttrName
+                                << "' must be a #cleave.init on an argument "
+                                   "with 'cleave.param'";
     return success();
   }
   if (attrName != kParamAttrName && attrName != kInputAttrName &&
@@ -482,6 +544,27 @@ LogicalResult CleaveDialect::verifyRegionResultAttribute(Operation *op,
     if (!name || name.getValue().empty())
       return op->emitError("'") << kOutputAttrName << "' of result "
                                 << resultIndex << " must be a non-empty string";
+    return success();
+  }
+  if (attr.getName() == kOutputRoleAttrName) {
+    auto role = dyn_cast<OutputRoleAttr>(attr.getValue());
+    if (!role || !function.getResultAttr(resultIndex, kOutputAttrName))
+      return op->emitError("'") << kOutputRoleAttrName
+                                << "' must be a #cleave.output_role on a "
+                                   "result with 'cleave.output'";
+    if (role.getValue() == OutputRole::Gradient)
+      return success();
+    auto type =
+        dyn_cast<RankedTensorType>(function.getResultTypes()[resultIndex]);
+    if (!type || type.getRank() != 0 || !isa<FloatType>(type.getElementType()))
+      return op->emitError("result ") << resultIndex << " with output role '"
+                                      << stringifyOutputRole(role.getValue())
+                                      << "' must be a rank-0 float tensor";
+    for (unsigned other = 0; other < resultIndex; ++other)
+      if (hasOutputRole(function, other, role.getValue()))
+        return op->emitError("result ") << resultIndex << " has output role '"
+                                        << stringifyOutputRole(role.getValue())
+                                        << "', as result " << other << " does";
     return success();
   }
   if (attr.getName() == kUpdatesAttrName) {

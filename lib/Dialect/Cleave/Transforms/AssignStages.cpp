@@ -105,10 +105,23 @@ struct AssignStagesPass
     : public cleave::impl::CleaveAssignStagesBase<AssignStagesPass> {
   using Base::Base;
 
+  /// The function named by the option; else the training step, when the
+  /// module has one; else every function.
+  bool isSelected(func::FuncOp candidate) {
+    if (!function.empty())
+      return candidate.getSymName() == function;
+    if (getFunctionRole(candidate) == FunctionRole::Step)
+      return true;
+    auto module = candidate->getParentOfType<ModuleOp>();
+    return !module ||
+           llvm::none_of(module.getOps<func::FuncOp>(), [](func::FuncOp other) {
+             return getFunctionRole(other) == FunctionRole::Step;
+           });
+  }
+
   void runOnOperation() override {
     func::FuncOp function = getOperation();
-    if (function.isDeclaration() ||
-        (!this->function.empty() && function.getSymName() != this->function))
+    if (function.isDeclaration() || !isSelected(function))
       return;
     if (stages < 1 || virtualStages < 1) {
       function.emitError("stages and virtual-stages must be at least 1");

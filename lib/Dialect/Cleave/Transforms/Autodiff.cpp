@@ -92,8 +92,8 @@ struct AutodiffPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    func::FuncOp forward =
-        lookupFunctionWithBody(module, function, "to differentiate");
+    func::FuncOp forward = lookupFunctionWithBody(
+        module, function, {FunctionRole::Forward}, "to differentiate");
     if (!forward)
       return signalPassFailure();
     if (module.lookupSymbol(stepName)) {
@@ -142,9 +142,16 @@ struct AutodiffPass
         return failure();
 
     SmallVector<Value> results = {loss};
-    SmallVector<Attribute> resultAttrs = {builder.getDictionaryAttr(
-        builder.getNamedAttr(CleaveDialect::kOutputAttrName,
-                             builder.getStringAttr("loss")))};
+    auto outputAttrs = [&](StringRef name, OutputRole role) {
+      return builder.getDictionaryAttr(
+          {builder.getNamedAttr(CleaveDialect::kOutputAttrName,
+                                builder.getStringAttr(name)),
+           builder.getNamedAttr(
+               CleaveDialect::kOutputRoleAttrName,
+               OutputRoleAttr::get(builder.getContext(), role))});
+    };
+    SmallVector<Attribute> resultAttrs = {
+        outputAttrs(stringifyOutputRole(OutputRole::Loss), OutputRole::Loss)};
     for (BlockArgument arg : step.getArguments()) {
       auto name = step.getArgAttrOfType<StringAttr>(
           arg.getArgNumber(), CleaveDialect::kParamAttrName);
@@ -155,9 +162,8 @@ struct AutodiffPass
         grad = FillOp::create(builder, loc, arg.getType(),
                               builder.getF64FloatAttr(0.0));
       results.push_back(grad);
-      resultAttrs.push_back(builder.getDictionaryAttr(builder.getNamedAttr(
-          CleaveDialect::kOutputAttrName,
-          builder.getStringAttr("grad." + name.getValue()))));
+      resultAttrs.push_back(
+          outputAttrs(getGradientName(name.getValue()), OutputRole::Gradient));
     }
     builder.setInsertionPoint(ret);
     func::ReturnOp::create(builder, loc, results);

@@ -1,40 +1,78 @@
 //===- FunctionLookup.h - Finding the functions passes rewrite --*- C++ -*-===//
 //
-// Internal to the transforms: the training passes each start from a named
-// function (forward, train_step) and its named results (loss).
+// Internal to the transforms: the training passes each start from a function
+// named by their option or found by its cleave.role (forward, step), and
+// from its results with an output role (loss, the gradients).
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef CLEAVE_LIB_DIALECT_CLEAVE_TRANSFORMS_FUNCTIONLOOKUP_H
 #define CLEAVE_LIB_DIALECT_CLEAVE_TRANSFORMS_FUNCTIONLOOKUP_H
 
-#include "cleave/Dialect/Cleave/IR/CleaveDialect.h"
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 
 namespace mlir::cleave {
 
-/// The function `name` of `module` when it has a body; otherwise reports
-/// "no function 'name' <what>" on the module and returns null.
+/// The function `name` of `module`, or when `name` is empty the first with a
+/// role among `roles` (in order of preference), when it has a body;
+/// otherwise reports "no function ... <what>" on the module and returns null.
 inline func::FuncOp lookupFunctionWithBody(ModuleOp module, StringRef name,
+                                           ArrayRef<FunctionRole> roles,
                                            const Twine &what) {
-  auto function = module.lookupSymbol<func::FuncOp>(name);
+  func::FuncOp function;
+  if (!name.empty()) {
+    function = module.lookupSymbol<func::FuncOp>(name);
+  } else {
+    for (FunctionRole role : roles) {
+      for (func::FuncOp candidate : module.getOps<func::FuncOp>())
+        if (getFunctionRole(candidate) == role) {
+          function = candidate;
+          break;
+        }
+      if (function)
+        break;
+    }
+  }
   if (function && !function.isDeclaration())
     return function;
-  module.emitError("no function '") << name << "' " << what;
+  if (!name.empty()) {
+    module.emitError("no function '") << name << "' " << what;
+    return {};
+  }
+  InFlightDiagnostic diag = module.emitError("no function with cleave.role ");
+  llvm::interleave(
+      roles, diag,
+      [&](FunctionRole role) { diag << stringifyFunctionRole(role); }, " or ");
+  diag << " " << what;
   return {};
 }
 
-/// The value `function` returns under `cleave.output = name`, or null.
-inline Value lookupOutput(func::FuncOp function, StringRef name) {
-  Operation *ret = function.getBody().front().getTerminator();
+/// The value `function` returns with `cleave.output_role` `role`, or null.
+inline Value lookupOutput(func::FuncOp function, OutputRole role) {
+  std::optional<unsigned> index = findResultByRole(function, role);
+  if (!index)
+    return {};
+  return function.getBody().front().getTerminator()->getOperand(*index);
+}
+
+/// The gradient `function` returns for parameter `param`, or null.
+inline Value lookupGradient(func::FuncOp function, StringRef param) {
+  std::string name = getGradientName(param);
   for (unsigned i = 0; i < function.getNumResults(); ++i)
     if (auto output = function.getResultAttrOfType<StringAttr>(
             i, CleaveDialect::kOutputAttrName);
-        output && output.getValue() == name)
-      return ret->getOperand(i);
+        output && output.getValue() == name &&
+        hasOutputRole(function, i, OutputRole::Gradient))
+      return function.getBody().front().getTerminator()->getOperand(i);
   return {};
+}
+
+/// Whether result `index` of `function` is a parameter's gradient.
+inline bool isGradientResult(func::FuncOp function, unsigned index) {
+  return hasOutputRole(function, index, OutputRole::Gradient);
 }
 
 } // namespace mlir::cleave

@@ -62,7 +62,8 @@ struct MicroBatchPass
     if (factor == 1)
       return;
     ModuleOp module = getOperation();
-    func::FuncOp forward = lookupFunctionWithBody(module, function, "to split");
+    func::FuncOp forward = lookupFunctionWithBody(
+        module, function, {FunctionRole::Forward}, "to split");
     if (!forward)
       return signalPassFailure();
     if (factor < 1) {

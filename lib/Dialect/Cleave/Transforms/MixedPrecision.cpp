@@ -38,8 +38,8 @@ struct MixedPrecisionPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    func::FuncOp forward =
-        lookupFunctionWithBody(module, function, "to convert");
+    func::FuncOp forward = lookupFunctionWithBody(
+        module, function, {FunctionRole::Forward}, "to convert");
     if (!forward)
       return signalPassFailure();
     Type low = precision == ComputePrecision::BF16

@@ -30,6 +30,8 @@ struct Parameter {
   /// one (`cleave.block` of its gradient), which its update's arguments
   /// keep.
   ShardingAttr block = {};
+  /// The parameter's cleave.init, which its update's argument keeps.
+  InitAttr init = {};
 };
 
 class UpdateBuilder {
@@ -87,7 +89,7 @@ struct OptimizerPass
     func::FuncOp step =
         pipelineRanks > 0
             ? findStageBackward(module)
-            : lookupFunctionWithBody(module, function,
+            : lookupFunctionWithBody(module, function, {FunctionRole::Step},
                                      "to extend: run cleave-autodiff first");
     if (!step)
       return signalPassFailure();
@@ -135,6 +137,15 @@ struct OptimizerPass
     for (func::FuncOp candidate : module.getOps<func::FuncOp>())
       if (isStageBackward(candidate))
         backwards.push_back(candidate);
+    // Each parameter's initialization, from the stages that read it.
+    llvm::StringMap<InitAttr> inits;
+    for (func::FuncOp candidate : module.getOps<func::FuncOp>())
+      for (unsigned i = 0; i < candidate.getNumArguments(); ++i)
+        if (auto name = candidate.getArgAttrOfType<StringAttr>(
+                i, CleaveDialect::kParamAttrName))
+          if (auto init = candidate.getArgAttrOfType<InitAttr>(
+                  i, CleaveDialect::kInitAttrName))
+            inits.try_emplace(name.getValue(), init);
     // A gradient several stages return in parts (a tied parameter's) is
     // applied by the first of them; the runtime sums the parts there.
     llvm::StringMap<int64_t> firstStage;
@@ -144,7 +155,8 @@ struct OptimizerPass
               .getInt();
       for (unsigned i = 0; i < backward.getNumResults(); ++i)
         if (auto output = backward.getResultAttrOfType<StringAttr>(
-                i, CleaveDialect::kOutputAttrName)) {
+                i, CleaveDialect::kOutputAttrName);
+            output && isGradientResult(backward, i)) {
           auto [it, inserted] = firstStage.try_emplace(output.getValue(), stage);
           if (!inserted)
             it->second = std::min(it->second, stage);
@@ -165,12 +177,15 @@ struct OptimizerPass
         for (unsigned i = 0; i < backward.getNumResults(); ++i) {
           auto output = backward.getResultAttrOfType<StringAttr>(
               i, CleaveDialect::kOutputAttrName);
-          if (output && output.getValue().starts_with("grad.") &&
-              firstStage.lookup(output.getValue()) == stage)
-            params.push_back({BlockArgument(), output.getValue().drop_front(5),
-                              Value(), backward.getResultTypes()[i],
-                              backward.getResultAttrOfType<ShardingAttr>(
-                                  i, CleaveDialect::kBlockAttrName)});
+          if (!output || !isGradientResult(backward, i) ||
+              firstStage.lookup(output.getValue()) != stage)
+            continue;
+          StringRef param = getGradientParam(output.getValue());
+          params.push_back({BlockArgument(), param, Value(),
+                            backward.getResultTypes()[i],
+                            backward.getResultAttrOfType<ShardingAttr>(
+                                i, CleaveDialect::kBlockAttrName),
+                            inits.lookup(param)});
         }
       }
       if (!last)
@@ -194,14 +209,18 @@ struct OptimizerPass
           arg.getArgNumber(), CleaveDialect::kParamAttrName);
       if (!name)
         continue;
-      Value grad = lookupOutput(step, ("grad." + name.getValue()).str());
+      Value grad = lookupGradient(step, name.getValue());
       if (!grad)
-        return step.emitError("training step has no gradient 'grad.")
-               << name.getValue() << "'";
-      params.push_back({arg, name.getValue(), grad, arg.getType()});
+        return step.emitError("training step has no gradient '")
+               << getGradientName(name.getValue())
+               << "' (cleave.output_role gradient)";
+      auto init = step.getArgAttrOfType<InitAttr>(arg.getArgNumber(),
+                                                  CleaveDialect::kInitAttrName);
+      params.push_back({arg, name.getValue(), grad, arg.getType(), {}, init});
     }
-    if (!lookupOutput(step, "loss"))
-      return step.emitError("training step returns no 'loss'");
+    if (!lookupOutput(step, OutputRole::Loss))
+      return step.emitError(
+          "training step returns no loss (cleave.output_role loss)");
     return params;
   }
 
@@ -212,18 +231,34 @@ struct OptimizerPass
     if (separate)
       return appendUpdate(createApplyFunction(step, *params, "apply_update"),
                           *params, Value(), FlatSymbolRefAttr());
-    return appendUpdate(step, *params, lookupOutput(step, "loss"),
+    return appendUpdate(step, *params, lookupOutput(step, OutputRole::Loss),
                         FlatSymbolRefAttr());
   }
 
-  /// {role = name}, and the block of a partitioned tensor.
-  static DictionaryAttr getArgumentAttrs(Builder &attrs, StringRef role,
-                                         StringRef name, ShardingAttr block) {
+  /// {kind = name}, the block of a partitioned tensor, and `extra`.
+  static DictionaryAttr getArgumentAttrs(Builder &attrs, StringRef kind,
+                                         StringRef name, ShardingAttr block,
+                                         ArrayRef<NamedAttribute> extra = {}) {
     SmallVector<NamedAttribute> entries = {
-        attrs.getNamedAttr(role, attrs.getStringAttr(name))};
+        attrs.getNamedAttr(kind, attrs.getStringAttr(name))};
     if (block)
       entries.push_back(attrs.getNamedAttr(CleaveDialect::kBlockAttrName, block));
+    llvm::append_range(entries, extra);
     return attrs.getDictionaryAttr(entries);
+  }
+
+  static NamedAttribute getInputRole(Builder &attrs, InputRole role) {
+    return attrs.getNamedAttr(CleaveDialect::kInputRoleAttrName,
+                              InputRoleAttr::get(attrs.getContext(), role));
+  }
+
+  /// A result named after its role (loss, grad_norm), with the role.
+  static DictionaryAttr getOutputAttrs(Builder &attrs, OutputRole role) {
+    return attrs.getDictionaryAttr(
+        {attrs.getNamedAttr(CleaveDialect::kOutputAttrName,
+                            attrs.getStringAttr(stringifyOutputRole(role))),
+         attrs.getNamedAttr(CleaveDialect::kOutputRoleAttrName,
+                            OutputRoleAttr::get(attrs.getContext(), role))});
   }
 
   /// `@<name>(params..., grad.<param> inputs...)`, empty, after `step`;
@@ -237,14 +272,18 @@ struct OptimizerPass
     SmallVector<Attribute> argAttrs;
     for (const Parameter &param : params) {
       types.push_back(param.type);
+      SmallVector<NamedAttribute> init;
+      if (param.init)
+        init.push_back(
+            attrs.getNamedAttr(CleaveDialect::kInitAttrName, param.init));
       argAttrs.push_back(getArgumentAttrs(attrs, CleaveDialect::kParamAttrName,
-                                          param.name, param.block));
+                                          param.name, param.block, init));
     }
     for (const Parameter &param : params) {
       types.push_back(param.type);
-      argAttrs.push_back(getArgumentAttrs(attrs, CleaveDialect::kInputAttrName,
-                                          ("grad." + param.name).str(),
-                                          param.block));
+      argAttrs.push_back(getArgumentAttrs(
+          attrs, CleaveDialect::kInputAttrName, getGradientName(param.name),
+          param.block, getInputRole(attrs, InputRole::Gradient)));
     }
     OpBuilder builder(context);
     builder.setInsertionPointAfter(step);
@@ -274,17 +313,23 @@ struct OptimizerPass
     Builder attrs(context);
     Location loc = step.getLoc();
     auto scalarF32 = RankedTensorType::get({}, Float32Type::get(context));
-    auto addArgument = [&](Type type, StringRef role, const Twine &name,
-                           ShardingAttr block = {}) -> BlockArgument {
+    auto addArgument =
+        [&](Type type, StringRef kind, const Twine &name,
+            ShardingAttr block = {},
+            ArrayRef<NamedAttribute> extra = {}) -> BlockArgument {
       unsigned index = step.getNumArguments();
       (void)step.insertArgument(
-          index, type, getArgumentAttrs(attrs, role, name.str(), block), loc);
+          index, type, getArgumentAttrs(attrs, kind, name.str(), block, extra),
+          loc);
       return step.getArgument(index);
     };
     bool adam = optimizer == OptimizerKind::AdamW;
-    BlockArgument lr = addArgument(scalarF32, CleaveDialect::kInputAttrName, "lr");
+    BlockArgument lr =
+        addArgument(scalarF32, CleaveDialect::kInputAttrName, "lr", {},
+                    getInputRole(attrs, InputRole::LearningRate));
     BlockArgument stepNumber =
-        adam ? addArgument(scalarF32, CleaveDialect::kInputAttrName, "step")
+        adam ? addArgument(scalarF32, CleaveDialect::kInputAttrName, "step", {},
+                           getInputRole(attrs, InputRole::StepNumber))
              : BlockArgument();
     SmallVector<SmallVector<BlockArgument>> states;
     for (const Parameter &param : params) {
@@ -368,12 +413,10 @@ struct OptimizerPass
     SmallVector<Attribute> resultAttrs;
     if (loss) {
       results.push_back(loss);
-      resultAttrs.push_back(attrs.getDictionaryAttr(attrs.getNamedAttr(
-          CleaveDialect::kOutputAttrName, attrs.getStringAttr("loss"))));
+      resultAttrs.push_back(getOutputAttrs(attrs, OutputRole::Loss));
     }
     results.push_back(norm);
-    resultAttrs.push_back(attrs.getDictionaryAttr(attrs.getNamedAttr(
-        CleaveDialect::kOutputAttrName, attrs.getStringAttr("grad_norm"))));
+    resultAttrs.push_back(getOutputAttrs(attrs, OutputRole::GradNorm));
     auto addUpdate = [&](Value next, BlockArgument of) {
       results.push_back(next);
       resultAttrs.push_back(attrs.getDictionaryAttr(attrs.getNamedAttr(

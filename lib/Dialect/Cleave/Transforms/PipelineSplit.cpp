@@ -53,9 +53,10 @@ public:
                               "step before cleave-optimizer, or build the "
                               "update apart (separate=true)");
     auto ret = cast<func::ReturnOp>(step.getBody().front().getTerminator());
-    Value loss = lookupOutput(step, "loss");
+    Value loss = lookupOutput(step, OutputRole::Loss);
     if (!loss)
-      return step.emitError("training step returns no 'loss'");
+      return step.emitError(
+          "training step returns no loss (cleave.output_role loss)");
     markForward(loss);
     createPieces();
     for (auto [index, value] : llvm::enumerate(ret.getOperands()))
@@ -270,9 +271,7 @@ private:
   /// those stages returns its own part under the gradient's name, for the
   /// runtime to sum once per step rather than send every micro-batch.
   LogicalResult findSplitSum(Value value, unsigned index) {
-    auto output = step.getResultAttrOfType<StringAttr>(
-        index, CleaveDialect::kOutputAttrName);
-    if (!output || !output.getValue().starts_with("grad."))
+    if (!isGradientResult(step, index))
       return success();
     // A sum all-reduce (data parallelism) of the sum is the sum of the
     // parts' all-reduces: each stage reduces its own part.
@@ -370,15 +369,18 @@ private:
     return success();
   }
 
-  /// The lowest stage of the ops that read the parameter a `grad.<name>`
-  /// result is the gradient of, else 0.
+  /// The lowest stage of the ops that read the parameter a gradient result
+  /// (cleave.output_role gradient) is the gradient of, else 0.
   int64_t getParamStage(DictionaryAttr attrs) {
     auto output =
         attrs ? attrs.getAs<StringAttr>(CleaveDialect::kOutputAttrName)
               : StringAttr();
-    if (!output || !output.getValue().starts_with("grad."))
+    auto role =
+        attrs ? attrs.getAs<OutputRoleAttr>(CleaveDialect::kOutputRoleAttrName)
+              : OutputRoleAttr();
+    if (!output || !role || role.getValue() != OutputRole::Gradient)
       return 0;
-    StringRef name = output.getValue().drop_front(5);
+    StringRef name = getGradientParam(output.getValue());
     for (BlockArgument argument : step.getArguments()) {
       auto param = step.getArgAttrOfType<StringAttr>(
           argument.getArgNumber(), CleaveDialect::kParamAttrName);
@@ -434,8 +436,9 @@ struct PipelineSplitPass
   using Base::Base;
 
   void runOnOperation() override {
-    func::FuncOp step = lookupFunctionWithBody(
-        getOperation(), function, "to split into pipeline stages");
+    func::FuncOp step =
+        lookupFunctionWithBody(getOperation(), function, {FunctionRole::Step},
+                               "to split into pipeline stages");
     if (!step)
       return signalPassFailure();
     auto stages = step->getAttrOfType<DenseI64ArrayAttr>(

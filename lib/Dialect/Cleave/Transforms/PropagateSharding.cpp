@@ -325,8 +325,8 @@ void Propagation::annotate() {
         i, CleaveDialect::kOutputAttrName);
     BlockArgument like =
         updates ? function.getArgument(updates.getInt()) : BlockArgument();
-    if (output && output.getValue().starts_with("grad."))
-      like = params.lookup(output.getValue().drop_front(5));
+    if (output && hasOutputRole(function, i, OutputRole::Gradient))
+      like = params.lookup(getGradientParam(output.getValue()));
     function.setResultAttr(i, CleaveDialect::kShardingAttrName,
                            like ? getAttr(like, true)
                                 : getAttr(ret->getOperand(i), true));

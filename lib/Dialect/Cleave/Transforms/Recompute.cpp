@@ -35,14 +35,15 @@ struct RecomputePass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    func::FuncOp step = lookupFunctionWithBody(
-        module, function, "to recompute in: run cleave-autodiff first");
+    func::FuncOp step =
+        lookupFunctionWithBody(module, function, {FunctionRole::Step},
+                               "to recompute in: run cleave-autodiff first");
     if (!step)
       return signalPassFailure();
     Block &body = step.getBody().front();
-    Value loss = lookupOutput(step, "loss");
+    Value loss = lookupOutput(step, OutputRole::Loss);
     if (!loss) {
-      step.emitError("training step returns no 'loss'");
+      step.emitError("training step returns no loss (cleave.output_role loss)");
       return signalPassFailure();
     }
 

@@ -466,10 +466,11 @@ void LayerProblem::addTransitions(
         auto output = function.getResultAttrOfType<StringAttr>(
             use.getOperandNumber(), CleaveDialect::kOutputAttrName);
         // Only a parameter the layer reads has a choice here.
-        if (output && output.getValue().starts_with("grad."))
+        if (output && hasOutputRole(function, use.getOperandNumber(),
+                                    OutputRole::Gradient))
           for (BlockArgument param : parameterOrder)
             if (getParameterName(function, param) ==
-                output.getValue().drop_front(5)) {
+                getGradientParam(output.getValue())) {
               to = paramNodes.lookup(param);
               break;
             }
@@ -666,8 +667,9 @@ struct CleaveSearchTensorShardingPass
 
 void CleaveSearchTensorShardingPass::runOnOperation() {
   ModuleOp module = getOperation();
-  func::FuncOp step =
-      lookupFunctionWithBody(module, function, "to search tensor shardings of");
+  func::FuncOp step = lookupFunctionWithBody(
+      module, function, {FunctionRole::Step, FunctionRole::Forward},
+      "to search tensor shardings of");
   if (!step)
     return signalPassFailure();
   FailureOr<StrategyAxis> split = findStrategyAxis(module, axis, "search");

@@ -21,18 +21,26 @@ struct CleaveShardDataParallelPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    func::FuncOp step =
-        lookupFunctionWithBody(module, function, "to split the batch of");
+    func::FuncOp step = lookupFunctionWithBody(
+        module, function, {FunctionRole::Step, FunctionRole::Forward},
+        "to split the batch of");
     if (!step)
       return signalPassFailure();
     FailureOr<StrategyAxis> split =
         findStrategyAxis(module, axis, "data-parallel");
     if (failed(split))
       return signalPassFailure();
-    // Every data input leads with the batch; scalars (lr, step) stay whole.
+    // Every data input leads with the batch; the optimizer's inputs
+    // (gradients, the learning rate, the step number) and scalars stay
+    // whole.
     for (unsigned i = 0; i < step.getNumArguments(); ++i) {
       if (!step.getArgAttr(i, CleaveDialect::kInputAttrName) ||
-          cast<RankedTensorType>(step.getArgument(i).getType()).getRank() == 0)
+          cast<RankedTensorType>(step.getArgument(i).getType()).getRank() ==
+              0 ||
+          llvm::any_of(
+              ArrayRef<InputRole>{InputRole::Gradient, InputRole::LearningRate,
+                                  InputRole::StepNumber},
+              [&](InputRole role) { return hasInputRole(step, i, role); }))
         continue;
       if (failed(constrainArgument(step, i, /*dim=*/0, *split, priority)))
         return signalPassFailure();

@@ -45,7 +45,7 @@ SmallVector<int64_t> getDimsOfKind(Operation *op, unsigned index,
 /// function that returns no loss.
 DenseSet<Operation *> getForwardOps(func::FuncOp step) {
   DenseSet<Operation *> forward;
-  Value loss = lookupOutput(step, "loss");
+  Value loss = lookupOutput(step, OutputRole::Loss);
   if (!loss) {
     step.walk([&](Operation *op) { forward.insert(op); });
     return forward;
@@ -178,7 +178,8 @@ struct CleaveShardMegatronPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     func::FuncOp step = lookupFunctionWithBody(
-        module, function, "to split over tensor parallelism");
+        module, function, {FunctionRole::Step, FunctionRole::Forward},
+        "to split over tensor parallelism");
     if (!step)
       return signalPassFailure();
     FailureOr<StrategyAxis> split = findStrategyAxis(module, axis, "Megatron");

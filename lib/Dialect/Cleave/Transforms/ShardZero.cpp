@@ -42,8 +42,9 @@ struct CleaveShardZeroPass
       module.emitError("ZeRO stage must be 1, 2 or 3, got ") << stage.getValue();
       return signalPassFailure();
     }
-    func::FuncOp step =
-        lookupFunctionWithBody(module, function, "to split optimizer state of");
+    func::FuncOp step = lookupFunctionWithBody(
+        module, function, {FunctionRole::Step, FunctionRole::Forward},
+        "to split optimizer state of");
     if (!step)
       return signalPassFailure();
     FailureOr<StrategyAxis> split = findStrategyAxis(module, axis, "ZeRO");

@@ -33,8 +33,27 @@ struct TensorSpec {
 /// micro-batch (named "stash.<k>" on both ends).
 enum class ArgumentKind { Param, Input, State, Stash };
 
-/// What the training loop feeds a data input (the IR's cleave.input_role).
-enum class InputRole { None, Tokens, Targets, Features };
+/// What the training loop feeds an input (the IR's cleave.input_role).
+enum class InputRole {
+  None,
+  Tokens,
+  Targets,
+  Features,
+  Gradient,
+  LearningRate,
+  StepNumber
+};
+
+/// What the training loop reads from a result (the IR's cleave.output_role).
+enum class OutputRole { None, Loss, GradNorm, Gradient };
+
+/// How a parameter starts (the IR's cleave.init). `Default`, where the IR
+/// gives none, is a normal of standard deviation 0.02.
+struct InitRule {
+  enum class Kind { Default, Zeros, Ones, Normal };
+  Kind kind = Kind::Default;
+  double stddev = 0.0;
+};
 
 struct ArgumentSpec {
   TensorSpec tensor;
@@ -42,7 +61,12 @@ struct ArgumentSpec {
   /// How the global tensor splits into the per-rank `tensor.shape` (see
   /// getBlock), or null when the program is not partitioned.
   const char *split;
+  /// A parameter's initialization.
+  InitRule init = {};
   InputRole role = InputRole::None;
+  /// For token ids: the argument whose rows they index (the embedding
+  /// table), or -1.
+  int indexes = -1;
 };
 
 struct ResultSpec {
@@ -52,6 +76,7 @@ struct ResultSpec {
   int updates;
   /// As ArgumentSpec::split.
   const char *split;
+  OutputRole role = OutputRole::None;
 };
 
 /// Runs the function: `arguments` and `results` are device pointers, one per

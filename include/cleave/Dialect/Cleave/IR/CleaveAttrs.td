@@ -83,7 +83,8 @@ def Cleave_ShardingAttr : Cleave_Attr<"Sharding", "sharding"> {
 
 def Cleave_FunctionRole : I32EnumAttr<"FunctionRole",
     "what a function is to a training program",
-    [I32EnumAttrCase<"Step", 0, "step">,
+    [I32EnumAttrCase<"Forward", 4, "forward">,
+     I32EnumAttrCase<"Step", 0, "step">,
      I32EnumAttrCase<"Update", 1, "update">,
      I32EnumAttrCase<"StageForward", 2, "stage_forward">,
      I32EnumAttrCase<"StageBackward", 3, "stage_backward">]> {
@@ -98,6 +99,8 @@ def Cleave_FunctionRoleAttr : EnumAttr<Cleave_Dialect, Cleave_FunctionRole, "rol
     function, and read by later passes, the emitter and the runtime instead
     of the function's name:
 
+    - `forward`: the model itself, as the model builders write it (the
+      function the training passes start from when none is named);
     - `step`: the gradient step `cleave-autodiff` derives (the training step
       once `cleave-optimizer` appends the update to it);
     - `update`: an update that applies gradients it takes as arguments
@@ -140,7 +143,10 @@ def Cleave_InputRole : I32EnumAttr<"InputRole",
     "what a data input is to a training program",
     [I32EnumAttrCase<"Tokens", 0, "tokens">,
      I32EnumAttrCase<"Targets", 1, "targets">,
-     I32EnumAttrCase<"Features", 2, "features">]> {
+     I32EnumAttrCase<"Features", 2, "features">,
+     I32EnumAttrCase<"Gradient", 3, "gradient">,
+     I32EnumAttrCase<"LearningRate", 4, "learning_rate">,
+     I32EnumAttrCase<"StepNumber", 5, "step_number">]> {
   let cppNamespace = "::mlir::cleave";
   let genSpecializedAttr = 0;
 }
@@ -149,12 +155,16 @@ def Cleave_InputRoleAttr : EnumAttr<Cleave_Dialect, Cleave_InputRole,
                                     "input_role"> {
   let summary = "The role of a data input in a training program";
   let description = [{
-    Set next to `cleave.input` as `cleave.input_role` on the data inputs a
+    Set next to `cleave.input` as `cleave.input_role` on the inputs a
     training loop feeds: `tokens` (the token ids a language model reads),
-    `targets` (the labels its loss compares against) and `features` (the
-    dense inputs of a model without tokens). The planner finds the batch and
-    sequence by it, and the runtime which arguments the data loader fills;
-    the tensor's name is only its name.
+    `targets` (the labels its loss compares against), `features` (the dense
+    inputs of a model without tokens), `gradient` (an accumulated gradient an
+    update applies), `learning_rate` and `step_number` (the scalars the
+    optimizer reads each step). The planner finds the batch and sequence by
+    it, and the runtime which arguments the data loader and the schedule
+    fill; the tensor's name is only its name. Tokens and targets are integer
+    tensors, the two scalars rank-0 floats, and each role but `gradient`
+    appears at most once per function.
 
     ```mlir
     %tokens: tensor<8x64xi32> {cleave.input = "tokens",
@@ -162,6 +172,90 @@ def Cleave_InputRoleAttr : EnumAttr<Cleave_Dialect, Cleave_InputRole,
     ```
   }];
   let assemblyFormat = "`<` $value `>`";
+}
+
+def Cleave_OutputRole : I32EnumAttr<"OutputRole",
+    "what a result is to a training program",
+    [I32EnumAttrCase<"Loss", 0, "loss">,
+     I32EnumAttrCase<"GradNorm", 1, "grad_norm">,
+     I32EnumAttrCase<"Gradient", 2, "gradient">]> {
+  let cppNamespace = "::mlir::cleave";
+  let genSpecializedAttr = 0;
+}
+
+def Cleave_OutputRoleAttr : EnumAttr<Cleave_Dialect, Cleave_OutputRole,
+                                     "output_role"> {
+  let summary = "The role of a result in a training program";
+  let description = [{
+    Set next to `cleave.output` as `cleave.output_role` on the results a
+    training loop reads: `loss` (the step's mean loss, set by
+    `cleave-autodiff`), `grad_norm` (the global gradient norm, set by
+    `cleave-optimizer`) and `gradient` (a parameter's gradient, named
+    `grad.<parameter>`). Passes find the loss and the gradients by it, and
+    the runtime what to log and which results to accumulate over
+    micro-batches. The loss and the norm are rank-0 floats, once per
+    function.
+
+    ```mlir
+    -> (tensor<f32> {cleave.output = "loss",
+                     cleave.output_role = #cleave.output_role<loss>})
+    ```
+  }];
+  let assemblyFormat = "`<` $value `>`";
+}
+
+def Cleave_InitKind : I32EnumAttr<"InitKind",
+    "how a parameter's initial values are drawn",
+    [I32EnumAttrCase<"Zeros", 0, "zeros">,
+     I32EnumAttrCase<"Ones", 1, "ones">,
+     I32EnumAttrCase<"Normal", 2, "normal">]> {
+  let cppNamespace = "::mlir::cleave";
+  let genSpecializedAttr = 0;
+}
+
+// A double kept as an APFloat (hashable, compared bit for bit), printed so
+// that it parses back to the same value.
+def Cleave_StddevParameter : APFloatParameter<"a standard deviation"> {
+  let parser = [{ [&]() -> ::mlir::FailureOr<::llvm::APFloat> {
+    double value;
+    if ($_parser.parseFloat(value))
+      return ::mlir::failure();
+    return ::llvm::APFloat(value);
+  }() }];
+  let printer = "$_printer.printFloat($_self)";
+  let defaultValue = "::llvm::APFloat(0.0)";
+}
+
+def Cleave_InitAttr : Cleave_Attr<"Init", "init"> {
+  let summary = "How a parameter is initialized";
+  let description = [{
+    Set next to `cleave.param` as `cleave.init` by the model builders: zeros,
+    ones, or a normal distribution of mean 0 and the given standard
+    deviation. Values are a function of (seed, parameter name, global
+    element index), so every mesh starts from the same model. A parameter
+    without one starts from `normal` with standard deviation 0.02.
+
+    ```mlir
+    %w: tensor<64x64xf32> {cleave.param = "layers.0.attn.out.weight",
+                           cleave.init = #cleave.init<normal, 0.0070710678118654745>}
+    %b: tensor<64xf32> {cleave.param = "layers.0.attn.out.bias",
+                        cleave.init = #cleave.init<zeros>}
+    ```
+  }];
+  let parameters = (ins EnumParameter<Cleave_InitKind>:$kind,
+                        Cleave_StddevParameter:$stddev);
+  let assemblyFormat = "`<` $kind (`,` $stddev^)? `>`";
+  let genVerifyDecl = 1;
+  let builders = [
+    AttrBuilder<(ins "InitKind":$kind, CArg<"double", "0.0">:$stddev), [{
+      return $_get($_ctxt, kind, ::llvm::APFloat(stddev));
+    }]>
+  ];
+  let extraClassDeclaration = [{
+    double getStandardDeviation() const {
+      return getStddev().convertToDouble();
+    }
+  }];
 }
 
 def Cleave_PlanAttr : Cleave_Attr<"Plan", "plan"> {

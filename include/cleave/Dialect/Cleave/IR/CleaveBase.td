@@ -45,9 +45,16 @@ def Cleave_Dialect : Dialect {
     /// Argument attribute naming a data input (tokens, targets, features).
     static constexpr ::llvm::StringLiteral kInputAttrName = "cleave.input";
     /// Argument attribute next to cleave.input: the input's
-    /// #cleave.input_role (tokens, targets, features).
+    /// #cleave.input_role (tokens, targets, features, gradient, learning_rate,
+    /// step_number).
     static constexpr ::llvm::StringLiteral kInputRoleAttrName =
         "cleave.input_role";
+    /// Argument attribute next to cleave.param: its #cleave.init.
+    static constexpr ::llvm::StringLiteral kInitAttrName = "cleave.init";
+    /// Result attribute next to cleave.output: the result's
+    /// #cleave.output_role (loss, grad_norm, gradient).
+    static constexpr ::llvm::StringLiteral kOutputRoleAttrName =
+        "cleave.output_role";
     /// Argument attribute naming optimizer state (momentum, Adam moments):
     /// float tensors kept between steps and checkpointed, like parameters.
     static constexpr ::llvm::StringLiteral kStateAttrName = "cleave.state";

@@ -118,6 +118,24 @@ void setFunctionRole(Operation *function, FunctionRole role);
 std::optional<unsigned> findInputByRole(FunctionOpInterface function,
                                         InputRole role);
 
+/// The first result of `function` with `cleave.output_role` `role`, if any.
+std::optional<unsigned> findResultByRole(FunctionOpInterface function,
+                                         OutputRole role);
+
+/// Whether result `index` of `function` has `cleave.output_role` `role`.
+bool hasOutputRole(FunctionOpInterface function, unsigned index,
+                   OutputRole role);
+
+/// Whether argument `index` of `function` has `cleave.input_role` `role`.
+bool hasInputRole(FunctionOpInterface function, unsigned index, InputRole role);
+
+/// The name (`cleave.output`, `cleave.input`) of the gradient of parameter
+/// `param`: a gradient is identified by its parameter, as optimizer state is.
+std::string getGradientName(StringRef param);
+
+/// The parameter whose gradient is named `gradient` (see getGradientName).
+StringRef getGradientParam(StringRef gradient);
+
 } // namespace mlir::cleave
 
 #endif // CLEAVE_DIALECT_CLEAVE_IR_CLEAVEOPS_H

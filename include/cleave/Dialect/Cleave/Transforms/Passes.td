@@ -131,8 +131,8 @@ def CleaveAssignStages : Pass<"cleave-assign-stages", "mlir::func::FuncOp"> {
   }];
   let options = [
     Option<"function", "function", "std::string", /*default=*/"\"\"",
-           "The function to stage (default: every function with layer-tagged "
-           "ops)">,
+           "The function to stage (default: the one with cleave.role step, "
+           "else every function with layer-tagged ops)">,
     Option<"stages", "stages", "int64_t", /*default=*/"1",
            "Pipeline ranks (the pp axis size)">,
     Option<"virtualStages", "virtual-stages", "int64_t", /*default=*/"1",
@@ -187,8 +187,9 @@ def CleavePipelineSplit : Pass<"cleave-pipeline-split", "mlir::ModuleOp"> {
     `cleave.mesh @mesh` with that one pp axis.
   }];
   let options = [
-    Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
-           "The gradient step to split">,
+    Option<"function", "function", "std::string", /*default=*/"\"\"",
+           "The gradient step to split "
+           "(default: the one with cleave.role step)">,
     Option<"ranks", "ranks", "int64_t", /*default=*/"0",
            "pp ranks the stages run on (default: the mesh's pp axis, or one "
            "rank per stage)">,
@@ -227,8 +228,9 @@ def CleaveAutodiff : Pass<"cleave-autodiff", "mlir::ModuleOp"> {
     located error.
   }];
   let options = [
-    Option<"function", "function", "std::string", /*default=*/"\"forward\"",
-           "The forward function to differentiate">,
+    Option<"function", "function", "std::string", /*default=*/"\"\"",
+           "The forward function to differentiate "
+           "(default: the one with cleave.role forward)">,
     Option<"stepName", "name", "std::string", /*default=*/"\"train_step\"",
            "Name of the function to create">,
   ];
@@ -249,8 +251,8 @@ def CleaveMixedPrecision : Pass<"cleave-mixed-precision", "mlir::ModuleOp"> {
     parameter gradients back to f32.
   }];
   let options = [
-    Option<"function", "function", "std::string", /*default=*/"\"forward\"",
-           "The forward function">,
+    Option<"function", "function", "std::string", /*default=*/"\"\"",
+           "The forward function (default: the one with cleave.role forward)">,
     Option<"precision", "precision", "mlir::cleave::ComputePrecision",
            /*default=*/"mlir::cleave::ComputePrecision::BF16",
            "The compute precision",
@@ -281,8 +283,9 @@ def CleaveMicroBatch : Pass<"cleave-micro-batch", "mlir::ModuleOp"> {
     rejected with a located error.
   }];
   let options = [
-    Option<"function", "function", "std::string", /*default=*/"\"forward\"",
-           "The forward function to shrink">,
+    Option<"function", "function", "std::string", /*default=*/"\"\"",
+           "The forward function to shrink "
+           "(default: the one with cleave.role forward)">,
     Option<"factor", "factor", "int64_t", /*default=*/"1",
            "Number of micro-batches">,
   ];
@@ -327,8 +330,9 @@ def CleaveOptimizer : Pass<"cleave-optimizer", "mlir::ModuleOp"> {
     `pp` axis of the module's mesh, which must exist when p > 1.
   }];
   let options = [
-    Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
-           "The training step to extend">,
+    Option<"function", "function", "std::string", /*default=*/"\"\"",
+           "The training step to extend "
+           "(default: the one with cleave.role step)">,
     Option<"optimizer", "optimizer", "mlir::cleave::OptimizerKind",
            /*default=*/"mlir::cleave::OptimizerKind::AdamW", "The update rule",
            [{::llvm::cl::values(
@@ -369,8 +373,8 @@ def CleaveRecompute : Pass<"cleave-recompute", "mlir::ModuleOp"> {
     results do not change.
   }];
   let options = [
-    Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
-           "The training step">,
+    Option<"function", "function", "std::string", /*default=*/"\"\"",
+           "The training step (default: the one with cleave.role step)">,
   ];
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
   let statistics = [
@@ -500,8 +504,9 @@ def CleaveShardDataParallel : Pass<"cleave-shard-data-parallel", "mlir::ModuleOp
     partial sums all-reduced over `axis`. The batch must divide evenly.
   }];
   let options = [
-    Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
-           "Function to shard">,
+    Option<"function", "function", "std::string", /*default=*/"\"\"",
+           "Function to shard (default: the one with cleave.role step, else "
+           "forward)">,
     Option<"axis", "axis", "std::string", /*default=*/"\"dp\"",
            "Mesh axis to split the batch over">,
     Option<"priority", "priority", "int64_t", /*default=*/"0",
@@ -530,8 +535,9 @@ def CleaveShardMegatron : Pass<"cleave-shard-megatron", "mlir::ModuleOp"> {
     Every attention op's heads and the vocabulary must divide by the axis.
   }];
   let options = [
-    Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
-           "Function to shard">,
+    Option<"function", "function", "std::string", /*default=*/"\"\"",
+           "Function to shard (default: the one with cleave.role step, else "
+           "forward)">,
     Option<"axis", "axis", "std::string", /*default=*/"\"tp\"",
            "Mesh axis to split over">,
     Option<"priority", "priority", "int64_t", /*default=*/"0",
@@ -564,8 +570,9 @@ def CleaveSearchTensorSharding
     and the collectives the choice implies.
   }];
   let options = [
-    Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
-           "Function to shard">,
+    Option<"function", "function", "std::string", /*default=*/"\"\"",
+           "Function to shard (default: the one with cleave.role step, else "
+           "forward)">,
     Option<"axis", "axis", "std::string", /*default=*/"\"tp\"",
            "Mesh axis to split over">,
     Option<"cluster", "cluster", "std::string", /*default=*/"\"dgx-a100-80g\"",
@@ -598,8 +605,9 @@ def CleaveShardZero : Pass<"cleave-shard-zero", "mlir::ModuleOp"> {
       all-gathered where they are used and updated in pieces.
   }];
   let options = [
-    Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
-           "Function to shard">,
+    Option<"function", "function", "std::string", /*default=*/"\"\"",
+           "Function to shard (default: the one with cleave.role step, else "
+           "forward)">,
     Option<"axis", "axis", "std::string", /*default=*/"\"dp\"",
            "Mesh axis to split over">,
     Option<"stage", "stage", "int64_t", /*default=*/"1", "ZeRO stage: 1, 2 or 3">,
@@ -637,8 +645,9 @@ def CleaveParallelize : Pass<"cleave-parallelize", "mlir::ModuleOp"> {
            "Mesh axes and sizes, outermost first: name=size,...">,
     ListOption<"strategy", "strategy", "std::string",
                "Strategies in order: dp, megatron, search, zero1, zero2, zero3">,
-    Option<"function", "function", "std::string", /*default=*/"\"train_step\"",
-           "Function to shard">,
+    Option<"function", "function", "std::string", /*default=*/"\"\"",
+           "Function to shard (default: the one with cleave.role step, else "
+           "forward)">,
     Option<"cluster", "cluster", "std::string", /*default=*/"\"\"",
            "Cluster the search strategy prices its choices on (default "
            "dgx-a100-80g)">,

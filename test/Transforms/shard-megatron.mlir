@@ -1,0 +1,38 @@
+// RUN: cleave-opt %s --cleave-autodiff --cleave-shard-megatron | FileCheck %s --check-prefix=SPLITS
+// RUN: cleave-opt %s --cleave-autodiff --cleave-optimizer=optimizer=sgd '--cleave-parallelize=mesh=tp=2' | FileCheck %s
+
+// Megatron's split follows the structure, not the names: the product whose
+// activation comes from another parameter product (after the block's norm)
+// is row-parallel, split on its contraction factor; the product feeding it
+// is column-parallel, split on its output factor. The norm's scale stays
+// whole.
+// SPLITS-LABEL: func.func @train_step(
+// SPLITS-DAG:     cleave.shard %arg2 : tensor<64x16xf32> to <@mesh, {{\[\[}}tp], []]>
+// SPLITS-DAG:     cleave.shard %arg1 : tensor<16x64xf32> to <@mesh, {{\[\[}}], [tp]]>
+// SPLITS-NOT:     cleave.shard %arg0
+
+// Partitioned, the MLP block has exactly one all-reduce of activations on
+// tp forward (after the row-parallel product) and one backward (of the
+// input's gradient, before the norm's gradient). The scalar all-reduce
+// completes the gradient norm: the split gradients' sums of squares are
+// added (the whole scale's scaled by 1/2) and completed once.
+// CHECK-LABEL: func.func @train_step(
+// CHECK:         cleave.all_reduce %{{.*}} on @mesh [tp] sum {cleave.layer = #cleave.layer<0>} : tensor<4x8x16xf32>
+// CHECK:         cleave.all_reduce %{{.*}} on @mesh [tp] sum {cleave.layer = #cleave.layer<0>} : tensor<4x8x16xf32>
+// CHECK:         cleave.all_reduce %{{.*}} on @mesh [tp] sum : tensor<f32>
+// CHECK-NOT:     cleave.all_reduce
+
+cleave.mesh @mesh(tp = 2)
+func.func @forward(%scale: tensor<16xf32> {cleave.param = "layers.0.ln.scale"},
+                   %wfc: tensor<16x64xf32> {cleave.param = "layers.0.mlp.fc.weight"},
+                   %wproj: tensor<64x16xf32> {cleave.param = "layers.0.mlp.proj.weight"},
+                   %x: tensor<4x8x16xf32> {cleave.input = "x"}) -> tensor<f32> attributes {cleave.role = #cleave.role<forward>} {
+  %0 = cleave.rms_norm %x, %scale {cleave.layer = #cleave.layer<0>} : tensor<4x8x16xf32>, tensor<16xf32>
+  %1 = cleave.matmul %0, %wfc {cleave.layer = #cleave.layer<0>} : tensor<4x8x16xf32>, tensor<16x64xf32> -> tensor<4x8x64xf32>
+  %2 = cleave.gelu %1 {cleave.layer = #cleave.layer<0>} : tensor<4x8x64xf32>
+  %3 = cleave.matmul %2, %wproj {cleave.layer = #cleave.layer<0>} : tensor<4x8x64xf32>, tensor<64x16xf32> -> tensor<4x8x16xf32>
+  %4 = cleave.add %x, %3 {cleave.layer = #cleave.layer<0>} : tensor<4x8x16xf32>
+  %5 = cleave.mul %4, %4 {cleave.layer = #cleave.layer<head>} : tensor<4x8x16xf32>
+  %6 = cleave.reduce_mean %5 dims [0, 1, 2] {cleave.layer = #cleave.layer<head>} : tensor<4x8x16xf32> -> tensor<f32>
+  return %6 : tensor<f32>
+}
