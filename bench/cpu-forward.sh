@@ -27,7 +27,7 @@ mkdir -p "$work"
   -o "$work/model.mlir"
 "$build/bin/cleavec" build "$work/model.mlir" --target cpu -o "$work" |
   grep -v '^cleavec: build:'
-vocab=$(sed -n 's/.*tensor<\([0-9]*\)x[0-9]*x[a-z0-9]*> {cleave.param = "embed.tokens"}.*/\1/p' \
+vocab=$(sed -n 's/.*tensor<\([0-9]*\)x[0-9]*x[a-z0-9]*> {[^}]*cleave.param = "embed.tokens"}.*/\1/p' \
   "$work/model.mlir")
 /usr/bin/python3 "$root/test/e2e/reference.py" make-inputs --model gpt \
   --batch "$batch" --seq "$seq" --vocab "$vocab" --seed 0 -o "$work/inputs.safetensors"

@@ -37,7 +37,7 @@ emit() {
   "$build/bin/cleavec" build "$bundle/models/$name.mlir" --target cuda \
     --emit-only -o "$bundle/models" > /dev/null
   local vocab
-  vocab=$(sed -n 's/.*tensor<\([0-9]*\)x[0-9]*x[a-z0-9]*> {cleave.param = "embed.tokens"}.*/\1/p' \
+  vocab=$(sed -n 's/.*tensor<\([0-9]*\)x[0-9]*x[a-z0-9]*> {[^}]*cleave.param = "embed.tokens"}.*/\1/p' \
     "$bundle/models/$name.mlir")
   /usr/bin/python3 "$root/test/e2e/reference.py" make-inputs --model gpt \
     --batch "$batch" --seq "$seq" --vocab "$vocab" --seed 0 \

@@ -1,0 +1,89 @@
+//===- CollectivePatterns.cpp - Transfers and collectives -----------------===//
+//
+// Pipeline sends and receives, and collectives on the sub-communicator of
+// the op's mesh axes, numbered in the module's group table.
+//
+//===----------------------------------------------------------------------===//
+
+#include "FunctionEmitter.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+std::string FunctionEmitter::getGroup(ArrayAttr axes) {
+  std::string key;
+  for (Attribute axis : axes)
+    key += (key.empty() ? "" : ",") + cast<StringAttr>(axis).str();
+  auto *it = llvm::find(meshGroups.groups, key);
+  if (it == meshGroups.groups.end()) {
+    meshGroups.groups.push_back(key);
+    it = std::prev(meshGroups.groups.end());
+  }
+  return std::to_string(it - meshGroups.groups.begin());
+}
+
+LogicalResult FunctionEmitter::emitTransfer(Operation &op, Value value,
+                                            int64_t peer, int64_t tag) {
+  Builder builder(op.getContext());
+  std::string group = getGroup(builder.getStrArrayAttr({"pp"}));
+  return call(
+      isa<SendOp>(op) ? "sendTo" : "receiveFrom",
+      {group, std::to_string(peer % meshGroups.pipelineRanks),
+       std::to_string(tag),
+       std::to_string(static_cast<int64_t>(getTotalBytes(value.getType()))),
+       get(value)},
+      op);
+}
+
+LogicalResult FunctionEmitter::emitCollective(Operation &op) {
+  auto reduction = [](ReductionKind kind) {
+    return std::string(kind == ReductionKind::max
+                           ? "cleave::rt::ReduceKind::Max"
+                           : "cleave::rt::ReduceKind::Sum");
+  };
+  if (auto index = dyn_cast<DeviceIndexOp>(op))
+    return call("deviceIndex",
+                {getGroup(index.getAxes()), get(index.getResult())}, op);
+  Value input = op.getOperand(0), result = op.getResult(0);
+  std::string shape = getShapeLiteral(getShape(input));
+  return llvm::TypeSwitch<Operation *, LogicalResult>(&op)
+      .Case([&](AllReduceOp reduce) {
+        return call("allReduce",
+                    {getGroup(reduce.getAxes()), getDType(input),
+                     std::to_string(getElementCount(getShape(input))),
+                     reduction(reduce.getKind()), get(input), get(result)},
+                    op);
+      })
+      .Case([&](AllGatherOp gather) {
+        return call("allGather",
+                    {getGroup(gather.getAxes()), getElementBytes(input), shape,
+                     std::to_string(gather.getDim()), get(input), get(result)},
+                    op);
+      })
+      .Case([&](ReduceScatterOp scatter) {
+        return call("reduceScatter",
+                    {getGroup(scatter.getAxes()), getDType(input), shape,
+                     std::to_string(scatter.getDim()),
+                     reduction(scatter.getKind()), get(input), get(result)},
+                    op);
+      })
+      .Case([&](AllToAllOp exchange) {
+        return call("allToAll",
+                    {getGroup(exchange.getAxes()), getElementBytes(input),
+                     shape, std::to_string(exchange.getSplitDim()),
+                     std::to_string(exchange.getConcatDim()), get(input),
+                     get(result)},
+                    op);
+      })
+      .Case([&](LocalSliceOp slice) {
+        return call("localSlice",
+                    {getGroup(slice.getAxes()), getElementBytes(input), shape,
+                     std::to_string(slice.getDim()), get(input), get(result)},
+                    op);
+      })
+      .Default([](Operation *other) {
+        return other->emitOpError("is not a collective");
+      });
+}

@@ -1,0 +1,302 @@
+//===- ComputePatterns.cpp - Compute and gradient ops ---------------------===//
+//
+// Each op the runtime library implements becomes one call on arena
+// pointers: GEMMs, attention, norms, losses, embeddings, reductions and data
+// movement, forward and backward.
+//
+//===----------------------------------------------------------------------===//
+
+#include "FunctionEmitter.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+LogicalResult FunctionEmitter::emitLibraryCall(Operation &op) {
+  return llvm::TypeSwitch<Operation *, LogicalResult>(&op)
+      .Case([&](MatmulOp matmul) { return emitMatmul(matmul); })
+      .Case([&](AttentionOp attention) { return emitAttention(attention); })
+      .Case([&](SoftmaxOp softmax) {
+        Value input = softmax.getInput();
+        return call("softmax",
+                    {getDType(input), getRowsAndColumns(input), get(input),
+                     get(softmax.getResult())},
+                    op);
+      })
+      .Case([&](LayerNormOp norm) {
+        Value input = norm.getInput();
+        return call(
+            "layerNorm",
+            {getDType(input), getRowsAndColumns(input), get(input),
+             get(norm.getScale()), get(norm.getBias()),
+             getScalarLiteral(norm.getEpsilon().convertToDouble(), "double"),
+             get(norm.getResult())},
+            op);
+      })
+      .Case([&](RmsNormOp norm) {
+        Value input = norm.getInput();
+        return call(
+            "rmsNorm",
+            {getDType(input), getRowsAndColumns(input), get(input),
+             get(norm.getScale()),
+             getScalarLiteral(norm.getEpsilon().convertToDouble(), "double"),
+             get(norm.getResult())},
+            op);
+      })
+      .Case([&](CrossEntropyOp loss) {
+        return call(
+            "crossEntropy",
+            {getDType(loss.getLogits()), getDType(loss.getTargets()),
+             std::to_string(getElementCount(getShape(loss.getTargets()))),
+             std::to_string(getShape(loss.getLogits()).back()),
+             get(loss.getLogits()), get(loss.getTargets()),
+             get(loss.getResult()), addIndexSite(op)},
+            op);
+      })
+      .Case([&](EmbeddingOp embedding) {
+        ArrayRef<int64_t> table = getShape(embedding.getTable());
+        return call(
+            "embedding",
+            {getDType(embedding.getTable()), getDType(embedding.getIndices()),
+             std::to_string(getElementCount(getShape(embedding.getIndices()))),
+             std::to_string(table[0]), std::to_string(table[1]),
+             get(embedding.getTable()), get(embedding.getIndices()),
+             get(embedding.getResult()), addIndexSite(op)},
+            op);
+      })
+      .Case([&](RotaryOp rotary) {
+        ArrayRef<int64_t> shape = getShape(rotary.getInput());
+        int64_t seq = shape[shape.size() - 2], dim = shape.back();
+        return call(
+            "rotary",
+            {getDType(rotary.getInput()),
+             std::to_string(getElementCount(shape) / (seq * dim)),
+             std::to_string(seq), std::to_string(dim),
+             getScalarLiteral(rotary.getBase().convertToDouble(), "double"),
+             rotary.getInverse() ? "true" : "false", get(rotary.getInput()),
+             get(rotary.getResult())},
+            op);
+      })
+      .Case([&](SoftmaxGradOp grad) {
+        Value output = grad.getOutput();
+        return call("softmaxGrad",
+                    {getDType(output), getRowsAndColumns(output), get(output),
+                     get(grad.getOutputGrad()), get(grad.getResult())},
+                    op);
+      })
+      .Case([&](CrossEntropyGradOp grad) {
+        return call("crossEntropyGrad",
+                    {getDType(grad.getLogits()), getDType(grad.getTargets()),
+                     getRowsAndColumns(grad.getLogits()), get(grad.getLogits()),
+                     get(grad.getTargets()), get(grad.getLossGrad()),
+                     get(grad.getResult()), addIndexSite(op)},
+                    op);
+      })
+      .Case([&](LayerNormGradOp grad) {
+        Value input = grad.getInput();
+        return call(
+            "layerNormGrad",
+            {getDType(input), getRowsAndColumns(input), get(input),
+             get(grad.getScale()), get(grad.getOutputGrad()),
+             getScalarLiteral(grad.getEpsilon().convertToDouble(), "double"),
+             get(grad.getInputGrad()), get(grad.getScaleGrad()),
+             get(grad.getBiasGrad())},
+            op);
+      })
+      .Case([&](RmsNormGradOp grad) {
+        Value input = grad.getInput();
+        return call(
+            "rmsNormGrad",
+            {getDType(input), getRowsAndColumns(input), get(input),
+             get(grad.getScale()), get(grad.getOutputGrad()),
+             getScalarLiteral(grad.getEpsilon().convertToDouble(), "double"),
+             get(grad.getInputGrad()), get(grad.getScaleGrad())},
+            op);
+      })
+      .Case([&](AttentionGradOp grad) { return emitAttentionGrad(grad); })
+      .Case([&](ScatterAddOp scatter) {
+        ArrayRef<int64_t> table = getShape(scatter.getResult());
+        return call(
+            "scatterAdd",
+            {getDType(scatter.getUpdates()), getDType(scatter.getIndices()),
+             std::to_string(getElementCount(getShape(scatter.getIndices()))),
+             std::to_string(table[0]), std::to_string(table[1]),
+             get(scatter.getIndices()), get(scatter.getUpdates()),
+             get(scatter.getResult()), addIndexSite(op)},
+            op);
+      })
+      .Case([&](PadOp padOp) {
+        std::string offsets = declareArray("int64_t", padOp.getOffsets());
+        return call("pad",
+                    {getElementBytes(padOp.getInput()),
+                     getShapeLiteral(getShape(padOp.getInput())), offsets,
+                     getShapeLiteral(getShape(padOp.getResult())),
+                     get(padOp.getInput()), get(padOp.getResult())},
+                    op);
+      })
+      .Case([&](ReduceSumOp reduce) {
+        return emitReduce(op, "Sum", reduce.getDims());
+      })
+      .Case([&](ReduceMeanOp reduce) {
+        return emitReduce(op, "Mean", reduce.getDims());
+      })
+      .Case([&](ReduceMaxOp reduce) {
+        return emitReduce(op, "Max", reduce.getDims());
+      })
+      .Case([&](TransposeOp transpose) {
+        std::string perm = declareArray("int", transpose.getPerm());
+        return call("transpose",
+                    {getElementBytes(transpose.getInput()),
+                     getShapeLiteral(getShape(transpose.getInput())), perm,
+                     get(transpose.getInput()), get(transpose.getResult())},
+                    op);
+      })
+      .Case([&](SliceOp slice) {
+        std::string offsets = declareArray("int64_t", slice.getOffsets());
+        return call("extractSlice",
+                    {getElementBytes(slice.getInput()),
+                     getShapeLiteral(getShape(slice.getInput())), offsets,
+                     getShapeLiteral(getShape(slice.getResult())),
+                     get(slice.getInput()), get(slice.getResult())},
+                    op);
+      })
+      .Case([&](ConcatOp concat) { return emitConcat(concat); })
+      .Case([&](IotaOp iota) {
+        return call("iota",
+                    {getShapeLiteral(getShape(iota.getResult())),
+                     std::to_string(iota.getDim()), get(iota.getResult())},
+                    op);
+      })
+      .Case([&](ConstantOp constant) { return emitDenseConstant(constant); })
+      .Default([&](Operation *other) {
+        return other->emitOpError("cannot be emitted to CUDA C++");
+      });
+}
+
+LogicalResult FunctionEmitter::emitMatmul(MatmulOp matmul) {
+  ArrayRef<int64_t> lhs = getShape(matmul.getLhs());
+  ArrayRef<int64_t> rhs = getShape(matmul.getRhs());
+  ArrayRef<int64_t> result = getShape(matmul.getResult());
+  int64_t m = result[result.size() - 2], n = result.back();
+  int64_t k = matmul.getTransposeLhs() ? lhs[lhs.size() - 2] : lhs.back();
+  int64_t batch = getElementCount(result) / (m * n);
+  std::string args = "g" + std::to_string(nextArray++);
+  host << "  cleave::rt::GemmArgs " << args << ";\n  " << args
+       << ".batch = " << batch << ";\n  " << args << ".m = " << m << ";\n  "
+       << args << ".n = " << n << ";\n  " << args << ".k = " << k << ";\n  "
+       << args
+       << ".transposeA = " << (matmul.getTransposeLhs() ? "true" : "false")
+       << ";\n  " << args
+       << ".transposeB = " << (matmul.getTransposeRhs() ? "true" : "false")
+       << ";\n  " << args << ".a = " << get(matmul.getLhs()) << ";\n  " << args
+       << ".b = " << get(matmul.getRhs()) << ";\n  " << args
+       << ".c = " << get(matmul.getResult()) << ";\n  " << args
+       << ".strideA = " << (lhs.size() > 2 ? m * k : 0) << ";\n  " << args
+       << ".strideB = " << (rhs.size() > 2 ? k * n : 0) << ";\n  " << args
+       << ".strideC = " << m * n << ";\n";
+  return call("gemm", {getDType(matmul.getResult()), args},
+              *matmul.getOperation());
+}
+
+std::string FunctionEmitter::declareAttentionArgs(Value query, Value key,
+                                                  Value value, bool causal,
+                                                  double scale) {
+  ArrayRef<int64_t> q = getShape(query);
+  ArrayRef<int64_t> k = getShape(key);
+  int64_t s = q[q.size() - 2], d = q.back(), t = k[k.size() - 2];
+  std::string args = "g" + std::to_string(nextArray++);
+  host << "  cleave::rt::AttentionArgs " << args << ";\n  " << args
+       << ".batch = " << getElementCount(q) / (s * d) << ";\n  " << args
+       << ".s = " << s << ";\n  " << args << ".t = " << t << ";\n  " << args
+       << ".d = " << d << ";\n  " << args
+       << ".causal = " << (causal ? "true" : "false") << ";\n  " << args
+       << ".scale = " << getScalarLiteral(scale, "double") << ";\n  " << args
+       << ".q = " << get(query) << ";\n  " << args << ".k = " << get(key)
+       << ";\n  " << args << ".v = " << get(value) << ";\n";
+  return args;
+}
+
+LogicalResult FunctionEmitter::emitAttention(AttentionOp attention) {
+  std::string args = declareAttentionArgs(
+      attention.getQuery(), attention.getKey(), attention.getValue(),
+      attention.getCausal(), attention.getEffectiveScale());
+  host << "  " << args << ".output = " << get(attention.getResult()) << ";\n";
+  return call("attention", {getDType(attention.getResult()), args},
+              *attention.getOperation());
+}
+
+LogicalResult FunctionEmitter::emitAttentionGrad(AttentionGradOp grad) {
+  std::string forward =
+      declareAttentionArgs(grad.getQuery(), grad.getKey(), grad.getValue(),
+                           grad.getCausal(), grad.getEffectiveScale());
+  std::string args = "g" + std::to_string(nextArray++);
+  host << "  cleave::rt::AttentionGradArgs " << args << ";\n  " << args
+       << ".forward = " << forward << ";\n  " << args
+       << ".outputGrad = " << get(grad.getOutputGrad()) << ";\n  " << args
+       << ".queryGrad = " << get(grad.getQueryGrad()) << ";\n  " << args
+       << ".keyGrad = " << get(grad.getKeyGrad()) << ";\n  " << args
+       << ".valueGrad = " << get(grad.getValueGrad()) << ";\n";
+  return call("attentionGrad", {getDType(grad.getQuery()), args},
+              *grad.getOperation());
+}
+
+LogicalResult FunctionEmitter::emitReduce(Operation &op, StringRef kind,
+                                          ArrayRef<int64_t> dims) {
+  uint32_t mask = 0;
+  for (int64_t dim : dims)
+    mask |= 1u << dim;
+  Value input = op.getOperand(0);
+  return call("reduce",
+              {getDType(input), ("cleave::rt::ReduceKind::" + kind).str(),
+               getShapeLiteral(getShape(input)), std::to_string(mask) + "u",
+               get(input), get(op.getResult(0))},
+              op);
+}
+
+LogicalResult FunctionEmitter::emitConcat(ConcatOp concat) {
+  SmallVector<int64_t> offsets(getShape(concat.getResult()).size(), 0);
+  for (Value input : concat.getInputs()) {
+    std::string array = declareArray("int64_t", offsets);
+    if (failed(call("insertSlice",
+                    {getElementBytes(input), getShapeLiteral(getShape(input)),
+                     array, getShapeLiteral(getShape(concat.getResult())),
+                     get(input), get(concat.getResult())},
+                    *concat.getOperation())))
+      return failure();
+    offsets[concat.getDim()] += getShape(input)[concat.getDim()];
+  }
+  return success();
+}
+
+LogicalResult FunctionEmitter::emitDenseConstant(ConstantOp constant) {
+  auto elements = dyn_cast<DenseElementsAttr>(constant.getValue());
+  if (!elements)
+    return constant.emitOpError("only dense constants can be emitted");
+  FailureOr<ElementInfo> info =
+      getElementInfo(elements.getType(), constant.getLoc());
+  if (failed(info))
+    return failure();
+  std::string array = "c" + std::to_string(nextArray++);
+  std::string storage = info->storage;
+  host << "  static const " << storage << " " << array << "[] = {";
+  int64_t index = 0;
+  auto separator = [&]() { return index++ % 8 == 0 ? "\n      " : " "; };
+  Type elementType = elements.getElementType();
+  if (isa<FloatType>(elementType)) {
+    for (APFloat value : elements.getValues<APFloat>())
+      host << separator() << "cleave::store<" << storage << ">("
+           << getScalarLiteral(value.convertToDouble(), info->compute) << "),";
+  } else {
+    for (APInt value : elements.getValues<APInt>())
+      host << separator()
+           << (elementType.isInteger(1) ? std::to_string(value.getZExtValue())
+                                        : std::to_string(value.getSExtValue()))
+           << ",";
+  }
+  host << "};\n";
+  host << "  CLEAVE_RETURN_IF_ERROR(context.copyToDevice("
+       << get(constant.getResult()) << ", " << array << ", sizeof(" << array
+       << ")));\n";
+  return success();
+}

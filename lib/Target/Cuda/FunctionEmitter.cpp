@@ -1,0 +1,263 @@
+//===- FunctionEmitter.cpp - The walk over a function's ops ---------------===//
+//
+// Binds arguments and results to pointers, brackets every op that runs with
+// the profiler's begin/end, dispatches each op to its pattern, and launches
+// the kernels the kernel emitter writes for fused and elementwise ops.
+//
+//===----------------------------------------------------------------------===//
+
+#include "FunctionEmitter.h"
+
+#include <cstdio>
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+LogicalResult FunctionEmitter::emit() {
+  auto arenaBytes =
+      function->getAttrOfType<IntegerAttr>(CleaveDialect::kArenaBytesAttrName);
+  if (!arenaBytes)
+    return function.emitError("function '")
+           << name << "' has no memory plan: run cleave-plan-memory first";
+  if (!function.getBody().hasOneBlock())
+    return function.emitError("can only emit single-block functions");
+  summary.arenaBytes = arenaBytes.getInt();
+
+  host << "cleave::rt::Status " << name
+       << "(cleave::rt::Context &context, void *const *arguments,\n"
+       << "    void **results, uint8_t *arena) {\n";
+  if (failed(bindArguments()))
+    return failure();
+  for (Operation &op : function.getBody().front())
+    if (failed(emitOp(op)))
+      return failure();
+  host << "  return cleave::rt::Status::success();\n}\n\n";
+  return emitDescriptor(arenaBytes.getInt());
+}
+
+LogicalResult FunctionEmitter::bindArguments() {
+  for (BlockArgument argument : function.getArguments()) {
+    auto type = dyn_cast<RankedTensorType>(argument.getType());
+    if (!type || !type.hasStaticShape() || type.getRank() > kMaxRank ||
+        type.getNumElements() == 0)
+      return function.emitError("argument ")
+             << argument.getArgNumber()
+             << " must be a non-empty static tensor of rank <= " << kMaxRank
+             << ", got " << argument.getType();
+    FailureOr<ElementInfo> info = getElementInfo(type, function.getLoc());
+    if (failed(info))
+      return failure();
+    std::string pointer = "arg" + std::to_string(argument.getArgNumber());
+    host << "  auto *" << pointer << " = static_cast<" << info->storage
+         << " *>(arguments[" << argument.getArgNumber() << "]);\n";
+    pointers[argument] = pointer;
+  }
+  return success();
+}
+
+LogicalResult FunctionEmitter::bindResults(Operation &op) {
+  auto offsets =
+      op.getAttrOfType<DenseI64ArrayAttr>(CleaveDialect::kArenaOffsetsAttrName);
+  if (!offsets)
+    return op.emitOpError("has no arena offset: run cleave-plan-memory first");
+  for (auto [result, offset] :
+       llvm::zip(op.getResults(), offsets.asArrayRef())) {
+    auto type = cast<RankedTensorType>(result.getType());
+    if (type.getRank() > kMaxRank)
+      return op.emitOpError("results of rank > ")
+             << kMaxRank << " are not supported";
+    if (type.getNumElements() == 0)
+      return op.emitOpError("cannot emit the empty tensor ") << type;
+    FailureOr<ElementInfo> info = getElementInfo(type, op.getLoc());
+    if (failed(info))
+      return failure();
+    int64_t bytes = static_cast<int64_t>(getTotalBytes(type));
+    if (offset + bytes > summary.arenaBytes)
+      return op.emitOpError("arena offset ")
+             << offset << " + " << bytes << " bytes lies outside the "
+             << summary.arenaBytes << "-byte arena";
+    std::string pointer = "v" + std::to_string(nextValue++);
+    host << "  auto *" << pointer << " = reinterpret_cast<" << info->storage
+         << " *>(arena + " << offset << ");\n";
+    pointers[result] = pointer;
+  }
+  return success();
+}
+
+std::string FunctionEmitter::getLocation(Operation &op) {
+  std::string where = getLocationString(op.getLoc());
+  return getStringLiteral(where.empty() ? op.getName().getStringRef().str()
+                                        : where);
+}
+
+std::string FunctionEmitter::getDType(Value value) {
+  return std::string("cleave::rt::DType::") +
+         getElementInfo(value.getType(), value.getLoc())->dtype;
+}
+
+std::string FunctionEmitter::getOpInfo(Operation &op) {
+  std::string layer;
+  if (auto tag = op.getAttrOfType<LayerAttr>(CleaveDialect::kLayerAttrName))
+    layer = tag.getKind() == LayerKind::Embed  ? "embed"
+            : tag.getKind() == LayerKind::Head ? "head"
+                                               : std::to_string(tag.getIndex());
+  double flops = 0;
+  double bytes =
+      getTotalBytes(op.getOperandTypes()) + getTotalBytes(op.getResultTypes());
+  if (auto cost = dyn_cast<CostOpInterface>(op)) {
+    flops = cost.getFlops();
+    bytes = cost.getBytesRead() + cost.getBytesWritten();
+  }
+  Type type = op.getNumResults() ? op.getResult(0).getType()
+                                 : op.getOperand(0).getType();
+  FailureOr<ElementInfo> info = getElementInfo(type, op.getLoc());
+  char numbers[64];
+  std::snprintf(numbers, sizeof(numbers), "%.17g, %.17g", flops, bytes);
+  return "{" + getStringLiteral(op.getName().getStringRef()) + ", " +
+         getStringLiteral(getLocationString(op.getLoc())) + ", " +
+         getStringLiteral(layer) + ", " +
+         getStringLiteral(succeeded(info) ? info->dtype : "") + ", " + numbers +
+         "}";
+}
+
+LogicalResult FunctionEmitter::emitOp(Operation &op) {
+  host << "  // " << op.getName();
+  if (std::string where = getLocationString(op.getLoc()); !where.empty())
+    host << " at " << where;
+  host << "\n";
+  // Moving nothing takes no time: only ops that run are timed.
+  if (isa<func::ReturnOp, ReshapeOp>(op))
+    return emitOpBody(op);
+  int index = opInfos.size();
+  opInfos.push_back(getOpInfo(op));
+  host << "  cleave::rt::beginOp(context, " << index << ");\n";
+  if (failed(emitOpBody(op)))
+    return failure();
+  host << "  cleave::rt::endOp(context, " << index << ");\n";
+  return success();
+}
+
+LogicalResult FunctionEmitter::emitOpBody(Operation &op) {
+  if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+    for (auto [i, value] : llvm::enumerate(ret.getOperands()))
+      host << "  results[" << i << "] = " << get(value) << ";\n";
+    return success();
+  }
+  if (auto reshape = dyn_cast<ReshapeOp>(op)) {
+    // Same bytes, new shape: an alias.
+    std::string pointer = "v" + std::to_string(nextValue++);
+    host << "  auto *" << pointer << " = " << get(reshape.getInput()) << ";\n";
+    pointers[reshape.getResult()] = pointer;
+    return success();
+  }
+  if (auto send = dyn_cast<SendOp>(op))
+    return emitTransfer(op, send.getInput(), send.getPeer(), send.getTag());
+  if (failed(bindResults(op)))
+    return failure();
+  if (auto recv = dyn_cast<RecvOp>(op))
+    return emitTransfer(op, recv.getResult(), recv.getPeer(), recv.getTag());
+  if (auto fused = dyn_cast<FusedOp>(op)) {
+    KernelBody body;
+    Block &block = fused.getBody().front();
+    body.inputs.assign(block.args_begin(), block.args_end());
+    for (Operation &inner : block.without_terminator())
+      body.ops.push_back(&inner);
+    body.outputs.assign(block.getTerminator()->operand_begin(),
+                        block.getTerminator()->operand_end());
+    return emitKernelLaunch(op, body, fused.getInputs());
+  }
+  if (isFusibleElementwise(&op) || isa<BroadcastOp>(op) ||
+      (isa<ConstantOp>(op) &&
+       isa<SplatElementsAttr>(cast<ConstantOp>(op).getValue()))) {
+    KernelBody body;
+    body.inputs.assign(op.operand_begin(), op.operand_end());
+    body.ops.push_back(&op);
+    body.outputs.assign(op.result_begin(), op.result_end());
+    return emitKernelLaunch(op, body, op.getOperands());
+  }
+  ++summary.libraryCalls;
+  if (isa<AllReduceOp, AllGatherOp, ReduceScatterOp, AllToAllOp, LocalSliceOp,
+          DeviceIndexOp>(op))
+    return emitCollective(op);
+  return emitLibraryCall(op);
+}
+
+std::string FunctionEmitter::getRowsAndColumns(Value value) {
+  ArrayRef<int64_t> shape = getShape(value);
+  int64_t cols = shape.back();
+  return std::to_string(getElementCount(shape) / cols) + ", " +
+         std::to_string(cols);
+}
+
+std::string FunctionEmitter::getElementBytes(Value value) {
+  return std::to_string(
+      static_cast<int64_t>(getTotalBytes(value.getType()) /
+                           std::max(1.0, getNumElements(value.getType()))));
+}
+
+std::string FunctionEmitter::declareArray(StringRef type,
+                                          ArrayRef<int64_t> values) {
+  if (values.empty())
+    return "nullptr";
+  std::string array = "c" + std::to_string(nextArray++);
+  host << "  static const " << type << " " << array
+       << "[] = " << getArrayLiteral(values) << ";\n";
+  return array;
+}
+
+std::string FunctionEmitter::addIndexSite(Operation &op) {
+  std::string where = getLocationString(op.getLoc());
+  indexSites.push_back(op.getName().stripDialect().str() +
+                       (where.empty() ? "" : " at " + where));
+  return std::to_string(indexSites.size());
+}
+
+LogicalResult FunctionEmitter::call(StringRef function,
+                                    ArrayRef<std::string> arguments,
+                                    Operation &op) {
+  host << "  CLEAVE_RETURN_IF_ERROR(cleave::rt::" << function << "(context";
+  for (const std::string &argument : arguments)
+    host << ", " << argument;
+  host << ",\n      " << getLocation(op) << "));\n";
+  return success();
+}
+
+LogicalResult FunctionEmitter::emitKernelLaunch(Operation &op,
+                                                const KernelBody &body,
+                                                ValueRange operands) {
+  std::string kernel = name + "_k" + std::to_string(summary.kernels++);
+  int named = 0;
+  for (Operation *inner : body.ops) {
+    if (isa<BroadcastOp>(inner) || named == 3)
+      continue;
+    kernel += "_" + inner->getName().stripDialect().str();
+    ++named;
+  }
+  ArrayRef<int64_t> shape = getShape(body.outputs.front());
+  kernels << "// " << op.getName();
+  if (std::string where = getLocationString(op.getLoc()); !where.empty())
+    kernels << " at " << where;
+  kernels << "\n";
+  std::string widest;
+  if (failed(emitKernel(kernel, body, shape, kernels, widest)))
+    return failure();
+  kernels << "\n";
+  int64_t count = getElementCount(shape);
+  std::string pointers;
+  for (Value operand : operands)
+    pointers += ", " + get(operand);
+  for (Value result : op.getResults())
+    pointers += ", " + get(result);
+  // V elements per iteration where every buffer allows 128-bit accesses
+  // (never on the CPU, where the width is 1), else one.
+  std::string width = "cleave::kVectorWidth<" + widest + ">";
+  host << "  if (cleave::canUseVectors<" << widest << ">(" << count << ", {"
+       << StringRef(pointers).drop_front(2)
+       << "}))\n    CLEAVE_LAUNCH(context, " << kernel << "<" << width << ">, "
+       << count << " / " << width << ")(" << count << pointers
+       << ");\n  else\n    CLEAVE_LAUNCH(context, " << kernel << "<1>, "
+       << count << ")(" << count << pointers
+       << ");\n  CLEAVE_RETURN_IF_ERROR(context.checkLaunch("
+       << getStringLiteral(kernel) << ", " << getLocation(op) << "));\n";
+  return success();
+}

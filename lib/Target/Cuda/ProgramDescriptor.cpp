@@ -1,0 +1,184 @@
+//===- ProgramDescriptor.cpp - What the runtime reads ---------------------===//
+//
+// The Program descriptor of a function: its arguments (kind, split,
+// initialization, role), results (what they update, role), index-error
+// sites and the profiler's op table.
+//
+//===----------------------------------------------------------------------===//
+
+#include "FunctionEmitter.h"
+
+#include "llvm/ADT/StringExtras.h"
+
+#include <cstdio>
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+FailureOr<std::string> FunctionEmitter::getSplit(DictionaryAttr attrs,
+                                                 Location loc) {
+  if (!meshGroups.partitioned)
+    return std::string("nullptr");
+  auto block = attrs ? attrs.getAs<ShardingAttr>(CleaveDialect::kBlockAttrName)
+                     : ShardingAttr();
+  if (!block)
+    return std::string("\"\"");
+  if (!block.getPartialAxes().empty())
+    return emitError(loc, "a pending sum (partial) cannot cross the "
+                          "program's boundary: the runtime passes complete "
+                          "values only");
+  std::string split;
+  for (unsigned dim = 0; dim < block.getDims().size(); ++dim) {
+    if (dim)
+      split += ";";
+    split += llvm::join(block.getDimAxes(dim), ",");
+  }
+  return getStringLiteral(split);
+}
+
+std::string FunctionEmitter::getEnumeratorName(StringRef irName) {
+  std::string name;
+  for (StringRef word : llvm::split(irName, '_'))
+    if (!word.empty()) {
+      name += llvm::toUpper(word.front());
+      name += word.drop_front();
+    }
+  return name;
+}
+
+std::string FunctionEmitter::getInitLiteral(InitAttr init) {
+  if (!init)
+    return "{}";
+  char stddev[32];
+  std::snprintf(stddev, sizeof(stddev), "%.17g", init.getStandardDeviation());
+  return "{cleave::rt::InitRule::Kind::" +
+         getEnumeratorName(stringifyInitKind(init.getKind())) + ", " + stddev +
+         "}";
+}
+
+std::optional<unsigned> FunctionEmitter::getIndexedTable(BlockArgument tokens) {
+  for (Operation *user : tokens.getUsers()) {
+    auto embedding = dyn_cast<EmbeddingOp>(user);
+    if (!embedding || embedding.getIndices() != tokens)
+      continue;
+    Value table = embedding.getTable();
+    while (auto cast = table.getDefiningOp<CastOp>())
+      table = cast.getInput();
+    if (auto argument = dyn_cast<BlockArgument>(table);
+        argument && argument.getOwner() == tokens.getOwner())
+      return argument.getArgNumber();
+  }
+  return std::nullopt;
+}
+
+LogicalResult FunctionEmitter::emitDescriptor(int64_t arenaBytes) {
+  std::string prefix = "k_" + name;
+  host << "const cleave::rt::ArgumentSpec " << prefix << "_arguments[] = {\n";
+  for (BlockArgument argument : function.getArguments()) {
+    unsigned index = argument.getArgNumber();
+    auto param = function.getArgAttrOfType<StringAttr>(
+        index, CleaveDialect::kParamAttrName);
+    auto input = function.getArgAttrOfType<StringAttr>(
+        index, CleaveDialect::kInputAttrName);
+    auto state = function.getArgAttrOfType<StringAttr>(
+        index, CleaveDialect::kStateAttrName);
+    auto stash = function.getArgAttrOfType<IntegerAttr>(
+        index, CleaveDialect::kStashAttrName);
+    std::string tensorName = param   ? param.str()
+                             : input ? input.str()
+                             : state ? state.str()
+                             : stash ? getStashName(stash)
+                                     : "arg" + std::to_string(index);
+    FailureOr<std::string> split =
+        getSplit(function.getArgAttrDict(index), function.getLoc());
+    if (failed(split))
+      return failure();
+    host << "    {{" << getStringLiteral(tensorName) << ", "
+         << getDType(argument) << ", " << getShapeLiteral(getShape(argument))
+         << "}, cleave::rt::ArgumentKind::"
+         << (param   ? "Param"
+             : state ? "State"
+             : stash ? "Stash"
+                     : "Input")
+         << ", " << *split;
+    // Parameters say how they start, inputs what the training loop feeds
+    // them, and token ids which table they index.
+    auto init = function.getArgAttrOfType<InitAttr>(
+        index, CleaveDialect::kInitAttrName);
+    auto role = function.getArgAttrOfType<InputRoleAttr>(
+        index, CleaveDialect::kInputRoleAttrName);
+    if (init || role)
+      host << ", " << getInitLiteral(init);
+    if (role) {
+      host << ", cleave::rt::InputRole::"
+           << getEnumeratorName(stringifyInputRole(role.getValue()));
+      if (std::optional<unsigned> table = getIndexedTable(argument))
+        host << ", " << *table;
+    }
+    host << "},\n";
+  }
+  if (function.getNumArguments() == 0)
+    host << "    {{\"\", cleave::rt::DType::F32, {0, {}}}, "
+            "cleave::rt::ArgumentKind::Input, nullptr},\n";
+  host << "};\n";
+
+  host << "const cleave::rt::ResultSpec " << prefix << "_results[] = {\n";
+  for (auto [i, type] : llvm::enumerate(function.getResultTypes())) {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor || !tensor.hasStaticShape() || tensor.getRank() > kMaxRank ||
+        tensor.getNumElements() == 0)
+      return function.emitError("result ")
+             << i
+             << " must be a non-empty static tensor of rank <= " << kMaxRank;
+    auto output = function.getResultAttrOfType<StringAttr>(
+        i, CleaveDialect::kOutputAttrName);
+    auto updates = function.getResultAttrOfType<IntegerAttr>(
+        i, CleaveDialect::kUpdatesAttrName);
+    auto stash = function.getResultAttrOfType<IntegerAttr>(
+        i, CleaveDialect::kStashAttrName);
+    std::string resultName = output  ? output.str()
+                             : stash ? getStashName(stash)
+                                     : "output" + std::to_string(i);
+    FailureOr<std::string> split =
+        getSplit(function.getResultAttrDict(i), function.getLoc());
+    if (failed(split))
+      return failure();
+    host << "    {{" << getStringLiteral(resultName) << ", cleave::rt::DType::"
+         << getElementInfo(tensor, function.getLoc())->dtype << ", "
+         << getShapeLiteral(tensor.getShape()) << "}, "
+         << (updates ? updates.getInt() : -1) << ", " << *split;
+    if (auto role = function.getResultAttrOfType<OutputRoleAttr>(
+            i, CleaveDialect::kOutputRoleAttrName))
+      host << ", cleave::rt::OutputRole::"
+           << getEnumeratorName(stringifyOutputRole(role.getValue()));
+    host << "},\n";
+  }
+  if (function.getNumResults() == 0)
+    host << "    {{\"\", cleave::rt::DType::F32, {0, {}}}, -1, nullptr},\n";
+  host << "};\n";
+
+  host << "const char *const " << prefix << "_index_sites[] = {\n";
+  for (const std::string &site : indexSites)
+    host << "    " << getStringLiteral(site) << ",\n";
+  if (indexSites.empty())
+    host << "    \"\",\n";
+  host << "};\n";
+
+  // (name, location, layer, dtype, FLOPs, bytes) per timed op.
+  host << "const cleave::rt::OpInfo " << prefix << "_ops[] = {\n";
+  for (const std::string &info : opInfos)
+    host << "    " << info << ",\n";
+  if (opInfos.empty())
+    host << "    {\"\", \"\", \"\", \"\", 0, 0},\n";
+  host << "};\n";
+
+  host << "const cleave::rt::Program " << prefix << "_program = {\n    "
+       << getStringLiteral(function.getSymName()) << ", " << prefix
+       << "_arguments, " << function.getNumArguments() << ", " << prefix
+       << "_results, " << function.getNumResults() << ", " << arenaBytes
+       << ", &" << name << ", " << prefix << "_index_sites, "
+       << indexSites.size() << ", "
+       << (meshGroups.partitioned ? "&k_mesh" : "nullptr") << ", " << prefix
+       << "_ops, " << opInfos.size() << "};\n\n";
+  return success();
+}
