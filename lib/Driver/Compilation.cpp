@@ -363,7 +363,6 @@ int mlir::cleave::driver::runTraining(StringRef executable,
            {"--seed", seed},
            {"--init-seed", seed},
            {"--save-every", run.saveEvery},
-           {"--micro-batches", std::to_string(run.microBatches)},
            {"--out", run.out}})
     command.append({flag, value});
   if (!run.resume.empty())

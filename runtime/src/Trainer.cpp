@@ -71,12 +71,13 @@ const char *const kTrainUsage =
     "  --decay-steps D      cosine decay steps after warmup\n"
     "  --min-lr X           learning rate at the end of the decay (0)\n"
     "  --seed N             data order: batch k depends on (N, k) only (0)\n"
-    "  --init-seed N        GPT-2 style initial parameters from seed N (0)\n"
+    "  --init-seed N        initial parameters (each as its cleave.init says)\n"
+    "                       from seed N (0)\n"
     "  --save-every K       also checkpoint every K steps (0: only at the end)\n"
     "  --resume DIR         continue the run checkpointed in DIR (on any mesh)\n"
     "  --micro-batches M    the program takes 1/M of the batch: run it M times\n"
-    "                       per step, averaging gradients (built so by cleavec;\n"
-    "                       a pipeline defaults to the count it was built for)\n";
+    "                       per step, averaging gradients (default: the count\n"
+    "                       it was built for)\n";
 
 Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
   options.schedule.lr = 1e-3;
@@ -158,7 +159,7 @@ public:
     return !communicator || communicator->getRank() == 0;
   }
 
-  int64_t getBuiltMicroBatches() const override { return 1; }
+  int64_t getBuiltMicroBatches() const override { return step.microBatches; }
 
   Status bind(TrainingState &state, int64_t microBatches) override {
     if (apply && apply->mesh != step.mesh)
@@ -178,8 +179,9 @@ public:
 
     if (apply && microBatches == 1)
       return Status::error("this program accumulates gradients over "
-                           "micro-batches: pass --micro-batches M as given to "
-                           "cleavec train");
+                           "micro-batches: --micro-batches must be more than "
+                           "1 (it was built for " +
+                           std::to_string(step.microBatches) + ")");
     return Status::success();
   }
 

@@ -2,9 +2,11 @@
 
 // Dimension 0 of the inputs and of everything computed from them halves; a
 // broadcast that introduces the batch (positions) halves too; the mean over
-// the batch ends it.
+// the batch ends it. The function records how many micro-batches make the
+// step.
 // CHECK-LABEL: func.func @forward(
 // CHECK-SAME:    %{{.*}}: tensor<3x5xf32> {cleave.param = "pos"}, %{{.*}}: tensor<2x3x5xf32> {cleave.input = "x"}) -> tensor<f32>
+// CHECK-SAME:    attributes {cleave.micro_batches = 2 : i64, cleave.role = #cleave.role<forward>}
 // CHECK:         cleave.broadcast %{{.*}} dims [1, 2] : tensor<3x5xf32> -> tensor<2x3x5xf32>
 // CHECK:         cleave.add %{{.*}}, %{{.*}} : tensor<2x3x5xf32>
 // CHECK:         cleave.reduce_mean %{{.*}} dims [0, 1, 2] : tensor<2x3x5xf32> -> tensor<f32>

@@ -287,8 +287,8 @@ int train(MLIRContext &context) {
     return 0;
   return runTraining(executable,
                      {dataPath, tokenBytes, steps, lr, lrSchedule, warmup,
-                      decaySteps, minLr, seed, saveEvery, options.microBatches,
-                      outDir, resumeDir, options.mesh},
+                      decaySteps, minLr, seed, saveEvery, outDir, resumeDir,
+                      options.mesh},
                      llvm::outs());
 }
 
@@ -315,8 +315,7 @@ int build(MLIRContext &context) {
   if (pipelined && !executable.empty())
     llvm::outs() << "cleavec: run it: mpirun -np "
                  << getMeshDevices(options.mesh) << " " << executable
-                 << " --data TOKENS.bin --steps N --micro-batches "
-                 << options.microBatches << " --out DIR\n";
+                 << " --data TOKENS.bin --steps N --out DIR\n";
   return 0;
 }
 

@@ -87,7 +87,6 @@ struct TrainingRun {
   std::string lr, lrSchedule, warmup, decaySteps, minLr;
   uint64_t seed = 0;
   std::string saveEvery;
-  int64_t microBatches = 1;
   std::string out, resume;
   /// `dp=2,tp=2`; empty for one process.
   std::string mesh;

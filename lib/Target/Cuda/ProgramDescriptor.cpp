@@ -179,6 +179,11 @@ LogicalResult FunctionEmitter::emitDescriptor(int64_t arenaBytes) {
        << ", &" << name << ", " << prefix << "_index_sites, "
        << indexSites.size() << ", "
        << (meshGroups.partitioned ? "&k_mesh" : "nullptr") << ", " << prefix
-       << "_ops, " << opInfos.size() << "};\n\n";
+       << "_ops, " << opInfos.size();
+  // A micro-batch's step says how many make a step.
+  if (auto microBatches = function->getAttrOfType<IntegerAttr>(
+          CleaveDialect::kMicroBatchesAttrName))
+    host << ", " << microBatches.getInt();
+  host << "};\n\n";
   return success();
 }

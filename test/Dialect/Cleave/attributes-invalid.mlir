@@ -272,6 +272,13 @@ func.func @float_tokens(%t: tensor<2x4xf32> {cleave.input = "t", cleave.input_ro
 
 // -----
 
+// expected-error @+1 {{'cleave.micro_batches' must be a function's micro-batch count (more than 1)}}
+func.func @one_micro_batch() attributes {cleave.micro_batches = 1 : i64} {
+  return
+}
+
+// -----
+
 // expected-error @+1 {{argument 0 with input role 'learning_rate' must be a rank-0 float tensor}}
 func.func @vector_learning_rate(%lr: tensor<2xf32> {cleave.input = "lr", cleave.input_role = #cleave.input_role<learning_rate>}) {
   return

@@ -3,7 +3,8 @@
 // What the IR records for the training loop reaches the program's
 // descriptors: each parameter's initialization, each input's role (and the
 // table token ids index, through the cast mixed precision puts in front of
-// it), each result's role. Unrecorded fields keep their defaults.
+// it), each result's role, and the micro-batches a step is one of.
+// Unrecorded fields keep their defaults.
 
 // CHECK-LABEL: const cleave::rt::ArgumentSpec k_train_step_arguments[] = {
 // CHECK-NEXT:  {{[{][{]}}"embed.tokens", cleave::rt::DType::F32, {2, {16, 4}}}, cleave::rt::ArgumentKind::Param, nullptr, {cleave::rt::InitRule::Kind::Normal, 0.02}},
@@ -22,6 +23,8 @@
 // CHECK-NEXT:  {{[{][{]}}"grad.embed.tokens", cleave::rt::DType::F32, {2, {16, 4}}}, -1, nullptr, cleave::rt::OutputRole::Gradient},
 // CHECK-NEXT:  {{[{][{]}}"output3", cleave::rt::DType::F32, {1, {4}}}, -1, nullptr},
 // CHECK-NEXT: };
+// CHECK-LABEL: const cleave::rt::Program k_train_step_program = {
+// CHECK-NEXT:  "train_step", k_train_step_arguments, 9, k_train_step_results, 4, {{[0-9]+}}, &train_step, k_train_step_index_sites, 1, nullptr, k_train_step_ops, {{[0-9]+}}, 4};
 func.func @train_step(%table: tensor<16x4xf32> {cleave.param = "embed.tokens", cleave.init = #cleave.init<normal, 0.02>},
                       %out: tensor<4x4xf32> {cleave.param = "out.weight", cleave.init = #cleave.init<normal, 0.0070710678118654745>},
                       %scale: tensor<4xf32> {cleave.param = "norm.scale", cleave.init = #cleave.init<ones>},
@@ -35,7 +38,7 @@ func.func @train_step(%table: tensor<16x4xf32> {cleave.param = "embed.tokens", c
         tensor<f32> {cleave.output = "grad_norm", cleave.output_role = #cleave.output_role<grad_norm>},
         tensor<16x4xf32> {cleave.output = "grad.embed.tokens", cleave.output_role = #cleave.output_role<gradient>},
         tensor<4xf32>)
-    attributes {cleave.role = #cleave.role<step>} {
+    attributes {cleave.micro_batches = 4 : i64, cleave.role = #cleave.role<step>} {
   %low = cleave.cast %table : tensor<16x4xf32> to tensor<16x4xbf16>
   %rows = cleave.embedding %low, %ids : tensor<16x4xbf16>, tensor<2x3xi32> -> tensor<2x3x4xbf16>
   %wide = cleave.cast %rows : tensor<2x3x4xbf16> to tensor<2x3x4xf32>

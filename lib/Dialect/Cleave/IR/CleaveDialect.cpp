@@ -357,6 +357,14 @@ LogicalResult CleaveDialect::verifyOperationAttribute(Operation *op,
                                 << "' must be a module's #cleave.schedule";
     return success();
   }
+  if (attr.getName() == kMicroBatchesAttrName) {
+    auto count = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!count || count.getValue().sle(1) || !isa<FunctionOpInterface>(op))
+      return op->emitError("'") << kMicroBatchesAttrName
+                                << "' must be a function's micro-batch count "
+                                   "(more than 1)";
+    return success();
+  }
   if (attr.getName() == kPipelineRankAttrName) {
     auto rank = dyn_cast<IntegerAttr>(attr.getValue());
     if (!rank || rank.getValue().isNegative() || !isa<FunctionOpInterface>(op))

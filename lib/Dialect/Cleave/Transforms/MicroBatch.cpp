@@ -73,6 +73,10 @@ struct MicroBatchPass
     }
     if (failed(shrink(forward)))
       return signalPassFailure();
+    // The step autodiff derives keeps it: the training loop runs it this
+    // many times per update.
+    forward->setAttr(CleaveDialect::kMicroBatchesAttrName,
+                     Builder(module.getContext()).getI64IntegerAttr(factor));
   }
 
   LogicalResult shrink(func::FuncOp forward) {

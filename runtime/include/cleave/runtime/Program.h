@@ -101,6 +101,10 @@ struct Program {
   /// the FLOPs and bytes the compiler counted, for CLEAVE_PROFILE.
   const OpInfo *ops;
   int numOps;
+  /// The micro-batches of a step this program computes one of (the IR's
+  /// cleave.micro_batches): the training loop accumulates their gradients
+  /// before the update.
+  int64_t microBatches = 1;
 };
 
 /// One forward or backward pass of one micro-batch through one stage.

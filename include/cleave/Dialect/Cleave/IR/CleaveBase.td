@@ -87,8 +87,13 @@ def Cleave_Dialect : Dialect {
     /// the pp rank whose stages' gradients the function applies (i64).
     static constexpr ::llvm::StringLiteral kPipelineRankAttrName =
         "cleave.pipeline_rank";
-    /// Function attribute: the function's #cleave.role (step, update, stage
-    /// forward or backward).
+    /// Function attribute set by cleave-micro-batch: the function computes
+    /// one of this many micro-batches of a step (i64 > 1), whose gradients
+    /// the training loop accumulates before the update.
+    static constexpr ::llvm::StringLiteral kMicroBatchesAttrName =
+        "cleave.micro_batches";
+    /// Function attribute: the function's #cleave.role (forward, step,
+    /// update, stage forward or backward).
     static constexpr ::llvm::StringLiteral kRoleAttrName = "cleave.role";
     /// Module attribute set by cleave-pipeline-split: the #cleave.schedule
     /// its stages run.
