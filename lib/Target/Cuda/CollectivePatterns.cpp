@@ -48,6 +48,13 @@ LogicalResult FunctionEmitter::emitCollective(Operation &op) {
                 {getGroup(index.getAxes()), get(index.getResult())}, op);
   Value input = op.getOperand(0), result = op.getResult(0);
   std::string shape = getShapeLiteral(getShape(input));
+  // Gathering and taking the local slice move bytes along one dimension.
+  auto alongDim = [&](StringRef function, ArrayAttr axes, int64_t dim) {
+    return call(function,
+                {getGroup(axes), getElementBytes(input), shape,
+                 std::to_string(dim), get(input), get(result)},
+                op);
+  };
   return llvm::TypeSwitch<Operation *, LogicalResult>(&op)
       .Case([&](AllReduceOp reduce) {
         return call("allReduce",
@@ -57,10 +64,7 @@ LogicalResult FunctionEmitter::emitCollective(Operation &op) {
                     op);
       })
       .Case([&](AllGatherOp gather) {
-        return call("allGather",
-                    {getGroup(gather.getAxes()), getElementBytes(input), shape,
-                     std::to_string(gather.getDim()), get(input), get(result)},
-                    op);
+        return alongDim("allGather", gather.getAxes(), gather.getDim());
       })
       .Case([&](ReduceScatterOp scatter) {
         return call("reduceScatter",
@@ -78,10 +82,7 @@ LogicalResult FunctionEmitter::emitCollective(Operation &op) {
                     op);
       })
       .Case([&](LocalSliceOp slice) {
-        return call("localSlice",
-                    {getGroup(slice.getAxes()), getElementBytes(input), shape,
-                     std::to_string(slice.getDim()), get(input), get(result)},
-                    op);
+        return alongDim("localSlice", slice.getAxes(), slice.getDim());
       })
       .Default([](Operation *other) {
         return other->emitOpError("is not a collective");

@@ -18,31 +18,18 @@ LogicalResult FunctionEmitter::emitLibraryCall(Operation &op) {
       .Case([&](MatmulOp matmul) { return emitMatmul(matmul); })
       .Case([&](AttentionOp attention) { return emitAttention(attention); })
       .Case([&](SoftmaxOp softmax) {
-        Value input = softmax.getInput();
-        return call("softmax",
-                    {getDType(input), getRowsAndColumns(input), get(input),
-                     get(softmax.getResult())},
-                    op);
+        return emitRowwise("softmax", softmax.getInput(), softmax.getInput(),
+                           std::nullopt, softmax.getResult(), op);
       })
       .Case([&](LayerNormOp norm) {
-        Value input = norm.getInput();
-        return call(
-            "layerNorm",
-            {getDType(input), getRowsAndColumns(input), get(input),
-             get(norm.getScale()), get(norm.getBias()),
-             getScalarLiteral(norm.getEpsilon().convertToDouble(), "double"),
-             get(norm.getResult())},
-            op);
+        return emitRowwise("layerNorm", norm.getInput(),
+                           {norm.getInput(), norm.getScale(), norm.getBias()},
+                           norm.getEpsilon(), norm.getResult(), op);
       })
       .Case([&](RmsNormOp norm) {
-        Value input = norm.getInput();
-        return call(
-            "rmsNorm",
-            {getDType(input), getRowsAndColumns(input), get(input),
-             get(norm.getScale()),
-             getScalarLiteral(norm.getEpsilon().convertToDouble(), "double"),
-             get(norm.getResult())},
-            op);
+        return emitRowwise("rmsNorm", norm.getInput(),
+                           {norm.getInput(), norm.getScale()},
+                           norm.getEpsilon(), norm.getResult(), op);
       })
       .Case([&](CrossEntropyOp loss) {
         return call(
@@ -55,15 +42,10 @@ LogicalResult FunctionEmitter::emitLibraryCall(Operation &op) {
             op);
       })
       .Case([&](EmbeddingOp embedding) {
-        ArrayRef<int64_t> table = getShape(embedding.getTable());
-        return call(
-            "embedding",
-            {getDType(embedding.getTable()), getDType(embedding.getIndices()),
-             std::to_string(getElementCount(getShape(embedding.getIndices()))),
-             std::to_string(table[0]), std::to_string(table[1]),
-             get(embedding.getTable()), get(embedding.getIndices()),
-             get(embedding.getResult()), addIndexSite(op)},
-            op);
+        return emitTableRows("embedding", embedding.getTable(),
+                             embedding.getIndices(), embedding.getTable(),
+                             {embedding.getTable(), embedding.getIndices()},
+                             embedding.getResult(), op);
       })
       .Case([&](RotaryOp rotary) {
         ArrayRef<int64_t> shape = getShape(rotary.getInput());
@@ -79,11 +61,9 @@ LogicalResult FunctionEmitter::emitLibraryCall(Operation &op) {
             op);
       })
       .Case([&](SoftmaxGradOp grad) {
-        Value output = grad.getOutput();
-        return call("softmaxGrad",
-                    {getDType(output), getRowsAndColumns(output), get(output),
-                     get(grad.getOutputGrad()), get(grad.getResult())},
-                    op);
+        return emitRowwise("softmaxGrad", grad.getOutput(),
+                           {grad.getOutput(), grad.getOutputGrad()},
+                           std::nullopt, grad.getResult(), op);
       })
       .Case([&](CrossEntropyGradOp grad) {
         return call("crossEntropyGrad",
@@ -94,46 +74,28 @@ LogicalResult FunctionEmitter::emitLibraryCall(Operation &op) {
                     op);
       })
       .Case([&](LayerNormGradOp grad) {
-        Value input = grad.getInput();
-        return call(
-            "layerNormGrad",
-            {getDType(input), getRowsAndColumns(input), get(input),
-             get(grad.getScale()), get(grad.getOutputGrad()),
-             getScalarLiteral(grad.getEpsilon().convertToDouble(), "double"),
-             get(grad.getInputGrad()), get(grad.getScaleGrad()),
-             get(grad.getBiasGrad())},
-            op);
+        return emitRowwise(
+            "layerNormGrad", grad.getInput(),
+            {grad.getInput(), grad.getScale(), grad.getOutputGrad()},
+            grad.getEpsilon(),
+            {grad.getInputGrad(), grad.getScaleGrad(), grad.getBiasGrad()}, op);
       })
       .Case([&](RmsNormGradOp grad) {
-        Value input = grad.getInput();
-        return call(
-            "rmsNormGrad",
-            {getDType(input), getRowsAndColumns(input), get(input),
-             get(grad.getScale()), get(grad.getOutputGrad()),
-             getScalarLiteral(grad.getEpsilon().convertToDouble(), "double"),
-             get(grad.getInputGrad()), get(grad.getScaleGrad())},
-            op);
+        return emitRowwise(
+            "rmsNormGrad", grad.getInput(),
+            {grad.getInput(), grad.getScale(), grad.getOutputGrad()},
+            grad.getEpsilon(), {grad.getInputGrad(), grad.getScaleGrad()}, op);
       })
       .Case([&](AttentionGradOp grad) { return emitAttentionGrad(grad); })
       .Case([&](ScatterAddOp scatter) {
-        ArrayRef<int64_t> table = getShape(scatter.getResult());
-        return call(
-            "scatterAdd",
-            {getDType(scatter.getUpdates()), getDType(scatter.getIndices()),
-             std::to_string(getElementCount(getShape(scatter.getIndices()))),
-             std::to_string(table[0]), std::to_string(table[1]),
-             get(scatter.getIndices()), get(scatter.getUpdates()),
-             get(scatter.getResult()), addIndexSite(op)},
-            op);
+        return emitTableRows("scatterAdd", scatter.getUpdates(),
+                             scatter.getIndices(), scatter.getResult(),
+                             {scatter.getIndices(), scatter.getUpdates()},
+                             scatter.getResult(), op);
       })
-      .Case([&](PadOp padOp) {
-        std::string offsets = declareArray("int64_t", padOp.getOffsets());
-        return call("pad",
-                    {getElementBytes(padOp.getInput()),
-                     getShapeLiteral(getShape(padOp.getInput())), offsets,
-                     getShapeLiteral(getShape(padOp.getResult())),
-                     get(padOp.getInput()), get(padOp.getResult())},
-                    op);
+      .Case([&](PadOp pad) {
+        return emitBox("pad", pad.getInput(), pad.getOffsets(), pad.getResult(),
+                       op);
       })
       .Case([&](ReduceSumOp reduce) {
         return emitReduce(op, "Sum", reduce.getDims());
@@ -153,13 +115,8 @@ LogicalResult FunctionEmitter::emitLibraryCall(Operation &op) {
                     op);
       })
       .Case([&](SliceOp slice) {
-        std::string offsets = declareArray("int64_t", slice.getOffsets());
-        return call("extractSlice",
-                    {getElementBytes(slice.getInput()),
-                     getShapeLiteral(getShape(slice.getInput())), offsets,
-                     getShapeLiteral(getShape(slice.getResult())),
-                     get(slice.getInput()), get(slice.getResult())},
-                    op);
+        return emitBox("extractSlice", slice.getInput(), slice.getOffsets(),
+                       slice.getResult(), op);
       })
       .Case([&](ConcatOp concat) { return emitConcat(concat); })
       .Case([&](IotaOp iota) {
@@ -172,6 +129,47 @@ LogicalResult FunctionEmitter::emitLibraryCall(Operation &op) {
       .Default([&](Operation *other) {
         return other->emitOpError("cannot be emitted to CUDA C++");
       });
+}
+
+LogicalResult FunctionEmitter::emitRowwise(StringRef function, Value rows,
+                                           ValueRange inputs,
+                                           std::optional<APFloat> epsilon,
+                                           ValueRange outputs, Operation &op) {
+  SmallVector<std::string> arguments = {getDType(rows),
+                                        getRowsAndColumns(rows)};
+  for (Value input : inputs)
+    arguments.push_back(get(input));
+  if (epsilon)
+    arguments.push_back(getScalarLiteral(epsilon->convertToDouble(), "double"));
+  for (Value output : outputs)
+    arguments.push_back(get(output));
+  return call(function, arguments, op);
+}
+
+LogicalResult FunctionEmitter::emitTableRows(StringRef function, Value rows,
+                                             Value indices, Value table,
+                                             ValueRange pointers, Value result,
+                                             Operation &op) {
+  ArrayRef<int64_t> shape = getShape(table);
+  SmallVector<std::string> arguments = {
+      getDType(rows), getDType(indices),
+      std::to_string(getElementCount(getShape(indices))),
+      std::to_string(shape[0]), std::to_string(shape[1])};
+  for (Value pointer : pointers)
+    arguments.push_back(get(pointer));
+  arguments.push_back(get(result));
+  arguments.push_back(addIndexSite(op));
+  return call(function, arguments, op);
+}
+
+LogicalResult FunctionEmitter::emitBox(StringRef function, Value input,
+                                       ArrayRef<int64_t> offsets, Value result,
+                                       Operation &op) {
+  std::string array = declareArray("int64_t", offsets);
+  return call(function,
+              {getElementBytes(input), getShapeLiteral(getShape(input)), array,
+               getShapeLiteral(getShape(result)), get(input), get(result)},
+              op);
 }
 
 LogicalResult FunctionEmitter::emitMatmul(MatmulOp matmul) {

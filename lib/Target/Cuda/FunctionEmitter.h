@@ -122,6 +122,21 @@ private:
   /// An op the runtime library implements (not a kernel the emitter
   /// writes): matmul, attention, norms, losses, data movement, ...
   LogicalResult emitLibraryCall(Operation &op);
+  /// A call on the rows (the last dimension) of `rows`: its type and shape,
+  /// then `inputs`, `epsilon` if given, and `outputs`.
+  LogicalResult emitRowwise(StringRef function, Value rows, ValueRange inputs,
+                            std::optional<APFloat> epsilon, ValueRange outputs,
+                            Operation &op);
+  /// A call on rows of `table` picked by `indices` (embedding, scatter-add):
+  /// the element types of `rows` and the indices, the index count, the
+  /// table's shape, then `pointers`, `result` and the op's index site.
+  LogicalResult emitTableRows(StringRef function, Value rows, Value indices,
+                              Value table, ValueRange pointers, Value result,
+                              Operation &op);
+  /// A call copying the box at `offsets` between `input` and `result` (pad,
+  /// extract a slice).
+  LogicalResult emitBox(StringRef function, Value input,
+                        ArrayRef<int64_t> offsets, Value result, Operation &op);
   /// A (batched, transposed) matmul as one GemmArgs and a gemm call.
   LogicalResult emitMatmul(MatmulOp matmul);
   /// Declares a cleave::rt::AttentionArgs for q, k, v; returns its name.

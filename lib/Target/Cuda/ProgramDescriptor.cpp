@@ -71,35 +71,42 @@ std::optional<unsigned> FunctionEmitter::getIndexedTable(BlockArgument tokens) {
   return std::nullopt;
 }
 
+/// The name the runtime knows an argument or result by: its parameter,
+/// input, state or output name, its stash, else `fallback`.
+static std::string getTensorName(DictionaryAttr attrs, std::string fallback) {
+  if (!attrs)
+    return fallback;
+  for (StringRef attrName :
+       {CleaveDialect::kParamAttrName, CleaveDialect::kInputAttrName,
+        CleaveDialect::kStateAttrName, CleaveDialect::kOutputAttrName})
+    if (auto name = attrs.getAs<StringAttr>(attrName))
+      return name.str();
+  if (auto stash = attrs.getAs<IntegerAttr>(CleaveDialect::kStashAttrName))
+    return getStashName(stash);
+  return fallback;
+}
+
 LogicalResult FunctionEmitter::emitDescriptor(int64_t arenaBytes) {
   std::string prefix = "k_" + name;
   host << "const cleave::rt::ArgumentSpec " << prefix << "_arguments[] = {\n";
   for (BlockArgument argument : function.getArguments()) {
     unsigned index = argument.getArgNumber();
-    auto param = function.getArgAttrOfType<StringAttr>(
-        index, CleaveDialect::kParamAttrName);
-    auto input = function.getArgAttrOfType<StringAttr>(
-        index, CleaveDialect::kInputAttrName);
-    auto state = function.getArgAttrOfType<StringAttr>(
-        index, CleaveDialect::kStateAttrName);
-    auto stash = function.getArgAttrOfType<IntegerAttr>(
-        index, CleaveDialect::kStashAttrName);
-    std::string tensorName = param   ? param.str()
-                             : input ? input.str()
-                             : state ? state.str()
-                             : stash ? getStashName(stash)
-                                     : "arg" + std::to_string(index);
-    FailureOr<std::string> split =
-        getSplit(function.getArgAttrDict(index), function.getLoc());
+    DictionaryAttr attrs = function.getArgAttrDict(index);
+    std::string tensorName =
+        getTensorName(attrs, "arg" + std::to_string(index));
+    auto has = [&](StringRef attrName) {
+      return attrs && attrs.contains(attrName);
+    };
+    FailureOr<std::string> split = getSplit(attrs, function.getLoc());
     if (failed(split))
       return failure();
     host << "    {{" << getStringLiteral(tensorName) << ", "
          << getDType(argument) << ", " << getShapeLiteral(getShape(argument))
          << "}, cleave::rt::ArgumentKind::"
-         << (param   ? "Param"
-             : state ? "State"
-             : stash ? "Stash"
-                     : "Input")
+         << (has(CleaveDialect::kParamAttrName)   ? "Param"
+             : has(CleaveDialect::kStateAttrName) ? "State"
+             : has(CleaveDialect::kStashAttrName) ? "Stash"
+                                                  : "Input")
          << ", " << *split;
     // Parameters say how they start, inputs what the training loop feeds
     // them, and token ids which table they index.
@@ -130,15 +137,10 @@ LogicalResult FunctionEmitter::emitDescriptor(int64_t arenaBytes) {
       return function.emitError("result ")
              << i
              << " must be a non-empty static tensor of rank <= " << kMaxRank;
-    auto output = function.getResultAttrOfType<StringAttr>(
-        i, CleaveDialect::kOutputAttrName);
     auto updates = function.getResultAttrOfType<IntegerAttr>(
         i, CleaveDialect::kUpdatesAttrName);
-    auto stash = function.getResultAttrOfType<IntegerAttr>(
-        i, CleaveDialect::kStashAttrName);
-    std::string resultName = output  ? output.str()
-                             : stash ? getStashName(stash)
-                                     : "output" + std::to_string(i);
+    std::string resultName = getTensorName(function.getResultAttrDict(i),
+                                           "output" + std::to_string(i));
     FailureOr<std::string> split =
         getSplit(function.getResultAttrDict(i), function.getLoc());
     if (failed(split))

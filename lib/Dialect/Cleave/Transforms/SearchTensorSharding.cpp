@@ -667,14 +667,12 @@ struct CleaveSearchTensorShardingPass
 
 void CleaveSearchTensorShardingPass::runOnOperation() {
   ModuleOp module = getOperation();
-  func::FuncOp step = lookupFunctionWithBody(
-      module, function, {FunctionRole::Step, FunctionRole::Forward},
-      "to search tensor shardings of");
-  if (!step)
+  FailureOr<StrategyTarget> target = findStrategyTarget(
+      module, function, axis, "search", "to search tensor shardings of");
+  if (failed(target))
     return signalPassFailure();
-  FailureOr<StrategyAxis> split = findStrategyAxis(module, axis, "search");
-  if (failed(split))
-    return signalPassFailure();
+  func::FuncOp step = target->function;
+  StrategyAxis *split = &target->axis;
   std::string error;
   FailureOr<planner::Cluster> machine = planner::loadCluster(cluster, error);
   if (failed(machine)) {

@@ -21,15 +21,12 @@ struct CleaveShardDataParallelPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    func::FuncOp step = lookupFunctionWithBody(
-        module, function, {FunctionRole::Step, FunctionRole::Forward},
-        "to split the batch of");
-    if (!step)
+    FailureOr<StrategyTarget> target = findStrategyTarget(
+        module, function, axis, "data-parallel", "to split the batch of");
+    if (failed(target))
       return signalPassFailure();
-    FailureOr<StrategyAxis> split =
-        findStrategyAxis(module, axis, "data-parallel");
-    if (failed(split))
-      return signalPassFailure();
+    func::FuncOp step = target->function;
+    StrategyAxis *split = &target->axis;
     // Every data input leads with the batch; the optimizer's inputs
     // (gradients, the learning rate, the step number) and scalars stay
     // whole.

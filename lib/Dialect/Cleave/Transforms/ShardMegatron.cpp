@@ -177,14 +177,12 @@ struct CleaveShardMegatronPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    func::FuncOp step = lookupFunctionWithBody(
-        module, function, {FunctionRole::Step, FunctionRole::Forward},
-        "to split over tensor parallelism");
-    if (!step)
+    FailureOr<StrategyTarget> target = findStrategyTarget(
+        module, function, axis, "Megatron", "to split over tensor parallelism");
+    if (failed(target))
       return signalPassFailure();
-    FailureOr<StrategyAxis> split = findStrategyAxis(module, axis, "Megatron");
-    if (failed(split))
-      return signalPassFailure();
+    func::FuncOp step = target->function;
+    StrategyAxis *split = &target->axis;
     // Heads are the unit of an attention split.
     WalkResult heads = step.walk([&](AttentionOp attention) {
       auto query = attention.getQuery().getType();

@@ -42,14 +42,12 @@ struct CleaveShardZeroPass
       module.emitError("ZeRO stage must be 1, 2 or 3, got ") << stage.getValue();
       return signalPassFailure();
     }
-    func::FuncOp step = lookupFunctionWithBody(
-        module, function, {FunctionRole::Step, FunctionRole::Forward},
-        "to split optimizer state of");
-    if (!step)
+    FailureOr<StrategyTarget> target = findStrategyTarget(
+        module, function, axis, "ZeRO", "to split optimizer state of");
+    if (failed(target))
       return signalPassFailure();
-    FailureOr<StrategyAxis> split = findStrategyAxis(module, axis, "ZeRO");
-    if (failed(split))
-      return signalPassFailure();
+    func::FuncOp step = target->function;
+    StrategyAxis *split = &target->axis;
 
     auto hasAttr = [&](unsigned arg, StringRef name) {
       return static_cast<bool>(step.getArgAttr(arg, name));

@@ -2,6 +2,8 @@
 
 #include "ShardingStrategy.h"
 
+#include "FunctionLookup.h"
+
 using namespace mlir;
 using namespace mlir::cleave;
 
@@ -17,6 +19,21 @@ FailureOr<StrategyAxis> mlir::cleave::findStrategyAxis(ModuleOp module,
            << strategy << " strategy needs exactly one cleave.mesh with axis '"
            << axis << "', found " << meshes.size();
   return StrategyAxis{meshes[0], axis, *meshes[0].getAxisSize(axis)};
+}
+
+FailureOr<StrategyTarget> mlir::cleave::findStrategyTarget(ModuleOp module,
+                                                           StringRef function,
+                                                           StringRef axis,
+                                                           StringRef strategy,
+                                                           const Twine &what) {
+  func::FuncOp target = lookupFunctionWithBody(
+      module, function, {FunctionRole::Step, FunctionRole::Forward}, what);
+  if (!target)
+    return failure();
+  FailureOr<StrategyAxis> split = findStrategyAxis(module, axis, strategy);
+  if (failed(split))
+    return failure();
+  return StrategyTarget{target, *split};
 }
 
 std::string mlir::cleave::describeArgument(func::FuncOp function,

@@ -26,6 +26,21 @@ struct StrategyAxis {
 FailureOr<StrategyAxis> findStrategyAxis(ModuleOp module, StringRef axis,
                                          StringRef strategy);
 
+/// What a strategy pass splits: a function and a mesh axis.
+struct StrategyTarget {
+  func::FuncOp function;
+  StrategyAxis axis;
+};
+
+/// The function named `function` of `module` (by default its training step,
+/// else its forward) and the axis `axis` of its one mesh that has it;
+/// reports which is missing ("no function ... <what>", or no such mesh for
+/// `strategy`).
+FailureOr<StrategyTarget> findStrategyTarget(ModuleOp module,
+                                             StringRef function, StringRef axis,
+                                             StringRef strategy,
+                                             const Twine &what);
+
 /// The name a value goes by in errors: its parameter, input or state name.
 std::string describeArgument(func::FuncOp function, unsigned index);
 
