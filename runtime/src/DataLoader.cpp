@@ -2,12 +2,7 @@
 
 #include "cleave/runtime/DataLoader.h"
 
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <limits>
-#include <new>
 
 #include "Support.h"
 
@@ -22,40 +17,22 @@ constexpr uint64_t kDataStream = 0x6461746173747265ULL; // "datastre"
 
 Status TokenFile::open(const std::string &path, TokenWidth width,
                        TokenFile &file) {
-  std::error_code error;
-  if (std::filesystem::is_directory(path, error))
-    return Status::error("cannot read token file '" + path +
-                         "': it is a directory");
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in)
-    return Status::error("cannot open token file '" + path +
-                         "': " + std::strerror(errno));
-  std::streamoff size = in.tellg();
-  if (size < 0)
-    return Status::error("cannot read token file '" + path + "'");
+  std::vector<uint8_t> bytes;
+  if (Status status = readFileBytes(path, bytes, "token file "); !status)
+    return status;
+  uint64_t size = bytes.size();
   uint64_t tokenBytes = width == TokenWidth::U16 ? 2 : 4;
   if (size == 0)
     return Status::error("token file '" + path + "' is empty");
-  if (static_cast<uint64_t>(size) % tokenBytes != 0)
+  if (size % tokenBytes != 0)
     return Status::error(
         "token file '" + path + "' has " + std::to_string(size) +
         " bytes, not a multiple of the " + std::to_string(tokenBytes) +
         "-byte token width (wrong token width, or a truncated file?)");
 
-  std::vector<uint8_t> bytes;
-  try {
-    bytes.resize(static_cast<size_t>(size));
-  } catch (const std::bad_alloc &) {
-    return Status::error("cannot read token file '" + path + "': " +
-                         std::to_string(size) + " bytes do not fit in memory");
-  }
-  in.seekg(0);
-  if (!in.read(reinterpret_cast<char *>(bytes.data()), size))
-    return Status::error("cannot read token file '" + path + "'");
-
   file.filePath = path;
   file.tokenWidth = width;
-  file.count = static_cast<uint64_t>(size) / tokenBytes;
+  file.count = size / tokenBytes;
   file.bytes = std::move(bytes);
   return Status::success();
 }

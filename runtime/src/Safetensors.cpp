@@ -2,6 +2,8 @@
 
 #include "cleave/runtime/Safetensors.h"
 
+#include "Support.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -23,28 +25,6 @@ constexpr uint64_t kMaxHeaderBytes = 100u << 20;
 
 std::string describe(DType dtype, const std::vector<int64_t> &shape) {
   return std::string(getDTypeName(dtype)) + " " + formatShape(shape);
-}
-
-Status readFile(const std::string &path, std::vector<uint8_t> &buffer) {
-  std::error_code error;
-  if (std::filesystem::is_directory(path, error))
-    return Status::error("cannot read '" + path + "': it is a directory");
-  std::ifstream file(path, std::ios::binary | std::ios::ate);
-  if (!file)
-    return Status::error("cannot open '" + path + "': " + std::strerror(errno));
-  std::streamoff size = file.tellg();
-  if (size < 0)
-    return Status::error("cannot read '" + path + "'");
-  try {
-    buffer.resize(static_cast<size_t>(size));
-  } catch (const std::bad_alloc &) {
-    return Status::error("cannot read '" + path + "': " +
-                         std::to_string(size) + " bytes do not fit in memory");
-  }
-  file.seekg(0);
-  if (size > 0 && !file.read(reinterpret_cast<char *>(buffer.data()), size))
-    return Status::error("cannot read '" + path + "'");
-  return Status::success();
 }
 
 /// Parses one header entry into `info`; the error says what is wrong with
@@ -105,7 +85,7 @@ Status SafetensorsReader::open(const std::string &path,
   auto fail = [&](const std::string &message) {
     return Status::error("'" + path + "': " + message);
   };
-  if (Status status = readFile(path, reader.buffer); !status)
+  if (Status status = readFileBytes(path, reader.buffer, ""); !status)
     return status;
 
   const std::vector<uint8_t> &buffer = reader.buffer;
@@ -263,6 +243,30 @@ Status SafetensorsWriter::write(const std::string &path) const {
     return Status::error("cannot rename '" + temporary + "' to '" + path +
                          "': " + std::strerror(errno));
   }
+  return Status::success();
+}
+
+Status readFileBytes(const std::string &path, std::vector<uint8_t> &bytes,
+                     const std::string &what) {
+  std::string named = what + "'" + path + "'";
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error))
+    return Status::error("cannot read " + named + ": it is a directory");
+  std::ifstream file(path, std::ios::binary | std::ios::ate);
+  if (!file)
+    return Status::error("cannot open " + named + ": " + std::strerror(errno));
+  std::streamoff size = file.tellg();
+  if (size < 0)
+    return Status::error("cannot read " + named);
+  try {
+    bytes.resize(static_cast<size_t>(size));
+  } catch (const std::bad_alloc &) {
+    return Status::error("cannot read " + named + ": " + std::to_string(size) +
+                         " bytes do not fit in memory");
+  }
+  file.seekg(0);
+  if (size > 0 && !file.read(reinterpret_cast<char *>(bytes.data()), size))
+    return Status::error("cannot read " + named);
   return Status::success();
 }
 

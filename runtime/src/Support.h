@@ -1,7 +1,7 @@
 //===- Support.h - Small helpers shared by runtime sources ------*- C++ -*-===//
 //
-// Internal to the runtime library: counter-based hashing and the number
-// parsing of the generated programs' command lines.
+// Internal to the runtime library: counter-based hashing, the number
+// parsing of the generated programs' command lines, and reading a file.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,8 +14,16 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "cleave/runtime/Status.h"
 
 namespace cleave::rt {
+
+/// Reads the whole file at `path` into `bytes`; errors name it as
+/// `what` + 'path' ("token file 'x.bin'"). Defined in Safetensors.cpp.
+Status readFileBytes(const std::string &path, std::vector<uint8_t> &bytes,
+                     const std::string &what);
 
 /// SplitMix64's finalizer: a bijective 64-bit mix with full avalanche, so
 /// nearby counters give unrelated bits. Parameter init and the data loader

@@ -53,7 +53,8 @@ struct TrainOptions {
   std::string outDir;
   std::string resumeDir;
   int64_t saveEvery = 0;
-  /// 0: as the program was built (a pipeline records its count; otherwise 1).
+  /// 0: the count the program records (cleave.micro_batches, or a
+  /// pipeline's schedule; otherwise 1).
   int64_t microBatches = 0;
 };
 
