@@ -3,13 +3,15 @@
 //
 //   build/bin/cleave-opt examples/linear-classifier.mlir --cleave-print-cost -o /dev/null
 //
-// Parameters are arguments marked `cleave.param`, data inputs `cleave.input`
-// with the `cleave.input_role` a training loop feeds them; `cleave.layer`
-// records which part of the model each op belongs to.
-func.func @forward(%weight: tensor<784x10xf32> {cleave.param = "linear.weight"},
-                   %bias: tensor<10xf32> {cleave.param = "linear.bias"},
+// Parameters are arguments marked `cleave.param`, with the `cleave.init`
+// they start from; data inputs `cleave.input` with the `cleave.input_role` a
+// training loop feeds them; `cleave.layer` records which part of the model
+// each op belongs to, and `cleave.role` that the function is the model.
+func.func @forward(%weight: tensor<784x10xf32> {cleave.param = "linear.weight", cleave.init = #cleave.init<normal, 0.02>},
+                   %bias: tensor<10xf32> {cleave.param = "linear.bias", cleave.init = #cleave.init<zeros>},
                    %images: tensor<32x784xf32> {cleave.input = "images", cleave.input_role = #cleave.input_role<features>},
-                   %labels: tensor<32xi32> {cleave.input = "labels", cleave.input_role = #cleave.input_role<targets>}) -> tensor<f32> {
+                   %labels: tensor<32xi32> {cleave.input = "labels", cleave.input_role = #cleave.input_role<targets>}) -> tensor<f32>
+    attributes {cleave.role = #cleave.role<forward>} {
   %logits = cleave.matmul %images, %weight {cleave.layer = #cleave.layer<0>}
       : tensor<32x784xf32>, tensor<784x10xf32> -> tensor<32x10xf32>
   %b = cleave.broadcast %bias dims [1] {cleave.layer = #cleave.layer<0>}

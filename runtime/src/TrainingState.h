@@ -77,12 +77,19 @@ public:
 
   /// Allocates the tensor `spec` (split as `split`) unless some program
   /// took it already, which must agree on its type; returns its buffer.
-  /// A parameter takes the first initialization a program gives it.
+  /// A parameter takes the initialization the programs that give one agree
+  /// on.
   Status add(const TensorSpec &spec, ArgumentKind kind, const char *split,
              void *&pointer, InitRule init = {}) {
     Tensor &tensor = tensors[spec.name];
     if (tensor.init.kind == InitRule::Kind::Default)
       tensor.init = init;
+    else if (init.kind != InitRule::Kind::Default &&
+             (init.kind != tensor.init.kind ||
+              init.stddev != tensor.init.stddev))
+      return Status::error(
+          std::string("programs disagree on the initialization of '") +
+          spec.name + "'");
     if (!tensor.buffer) {
       tensor.spec = spec;
       tensor.kind = kind;

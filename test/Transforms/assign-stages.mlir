@@ -32,7 +32,8 @@
 // BALANCED:         cleave.matmul {{.*}}cleave.layer = #cleave.layer<3>, cleave.stage = 1 : i64
 // BALANCED:         cleave.reduce_sum {{.*}}cleave.layer = #cleave.layer<head>, cleave.stage = 1 : i64
 // BALANCED:         return
-// Without a function named, the training step is the one staged.
+// Without a function named, the training step is staged and the model it
+// was derived from (role forward) is not.
 // BALANCED-LABEL: func.func @other(
 // BALANCED-NOT:     cleave.stage
 
@@ -73,7 +74,8 @@ func.func @train_step(%table: tensor<16x8xf32> {cleave.param = "embed"},
 }
 
 func.func @other(%x: tensor<4x8xf32> {cleave.input = "x"},
-                 %w: tensor<8x8xf32> {cleave.param = "w"}) -> tensor<4x8xf32> {
+                 %w: tensor<8x8xf32> {cleave.param = "w"}) -> tensor<4x8xf32>
+    attributes {cleave.role = #cleave.role<forward>} {
   %h0 = cleave.matmul %x, %w {cleave.layer = #cleave.layer<0>} : tensor<4x8xf32>, tensor<8x8xf32> -> tensor<4x8xf32>
   %h1 = cleave.matmul %h0, %w {cleave.layer = #cleave.layer<1>} : tensor<4x8xf32>, tensor<8x8xf32> -> tensor<4x8xf32>
   return %h1 : tensor<4x8xf32>

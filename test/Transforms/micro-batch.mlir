@@ -51,3 +51,11 @@ func.func @forward(%x: tensor<4xf32> {cleave.input = "x"}) -> tensor<f32> attrib
   %m = cleave.reduce_mean %s dims [0] : tensor<4xf32> -> tensor<f32>
   return %m : tensor<f32>
 }
+
+// -----
+
+// expected-error@+1 {{is already one of 2 micro-batches}}
+func.func @forward(%x: tensor<4xf32> {cleave.input = "x"}) -> tensor<f32> attributes {cleave.micro_batches = 2 : i64, cleave.role = #cleave.role<forward>} {
+  %loss = cleave.reduce_sum %x dims [0] : tensor<4xf32> -> tensor<f32>
+  return %loss : tensor<f32>
+}

@@ -8,6 +8,7 @@
 
 #include "FunctionEmitter.h"
 
+#include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/StringExtras.h"
 
 #include <cstdio>
@@ -56,18 +57,47 @@ std::string FunctionEmitter::getInitLiteral(InitAttr init) {
          "}";
 }
 
-std::optional<unsigned> FunctionEmitter::getIndexedTable(BlockArgument tokens) {
-  for (Operation *user : tokens.getUsers()) {
-    auto embedding = dyn_cast<EmbeddingOp>(user);
-    if (!embedding || embedding.getIndices() != tokens)
+/// The value `value` is a cast of: through cleave.cast, and through the
+/// fused kernel that a cast of a kernel input became, else `value`.
+static Value getUncastSource(Value value) {
+  while (true) {
+    if (auto cast = value.getDefiningOp<CastOp>()) {
+      value = cast.getInput();
       continue;
-    Value table = embedding.getTable();
-    while (auto cast = table.getDefiningOp<CastOp>())
-      table = cast.getInput();
-    if (auto argument = dyn_cast<BlockArgument>(table);
-        argument && argument.getOwner() == tokens.getOwner())
-      return argument.getArgNumber();
+    }
+    auto fused = value.getDefiningOp<FusedOp>();
+    if (!fused)
+      return value;
+    Block &body = fused.getBody().front();
+    Value yielded = body.getTerminator()->getOperand(
+        cast<OpResult>(value).getResultNumber());
+    auto inner = yielded.getDefiningOp<CastOp>();
+    auto input = inner ? dyn_cast<BlockArgument>(inner.getInput()) : nullptr;
+    if (!input || input.getOwner() != &body)
+      return value;
+    value = fused.getInputs()[input.getArgNumber()];
   }
+}
+
+std::optional<unsigned> FunctionEmitter::getIndexedTable(BlockArgument tokens) {
+  // The values computed from the token ids: a vocabulary-parallel embedding
+  // reads them shifted and masked to its rows.
+  SetVector<Value> derived;
+  derived.insert(tokens);
+  for (size_t i = 0; i < derived.size(); ++i)
+    for (Operation *user : derived[i].getUsers())
+      if (!isa<EmbeddingOp>(user))
+        derived.insert(user->result_begin(), user->result_end());
+  for (Value value : derived)
+    for (Operation *user : value.getUsers()) {
+      auto embedding = dyn_cast<EmbeddingOp>(user);
+      if (!embedding || embedding.getIndices() != value)
+        continue;
+      Value table = getUncastSource(embedding.getTable());
+      if (auto argument = dyn_cast<BlockArgument>(table);
+          argument && argument.getOwner() == tokens.getOwner())
+        return argument.getArgNumber();
+    }
   return std::nullopt;
 }
 

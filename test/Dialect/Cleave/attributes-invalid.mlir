@@ -333,3 +333,17 @@ func.func @normal_without_spread(%w: tensor<2xf32> {cleave.param = "w", cleave.i
 func.func @ones_with_spread(%w: tensor<2xf32> {cleave.param = "w", cleave.init = #cleave.init<ones, 0.5>}) {
   return
 }
+
+// -----
+
+// expected-error @+1 {{argument 0 with input role 'gradient' must be a float tensor}}
+func.func @integer_gradient_input(%g: tensor<4xi32> {cleave.input = "grad.w", cleave.input_role = #cleave.input_role<gradient>}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{result 0 with output role 'gradient' must be a float tensor}}
+func.func @integer_gradient_result(%a: tensor<4xi32>) -> (tensor<4xi32> {cleave.output = "grad.w", cleave.output_role = #cleave.output_role<gradient>}) {
+  return %a : tensor<4xi32>
+}

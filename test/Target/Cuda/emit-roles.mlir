@@ -1,9 +1,10 @@
-// RUN: cleave-opt %s --cleave-plan-memory | cleave-translate --cleave-to-cpp | FileCheck %s
+// RUN: cleave-opt %s --cleave-fuse --cleave-plan-memory | cleave-translate --cleave-to-cpp | FileCheck %s
 
 // What the IR records for the training loop reaches the program's
 // descriptors: each parameter's initialization, each input's role (and the
 // table token ids index, through the cast mixed precision puts in front of
-// it), each result's role, and the micro-batches a step is one of.
+// it, fused into a kernel here), each result's role, and the micro-batches a
+// step is one of.
 // Unrecorded fields keep their defaults.
 
 // CHECK-LABEL: const cleave::rt::ArgumentSpec k_train_step_arguments[] = {

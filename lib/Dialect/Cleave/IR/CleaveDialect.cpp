@@ -455,8 +455,13 @@ LogicalResult CleaveDialect::verifyRegionArgAttribute(Operation *op,
       return op->emitError("argument ")
              << argIndex << " with input role '" << stringifyInputRole(role)
              << "' must be a rank-0 float tensor";
-    if (role == InputRole::Gradient)
+    if (role == InputRole::Gradient) {
+      if (!type || !isa<FloatType>(type.getElementType()))
+        return op->emitError("argument ")
+               << argIndex << " with input role 'gradient' must be a float "
+               << "tensor";
       return success();
+    }
     for (unsigned other = 0; other < argIndex; ++other)
       if (hasInputRole(function, other, role))
         return op->emitError("argument ")
@@ -560,10 +565,15 @@ LogicalResult CleaveDialect::verifyRegionResultAttribute(Operation *op,
       return op->emitError("'") << kOutputRoleAttrName
                                 << "' must be a #cleave.output_role on a "
                                    "result with 'cleave.output'";
-    if (role.getValue() == OutputRole::Gradient)
-      return success();
     auto type =
         dyn_cast<RankedTensorType>(function.getResultTypes()[resultIndex]);
+    if (role.getValue() == OutputRole::Gradient) {
+      if (!type || !isa<FloatType>(type.getElementType()))
+        return op->emitError("result ")
+               << resultIndex << " with output role 'gradient' must be a "
+               << "float tensor";
+      return success();
+    }
     if (!type || type.getRank() != 0 || !isa<FloatType>(type.getElementType()))
       return op->emitError("result ") << resultIndex << " with output role '"
                                       << stringifyOutputRole(role.getValue())

@@ -105,18 +105,14 @@ struct AssignStagesPass
     : public cleave::impl::CleaveAssignStagesBase<AssignStagesPass> {
   using Base::Base;
 
-  /// The function named by the option; else the training step, when the
-  /// module has one; else every function.
+  /// The function named by the option; else the training step, or a
+  /// function without a role (a model written by hand). The model a step
+  /// was derived from (role forward), updates and stages stay as they are.
   bool isSelected(func::FuncOp candidate) {
     if (!function.empty())
       return candidate.getSymName() == function;
-    if (getFunctionRole(candidate) == FunctionRole::Step)
-      return true;
-    auto module = candidate->getParentOfType<ModuleOp>();
-    return !module ||
-           llvm::none_of(module.getOps<func::FuncOp>(), [](func::FuncOp other) {
-             return getFunctionRole(other) == FunctionRole::Step;
-           });
+    std::optional<FunctionRole> role = getFunctionRole(candidate);
+    return !role || *role == FunctionRole::Step;
   }
 
   void runOnOperation() override {

@@ -66,6 +66,12 @@ struct MicroBatchPass
         module, function, {FunctionRole::Forward}, "to split");
     if (!forward)
       return signalPassFailure();
+    if (auto split = forward->getAttrOfType<IntegerAttr>(
+            CleaveDialect::kMicroBatchesAttrName)) {
+      forward.emitError("is already one of ")
+          << split.getInt() << " micro-batches";
+      return signalPassFailure();
+    }
     if (factor < 1) {
       forward.emitError("the number of micro-batches must be positive, got ")
           << int64_t(factor);

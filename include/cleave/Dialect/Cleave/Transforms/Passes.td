@@ -118,11 +118,14 @@ def CleaveAssignStages : Pass<"cleave-assign-stages", "mlir::func::FuncOp"> {
     Megatron-LM, so the blocks must divide evenly over stages x
     virtual-stages; rank r then holds the global stages c * stages + r.
 
-    With `report=true` it prints one line per stage: its blocks, FLOPs,
-    share of the total and parameter bytes.
+    Without `function`, it stages the training step (`cleave.role` step)
+    and functions without a role; the model a step was derived from (role
+    `forward`) is staged only when named. With `report=true` it prints one
+    line per stage: its blocks, FLOPs, share of the total and parameter
+    bytes.
 
     ```
-    cleave-opt model.mlir --cleave-assign-stages='stages=4 report=true'
+    cleave-opt model.mlir --cleave-assign-stages='function=forward stages=4 report=true'
     ```
 
     Errors: more stages than blocks, block counts that do not sum to the
@@ -131,8 +134,8 @@ def CleaveAssignStages : Pass<"cleave-assign-stages", "mlir::func::FuncOp"> {
   }];
   let options = [
     Option<"function", "function", "std::string", /*default=*/"\"\"",
-           "The function to stage (default: the one with cleave.role step, "
-           "else every function with layer-tagged ops)">,
+           "The function to stage (default: those with cleave.role step or "
+           "with no role)">,
     Option<"stages", "stages", "int64_t", /*default=*/"1",
            "Pipeline ranks (the pp axis size)">,
     Option<"virtualStages", "virtual-stages", "int64_t", /*default=*/"1",
@@ -215,8 +218,11 @@ def CleaveAutodiff : Pass<"cleave-autodiff", "mlir::ModuleOp"> {
     Reverse-mode automatic differentiation. From a function
     `@forward(params..., inputs...) -> loss` (a scalar float tensor) it builds
     `@train_step` with the same arguments, returning the loss followed by one
-    gradient per `cleave.param` argument, in argument order. Results are
-    named for output files: `cleave.output = "loss"` and `"grad.<param>"`.
+    gradient per `cleave.param` argument, in argument order. Results carry
+    what they are, `cleave.output_role` loss or gradient, which later passes
+    and the runtime read, and a name for output files: `cleave.output =
+    "loss"` and `"grad.<param>"`. Without `function`, it differentiates the
+    function whose `cleave.role` is `forward`; the step gets the role `step`.
 
     The pass is generic: it walks the forward ops backwards and asks each op
     for its vector-Jacobian product through `DifferentiableOpInterface`.
