@@ -27,17 +27,13 @@ struct CleaveShardDataParallelPass
       return signalPassFailure();
     func::FuncOp step = target->function;
     StrategyAxis *split = &target->axis;
-    // Every data input leads with the batch; the optimizer's inputs
-    // (gradients, the learning rate, the step number) and scalars stay
-    // whole.
+    // Every data input leads with the batch; scalars (the learning rate and
+    // step number among them) and the gradients an update takes stay whole.
     for (unsigned i = 0; i < step.getNumArguments(); ++i) {
       if (!step.getArgAttr(i, CleaveDialect::kInputAttrName) ||
           cast<RankedTensorType>(step.getArgument(i).getType()).getRank() ==
               0 ||
-          llvm::any_of(
-              ArrayRef<InputRole>{InputRole::Gradient, InputRole::LearningRate,
-                                  InputRole::StepNumber},
-              [&](InputRole role) { return hasInputRole(step, i, role); }))
+          hasInputRole(step, i, InputRole::Gradient))
         continue;
       if (failed(constrainArgument(step, i, /*dim=*/0, *split, priority)))
         return signalPassFailure();
