@@ -13,6 +13,8 @@
 
 #include "cleave/Planner/Planner.h"
 
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+
 #include <algorithm>
 
 using namespace mlir;
@@ -29,6 +31,59 @@ static std::vector<int64_t> getDivisors(int64_t n) {
     }
   std::sort(divisors.begin(), divisors.end());
   return divisors;
+}
+
+LogicalResult mlir::cleave::planner::setPlannerChoices(PlannerOptions &options,
+                                                       const Cluster &cluster,
+                                                       StringRef mesh,
+                                                       StringRef schedule,
+                                                       std::string &message) {
+  auto fail = [&](const Twine &text) {
+    message = text.str();
+    return failure();
+  };
+  if (options.devices < 1)
+    return fail("planning needs at least one device");
+  if (options.precision != "bf16" && options.precision != "f16" &&
+      options.precision != "f32")
+    return fail("precision must be bf16, f16 or f32, got '" +
+                options.precision + "'");
+  if (!cluster.getPeakFlops(options.precision))
+    return fail("cluster '" + cluster.name + "' gives no peak for " +
+                options.precision);
+  if (options.globalBatch < 0 || options.memoryLimit < 0 ||
+      options.microBatchSize.value_or(0) < 0 ||
+      options.zeroStage.value_or(0) < 0 || options.zeroStage.value_or(0) > 3)
+    return fail("the global batch, memory limit and micro-batch size must not "
+                "be negative, the ZeRO stage is 0 to 3");
+  if (!schedule.empty()) {
+    options.schedule = pipeline::parseScheduleKind(schedule);
+    if (!options.schedule)
+      return fail("the schedule must be gpipe, 1f1b or interleaved, got '" +
+                  schedule + "'");
+  }
+  if (mesh.empty())
+    return success();
+  FailureOr<SmallVector<MeshAxisSpec>> axes = parseMeshSpec(mesh, message);
+  if (failed(axes))
+    return failure();
+  Plan fixed;
+  for (const auto &[name, size] : *axes) {
+    if (name == "dp")
+      fixed.dp = size;
+    else if (name == "tp")
+      fixed.tp = size;
+    else if (name == "pp")
+      fixed.pp = size;
+    else
+      return fail("a planned mesh's axes are dp, tp and pp, got '" + name +
+                  "'");
+  }
+  if (fixed.getDevices() != options.devices)
+    return fail("mesh " + mesh + " has " + Twine(fixed.getDevices()) +
+                " devices, not the " + Twine(options.devices) + " to plan for");
+  options.mesh = fixed;
+  return success();
 }
 
 FailureOr<SearchResult>

@@ -19,22 +19,35 @@
 // A two-block GPT of width 32 (the forward cleave-models builds, checked
 // in): on a DGX A100, data parallelism over four GPUs and two pipeline
 // stages of one block each; on four ranks of this machine, ZeRO-1 over
-// all four. Each records the module's mesh and the typed plan, with the
-// planner's predictions.
-// CHECK:      module attributes {cleave.plan = #cleave.plan<mesh = "dp=4,pp=2,tp=1", strategies = ["dp", "pipeline", "none"], micro_batch_size = 4, micro_batches = 1, schedule = "1f1b", virtual_stages = 1, layers_per_stage = [1, 1], zero_stage = 0, recompute = false, precision = "bf16", padded_vocab = 64, cluster = "dgx-a100-80g", step_time_s = {{.*}} : f64, peak_memory_bytes = {{.*}} : f64, mfu = {{.*}} : f64>} {
-// CHECK-NEXT:   cleave.mesh @mesh(dp = 4, pp = 2, tp = 1)
+// all four. Each records the typed plan with the planner's predictions;
+// what it leaves at the defaults (one micro-batch, 1f1b, f32) is not
+// printed, and an axis it does not use has the strategy none. The @mesh
+// is the partitioning passes' to add.
+// CHECK:      module attributes {cleave.plan = #cleave.plan<mesh = "dp=4,pp=2,tp=1", strategies = ["dp", "pipeline", "none"], micro_batch_size = 4, layers_per_stage = [1, 1], precision = "bf16", padded_vocab = 64, cluster = "dgx-a100-80g", step_time_s = {{.*}} : f64, peak_memory_bytes = {{.*}} : f64, mfu = {{.*}} : f64>} {
 // CHECK-NEXT:   func.func @forward(
-// CPU:        cleave.plan = #cleave.plan<mesh = "dp=4,pp=1,tp=1", strategies = ["zero1", "none", "none"], {{.*}}zero_stage = 1, recompute = false, precision = "f32", padded_vocab = 64, cluster = "cpu-local"
-// CPU:        cleave.mesh @mesh(dp = 4, pp = 1, tp = 1)
+// CPU:        cleave.plan = #cleave.plan<mesh = "dp=4,pp=1,tp=1", strategies = ["zero1", "none", "none"], micro_batch_size = 4, zero_stage = 1, padded_vocab = 64, cluster = "cpu-local"
+// CPU-NOT:    cleave.mesh
+
+// Choices fixed by the options: the mesh, and the micro-batch size (two
+// micro-batches of 8 on a sharded mesh pipeline through a pp axis of one
+// stage).
+// RUN: cleave-opt %s --cleave-auto-parallel='devices=4 cluster=cpu-local mesh=dp=2,tp=2 micro-batch-size=4 training=true precision=f32' | FileCheck %s --check-prefix=FIXED
+// FIXED:      cleave.plan = #cleave.plan<mesh = "dp=2,pp=1,tp=2", strategies = ["dp", "pipeline", "search"], micro_batch_size = 4, micro_batches = 2,
+// RUN: not cleave-opt %s --cleave-auto-parallel='devices=4 cluster=cpu-local mesh=dp=2' -o /dev/null 2>&1 | FileCheck %s --check-prefix=FIXED-DEVICES
+// FIXED-DEVICES: error: mesh dp=2 has 2 devices, not the 4 to plan for
+// RUN: not cleave-opt %s --cleave-auto-parallel='devices=4 cluster=cpu-local zero-stage=5' -o /dev/null 2>&1 | FileCheck %s --check-prefix=FIXED-ZERO
+// FIXED-ZERO: error: the global batch, memory limit and micro-batch size must not be negative, the ZeRO stage is 0 to 3
+// RUN: not cleave-opt %s --cleave-auto-parallel='devices=4 cluster=cpu-local schedule=zigzag' -o /dev/null 2>&1 | FileCheck %s --check-prefix=FIXED-SCHEDULE
+// FIXED-SCHEDULE: error: the schedule must be gpipe, 1f1b or interleaved, got 'zigzag'
 
 // objective=memory takes the plan that needs the least memory per device:
 // ZeRO-3 over all eight, with recompute.
 // MEMORY:     cleave.plan = #cleave.plan<mesh = "dp=8,pp=1,tp=1", strategies = ["zero3", "none", "none"], {{.*}}zero_stage = 3, recompute = true
 
-// cleave-parallelize without a mesh follows the recorded plan: the batch
-// splits over dp, the gradients are reduce-scattered and the updated
-// parameters all-gathered (ZeRO-1).
-// FOLLOW:       cleave.mesh @mesh(dp = 4, pp = 1, tp = 1)
+// cleave-parallelize without a mesh follows the recorded plan on a @mesh of
+// the axes it uses: the batch splits over dp, the gradients are
+// reduce-scattered and the updated parameters all-gathered (ZeRO-1).
+// FOLLOW:       cleave.mesh @mesh(dp = 4)
 // FOLLOW-LABEL: func.func @train_step(
 // FOLLOW-SAME:    tensor<4x16xi32> {cleave.block = #cleave.sharding<@mesh, {{\[\[}}dp], []]>, cleave.input = "tokens"
 // FOLLOW-DAG:     cleave.reduce_scatter %{{.*}} on @mesh [dp] sum dim 0

@@ -267,6 +267,16 @@ struct SearchResult {
   int64_t considered = 0;
 };
 
+/// Checks `options` against `cluster` and fixes what a person typed: the
+/// mesh `mesh` (`dp=2,tp=2`; empty: searched) and the schedule `schedule`
+/// (empty: searched). The precision must have a peak on the cluster, sizes
+/// must not be negative, the ZeRO stage is 0 to 3, and a fixed mesh has
+/// `options.devices` devices. `cleavec plan` and cleave-auto-parallel both
+/// ask through it; on failure, `message` says why.
+LogicalResult setPlannerChoices(PlannerOptions &options, const Cluster &cluster,
+                                StringRef mesh, StringRef schedule,
+                                std::string &message);
+
 /// Searches every plan; fails (with the reason in `error`) when none fits.
 FailureOr<SearchResult> searchPlans(const ModelProfile &model,
                                     const Cluster &cluster,

@@ -199,7 +199,7 @@ module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,ep=2", strategie
 
 // -----
 
-// expected-error @+1 {{plan: 2 strategies for the 3 axes of mesh dp=2,pp=2,tp=2}}
+// expected-error @+1 {{plan: 2 strategies for the 3 axes of mesh "dp=2,pp=2,tp=2"}}
 module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
 }
 
@@ -217,7 +217,7 @@ module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategie
 
 // -----
 
-// expected-error @+1 {{plan: micro_batch_size, micro_batches and virtual_stages must be at least 1}}
+// expected-error @+1 {{plan: micro_batches and virtual_stages must be at least 1, micro_batch_size at least 0}}
 module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 0, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
 }
 
@@ -247,8 +247,26 @@ module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategie
 
 // -----
 
-// expected-error @+1 {{plan: needs a padded_vocab of at least 0 and the cluster it was priced on}}
+// expected-error @+1 {{plan: a prediction needs the cluster it was priced on}}
 module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
+}
+
+// -----
+
+// expected-error @+1 {{plan: padded_vocab must be at least 0}}
+module attributes {cleave.plan = #cleave.plan<mesh = "dp=2", strategies = ["dp"], padded_vocab = -1>} {
+}
+
+// -----
+
+// expected-error @+1 {{plan: the tp axis of 2 devices needs a strategy}}
+module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,tp=2", strategies = ["dp", "none"]>} {
+}
+
+// -----
+
+// expected-error @+1 {{plan: a mesh is axis=size pairs like dp=2,tp=2, got ','}}
+module attributes {cleave.plan = #cleave.plan<mesh = ",", strategies = []>} {
 }
 
 // -----
@@ -259,7 +277,7 @@ module attributes {cleave.plan = {dp = 8 : i64}} {
 
 // -----
 
-// expected-error @+1 {{plan: ZeRO shards over a dp axis, which mesh pp=2,tp=2 lacks}}
+// expected-error @+1 {{plan: ZeRO shards over a dp axis, which mesh "pp=2,tp=2" lacks}}
 module attributes {cleave.plan = #cleave.plan<mesh = "pp=2,tp=2", strategies = ["pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "1f1b", virtual_stages = 1, layers_per_stage = [6, 6], zero_stage = 1, recompute = false, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
 }
 

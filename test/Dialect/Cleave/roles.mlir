@@ -67,3 +67,18 @@ module attributes {cleave.schedule = #cleave.schedule<"interleaved", ranks = 2, 
 // CHECK: module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 5.000000e-01 : f64, peak_memory_bytes = 1.000000e+09 : f64, mfu = 2.500000e-01 : f64>}
 module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
 }
+
+// -----
+
+// The plan cleave-set-plan records: what is left out takes its default
+// and prints as such.
+// CHECK: module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2", strategies = ["dp", "pipeline"], micro_batches = 4>}
+module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2", strategies = ["dp", "pipeline"], micro_batches = 4, schedule = "1f1b", precision = "f32">} {
+}
+
+// -----
+
+// One device's plan.
+// CHECK: module attributes {cleave.plan = #cleave.plan<mesh = "", strategies = [], precision = "bf16">}
+module attributes {cleave.plan = #cleave.plan<mesh = "", strategies = [], precision = "bf16">} {
+}

@@ -185,9 +185,17 @@ ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return verifyScheduleKind(emitError, "", kind, virtualStages);
 }
 
+/// The axes of a plan's mesh; an empty mesh is one device.
+static FailureOr<SmallVector<MeshAxisSpec>>
+parsePlanMesh(StringRef mesh, std::string &message) {
+  if (mesh.empty())
+    return SmallVector<MeshAxisSpec>();
+  return parseMeshSpec(mesh, message);
+}
+
 int64_t PlanAttr::getAxisSize(StringRef name) const {
   std::string message;
-  FailureOr<SmallVector<MeshAxisSpec>> axes = parseMeshSpec(getMesh(), message);
+  FailureOr<SmallVector<MeshAxisSpec>> axes = parsePlanMesh(getMesh(), message);
   if (succeeded(axes))
     for (const MeshAxisSpec &axis : *axes)
       if (axis.name == name)
@@ -197,7 +205,7 @@ int64_t PlanAttr::getAxisSize(StringRef name) const {
 
 StringRef PlanAttr::getAxisStrategy(StringRef name) const {
   std::string message;
-  FailureOr<SmallVector<MeshAxisSpec>> axes = parseMeshSpec(getMesh(), message);
+  FailureOr<SmallVector<MeshAxisSpec>> axes = parsePlanMesh(getMesh(), message);
   if (succeeded(axes))
     for (auto [axis, strategy] : llvm::zip(*axes, getStrategies()))
       if (axis.name == name)
@@ -205,23 +213,49 @@ StringRef PlanAttr::getAxisStrategy(StringRef name) const {
   return "none";
 }
 
-LogicalResult PlanAttr::verify(
-    function_ref<InFlightDiagnostic()> emitError, StringRef mesh,
-    ArrayAttr strategies, int64_t microBatchSize, int64_t microBatches,
-    StringRef schedule, int64_t virtualStages,
-    DenseI64ArrayAttr layersPerStageAttr,
-    int64_t zeroStage, bool recompute, StringRef precision, int64_t paddedVocab,
-    StringRef cluster, FloatAttr stepTime, FloatAttr peakMemory, FloatAttr mfu) {
+SmallVector<MeshAxisSpec> PlanAttr::getUsedAxes() const {
   std::string message;
-  FailureOr<SmallVector<MeshAxisSpec>> axes = parseMeshSpec(mesh, message);
+  FailureOr<SmallVector<MeshAxisSpec>> axes = parsePlanMesh(getMesh(), message);
+  SmallVector<MeshAxisSpec> used;
+  if (succeeded(axes))
+    for (auto [axis, strategy] : llvm::zip(*axes, getStrategies()))
+      if (cast<StringAttr>(strategy).getValue() != "none")
+        used.push_back(axis);
+  return used;
+}
+
+SmallVector<std::string> PlanAttr::getShardingStrategies() const {
+  SmallVector<std::string> strategies;
+  StringRef data = getAxisStrategy("dp");
+  StringRef tensor = getAxisStrategy("tp");
+  if (data != "none")
+    strategies.push_back("dp");
+  if (tensor != "none")
+    strategies.push_back(tensor.str());
+  if (data.starts_with("zero"))
+    strategies.push_back(data.str());
+  return strategies;
+}
+
+LogicalResult PlanAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                               StringRef mesh, ArrayAttr strategies,
+                               int64_t microBatchSize, int64_t microBatches,
+                               StringRef schedule, int64_t virtualStages,
+                               DenseI64ArrayAttr layersPerStageAttr,
+                               int64_t zeroStage, bool recompute,
+                               StringRef precision, int64_t paddedVocab,
+                               StringRef cluster, FloatAttr stepTime,
+                               FloatAttr peakMemory, FloatAttr mfu) {
+  std::string message;
+  FailureOr<SmallVector<MeshAxisSpec>> axes = parsePlanMesh(mesh, message);
   if (failed(axes))
     return emitError() << "plan: " << message;
-  ArrayRef<int64_t> layersPerStage = layersPerStageAttr.asArrayRef();
   if (strategies.size() != axes->size())
     return emitError() << "plan: " << strategies.size()
                        << " strategies for the " << axes->size()
-                       << " axes of mesh " << mesh;
+                       << " axes of mesh \"" << mesh << "\"";
   int64_t pp = 1;
+  bool dataParallel = false;
   for (auto [axis, attr] : llvm::zip(*axes, strategies)) {
     auto strategy = dyn_cast<StringAttr>(attr);
     SmallVector<StringRef> allowed =
@@ -237,8 +271,12 @@ LogicalResult PlanAttr::verify(
     if (!strategy || !llvm::is_contained(allowed, strategy.getValue()))
       return emitError() << "plan: the " << axis.name << " axis takes "
                          << llvm::join(allowed, ", ") << ", got " << attr;
+    if (strategy.getValue() == "none" && axis.size > 1)
+      return emitError() << "plan: the " << axis.name << " axis of "
+                         << axis.size << " devices needs a strategy";
     if (axis.name == "pp")
       pp = axis.size;
+    dataParallel |= axis.name == "dp" && strategy.getValue() != "none";
     bool zero = strategy.getValue().starts_with("zero");
     if (axis.name == "dp" &&
         (zero ? strategy.getValue() != ("zero" + Twine(zeroStage)).str()
@@ -248,28 +286,30 @@ LogicalResult PlanAttr::verify(
   }
   if (zeroStage < 0 || zeroStage > 3)
     return emitError() << "plan: zero_stage must be 0 to 3, got " << zeroStage;
-  if (microBatchSize < 1 || microBatches < 1 || virtualStages < 1)
-    return emitError() << "plan: micro_batch_size, micro_batches and "
-                          "virtual_stages must be at least 1";
+  if (microBatchSize < 0 || microBatches < 1 || virtualStages < 1)
+    return emitError() << "plan: micro_batches and virtual_stages must be at "
+                          "least 1, micro_batch_size at least 0";
   if (failed(verifyScheduleKind(emitError, "plan: ", schedule, virtualStages)))
     return failure();
-  if (!layersPerStage.empty() &&
-      (static_cast<int64_t>(layersPerStage.size()) != pp ||
-       llvm::any_of(layersPerStage, [](int64_t n) { return n < 1; })))
-    return emitError() << "plan: layers_per_stage needs one positive count "
-                          "per pp rank, "
-                       << pp << " here";
-  if (zeroStage > 0 && !llvm::any_of(*axes, [](const MeshAxisSpec &axis) {
-        return axis.name == "dp";
-      }))
-    return emitError() << "plan: ZeRO shards over a dp axis, which mesh "
-                       << mesh << " lacks";
+  if (layersPerStageAttr) {
+    ArrayRef<int64_t> layersPerStage = layersPerStageAttr.asArrayRef();
+    if (static_cast<int64_t>(layersPerStage.size()) != pp ||
+        llvm::any_of(layersPerStage, [](int64_t n) { return n < 1; }))
+      return emitError() << "plan: layers_per_stage needs one positive count "
+                            "per pp rank, "
+                         << pp << " here";
+  }
+  if (zeroStage > 0 && !dataParallel)
+    return emitError() << "plan: ZeRO shards over a dp axis, which mesh \""
+                       << mesh << "\" lacks";
   if (precision != "f32" && precision != "bf16" && precision != "f16")
     return emitError() << "plan: precision must be f32, bf16 or f16, got '"
                        << precision << "'";
-  if (paddedVocab < 0 || cluster.empty())
-    return emitError() << "plan: needs a padded_vocab of at least 0 and the "
-                          "cluster it was priced on";
+  if (paddedVocab < 0)
+    return emitError() << "plan: padded_vocab must be at least 0";
+  if ((stepTime || peakMemory || mfu) && cluster.empty())
+    return emitError() << "plan: a prediction needs the cluster it was "
+                          "priced on";
   return success();
 }
 

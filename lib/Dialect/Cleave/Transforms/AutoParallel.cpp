@@ -28,18 +28,26 @@ struct AutoParallelPass
                        "plans an unpartitioned model");
       return signalPassFailure();
     }
+    // The named function, else the one with cleave.role forward, else the
+    // only one.
     SmallVector<func::FuncOp> candidates;
     for (func::FuncOp candidate : module.getOps<func::FuncOp>())
       if (!candidate.isDeclaration() &&
           (function.empty() || candidate.getSymName() == function))
         candidates.push_back(candidate);
+    auto roleForward = llvm::find_if(candidates, [](func::FuncOp candidate) {
+      return getFunctionRole(candidate) == FunctionRole::Forward;
+    });
+    if (function.empty() && roleForward != candidates.end())
+      candidates = {*roleForward};
     func::FuncOp forward =
         candidates.size() == 1 ? candidates.front() : func::FuncOp();
     if (!forward) {
-      module.emitError(function.empty()
-                           ? "needs exactly one function to plan, or "
-                             "function=NAME"
-                           : "no function '" + function + "' to plan");
+      module.emitError(
+          function.empty()
+              ? "needs a function with cleave.role forward, exactly one "
+                "function, or function=NAME"
+              : "no function '" + function + "' to plan");
       return signalPassFailure();
     }
     std::string error;
@@ -57,8 +65,15 @@ struct AutoParallelPass
     options.memoryLimit = memoryLimit * 1024.0 * 1024.0 * 1024.0;
     options.precision =
         precision.empty() ? loaded->getDefaultPrecision() : precision;
-    FailureOr<planner::SearchResult> result =
-        planner::searchPlans(*model, *loaded, options, error);
+    options.unpaddedVocabulary = training;
+    if (microBatchSize > 0)
+      options.microBatchSize = microBatchSize;
+    if (zeroStage != -1)
+      options.zeroStage = zeroStage;
+    FailureOr<planner::SearchResult> result = failure();
+    if (succeeded(planner::setPlannerChoices(options, *loaded, mesh, schedule,
+                                             error)))
+      result = planner::searchPlans(*model, *loaded, options, error);
     if (failed(result)) {
       module.emitError(error);
       return signalPassFailure();
@@ -74,6 +89,10 @@ struct AutoParallelPass
   void annotate(ModuleOp module, const planner::Cluster &cluster,
                 const planner::RankedPlan &chosen, StringRef precisionChosen) {
     const planner::Plan &plan = chosen.plan;
+    // Micro-batches on a sharded mesh run through the pipeline passes, over
+    // a pp axis of one stage.
+    bool pipelined =
+        plan.pp > 1 || (plan.microBatches > 1 && plan.dp * plan.tp > 1);
     Builder b(module.getContext());
     SmallVector<Attribute> strategies;
     for (auto [axis, size] : plan.getAxes()) {
@@ -84,32 +103,25 @@ struct AutoParallelPass
         strategy = "dp";
       else if (axis == "tp" && size > 1)
         strategy = "search";
-      else if (axis == "pp" && size > 1)
+      else if (axis == "pp" && pipelined)
         strategy = "pipeline";
       strategies.push_back(b.getStringAttr(strategy));
     }
+    // The stage DP's cut; an interleaved plan's chunks split evenly.
+    DenseI64ArrayAttr layersPerStage;
+    if (plan.pp > 1 && plan.virtualStages == 1)
+      layersPerStage = b.getDenseI64ArrayAttr(chosen.cost.layersPerStage);
     module->setAttr(
         CleaveDialect::kPlanAttrName,
-        PlanAttr::get(
-            module.getContext(), plan.getMesh(), b.getArrayAttr(strategies),
-            plan.microBatchSize, plan.microBatches,
-            pipeline::getScheduleName(plan.schedule), plan.virtualStages,
-            b.getDenseI64ArrayAttr(chosen.cost.layersPerStage), plan.zeroStage, plan.recompute,
-            precisionChosen, chosen.cost.paddedVocab, cluster.name,
-            b.getF64FloatAttr(chosen.cost.stepTime),
-            b.getF64FloatAttr(chosen.cost.peakMemory),
-            b.getF64FloatAttr(chosen.cost.mfu)));
-    SmallVector<StringRef> axes;
-    SmallVector<int64_t> sizes;
-    for (auto [axis, size] : plan.getAxes()) {
-      axes.push_back(axis);
-      sizes.push_back(size);
-    }
-    OpBuilder builder(module.getContext());
-    builder.setInsertionPointToStart(module.getBody());
-    MeshOp::create(builder, module.getLoc(), "mesh",
-                   builder.getStrArrayAttr(axes),
-                   builder.getDenseI64ArrayAttr(sizes));
+        PlanAttr::get(module.getContext(), plan.getMesh(),
+                      b.getArrayAttr(strategies), plan.microBatchSize,
+                      plan.microBatches,
+                      pipeline::getScheduleName(plan.schedule),
+                      plan.virtualStages, layersPerStage, plan.zeroStage,
+                      plan.recompute, precisionChosen, chosen.cost.paddedVocab,
+                      cluster.name, b.getF64FloatAttr(chosen.cost.stepTime),
+                      b.getF64FloatAttr(chosen.cost.peakMemory),
+                      b.getF64FloatAttr(chosen.cost.mfu)));
   }
 };
 

@@ -53,27 +53,30 @@ struct CleaveParallelizePass
     : public cleave::impl::CleaveParallelizeBase<CleaveParallelizePass> {
   using Base::Base;
 
-  /// Without a mesh: the strategies of the plan cleave-auto-parallel
-  /// recorded (dp, the searched tp priced on the plan's cluster, ZeRO), on
-  /// the @mesh it added; the pp axis is the pipeline passes' to use.
+  /// Without a mesh: the strategies of the module's plan (recorded by
+  /// cleave-auto-parallel or cleave-set-plan), on a @mesh of the axes the
+  /// plan uses (added when missing); the pp axis is the pipeline passes' to
+  /// use.
   LogicalResult readPlan(ModuleOp module, SmallVector<std::string> &strategies,
                          std::string &planCluster) {
     auto plan = module->getAttrOfType<PlanAttr>(CleaveDialect::kPlanAttrName);
-    if (!plan || !module.lookupSymbol<MeshOp>(kMeshName))
+    if (!plan)
       return module.emitError("cleave-parallelize needs a mesh, e.g. "
-                              "mesh=dp=2,tp=2, or a plan and @mesh from "
-                              "cleave-auto-parallel");
-    // The plan's strategy per axis: data parallel (ZeRO's stage after the
-    // tensor split, which it shards), then the tensor split.
-    StringRef data = plan.getAxisStrategy("dp");
-    StringRef tensor = plan.getAxisStrategy("tp");
-    if (data != "none")
-      strategies.push_back("dp");
-    if (tensor != "none")
-      strategies.push_back(tensor.str());
-    if (data.starts_with("zero"))
-      strategies.push_back(data.str());
+                              "mesh=dp=2,tp=2, or a plan (cleave.plan from "
+                              "cleave-auto-parallel or cleave-set-plan)");
+    strategies = plan.getShardingStrategies();
     planCluster = plan.getCluster().str();
+    if (strategies.empty())
+      return success();
+    SmallVector<MeshAxis> used = plan.getUsedAxes();
+    auto existing = module.lookupSymbol<MeshOp>(kMeshName);
+    if (!existing)
+      return addMesh(module, used);
+    for (const MeshAxis &axis : used)
+      if (existing.getAxisSize(axis.name) != axis.size)
+        return existing.emitError("cleave-parallelize: the module's @mesh "
+                                  "differs from the plan's mesh ")
+               << formatMeshSpec(used);
     return success();
   }
 

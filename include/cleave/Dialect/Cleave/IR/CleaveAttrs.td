@@ -261,43 +261,70 @@ def Cleave_InitAttr : Cleave_Attr<"Init", "init"> {
 def Cleave_PlanAttr : Cleave_Attr<"Plan", "plan"> {
   let summary = "A parallelization plan: the mesh and how each axis is used";
   let description = [{
-    What `cleave-auto-parallel` chose for a module, recorded on it as
-    `cleave.plan`: the mesh (spelled as everywhere, `dp=2,pp=1,tp=4`,
-    outermost axis first), the strategy of each axis in mesh order (`dp`,
-    `zero1`-`zero3` or `none` on dp; `megatron`, `search` or `none` on tp;
-    `pipeline` or `none` on pp), the micro-batch size and count, the
-    pipeline schedule with its virtual stages and the transformer blocks of
-    each pp rank, the ZeRO stage, recompute, the compute precision, the
-    vocabulary as padded, the cluster it was priced on, and the predicted
-    step time, peak memory per device and MFU.
+    The plan the training pipeline compiles, recorded on the module as
+    `cleave.plan` by the first pass of the pipeline: `cleave-auto-parallel`
+    (what the planner chose) or `cleave-set-plan` (what a person asked for).
+    Every later phase reads it from here. It holds the mesh (spelled as
+    everywhere, `dp=2,tp=4`, outermost axis first), the strategy of each
+    axis in mesh order (`dp`, `zero1`-`zero3` or `none` on dp; `megatron`,
+    `search` or `none` on tp; `pipeline` or `none` on pp), the micro-batch
+    size and count, the pipeline schedule with its virtual stages and the
+    transformer blocks of each pp rank, the ZeRO stage, recompute and the
+    compute precision. A plan the planner chose also carries the vocabulary
+    as padded, the cluster it was priced on, and the predicted step time,
+    peak memory per device and MFU.
+
+    Axes whose strategy is `none` are not used: the program runs on the
+    others (`getUsedAxes`). A `pipeline` pp axis of size 1 pipelines
+    micro-batches through one stage, which is how a sharded mesh
+    accumulates micro-batches.
 
     ```mlir
     module attributes {cleave.plan = #cleave.plan<mesh = "dp=8,pp=1,tp=1",
         strategies = ["zero1", "none", "none"], micro_batch_size = 8,
-        micro_batches = 1, schedule = "1f1b", virtual_stages = 1,
-        layers_per_stage = [12], zero_stage = 1, recompute = false,
-        precision = "bf16", padded_vocab = 50304, cluster = "dgx-a100-80g",
+        layers_per_stage = [12], zero_stage = 1, precision = "bf16",
+        padded_vocab = 50304, cluster = "dgx-a100-80g",
         step_time_s = 4.49e-02 : f64, peak_memory_bytes = 9.5e+09 : f64,
         mfu = 4.99e-01 : f64>}
+    module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2",
+        strategies = ["dp", "pipeline"], micro_batches = 4>}
     ```
 
+    Parameters left out take their defaults: micro-batch size 0 (the
+    model's batch over the micro-batches), one micro-batch, `1f1b`, one
+    virtual stage, blocks split evenly, no ZeRO, no recompute, `f32`.
+
     The verifier checks that the pieces agree: the mesh's axes and the
-    strategy of each, the ZeRO stage against the dp strategy, the schedule
-    against its virtual stages, and the stages against the pp axis.
+    strategy of each (an axis of more than one device needs one), the ZeRO
+    stage against the dp strategy, the schedule against its virtual stages,
+    the stages against the pp axis, and that predictions name their
+    cluster.
   }];
   let parameters = (ins
       StringRefParameter<"mesh, outermost axis first">:$mesh,
       "::mlir::ArrayAttr":$strategies,
-      "int64_t":$micro_batch_size, "int64_t":$micro_batches,
-      StringRefParameter<"pipeline schedule">:$schedule,
-      "int64_t":$virtual_stages,
-      "::mlir::DenseI64ArrayAttr":$layers_per_stage,
-      "int64_t":$zero_stage, "bool":$recompute,
-      StringRefParameter<"compute precision">:$precision,
-      "int64_t":$padded_vocab,
-      StringRefParameter<"cluster priced on">:$cluster,
-      "::mlir::FloatAttr":$step_time_s, "::mlir::FloatAttr":$peak_memory_bytes,
-      "::mlir::FloatAttr":$mfu);
+      DefaultValuedParameter<"int64_t", "0",
+          "samples per micro-batch (0: the model's batch over micro_batches)">
+          :$micro_batch_size,
+      DefaultValuedParameter<"int64_t", "1", "micro-batches per step">
+          :$micro_batches,
+      StringRefParameter<"pipeline schedule", "\"1f1b\"">:$schedule,
+      DefaultValuedParameter<"int64_t", "1", "model chunks per pp rank">
+          :$virtual_stages,
+      OptionalParameter<"::mlir::DenseI64ArrayAttr",
+          "transformer blocks per pp rank (absent: even)">:$layers_per_stage,
+      DefaultValuedParameter<"int64_t", "0", "ZeRO stage">:$zero_stage,
+      DefaultValuedParameter<"bool", "false", "recompute activations">
+          :$recompute,
+      StringRefParameter<"compute precision", "\"f32\"">:$precision,
+      DefaultValuedParameter<"int64_t", "0",
+          "vocabulary as padded (0: the model's)">:$padded_vocab,
+      StringRefParameter<"cluster priced on", "\"\"">:$cluster,
+      OptionalParameter<"::mlir::FloatAttr", "predicted step time">
+          :$step_time_s,
+      OptionalParameter<"::mlir::FloatAttr", "predicted peak memory">
+          :$peak_memory_bytes,
+      OptionalParameter<"::mlir::FloatAttr", "predicted MFU">:$mfu);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
@@ -305,6 +332,13 @@ def Cleave_PlanAttr : Cleave_Attr<"Plan", "plan"> {
     int64_t getAxisSize(::llvm::StringRef name) const;
     /// The strategy of mesh axis `name`, "none" when the mesh has none.
     ::llvm::StringRef getAxisStrategy(::llvm::StringRef name) const;
+    /// The axes whose strategy is not `none`, in mesh order: the mesh the
+    /// program runs on.
+    ::llvm::SmallVector<MeshAxisSpec> getUsedAxes() const;
+    /// The sharding strategies cleave-parallelize runs for this plan, in
+    /// order: data parallel, the tensor split, then ZeRO (which shards what
+    /// the others left replicated).
+    ::llvm::SmallVector<std::string> getShardingStrategies() const;
   }];
 }
 

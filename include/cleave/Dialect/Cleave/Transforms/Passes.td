@@ -41,25 +41,31 @@ def CleaveAutoParallel : Pass<"cleave-auto-parallel", "mlir::ModuleOp"> {
   let description = [{
     Plans the forward function (`function`, or the module's only one) for
     `devices` devices of `cluster`, as `cleavec plan` does (see
-    docs/planner.md), and records the choice. The module gains a
-    `cleave.mesh @mesh` with the chosen axes (dp, pp, tp in mesh order) and
-    the attribute `cleave.plan`, a `#cleave.plan` (see the dialect
-    reference):
+    docs/planner.md), and records the choice as the module's `cleave.plan`,
+    a `#cleave.plan` (see the dialect reference) that the rest of the
+    training pipeline follows:
 
     ```mlir
     module attributes {cleave.plan = #cleave.plan<mesh = "dp=8,pp=1,tp=1",
         strategies = ["zero1", "none", "none"], micro_batch_size = 8,
-        micro_batches = 1, schedule = "1f1b", virtual_stages = 1,
-        layers_per_stage = [12], zero_stage = 1, recompute = false,
-        precision = "bf16", padded_vocab = 50257, cluster = "dgx-a100-80g",
-        step_time_s = 0.0464 : f64, peak_memory_bytes = 1.02e+10 : f64,
-        mfu = 0.484 : f64>} { ... }
+        zero_stage = 1, precision = "bf16", padded_vocab = 50257,
+        cluster = "dgx-a100-80g", step_time_s = 0.0464 : f64,
+        peak_memory_bytes = 1.02e+10 : f64, mfu = 0.484 : f64>} { ... }
     ```
 
+    The mesh is the planner's (dp, pp, tp in mesh order); an axis the plan
+    does not use has the strategy `none`. The pp axis is `pipeline` when
+    there are stages, and also when a sharded mesh takes several
+    micro-batches (they are pipelined through one stage). The plan's
+    `@mesh` is added by the passes that partition the step.
+
     `objective=time` takes the fastest plan that fits, `objective=memory`
-    the one needing the least memory per device. A module that already has
-    a plan, an unknown cluster, a device count no mesh divides and a model
-    that fits nowhere are errors.
+    the one needing the least memory per device. `mesh`, `schedule`,
+    `micro-batch-size` and `zero-stage` fix those choices; `training`
+    keeps to plans that train the model as it is (tp divides its
+    vocabulary). A module that already has a plan or a mesh, an unknown
+    cluster, a device count no mesh divides and a model that fits nowhere
+    are errors.
   }];
   let options = [
     Option<"function", "function", "std::string", /*default=*/"\"\"",
@@ -73,7 +79,19 @@ def CleaveAutoParallel : Pass<"cleave-auto-parallel", "mlir::ModuleOp"> {
     Option<"memoryLimit", "memory-limit", "double", /*default=*/"0.0",
            "GiB a device may use (0: the device's memory)">,
     Option<"precision", "precision", "std::string", /*default=*/"\"\"",
-           "bf16 or f32 (default: bf16 where the cluster has a bf16 peak)">,
+           "bf16, f16 or f32 (default: bf16 where the cluster has a bf16 "
+           "peak)">,
+    Option<"mesh", "mesh", "std::string", /*default=*/"\"\"",
+           "A fixed mesh, dp=2,tp=2 (default: searched)">,
+    Option<"schedule", "schedule", "std::string", /*default=*/"\"\"",
+           "A fixed pipeline schedule: gpipe, 1f1b or interleaved">,
+    Option<"microBatchSize", "micro-batch-size", "int64_t", /*default=*/"0",
+           "A fixed micro-batch size (0: searched)">,
+    Option<"zeroStage", "zero-stage", "int64_t", /*default=*/"-1",
+           "A fixed ZeRO stage, 0 to 3 (-1: searched)">,
+    Option<"training", "training", "bool", /*default=*/"false",
+           "Only plans that train the model as it is: tp divides its "
+           "vocabulary">,
     Option<"objective", "objective", "mlir::cleave::PlanObjective",
            /*default=*/"mlir::cleave::PlanObjective::Time",
            "What the chosen plan minimizes",
@@ -82,6 +100,56 @@ def CleaveAutoParallel : Pass<"cleave-auto-parallel", "mlir::ModuleOp"> {
                           "the step time, among plans that fit"),
                clEnumValN(mlir::cleave::PlanObjective::Memory, "memory",
                           "the memory per device"))}]>,
+  ];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+}
+
+def CleaveSetPlan : Pass<"cleave-set-plan", "mlir::ModuleOp"> {
+  let summary = "Record the plan a person asked for";
+  let description = [{
+    Records `cleave.plan`, a `#cleave.plan`, from the options: what
+    `cleave-auto-parallel` records from the planner's choice, here chosen
+    by hand (cleavec's `--mesh`, `--strategy`, `--micro-batches` and the
+    rest). The rest of the training pipeline reads the plan from the
+    module.
+
+    `strategy` names at most one strategy per axis: `dp` or `zero1`-`zero3`
+    (data parallel with ZeRO's stage; `dp,zero1` is accepted for `zero1`)
+    on dp, `megatron` or `search` on tp; an axis it does not name gets its
+    canonical strategy (dp: data parallel, tp: Megatron), and a pp axis is
+    `pipeline`. Without `mesh` the plan is one device's.
+
+    ```mlir
+    // cleave-set-plan{mesh=dp=2,tp=2 strategy=dp,zero1 precision=bf16}
+    module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,tp=2",
+        strategies = ["zero1", "megatron"], zero_stage = 1,
+        precision = "bf16">} { ... }
+    ```
+
+    A module that already has a plan or a mesh, an axis other than dp, tp
+    and pp, a strategy for an axis the mesh lacks or two for one axis, and
+    what the plan's verifier rejects are errors.
+  }];
+  let options = [
+    Option<"mesh", "mesh", "std::string", /*default=*/"\"\"",
+           "Mesh axes and sizes, outermost first: dp=2,tp=2,pp=2">,
+    ListOption<"strategy", "strategy", "std::string",
+               "Strategies of the dp and tp axes: dp, zero1-3, megatron, "
+               "search">,
+    Option<"microBatches", "micro-batches", "int64_t", /*default=*/"1",
+           "Micro-batches per step">,
+    Option<"schedule", "schedule", "std::string", /*default=*/"\"1f1b\"",
+           "Pipeline schedule: gpipe, 1f1b or interleaved">,
+    Option<"virtualStages", "virtual-stages", "int64_t", /*default=*/"1",
+           "Model chunks per pp rank">,
+    ListOption<"layersPerStage", "layers-per-stage", "int64_t",
+               "Transformer blocks per pp rank (default: even)">,
+    Option<"recompute", "recompute", "bool", /*default=*/"false",
+           "Recompute each layer's activations in the backward">,
+    Option<"precision", "precision", "std::string", /*default=*/"\"f32\"",
+           "Compute precision: f32, bf16 or f16">,
+    Option<"cluster", "cluster", "std::string", /*default=*/"\"\"",
+           "The cluster the search strategy prices its choices on">,
   ];
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
@@ -637,10 +705,12 @@ def CleaveParallelize : Pass<"cleave-parallelize", "mlir::ModuleOp"> {
     `cleave-partition` on `function`. Without `strategy`, each axis gets the
     canonical strategy of its name (`dp`: data parallel, `tp`: Megatron);
     any other axis name needs an explicit strategy. Without `mesh` and
-    `strategy`, it follows the plan `cleave-auto-parallel` recorded
-    (`cleave.plan` and its `@mesh`): `dp` when dp > 1 or with ZeRO, the
-    searched tensor parallelism priced on the plan's cluster when tp > 1,
-    and the plan's ZeRO stage; the pp axis is left to the pipeline passes.
+    `strategy`, it follows the module's plan (`cleave.plan`, recorded by
+    `cleave-auto-parallel` or `cleave-set-plan`): on a `@mesh` of the axes
+    the plan uses (added when missing), `dp` when the dp axis has a
+    strategy, the plan's tp strategy (the searched one priced on the plan's
+    cluster), then its ZeRO stage; the pp axis is left to the pipeline
+    passes. A module with a plan takes neither `mesh` nor `strategy`.
     The optimizer's global
     gradient norm counts each parameter once: a replicated gradient's
     square sum is already complete on every device, a split one's is summed
