@@ -5,6 +5,7 @@
 #include "DriverConfig.h"
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Driver/InitParams.h"
+#include "cleave/Driver/Planning.h"
 #include "cleave/Pipeline/Schedule.h"
 #include "cleave/Target/Cuda/CudaEmitter.h"
 #include "cleave/runtime/Tokens.h"
@@ -176,19 +177,14 @@ LogicalResult mlir::cleave::driver::compileModel(
     error() << "--target must be cpu or cuda, got '" << build.target << "'\n";
     return failure();
   }
-  int64_t pipelineRanks = options.getPipelineRanks();
-  if (pipelineRanks && !request.initParams.empty()) {
-    error() << "--init-params with a pp axis is not supported: the "
-               "parameters live on several stages (train initializes them "
-               "from --seed)\n";
-    return failure();
-  }
   if (directory.empty() && !request.printPipeline &&
       options.compileTo == CompilePhase::Kernels) {
     error() << "missing the output directory\n";
     return failure();
   }
 
+  if (request.autoPlan && failed(checkPlanRequest(*request.autoPlan)))
+    return failure();
   ParsedModel parsed(context, modelPath);
   OwningOpRef<ModuleOp> &module = parsed.module;
   if (!module)
@@ -197,10 +193,44 @@ LogicalResult mlir::cleave::driver::compileModel(
   if (options.function.empty())
     options.function = getForwardName(*module, request.entry);
 
+  // The planned phase runs first: the phases after it are built from the
+  // plan it records.
+  auto addPlanning = [&](OpPassManager &pm) {
+    if (request.autoPlan)
+      addAutoParallel(pm, *request.autoPlan, options.function);
+    else
+      buildPlanningPipeline(pm, options);
+  };
+  PassManager planning(&context, ModuleOp::getOperationName());
+  addPlanning(planning);
+  if (failed(planning.run(*module)))
+    return failure();
+  auto plan = (*module)->getAttrOfType<PlanAttr>(CleaveDialect::kPlanAttrName);
+  setPlanOptions(plan, options);
+  if (request.autoPlan) {
+    describePlan(plan, log);
+    if (failed(verifyTrainingPipelineOptions(options, message))) {
+      error() << message << "\n";
+      return failure();
+    }
+  }
+  int64_t pipelineRanks = options.getPipelineRanks();
+  if (pipelineRanks && !request.initParams.empty()) {
+    error() << "--init-params with a pp axis is not supported: the "
+               "parameters live on several stages (train initializes them "
+               "from --seed)\n";
+    return failure();
+  }
   PassManager pm(&context, ModuleOp::getOperationName());
-  buildTrainingPipeline(pm, options);
+  // The whole pipeline as it ran, for --print-pipeline and the log.
+  OpPassManager whole(ModuleOp::getOperationName());
+  addPlanning(whole);
+  if (options.compileTo != CompilePhase::Planned) {
+    buildPlannedPipeline(pm, options);
+    buildPlannedPipeline(whole, options);
+  }
   if (request.printPipeline) {
-    pm.printAsTextualPipeline(log);
+    whole.printAsTextualPipeline(log);
     log << "\n";
     return success();
   }
@@ -240,7 +270,7 @@ LogicalResult mlir::cleave::driver::compileModel(
   }
 
   log << "cleavec: pipeline: ";
-  pm.printAsTextualPipeline(log);
+  whole.printAsTextualPipeline(log);
   log << "\ncleavec: entry '" << summary.entry << "': " << summary.kernels
       << " fused kernels, " << summary.libraryCalls << " runtime calls, arena "
       << summary.arenaBytes << " bytes\n"

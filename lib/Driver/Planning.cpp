@@ -21,10 +21,8 @@ using namespace mlir::cleave::driver;
 FailureOr<Planned> mlir::cleave::driver::planModel(MLIRContext &context,
                                                    StringRef modelPath,
                                                    const PlanRequest &request) {
-  if (request.devices < 1 || request.cluster.empty()) {
-    error() << "planning needs --gpus N (at least 1) and --cluster NAME\n";
+  if (failed(checkPlanRequest(request)))
     return failure();
-  }
   std::string message;
   FailureOr<planner::Cluster> cluster =
       planner::loadCluster(request.cluster, message);
@@ -40,65 +38,16 @@ FailureOr<Planned> mlir::cleave::driver::planModel(MLIRContext &context,
   options.precision = request.precision.value_or(
       request.forTraining ? std::string("f32")
                           : cluster->getDefaultPrecision());
-  if (options.precision != "bf16" && options.precision != "f16" &&
-      options.precision != "f32") {
-    error() << "--precision must be bf16, f16 or f32, got '"
-            << options.precision << "'\n";
-    return failure();
-  }
-  if (!cluster->getPeakFlops(options.precision)) {
-    error() << "cluster '" << cluster->name << "' gives no peak for "
-            << options.precision << "\n";
-    return failure();
-  }
-  if (request.globalBatch < 0 || request.memoryLimitGiB < 0 ||
-      request.microBatchSize.value_or(0) < 0 ||
-      request.zeroStage.value_or(0) < 0 || request.zeroStage.value_or(0) > 3) {
-    error() << "--global-batch, --memory-limit and --micro-batch-size must "
-               "not be negative, --zero-stage is 0 to 3\n";
-    return failure();
-  }
-  FailureOr<SmallVector<MeshAxisSpec>> mesh =
-      request.mesh.empty() ? SmallVector<MeshAxisSpec>()
-                           : parseMeshSpec(request.mesh, message);
-  if (failed(mesh)) {
-    error() << "--mesh: " << message << "\n";
-    return failure();
-  }
-  if (!mesh->empty()) {
-    planner::Plan fixed;
-    for (const auto &[name, size] : *mesh) {
-      if (name == "dp")
-        fixed.dp = size;
-      else if (name == "tp")
-        fixed.tp = size;
-      else if (name == "pp")
-        fixed.pp = size;
-      else {
-        error() << "plan: --mesh axes are dp, tp and pp, got '" << name
-                << "'\n";
-        return failure();
-      }
-    }
-    if (fixed.getDevices() != request.devices) {
-      error() << "--mesh " << request.mesh << " has " << fixed.getDevices()
-              << " devices, not the " << request.devices << " of --gpus\n";
-      return failure();
-    }
-    options.mesh = fixed;
-  }
   if (request.microBatchSize.value_or(0) > 0)
     options.microBatchSize = *request.microBatchSize;
   options.zeroStage = request.zeroStage;
-  if (request.schedule) {
-    options.schedule = pipeline::parseScheduleKind(*request.schedule);
-    if (!options.schedule) {
-      error() << "--schedule must be gpipe, 1f1b or interleaved, got '"
-              << *request.schedule << "'\n";
-      return failure();
-    }
-  }
   options.recompute = request.recompute;
+  if (failed(planner::setPlannerChoices(options, *cluster, request.mesh,
+                                        request.schedule.value_or(""),
+                                        message))) {
+    error() << message << "\n";
+    return failure();
+  }
 
   ParsedModel parsed(context, modelPath);
   OwningOpRef<ModuleOp> &module = parsed.module;
@@ -131,56 +80,50 @@ FailureOr<Planned> mlir::cleave::driver::planModel(MLIRContext &context,
 }
 
 LogicalResult
-mlir::cleave::driver::applyChosenPlan(const Planned &planned,
-                                      TrainingPipelineOptions &options,
-                                      llvm::raw_ostream &log) {
-  const planner::Plan &chosen = planned.result.plans.front().plan;
-  bool pipelined =
-      chosen.pp > 1 || (chosen.microBatches > 1 && chosen.dp * chosen.tp > 1);
-  SmallVector<MeshAxisSpec> axes;
-  for (auto [name, size] : chosen.getAxes())
-    if (size > 1 || (name == "pp" && pipelined))
-      axes.push_back({name.str(), size});
-  // Tensor parallelism by the cost-driven search, priced on the cluster
-  // the plan was made for; a data-parallel mesh alone keeps the canonical
-  // strategy of its axis.
+mlir::cleave::driver::checkPlanRequest(const PlanRequest &request) {
+  if (request.devices >= 1 && !request.cluster.empty())
+    return success();
+  error() << "planning needs --gpus N (at least 1) and --cluster NAME\n";
+  return failure();
+}
+
+void mlir::cleave::driver::addAutoParallel(OpPassManager &pm,
+                                           const PlanRequest &request,
+                                           StringRef forward) {
+  CleaveAutoParallelOptions plan;
+  plan.function = forward.str();
+  plan.devices = request.devices;
+  plan.cluster = request.cluster;
+  plan.globalBatch = request.globalBatch;
+  plan.memoryLimit = request.memoryLimitGiB;
+  plan.precision = request.precision.value_or(
+      request.forTraining ? std::string("f32") : std::string());
+  plan.mesh = request.mesh;
+  plan.schedule = request.schedule.value_or("");
+  plan.microBatchSize = request.microBatchSize.value_or(0);
+  plan.zeroStage = request.zeroStage.value_or(-1);
+  plan.training = request.forTraining;
+  pm.addPass(createCleaveAutoParallel(plan));
+}
+
+void mlir::cleave::driver::describePlan(PlanAttr plan, llvm::raw_ostream &log) {
+  std::string mesh = formatMeshSpec(plan.getUsedAxes());
   std::string strategies;
-  if (chosen.zeroStage > 0 || chosen.tp > 1)
-    strategies = llvm::join(chosen.getStrategies(), ",");
-  std::string stagedStrategies;
-  for (const MeshAxisSpec &axis : axes)
-    if (axis.name != "pp")
-      stagedStrategies += (stagedStrategies.empty() ? "" : ",") +
-                          std::string(axis.name == "dp" ? "dp" : "search");
-  std::string mesh = formatMeshSpec(axes);
-  options.mesh = mesh;
-  options.strategy = pipelined ? stagedStrategies : strategies;
-  options.microBatches = chosen.microBatches;
-  options.schedule = pipeline::getScheduleName(chosen.schedule).str();
-  options.virtualStages = chosen.virtualStages;
-  options.recompute = chosen.recompute;
-  const planner::PlanCost &cost = planned.result.plans.front().cost;
-  // The stage DP's cut (an interleaved plan's chunks split evenly).
-  options.layersPerStage.clear();
-  if (chosen.pp > 1 && chosen.virtualStages == 1)
-    for (int64_t blocks : cost.layersPerStage)
-      options.layersPerStage.push_back(blocks);
+  if (plan.getZeroStage() > 0 || plan.getAxisSize("tp") > 1)
+    strategies = llvm::join(plan.getShardingStrategies(), ",");
   log << "cleavec: auto: mesh " << (mesh.empty() ? "none" : mesh)
       << (strategies.empty() ? "" : ", strategies " + strategies)
-      << ", micro-batches " << chosen.microBatchSize << " x "
-      << chosen.microBatches << ", schedule " << options.schedule
-      << (chosen.virtualStages > 1
-              ? " v=" + std::to_string(chosen.virtualStages)
+      << ", micro-batches " << plan.getMicroBatchSize() << " x "
+      << plan.getMicroBatches() << ", schedule " << plan.getSchedule()
+      << (plan.getVirtualStages() > 1
+              ? " v=" + std::to_string(plan.getVirtualStages())
               : "")
-      << ", recompute " << (chosen.recompute ? "full" : "none")
-      << "; predicted step " << llvm::format("%.4f", cost.stepTime) << " s on "
-      << planned.cluster.name << "\n";
-  std::string message;
-  if (failed(verifyTrainingPipelineOptions(options, message))) {
-    error() << message << "\n";
-    return failure();
-  }
-  return success();
+      << ", recompute " << (plan.getRecompute() ? "full" : "none");
+  if (FloatAttr stepTime = plan.getStepTimeS())
+    log << "; predicted step "
+        << llvm::format("%.4f", stepTime.getValueAsDouble()) << " s on "
+        << plan.getCluster();
+  log << "\n";
 }
 
 /// --explain: the splits cleave-search-tensor-sharding chooses per layer

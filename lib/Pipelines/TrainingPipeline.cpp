@@ -2,6 +2,12 @@
 //
 // The order, and why:
 //
+//  planned  the plan is recorded first, on the model as written, because
+//           it decides everything after it: cleave-set-plan records what
+//           the options ask for, cleave-auto-parallel (cleavec --auto)
+//           what the planner chose. Later phases are built from the
+//           recorded plan (setPlanOptions) and the partitioning passes read
+//           it from the module.
 //  model    canonicalize and CSE first, so every later pass sees folded IR.
 //           Mixed precision rewrites the forward function before autodiff,
 //           so the backward is derived in the compute precision; the
@@ -40,11 +46,9 @@ using namespace mlir::cleave;
 
 /// The phases in order, by name.
 static constexpr std::pair<CompilePhase, StringLiteral> kPhaseNames[] = {
-    {CompilePhase::Model, "model"},
-    {CompilePhase::Step, "step"},
-    {CompilePhase::Sharded, "sharded"},
-    {CompilePhase::Staged, "staged"},
-    {CompilePhase::Kernels, "kernels"}};
+    {CompilePhase::Planned, "planned"}, {CompilePhase::Model, "model"},
+    {CompilePhase::Step, "step"},       {CompilePhase::Sharded, "sharded"},
+    {CompilePhase::Staged, "staged"},   {CompilePhase::Kernels, "kernels"}};
 
 std::optional<CompilePhase> mlir::cleave::parseCompilePhase(StringRef name) {
   for (auto [phase, phaseName] : kPhaseNames)
@@ -128,7 +132,49 @@ LogicalResult mlir::cleave::verifyTrainingPipelineOptions(
   return success();
 }
 
+void mlir::cleave::setPlanOptions(PlanAttr plan,
+                                  TrainingPipelineOptions &options) {
+  options.mesh = formatMeshSpec(plan.getUsedAxes());
+  options.strategy = "";
+  options.cluster = plan.getCluster().str();
+  options.precision = plan.getPrecision().str();
+  options.microBatches = plan.getMicroBatches();
+  options.recompute = plan.getRecompute();
+  options.schedule = plan.getSchedule().str();
+  options.virtualStages = plan.getVirtualStages();
+  options.layersPerStage.clear();
+  if (DenseI64ArrayAttr layers = plan.getLayersPerStage())
+    for (int64_t blocks : layers.asArrayRef())
+      options.layersPerStage.push_back(blocks);
+}
+
+void mlir::cleave::buildPlanningPipeline(
+    OpPassManager &pm, const TrainingPipelineOptions &options) {
+  CleaveSetPlanOptions plan;
+  plan.mesh = options.mesh;
+  SmallVector<StringRef> strategies;
+  StringRef(options.strategy).split(strategies, ',', -1, /*KeepEmpty=*/false);
+  for (StringRef name : strategies)
+    plan.strategy.push_back(name.str());
+  plan.microBatches = options.microBatches;
+  plan.schedule = options.schedule;
+  plan.virtualStages = options.virtualStages;
+  plan.layersPerStage.assign(options.layersPerStage.begin(),
+                             options.layersPerStage.end());
+  plan.recompute = options.recompute;
+  plan.precision = options.precision;
+  plan.cluster = options.cluster;
+  pm.addPass(createCleaveSetPlan(plan));
+}
+
 void mlir::cleave::buildTrainingPipeline(
+    OpPassManager &pm, const TrainingPipelineOptions &options) {
+  buildPlanningPipeline(pm, options);
+  if (options.compileTo != CompilePhase::Planned)
+    buildPlannedPipeline(pm, options);
+}
+
+void mlir::cleave::buildPlannedPipeline(
     OpPassManager &pm, const TrainingPipelineOptions &options) {
   bool training = options.mode == CompileMode::Train;
   bool differentiating = options.mode != CompileMode::Forward;
@@ -138,14 +184,9 @@ void mlir::cleave::buildTrainingPipeline(
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
   };
-  auto parallelize = [&](StringRef function, StringRef strategy) {
+  // The strategies and the mesh come from the module's plan.
+  auto parallelize = [&](StringRef function) {
     CleaveParallelizeOptions parallelize;
-    parallelize.mesh = options.mesh;
-    SmallVector<StringRef> strategies;
-    strategy.split(strategies, ',', -1, /*KeepEmpty=*/false);
-    for (StringRef name : strategies)
-      parallelize.strategy.push_back(name.str());
-    parallelize.cluster = options.cluster;
     parallelize.function = function.str();
     pm.addPass(createCleaveParallelize(parallelize));
     cleanUp();
@@ -201,21 +242,10 @@ void mlir::cleave::buildTrainingPipeline(
   // sharded
   bool shardedAxes = llvm::any_of(
       mesh, [](const MeshAxisSpec &axis) { return axis.name != "pp"; });
-  if (pipelineRanks && shardedAxes) {
-    // Each axis's canonical strategy, unless the options name them.
-    std::string strategies = options.strategy;
-    if (strategies.empty())
-      for (const MeshAxisSpec &axis : mesh)
-        if (axis.name != "pp")
-          strategies += (strategies.empty() ? "" : ",") +
-                        std::string(axis.name == "dp" ? "dp" : "megatron");
-    parallelize("", strategies);
-  } else if (!pipelineRanks && shardedAxes) {
-    parallelize(options.mode == CompileMode::Forward
+  if (shardedAxes)
+    parallelize(options.mode == CompileMode::Forward && !pipelineRanks
                     ? StringRef(options.function)
-                    : StringRef(),
-                options.strategy);
-  }
+                    : StringRef());
   if (options.compileTo == CompilePhase::Sharded)
     return;
 

@@ -63,8 +63,9 @@ static cl::opt<bool> printPipeline("print-pipeline", cl::cat(category),
     cl::desc("Print the pass pipeline (for cleave-opt --pass-pipeline) "
              "instead of compiling"));
 static cl::opt<std::string> compileTo("compile-to", cl::value_desc("phase"),
-    cl::desc("Stop after a phase (model, step, sharded, staged, kernels) and "
-             "write its module to DIR/NAME.PHASE.mlir, or stdout"),
+    cl::desc("Stop after a phase (planned, model, step, sharded, staged, "
+             "kernels) and write its module to DIR/NAME.PHASE.mlir, or "
+             "stdout"),
     cl::cat(category));
 static cl::opt<bool> emitOnly("emit-only", cl::cat(category),
     cl::desc("Write the source and print the build command, do not run it"));
@@ -185,9 +186,10 @@ PlanRequest getPlanRequest(bool forTraining, std::optional<bool> recomputing) {
   return request;
 }
 
-/// The pipeline options of the build and train flags (or, with --auto, of
-/// the chosen plan), checked before the long compile.
-LogicalResult getPipelineOptions(MLIRContext &context, CompileMode mode,
+/// The pipeline options of the build and train flags (with --auto, the
+/// compilation fills the plan's from cleave-auto-parallel), checked before
+/// the long compile.
+LogicalResult getPipelineOptions(CompileMode mode,
                                  TrainingPipelineOptions &options) {
   FailureOr<std::optional<bool>> recomputing = getRecompute();
   if (failed(recomputing))
@@ -214,8 +216,8 @@ LogicalResult getPipelineOptions(MLIRContext &context, CompileMode mode,
   if (compileTo.getNumOccurrences()) {
     std::optional<CompilePhase> phase = parseCompilePhase(compileTo);
     if (!phase) {
-      error() << "--compile-to must be model, step, sharded, staged or "
-                 "kernels, got '" << compileTo << "'\n";
+      error() << "--compile-to must be planned, model, step, sharded, "
+                 "staged or kernels, got '" << compileTo << "'\n";
       return failure();
     }
     options.compileTo = *phase;
@@ -241,10 +243,6 @@ LogicalResult getPipelineOptions(MLIRContext &context, CompileMode mode,
                  "the batch you want instead of --global-batch\n";
       return failure();
     }
-    FailureOr<Planned> planned = planModel(
-        context, positional[1], getPlanRequest(true, std::nullopt));
-    if (failed(planned) || failed(applyChosenPlan(*planned, options, llvm::outs())))
-      return failure();
   }
   if (failed(verifyTrainingPipelineOptions(options, message))) {
     error() << message << "\n";
@@ -270,6 +268,8 @@ LogicalResult compile(MLIRContext &context, TrainingPipelineOptions &options,
   CompileRequest request{positional[1], directory, entry,
                          {target, cudaArchs, optLevel, emitOnly},
                          printPipeline, initParams, seed};
+  if (autoPlan)
+    request.autoPlan = getPlanRequest(true, std::nullopt);
   return compileModel(context, options, request, llvm::outs(), executable);
 }
 
@@ -280,7 +280,7 @@ int train(MLIRContext &context) {
   }
   TrainingPipelineOptions options;
   std::string executable;
-  if (failed(getPipelineOptions(context, CompileMode::Train, options)) ||
+  if (failed(getPipelineOptions(CompileMode::Train, options)) ||
       failed(compile(context, options, "--out", outDir, executable)))
     return 1;
   if (executable.empty())
@@ -309,7 +309,7 @@ int build(MLIRContext &context) {
                                  : CompileMode::Forward;
   TrainingPipelineOptions options;
   std::string executable;
-  if (failed(getPipelineOptions(context, mode, options)) ||
+  if (failed(getPipelineOptions(mode, options)) ||
       failed(compile(context, options, "-o", outputDir, executable)))
     return 1;
   if (pipelined && !executable.empty())

@@ -11,6 +11,7 @@
 #ifndef CLEAVE_DRIVER_DRIVER_H
 #define CLEAVE_DRIVER_DRIVER_H
 
+#include "cleave/Driver/Planning.h"
 #include "cleave/Pipelines/Pipelines.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -68,6 +69,9 @@ struct CompileRequest {
   /// Also write initial parameters of the entry function here, from `seed`.
   std::string initParams;
   uint64_t seed = 0;
+  /// Plan with cleave-auto-parallel for this request (`--auto`) instead of
+  /// recording the pipeline options' plan.
+  std::optional<PlanRequest> autoPlan;
 };
 
 /// Compiles `request.modelPath` through the training pipeline `pipeline`

@@ -1,17 +1,20 @@
 //===- Planning.h - Plan a model; run the chosen plan -----------*- C++ -*-===//
 //
-// `cleavec plan` and `--auto`: profile the model, search the plans on a
-// cluster, and turn the chosen one into the training pipeline's options.
+// `cleavec plan` and `--auto`: profile the model and search the plans on a
+// cluster (a report), or record the chosen plan with cleave-auto-parallel
+// as the training pipeline's planned phase.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef CLEAVE_DRIVER_PLANNING_H
 #define CLEAVE_DRIVER_PLANNING_H
 
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Pipelines/Pipelines.h"
 #include "cleave/Planner/Planner.h"
 
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <optional>
@@ -57,12 +60,17 @@ struct Planned {
 FailureOr<Planned> planModel(MLIRContext &context, StringRef modelPath,
                              const PlanRequest &request);
 
-/// Sets the pipeline options that run the chosen plan of `planned` (mesh,
-/// strategies, micro-batches, schedule, stages, recompute) and says so on
-/// `log`.
-LogicalResult applyChosenPlan(const Planned &planned,
-                              TrainingPipelineOptions &options,
-                              llvm::raw_ostream &log);
+/// Checks what every plan request needs (devices and a cluster); reports
+/// errors.
+LogicalResult checkPlanRequest(const PlanRequest &request);
+
+/// `--auto`'s planned phase: cleave-auto-parallel for `request`, on the
+/// function `forward` (empty: the one with cleave.role forward).
+void addAutoParallel(OpPassManager &pm, const PlanRequest &request,
+                     StringRef forward);
+
+/// The line `cleavec: auto: ...` that says what `plan` chose.
+void describePlan(PlanAttr plan, llvm::raw_ostream &log);
 
 /// `cleavec plan`: prints the plans (as JSON with `json`) and, with
 /// `explain`, the sharding decisions and the chosen plan's tensor splits.

@@ -1,8 +1,10 @@
 //===- Pipelines.h - The pass pipeline from model to kernels ----*- C++ -*-===//
 //
 // The one order in which Cleave's passes turn a model into the fused,
-// memory-planned module the emitter prints. `cleavec` builds its pass manager
-// only through buildTrainingPipeline, and `cleave-opt` registers it as
+// memory-planned module the emitter prints. The first phase records the
+// plan (`#cleave.plan`) on the module; the phases after it are built from
+// that plan alone. `cleavec` builds its pass manager only through these
+// functions, and `cleave-opt` registers buildTrainingPipeline as
 // `--cleave-training-pipeline`, so both compile the same way.
 //
 //===----------------------------------------------------------------------===//
@@ -31,8 +33,13 @@ enum class CompileMode {
   Train,
 };
 
+class PlanAttr;
+
 /// The phases of the pipeline, in order. `compile-to` stops after one.
 enum class CompilePhase {
+  /// The plan recorded on the model (`cleave.plan`): mesh, strategies,
+  /// micro-batches, schedule, stages, recompute, precision.
+  Planned,
   /// The model as the step will see it: precision and micro-batch size.
   Model,
   /// The step: backward (autodiff), recompute, and, without pipeline
@@ -46,7 +53,7 @@ enum class CompilePhase {
   Kernels,
 };
 
-/// The phase named `name` (model, step, sharded, staged, kernels).
+/// The phase named `name` (planned, model, step, sharded, staged, kernels).
 std::optional<CompilePhase> parseCompilePhase(llvm::StringRef name);
 
 /// The name parseCompilePhase reads.
@@ -124,6 +131,7 @@ struct TrainingPipelineOptions
       *this, "compile-to", llvm::cl::desc("Stop after this phase"),
       llvm::cl::init(CompilePhase::Kernels),
       llvm::cl::values(
+          clEnumValN(CompilePhase::Planned, "planned", "the recorded plan"),
           clEnumValN(CompilePhase::Model, "model", "precision, micro-batches"),
           clEnumValN(CompilePhase::Step, "step", "backward and update"),
           clEnumValN(CompilePhase::Sharded, "sharded", "dp/tp partitioning"),
@@ -142,9 +150,28 @@ struct TrainingPipelineOptions
 LogicalResult verifyTrainingPipelineOptions(
     const TrainingPipelineOptions &options, std::string &message);
 
-/// Appends the passes that compile a model (a module whose function is
-/// `options.function`) into the module the emitter prints, up to
-/// `options.compileTo`. The options must verify.
+/// Appends the planned phase for the plan `options` asks for:
+/// cleave-set-plan with their mesh, strategies, micro-batches, schedule,
+/// stages, recompute, precision and cluster.
+void buildPlanningPipeline(OpPassManager &pm,
+                           const TrainingPipelineOptions &options);
+
+/// Sets the plan's fields of `options` (the mesh of the axes it uses,
+/// precision, micro-batches, schedule, virtual stages, layers per stage,
+/// recompute, cluster; no strategies, which the partitioning passes read
+/// from the module) from the recorded `plan`.
+void setPlanOptions(PlanAttr plan, TrainingPipelineOptions &options);
+
+/// Appends the phases after planned, up to `options.compileTo`, for a
+/// module whose recorded plan `options` agree with (setPlanOptions): they
+/// compile the model (a module whose function is `options.function`) into
+/// the module the emitter prints. The options must verify.
+void buildPlannedPipeline(OpPassManager &pm,
+                          const TrainingPipelineOptions &options);
+
+/// The whole pipeline for the plan `options` ask for: buildPlanningPipeline
+/// then, unless it stops there, buildPlannedPipeline. The options must
+/// verify.
 void buildTrainingPipeline(OpPassManager &pm,
                            const TrainingPipelineOptions &options);
 
