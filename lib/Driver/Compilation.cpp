@@ -173,6 +173,8 @@ LogicalResult mlir::cleave::driver::compileModel(
                "with --print-pipeline or --compile-to\n";
     return failure();
   }
+  if (request.autoPlan && failed(checkPlanRequest(*request.autoPlan)))
+    return failure();
   if (build.target != "cpu" && build.target != "cuda") {
     error() << "--target must be cpu or cuda, got '" << build.target << "'\n";
     return failure();
@@ -183,8 +185,6 @@ LogicalResult mlir::cleave::driver::compileModel(
     return failure();
   }
 
-  if (request.autoPlan && failed(checkPlanRequest(*request.autoPlan)))
-    return failure();
   ParsedModel parsed(context, modelPath);
   OwningOpRef<ModuleOp> &module = parsed.module;
   if (!module)

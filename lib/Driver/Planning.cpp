@@ -21,8 +21,22 @@ using namespace mlir::cleave::driver;
 FailureOr<Planned> mlir::cleave::driver::planModel(MLIRContext &context,
                                                    StringRef modelPath,
                                                    const PlanRequest &request) {
-  if (failed(checkPlanRequest(request)))
+  ParsedModel parsed(context, modelPath);
+  if (!parsed.module || failed(checkPlanRequest(request)))
     return failure();
+  func::FuncOp forward;
+  for (func::FuncOp function : parsed.module->getOps<func::FuncOp>())
+    if (!function.isDeclaration() &&
+        (request.entry.empty() ? !forward
+                               : function.getSymName() == request.entry))
+      forward = function;
+  if (!forward) {
+    error() << "no function to plan"
+            << (request.entry.empty() ? std::string()
+                                      : " named '" + request.entry + "'")
+            << "\n";
+    return failure();
+  }
   std::string message;
   FailureOr<planner::Cluster> cluster =
       planner::loadCluster(request.cluster, message);
@@ -49,23 +63,6 @@ FailureOr<Planned> mlir::cleave::driver::planModel(MLIRContext &context,
     return failure();
   }
 
-  ParsedModel parsed(context, modelPath);
-  OwningOpRef<ModuleOp> &module = parsed.module;
-  if (!module)
-    return failure();
-  func::FuncOp forward;
-  for (func::FuncOp function : module->getOps<func::FuncOp>())
-    if (!function.isDeclaration() &&
-        (request.entry.empty() ? !forward
-                               : function.getSymName() == request.entry))
-      forward = function;
-  if (!forward) {
-    error() << "no function to plan"
-            << (request.entry.empty() ? std::string()
-                                      : " named '" + request.entry + "'")
-            << "\n";
-    return failure();
-  }
   FailureOr<planner::ModelProfile> model = planner::profileModel(forward);
   if (failed(model))
     return failure();

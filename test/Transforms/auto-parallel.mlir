@@ -13,7 +13,7 @@
 // CLUSTER: error: unknown cluster 'tpu-pod'; known: cpu-local, dgx-a100-40g, dgx-a100-80g, dgx-h100, h200-node (or give a cluster file, NAME.json)
 // DEVICES: error: no mesh of 13 devices runs this model
 // OBJECTIVE: for the --objective option: Cannot find option named 'cost'!
-// TWICE: error: already has a plan or a mesh: cleave-auto-parallel plans an unpartitioned model
+// TWICE: error: cleave-auto-parallel: the module already has a plan or a mesh; a plan is recorded once, on an unpartitioned model
 // BOTH: error: cleave-parallelize: the module has a plan (cleave.plan); give neither mesh nor strategy
 
 // A two-block GPT of width 32 (the forward cleave-models builds, checked

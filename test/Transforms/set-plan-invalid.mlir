@@ -20,4 +20,4 @@ module {
 // AXIS: error: cleave-set-plan: plan: mesh axes are dp, tp and pp, got 'ep'
 // VIRTUAL: error: cleave-set-plan: plan: only the interleaved schedule runs several virtual stages per rank
 // PRECISION: error: cleave-set-plan: plan: precision must be f32, bf16 or f16, got 'fp8'
-// PLANNED: error: cleave-set-plan: the module already has a plan or a mesh
+// PLANNED: error: cleave-set-plan: the module already has a plan or a mesh; a plan is recorded once, on an unpartitioned model

@@ -185,6 +185,15 @@ ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return verifyScheduleKind(emitError, "", kind, virtualStages);
 }
 
+LogicalResult mlir::cleave::verifyUnplanned(ModuleOp module, StringRef pass) {
+  if (!module->hasAttr(CleaveDialect::kPlanAttrName) &&
+      module.getOps<MeshOp>().empty())
+    return success();
+  return module.emitError(pass)
+         << ": the module already has a plan or a mesh; a plan is recorded "
+            "once, on an unpartitioned model";
+}
+
 /// The axes of a plan's mesh; an empty mesh is one device.
 static FailureOr<SmallVector<MeshAxisSpec>>
 parsePlanMesh(StringRef mesh, std::string &message) {

@@ -22,12 +22,8 @@ struct AutoParallelPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (module->hasAttr(CleaveDialect::kPlanAttrName) ||
-        !module.getOps<MeshOp>().empty()) {
-      module.emitError("already has a plan or a mesh: cleave-auto-parallel "
-                       "plans an unpartitioned model");
+    if (failed(verifyUnplanned(module, getArgument())))
       return signalPassFailure();
-    }
     // The named function, else the one with cleave.role forward, else the
     // only one.
     SmallVector<func::FuncOp> candidates;

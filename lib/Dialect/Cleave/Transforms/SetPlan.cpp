@@ -30,12 +30,8 @@ struct SetPlanPass : public cleave::impl::CleaveSetPlanBase<SetPlanPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (module->hasAttr(CleaveDialect::kPlanAttrName) ||
-        !module.getOps<MeshOp>().empty()) {
-      module.emitError("cleave-set-plan: the module already has a plan or a "
-                       "mesh");
+    if (failed(verifyUnplanned(module, getArgument())))
       return signalPassFailure();
-    }
     std::string message;
     FailureOr<SmallVector<MeshAxisSpec>> axes =
         mesh.empty() ? SmallVector<MeshAxisSpec>()

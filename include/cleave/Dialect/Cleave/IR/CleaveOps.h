@@ -63,6 +63,11 @@ class ShardingAttr;
 LogicalResult verifySharding(Operation *anchor, ShardingAttr sharding,
                              Type type, SymbolTableCollection *symbols);
 
+/// Fails with an error naming `pass` unless `module` has neither a
+/// `cleave.plan` nor a mesh: a plan is recorded once, on an unpartitioned
+/// model.
+LogicalResult verifyUnplanned(ModuleOp module, StringRef pass);
+
 /// One axis of a mesh as a person types it.
 struct MeshAxisSpec {
   std::string name;
