@@ -203,16 +203,24 @@ LogicalResult mlir::cleave::driver::compileModel(
   };
   PassManager planning(&context, ModuleOp::getOperationName());
   addPlanning(planning);
-  if (failed(planning.run(*module)))
+  // The whole pipeline as it runs, for --print-pipeline and the log: the
+  // planned phase from the options as given, before the plan replaces them.
+  OpPassManager whole(ModuleOp::getOperationName());
+  addPlanning(whole);
+  // A plan's errors concern options, not the module: do not print it.
+  bool printOp = context.shouldPrintOpOnDiagnostic();
+  context.printOpOnDiagnostic(false);
+  LogicalResult planned = planning.run(*module);
+  context.printOpOnDiagnostic(printOp);
+  if (failed(planned))
     return failure();
   auto plan = (*module)->getAttrOfType<PlanAttr>(CleaveDialect::kPlanAttrName);
   setPlanOptions(plan, options);
-  if (request.autoPlan) {
+  if (request.autoPlan)
     describePlan(plan, log);
-    if (failed(verifyTrainingPipelineOptions(options, message))) {
-      error() << message << "\n";
-      return failure();
-    }
+  if (failed(verifyTrainingPipelineOptions(options, message))) {
+    error() << message << "\n";
+    return failure();
   }
   int64_t pipelineRanks = options.getPipelineRanks();
   if (pipelineRanks && !request.initParams.empty()) {
@@ -222,9 +230,6 @@ LogicalResult mlir::cleave::driver::compileModel(
     return failure();
   }
   PassManager pm(&context, ModuleOp::getOperationName());
-  // The whole pipeline as it ran, for --print-pipeline and the log.
-  OpPassManager whole(ModuleOp::getOperationName());
-  addPlanning(whole);
   if (options.compileTo != CompilePhase::Planned) {
     buildPlannedPipeline(pm, options);
     buildPlannedPipeline(whole, options);

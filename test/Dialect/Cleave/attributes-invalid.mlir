@@ -235,7 +235,7 @@ module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategie
 
 // -----
 
-// expected-error @+1 {{plan: layers_per_stage needs one positive count per pp rank, 2 here}}
+// expected-error @+1 {{plan: layers_per_stage needs one count of at least 1 per pp rank (2 here), got [4, 4, 4]}}
 module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [4, 4, 4], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
 }
 
@@ -267,6 +267,24 @@ module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,tp=2", strategies = [
 
 // expected-error @+1 {{plan: a mesh is axis=size pairs like dp=2,tp=2, got ','}}
 module attributes {cleave.plan = #cleave.plan<mesh = ",", strategies = []>} {
+}
+
+// -----
+
+// expected-error @+1 {{plan: schedule, virtual_stages and layers_per_stage need a pp axis with the strategy pipeline}}
+module attributes {cleave.plan = #cleave.plan<mesh = "dp=2", strategies = ["dp"], layers_per_stage = [3]>} {
+}
+
+// -----
+
+// expected-error @+1 {{plan: schedule, virtual_stages and layers_per_stage need a pp axis with the strategy pipeline}}
+module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=1", strategies = ["dp", "none"], schedule = "interleaved", virtual_stages = 2>} {
+}
+
+// -----
+
+// expected-error @+1 {{plan: layers_per_stage sets whole stages; virtual stages split the blocks evenly}}
+module attributes {cleave.plan = #cleave.plan<mesh = "pp=2", strategies = ["pipeline"], schedule = "interleaved", virtual_stages = 2, layers_per_stage = [6, 6]>} {
 }
 
 // -----

@@ -64,8 +64,8 @@ module attributes {cleave.schedule = #cleave.schedule<"interleaved", ranks = 2, 
 // -----
 
 // The plan cleave-auto-parallel records.
-// CHECK: module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 5.000000e-01 : f64, peak_memory_bytes = 1.000000e+09 : f64, mfu = 2.500000e-01 : f64>}
-module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
+// CHECK: module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "gpipe", layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 5.000000e-01 : f64, peak_memory_bytes = 1.000000e+09 : f64, mfu = 2.500000e-01 : f64>}
+module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "megatron"], micro_batch_size = 4, micro_batches = 8, schedule = "gpipe", virtual_stages = 1, layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
 }
 
 // -----

@@ -264,7 +264,7 @@ LogicalResult PlanAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                        << " strategies for the " << axes->size()
                        << " axes of mesh \"" << mesh << "\"";
   int64_t pp = 1;
-  bool dataParallel = false;
+  bool dataParallel = false, pipelined = false;
   for (auto [axis, attr] : llvm::zip(*axes, strategies)) {
     auto strategy = dyn_cast<StringAttr>(attr);
     SmallVector<StringRef> allowed =
@@ -285,6 +285,7 @@ LogicalResult PlanAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                          << axis.size << " devices needs a strategy";
     if (axis.name == "pp")
       pp = axis.size;
+    pipelined |= strategy.getValue() == "pipeline";
     dataParallel |= axis.name == "dp" && strategy.getValue() != "none";
     bool zero = strategy.getValue().starts_with("zero");
     if (axis.name == "dp" &&
@@ -303,10 +304,14 @@ LogicalResult PlanAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (layersPerStageAttr) {
     ArrayRef<int64_t> layersPerStage = layersPerStageAttr.asArrayRef();
     if (static_cast<int64_t>(layersPerStage.size()) != pp ||
-        llvm::any_of(layersPerStage, [](int64_t n) { return n < 1; }))
-      return emitError() << "plan: layers_per_stage needs one positive count "
-                            "per pp rank, "
-                         << pp << " here";
+        llvm::any_of(layersPerStage, [](int64_t n) { return n < 1; })) {
+      InFlightDiagnostic diag =
+          emitError() << "plan: layers_per_stage needs one count of at least "
+                         "1 per pp rank ("
+                      << pp << " here), got [";
+      llvm::interleaveComma(layersPerStage, diag);
+      return diag << "]";
+    }
   }
   if (zeroStage > 0 && !dataParallel)
     return emitError() << "plan: ZeRO shards over a dp axis, which mesh \""
@@ -319,6 +324,14 @@ LogicalResult PlanAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if ((stepTime || peakMemory || mfu) && cluster.empty())
     return emitError() << "plan: a prediction needs the cluster it was "
                           "priced on";
+  if (!pipelined &&
+      (schedule != "1f1b" || virtualStages != 1 || layersPerStageAttr))
+    return emitError() << "plan: schedule, virtual_stages and "
+                          "layers_per_stage need a pp axis with the "
+                          "strategy pipeline";
+  if (layersPerStageAttr && virtualStages != 1)
+    return emitError() << "plan: layers_per_stage sets whole stages; "
+                          "virtual stages split the blocks evenly";
   return success();
 }
 

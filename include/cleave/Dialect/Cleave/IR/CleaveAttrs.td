@@ -282,7 +282,7 @@ def Cleave_PlanAttr : Cleave_Attr<"Plan", "plan"> {
     ```mlir
     module attributes {cleave.plan = #cleave.plan<mesh = "dp=8,pp=1,tp=1",
         strategies = ["zero1", "none", "none"], micro_batch_size = 8,
-        layers_per_stage = [12], zero_stage = 1, precision = "bf16",
+        zero_stage = 1, precision = "bf16",
         padded_vocab = 50304, cluster = "dgx-a100-80g",
         step_time_s = 4.49e-02 : f64, peak_memory_bytes = 9.5e+09 : f64,
         mfu = 4.99e-01 : f64>}
@@ -297,8 +297,9 @@ def Cleave_PlanAttr : Cleave_Attr<"Plan", "plan"> {
     The verifier checks that the pieces agree: the mesh's axes and the
     strategy of each (an axis of more than one device needs one), the ZeRO
     stage against the dp strategy, the schedule against its virtual stages,
-    the stages against the pp axis, and that predictions name their
-    cluster.
+    the stages against the pp axis (a schedule other than 1f1b, virtual
+    stages and layers per stage need a pipelined pp axis; layers per stage
+    only with one virtual stage), and that predictions name their cluster.
   }];
   let parameters = (ins
       StringRefParameter<"mesh, outermost axis first">:$mesh,

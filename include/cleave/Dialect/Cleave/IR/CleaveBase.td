@@ -99,8 +99,9 @@ def Cleave_Dialect : Dialect {
     /// its stages run.
     static constexpr ::llvm::StringLiteral kScheduleAttrName =
         "cleave.schedule";
-    /// Module attribute set by cleave-auto-parallel: the chosen
-    /// #cleave.plan.
+    /// Module attribute set by cleave-auto-parallel (the planner's choice)
+    /// or cleave-set-plan (a person's): the #cleave.plan the training
+    /// pipeline follows.
     static constexpr ::llvm::StringLiteral kPlanAttrName = "cleave.plan";
     /// Operation attribute set by cleave-plan-memory: the arena byte offset
     /// of each result (an i64 array, one entry per result).
