@@ -184,14 +184,6 @@ void mlir::cleave::buildPlannedPipeline(
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
   };
-  // The strategies and the mesh come from the module's plan.
-  auto parallelize = [&](StringRef function) {
-    CleaveParallelizeOptions parallelize;
-    parallelize.function = function.str();
-    pm.addPass(createCleaveParallelize(parallelize));
-    cleanUp();
-  };
-
   // model
   cleanUp();
   if (training && options.precision != "f32") {
@@ -242,10 +234,14 @@ void mlir::cleave::buildPlannedPipeline(
   // sharded
   bool shardedAxes = llvm::any_of(
       mesh, [](const MeshAxisSpec &axis) { return axis.name != "pp"; });
-  if (shardedAxes)
-    parallelize(options.mode == CompileMode::Forward && !pipelineRanks
-                    ? StringRef(options.function)
-                    : StringRef());
+  if (shardedAxes) {
+    // The strategies and the mesh come from the module's plan.
+    CleaveParallelizeOptions parallelize;
+    if (options.mode == CompileMode::Forward)
+      parallelize.function = options.function;
+    pm.addPass(createCleaveParallelize(parallelize));
+    cleanUp();
+  }
   if (options.compileTo == CompilePhase::Sharded)
     return;
 

@@ -202,34 +202,38 @@ parsePlanMesh(StringRef mesh, std::string &message) {
   return parseMeshSpec(mesh, message);
 }
 
-int64_t PlanAttr::getAxisSize(StringRef name) const {
+/// A verified plan's axes, each with its strategy, in mesh order.
+static SmallVector<std::pair<MeshAxisSpec, StringRef>>
+getAxisStrategies(PlanAttr plan) {
   std::string message;
-  FailureOr<SmallVector<MeshAxisSpec>> axes = parsePlanMesh(getMesh(), message);
+  FailureOr<SmallVector<MeshAxisSpec>> axes =
+      parsePlanMesh(plan.getMesh(), message);
+  SmallVector<std::pair<MeshAxisSpec, StringRef>> result;
   if (succeeded(axes))
-    for (const MeshAxisSpec &axis : *axes)
-      if (axis.name == name)
-        return axis.size;
+    for (auto [axis, strategy] : llvm::zip(*axes, plan.getStrategies()))
+      result.push_back({axis, cast<StringAttr>(strategy).getValue()});
+  return result;
+}
+
+int64_t PlanAttr::getAxisSize(StringRef name) const {
+  for (const auto &[axis, strategy] : getAxisStrategies(*this))
+    if (axis.name == name)
+      return axis.size;
   return 1;
 }
 
 StringRef PlanAttr::getAxisStrategy(StringRef name) const {
-  std::string message;
-  FailureOr<SmallVector<MeshAxisSpec>> axes = parsePlanMesh(getMesh(), message);
-  if (succeeded(axes))
-    for (auto [axis, strategy] : llvm::zip(*axes, getStrategies()))
-      if (axis.name == name)
-        return cast<StringAttr>(strategy).getValue();
+  for (const auto &[axis, strategy] : getAxisStrategies(*this))
+    if (axis.name == name)
+      return strategy;
   return "none";
 }
 
 SmallVector<MeshAxisSpec> PlanAttr::getUsedAxes() const {
-  std::string message;
-  FailureOr<SmallVector<MeshAxisSpec>> axes = parsePlanMesh(getMesh(), message);
   SmallVector<MeshAxisSpec> used;
-  if (succeeded(axes))
-    for (auto [axis, strategy] : llvm::zip(*axes, getStrategies()))
-      if (cast<StringAttr>(strategy).getValue() != "none")
-        used.push_back(axis);
+  for (const auto &[axis, strategy] : getAxisStrategies(*this))
+    if (strategy != "none")
+      used.push_back(axis);
   return used;
 }
 

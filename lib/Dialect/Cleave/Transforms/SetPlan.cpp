@@ -4,6 +4,7 @@
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
 
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 
 namespace mlir::cleave {
 #define GEN_PASS_DEF_CLEAVESETPLAN
@@ -47,7 +48,7 @@ struct SetPlanPass : public cleave::impl::CleaveSetPlanBase<SetPlanPass> {
                           : axis.name == "tp" ? "megatron"
                           : axis.name == "pp" ? "pipeline"
                                               : "";
-    llvm::StringMap<std::string> named;
+    llvm::StringSet<> named;
     for (StringRef name : strategy) {
       name = name.trim();
       StringRef axis = getStrategyAxis(name);
@@ -62,13 +63,12 @@ struct SetPlanPass : public cleave::impl::CleaveSetPlanBase<SetPlanPass> {
         return signalPassFailure();
       }
       // `dp,zeroN` spells ZeRO's data parallelism too.
-      auto [previous, first] = named.try_emplace(axis, name.str());
-      if (!first && !(previous->second == "dp" && name.starts_with("zero"))) {
+      if (!named.insert(axis).second &&
+          !(byAxis[axis] == "dp" && name.starts_with("zero"))) {
         module.emitError("cleave-set-plan: two strategies for the ")
-            << axis << " axis: " << previous->second << " and " << name;
+            << axis << " axis: " << byAxis[axis] << " and " << name;
         return signalPassFailure();
       }
-      previous->second = name.str();
       byAxis[axis] = name.str();
     }
     Builder builder(module.getContext());
