@@ -75,7 +75,7 @@ TEST_F(CostTest, TransposedLhsContractsOverRows) {
 TEST_F(CostTest, AttentionCountsBothProductsInFull) {
   auto op = parseFirst<AttentionOp>(R"mlir(
     func.func @f(%q: tensor<2x3x5x8xf32>, %k: tensor<2x3x7x8xf32>) {
-      %0 = cleave.attention %q, %k, %k causal : tensor<2x3x5x8xf32>, tensor<2x3x7x8xf32>, tensor<2x3x7x8xf32>
+      %0:2 = cleave.attention %q, %k, %k causal : tensor<2x3x5x8xf32>, tensor<2x3x7x8xf32>, tensor<2x3x7x8xf32>
       return
     })mlir");
   ASSERT_TRUE(op);

@@ -103,16 +103,28 @@ TEST_F(ShardingRuleTest, RowOpsReadTheirRowsWhole) {
 
   ShardingRule attention = ruleOf(R"mlir(
     func.func @f(%q: tensor<2x4x8x16xf32>, %k: tensor<2x4x12x16xf32>) {
-      %0 = cleave.attention %q, %k, %k causal : tensor<2x4x8x16xf32>, tensor<2x4x12x16xf32>, tensor<2x4x12x16xf32>
+      %0:2 = cleave.attention %q, %k, %k causal : tensor<2x4x8x16xf32>, tensor<2x4x12x16xf32>, tensor<2x4x12x16xf32>
       return
     })mlir");
   // Batch and heads are parallel; keys, head size and (causal) queries
-  // are whole.
+  // are whole. The logsumexp has the queries' rows.
   EXPECT_EQ(attention.factorSizes, (SmallVector<int64_t>{2, 4, 8, 12, 16}));
   EXPECT_EQ(attention.factorKinds[1], FactorKind::Parallel);
   EXPECT_EQ(attention.factorKinds[2], FactorKind::NeedsReplication);
   EXPECT_EQ(attention.factorKinds[3], FactorKind::NeedsReplication);
   EXPECT_EQ(toDims(attention.operands[1]), (Dims{{0}, {1}, {3}, {4}}));
+  EXPECT_EQ(toDims(attention.results[1]), (Dims{{0}, {1}, {2}}));
+
+  // Self-attention: q and k have one type, and k still takes the keys'
+  // factor, by position.
+  ShardingRule self = ruleOf(R"mlir(
+    func.func @f(%q: tensor<2x4x8x16xf32>) {
+      %0:2 = cleave.attention %q, %q, %q : tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>
+      return
+    })mlir");
+  EXPECT_EQ(self.factorKinds[2], FactorKind::Parallel);
+  EXPECT_EQ(toDims(self.operands[0]), (Dims{{0}, {1}, {2}, {4}}));
+  EXPECT_EQ(toDims(self.operands[1]), (Dims{{0}, {1}, {3}, {4}}));
 }
 
 TEST_F(ShardingRuleTest, EmbeddingAndLossSplitTheVocabulary) {

@@ -46,7 +46,7 @@ Value mlir::cleave::buildGptLoss(ModelBuilder &b) {
     Value q = b.splitHeads(b.linear(normed, prefix + ".attn.q", h, h, true));
     Value k = b.splitHeads(b.linear(normed, prefix + ".attn.k", h, h, true));
     Value v = b.splitHeads(b.linear(normed, prefix + ".attn.v", h, h, true));
-    Value attended = b.create<AttentionOp>(q.getType(), q, k, v,
+    Value attended = b.create<AttentionOp>(q, k, v,
                                            /*causal=*/true,
                                            /*scale=*/FloatAttr());
     Value projected = b.linear(b.mergeHeads(attended), prefix + ".attn.out", h,

@@ -45,7 +45,7 @@ Value mlir::cleave::buildLlamaLoss(ModelBuilder &b) {
     Value k = rotary(
         b.splitHeads(b.linear(normed, prefix + ".attn.k", h, h, false)));
     Value v = b.splitHeads(b.linear(normed, prefix + ".attn.v", h, h, false));
-    Value attended = b.create<AttentionOp>(q.getType(), q, k, v,
+    Value attended = b.create<AttentionOp>(q, k, v,
                                            /*causal=*/true,
                                            /*scale=*/FloatAttr());
     x = b.create<AddOp>(x, b.linear(b.mergeHeads(attended), prefix + ".attn.o",

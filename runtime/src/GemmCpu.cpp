@@ -1,7 +1,8 @@
 //===- GemmCpu.cpp - GEMM on OpenBLAS -------------------------------------===//
 //
 // f32 and f64 go straight to cblas; bf16 and f16 are widened to f32 in a
-// scratch buffer, multiplied, and rounded back. A batch that shares its
+// scratch buffer, multiplied, and rounded back (or, with wideOutput, left
+// in f32). A batch that shares its
 // right-hand side and has contiguous left-hand sides is one tall GEMM, which
 // is how every `[batch, seq, hidden] x [hidden, out]` projection runs.
 //
@@ -20,6 +21,7 @@ namespace {
 
 template <typename T>
 void multiply(const GemmArgs &args, const T *a, const T *b, T *c) {
+  T beta = args.accumulate ? T(1) : T(0);
   CBLAS_TRANSPOSE transA = args.transposeA ? CblasTrans : CblasNoTrans;
   CBLAS_TRANSPOSE transB = args.transposeB ? CblasTrans : CblasNoTrans;
   blasint lda = static_cast<blasint>(args.transposeA ? args.m : args.k);
@@ -41,11 +43,11 @@ void multiply(const GemmArgs &args, const T *a, const T *b, T *c) {
     if constexpr (std::is_same_v<T, float>)
       cblas_sgemm(CblasRowMajor, transA, transB, static_cast<blasint>(m),
                   static_cast<blasint>(args.n), static_cast<blasint>(args.k),
-                  1.0f, ai, lda, bi, ldb, 0.0f, ci, ldc);
+                  1.0f, ai, lda, bi, ldb, beta, ci, ldc);
     else
       cblas_dgemm(CblasRowMajor, transA, transB, static_cast<blasint>(m),
                   static_cast<blasint>(args.n), static_cast<blasint>(args.k),
-                  1.0, ai, lda, bi, ldb, 0.0, ci, ldc);
+                  1.0, ai, lda, bi, ldb, beta, ci, ldc);
   }
 }
 
@@ -70,17 +72,33 @@ template <typename T>
 Status multiplyNarrow(Context &context, const GemmArgs &args) {
   int64_t countA = getOperandElements(args.batch, args.strideA, args.m * args.k);
   int64_t countB = getOperandElements(args.batch, args.strideB, args.k * args.n);
-  int64_t countC = getOperandElements(args.batch, args.strideC, args.m * args.n);
+  int64_t countC =
+      args.wideOutput
+          ? 0
+          : getOperandElements(args.batch, args.strideC, args.m * args.n);
   void *buffer = nullptr;
   CLEAVE_RETURN_IF_ERROR(context.getScratch(
       ScratchSlot::Gemm, (countA + countB + countC) * sizeof(float), &buffer));
   float *a = static_cast<float *>(buffer);
   float *b = a + countA;
-  float *c = b + countB;
   widenKernel(countA, static_cast<const T *>(args.a), a);
   widenKernel(countB, static_cast<const T *>(args.b), b);
+  if (args.wideOutput) {
+    multiply<float>(args, a, b, static_cast<float *>(args.c));
+    return Status::success();
+  }
+  // Only the matrices of C: a stride past m * n leaves rows between them
+  // (a tile of a larger tensor) that belong to someone else.
+  float *c = b + countB;
+  T *out = static_cast<T *>(args.c);
+  int64_t matrix = args.m * args.n;
+  int64_t matrices = args.strideC == 0 ? 1 : args.batch;
+  if (args.accumulate)
+    for (int64_t i = 0; i < matrices; ++i)
+      widenKernel(matrix, out + i * args.strideC, c + i * args.strideC);
   multiply<float>(args, a, b, c);
-  narrowKernel(countC, c, static_cast<T *>(args.c));
+  for (int64_t i = 0; i < matrices; ++i)
+    narrowKernel(matrix, c + i * args.strideC, out + i * args.strideC);
   return Status::success();
 }
 

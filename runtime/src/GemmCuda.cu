@@ -5,6 +5,9 @@
 // transpose flags. f32 computes in full f32 (TF32 tensor cores only when
 // the context allows them), bf16 and f16 with f32 accumulation, f64 in f64.
 //
+// With wideOutput, bf16 and f16 products are written to (or, accumulating,
+// added into) an f32 C.
+//
 // The descriptors of a shape and the algorithm cuBLASLt's heuristic picks
 // for it are made on the shape's first call and kept in the context's plan
 // cache: the heuristic is asked once per shape, not once per call.
@@ -30,22 +33,24 @@ struct LtTypes {
   cudaDataType_t data;
   cudaDataType_t scale;
   cublasComputeType_t compute;
+  cudaDataType_t output; // C's type
 };
 
 bool getLtTypes(DType dtype, bool allowTf32, LtTypes &types) {
   switch (dtype) {
   case DType::F64:
-    types = {CUDA_R_64F, CUDA_R_64F, CUBLAS_COMPUTE_64F};
+    types = {CUDA_R_64F, CUDA_R_64F, CUBLAS_COMPUTE_64F, CUDA_R_64F};
     return true;
   case DType::F32:
     types = {CUDA_R_32F, CUDA_R_32F,
-             allowTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F};
+             allowTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
+             CUDA_R_32F};
     return true;
   case DType::BF16:
-    types = {CUDA_R_16BF, CUDA_R_32F, CUBLAS_COMPUTE_32F};
+    types = {CUDA_R_16BF, CUDA_R_32F, CUBLAS_COMPUTE_32F, CUDA_R_16BF};
     return true;
   case DType::F16:
-    types = {CUDA_R_16F, CUDA_R_32F, CUBLAS_COMPUTE_32F};
+    types = {CUDA_R_16F, CUDA_R_32F, CUBLAS_COMPUTE_32F, CUDA_R_16F};
     return true;
   default:
     return false;
@@ -73,21 +78,22 @@ struct GemmPlan {
 /// shape after the tall-GEMM rewrite.
 struct GemmKey {
   DType dtype;
-  bool tf32, transposeA, transposeB;
+  bool tf32, wideOutput, transposeA, transposeB;
   int64_t batch, m, n, k, strideA, strideB, strideC;
   bool operator==(const GemmKey &other) const {
     return dtype == other.dtype && tf32 == other.tf32 &&
-           transposeA == other.transposeA && transposeB == other.transposeB &&
-           batch == other.batch && m == other.m && n == other.n &&
-           k == other.k && strideA == other.strideA &&
-           strideB == other.strideB && strideC == other.strideC;
+           wideOutput == other.wideOutput && transposeA == other.transposeA &&
+           transposeB == other.transposeB && batch == other.batch &&
+           m == other.m && n == other.n && k == other.k &&
+           strideA == other.strideA && strideB == other.strideB &&
+           strideC == other.strideC;
   }
 };
 
 struct GemmKeyHash {
   size_t operator()(const GemmKey &key) const {
-    size_t hash = static_cast<size_t>(key.dtype) * 8 + key.tf32 * 4 +
-                  key.transposeA * 2 + key.transposeB;
+    size_t hash = static_cast<size_t>(key.dtype) * 16 + key.wideOutput * 8 +
+                  key.tf32 * 4 + key.transposeA * 2 + key.transposeB;
     for (int64_t value : {key.batch, key.m, key.n, key.k, key.strideA,
                           key.strideB, key.strideC})
       hash = hash * 1000003u ^ std::hash<int64_t>()(value);
@@ -161,7 +167,7 @@ Status makePlan(Context &context, const LtTypes &types, const GemmArgs &args,
       !ok(cublasLtMatrixLayoutCreate(&plan.layouts[1], types.data, secondRows,
                                      secondCols, secondRows),
           "cublasLtMatrixLayoutCreate(A)") ||
-      !ok(cublasLtMatrixLayoutCreate(&plan.layouts[2], types.data, args.n,
+      !ok(cublasLtMatrixLayoutCreate(&plan.layouts[2], types.output, args.n,
                                      args.m, args.n),
           "cublasLtMatrixLayoutCreate(C)"))
     return ok.getFailure();
@@ -212,6 +218,8 @@ Status gemm(Context &context, DType dtype, const GemmArgs &input,
   if (!getLtTypes(dtype, context.getGemmAllowsTf32(), types))
     return Status::error(std::string("gemm at ") + location +
                          ": unsupported element type " + getDTypeName(dtype));
+  if (input.wideOutput && dtype != DType::F64)
+    types.output = CUDA_R_32F;
   if (input.batch <= 0 || input.m <= 0 || input.n <= 0 || input.k <= 0)
     return Status::error(std::string("gemm at ") + location +
                          ": empty or negative dimensions");
@@ -228,10 +236,15 @@ Status gemm(Context &context, DType dtype, const GemmArgs &input,
   void *workspace = nullptr;
   CLEAVE_RETURN_IF_ERROR(
       context.getScratch(ScratchSlot::Gemm, kWorkspaceBytes, &workspace));
-  GemmKey key{dtype,       context.getGemmAllowsTf32(),
-              args.transposeA, args.transposeB,
-              args.batch,  args.m,
-              args.n,      args.k,
+  GemmKey key{dtype,
+              context.getGemmAllowsTf32(),
+              args.wideOutput,
+              args.transposeA,
+              args.transposeB,
+              args.batch,
+              args.m,
+              args.n,
+              args.k,
               args.batch > 1 ? args.strideA : 0,
               args.batch > 1 ? args.strideB : 0,
               args.batch > 1 ? args.strideC : 0};
@@ -244,8 +257,8 @@ Status gemm(Context &context, DType dtype, const GemmArgs &input,
   }
   const GemmPlan &plan = *found->second;
 
-  double alpha64 = 1.0, beta64 = 0.0;
-  float alpha32 = 1.0f, beta32 = 0.0f;
+  double alpha64 = 1.0, beta64 = args.accumulate ? 1.0 : 0.0;
+  float alpha32 = 1.0f, beta32 = args.accumulate ? 1.0f : 0.0f;
   const void *alpha = dtype == DType::F64 ? static_cast<const void *>(&alpha64)
                                           : static_cast<const void *>(&alpha32);
   const void *beta = dtype == DType::F64 ? static_cast<const void *>(&beta64)

@@ -239,9 +239,11 @@ Status run(const Program &program, const RunOptions &options,
         std::chrono::steady_clock::now() - start;
     perRunMilliseconds = elapsed.count() / options.repeat;
     if (isLogger)
-      std::printf("time: %.3f ms per run (mean of %d, %s)\n",
-                  perRunMilliseconds, options.repeat,
-                  Context::getBackendName());
+      std::printf("time: %.3f ms per run (mean of %d, %s)\n"
+                  "peak_memory: %.1f MiB\n",
+                  perRunMilliseconds, options.repeat, Context::getBackendName(),
+                  static_cast<double>(context.getPeakAllocatedBytes()) /
+                      (1 << 20));
   }
 
   std::vector<std::vector<uint8_t>> outputs(program.numResults);

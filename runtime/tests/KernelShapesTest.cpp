@@ -242,55 +242,139 @@ TYPED_TEST(KernelShapesTest, SoftmaxAndItsGradient) {
     }
 }
 
-TYPED_TEST(KernelShapesTest, CausalAttentionSoftmaxMasksTheFuture) {
+struct AttentionShape {
+  int64_t batch, s, t, d;
+  bool causal;
+};
+
+/// Fewer queries than keys (the causal offset), one key tile, several
+/// tiles of which the last is partial, non-causal over many keys, and head
+/// size 128.
+const AttentionShape kAttentionShapes[] = {{2, 3, 16, 8, true},
+                                           {1, 300, 300, 64, true},
+                                           {2, 5, 200, 16, false},
+                                           {1, 130, 130, 128, true}};
+
+/// Attention and its gradients in double, from the definition: the
+/// probabilities of the whole score matrix.
+struct AttentionReference {
+  std::vector<double> output, statistics, queryGrad, keyGrad, valueGrad;
+
+  AttentionReference(const AttentionShape &shape, double scale,
+                     const std::vector<double> &q, const std::vector<double> &k,
+                     const std::vector<double> &v,
+                     const std::vector<double> &outputGrad) {
+    const int64_t s = shape.s, t = shape.t, d = shape.d;
+    output.assign(shape.batch * s * d, 0);
+    statistics.assign(shape.batch * s, 0);
+    queryGrad.assign(q.size(), 0);
+    keyGrad.assign(k.size(), 0);
+    valueGrad.assign(v.size(), 0);
+    for (int64_t b = 0; b < shape.batch; ++b)
+      for (int64_t i = 0; i < s; ++i) {
+        int64_t visible = shape.causal ? i + (t - s) + 1 : t;
+        const double *qi = &q[(b * s + i) * d];
+        const double *doi = &outputGrad[(b * s + i) * d];
+        std::vector<double> p(visible);
+        double largest = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < visible; ++j) {
+          double dot = 0;
+          for (int64_t l = 0; l < d; ++l)
+            dot += qi[l] * k[(b * t + j) * d + l];
+          p[j] = scale * dot;
+          largest = std::max(largest, p[j]);
+        }
+        for (double &w : p)
+          sum += (w = std::exp(w - largest));
+        for (double &w : p)
+          w /= sum;
+        statistics[b * s + i] = largest + std::log(sum);
+        // dP = dO v^T, dS = P (dP - sum(P dP)).
+        std::vector<double> dp(visible);
+        double delta = 0;
+        for (int64_t j = 0; j < visible; ++j) {
+          const double *vj = &v[(b * t + j) * d];
+          for (int64_t l = 0; l < d; ++l) {
+            output[(b * s + i) * d + l] += p[j] * vj[l];
+            valueGrad[(b * t + j) * d + l] += p[j] * doi[l];
+            dp[j] += doi[l] * vj[l];
+          }
+          delta += p[j] * dp[j];
+        }
+        for (int64_t j = 0; j < visible; ++j) {
+          double ds = scale * p[j] * (dp[j] - delta);
+          for (int64_t l = 0; l < d; ++l) {
+            queryGrad[(b * s + i) * d + l] += ds * k[(b * t + j) * d + l];
+            keyGrad[(b * t + j) * d + l] += ds * qi[l];
+          }
+        }
+      }
+  }
+};
+
+TYPED_TEST(KernelShapesTest, AttentionAndItsGradientsByKeyTiles) {
   using T = TypeParam;
-  // Scores of [batch 2, s 3, t 16]: query i sees keys j <= i + 13 (rows
-  // of 16 take 128-bit accesses on the GPU).
-  const int64_t batch = 2, s = 3, t = 16, d = 8;
-  std::vector<T> q = makeValues<T>(batch * s * d, 3),
-                 k = makeValues<T>(batch * t * d, 4),
-                 v = makeValues<T>(batch * t * d, 5);
-  DeviceTensor<T> dq(this->context, q, 0), dk(this->context, k, 0),
-      dv(this->context, v, 0), out(this->context, batch * s * d, 0);
-  AttentionArgs args;
-  args.batch = batch;
-  args.s = s;
-  args.t = t;
-  args.d = d;
-  args.causal = true;
-  args.scale = 0.35;
-  args.q = dq.get();
-  args.k = dk.get();
-  args.v = dv.get();
-  args.output = out.get();
-  std::vector<T> got = this->runTwice(out, [&] {
-    return attention(this->context, this->kDType, args, "test");
-  }, "attention");
-  std::vector<double> wq = widen(q), wk = widen(k), wv = widen(v);
-  std::vector<double> expected(batch * s * d);
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t i = 0; i < s; ++i) {
-      int64_t visible = i + (t - s) + 1;
-      std::vector<double> weights(visible);
-      double largest = -INFINITY, sum = 0;
-      for (int64_t j = 0; j < visible; ++j) {
-        double dot = 0;
-        for (int64_t l = 0; l < d; ++l)
-          dot += wq[(b * s + i) * d + l] * wk[(b * t + j) * d + l];
-        weights[j] = 0.35 * dot;
-        largest = std::max(largest, weights[j]);
-      }
-      for (double &w : weights)
-        sum += (w = std::exp(w - largest));
-      for (int64_t l = 0; l < d; ++l) {
-        double value = 0;
-        for (int64_t j = 0; j < visible; ++j)
-          value += weights[j] / sum * wv[(b * t + j) * d + l];
-        expected[(b * s + i) * d + l] = value;
-      }
-    }
-  // The probabilities are rounded to T between the two products.
-  expectClose(got, expected, 4 * this->kTolerance, "attention");
+  using C = cleave::compute_t<T>;
+  for (const AttentionShape &shape : kAttentionShapes) {
+    std::string what = "attention " + std::to_string(shape.batch) + "x" +
+                       std::to_string(shape.s) + "x" + std::to_string(shape.t) +
+                       "x" + std::to_string(shape.d) +
+                       (shape.causal ? " causal" : "");
+    const int64_t queryCount = shape.batch * shape.s * shape.d;
+    const int64_t keyCount = shape.batch * shape.t * shape.d;
+    std::vector<T> q = makeValues<T>(queryCount, 3),
+                   k = makeValues<T>(keyCount, 4),
+                   v = makeValues<T>(keyCount, 5),
+                   outputGrad = makeValues<T>(queryCount, 6);
+    DeviceTensor<T> dq(this->context, q, 0), dk(this->context, k, 0),
+        dv(this->context, v, 0), ddo(this->context, outputGrad, 0),
+        out(this->context, queryCount, 0), gq(this->context, queryCount, 0),
+        gk(this->context, keyCount, 0), gv(this->context, keyCount, 0);
+    DeviceTensor<C> stats(this->context, shape.batch * shape.s, 0);
+    AttentionArgs args;
+    args.batch = shape.batch;
+    args.s = shape.s;
+    args.t = shape.t;
+    args.d = shape.d;
+    args.causal = shape.causal;
+    args.scale = 0.35;
+    args.q = dq.get();
+    args.k = dk.get();
+    args.v = dv.get();
+    args.output = out.get();
+    args.statistics = stats.get();
+    std::vector<T> got = this->runTwice(
+        out,
+        [&] { return attention(this->context, this->kDType, args, "test"); },
+        what);
+    AttentionReference reference(shape, args.scale, widen(q), widen(k),
+                                 widen(v), widen(outputGrad));
+    // Probabilities are rounded to T before they weigh the values.
+    expectClose(got, reference.output, 4 * this->kTolerance, what);
+    // The scores themselves are rounded to T.
+    std::vector<double> gotStats = widen(stats.read());
+    for (size_t i = 0; i < gotStats.size(); ++i)
+      EXPECT_NEAR(gotStats[i], reference.statistics[i],
+                  this->kTolerance * (1 + std::fabs(reference.statistics[i])))
+          << what << ": logsumexp of row " << i;
+
+    AttentionGradArgs grad;
+    grad.forward = args;
+    grad.outputGrad = ddo.get();
+    grad.queryGrad = gq.get();
+    grad.keyGrad = gk.get();
+    grad.valueGrad = gv.get();
+    auto runGrad = [&] {
+      return attentionGrad(this->context, this->kDType, grad, "test");
+    };
+    std::vector<T> keyGrad = this->runTwice(gk, runGrad, what + " dK");
+    // The probabilities and their gradients are rounded to T, and dQ and
+    // dK sum over many of them.
+    double tolerance = 8 * this->kTolerance;
+    expectClose(gq.read(), reference.queryGrad, tolerance, what + " dQ");
+    expectClose(keyGrad, reference.keyGrad, tolerance, what + " dK");
+    expectClose(gv.read(), reference.valueGrad, tolerance, what + " dV");
+  }
 }
 
 TYPED_TEST(KernelShapesTest, NormsAndTheirGradients) {

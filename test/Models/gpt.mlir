@@ -25,7 +25,7 @@
 // CHECK: cleave.matmul %[[LN1]], {{.*}} : tensor<2x8x32xf32>, tensor<32x32xf32> -> tensor<2x8x32xf32>
 // CHECK: cleave.reshape {{.*}} -> tensor<2x8x2x16xf32>
 // CHECK: %[[Q:.*]] = cleave.transpose {{.*}} perm [0, 2, 1, 3] {{.*}} -> tensor<2x2x8x16xf32>
-// CHECK: %[[ATT:.*]] = cleave.attention %[[Q]], {{.*}} causal {cleave.layer = #cleave.layer<0>}
+// CHECK: %[[ATT:[^,]*]], %{{.*}} = cleave.attention %[[Q]], {{.*}} causal {cleave.layer = #cleave.layer<0>}
 // CHECK: cleave.transpose %[[ATT]] perm [0, 2, 1, 3]
 // CHECK: %[[X1:.*]] = cleave.add %[[X0]], {{.*}} {cleave.layer = #cleave.layer<0>}
 // CHECK: cleave.layer_norm %[[X1]]

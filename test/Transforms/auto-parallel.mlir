@@ -74,8 +74,8 @@ module {
     %16 = cleave.add %14, %15 {cleave.layer = #cleave.layer<0>} : tensor<16x16x32xf32>
     %17 = cleave.reshape %16 {cleave.layer = #cleave.layer<0>} : tensor<16x16x32xf32> -> tensor<16x16x2x16xf32>
     %18 = cleave.transpose %17 perm [0, 2, 1, 3] {cleave.layer = #cleave.layer<0>} : tensor<16x16x2x16xf32> -> tensor<16x2x16x16xf32>
-    %19 = cleave.attention %8, %13, %18 causal {cleave.layer = #cleave.layer<0>} : tensor<16x2x16x16xf32>, tensor<16x2x16x16xf32>, tensor<16x2x16x16xf32>
-    %20 = cleave.transpose %19 perm [0, 2, 1, 3] {cleave.layer = #cleave.layer<0>} : tensor<16x2x16x16xf32> -> tensor<16x16x2x16xf32>
+    %19:2 = cleave.attention %8, %13, %18 causal {cleave.layer = #cleave.layer<0>} : tensor<16x2x16x16xf32>, tensor<16x2x16x16xf32>, tensor<16x2x16x16xf32>
+    %20 = cleave.transpose %19#0 perm [0, 2, 1, 3] {cleave.layer = #cleave.layer<0>} : tensor<16x2x16x16xf32> -> tensor<16x16x2x16xf32>
     %21 = cleave.reshape %20 {cleave.layer = #cleave.layer<0>} : tensor<16x16x2x16xf32> -> tensor<16x16x32xf32>
     %22 = cleave.matmul %21, %arg10 {cleave.layer = #cleave.layer<0>} : tensor<16x16x32xf32>, tensor<32x32xf32> -> tensor<16x16x32xf32>
     %23 = cleave.broadcast %arg11 dims [2] {cleave.layer = #cleave.layer<0>} : tensor<32xf32> -> tensor<16x16x32xf32>
@@ -106,8 +106,8 @@ module {
     %48 = cleave.add %46, %47 {cleave.layer = #cleave.layer<1>} : tensor<16x16x32xf32>
     %49 = cleave.reshape %48 {cleave.layer = #cleave.layer<1>} : tensor<16x16x32xf32> -> tensor<16x16x2x16xf32>
     %50 = cleave.transpose %49 perm [0, 2, 1, 3] {cleave.layer = #cleave.layer<1>} : tensor<16x16x2x16xf32> -> tensor<16x2x16x16xf32>
-    %51 = cleave.attention %40, %45, %50 causal {cleave.layer = #cleave.layer<1>} : tensor<16x2x16x16xf32>, tensor<16x2x16x16xf32>, tensor<16x2x16x16xf32>
-    %52 = cleave.transpose %51 perm [0, 2, 1, 3] {cleave.layer = #cleave.layer<1>} : tensor<16x2x16x16xf32> -> tensor<16x16x2x16xf32>
+    %51:2 = cleave.attention %40, %45, %50 causal {cleave.layer = #cleave.layer<1>} : tensor<16x2x16x16xf32>, tensor<16x2x16x16xf32>, tensor<16x2x16x16xf32>
+    %52 = cleave.transpose %51#0 perm [0, 2, 1, 3] {cleave.layer = #cleave.layer<1>} : tensor<16x2x16x16xf32> -> tensor<16x16x2x16xf32>
     %53 = cleave.reshape %52 {cleave.layer = #cleave.layer<1>} : tensor<16x16x2x16xf32> -> tensor<16x16x32xf32>
     %54 = cleave.matmul %53, %arg26 {cleave.layer = #cleave.layer<1>} : tensor<16x16x32xf32>, tensor<32x32xf32> -> tensor<16x16x32xf32>
     %55 = cleave.broadcast %arg27 dims [2] {cleave.layer = #cleave.layer<1>} : tensor<32xf32> -> tensor<16x16x32xf32>

@@ -118,3 +118,27 @@ func.func @forward(%x: tensor<2x3xf32> {cleave.param = "x"}) -> tensor<f32> attr
   %loss = cleave.reduce_sum %m dims [0] : tensor<2xf32> -> tensor<f32>
   return %loss : tensor<f32>
 }
+
+// -----
+
+// Attention's gradient reads the forward's output and logsumexp instead of
+// recomputing the softmax statistics.
+// CHECK-LABEL: func.func @train_step
+// CHECK:         %[[O:[^,]*]], %[[LSE:[^ ]*]] = cleave.attention %[[Q:[^,]*]], %[[K:[^,]*]], %[[V:[^ ]*]] causal
+// CHECK:         cleave.attention_grad %[[Q]], %[[K]], %[[V]], %[[O]], %[[LSE]], %{{.*}} causal : tensor<2x4x3xf32>, tensor<2x4x3xf32>
+func.func @forward(%q: tensor<2x4x3xf32> {cleave.param = "q"},
+                   %k: tensor<2x4x3xf32> {cleave.param = "k"},
+                   %v: tensor<2x4x3xf32> {cleave.param = "v"}) -> tensor<f32> attributes {cleave.role = #cleave.role<forward>} {
+  %o:2 = cleave.attention %q, %k, %v causal : tensor<2x4x3xf32>, tensor<2x4x3xf32>, tensor<2x4x3xf32>
+  %loss = cleave.reduce_sum %o#0 dims [0, 1, 2] : tensor<2x4x3xf32> -> tensor<f32>
+  return %loss : tensor<f32>
+}
+
+// -----
+
+func.func @forward(%q: tensor<2x4x3xf32> {cleave.param = "q"}) -> tensor<f32> attributes {cleave.role = #cleave.role<forward>} {
+  // expected-error@+1 {{'cleave.attention' op cannot be differentiated through its logsumexp}}
+  %o:2 = cleave.attention %q, %q, %q : tensor<2x4x3xf32>, tensor<2x4x3xf32>, tensor<2x4x3xf32>
+  %loss = cleave.reduce_sum %o#1 dims [0, 1] : tensor<2x4xf32> -> tensor<f32>
+  return %loss : tensor<f32>
+}

@@ -39,3 +39,16 @@ func.func @forward(%x: tensor<2xf32> {cleave.param = "x"}) -> tensor<f32> attrib
   %loss = cleave.reduce_sum %s dims [0] : tensor<2xf32> -> tensor<f32>
   return %loss : tensor<f32>
 }
+
+// -----
+
+// Attention computes in bf16; its softmax statistics stay f32.
+// CHECK-LABEL: func.func @forward(
+// CHECK:         cleave.cast %{{.*}} : tensor<2x4x3xf32> to tensor<2x4x3xbf16>
+// CHECK:         %[[O:.*]], %{{.*}} = cleave.attention %{{.*}} causal : tensor<2x4x3xbf16>, tensor<2x4x3xbf16>, tensor<2x4x3xbf16>
+// CHECK:         cleave.cast %[[O]] : tensor<2x4x3xbf16> to tensor<2x4x3xf32>
+func.func @forward(%q: tensor<2x4x3xf32> {cleave.param = "q"}) -> tensor<f32> attributes {cleave.role = #cleave.role<forward>} {
+  %o:2 = cleave.attention %q, %q, %q causal : tensor<2x4x3xf32>, tensor<2x4x3xf32>, tensor<2x4x3xf32>
+  %loss = cleave.reduce_sum %o#0 dims [0, 1, 2] : tensor<2x4x3xf32> -> tensor<f32>
+  return %loss : tensor<f32>
+}

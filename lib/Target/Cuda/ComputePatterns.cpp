@@ -219,7 +219,8 @@ LogicalResult FunctionEmitter::emitAttention(AttentionOp attention) {
   std::string args = declareAttentionArgs(
       attention.getQuery(), attention.getKey(), attention.getValue(),
       attention.getCausal(), attention.getEffectiveScale());
-  host << "  " << args << ".output = " << get(attention.getResult()) << ";\n";
+  host << "  " << args << ".output = " << get(attention.getResult()) << ";\n  "
+       << args << ".statistics = " << get(attention.getLogsumexp()) << ";\n";
   return call("attention", {getDType(attention.getResult()), args},
               *attention.getOperation());
 }
@@ -228,6 +229,8 @@ LogicalResult FunctionEmitter::emitAttentionGrad(AttentionGradOp grad) {
   std::string forward =
       declareAttentionArgs(grad.getQuery(), grad.getKey(), grad.getValue(),
                            grad.getCausal(), grad.getEffectiveScale());
+  host << "  " << forward << ".output = " << get(grad.getOutput()) << ";\n  "
+       << forward << ".statistics = " << get(grad.getLogsumexp()) << ";\n";
   std::string args = "g" + std::to_string(nextArray++);
   host << "  cleave::rt::AttentionGradArgs " << args << ";\n  " << args
        << ".forward = " << forward << ";\n  " << args

@@ -1,10 +1,9 @@
-//===- Softmax.cpp - softmax, cross-entropy and attention -----------------===//
+//===- Softmax.cpp - softmax and cross-entropy ----------------------------===//
 //
 // Row kernels over scores and logits: a team per row finds the row's
 // maximum and its sum of exponentials in one pass (an online max/sum, so a
 // row of 50,257 logits is read once for the statistics), then writes the
-// row. Attention is two GEMMs around the softmax. Compiled for both
-// backends.
+// row. Compiled for both backends.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,61 +12,42 @@
 namespace cleave::rt {
 namespace {
 
-/// The columns row `row` of a (possibly causal) score matrix sees: with
-/// `causal`, row r (query r % s) sees columns j <= r % s + (cols - s).
-CLEAVE_HD int64_t getVisibleColumns(int64_t row, int64_t cols, bool causal,
-                                    int64_t s) {
-  if (!causal)
-    return cols;
-  int64_t visible = row % s + (cols - s) + 1;
-  return visible > cols ? cols : visible;
-}
-
-/// The max and exp-sum of `factor * x[j]` over j < visible, for the team.
+/// The max and exp-sum of the row `x` of `cols` elements, for the team.
 template <typename Team, int V, typename T>
-CLEAVE_DEVICE MaxSum<compute_t<T>> getRowMaxSum(const T *x, int64_t visible,
-                                            compute_t<T> factor) {
+CLEAVE_DEVICE MaxSum<compute_t<T>> getRowMaxSum(const T *x, int64_t cols) {
   using C = compute_t<T>;
   MaxSum<C> state = getEmptyMaxSum<C>();
-  CLEAVE_FOR_ROW_CHUNKS(Team, j, visible, V) {
+  CLEAVE_FOR_ROW_CHUNKS(Team, j, cols, V) {
     Vector<T, V> xs = loadVector<V>(x + j);
     for (int i = 0; i < V; ++i)
-      if (j + i < visible)
-        state = addToMaxSum(state, factor * toCompute(xs[i]));
+      state = addToMaxSum(state, toCompute(xs[i]));
   }
   return Team::reduce(state, MaxSumOp{});
 }
 
-/// Softmax of each row of `cols` scores after scaling; columns a causal row
-/// does not see become 0. Works in place: each thread reads its elements
-/// before it writes them.
+/// Softmax of each row of `cols` elements. Works in place: each thread
+/// reads its elements before it writes them.
 template <typename Team, int V, typename T>
-CLEAVE_KERNEL void softmaxKernel(int64_t rows, int64_t cols, double scale,
-                                 bool causal, int64_t s, const T *input,
+CLEAVE_KERNEL void softmaxKernel(int64_t rows, int64_t cols, const T *input,
                                  T *output) {
   using C = compute_t<T>;
-  C factor = static_cast<C>(scale);
   CLEAVE_FOR_EACH_ROW(Team, row, rows) {
     const T *x = input + row * cols;
     T *y = output + row * cols;
-    int64_t visible = getVisibleColumns(row, cols, causal, s);
-    MaxSum<C> stats = getRowMaxSum<Team, V>(x, visible, factor);
+    MaxSum<C> stats = getRowMaxSum<Team, V>(x, cols);
     CLEAVE_FOR_ROW_CHUNKS(Team, j, cols, V) {
       Vector<T, V> xs = loadVector<V>(x + j);
       Vector<T, V> ys;
       for (int i = 0; i < V; ++i)
-        ys[i] = store<T>(
-            j + i < visible
-                ? cleave::exp(factor * toCompute(xs[i]) - stats.max) / stats.sum
-                : C(0));
+        ys[i] = store<T>(cleave::exp(toCompute(xs[i]) - stats.max) / stats.sum);
       storeVector(y + j, ys);
     }
   }
 }
 
-/// dx = factor * y * (dy - rowsum(dy * y)). Works in place (dx == dy).
+/// dx = y * (dy - rowsum(dy * y)). Works in place (dx == dy).
 template <typename Team, int V, typename T>
-CLEAVE_KERNEL void softmaxGradKernel(int64_t rows, int64_t cols, double factor,
+CLEAVE_KERNEL void softmaxGradKernel(int64_t rows, int64_t cols,
                                      const T *output, const T *outputGrad,
                                      T *inputGrad) {
   using C = compute_t<T>;
@@ -88,8 +68,7 @@ CLEAVE_KERNEL void softmaxGradKernel(int64_t rows, int64_t cols, double factor,
       Vector<T, V> dys = loadVector<V>(dy + j);
       Vector<T, V> dxs;
       for (int i = 0; i < V; ++i)
-        dxs[i] = store<T>(C(factor) * toCompute(ys[i]) *
-                          (toCompute(dys[i]) - dot));
+        dxs[i] = store<T>(toCompute(ys[i]) * (toCompute(dys[i]) - dot));
       storeVector(dx + j, dxs);
     }
   }
@@ -123,7 +102,7 @@ CLEAVE_KERNEL void crossEntropyKernel(int64_t rows, int64_t vocab,
         output[row] = store<T>(C(0));
       continue;
     }
-    MaxSum<C> stats = getRowMaxSum<Team, V>(x, vocab, C(1));
+    MaxSum<C> stats = getRowMaxSum<Team, V>(x, vocab);
     if (Team::getRank() == 0)
       output[row] = store<T>(cleave::log(stats.sum) + stats.max -
                              toCompute(x[target]));
@@ -151,7 +130,7 @@ CLEAVE_KERNEL void crossEntropyGradKernel(
       }
       continue;
     }
-    MaxSum<C> stats = getRowMaxSum<Team, V>(x, vocab, C(1));
+    MaxSum<C> stats = getRowMaxSum<Team, V>(x, vocab);
     C grad = toCompute(lossGrad[row]);
     CLEAVE_FOR_ROW_CHUNKS(Team, j, vocab, V) {
       Vector<T, V> xs = loadVector<V>(x + j);
@@ -166,55 +145,38 @@ CLEAVE_KERNEL void crossEntropyGradKernel(
   }
 }
 
-/// Softmax over `rows` rows of `cols` scores in place (attention's).
-Status launchSoftmax(Context &context, DType dtype, int64_t rows, int64_t cols,
-                     double scale, bool causal, int64_t s, const void *input,
-                     void *output, const char *name, const char *location) {
-  return dispatchFloat(dtype, name, location, [&](auto tag) {
+} // namespace
+
+Status softmax(Context &context, DType dtype, int64_t rows, int64_t cols,
+               const void *input, void *output, const char *location) {
+  return dispatchFloat(dtype, "softmax", location, [&](auto tag) {
     using T = decltype(tag);
     bool vectors = canUseVectors<T>(cols, {input, output});
     return dispatchRows<T>(cols, vectors, [&](auto team, auto width) {
       using Team = decltype(team);
       constexpr int V = decltype(width)::value;
       CLEAVE_LAUNCH_ROWS(context, Team, (softmaxKernel<Team, V, T>), rows)
-      (rows, cols, scale, causal, s, static_cast<const T *>(input),
-       static_cast<T *>(output));
-      return context.checkLaunch(name, location);
+      (rows, cols, static_cast<const T *>(input), static_cast<T *>(output));
+      return context.checkLaunch("softmax", location);
     });
   });
 }
 
-Status launchSoftmaxGrad(Context &context, DType dtype, int64_t rows,
-                         int64_t cols, double factor, const void *output,
-                         const void *outputGrad, void *inputGrad,
-                         const char *name, const char *location) {
-  return dispatchFloat(dtype, name, location, [&](auto tag) {
+Status softmaxGrad(Context &context, DType dtype, int64_t rows, int64_t cols,
+                   const void *output, const void *outputGrad, void *inputGrad,
+                   const char *location) {
+  return dispatchFloat(dtype, "softmax_grad", location, [&](auto tag) {
     using T = decltype(tag);
     bool vectors = canUseVectors<T>(cols, {output, outputGrad, inputGrad});
     return dispatchRows<T>(cols, vectors, [&](auto team, auto width) {
       using Team = decltype(team);
       constexpr int V = decltype(width)::value;
       CLEAVE_LAUNCH_ROWS(context, Team, (softmaxGradKernel<Team, V, T>), rows)
-      (rows, cols, factor, static_cast<const T *>(output),
+      (rows, cols, static_cast<const T *>(output),
        static_cast<const T *>(outputGrad), static_cast<T *>(inputGrad));
-      return context.checkLaunch(name, location);
+      return context.checkLaunch("softmax_grad", location);
     });
   });
-}
-
-} // namespace
-
-Status softmax(Context &context, DType dtype, int64_t rows, int64_t cols,
-               const void *input, void *output, const char *location) {
-  return launchSoftmax(context, dtype, rows, cols, 1.0, false, 1, input,
-                       output, "softmax", location);
-}
-
-Status softmaxGrad(Context &context, DType dtype, int64_t rows, int64_t cols,
-                   const void *output, const void *outputGrad, void *inputGrad,
-                   const char *location) {
-  return launchSoftmaxGrad(context, dtype, rows, cols, 1.0, output, outputGrad,
-                           inputGrad, "softmax_grad", location);
 }
 
 Status crossEntropy(Context &context, DType dtype, DType targetType,
@@ -262,98 +224,6 @@ Status crossEntropyGrad(Context &context, DType dtype, DType targetType,
       });
     });
   });
-}
-
-Status attention(Context &context, DType dtype, const AttentionArgs &args,
-                 const char *location) {
-  size_t scoreCount = static_cast<size_t>(args.batch * args.s * args.t);
-  void *scores = nullptr;
-  CLEAVE_RETURN_IF_ERROR(context.getScratch(
-      ScratchSlot::Attention, scoreCount * getDTypeSize(dtype), &scores));
-
-  GemmArgs product;
-  product.batch = args.batch;
-  product.m = args.s;
-  product.n = args.t;
-  product.k = args.d;
-  product.transposeB = true;
-  product.a = args.q;
-  product.b = args.k;
-  product.c = scores;
-  product.strideA = args.s * args.d;
-  product.strideB = args.t * args.d;
-  product.strideC = args.s * args.t;
-  CLEAVE_RETURN_IF_ERROR(gemm(context, dtype, product, location));
-  CLEAVE_RETURN_IF_ERROR(launchSoftmax(context, dtype, args.batch * args.s,
-                                       args.t, args.scale, args.causal, args.s,
-                                       scores, scores, "attention softmax",
-                                       location));
-
-  GemmArgs mix;
-  mix.batch = args.batch;
-  mix.m = args.s;
-  mix.n = args.d;
-  mix.k = args.t;
-  mix.a = scores;
-  mix.b = args.v;
-  mix.c = args.output;
-  mix.strideA = args.s * args.t;
-  mix.strideB = args.t * args.d;
-  mix.strideC = args.s * args.d;
-  return gemm(context, dtype, mix, location);
-}
-
-Status attentionGrad(Context &context, DType dtype,
-                     const AttentionGradArgs &args, const char *location) {
-  const AttentionArgs &f = args.forward;
-  size_t scoreBytes =
-      static_cast<size_t>(f.batch * f.s * f.t) * getDTypeSize(dtype);
-  void *probabilities = nullptr, *scoreGrad = nullptr;
-  CLEAVE_RETURN_IF_ERROR(
-      context.getScratch(ScratchSlot::Attention, scoreBytes, &probabilities));
-  CLEAVE_RETURN_IF_ERROR(
-      context.getScratch(ScratchSlot::AttentionGrad, scoreBytes, &scoreGrad));
-  auto product = [&](int64_t m, int64_t n, int64_t k, bool transposeA,
-                     bool transposeB, const void *a, int64_t strideA,
-                     const void *b, int64_t strideB, void *c) {
-    GemmArgs gemmArgs;
-    gemmArgs.batch = f.batch;
-    gemmArgs.m = m;
-    gemmArgs.n = n;
-    gemmArgs.k = k;
-    gemmArgs.transposeA = transposeA;
-    gemmArgs.transposeB = transposeB;
-    gemmArgs.a = a;
-    gemmArgs.b = b;
-    gemmArgs.c = c;
-    gemmArgs.strideA = strideA;
-    gemmArgs.strideB = strideB;
-    gemmArgs.strideC = m * n;
-    return gemm(context, dtype, gemmArgs, location);
-  };
-  int64_t sd = f.s * f.d, td = f.t * f.d, st = f.s * f.t;
-  int64_t rows = f.batch * f.s;
-  // P = softmax(scale q k^T + mask), recomputed.
-  CLEAVE_RETURN_IF_ERROR(product(f.s, f.t, f.d, false, true, f.q, sd, f.k, td,
-                                 probabilities));
-  CLEAVE_RETURN_IF_ERROR(launchSoftmax(context, dtype, rows, f.t, f.scale,
-                                       f.causal, f.s, probabilities,
-                                       probabilities, "attention_grad softmax",
-                                       location));
-  // dV = P^T dO and dP = dO V^T.
-  CLEAVE_RETURN_IF_ERROR(product(f.t, f.d, f.s, true, false, probabilities, st,
-                                 args.outputGrad, sd, args.valueGrad));
-  CLEAVE_RETURN_IF_ERROR(product(f.s, f.t, f.d, false, true, args.outputGrad,
-                                 sd, f.v, td, scoreGrad));
-  // dS = scale * P * (dP - rowsum(P * dP)), in place.
-  CLEAVE_RETURN_IF_ERROR(launchSoftmaxGrad(context, dtype, rows, f.t, f.scale,
-                                           probabilities, scoreGrad, scoreGrad,
-                                           "attention_grad softmax", location));
-  // dQ = dS K and dK = dS^T Q.
-  CLEAVE_RETURN_IF_ERROR(product(f.s, f.d, f.t, false, false, scoreGrad, st,
-                                 f.k, td, args.queryGrad));
-  return product(f.t, f.d, f.s, true, false, scoreGrad, st, f.q, sd,
-                 args.keyGrad);
 }
 
 } // namespace cleave::rt

@@ -403,7 +403,7 @@ func.func @rotary_base(%x: tensor<4x16xf32>) {
 
 func.func @attention_rank(%q: tensor<16xf32>) {
   // expected-error@+1 {{query must have rank >= 2 ([batch..., S, D]), got 'tensor<16xf32>'}}
-  %0 = cleave.attention %q, %q, %q : tensor<16xf32>, tensor<16xf32>, tensor<16xf32>
+  %0:2 = cleave.attention %q, %q, %q : tensor<16xf32>, tensor<16xf32>, tensor<16xf32>
   return
 }
 
@@ -411,7 +411,7 @@ func.func @attention_rank(%q: tensor<16xf32>) {
 
 func.func @attention_key_rank(%q: tensor<2x16x8xf32>, %k: tensor<16x8xf32>) {
   // expected-error@+1 {{key rank 2 differs from query rank 3}}
-  %0 = cleave.attention %q, %k, %k : tensor<2x16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>
+  %0:2 = cleave.attention %q, %k, %k : tensor<2x16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>
   return
 }
 
@@ -419,7 +419,7 @@ func.func @attention_key_rank(%q: tensor<2x16x8xf32>, %k: tensor<16x8xf32>) {
 
 func.func @attention_batch(%q: tensor<2x16x8xf32>, %k: tensor<3x16x8xf32>) {
   // expected-error@+1 {{batch dimensions of query 'tensor<2x16x8xf32>' and key 'tensor<3x16x8xf32>' differ}}
-  %0 = cleave.attention %q, %k, %k : tensor<2x16x8xf32>, tensor<3x16x8xf32>, tensor<3x16x8xf32>
+  %0:2 = cleave.attention %q, %k, %k : tensor<2x16x8xf32>, tensor<3x16x8xf32>, tensor<3x16x8xf32>
   return
 }
 
@@ -427,7 +427,7 @@ func.func @attention_batch(%q: tensor<2x16x8xf32>, %k: tensor<3x16x8xf32>) {
 
 func.func @attention_head_dim(%q: tensor<2x16x8xf32>, %k: tensor<2x16x4xf32>) {
   // expected-error@+1 {{head dimension differs: query has 8, key has 4}}
-  %0 = cleave.attention %q, %k, %k : tensor<2x16x8xf32>, tensor<2x16x4xf32>, tensor<2x16x4xf32>
+  %0:2 = cleave.attention %q, %k, %k : tensor<2x16x8xf32>, tensor<2x16x4xf32>, tensor<2x16x4xf32>
   return
 }
 
@@ -435,7 +435,7 @@ func.func @attention_head_dim(%q: tensor<2x16x8xf32>, %k: tensor<2x16x4xf32>) {
 
 func.func @attention_causal_keys(%q: tensor<2x16x8xf32>, %k: tensor<2x8x8xf32>) {
   // expected-error@+1 {{causal attention needs at least as many keys (8) as queries (16)}}
-  %0 = cleave.attention %q, %k, %k causal : tensor<2x16x8xf32>, tensor<2x8x8xf32>, tensor<2x8x8xf32>
+  %0:2 = cleave.attention %q, %k, %k causal : tensor<2x16x8xf32>, tensor<2x8x8xf32>, tensor<2x8x8xf32>
   return
 }
 
@@ -443,7 +443,7 @@ func.func @attention_causal_keys(%q: tensor<2x16x8xf32>, %k: tensor<2x8x8xf32>) 
 
 func.func @attention_scale(%q: tensor<2x16x8xf32>) {
   // expected-error@+1 {{scale must be positive}}
-  %0 = cleave.attention %q, %q, %q {scale = -1.0 : f64} : tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x8xf32>
+  %0:2 = cleave.attention %q, %q, %q {scale = -1.0 : f64} : tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x8xf32>
   return
 }
 
@@ -451,7 +451,23 @@ func.func @attention_scale(%q: tensor<2x16x8xf32>) {
 
 func.func @attention_key_value(%q: tensor<2x16x8xf32>, %v: tensor<2x16x4xf32>) {
   // expected-error@+1 {{failed to verify that all of {key, value} have same type}}
-  %0 = "cleave.attention"(%q, %q, %v) : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>) -> tensor<2x16x8xf32>
+  %0:2 = "cleave.attention"(%q, %q, %v) : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x4xf32>) -> (tensor<2x16x8xf32>, tensor<2x16xf32>)
+  return
+}
+
+// -----
+
+func.func @attention_statistics_type(%q: tensor<2x16x8xbf16>) {
+  // expected-error@+1 {{failed to verify that logsumexp has the query's rows in the statistics type}}
+  %0:2 = "cleave.attention"(%q, %q, %q) : (tensor<2x16x8xbf16>, tensor<2x16x8xbf16>, tensor<2x16x8xbf16>) -> (tensor<2x16x8xbf16>, tensor<2x16xbf16>)
+  return
+}
+
+// -----
+
+func.func @attention_grad_statistics(%q: tensor<2x16x8xf32>, %lse: tensor<2x8xf32>) {
+  // expected-error@+1 {{failed to verify that logsumexp has the query's rows in the statistics type}}
+  %0:3 = "cleave.attention_grad"(%q, %q, %q, %q, %lse, %q) : (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x8xf32>, tensor<2x16x8xf32>) -> (tensor<2x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x8xf32>)
   return
 }
 
@@ -459,7 +475,7 @@ func.func @attention_key_value(%q: tensor<2x16x8xf32>, %v: tensor<2x16x4xf32>) {
 
 func.func @attention_element_type(%q: tensor<2x16x8xf32>, %k: tensor<2x16x8xf16>) {
   // expected-error@+1 {{query element type 'f32' differs from key element type 'f16'}}
-  %0 = cleave.attention %q, %k, %k : tensor<2x16x8xf32>, tensor<2x16x8xf16>, tensor<2x16x8xf16>
+  %0:2 = cleave.attention %q, %k, %k : tensor<2x16x8xf32>, tensor<2x16x8xf16>, tensor<2x16x8xf16>
   return
 }
 

@@ -149,9 +149,11 @@ func.func @nn_ops(%x: tensor<2x16x64xf32>, %g: tensor<64xf32>, %b: tensor<64xf32
   // CHECK: cleave.rotary %{{.*}} {base = 5.000000e+05 : f64} : tensor<2x4x16x16xf32>
   %6 = cleave.rotary %q {base = 500000.0 : f64} : tensor<2x4x16x16xf32>
   // CHECK: cleave.attention %{{.*}}, %{{.*}}, %{{.*}} causal : tensor<2x4x16x16xf32>, tensor<2x4x16x16xf32>, tensor<2x4x16x16xf32>
-  %7 = cleave.attention %5, %6, %q causal : tensor<2x4x16x16xf32>, tensor<2x4x16x16xf32>, tensor<2x4x16x16xf32>
+  %7:2 = cleave.attention %5, %6, %q causal : tensor<2x4x16x16xf32>, tensor<2x4x16x16xf32>, tensor<2x4x16x16xf32>
   // CHECK: cleave.attention %{{.*}}, %{{.*}}, %{{.*}} {scale = 1.250000e-01 : f64} : tensor<2x4x16x16xf32>, tensor<2x4x24x16xf32>, tensor<2x4x24x16xf32>
-  %8 = cleave.attention %q, %k, %k {scale = 0.125 : f64} : tensor<2x4x16x16xf32>, tensor<2x4x24x16xf32>, tensor<2x4x24x16xf32>
+  %8:2 = cleave.attention %q, %k, %k {scale = 0.125 : f64} : tensor<2x4x16x16xf32>, tensor<2x4x24x16xf32>, tensor<2x4x24x16xf32>
+  // CHECK: cleave.attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {scale = 1.250000e-01 : f64} : tensor<2x4x16x16xf32>, tensor<2x4x24x16xf32>
+  %ag:3 = cleave.attention_grad %q, %k, %k, %8#0, %8#1, %q {scale = 0.125 : f64} : tensor<2x4x16x16xf32>, tensor<2x4x24x16xf32>
   // CHECK: cleave.cross_entropy %{{.*}}, %{{.*}} : tensor<2x16x512xf32>, tensor<2x16xi32> -> tensor<2x16xf32>
   %9 = cleave.cross_entropy %logits, %tokens : tensor<2x16x512xf32>, tensor<2x16xi32> -> tensor<2x16xf32>
   return %9 : tensor<2x16xf32>

@@ -23,9 +23,9 @@ func.func @forward(%table: tensor<6x8xf64> {cleave.param = "table"},
   %q = cleave.transpose %heads perm [0, 2, 1, 3] : tensor<2x5x2x4xf64> -> tensor<2x2x5x4xf64>
   %qr = cleave.rotary %q {base = 100.0 : f64} : tensor<2x2x5x4xf64>
   %k = cleave.mul %q, %q : tensor<2x2x5x4xf64>
-  %causal = cleave.attention %qr, %k, %q causal : tensor<2x2x5x4xf64>, tensor<2x2x5x4xf64>, tensor<2x2x5x4xf64>
-  %full = cleave.attention %causal, %qr, %k {scale = 0.3 : f64} : tensor<2x2x5x4xf64>, tensor<2x2x5x4xf64>, tensor<2x2x5x4xf64>
-  %back = cleave.transpose %full perm [0, 2, 1, 3] : tensor<2x2x5x4xf64> -> tensor<2x5x2x4xf64>
+  %causal:2 = cleave.attention %qr, %k, %q causal : tensor<2x2x5x4xf64>, tensor<2x2x5x4xf64>, tensor<2x2x5x4xf64>
+  %full:2 = cleave.attention %causal#0, %qr, %k {scale = 0.3 : f64} : tensor<2x2x5x4xf64>, tensor<2x2x5x4xf64>, tensor<2x2x5x4xf64>
+  %back = cleave.transpose %full#0 perm [0, 2, 1, 3] : tensor<2x2x5x4xf64> -> tensor<2x5x2x4xf64>
   %merged = cleave.reshape %back : tensor<2x5x2x4xf64> -> tensor<2x5x8xf64>
   %logits = cleave.matmul %merged, %out : tensor<2x5x8xf64>, tensor<8x7xf64> -> tensor<2x5x7xf64>
   %ce = cleave.cross_entropy %logits, %labels : tensor<2x5x7xf64>, tensor<2x5xi32> -> tensor<2x5xf64>

@@ -34,6 +34,13 @@ Value fill(ImplicitLocOpBuilder &b, Type type, double value) {
   return FillOp::create(b, type, b.getF64FloatAttr(value));
 }
 
+/// Whether `value` is a fill with zero: what autodiff passes for a result
+/// nothing uses.
+bool isZeroFill(Value value) {
+  auto filled = value.getDefiningOp<FillOp>();
+  return filled && filled.getValue().isZero();
+}
+
 Value add(ImplicitLocOpBuilder &b, Value lhs, Value rhs) {
   return AddOp::create(b, lhs, rhs);
 }
@@ -386,9 +393,12 @@ LogicalResult vjp(RotaryOp op, ImplicitLocOpBuilder &b, ValueRange dy,
 
 LogicalResult vjp(AttentionOp op, ImplicitLocOpBuilder &b, ValueRange dy,
                   Grads &dx) {
-  auto grad = AttentionGradOp::create(b, op.getQuery(), op.getKey(),
-                                      op.getValue(), dy[0], op.getCausalAttr(),
-                                      op.getScaleAttr());
+  // The statistics are for the backward pass, not a value of the model.
+  if (!isZeroFill(dy[1]))
+    return op.emitOpError("cannot be differentiated through its logsumexp");
+  auto grad = AttentionGradOp::create(
+      b, op.getQuery(), op.getKey(), op.getValue(), op.getResult(),
+      op.getLogsumexp(), dy[0], op.getCausalAttr(), op.getScaleAttr());
   dx.assign({grad.getQueryGrad(), grad.getKeyGrad(), grad.getValueGrad()});
   return success();
 }

@@ -48,6 +48,16 @@ Type mlir::cleave::getBoolTensorType(Type type) {
                                IntegerType::get(type.getContext(), 1));
 }
 
+Type mlir::cleave::getAttentionStatisticsType(Type queryType) {
+  auto query = cast<RankedTensorType>(queryType);
+  Type element = query.getElementType();
+  if (!element.isF64())
+    element = Float32Type::get(queryType.getContext());
+  // A scalar query is an error the verifier reports; its rows are none.
+  ArrayRef<int64_t> rows = query.getShape();
+  return RankedTensorType::get(rows.empty() ? rows : rows.drop_back(), element);
+}
+
 /// Emits "result type T does not match the expected type E" unless equal.
 static LogicalResult verifyResultType(Operation *op, Type expected) {
   Type actual = op->getResult(0).getType();

@@ -236,7 +236,8 @@ ShardingRule getBlockRule(Operation *op) {
 
 /// Attention and its gradient: batch (and head) dimensions are parallel;
 /// keys and the head size are read whole, and so are the queries of causal
-/// attention, whose mask depends on each query's global position.
+/// attention, whose mask depends on each query's global position. The
+/// logsumexp has the queries' rows.
 ShardingRule getAttentionRule(Operation *op, Value query, Value key,
                               bool causal) {
   ShardingRule rule;
@@ -248,13 +249,24 @@ ShardingRule getAttentionRule(Operation *op, Value query, Value key,
   SmallVector<int64_t> t = {rule.addFactor(getShape(key).drop_back().back(),
                                            FactorKind::NeedsReplication)};
   SmallVector<int64_t> d = {rule.addFactor(q.back(), FactorKind::NeedsReplication)};
-  auto queryLike = batch, keyLike = batch;
+  DimFactors queryLike = batch, keyLike = batch, rows = batch;
   queryLike.append({s, d});
   keyLike.append({t, d});
-  auto mapValue = [&](Value value) {
-    return value.getType() == query.getType() ? queryLike : keyLike;
+  rows.push_back(s);
+  // By position: q and k have the same type in self-attention.
+  enum Kind { Query, Key, Rows };
+  auto map = [&](ArrayRef<Kind> kinds, auto &into) {
+    for (Kind kind : kinds)
+      into.push_back(kind == Query ? queryLike : kind == Key ? keyLike : rows);
   };
-  return mapValues(op, std::move(rule), mapValue);
+  if (isa<AttentionOp>(op)) {
+    map({Query, Key, Key}, rule.operands);
+    map({Query, Rows}, rule.results);
+  } else {
+    map({Query, Key, Key, Query, Rows, Query}, rule.operands);
+    map({Query, Key, Key}, rule.results);
+  }
+  return rule;
 }
 
 /// Embedding: the index dimensions and the width are parallel. The table's

@@ -32,6 +32,12 @@ bool staysF32(Operation *op) {
   return isa<CrossEntropyOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp>(op);
 }
 
+/// Softmax statistics stay f32: the 16-bit attention's logsumexp.
+bool isStatistics(Value result) {
+  auto attention = result.getDefiningOp<AttentionOp>();
+  return attention && result == attention.getLogsumexp();
+}
+
 struct MixedPrecisionPass
     : public mlir::cleave::impl::CleaveMixedPrecisionBase<MixedPrecisionPass> {
   using Base::Base;
@@ -82,7 +88,7 @@ struct MixedPrecisionPass
         if (isF32Tensor(operand.get().getType()))
           operand.set(castBefore(op, operand.get(), low));
       for (Value result : op->getResults())
-        if (isF32Tensor(result.getType()))
+        if (isF32Tensor(result.getType()) && !isStatistics(result))
           result.setType(withElement(result.getType(), low));
     }
     // The function returns what it returned: f32 results stay f32.

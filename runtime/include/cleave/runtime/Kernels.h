@@ -35,13 +35,21 @@ struct Shape {
 
 /// c[i] = op(a[i]) * op(b[i]) for i < batch, with op(a) of shape [m, k] and
 /// op(b) of shape [k, n]; op transposes when the flag is set. A stride of 0
-/// repeats the same matrix for every batch element.
+/// repeats the same matrix for every batch element. Rows of each matrix are
+/// contiguous (the leading dimension is the row length); the strides place
+/// the matrices, so a block of rows inside a larger tensor is addressed by
+/// offsetting the pointer.
 struct GemmArgs {
   int64_t batch = 1, m = 0, n = 0, k = 0;
   bool transposeA = false, transposeB = false;
   const void *a = nullptr, *b = nullptr;
   void *c = nullptr;
   int64_t strideA = 0, strideB = 0, strideC = 0;
+  /// c += product instead of c = product.
+  bool accumulate = false;
+  /// c holds the type the product accumulates in: f32 for bf16 and f16
+  /// operands (f32 and f64 operands already give their own type).
+  bool wideOutput = false;
 };
 Status gemm(Context &context, DType dtype, const GemmArgs &args,
             const char *location);
@@ -64,14 +72,25 @@ Status rmsNorm(Context &context, DType dtype, int64_t rows, int64_t cols,
                const void *input, const void *scale, double epsilon,
                void *output, const char *location);
 
-/// softmax(scale * q k^T + causal mask) v, through two GEMMs. q is
-/// [batch, s, d]; k and v are [batch, t, d].
+/// Keys per tile of attention(): its scratch holds batch * s * this many
+/// scores, never batch * s * t.
+constexpr int64_t kAttentionKeyTile = 128;
+
+/// softmax(scale * q k^T + causal mask) v without the [s, t] score matrix
+/// (flash attention): the keys are visited in tiles of kAttentionKeyTile, a
+/// GEMM scores every query against a tile, an online softmax rescales what
+/// earlier tiles added, and a second GEMM adds the tile's values; causal
+/// attention skips the queries a tile is wholly masked for. q is
+/// [batch, s, d]; k and v are [batch, t, d]. `statistics` receives each
+/// query's logsumexp of its scaled, masked scores, [batch, s] in the
+/// compute type (f32; f64 for f64), which attentionGrad() reads.
 struct AttentionArgs {
   int64_t batch = 1, s = 0, t = 0, d = 0;
   bool causal = false;
   double scale = 1.0;
   const void *q = nullptr, *k = nullptr, *v = nullptr;
   void *output = nullptr;
+  void *statistics = nullptr;
 };
 Status attention(Context &context, DType dtype, const AttentionArgs &args,
                  const char *location);
@@ -122,9 +141,11 @@ Status rmsNormGrad(Context &context, DType dtype, int64_t rows, int64_t cols,
                    double epsilon, void *inputGrad, void *scaleGrad,
                    const char *location);
 
-/// Gradients of attention(): the probabilities are recomputed with one GEMM.
+/// Gradients of attention(), tile by tile as the forward: each key tile's
+/// probabilities are recomputed from the kept statistics, its dK and dV
+/// are complete after one tile, and dQ accumulates over tiles.
 struct AttentionGradArgs {
-  AttentionArgs forward; // q, k, v and the shape; forward.output unused
+  AttentionArgs forward; // q, k, v, the output and statistics, the shape
   const void *outputGrad = nullptr;
   void *queryGrad = nullptr, *keyGrad = nullptr, *valueGrad = nullptr;
 };

@@ -497,6 +497,9 @@ def Cleave_RotaryOp : Cleave_Op<"rotary", [Pure, SameOperandsAndResultType,
 
 def Cleave_AttentionOp : Cleave_Op<"attention", [Pure,
     AllTypesMatch<["query", "result"]>, AllTypesMatch<["key", "value"]>,
+    TypesMatchWith<"logsumexp has the query's rows in the statistics type",
+                   "query", "logsumexp",
+                   "::mlir::cleave::getAttentionStatisticsType($_self)">,
     DeclareOpInterfaceMethods<Cleave_CostOpInterface,
                               ["getFlops", "getMatmulFlops"]>]> {
   let summary = "Scaled dot-product attention";
@@ -507,15 +510,22 @@ def Cleave_AttentionOp : Cleave_Op<"attention", [Pure,
     `1 / sqrt(D)`. The two products count as matrix FLOPs in full, causal or
     not, as Megatron-LM counts them: `4 * batch * S * T * D`.
 
+    The second result is each query's `logsumexp` of its scaled, masked
+    scores, `[batch..., S]` in f32 (f64 for f64 queries): the softmax
+    statistics `cleave.attention_grad` reads instead of recomputing them.
+    Nothing may differentiate through it. Lowered to fused attention, the op
+    never holds the `[S, T]` scores.
+
     ```mlir
-    %o = cleave.attention %q, %k, %v causal
+    %o, %lse = cleave.attention %q, %k, %v causal
         : tensor<2x4x16x16xf32>, tensor<2x4x16x16xf32>, tensor<2x4x16x16xf32>
     ```
   }];
   let arguments = (ins Cleave_FloatTensor:$query, Cleave_FloatTensor:$key,
                        Cleave_FloatTensor:$value, UnitAttr:$causal,
                        OptionalAttr<F64Attr>:$scale);
-  let results = (outs Cleave_FloatTensor:$result);
+  let results = (outs Cleave_FloatTensor:$result,
+                      Cleave_FloatTensor:$logsumexp);
   let assemblyFormat = [{
     $query `,` $key `,` $value (`causal` $causal^)? attr-dict `:`
     type($query) `,` type($key) `,` type($value)

@@ -110,32 +110,38 @@ def Cleave_RmsNormGradOp : Cleave_Op<"rms_norm_grad", [Pure,
 }
 
 def Cleave_AttentionGradOp : Cleave_Op<"attention_grad", [Pure,
-    AllTypesMatch<["query", "output_grad", "query_grad"]>,
+    AllTypesMatch<["query", "output", "output_grad", "query_grad"]>,
     AllTypesMatch<["key", "value", "key_grad", "value_grad"]>,
+    TypesMatchWith<"logsumexp has the query's rows in the statistics type",
+                   "query", "logsumexp",
+                   "::mlir::cleave::getAttentionStatisticsType($_self)">,
     DeclareOpInterfaceMethods<Cleave_CostOpInterface,
                               ["getFlops", "getMatmulFlops"]>]> {
   let summary = "Gradients of scaled dot-product attention";
   let description = [{
-    From the attention inputs and the gradient of its output, computes the
-    gradients of the query, key and value. The probabilities are recomputed
-    from q and k (one more product) instead of being kept from the forward
-    pass, which would hold `batch * S * T` values per layer. Counts five
-    products as matrix FLOPs: `10 * batch * S * T * D`.
+    From the attention inputs, its output and logsumexp, and the gradient of
+    its output, computes the gradients of the query, key and value. The
+    probabilities are recomputed from q, k and the kept logsumexp (one more
+    product) instead of being kept from the forward pass, which would hold
+    `batch * S * T` values per layer. Counts five products as matrix FLOPs:
+    `10 * batch * S * T * D`.
 
     ```mlir
-    %dq, %dk, %dv = cleave.attention_grad %q, %k, %v, %do causal
+    %dq, %dk, %dv = cleave.attention_grad %q, %k, %v, %o, %lse, %do causal
         : tensor<2x4x16x16xf32>, tensor<2x4x16x16xf32>
     ```
   }];
   let arguments = (ins Cleave_FloatTensor:$query, Cleave_FloatTensor:$key,
-                       Cleave_FloatTensor:$value, Cleave_FloatTensor:$output_grad,
+                       Cleave_FloatTensor:$value, Cleave_FloatTensor:$output,
+                       Cleave_FloatTensor:$logsumexp,
+                       Cleave_FloatTensor:$output_grad,
                        UnitAttr:$causal, OptionalAttr<F64Attr>:$scale);
   let results = (outs Cleave_FloatTensor:$query_grad,
                       Cleave_FloatTensor:$key_grad,
                       Cleave_FloatTensor:$value_grad);
   let assemblyFormat = [{
-    $query `,` $key `,` $value `,` $output_grad (`causal` $causal^)? attr-dict
-    `:` type($query) `,` type($key)
+    $query `,` $key `,` $value `,` $output `,` $logsumexp `,` $output_grad
+    (`causal` $causal^)? attr-dict `:` type($query) `,` type($key)
   }];
   let extraClassDeclaration = [{
     /// The scale applied to q k^T: the attribute, or 1 / sqrt(D).

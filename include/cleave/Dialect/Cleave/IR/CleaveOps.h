@@ -32,6 +32,10 @@ double getTotalBytes(TypeRange types);
 /// The i1 tensor type with the shape of `type`.
 Type getBoolTensorType(Type type);
 
+/// The type of attention's logsumexp for a query of `queryType`
+/// ([batch..., S, D]): [batch..., S] in f32, or f64 for f64 queries.
+Type getAttentionStatisticsType(Type queryType);
+
 /// Callback that starts an error diagnostic; empty when no diagnostic is
 /// wanted (builders).
 using EmitErrorFn = llvm::function_ref<InFlightDiagnostic()>;
