@@ -91,6 +91,12 @@ LogicalResult mlir::cleave::verifyTrainingPipelineOptions(
       options.precision != "f16")
     return fail("precision must be f32, bf16 or f16, got '" +
                 options.precision + "'");
+  // f16's narrow exponent lets small gradients flush to zero unless the
+  // loss is scaled; training without scaling would silently lose them.
+  if (options.precision == "f16")
+    return fail("f16 training needs dynamic loss scaling, which is not "
+                "supported yet: use bf16 (16-bit compute with f32's "
+                "exponent range)");
   if (options.optimizer != "adamw" && options.optimizer != "sgd")
     return fail("optimizer must be adamw or sgd, got '" + options.optimizer +
                 "'");

@@ -101,8 +101,10 @@ static cl::opt<double> clipNorm("clip-norm", cl::init(0.0), cl::cat(trainCategor
 static cl::opt<int64_t> microBatches("micro-batches", cl::init(1),
     cl::desc("train: run the batch as this many micro-batches, accumulating "
              "their gradients"), cl::cat(trainCategory));
-static cl::opt<std::string> precision("precision", cl::init("f32"),
-    cl::desc("train: f32, or bf16/f16 compute with f32 master weights"),
+static cl::opt<std::string> precision(
+    "precision", cl::init("f32"),
+    cl::desc("train: f32, or bf16 compute with f32 master weights (f16 is "
+             "refused: no loss scaling yet)"),
     cl::cat(trainCategory));
 static cl::opt<std::string> recompute("recompute", cl::ValueOptional,
     cl::desc("train: recompute each layer's activations in the backward; "
