@@ -139,3 +139,22 @@ func.func @late_input(%x: tensor<8xf32>) -> tensor<8xf32> {
   %r = cleave.add %e, %t : tensor<8xf32>
   return %r : tensor<8xf32>
 }
+
+// -----
+
+// GEMM epilogue: the f32 cast of a bf16 product, its only use, folds into
+// the matmul, which then stores f32. A product with other uses keeps its
+// cast.
+// CHECK-LABEL: func.func @widening_cast
+// CHECK:         %[[WIDE:.*]] = cleave.matmul %{{.*}}, %{{.*}} : tensor<2x4xbf16>, tensor<4x3xbf16> -> tensor<2x3xf32>
+// CHECK:         %[[KEPT:.*]] = cleave.matmul %{{.*}}, %{{.*}} : tensor<2x4xbf16>, tensor<4x3xbf16> -> tensor<2x3xbf16>
+// CHECK:         cleave.fused
+// CHECK:           cleave.cast
+// CHECK:         return %[[WIDE]]
+func.func @widening_cast(%x: tensor<2x4xbf16>, %w: tensor<4x3xbf16>) -> (tensor<2x3xf32>, tensor<2x3xf32>, tensor<2x3xbf16>) {
+  %0 = cleave.matmul %x, %w : tensor<2x4xbf16>, tensor<4x3xbf16> -> tensor<2x3xbf16>
+  %1 = cleave.cast %0 : tensor<2x3xbf16> to tensor<2x3xf32>
+  %2 = cleave.matmul %x, %w : tensor<2x4xbf16>, tensor<4x3xbf16> -> tensor<2x3xbf16>
+  %3 = cleave.cast %2 : tensor<2x3xbf16> to tensor<2x3xf32>
+  return %1, %3, %2 : tensor<2x3xf32>, tensor<2x3xf32>, tensor<2x3xbf16>
+}

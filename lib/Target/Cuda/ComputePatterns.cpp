@@ -193,7 +193,12 @@ LogicalResult FunctionEmitter::emitMatmul(MatmulOp matmul) {
        << ".strideA = " << (lhs.size() > 2 ? m * k : 0) << ";\n  " << args
        << ".strideB = " << (rhs.size() > 2 ? k * n : 0) << ";\n  " << args
        << ".strideC = " << m * n << ";\n";
-  return call("gemm", {getDType(matmul.getResult()), args},
+  // The operands' type names the GEMM; an f32 result of 16-bit operands
+  // is its f32 output.
+  if (matmul.getLhs().getType().getElementType() !=
+      matmul.getType().getElementType())
+    host << "  " << args << ".wideOutput = true;\n";
+  return call("gemm", {getDType(matmul.getLhs()), args},
               *matmul.getOperation());
 }
 

@@ -297,6 +297,22 @@ func.func @matmul_result(%a: tensor<2x4xf32>, %b: tensor<4x8xf32>) {
 
 // -----
 
+func.func @matmul_narrowing_result(%a: tensor<2x4xf32>, %b: tensor<4x8xf32>) {
+  // expected-error@+1 {{result type 'tensor<2x8xbf16>' does not match the expected type 'tensor<2x8xf32>'}}
+  %0 = cleave.matmul %a, %b : tensor<2x4xf32>, tensor<4x8xf32> -> tensor<2x8xbf16>
+  return
+}
+
+// -----
+
+func.func @matmul_wide_result(%a: tensor<2x4xbf16>, %b: tensor<4x8xbf16>) {
+  // expected-error@+1 {{result type 'tensor<2x8xf64>' does not match the expected type 'tensor<2x8xbf16>'}}
+  %0 = cleave.matmul %a, %b : tensor<2x4xbf16>, tensor<4x8xbf16> -> tensor<2x8xf64>
+  return
+}
+
+// -----
+
 func.func @softmax_scalar(%a: tensor<f32>) {
   // expected-error@+1 {{input must have rank >= 1}}
   %0 = cleave.softmax %a : tensor<f32>

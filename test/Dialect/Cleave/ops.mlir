@@ -171,3 +171,11 @@ func.func @annotations(%w: tensor<8xf32> {cleave.param = "w"}, %x: tensor<8xf32>
   %2 = cleave.add %1, %x {cleave.layer = #cleave.layer<head>} : tensor<8xf32>
   return %2 : tensor<8xf32>
 }
+
+// A product of 16-bit operands may be stored as f32.
+// CHECK-LABEL: func.func @wide_matmul
+// CHECK: cleave.matmul %{{.*}}, %{{.*}} : tensor<2x4xbf16>, tensor<4x3xbf16> -> tensor<2x3xf32>
+func.func @wide_matmul(%x: tensor<2x4xbf16>, %w: tensor<4x3xbf16>) -> tensor<2x3xf32> {
+  %0 = cleave.matmul %x, %w : tensor<2x4xbf16>, tensor<4x3xbf16> -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}

@@ -373,6 +373,11 @@ LogicalResult MatmulOp::verify() {
       getTransposeRhs(), [&] { return emitOpError(); });
   if (failed(expected))
     return failure();
+  // A 16-bit product may be stored as the f32 it accumulates in.
+  Type element = expected->getElementType();
+  if (getType().getElementType().isF32() &&
+      (element.isBF16() || element.isF16()))
+    return verifyResultType(*this, expected->clone(getType().getElementType()));
   return verifyResultType(*this, *expected);
 }
 

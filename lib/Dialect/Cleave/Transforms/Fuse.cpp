@@ -35,6 +35,31 @@ bool isAvailableBefore(Value value, Operation *first) {
   return def->getBlock() == first->getBlock() && def->isBeforeInBlock(first);
 }
 
+/// Folds into a 16-bit matmul the cast to f32 that is its only use: the
+/// GEMM then stores the f32 it accumulates in, instead of rounding to 16
+/// bits for the cast to widen again. This is how mixed precision's weight
+/// gradients, cast back to their f32 parameters, and the f32 logits of the
+/// loss leave their GEMMs. Returns the number of casts folded.
+unsigned fuseWideningCasts(func::FuncOp function) {
+  SmallVector<CastOp> casts;
+  function.walk([&](CastOp cast) { casts.push_back(cast); });
+  unsigned folded = 0;
+  for (CastOp cast : casts) {
+    auto matmul = cast.getInput().getDefiningOp<MatmulOp>();
+    if (!matmul || !matmul->hasOneUse())
+      continue;
+    Type from = matmul.getType().getElementType();
+    Type to = cast.getType().getElementType();
+    if (!(from.isBF16() || from.isF16()) || !to.isF32())
+      continue;
+    matmul.getResult().setType(cast.getType());
+    cast.replaceAllUsesWith(matmul.getResult());
+    cast.erase();
+    ++folded;
+  }
+  return folded;
+}
+
 class FusionPlanner {
 public:
   /// Assigns every fusible op of `block` to a group.
@@ -188,6 +213,7 @@ bool materialize(const KernelGroup &group) {
 
 struct FusePass : public mlir::cleave::impl::CleaveFuseBase<FusePass> {
   void runOnOperation() override {
+    numWideningCasts += fuseWideningCasts(getOperation());
     for (Block &block : getOperation().getBody()) {
       FusionPlanner planner;
       planner.plan(block);

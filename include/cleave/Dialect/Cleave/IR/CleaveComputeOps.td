@@ -345,7 +345,9 @@ def Cleave_MatmulOp : Cleave_Op<"matmul", [Pure,
     `rhs` is `[batch..., K, N]` (`[batch..., N, K]` with `transpose_rhs`); the
     result is `[batch..., M, N]`. A rank-2 `rhs` is shared by every batch
     entry, which is how a linear layer applies one weight to a whole batch.
-    Element types match. Costs `2 * batch * M * N * K` FLOPs.
+    Element types match, except that a product of bf16 or f16 operands may
+    have an f32 result: the GEMM stores what it accumulates in f32. Costs
+    `2 * batch * M * N * K` FLOPs.
 
     ```mlir
     %y = cleave.matmul %x, %w : tensor<2x16x64xf32>, tensor<64x256xf32>

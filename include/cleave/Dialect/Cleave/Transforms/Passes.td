@@ -475,9 +475,17 @@ def CleaveFuse : Pass<"cleave-fuse", "mlir::func::FuncOp"> {
     Every elementwise op ends up inside a `cleave.fused` op, which is what
     `cleave-translate --cleave-to-cpp` expects. The layer tag is kept when all
     ops of a kernel share it.
+
+    Before grouping, GEMM epilogues: a cast to f32 that is the only use of a
+    bf16 or f16 `matmul` folds into it (an f32 result), so the GEMM stores
+    its f32 accumulator instead of a rounded copy that the cast widens
+    again. Mixed precision's weight gradients reach their f32 buffers, and
+    the loss its f32 logits, this way.
   }];
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
   let statistics = [
+    Statistic<"numWideningCasts", "widening-casts",
+              "Casts to f32 folded into the matmul that feeds them">,
     Statistic<"numKernels", "kernels", "Fused kernels created">,
     Statistic<"numFusedOps", "fused-ops", "Ops moved into fused kernels">,
   ];
