@@ -224,11 +224,11 @@ int main(int argc, char **argv) {
         lossGrad(context, dtype, tokens);
     double tensor = static_cast<double>(tokens) * vocab * element;
     report("cross_entropy", shape2(tokens, vocab), tensor, [&] {
-      return crossEntropy(context, dtype, DType::I32, tokens, vocab,
+      return crossEntropy(context, dtype, DType::I32, tokens, vocab, vocab,
                           logits.get(), targets.get(), loss.get(), 1, "bench");
     });
     report("cross_entropy_grad", shape2(tokens, vocab), 2 * tensor, [&] {
-      return crossEntropyGrad(context, dtype, DType::I32, tokens, vocab,
+      return crossEntropyGrad(context, dtype, DType::I32, tokens, vocab, vocab,
                               logits.get(), targets.get(), lossGrad.get(),
                               grad.get(), 1, "bench");
     });

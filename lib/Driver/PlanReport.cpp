@@ -126,8 +126,8 @@ void mlir::cleave::printPlanReport(const ModelProfile &model,
   if (cost.paddedVocab != model.vocab)
     os << "cleavec: the vocabulary is padded from " << model.vocab << " to "
        << cost.paddedVocab << " (a multiple of 128 x tp, as Megatron-LM does): "
-       << "build the model with --vocab " << cost.paddedVocab
-       << " to run this plan\n";
+       << "build the model with --vocab-multiple " << 128 * plan.tp
+       << " (the loss masks the padding classes) to run this plan\n";
   if (report.explain) {
     os << llvm::formatv(
         "cleavec: memory per device: weights {0:f2} GiB, gradients {1:f2} "

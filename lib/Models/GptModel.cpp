@@ -22,7 +22,7 @@ Value mlir::cleave::buildGptLoss(ModelBuilder &b) {
 
   b.setLayer(LayerAttr::getEmbed(context));
   b.setScope("embed");
-  Value tokenTable = b.param("embed.tokens", {c.vocab, h});
+  Value tokenTable = b.param("embed.tokens", {c.getPaddedVocab(), h});
   Value positionTable = b.param("embed.positions", {c.seq, h});
   Value x = b.create<EmbeddingOp>(tokenTable, tokens);
   Value positions = b.create<BroadcastOp>(
@@ -66,5 +66,5 @@ Value mlir::cleave::buildGptLoss(ModelBuilder &b) {
   x = layerNorm(x, "final_norm");
   Value logits = b.create<MatmulOp>(x, tokenTable, /*transposeLhs=*/false,
                                     /*transposeRhs=*/true);
-  return b.meanCrossEntropy(logits, targets);
+  return b.meanCrossEntropy(logits, targets, c.vocab);
 }

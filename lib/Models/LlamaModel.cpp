@@ -22,8 +22,8 @@ Value mlir::cleave::buildLlamaLoss(ModelBuilder &b) {
 
   b.setLayer(LayerAttr::getEmbed(context));
   b.setScope("embed");
-  Value x = b.create<EmbeddingOp>(b.param("embed.tokens", {c.vocab, h}),
-                                  tokens);
+  Value x = b.create<EmbeddingOp>(
+      b.param("embed.tokens", {c.getPaddedVocab(), h}), tokens);
 
   auto rmsNorm = [&](Value input, const std::string &name) {
     Value scale = b.param(name + ".scale", {h}, b.getOnesInit());
@@ -64,6 +64,6 @@ Value mlir::cleave::buildLlamaLoss(ModelBuilder &b) {
   b.setLayer(LayerAttr::getHead(context));
   b.setScope("head");
   x = rmsNorm(x, "final_norm");
-  Value logits = b.linear(x, "head", h, c.vocab, false);
-  return b.meanCrossEntropy(logits, targets);
+  Value logits = b.linear(x, "head", h, c.getPaddedVocab(), false);
+  return b.meanCrossEntropy(logits, targets, c.vocab);
 }

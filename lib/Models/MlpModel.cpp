@@ -30,5 +30,5 @@ Value mlir::cleave::buildMlpLoss(ModelBuilder &b) {
   b.setLayer(LayerAttr::getHead(context));
   b.setScope("head");
   Value logits = b.linear(x, "head", c.hidden, c.vocab, true);
-  return b.meanCrossEntropy(logits, targets);
+  return b.meanCrossEntropy(logits, targets, c.vocab);
 }

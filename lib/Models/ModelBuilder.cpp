@@ -41,6 +41,10 @@ int64_t ModelConfig::getFfn() const {
   return 4 * hidden;
 }
 
+int64_t ModelConfig::getPaddedVocab() const {
+  return llvm::alignTo(vocab, vocabMultiple);
+}
+
 namespace {
 struct Preset {
   StringRef name;
@@ -136,6 +140,15 @@ llvm::Error mlir::cleave::validateModelConfig(const ModelConfig &config) {
     return llvm::createStringError(
         "batch * seq * ffn = %.0f elements is too large",
         tokens * config.getFfn());
+  constexpr int64_t kMaxVocabMultiple = 1 << 16;
+  if (config.vocabMultiple < 1 || config.vocabMultiple > kMaxVocabMultiple)
+    return llvm::createStringError(
+        "vocab-multiple must be in [1, %lld], got %lld",
+        static_cast<long long>(kMaxVocabMultiple),
+        static_cast<long long>(config.vocabMultiple));
+  if (isMlp && config.vocabMultiple != 1)
+    return llvm::createStringError(
+        "vocab-multiple pads a token vocabulary: gpt and llama only");
   if (config.dtype != "f64" && config.dtype != "f32" &&
       config.dtype != "bf16" && config.dtype != "f16")
     return llvm::createStringError(
@@ -256,12 +269,19 @@ Value ModelBuilder::mergeHeads(Value x) {
       merged);
 }
 
-Value ModelBuilder::meanCrossEntropy(Value logits, Value targets) {
+Value ModelBuilder::meanCrossEntropy(Value logits, Value targets,
+                                     int64_t classes) {
   Type lossType = getLossElementType();
   auto logitsType = cast<RankedTensorType>(logits.getType());
   if (logitsType.getElementType() != lossType)
     logits = create<CastOp>(logitsType.clone(lossType), logits);
-  Value perToken = create<CrossEntropyOp>(logits, targets);
+  IntegerAttr classesAttr;
+  if (classes != logitsType.getShape().back())
+    classesAttr = builder.getI64IntegerAttr(classes);
+  Value perToken = create<CrossEntropyOp>(
+      RankedTensorType::get(
+          cast<RankedTensorType>(targets.getType()).getShape(), lossType),
+      logits, targets, classesAttr);
   auto rank = cast<RankedTensorType>(perToken.getType()).getRank();
   SmallVector<int64_t> dims = llvm::to_vector(llvm::seq<int64_t>(0, rank));
   return create<ReduceMeanOp>(perToken, dims);

@@ -68,7 +68,9 @@ public:
   /// [B, heads, S, D] -> [B, S, heads * D].
   Value mergeHeads(Value x);
   /// Mean token cross-entropy (in the loss element type) over all targets.
-  Value meanCrossEntropy(Value logits, Value targets);
+  /// The mean over positions of cross_entropy; columns from `classes` on
+  /// pad the vocabulary and are masked.
+  Value meanCrossEntropy(Value logits, Value targets, int64_t classes);
 
   /// Gives the function its final signature and returns `loss`.
   func::FuncOp finish(Value loss);

@@ -467,48 +467,63 @@ TYPED_TEST(KernelShapesTest, NormsAndTheirGradients) {
 TYPED_TEST(KernelShapesTest, CrossEntropyAndItsGradient) {
   using T = TypeParam;
   for (const RowShape &shape : kRowShapes)
-    for (size_t offset : {0, 1}) {
-      std::string what = "cross_entropy " + describe(shape, offset);
-      size_t count = shape.rows * shape.cols;
-      std::vector<T> x = makeValues<T>(count, 10, 6.0);
-      std::vector<int32_t> targets(shape.rows);
-      for (int64_t r = 0; r < shape.rows; ++r)
-        targets[r] = static_cast<int32_t>((r * 7919 + 3) % shape.cols);
-      std::vector<T> lossGradValues = makeValues<T>(shape.rows, 11);
-      DeviceTensor<T> logits(this->context, x, offset),
-          loss(this->context, shape.rows, offset),
-          lossGrad(this->context, lossGradValues, offset),
-          logitsGrad(this->context, count, offset);
-      DeviceTensor<int32_t> target(this->context, targets, 0);
-      std::vector<T> got = this->runTwice(loss, [&] {
-        return crossEntropy(this->context, this->kDType, DType::I32,
-                            shape.rows, shape.cols, logits.get(), target.get(),
-                            loss.get(), 1, "test");
-      }, what);
-      std::vector<T> dx = this->runTwice(logitsGrad, [&] {
-        return crossEntropyGrad(this->context, this->kDType, DType::I32,
-                                shape.rows, shape.cols, logits.get(),
-                                target.get(), lossGrad.get(), logitsGrad.get(),
-                                1, "test");
-      }, what + " grad");
-      std::vector<double> wx = widen(x), wlg = widen(lossGradValues);
-      std::vector<double> expected(shape.rows), edx(count);
-      for (int64_t r = 0; r < shape.rows; ++r) {
-        const double *row = &wx[r * shape.cols];
-        double largest = *std::max_element(row, row + shape.cols), sum = 0;
-        for (int64_t j = 0; j < shape.cols; ++j)
-          sum += std::exp(row[j] - largest);
-        expected[r] = std::log(sum) + largest - row[targets[r]];
-        for (int64_t j = 0; j < shape.cols; ++j)
-          edx[r * shape.cols + j] =
-              (std::exp(row[j] - largest) / sum - (j == targets[r])) * wlg[r];
+    for (size_t offset : {0, 1})
+      // Every column a class, and a padded vocabulary whose last columns
+      // (up to 131 of them) are masked.
+      for (int64_t classes :
+           {shape.cols, shape.cols - (shape.cols / 4) % 132}) {
+        std::string what = "cross_entropy " + describe(shape, offset) +
+                           " classes " + std::to_string(classes);
+        size_t count = shape.rows * shape.cols;
+        std::vector<T> x = makeValues<T>(count, 10, 6.0);
+        std::vector<int32_t> targets(shape.rows);
+        for (int64_t r = 0; r < shape.rows; ++r)
+          targets[r] = static_cast<int32_t>((r * 7919 + 3) % classes);
+        std::vector<T> lossGradValues = makeValues<T>(shape.rows, 11);
+        DeviceTensor<T> logits(this->context, x, offset),
+            loss(this->context, shape.rows, offset),
+            lossGrad(this->context, lossGradValues, offset),
+            logitsGrad(this->context, count, offset);
+        DeviceTensor<int32_t> target(this->context, targets, 0);
+        std::vector<T> got = this->runTwice(
+            loss,
+            [&] {
+              return crossEntropy(this->context, this->kDType, DType::I32,
+                                  shape.rows, shape.cols, classes, logits.get(),
+                                  target.get(), loss.get(), 1, "test");
+            },
+            what);
+        std::vector<T> dx = this->runTwice(
+            logitsGrad,
+            [&] {
+              return crossEntropyGrad(
+                  this->context, this->kDType, DType::I32, shape.rows,
+                  shape.cols, classes, logits.get(), target.get(),
+                  lossGrad.get(), logitsGrad.get(), 1, "test");
+            },
+            what + " grad");
+        std::vector<double> wx = widen(x), wlg = widen(lossGradValues);
+        std::vector<double> expected(shape.rows), edx(count, 0.0);
+        for (int64_t r = 0; r < shape.rows; ++r) {
+          const double *row = &wx[r * shape.cols];
+          double largest = *std::max_element(row, row + classes), sum = 0;
+          for (int64_t j = 0; j < classes; ++j)
+            sum += std::exp(row[j] - largest);
+          expected[r] = std::log(sum) + largest - row[targets[r]];
+          for (int64_t j = 0; j < classes; ++j)
+            edx[r * shape.cols + j] =
+                (std::exp(row[j] - largest) / sum - (j == targets[r])) * wlg[r];
+        }
+        expectClose(got, expected, this->kTolerance, what);
+        expectClose(dx, edx, this->kTolerance, what + " grad");
+        for (int64_t r = 0; r < shape.rows; ++r)
+          for (int64_t j = classes; j < shape.cols; ++j)
+            ASSERT_EQ(toDouble(dx[r * shape.cols + j]), 0.0)
+                << what << ": masked column " << j;
+        int32_t site = -1;
+        ASSERT_TRUE(this->context.takeIndexError(&site).ok());
+        EXPECT_EQ(site, 0) << what;
       }
-      expectClose(got, expected, this->kTolerance, what);
-      expectClose(dx, edx, this->kTolerance, what + " grad");
-      int32_t site = -1;
-      ASSERT_TRUE(this->context.takeIndexError(&site).ok());
-      EXPECT_EQ(site, 0) << what;
-    }
 }
 
 TYPED_TEST(KernelShapesTest, CrossEntropyReportsTargetsOutsideTheVocabulary) {
@@ -518,10 +533,12 @@ TYPED_TEST(KernelShapesTest, CrossEntropyReportsTargetsOutsideTheVocabulary) {
   DeviceTensor<T> logits(this->context, x, 0), loss(this->context, rows, 0),
       lossGrad(this->context, std::vector<T>(rows, fromDouble<T>(1.0)), 0),
       grad(this->context, rows * vocab, 0);
-  DeviceTensor<int64_t> targets(this->context, std::vector<int64_t>{5, vocab},
+  // A masked class is outside the vocabulary too.
+  const int64_t classes = vocab - 6;
+  DeviceTensor<int64_t> targets(this->context, std::vector<int64_t>{5, classes},
                                 0);
-  ASSERT_TRUE(crossEntropy(this->context, this->kDType, DType::I64, rows,
-                           vocab, logits.get(), targets.get(), loss.get(), 3,
+  ASSERT_TRUE(crossEntropy(this->context, this->kDType, DType::I64, rows, vocab,
+                           classes, logits.get(), targets.get(), loss.get(), 3,
                            "test")
                   .ok());
   int32_t site = 0;
@@ -529,7 +546,7 @@ TYPED_TEST(KernelShapesTest, CrossEntropyReportsTargetsOutsideTheVocabulary) {
   EXPECT_EQ(site, 3);
   EXPECT_EQ(toDouble(loss.read()[1]), 0.0);
   ASSERT_TRUE(crossEntropyGrad(this->context, this->kDType, DType::I64, rows,
-                               vocab, logits.get(), targets.get(),
+                               vocab, classes, logits.get(), targets.get(),
                                lossGrad.get(), grad.get(), 4, "test")
                   .ok());
   ASSERT_TRUE(this->context.takeIndexError(&site).ok());
@@ -537,6 +554,11 @@ TYPED_TEST(KernelShapesTest, CrossEntropyReportsTargetsOutsideTheVocabulary) {
   std::vector<T> dx = grad.read();
   for (int64_t j = 0; j < vocab; ++j)
     ASSERT_EQ(toDouble(dx[vocab + j]), 0.0) << j;
+  // More classes than columns is refused.
+  EXPECT_FALSE(crossEntropy(this->context, this->kDType, DType::I64, rows,
+                            vocab, vocab + 1, logits.get(), targets.get(),
+                            loss.get(), 3, "test")
+                   .ok());
 }
 
 TYPED_TEST(KernelShapesTest, ReductionsOverTrailingLeadingAndMiddle) {

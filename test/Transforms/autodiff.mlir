@@ -142,3 +142,15 @@ func.func @forward(%q: tensor<2x4x3xf32> {cleave.param = "q"}) -> tensor<f32> at
   %loss = cleave.reduce_sum %o#1 dims [0, 1] : tensor<2x4xf32> -> tensor<f32>
   return %loss : tensor<f32>
 }
+
+// -----
+
+// A padded vocabulary's gradient masks what its loss masks.
+// CHECK-LABEL: func.func @train_step
+// CHECK:         cleave.cross_entropy_grad %{{.*}}, %{{.*}}, %{{.*}} {classes = 3 : i64}
+func.func @forward(%l: tensor<2x4xf32> {cleave.param = "l"},
+                   %t: tensor<2xi32> {cleave.input = "t"}) -> tensor<f32> attributes {cleave.role = #cleave.role<forward>} {
+  %0 = cleave.cross_entropy %l, %t {classes = 3 : i64} : tensor<2x4xf32>, tensor<2xi32> -> tensor<2xf32>
+  %1 = cleave.reduce_mean %0 dims [0] : tensor<2xf32> -> tensor<f32>
+  return %1 : tensor<f32>
+}

@@ -154,6 +154,33 @@ func.func @loss(%logits: tensor<2x4x16xf32> {cleave.sharding = #cleave.sharding<
 
 // -----
 
+// A padded vocabulary split over tp: each device masks, by global index,
+// the padding classes it holds (columns 13..15 of 16) to -inf before the
+// statistics; the gradient reuses those statistics and the masked logits.
+cleave.mesh @mesh(tp = 2)
+// CHECK-LABEL: func.func @padded_loss
+func.func @padded_loss(%logits: tensor<2x4x16xf32> {cleave.sharding = #cleave.sharding<@mesh, [[], [], [tp]]>},
+                       %targets: tensor<2x4xi32>, %upstream: tensor<2x4xf32>) -> (tensor<2x4xf32>, tensor<2x4x16xf32>) {
+  // CHECK:      cleave.device_index on @mesh [tp]
+  // CHECK:      %[[IDS:.*]] = cleave.iota dim 2 : tensor<2x4x8xi32>
+  // CHECK:      %[[GLOBAL:.*]] = cleave.add %[[IDS]], %{{.*}} : tensor<2x4x8xi32>
+  // CHECK:      %[[LIMIT:.*]] = cleave.fill 1.300000e+01 : tensor<2x4x8xi32>
+  // CHECK:      %[[CLASS:.*]] = cleave.compare lt, %[[GLOBAL]], %[[LIMIT]]
+  // CHECK:      %[[NEGINF:.*]] = cleave.fill 0xFFF0000000000000 : tensor<2x4x8xf32>
+  // CHECK:      %[[MASKED:.*]] = cleave.select %[[CLASS]], %arg0, %[[NEGINF]]
+  // CHECK:      cleave.reduce_max %[[MASKED]] dims [2]
+  // CHECK:      %[[SHIFTED:.*]] = cleave.sub %[[MASKED]], %{{.*}} : tensor<2x4x8xf32>
+  // CHECK:      cleave.all_reduce %{{.*}} on @mesh [tp] sum
+  // CHECK:      cleave.all_reduce %{{.*}} on @mesh [tp] sum
+  // CHECK:      cleave.sub %{{.*}}, %{{.*}} : tensor<2x4x8xf32>
+  // CHECK:      cleave.mul {{.*}} : tensor<2x4x8xf32>
+  %0 = cleave.cross_entropy %logits, %targets {classes = 13 : i64} : tensor<2x4x16xf32>, tensor<2x4xi32> -> tensor<2x4xf32>
+  %1 = cleave.cross_entropy_grad %logits, %targets, %upstream {classes = 13 : i64} : tensor<2x4x16xf32>, tensor<2x4xi32>, tensor<2x4xf32>
+  return %0, %1 : tensor<2x4xf32>, tensor<2x4x16xf32>
+}
+
+// -----
+
 // A maximum over a split dimension combines the devices' maxima.
 cleave.mesh @mesh(tp = 2)
 // CHECK-LABEL: func.func @max

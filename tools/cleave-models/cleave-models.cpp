@@ -52,6 +52,12 @@ static cl::opt<int64_t> vocab("vocab",
                               cl::desc("Vocabulary size, or classes for mlp "
                                        "(256)"),
                               cl::cat(category));
+static cl::opt<int64_t> vocabMultiple(
+    "vocab-multiple",
+    cl::desc("gpt, llama: pad the token table and the logits to a multiple "
+             "of this (128 suits GEMMs and tensor-parallel splits); the loss "
+             "masks the padding classes (1: no padding)"),
+    cl::cat(category));
 static cl::opt<int64_t>
     batch("batch", cl::desc("Global batch of one optimizer step (1)"),
           cl::cat(category));
@@ -95,6 +101,7 @@ int main(int argc, char **argv) {
   override(ffn, config.ffn);
   override(seq, config.seq);
   override(vocab, config.vocab);
+  override(vocabMultiple, config.vocabMultiple);
   override(batch, config.batch);
   if (dtype.getNumOccurrences())
     config.dtype = dtype;

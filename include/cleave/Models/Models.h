@@ -36,6 +36,10 @@ struct ModelConfig {
   int64_t ffn = 0;
   int64_t seq = 16;
   int64_t vocab = 256;
+  /// gpt and llama: the token table's rows (and the logits' columns) are
+  /// padded up to a multiple of this; the loss masks the padding classes
+  /// (cross_entropy's `classes`), so the model trains as if unpadded.
+  int64_t vocabMultiple = 1;
   int64_t batch = 1;
   /// Element type of parameters and activations: f64, f32, bf16 or f16. The
   /// loss is computed in f32 for 16-bit types (f64 for f64).
@@ -45,6 +49,8 @@ struct ModelConfig {
 
   /// The feed-forward size after applying the family default.
   int64_t getFfn() const;
+  /// The vocabulary rounded up to a multiple of vocabMultiple.
+  int64_t getPaddedVocab() const;
 };
 
 /// Names of the presets, e.g. gpt2-small.

@@ -37,8 +37,8 @@ LogicalResult FunctionEmitter::emitLibraryCall(Operation &op) {
             {getDType(loss.getLogits()), getDType(loss.getTargets()),
              std::to_string(getElementCount(getShape(loss.getTargets()))),
              std::to_string(getShape(loss.getLogits()).back()),
-             get(loss.getLogits()), get(loss.getTargets()),
-             get(loss.getResult()), addIndexSite(op)},
+             std::to_string(loss.getNumClasses()), get(loss.getLogits()),
+             get(loss.getTargets()), get(loss.getResult()), addIndexSite(op)},
             op);
       })
       .Case([&](EmbeddingOp embedding) {
@@ -68,9 +68,11 @@ LogicalResult FunctionEmitter::emitLibraryCall(Operation &op) {
       .Case([&](CrossEntropyGradOp grad) {
         return call("crossEntropyGrad",
                     {getDType(grad.getLogits()), getDType(grad.getTargets()),
-                     getRowsAndColumns(grad.getLogits()), get(grad.getLogits()),
-                     get(grad.getTargets()), get(grad.getLossGrad()),
-                     get(grad.getResult()), addIndexSite(op)},
+                     getRowsAndColumns(grad.getLogits()),
+                     std::to_string(grad.getNumClasses()),
+                     get(grad.getLogits()), get(grad.getTargets()),
+                     get(grad.getLossGrad()), get(grad.getResult()),
+                     addIndexSite(op)},
                     op);
       })
       .Case([&](LayerNormGradOp grad) {

@@ -12,15 +12,17 @@
 namespace cleave::rt {
 namespace {
 
-/// The max and exp-sum of the row `x` of `cols` elements, for the team.
+/// The max and exp-sum of the first `count` elements of the row `x`, for
+/// the team. Vector loads may read past `count` within the row.
 template <typename Team, int V, typename T>
-CLEAVE_DEVICE MaxSum<compute_t<T>> getRowMaxSum(const T *x, int64_t cols) {
+CLEAVE_DEVICE MaxSum<compute_t<T>> getRowMaxSum(const T *x, int64_t count) {
   using C = compute_t<T>;
   MaxSum<C> state = getEmptyMaxSum<C>();
-  CLEAVE_FOR_ROW_CHUNKS(Team, j, cols, V) {
+  CLEAVE_FOR_ROW_CHUNKS(Team, j, count, V) {
     Vector<T, V> xs = loadVector<V>(x + j);
     for (int i = 0; i < V; ++i)
-      state = addToMaxSum(state, toCompute(xs[i]));
+      if (j + i < count)
+        state = addToMaxSum(state, toCompute(xs[i]));
   }
   return Team::reduce(state, MaxSumOp{});
 }
@@ -74,54 +76,60 @@ CLEAVE_KERNEL void softmaxGradKernel(int64_t rows, int64_t cols,
   }
 }
 
-/// Reads the row's target; a target outside [0, vocab) reports `site`.
+/// Reads the row's target; a target outside [0, classes) reports `site`.
 template <typename Team, typename I>
-CLEAVE_DEVICE bool getTarget(const I *targets, int64_t row, int64_t vocab,
-                         int32_t site, int32_t *errorSlot, int64_t &target) {
+CLEAVE_DEVICE bool getTarget(const I *targets, int64_t row, int64_t classes,
+                             int32_t site, int32_t *errorSlot,
+                             int64_t &target) {
   target = static_cast<int64_t>(targets[row]);
-  if (target >= 0 && target < vocab)
+  if (target >= 0 && target < classes)
     return true;
   if (Team::getRank() == 0)
     CLEAVE_ATOMIC_STORE(errorSlot, site);
   return false;
 }
 
-/// loss[row] = logsumexp(x) - x[target], the statistics in one pass.
+/// loss[row] = logsumexp(x[:classes]) - x[target], the statistics in one
+/// pass.
 template <typename Team, int V, typename T, typename I>
-CLEAVE_KERNEL void crossEntropyKernel(int64_t rows, int64_t vocab,
-                                      const T *CLEAVE_RESTRICT logits,
-                                      const I *CLEAVE_RESTRICT targets,
-                                      T *CLEAVE_RESTRICT output, int32_t site,
-                                      int32_t *errorSlot) {
+CLEAVE_KERNEL void
+crossEntropyKernel(int64_t rows, int64_t vocab, int64_t classes,
+                   const T *CLEAVE_RESTRICT logits,
+                   const I *CLEAVE_RESTRICT targets, T *CLEAVE_RESTRICT output,
+                   int32_t site, int32_t *errorSlot) {
   using C = compute_t<T>;
   CLEAVE_FOR_EACH_ROW(Team, row, rows) {
     const T *x = logits + row * vocab;
     int64_t target;
-    if (!getTarget<Team>(targets, row, vocab, site, errorSlot, target)) {
+    if (!getTarget<Team>(targets, row, classes, site, errorSlot, target)) {
       if (Team::getRank() == 0)
         output[row] = store<T>(C(0));
       continue;
     }
-    MaxSum<C> stats = getRowMaxSum<Team, V>(x, vocab);
+    MaxSum<C> stats = getRowMaxSum<Team, V>(x, classes);
     if (Team::getRank() == 0)
       output[row] = store<T>(cleave::log(stats.sum) + stats.max -
                              toCompute(x[target]));
   }
 }
 
-/// dx = (softmax(x) - onehot(target)) * lossGrad[row]. The logits are read
-/// twice: once for the statistics, once for the gradient.
+/// dx = (softmax(x) - onehot(target)) * lossGrad[row], 0 from `classes`
+/// on. The logits are read twice: once for the statistics, once for the
+/// gradient.
 template <typename Team, int V, typename T, typename I>
-CLEAVE_KERNEL void crossEntropyGradKernel(
-    int64_t rows, int64_t vocab, const T *CLEAVE_RESTRICT logits,
-    const I *CLEAVE_RESTRICT targets, const T *CLEAVE_RESTRICT lossGrad,
-    T *CLEAVE_RESTRICT logitsGrad, int32_t site, int32_t *errorSlot) {
+CLEAVE_KERNEL void crossEntropyGradKernel(int64_t rows, int64_t vocab,
+                                          int64_t classes,
+                                          const T *CLEAVE_RESTRICT logits,
+                                          const I *CLEAVE_RESTRICT targets,
+                                          const T *CLEAVE_RESTRICT lossGrad,
+                                          T *CLEAVE_RESTRICT logitsGrad,
+                                          int32_t site, int32_t *errorSlot) {
   using C = compute_t<T>;
   CLEAVE_FOR_EACH_ROW(Team, row, rows) {
     const T *x = logits + row * vocab;
     T *dx = logitsGrad + row * vocab;
     int64_t target;
-    if (!getTarget<Team>(targets, row, vocab, site, errorSlot, target)) {
+    if (!getTarget<Team>(targets, row, classes, site, errorSlot, target)) {
       CLEAVE_FOR_ROW_CHUNKS(Team, j, vocab, V) {
         Vector<T, V> zeros;
         for (int i = 0; i < V; ++i)
@@ -130,19 +138,31 @@ CLEAVE_KERNEL void crossEntropyGradKernel(
       }
       continue;
     }
-    MaxSum<C> stats = getRowMaxSum<Team, V>(x, vocab);
+    MaxSum<C> stats = getRowMaxSum<Team, V>(x, classes);
     C grad = toCompute(lossGrad[row]);
     CLEAVE_FOR_ROW_CHUNKS(Team, j, vocab, V) {
       Vector<T, V> xs = loadVector<V>(x + j);
       Vector<T, V> dxs;
       for (int i = 0; i < V; ++i) {
-        C probability = cleave::exp(toCompute(xs[i]) - stats.max) / stats.sum;
+        C probability =
+            j + i < classes
+                ? cleave::exp(toCompute(xs[i]) - stats.max) / stats.sum
+                : C(0);
         dxs[i] = store<T>((probability - (j + i == target ? C(1) : C(0))) *
                           grad);
       }
       storeVector(dx + j, dxs);
     }
   }
+}
+
+Status checkClasses(int64_t vocab, int64_t classes, const char *op,
+                    const char *location) {
+  if (classes >= 1 && classes <= vocab)
+    return Status::success();
+  return Status::error(std::string(op) + " at " + location + ": " +
+                       std::to_string(classes) + " classes in a row of " +
+                       std::to_string(vocab));
 }
 
 } // namespace
@@ -180,9 +200,11 @@ Status softmaxGrad(Context &context, DType dtype, int64_t rows, int64_t cols,
 }
 
 Status crossEntropy(Context &context, DType dtype, DType targetType,
-                    int64_t rows, int64_t vocab, const void *logits,
-                    const void *targets, void *output, int32_t site,
-                    const char *location) {
+                    int64_t rows, int64_t vocab, int64_t classes,
+                    const void *logits, const void *targets, void *output,
+                    int32_t site, const char *location) {
+  CLEAVE_RETURN_IF_ERROR(
+      checkClasses(vocab, classes, "cross_entropy", location));
   return dispatchFloat(dtype, "cross_entropy", location, [&](auto tag) {
     using T = decltype(tag);
     return dispatchIndex(targetType, "cross_entropy", location, [&](auto index) {
@@ -193,7 +215,7 @@ Status crossEntropy(Context &context, DType dtype, DType targetType,
         constexpr int V = decltype(width)::value;
         CLEAVE_LAUNCH_ROWS(context, Team, (crossEntropyKernel<Team, V, T, I>),
                            rows)
-        (rows, vocab, static_cast<const T *>(logits),
+        (rows, vocab, classes, static_cast<const T *>(logits),
          static_cast<const I *>(targets), static_cast<T *>(output), site,
          context.getIndexErrorSlot());
         return context.checkLaunch("cross_entropy", location);
@@ -203,9 +225,12 @@ Status crossEntropy(Context &context, DType dtype, DType targetType,
 }
 
 Status crossEntropyGrad(Context &context, DType dtype, DType targetType,
-                        int64_t rows, int64_t vocab, const void *logits,
-                        const void *targets, const void *lossGrad,
-                        void *logitsGrad, int32_t site, const char *location) {
+                        int64_t rows, int64_t vocab, int64_t classes,
+                        const void *logits, const void *targets,
+                        const void *lossGrad, void *logitsGrad, int32_t site,
+                        const char *location) {
+  CLEAVE_RETURN_IF_ERROR(
+      checkClasses(vocab, classes, "cross_entropy_grad", location));
   return dispatchFloat(dtype, "cross_entropy_grad", location, [&](auto tag) {
     using T = decltype(tag);
     return dispatchIndex(targetType, "cross_entropy_grad", location,
@@ -217,7 +242,7 @@ Status crossEntropyGrad(Context &context, DType dtype, DType targetType,
         constexpr int V = decltype(width)::value;
         CLEAVE_LAUNCH_ROWS(context, Team,
                            (crossEntropyGradKernel<Team, V, T, I>), rows)
-        (rows, vocab, static_cast<const T *>(logits),
+        (rows, vocab, classes, static_cast<const T *>(logits),
          static_cast<const I *>(targets), static_cast<const T *>(lossGrad),
          static_cast<T *>(logitsGrad), site, context.getIndexErrorSlot());
         return context.checkLaunch("cross_entropy_grad", location);

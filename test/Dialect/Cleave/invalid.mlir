@@ -497,6 +497,22 @@ func.func @attention_element_type(%q: tensor<2x16x8xf32>, %k: tensor<2x16x8xf16>
 
 // -----
 
+func.func @cross_entropy_classes(%l: tensor<2x16xf32>, %t: tensor<2xi32>) {
+  // expected-error@+1 {{classes must be in [1, 16] (the logits' last dimension), got 17}}
+  %0 = cleave.cross_entropy %l, %t {classes = 17 : i64} : tensor<2x16xf32>, tensor<2xi32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @cross_entropy_grad_classes(%l: tensor<2x16xf32>, %t: tensor<2xi32>, %d: tensor<2xf32>) {
+  // expected-error@+1 {{classes must be in [1, 16] (the logits' last dimension), got 0}}
+  %0 = cleave.cross_entropy_grad %l, %t, %d {classes = 0 : i64} : tensor<2x16xf32>, tensor<2xi32>, tensor<2xf32>
+  return
+}
+
+// -----
+
 func.func @cross_entropy_targets(%l: tensor<2x16x512xf32>, %t: tensor<2x8xi32>) {
   // expected-error@+1 {{targets shape 'tensor<2x8xi32>' must be the logits shape 'tensor<2x16x512xf32>' without its last (class) dimension}}
   %0 = cleave.cross_entropy %l, %t : tensor<2x16x512xf32>, tensor<2x8xi32> -> tensor<2x8xf32>

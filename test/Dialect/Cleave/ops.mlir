@@ -179,3 +179,13 @@ func.func @wide_matmul(%x: tensor<2x4xbf16>, %w: tensor<4x3xbf16>) -> tensor<2x3
   %0 = cleave.matmul %x, %w : tensor<2x4xbf16>, tensor<4x3xbf16> -> tensor<2x3xf32>
   return %0 : tensor<2x3xf32>
 }
+
+// A padded vocabulary: the loss and its gradient mask columns past `classes`.
+// CHECK-LABEL: func.func @padded_vocabulary
+// CHECK: cleave.cross_entropy %{{.*}}, %{{.*}} {classes = 250 : i64} : tensor<2x256xf32>, tensor<2xi32> -> tensor<2xf32>
+// CHECK: cleave.cross_entropy_grad %{{.*}}, %{{.*}}, %{{.*}} {classes = 250 : i64} : tensor<2x256xf32>, tensor<2xi32>, tensor<2xf32>
+func.func @padded_vocabulary(%l: tensor<2x256xf32>, %t: tensor<2xi32>, %d: tensor<2xf32>) -> (tensor<2xf32>, tensor<2x256xf32>) {
+  %0 = cleave.cross_entropy %l, %t {classes = 250 : i64} : tensor<2x256xf32>, tensor<2xi32> -> tensor<2xf32>
+  %1 = cleave.cross_entropy_grad %l, %t, %d {classes = 250 : i64} : tensor<2x256xf32>, tensor<2xi32>, tensor<2xf32>
+  return %0, %1 : tensor<2xf32>, tensor<2x256xf32>
+}

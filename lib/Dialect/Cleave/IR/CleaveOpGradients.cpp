@@ -405,9 +405,10 @@ LogicalResult vjp(AttentionOp op, ImplicitLocOpBuilder &b, ValueRange dy,
 
 LogicalResult vjp(CrossEntropyOp op, ImplicitLocOpBuilder &b, ValueRange dy,
                   Grads &dx) {
-  dx.assign({CrossEntropyGradOp::create(b, op.getLogits().getType(), op.getLogits(),
-                                   op.getTargets(), dy[0]),
-        Value()});
+  dx.assign(
+      {CrossEntropyGradOp::create(b, op.getLogits().getType(), op.getLogits(),
+                                  op.getTargets(), dy[0], op.getClassesAttr()),
+       Value()});
   return success();
 }
 

@@ -516,6 +516,24 @@ double AttentionOp::getFlops() {
 // CrossEntropyOp
 //===----------------------------------------------------------------------===//
 
+/// `classes`, when set, counts at least one and at most every column.
+static LogicalResult verifyClasses(Operation *op,
+                                   std::optional<uint64_t> classes,
+                                   RankedTensorType logits) {
+  if (!classes || logits.getRank() < 1)
+    return success();
+  int64_t columns = logits.getShape().back();
+  if (*classes >= 1 && static_cast<int64_t>(*classes) <= columns)
+    return success();
+  return op->emitOpError("classes must be in [1, ")
+         << columns << "] (the logits' last dimension), got " << *classes;
+}
+
+static int64_t getNumClasses(std::optional<uint64_t> classes,
+                             RankedTensorType logits) {
+  return classes ? static_cast<int64_t>(*classes) : logits.getShape().back();
+}
+
 LogicalResult CrossEntropyOp::verify() {
   auto logits = getLogits().getType();
   auto targets = getTargets().getType();
@@ -525,8 +543,14 @@ LogicalResult CrossEntropyOp::verify() {
     return emitOpError("targets shape ")
            << targets << " must be the logits shape " << logits
            << " without its last (class) dimension";
+  if (failed(verifyClasses(*this, getClasses(), logits)))
+    return failure();
   return verifyResultType(
       *this, RankedTensorType::get(targets.getShape(), logits.getElementType()));
+}
+
+int64_t CrossEntropyOp::getNumClasses() {
+  return ::getNumClasses(getClasses(), getLogits().getType());
 }
 
 // Per row of V classes: max, subtract, exp and sum over V, then log and pick.
@@ -615,8 +639,14 @@ LogicalResult CrossEntropyGradOp::verify() {
   if (lossGrad.getShape() != targets.getShape())
     return emitOpError("loss gradient ")
            << lossGrad << " must have the targets' shape " << targets;
+  if (failed(verifyClasses(*this, getClasses(), logits)))
+    return failure();
   return verifySameElementType(*this, logits, lossGrad, "logits",
                                "loss gradient");
+}
+
+int64_t CrossEntropyGradOp::getNumClasses() {
+  return ::getNumClasses(getClasses(), getLogits().getType());
 }
 
 // Softmax (5 per logit) and the scaled difference.

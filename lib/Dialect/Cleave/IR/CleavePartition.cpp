@@ -14,6 +14,8 @@
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::cleave;
 
@@ -215,10 +217,12 @@ Value broadcastRows(ImplicitLocOpBuilder &b, Value rows, RankedTensorType type) 
   return BroadcastOp::create(b, type, rows, dims);
 }
 
+/// The statistics of `classLogits` (the logits, padded classes masked),
+/// cached by the logits and targets the loss and its gradient share.
 SoftmaxStatistics getSoftmaxStatistics(ImplicitLocOpBuilder &b,
                                        const LocalOpContext &context,
-                                       Value logits, Value targets,
-                                       ArrayAttr axes) {
+                                       Value logits, Value classLogits,
+                                       Value targets, ArrayAttr axes) {
   if (context.softmaxStatistics) {
     auto it = context.softmaxStatistics->find({logits, targets});
     if (it != context.softmaxStatistics->end())
@@ -226,10 +230,10 @@ SoftmaxStatistics getSoftmaxStatistics(ImplicitLocOpBuilder &b,
   }
   auto type = getTensorType(logits);
   int64_t last = type.getRank() - 1;
-  Value localMax = ReduceMaxOp::create(b, logits, ArrayRef<int64_t>{last});
+  Value localMax = ReduceMaxOp::create(b, classLogits, ArrayRef<int64_t>{last});
   Value max = AllReduceOp::create(b, localMax.getType(), localMax, context.mesh, axes,
                                   b.getAttr<ReductionKindAttr>(ReductionKind::max));
-  Value shifted = SubOp::create(b, logits, broadcastRows(b, max, type));
+  Value shifted = SubOp::create(b, classLogits, broadcastRows(b, max, type));
   Value localSum = ReduceSumOp::create(b, ExpOp::create(b, shifted),
                                        ArrayRef<int64_t>{last});
   Value sum = AllReduceOp::create(b, localSum.getType(), localSum, context.mesh, axes,
@@ -239,22 +243,51 @@ SoftmaxStatistics getSoftmaxStatistics(ImplicitLocOpBuilder &b,
   return {max, sum};
 }
 
-/// Where each row's target falls in this device's block of the vocabulary.
-Value getTargetMask(ImplicitLocOpBuilder &b, const LocalOpContext &context,
-                    int64_t vocabFactor, RankedTensorType logitsType,
-                    Value targets) {
-  auto targetType = getTensorType(targets);
-  Type indexElement = targetType.getElementType();
+/// The global vocabulary index of each of this device's logits, in the
+/// targets' element type.
+Value getGlobalColumns(ImplicitLocOpBuilder &b, const LocalOpContext &context,
+                       int64_t vocabFactor, RankedTensorType logitsType,
+                       Value targets) {
+  Type indexElement = getTensorType(targets).getElementType();
   VocabularyBlock block =
       getVocabularyBlock(b, context, vocabFactor, indexElement);
   auto idsType = RankedTensorType::get(logitsType.getShape(), indexElement);
   Value ids = IotaOp::create(b, idsType, logitsType.getRank() - 1);
-  Value globalIds = AddOp::create(
-      b, ids, BroadcastOp::create(b, idsType, block.first, ArrayRef<int64_t>{}));
-  Value wanted = broadcastRows(b, targets, idsType);
+  return AddOp::create(
+      b, ids,
+      BroadcastOp::create(b, idsType, block.first, ArrayRef<int64_t>{}));
+}
+
+/// Where each row's target falls in this device's block of the vocabulary.
+Value getTargetMask(ImplicitLocOpBuilder &b, const LocalOpContext &context,
+                    int64_t vocabFactor, RankedTensorType logitsType,
+                    Value targets) {
+  Value globalIds =
+      getGlobalColumns(b, context, vocabFactor, logitsType, targets);
+  Value wanted = broadcastRows(b, targets, getTensorType(globalIds));
   return CompareOp::create(
       b, RankedTensorType::get(logitsType.getShape(), b.getI1Type()),
       ComparePredicate::eq, globalIds, wanted);
+}
+
+/// The logits with a padded vocabulary's masked classes (global index
+/// `classes` and up) at -inf, so that they take no probability; `logits`
+/// itself when every column is a class.
+Value maskPaddedClasses(ImplicitLocOpBuilder &b, const LocalOpContext &context,
+                        int64_t vocabFactor, Value logits, Value targets,
+                        std::optional<uint64_t> classes) {
+  int64_t vocab = context.rule.factorSizes[vocabFactor];
+  if (!classes || static_cast<int64_t>(*classes) == vocab)
+    return logits;
+  auto type = getTensorType(logits);
+  Value globalIds = getGlobalColumns(b, context, vocabFactor, type, targets);
+  Value limit = FillOp::create(
+      b, globalIds.getType(), b.getF64FloatAttr(static_cast<double>(*classes)));
+  Value isClass = CompareOp::create(
+      b, RankedTensorType::get(type.getShape(), b.getI1Type()),
+      ComparePredicate::lt, globalIds, limit);
+  Value masked = FillOp::create(b, type, b.getF64FloatAttr(-INFINITY));
+  return SelectOp::create(b, isClass, logits, masked);
 }
 
 /// Vocab-parallel cross-entropy: loss = log(sum) + max - target logit, with
@@ -271,8 +304,10 @@ FailureOr<SmallVector<Value>> partitionCrossEntropy(
   Value logits = operands[0], targets = operands[1];
   auto type = getTensorType(logits);
   ArrayAttr axes = b.getStrArrayAttr(context.factorAxes[vocabFactor]);
+  Value classLogits = maskPaddedClasses(b, context, vocabFactor, logits,
+                                        targets, op.getClasses());
   SoftmaxStatistics stats =
-      getSoftmaxStatistics(b, context, logits, targets, axes);
+      getSoftmaxStatistics(b, context, logits, classLogits, targets, axes);
   Value mask = getTargetMask(b, context, vocabFactor, type, targets);
   Value zero = FillOp::create(b, type, b.getF64FloatAttr(0));
   Value picked = ReduceSumOp::create(b, SelectOp::create(b, mask, logits, zero),
@@ -297,9 +332,13 @@ FailureOr<SmallVector<Value>> partitionCrossEntropyGrad(
   Value logits = operands[0], targets = operands[1], upstream = operands[2];
   auto type = getTensorType(logits);
   ArrayAttr axes = b.getStrArrayAttr(context.factorAxes[vocabFactor]);
+  // Masked classes: exp(-inf - max) = 0, so no probability and no gradient.
+  Value classLogits = maskPaddedClasses(b, context, vocabFactor, logits,
+                                        targets, op.getClasses());
   SoftmaxStatistics stats =
-      getSoftmaxStatistics(b, context, logits, targets, axes);
-  Value shifted = SubOp::create(b, logits, broadcastRows(b, stats.max, type));
+      getSoftmaxStatistics(b, context, logits, classLogits, targets, axes);
+  Value shifted =
+      SubOp::create(b, classLogits, broadcastRows(b, stats.max, type));
   Value probabilities = DivOp::create(b, ExpOp::create(b, shifted),
                                       broadcastRows(b, stats.sum, type));
   Value mask = getTargetMask(b, context, vocabFactor, type, targets);

@@ -95,12 +95,14 @@ struct AttentionArgs {
 Status attention(Context &context, DType dtype, const AttentionArgs &args,
                  const char *location);
 
-/// Per row: logsumexp(logits) - logits[target]. A target outside [0, vocab)
-/// stores `site` in the context's index error slot.
+/// Per row of `vocab` logits: logsumexp(logits[:classes]) -
+/// logits[target]. Columns from `classes` on are a padded vocabulary's
+/// masked classes: they take no probability. A target outside
+/// [0, classes) stores `site` in the context's index error slot.
 Status crossEntropy(Context &context, DType dtype, DType targetType,
-                    int64_t rows, int64_t vocab, const void *logits,
-                    const void *targets, void *output, int32_t site,
-                    const char *location);
+                    int64_t rows, int64_t vocab, int64_t classes,
+                    const void *logits, const void *targets, void *output,
+                    int32_t site, const char *location);
 
 /// output[i, :] = table[indices[i], :] for a [vocab, width] table.
 Status embedding(Context &context, DType dtype, DType indexType, int64_t count,
@@ -123,11 +125,13 @@ Status softmaxGrad(Context &context, DType dtype, int64_t rows, int64_t cols,
                    const void *output, const void *outputGrad, void *inputGrad,
                    const char *location);
 
-/// dlogits = (softmax(logits) - onehot(target)) * lossGrad[row].
+/// dlogits = (softmax(logits) - onehot(target)) * lossGrad[row] over the
+/// first `classes` columns; the masked columns' gradient is 0.
 Status crossEntropyGrad(Context &context, DType dtype, DType targetType,
-                        int64_t rows, int64_t vocab, const void *logits,
-                        const void *targets, const void *lossGrad,
-                        void *logitsGrad, int32_t site, const char *location);
+                        int64_t rows, int64_t vocab, int64_t classes,
+                        const void *logits, const void *targets,
+                        const void *lossGrad, void *logitsGrad, int32_t site,
+                        const char *location);
 
 /// Input, scale and bias gradients of layer_norm; the row statistics are
 /// recomputed. Scale and bias gradients sum over rows in row order.

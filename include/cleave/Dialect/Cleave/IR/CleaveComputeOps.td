@@ -547,12 +547,20 @@ def Cleave_CrossEntropyOp : Cleave_Op<"cross_entropy", [Pure, CostDefault]> {
     and the logits' element type. Targets outside `[0, V)` are an error at run
     time.
 
+    With `classes = C` (C <= V), only the first C columns are classes: the
+    rest pad the vocabulary (to a multiple that GEMMs and tensor-parallel
+    splits like) and are masked. They take no probability, targets in them
+    are an error, and their logits get no gradient.
+
     ```mlir
     %l = cleave.cross_entropy %logits, %targets
         : tensor<2x16x512xf32>, tensor<2x16xi32> -> tensor<2x16xf32>
+    %p = cleave.cross_entropy %logits, %targets {classes = 500 : i64}
+        : tensor<2x16x512xf32>, tensor<2x16xi32> -> tensor<2x16xf32>
     ```
   }];
-  let arguments = (ins Cleave_FloatTensor:$logits, Cleave_IndexTensor:$targets);
+  let arguments = (ins Cleave_FloatTensor:$logits, Cleave_IndexTensor:$targets,
+                       OptionalAttr<I64Attr>:$classes);
   let results = (outs Cleave_FloatTensor:$result);
   let assemblyFormat = [{
     $logits `,` $targets attr-dict `:` type($logits) `,` type($targets) `->`
@@ -565,9 +573,13 @@ def Cleave_CrossEntropyOp : Cleave_Op<"cross_entropy", [Pure, CostDefault]> {
       build($_builder, $_state,
             ::mlir::RankedTensorType::get(targetsType.getShape(),
                                           logitsType.getElementType()),
-            logits, targets);
+            logits, targets, ::mlir::IntegerAttr());
     }]>
   ];
+  let extraClassDeclaration = [{
+    /// The classes: the `classes` attribute, or every column.
+    int64_t getNumClasses();
+  }];
   let hasVerifier = 1;
 }
 

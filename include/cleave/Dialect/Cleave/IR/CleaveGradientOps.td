@@ -37,7 +37,9 @@ def Cleave_CrossEntropyGradOp : Cleave_Op<"cross_entropy_grad", [Pure,
   let description = [{
     `(softmax(logits) - onehot(target)) * loss_grad` per row, where
     `loss_grad` has the targets' shape and the logits' element type.
-    Targets outside `[0, V)` are an error at run time.
+    Targets outside `[0, V)` are an error at run time. With `classes`, as
+    on `cross_entropy`, the masked columns take no probability and their
+    gradient is 0.
 
     ```mlir
     %dl = cleave.cross_entropy_grad %logits, %targets, %dloss
@@ -45,11 +47,16 @@ def Cleave_CrossEntropyGradOp : Cleave_Op<"cross_entropy_grad", [Pure,
     ```
   }];
   let arguments = (ins Cleave_FloatTensor:$logits, Cleave_IndexTensor:$targets,
-                       Cleave_FloatTensor:$loss_grad);
+                       Cleave_FloatTensor:$loss_grad,
+                       OptionalAttr<I64Attr>:$classes);
   let results = (outs Cleave_FloatTensor:$result);
   let assemblyFormat = [{
     $logits `,` $targets `,` $loss_grad attr-dict `:` type($logits) `,`
     type($targets) `,` type($loss_grad)
+  }];
+  let extraClassDeclaration = [{
+    /// The classes: the `classes` attribute, or every column.
+    int64_t getNumClasses();
   }];
   let hasVerifier = 1;
 }
