@@ -6,7 +6,8 @@
 #  - emitted CUDA sources: forward programs (a tiny GPT; gpt2-small at
 #    batch 1 x 128 and 8 x 1024) with their inputs; training steps of a tiny
 #    and a mid GPT on one rank and partitioned (dp=1, tp=1, dp=2, tp=2, a
-#    pp=2 pipeline); gpt2-small's training step, f32 AdamW, batch 8 x 1024;
+#    pp=2 pipeline); gpt2-small's training step, AdamW, batch 8 x 1024, in
+#    f32 and in bf16, with its model FLOPs per step;
 #  - the CPU backend's losses for the small ones (the reference), a token
 #    file, PyTorch's gpt2-small (torch_gpt2.py), the cluster files, and
 #    MPICH from PyPI for GPU machines that have no MPI.
@@ -90,6 +91,12 @@ for model in tiny mid; do
   emit_train $model $model-pp2 --mesh pp=2 --micro-batches 4
 done
 emit_train gpt2 gpt2-one
+emit_train gpt2 gpt2-bf16 --precision bf16
+# Model FLOPs per step as Megatron-LM counts them: 3x the forward's matmuls.
+"$build/bin/cleave-opt" "$bundle/train/gpt2.mlir" --cleave-print-cost=json=true \
+  -o /dev/null | head -1 |
+  python3 -c 'import json, sys; print(3 * json.load(sys.stdin)["matmul_flops"])' \
+  > "$bundle/train/gpt2.flops-per-step"
 rm -rf "$build/gpu-bundle-cpu" "$bundle/cpu"
 
 # An MPI for GPU machines that have none (the runtime uses only the C API).

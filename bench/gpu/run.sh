@@ -180,6 +180,27 @@ python3 "$here/bench/torch_gpt2.py" --layers 12 --hidden 768 --heads 12 --seq 10
   --vocab 50257 --batch 8 --init "$out/gpt2-init" --data "$data" --steps 20 \
   --lr 3e-4 --device cuda --compare "$out/gpt2-a.log" || echo "run: PYTORCH RUN FAILED"
 
+echo "== 2b. gpt2-small training, bf16 AdamW, batch 8 x 1024, against torch.compile =="
+flops=$(cat "$here/train/gpt2.flops-per-step")
+"$out/gpt2-bf16" --data "$data" --lr 3e-4 --steps 20 --out "$out/gpt2-bf16" \
+  > "$out/gpt2-bf16.log" 2>&1 || echo "run: GPT2 BF16 TRAINING FAILED"
+grep '^step' "$out/gpt2-bf16.log" || tail -5 "$out/gpt2-bf16.log"
+python3 - "$out/gpt2-bf16.log" "$flops" <<'EOF' || true
+import sys
+rows = [line.split() for line in open(sys.argv[1]) if line.startswith("step")]
+steady = rows[3:] or rows
+rate = sum(float(r[9]) for r in steady) / len(steady)
+time = sum(float(r[11]) for r in steady) / len(steady)
+flops = float(sys.argv[2])
+mfu = flops / (time / 1e3) / 989e12
+print(f"cleave bf16: {rate:.0f} tokens/s, {time:.1f} ms per step, MFU {100 * mfu:.1f}% "
+      f"of 989 TFLOP/s (mean of steps 4..{len(rows)}; {flops:.3e} FLOPs per step)")
+EOF
+python3 "$here/bench/torch_gpt2.py" --layers 12 --hidden 768 --heads 12 --seq 1024 \
+  --vocab 50257 --batch 8 --init "$out/gpt2-init" --data "$data" --steps 20 \
+  --lr 3e-4 --device cuda --bf16 --compile --flops-per-step "$flops" \
+  --compare "$out/gpt2-bf16.log" || echo "run: PYTORCH BF16 RUN FAILED"
+
 echo "== 3. forward programs and the tiny and mid steps =="
 for model in "$here"/models/*.cu; do
   name=$(basename "$model" .cu)

@@ -50,6 +50,7 @@ and gradient norms of a Cleave training log are printed side by side.
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -516,6 +517,18 @@ def parse_args():
     run.add_argument("--attention", choices=("sdpa", "math"), default=None,
                      help="F.scaled_dot_product_attention (default when this "
                           "PyTorch has it) or explicit matmul/softmax/matmul")
+    run.add_argument("--bf16", action="store_true",
+                     help="bf16 autocast around the forward and loss (f32 "
+                          "parameters and optimizer, as cleavec train "
+                          "--precision bf16)")
+    run.add_argument("--compile", action="store_true",
+                     help="torch.compile the forward and loss")
+    run.add_argument("--flops-per-step", type=float, default=None,
+                     help="the model FLOPs of one step (3x the forward's "
+                          "matmuls, as Megatron-LM counts them), to print MFU")
+    run.add_argument("--peak-tflops", type=float, default=989.0,
+                     help="the device's dense peak for MFU (989: H100/H200 "
+                          "bf16)")
     run.add_argument("--tf32", action="store_true",
                      help="allow TF32 in f32 matmuls (as CLEAVE_TF32=1)")
     run.add_argument("--warmup-steps", type=int, default=2,
@@ -584,6 +597,12 @@ def main():
               for name, value in initial.items()}
     tokens = read_tokens(args.data, args.token_bytes, args.seq, args.vocab)
     model = Gpt(args, params, args.attention)
+    loss_of = torch.compile(model.loss) if args.compile else model.loss
+
+    def autocast():
+        if not args.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     optimizer = AdamW(list(params.values()), args.beta1, args.beta2,
                       args.weight_decay, args.clip_norm)
 
@@ -594,7 +613,9 @@ def main():
           f"hidden {args.hidden} heads {args.heads} ffn {args.ffn} "
           f"seq {args.seq} vocab {args.vocab} batch {args.batch}, "
           f"{count} parameters, attention {args.attention}, "
-          f"tf32 {'on' if args.tf32 else 'off'}")
+          f"tf32 {'on' if args.tf32 else 'off'}, "
+          f"{'bf16 autocast' if args.bf16 else 'f32'}"
+          f"{', torch.compile' if args.compile else ''}")
     sys.stdout.flush()
 
     def synchronize():
@@ -611,7 +632,8 @@ def main():
                                                 args.batch, args.seq)
         inputs = torch.from_numpy(batch_tokens).to(device)
         targets = torch.from_numpy(batch_targets).to(device)
-        loss = model.loss(inputs, targets)
+        with autocast():
+            loss = loss_of(inputs, targets)
         loss.backward()
         norms.append(optimizer.step(step, lr))
         loss = loss.item()
@@ -633,6 +655,12 @@ def main():
         mean = statistics.mean(results[step][2] for step in timed)
         print(f"torch mean tokens/s {mean:.0f} over steps {timed[0]}-"
               f"{timed[-1]} ({args.warmup_steps} warm-up steps left out)")
+        if args.flops_per_step:
+            tokens_per_step = args.batch * args.seq
+            mfu = (args.flops_per_step * mean / tokens_per_step /
+                   (args.peak_tflops * 1e12))
+            print(f"torch MFU {100 * mfu:.1f}% of {args.peak_tflops:g} "
+                  "TFLOP/s")
     else:
         print(f"torch mean tokens/s: no steps after the {args.warmup_steps} "
               "warm-up steps")
