@@ -10,7 +10,10 @@
 //
 // The descriptors of a shape and the algorithm cuBLASLt's heuristic picks
 // for it are made on the shape's first call and kept in the context's plan
-// cache: the heuristic is asked once per shape, not once per call.
+// cache: the heuristic is asked once per shape, not once per call. The
+// operands' alignment is part of the shape: the heuristic assumes 256-byte
+// aligned pointers unless told otherwise, and attention's tile GEMMs start
+// at rows inside a tensor.
 //
 //===----------------------------------------------------------------------===//
 
@@ -74,19 +77,30 @@ struct GemmPlan {
   }
 };
 
-/// Everything a plan depends on: the element type, the math mode and the
-/// shape after the tall-GEMM rewrite.
+/// The largest power of two up to 256 that divides the address and, for a
+/// batch, the stride between matrices.
+uint32_t getAlignment(const void *pointer, int64_t strideBytes, int64_t batch) {
+  uint64_t bits = reinterpret_cast<uintptr_t>(pointer) | 256u;
+  if (batch > 1)
+    bits |= static_cast<uint64_t>(strideBytes);
+  return static_cast<uint32_t>(bits & -bits);
+}
+
+/// Everything a plan depends on: the element type, the math mode, the
+/// shape after the tall-GEMM rewrite and the operands' alignment.
 struct GemmKey {
   DType dtype;
   bool tf32, wideOutput, transposeA, transposeB;
   int64_t batch, m, n, k, strideA, strideB, strideC;
+  uint32_t alignA, alignB, alignC;
   bool operator==(const GemmKey &other) const {
     return dtype == other.dtype && tf32 == other.tf32 &&
            wideOutput == other.wideOutput && transposeA == other.transposeA &&
            transposeB == other.transposeB && batch == other.batch &&
            m == other.m && n == other.n && k == other.k &&
            strideA == other.strideA && strideB == other.strideB &&
-           strideC == other.strideC;
+           strideC == other.strideC && alignA == other.alignA &&
+           alignB == other.alignB && alignC == other.alignC;
   }
 };
 
@@ -94,8 +108,10 @@ struct GemmKeyHash {
   size_t operator()(const GemmKey &key) const {
     size_t hash = static_cast<size_t>(key.dtype) * 16 + key.wideOutput * 8 +
                   key.tf32 * 4 + key.transposeA * 2 + key.transposeB;
-    for (int64_t value : {key.batch, key.m, key.n, key.k, key.strideA,
-                          key.strideB, key.strideC})
+    for (int64_t value :
+         {key.batch, key.m, key.n, key.k, key.strideA, key.strideB, key.strideC,
+          int64_t(key.alignA) << 18 | int64_t(key.alignB) << 9 |
+              int64_t(key.alignC)})
       hash = hash * 1000003u ^ std::hash<int64_t>()(value);
     return hash;
   }
@@ -141,7 +157,7 @@ private:
 
 /// Makes the plan of `args`: descriptors, then the heuristic's first choice.
 Status makePlan(Context &context, const LtTypes &types, const GemmArgs &args,
-                GemmPlan &plan, const char *location) {
+                const GemmKey &key, GemmPlan &plan, const char *location) {
   auto handle = static_cast<cublasLtHandle_t>(context.getBlasHandle());
   LtChecker ok(location);
   cublasOperation_t transFirst = args.transposeB ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -197,10 +213,27 @@ Status makePlan(Context &context, const LtTypes &types, const GemmArgs &args,
               owner.preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
               &workspaceBytes, sizeof(workspaceBytes)),
           "cublasLtMatmulPreferenceSetAttribute") ||
+      // cuBLASLt's A is our B (see the file comment).
+      !ok(cublasLtMatmulPreferenceSetAttribute(
+              owner.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+              &key.alignB, sizeof(key.alignB)),
+          "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_A)") ||
+      !ok(cublasLtMatmulPreferenceSetAttribute(
+              owner.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+              &key.alignA, sizeof(key.alignA)),
+          "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_B)") ||
+      !ok(cublasLtMatmulPreferenceSetAttribute(
+              owner.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+              &key.alignC, sizeof(key.alignC)),
+          "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_C)") ||
+      !ok(cublasLtMatmulPreferenceSetAttribute(
+              owner.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+              &key.alignC, sizeof(key.alignC)),
+          "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_D)") ||
       !ok(cublasLtMatmulAlgoGetHeuristic(
               handle, plan.operation, plan.layouts[0], plan.layouts[1],
-              plan.layouts[2], plan.layouts[2], owner.preference, 1,
-              &heuristic, &found),
+              plan.layouts[2], plan.layouts[2], owner.preference, 1, &heuristic,
+              &found),
           "cublasLtMatmulAlgoGetHeuristic"))
     return ok.getFailure();
   if (found == 0)
@@ -236,6 +269,10 @@ Status gemm(Context &context, DType dtype, const GemmArgs &input,
   void *workspace = nullptr;
   CLEAVE_RETURN_IF_ERROR(
       context.getScratch(ScratchSlot::Gemm, kWorkspaceBytes, &workspace));
+  const int64_t elementBytes = static_cast<int64_t>(getDTypeSize(dtype));
+  const int64_t outputBytes = types.output == CUDA_R_32F   ? 4
+                              : types.output == CUDA_R_64F ? 8
+                                                           : elementBytes;
   GemmKey key{dtype,
               context.getGemmAllowsTf32(),
               args.wideOutput,
@@ -247,12 +284,16 @@ Status gemm(Context &context, DType dtype, const GemmArgs &input,
               args.k,
               args.batch > 1 ? args.strideA : 0,
               args.batch > 1 ? args.strideB : 0,
-              args.batch > 1 ? args.strideC : 0};
+              args.batch > 1 ? args.strideC : 0,
+              getAlignment(args.a, args.strideA * elementBytes, args.batch),
+              getAlignment(args.b, args.strideB * elementBytes, args.batch),
+              getAlignment(args.c, args.strideC * outputBytes, args.batch)};
   GemmCache &cache = getCache(context);
   auto found = cache.find(key);
   if (found == cache.end()) {
     auto plan = std::make_unique<GemmPlan>();
-    CLEAVE_RETURN_IF_ERROR(makePlan(context, types, args, *plan, location));
+    CLEAVE_RETURN_IF_ERROR(
+        makePlan(context, types, args, key, *plan, location));
     found = cache.emplace(key, std::move(plan)).first;
   }
   const GemmPlan &plan = *found->second;

@@ -247,13 +247,13 @@ struct AttentionShape {
   bool causal;
 };
 
-/// Fewer queries than keys (the causal offset), one key tile, several
-/// tiles of which the last is partial, non-causal over many keys, and head
-/// size 128.
-const AttentionShape kAttentionShapes[] = {{2, 3, 16, 8, true},
-                                           {1, 300, 300, 64, true},
-                                           {2, 5, 200, 16, false},
-                                           {1, 130, 130, 128, true}};
+/// Fewer queries than keys (the causal offset) in one key tile and over
+/// several (tiles that start inside the queries, at rows off any alignment),
+/// several tiles of which the last is partial, non-causal over many keys,
+/// and head size 128.
+const AttentionShape kAttentionShapes[] = {
+    {2, 3, 16, 8, true},     {2, 100, 300, 16, true}, {1, 129, 257, 8, true},
+    {1, 300, 300, 64, true}, {2, 5, 200, 16, false},  {1, 130, 130, 128, true}};
 
 /// Attention and its gradients in double, from the definition: the
 /// probabilities of the whole score matrix.

@@ -108,8 +108,10 @@ std::string FunctionEmitter::getOpInfo(Operation &op) {
     flops = cost.getFlops();
     bytes = cost.getBytesRead() + cost.getBytesWritten();
   }
-  Type type = op.getNumResults() ? op.getResult(0).getType()
-                                 : op.getOperand(0).getType();
+  // A matmul's operands name its type: a 16-bit GEMM may store f32.
+  Type type = op.getNumResults() && !isa<MatmulOp>(op)
+                  ? op.getResult(0).getType()
+                  : op.getOperand(0).getType();
   FailureOr<ElementInfo> info = getElementInfo(type, op.getLoc());
   char numbers[64];
   std::snprintf(numbers, sizeof(numbers), "%.17g, %.17g", flops, bytes);

@@ -505,6 +505,14 @@ func.func @cross_entropy_classes(%l: tensor<2x16xf32>, %t: tensor<2xi32>) {
 
 // -----
 
+func.func @cross_entropy_negative_classes(%l: tensor<2x16xf32>, %t: tensor<2xi32>) {
+  // expected-error@+1 {{classes must be in [1, 16] (the logits' last dimension), got -5}}
+  %0 = cleave.cross_entropy %l, %t {classes = -5 : i64} : tensor<2x16xf32>, tensor<2xi32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
 func.func @cross_entropy_grad_classes(%l: tensor<2x16xf32>, %t: tensor<2xi32>, %d: tensor<2xf32>) {
   // expected-error@+1 {{classes must be in [1, 16] (the logits' last dimension), got 0}}
   %0 = cleave.cross_entropy_grad %l, %t, %d {classes = 0 : i64} : tensor<2x16xf32>, tensor<2xi32>, tensor<2xf32>

@@ -523,10 +523,11 @@ static LogicalResult verifyClasses(Operation *op,
   if (!classes || logits.getRank() < 1)
     return success();
   int64_t columns = logits.getShape().back();
-  if (*classes >= 1 && static_cast<int64_t>(*classes) <= columns)
+  auto count = static_cast<int64_t>(*classes);
+  if (count >= 1 && count <= columns)
     return success();
   return op->emitOpError("classes must be in [1, ")
-         << columns << "] (the logits' last dimension), got " << *classes;
+         << columns << "] (the logits' last dimension), got " << count;
 }
 
 static int64_t getNumClasses(std::optional<uint64_t> classes,
