@@ -271,7 +271,9 @@ void mlir::cleave::buildPlannedPipeline(
     return;
 
   // kernels
-  pm.addNestedPass<func::FuncOp>(createCleaveFuse());
+  CleaveFuseOptions fuse;
+  fuse.epilogues = options.gemmEpilogues;
+  pm.addNestedPass<func::FuncOp>(createCleaveFuse(fuse));
   pm.addNestedPass<func::FuncOp>(createCleavePlanMemory());
 }
 

@@ -102,15 +102,9 @@ Status multiplyNarrow(Context &context, const GemmArgs &args) {
   return Status::success();
 }
 
-} // namespace
-
-Status gemm(Context &context, DType dtype, const GemmArgs &args,
-            const char *location) {
-  if (args.batch <= 0 || args.m <= 0 || args.n <= 0 || args.k <= 0)
-    return Status::error(std::string("gemm at ") + location +
-                         ": empty or negative dimensions");
-  if (std::vector<GemmCall> *log = context.getGemmLog())
-    log->push_back({dtype, args});
+/// The product alone, stored in c.
+Status multiplyAny(Context &context, DType dtype, const GemmArgs &args,
+                   const char *location) {
   switch (dtype) {
   case DType::F32:
     multiply(args, static_cast<const float *>(args.a),
@@ -129,6 +123,21 @@ Status gemm(Context &context, DType dtype, const GemmArgs &args,
     return Status::error(std::string("gemm at ") + location +
                          ": unsupported element type " + getDTypeName(dtype));
   }
+}
+
+} // namespace
+
+// The epilogue is a second pass over c: OpenBLAS has no hook inside its
+// GEMM, and c is still in cache for all but the largest products.
+Status gemm(Context &context, DType dtype, const GemmArgs &args,
+            const char *location) {
+  if (const char *error = getGemmArgsError(args))
+    return Status::error(std::string("gemm at ") + location + ": " + error);
+  if (std::vector<GemmCall> *log = context.getGemmLog())
+    log->push_back({dtype, args});
+  CLEAVE_RETURN_IF_ERROR(multiplyAny(context, dtype, args, location));
+  return applyGemmEpilogue(context, getGemmOutputType(dtype, args), args,
+                           location);
 }
 
 } // namespace cleave::rt

@@ -15,6 +15,13 @@
 // aligned pointers unless told otherwise, and attention's tile GEMMs start
 // at rows inside a tensor.
 //
+// Epilogues run in the GEMM: cuBLASLt's BIAS, GELU_BIAS and GELU_AUX_BIAS
+// (its GELU is the tanh form the compiler's gelu is). The bias is a vector
+// over cuBLASLt's rows, which are our columns, as a row bias must be. Where
+// cuBLASLt has none (f64, a pre-activation whose rows are not a multiple of
+// 8 elements, or no algorithm for the shape), the plan is the plain GEMM
+// and the epilogue kernel runs after it.
+//
 //===----------------------------------------------------------------------===//
 
 #include "cleave/runtime/Kernels.h"
@@ -65,6 +72,8 @@ struct GemmPlan {
   cublasLtMatmulDesc_t operation = nullptr;
   cublasLtMatrixLayout_t layouts[3] = {};
   cublasLtMatmulAlgo_t algorithm = {};
+  /// Whether cuBLASLt applies the key's epilogue (else the kernel does).
+  bool fusedEpilogue = false;
   GemmPlan() = default;
   GemmPlan(const GemmPlan &) = delete;
   GemmPlan &operator=(const GemmPlan &) = delete;
@@ -93,8 +102,11 @@ struct GemmKey {
   bool tf32, wideOutput, transposeA, transposeB;
   int64_t batch, m, n, k, strideA, strideB, strideC;
   uint32_t alignA, alignB, alignC;
+  GemmEpilogue epilogue;
+  bool preActivation;
   bool operator==(const GemmKey &other) const {
     return dtype == other.dtype && tf32 == other.tf32 &&
+           epilogue == other.epilogue && preActivation == other.preActivation &&
            wideOutput == other.wideOutput && transposeA == other.transposeA &&
            transposeB == other.transposeB && batch == other.batch &&
            m == other.m && n == other.n && k == other.k &&
@@ -106,8 +118,10 @@ struct GemmKey {
 
 struct GemmKeyHash {
   size_t operator()(const GemmKey &key) const {
-    size_t hash = static_cast<size_t>(key.dtype) * 16 + key.wideOutput * 8 +
-                  key.tf32 * 4 + key.transposeA * 2 + key.transposeB;
+    size_t hash = static_cast<size_t>(key.dtype) * 128 +
+                  static_cast<size_t>(key.epilogue) * 32 +
+                  key.preActivation * 16 + key.wideOutput * 8 + key.tf32 * 4 +
+                  key.transposeA * 2 + key.transposeB;
     for (int64_t value :
          {key.batch, key.m, key.n, key.k, key.strideA, key.strideB, key.strideC,
           int64_t(key.alignA) << 18 | int64_t(key.alignB) << 9 |
@@ -188,6 +202,35 @@ Status makePlan(Context &context, const LtTypes &types, const GemmArgs &args,
           "cublasLtMatrixLayoutCreate(C)"))
     return ok.getFailure();
 
+  if (key.epilogue != GemmEpilogue::None) {
+    cublasLtEpilogue_t epilogue =
+        key.epilogue == GemmEpilogue::Bias ? CUBLASLT_EPILOGUE_BIAS
+        : key.preActivation                ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS
+                                           : CUBLASLT_EPILOGUE_GELU_BIAS;
+    cudaDataType_t biasType = types.output;
+    int64_t auxRows = args.n;
+    int64_t auxStride = args.batch > 1 ? args.strideC : 0;
+    if (!ok(cublasLtMatmulDescSetAttribute(plan.operation,
+                                           CUBLASLT_MATMUL_DESC_EPILOGUE,
+                                           &epilogue, sizeof(epilogue)),
+            "cublasLtMatmulDescSetAttribute(EPILOGUE)") ||
+        !ok(cublasLtMatmulDescSetAttribute(plan.operation,
+                                           CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
+                                           &biasType, sizeof(biasType)),
+            "cublasLtMatmulDescSetAttribute(BIAS_DATA_TYPE)"))
+      return ok.getFailure();
+    if (key.preActivation &&
+        (!ok(cublasLtMatmulDescSetAttribute(
+                 plan.operation, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &auxRows,
+                 sizeof(auxRows)),
+             "cublasLtMatmulDescSetAttribute(EPILOGUE_AUX_LD)") ||
+         !ok(cublasLtMatmulDescSetAttribute(
+                 plan.operation, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_BATCH_STRIDE,
+                 &auxStride, sizeof(auxStride)),
+             "cublasLtMatmulDescSetAttribute(EPILOGUE_AUX_BATCH_STRIDE)")))
+      return ok.getFailure();
+  }
+
   if (args.batch > 1) {
     int32_t batch = static_cast<int32_t>(args.batch);
     int64_t strides[3] = {args.strideB, args.strideA, args.strideC};
@@ -240,6 +283,34 @@ Status makePlan(Context &context, const LtTypes &types, const GemmArgs &args,
     return Status::error(std::string("gemm at ") + location +
                          ": cuBLASLt has no algorithm for this shape");
   plan.algorithm = heuristic.algo;
+  plan.fusedEpilogue = key.epilogue != GemmEpilogue::None;
+  return Status::success();
+}
+
+/// Whether cuBLASLt can run the epilogue of `args` (it may still find no
+/// algorithm, which makePlan reports).
+bool hasLtEpilogue(DType dtype, const GemmArgs &args) {
+  if (args.epilogue == GemmEpilogue::None || dtype == DType::F64)
+    return false;
+  // The pre-activation's leading dimension must be a multiple of 8.
+  return !args.preActivation || args.n % 8 == 0;
+}
+
+/// Passes the per-call epilogue pointers to the plan's descriptor.
+Status setEpiloguePointers(const GemmPlan &plan, const GemmArgs &args,
+                           const char *location) {
+  LtChecker ok(location);
+  if (!ok(cublasLtMatmulDescSetAttribute(plan.operation,
+                                         CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                         &args.bias, sizeof(args.bias)),
+          "cublasLtMatmulDescSetAttribute(BIAS_POINTER)"))
+    return ok.getFailure();
+  if (args.preActivation &&
+      !ok(cublasLtMatmulDescSetAttribute(
+              plan.operation, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER,
+              &args.preActivation, sizeof(args.preActivation)),
+          "cublasLtMatmulDescSetAttribute(EPILOGUE_AUX_POINTER)"))
+    return ok.getFailure();
   return Status::success();
 }
 
@@ -253,9 +324,8 @@ Status gemm(Context &context, DType dtype, const GemmArgs &input,
                          ": unsupported element type " + getDTypeName(dtype));
   if (input.wideOutput && dtype != DType::F64)
     types.output = CUDA_R_32F;
-  if (input.batch <= 0 || input.m <= 0 || input.n <= 0 || input.k <= 0)
-    return Status::error(std::string("gemm at ") + location +
-                         ": empty or negative dimensions");
+  if (const char *error = getGemmArgsError(input))
+    return Status::error(std::string("gemm at ") + location + ": " + error);
   if (std::vector<GemmCall> *log = context.getGemmLog())
     log->push_back({dtype, input});
   GemmArgs args = input;
@@ -287,16 +357,28 @@ Status gemm(Context &context, DType dtype, const GemmArgs &input,
               args.batch > 1 ? args.strideC : 0,
               getAlignment(args.a, args.strideA * elementBytes, args.batch),
               getAlignment(args.b, args.strideB * elementBytes, args.batch),
-              getAlignment(args.c, args.strideC * outputBytes, args.batch)};
+              getAlignment(args.c, args.strideC * outputBytes, args.batch),
+              hasLtEpilogue(dtype, args) ? args.epilogue : GemmEpilogue::None,
+              hasLtEpilogue(dtype, args) && args.preActivation != nullptr};
   GemmCache &cache = getCache(context);
   auto found = cache.find(key);
   if (found == cache.end()) {
     auto plan = std::make_unique<GemmPlan>();
-    CLEAVE_RETURN_IF_ERROR(
-        makePlan(context, types, args, key, *plan, location));
+    Status made = makePlan(context, types, args, key, *plan, location);
+    if (!made.ok() && key.epilogue != GemmEpilogue::None) {
+      // No fused algorithm for this shape: the plain GEMM, then the kernel.
+      GemmKey plain = key;
+      plain.epilogue = GemmEpilogue::None;
+      plain.preActivation = false;
+      plan = std::make_unique<GemmPlan>();
+      made = makePlan(context, types, args, plain, *plan, location);
+    }
+    CLEAVE_RETURN_IF_ERROR(made);
     found = cache.emplace(key, std::move(plan)).first;
   }
   const GemmPlan &plan = *found->second;
+  if (plan.fusedEpilogue)
+    CLEAVE_RETURN_IF_ERROR(setEpiloguePointers(plan, args, location));
 
   double alpha64 = 1.0, beta64 = args.accumulate ? 1.0 : 0.0;
   float alpha32 = 1.0f, beta32 = args.accumulate ? 1.0f : 0.0f;
@@ -313,7 +395,10 @@ Status gemm(Context &context, DType dtype, const GemmArgs &input,
                          static_cast<cudaStream_t>(context.getStream())),
           "cublasLtMatmul"))
     return ok.getFailure();
-  return Status::success();
+  if (plan.fusedEpilogue)
+    return Status::success();
+  return applyGemmEpilogue(context, getGemmOutputType(dtype, args), args,
+                           location);
 }
 
 } // namespace cleave::rt

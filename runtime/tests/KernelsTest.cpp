@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 using namespace cleave::rt;
@@ -85,6 +86,109 @@ TEST_F(KernelsTest, GemmRejectsIntegers) {
   Status status = gemm(context, DType::I32, args, "m.mlir:1:1");
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.message().find("m.mlir:1:1"), std::string::npos);
+}
+
+/// gemm() with an epilogue against the plain gemm() followed by the sum
+/// and gelu computed here: the same bits, in the operand type T and in the
+/// f32 output of 16-bit operands.
+template <typename T>
+void checkEpilogues(Context &context, DType dtype, bool wideOutput) {
+  using Out = std::conditional_t<
+      std::is_same_v<T, double>, double,
+      std::conditional_t<std::is_same_v<T, float>, float, T>>;
+  using Stored = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  const int64_t batch = 3, m = 5, n = 7, k = 6;
+  auto fill = [](size_t count, float scale, auto zero) {
+    using V = decltype(zero);
+    std::vector<V> values(count);
+    for (size_t i = 0; i < count; ++i)
+      values[i] = cleave::convert<V>(
+          scale * static_cast<float>((i * 7919) % 23) - 1.0f);
+    return values;
+  };
+  std::vector<T> a = fill(batch * m * k, 0.1f, T{});
+  std::vector<T> b = fill(k * n, 0.2f, T{});
+  for (bool transposeA : {false, true}) {
+    for (GemmEpilogue epilogue : {GemmEpilogue::Bias, GemmEpilogue::BiasGelu}) {
+      for (bool keepSum : {false, true}) {
+        if (keepSum && epilogue != GemmEpilogue::BiasGelu)
+          continue;
+        auto run = [&](auto zero) {
+          using C = decltype(zero);
+          std::vector<C> bias = fill(n, 0.3f, C{});
+          std::vector<C> plain(batch * m * n), fused(batch * m * n),
+              pre(batch * m * n);
+          GemmArgs args;
+          args.batch = batch;
+          args.m = m;
+          args.n = n;
+          args.k = k;
+          args.transposeA = transposeA;
+          args.a = a.data();
+          args.b = b.data();
+          args.strideA = m * k;
+          args.strideC = m * n;
+          args.wideOutput = wideOutput;
+          args.c = plain.data();
+          ASSERT_TRUE(gemm(context, dtype, args, "test").ok());
+          args.c = fused.data();
+          args.epilogue = epilogue;
+          args.bias = bias.data();
+          args.preActivation = keepSum ? pre.data() : nullptr;
+          ASSERT_TRUE(gemm(context, dtype, args, "test").ok());
+          for (int64_t i = 0; i < batch * m * n; ++i) {
+            auto sum =
+                cleave::toCompute(plain[i]) + cleave::toCompute(bias[i % n]);
+            C expected = cleave::store<C>(
+                epilogue == GemmEpilogue::Bias ? sum : cleave::gelu(sum));
+            ASSERT_EQ(cleave::toCompute(fused[i]), cleave::toCompute(expected))
+                << "element " << i;
+            if (keepSum)
+              ASSERT_EQ(cleave::toCompute(pre[i]),
+                        cleave::toCompute(cleave::store<C>(sum)));
+          }
+        };
+        if (wideOutput)
+          run(Stored{});
+        else
+          run(Out{});
+      }
+    }
+  }
+}
+
+TEST_F(KernelsTest, GemmEpiloguesEqualTheProductThenTheSumAndGelu) {
+  checkEpilogues<float>(context, DType::F32, false);
+  checkEpilogues<double>(context, DType::F64, false);
+  checkEpilogues<cleave::bf16>(context, DType::BF16, false);
+  checkEpilogues<cleave::bf16>(context, DType::BF16, true);
+  checkEpilogues<cleave::f16>(context, DType::F16, true);
+}
+
+TEST_F(KernelsTest, GemmRefusesEpiloguesItCannotApply) {
+  std::vector<float> a(4, 1.0f), b(4, 1.0f), c(4), bias(2), pre(4);
+  GemmArgs args;
+  args.m = args.n = args.k = 2;
+  args.a = a.data();
+  args.b = b.data();
+  args.c = c.data();
+  auto expectError = [&](const char *text) {
+    Status status = gemm(context, DType::F32, args, "m.mlir:2:3");
+    ASSERT_FALSE(status.ok());
+    EXPECT_NE(status.message().find("m.mlir:2:3"), std::string::npos);
+    EXPECT_NE(status.message().find(text), std::string::npos)
+        << status.message();
+  };
+  args.epilogue = GemmEpilogue::Bias;
+  expectError("without a bias");
+  args.bias = bias.data();
+  args.accumulate = true;
+  expectError("accumulating");
+  args.accumulate = false;
+  args.preActivation = pre.data();
+  expectError("without gelu");
+  args.epilogue = GemmEpilogue::None;
+  expectError("without an epilogue");
 }
 
 TEST_F(KernelsTest, RotaryRotatesPairsByPosition) {

@@ -1,23 +1,90 @@
 // RUN: cleave-opt %s -split-input-file --cleave-fuse | FileCheck %s
+// RUN: cleave-opt %s -split-input-file --cleave-fuse=epilogues=false | FileCheck %s --check-prefix=APART
 
-// A bias broadcast, the add that uses it and the activation after it become
-// one kernel; the matmul stays outside.
+// A matmul whose only use adds a bias broadcast along its rows, and the gelu
+// of that sum, become one GEMM with a bias + gelu epilogue.
 // CHECK-LABEL: func.func @bias_gelu
-// CHECK:         %[[MM:.*]] = cleave.matmul
-// CHECK-NEXT:    %[[K:.*]] = cleave.fused(%{{.*}}, %[[MM]]) {cleave.layer = #cleave.layer<0>} : (tensor<16xf32>, tensor<4x16xf32>) -> tensor<4x16xf32> {
-// CHECK-NEXT:    ^bb0(%[[B:.*]]: tensor<16xf32>, %[[X:.*]]: tensor<4x16xf32>):
-// CHECK-NEXT:      %[[BB:.*]] = cleave.broadcast %[[B]] dims [1]
-// CHECK-NEXT:      %[[S:.*]] = cleave.add %[[X]], %[[BB]]
-// CHECK-NEXT:      %[[G:.*]] = cleave.gelu %[[S]]
-// CHECK-NEXT:      cleave.yield %[[G]] : tensor<4x16xf32>
-// CHECK-NEXT:    }
-// CHECK-NEXT:    return %[[K]]
+// CHECK-SAME:    (%[[X:.*]]: tensor<4x8xf32>, %[[W:.*]]: tensor<8x16xf32>, %[[B:.*]]: tensor<16xf32>)
+// CHECK-NEXT:    %[[R:.*]] = cleave.matmul_bias %[[X]], %[[W]], %[[B]] gelu {cleave.layer = #cleave.layer<0>} : tensor<4x8xf32>, tensor<8x16xf32>, tensor<16xf32> -> tensor<4x16xf32>
+// CHECK-NEXT:    return %[[R]]
+// Without epilogues, the bias broadcast, the add and the gelu become one
+// kernel; the matmul stays outside.
+// APART-LABEL: func.func @bias_gelu
+// APART:         %[[MM:.*]] = cleave.matmul
+// APART-NEXT:    %[[K:.*]] = cleave.fused(%{{.*}}, %[[MM]]) {cleave.layer = #cleave.layer<0>} : (tensor<16xf32>, tensor<4x16xf32>) -> tensor<4x16xf32> {
+// APART-NEXT:    ^bb0(%[[B:.*]]: tensor<16xf32>, %[[X:.*]]: tensor<4x16xf32>):
+// APART-NEXT:      %[[BB:.*]] = cleave.broadcast %[[B]] dims [1]
+// APART-NEXT:      %[[S:.*]] = cleave.add %[[X]], %[[BB]]
+// APART-NEXT:      %[[G:.*]] = cleave.gelu %[[S]]
+// APART-NEXT:      cleave.yield %[[G]] : tensor<4x16xf32>
+// APART-NEXT:    }
+// APART-NEXT:    return %[[K]]
+// APART-NOT:     cleave.matmul_bias
 func.func @bias_gelu(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %b: tensor<16xf32>) -> tensor<4x16xf32> {
   %0 = cleave.matmul %x, %w {cleave.layer = #cleave.layer<0>} : tensor<4x8xf32>, tensor<8x16xf32> -> tensor<4x16xf32>
   %1 = cleave.broadcast %b dims [1] {cleave.layer = #cleave.layer<0>} : tensor<16xf32> -> tensor<4x16xf32>
   %2 = cleave.add %0, %1 {cleave.layer = #cleave.layer<0>} : tensor<4x16xf32>
   %3 = cleave.gelu %2 {cleave.layer = #cleave.layer<0>} : tensor<4x16xf32>
   return %3 : tensor<4x16xf32>
+}
+
+// -----
+
+// When something besides the gelu reads the sum (the gelu's gradient, in a
+// training step), the epilogue also stores it: a second result. A batched
+// bf16 product with a transposed shared weight and the bias on the add's
+// left match as well.
+// CHECK-LABEL: func.func @kept_pre_activation
+// CHECK-SAME:    (%[[X:.*]]: tensor<2x4x8xbf16>, %[[W:.*]]: tensor<16x8xbf16>, %[[B:.*]]: tensor<16xbf16>, %[[DY:.*]]: tensor<2x4x16xbf16>)
+// CHECK-NEXT:    %[[R:.*]], %[[PRE:.*]] = cleave.matmul_bias %[[X]], %[[W]], %[[B]] transpose_rhs gelu : tensor<2x4x8xbf16>, tensor<16x8xbf16>, tensor<16xbf16> -> tensor<2x4x16xbf16>, tensor<2x4x16xbf16>
+// CHECK-NEXT:    %[[K:.*]] = cleave.fused(%[[PRE]], %[[DY]])
+// CHECK:           cleave.mul
+// CHECK:         return %[[R]], %[[K]]
+func.func @kept_pre_activation(%x: tensor<2x4x8xbf16>, %w: tensor<16x8xbf16>, %b: tensor<16xbf16>, %dy: tensor<2x4x16xbf16>) -> (tensor<2x4x16xbf16>, tensor<2x4x16xbf16>) {
+  %0 = cleave.matmul %x, %w transpose_rhs : tensor<2x4x8xbf16>, tensor<16x8xbf16> -> tensor<2x4x16xbf16>
+  %1 = cleave.broadcast %b dims [2] : tensor<16xbf16> -> tensor<2x4x16xbf16>
+  %2 = cleave.add %1, %0 : tensor<2x4x16xbf16>
+  %3 = cleave.gelu %2 : tensor<2x4x16xbf16>
+  %4 = cleave.mul %2, %dy : tensor<2x4x16xbf16>
+  return %3, %4 : tensor<2x4x16xbf16>, tensor<2x4x16xbf16>
+}
+
+// -----
+
+// A bias alone is an epilogue too; the broadcast stays for its other user.
+// CHECK-LABEL: func.func @bias_only
+// CHECK-SAME:    (%[[X:.*]]: tensor<4x8xf32>, %[[W:.*]]: tensor<8x16xf32>, %[[B:.*]]: tensor<16xf32>)
+// CHECK-NEXT:    %[[K:.*]] = cleave.fused(%[[B]])
+// CHECK:           cleave.broadcast
+// CHECK:           cleave.exp
+// CHECK:         %[[R:.*]] = cleave.matmul_bias %[[X]], %[[W]], %[[B]] : tensor<4x8xf32>, tensor<8x16xf32>, tensor<16xf32> -> tensor<4x16xf32>
+// CHECK-NEXT:    %[[S:.*]] = cleave.softmax %[[R]]
+// CHECK:         return %[[S]], %[[K]]
+func.func @bias_only(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %b: tensor<16xf32>) -> (tensor<4x16xf32>, tensor<4x16xf32>) {
+  %0 = cleave.matmul %x, %w : tensor<4x8xf32>, tensor<8x16xf32> -> tensor<4x16xf32>
+  %1 = cleave.broadcast %b dims [1] : tensor<16xf32> -> tensor<4x16xf32>
+  %2 = cleave.add %0, %1 : tensor<4x16xf32>
+  %3 = cleave.softmax %2 : tensor<4x16xf32>
+  %4 = cleave.exp %1 : tensor<4x16xf32>
+  return %3, %4 : tensor<4x16xf32>, tensor<4x16xf32>
+}
+
+// -----
+
+// No epilogue when the product has another reader (it must reach memory),
+// or when the added vector runs down the columns.
+// CHECK-LABEL: func.func @not_epilogues
+// CHECK-NOT:     cleave.matmul_bias
+// CHECK-COUNT-2: cleave.matmul
+// CHECK-NOT:     cleave.matmul_bias
+func.func @not_epilogues(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %b: tensor<16xf32>, %c: tensor<4xf32>) -> (tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>) {
+  %0 = cleave.matmul %x, %w : tensor<4x8xf32>, tensor<8x16xf32> -> tensor<4x16xf32>
+  %1 = cleave.broadcast %b dims [1] : tensor<16xf32> -> tensor<4x16xf32>
+  %2 = cleave.add %0, %1 : tensor<4x16xf32>
+  %3 = cleave.matmul %x, %w : tensor<4x8xf32>, tensor<8x16xf32> -> tensor<4x16xf32>
+  %4 = cleave.broadcast %c dims [0] : tensor<4xf32> -> tensor<4x16xf32>
+  %5 = cleave.add %3, %4 : tensor<4x16xf32>
+  return %0, %2, %5 : tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>
 }
 
 // -----

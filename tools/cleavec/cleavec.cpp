@@ -67,6 +67,11 @@ static cl::opt<std::string> compileTo("compile-to", cl::value_desc("phase"),
              "kernels) and write its module to DIR/NAME.PHASE.mlir, or "
              "stdout"),
     cl::cat(category));
+static cl::opt<bool> gemmEpilogues(
+    "gemm-epilogues", cl::init(true),
+    cl::desc("Fold each matmul's bias add and gelu into its GEMM (default; "
+             "=false keeps them as kernels of their own)"),
+    cl::cat(category));
 static cl::opt<bool> emitOnly("emit-only", cl::cat(category),
     cl::desc("Write the source and print the build command, do not run it"));
 
@@ -208,6 +213,7 @@ LogicalResult getPipelineOptions(CompileMode mode,
     options.clipNorm = clipNorm;
   }
   options.recompute = mode != CompileMode::Forward && recomputing->value_or(false);
+  options.gemmEpilogues = gemmEpilogues;
   options.mesh = meshOption;
   options.strategy = strategy;
   options.cluster = cluster;

@@ -127,6 +127,11 @@ struct TrainingPipelineOptions
       *this, "clip-norm",
       llvm::cl::desc("train: clip the global gradient norm (0: off)"),
       llvm::cl::init(0.0)};
+  PassOptions::Option<bool> gemmEpilogues{
+      *this, "gemm-epilogues",
+      llvm::cl::desc("Fold a matmul's bias add and gelu into its GEMM "
+                     "(cleave-fuse epilogues)"),
+      llvm::cl::init(true)};
   PassOptions::Option<CompilePhase> compileTo{
       *this, "compile-to", llvm::cl::desc("Stop after this phase"),
       llvm::cl::init(CompilePhase::Kernels),

@@ -16,6 +16,7 @@ using namespace mlir::cleave;
 LogicalResult FunctionEmitter::emitLibraryCall(Operation &op) {
   return llvm::TypeSwitch<Operation *, LogicalResult>(&op)
       .Case([&](MatmulOp matmul) { return emitMatmul(matmul); })
+      .Case([&](MatmulBiasOp matmul) { return emitMatmulBias(matmul); })
       .Case([&](AttentionOp attention) { return emitAttention(attention); })
       .Case([&](SoftmaxOp softmax) {
         return emitRowwise("softmax", softmax.getInput(), softmax.getInput(),
@@ -174,32 +175,52 @@ LogicalResult FunctionEmitter::emitBox(StringRef function, Value input,
               op);
 }
 
-LogicalResult FunctionEmitter::emitMatmul(MatmulOp matmul) {
-  ArrayRef<int64_t> lhs = getShape(matmul.getLhs());
-  ArrayRef<int64_t> rhs = getShape(matmul.getRhs());
-  ArrayRef<int64_t> result = getShape(matmul.getResult());
-  int64_t m = result[result.size() - 2], n = result.back();
-  int64_t k = matmul.getTransposeLhs() ? lhs[lhs.size() - 2] : lhs.back();
-  int64_t batch = getElementCount(result) / (m * n);
+std::string FunctionEmitter::declareGemmArgs(Value lhs, Value rhs, Value result,
+                                             bool transposeLhs,
+                                             bool transposeRhs) {
+  ArrayRef<int64_t> lhsShape = getShape(lhs);
+  ArrayRef<int64_t> rhsShape = getShape(rhs);
+  ArrayRef<int64_t> resultShape = getShape(result);
+  int64_t m = resultShape[resultShape.size() - 2], n = resultShape.back();
+  int64_t k = transposeLhs ? lhsShape[lhsShape.size() - 2] : lhsShape.back();
+  int64_t batch = getElementCount(resultShape) / (m * n);
   std::string args = "g" + std::to_string(nextArray++);
   host << "  cleave::rt::GemmArgs " << args << ";\n  " << args
        << ".batch = " << batch << ";\n  " << args << ".m = " << m << ";\n  "
        << args << ".n = " << n << ";\n  " << args << ".k = " << k << ";\n  "
-       << args
-       << ".transposeA = " << (matmul.getTransposeLhs() ? "true" : "false")
+       << args << ".transposeA = " << (transposeLhs ? "true" : "false")
        << ";\n  " << args
-       << ".transposeB = " << (matmul.getTransposeRhs() ? "true" : "false")
-       << ";\n  " << args << ".a = " << get(matmul.getLhs()) << ";\n  " << args
-       << ".b = " << get(matmul.getRhs()) << ";\n  " << args
-       << ".c = " << get(matmul.getResult()) << ";\n  " << args
-       << ".strideA = " << (lhs.size() > 2 ? m * k : 0) << ";\n  " << args
-       << ".strideB = " << (rhs.size() > 2 ? k * n : 0) << ";\n  " << args
+       << ".transposeB = " << (transposeRhs ? "true" : "false") << ";\n  "
+       << args << ".a = " << get(lhs) << ";\n  " << args << ".b = " << get(rhs)
+       << ";\n  " << args << ".c = " << get(result) << ";\n  " << args
+       << ".strideA = " << (lhsShape.size() > 2 ? m * k : 0) << ";\n  " << args
+       << ".strideB = " << (rhsShape.size() > 2 ? k * n : 0) << ";\n  " << args
        << ".strideC = " << m * n << ";\n";
-  // The operands' type names the GEMM; an f32 result of 16-bit operands
-  // is its f32 output.
-  if (matmul.getLhs().getType().getElementType() !=
-      matmul.getType().getElementType())
+  // An f32 result of 16-bit operands is the GEMM's f32 output.
+  if (cast<RankedTensorType>(lhs.getType()).getElementType() !=
+      cast<RankedTensorType>(result.getType()).getElementType())
     host << "  " << args << ".wideOutput = true;\n";
+  return args;
+}
+
+// The operands' type names the GEMM; the result may be wider.
+LogicalResult FunctionEmitter::emitMatmul(MatmulOp matmul) {
+  std::string args =
+      declareGemmArgs(matmul.getLhs(), matmul.getRhs(), matmul.getResult(),
+                      matmul.getTransposeLhs(), matmul.getTransposeRhs());
+  return call("gemm", {getDType(matmul.getLhs()), args},
+              *matmul.getOperation());
+}
+
+LogicalResult FunctionEmitter::emitMatmulBias(MatmulBiasOp matmul) {
+  std::string args =
+      declareGemmArgs(matmul.getLhs(), matmul.getRhs(), matmul.getResult(),
+                      matmul.getTransposeLhs(), matmul.getTransposeRhs());
+  host << "  " << args << ".epilogue = cleave::rt::GemmEpilogue::"
+       << (matmul.getGelu() ? "BiasGelu" : "Bias") << ";\n  " << args
+       << ".bias = " << get(matmul.getBias()) << ";\n";
+  if (Value preActivation = matmul.getPreActivation())
+    host << "  " << args << ".preActivation = " << get(preActivation) << ";\n";
   return call("gemm", {getDType(matmul.getLhs()), args},
               *matmul.getOperation());
 }

@@ -109,7 +109,7 @@ std::string FunctionEmitter::getOpInfo(Operation &op) {
     bytes = cost.getBytesRead() + cost.getBytesWritten();
   }
   // A matmul's operands name its type: a 16-bit GEMM may store f32.
-  Type type = op.getNumResults() && !isa<MatmulOp>(op)
+  Type type = op.getNumResults() && !isa<MatmulOp, MatmulBiasOp>(op)
                   ? op.getResult(0).getType()
                   : op.getOperand(0).getType();
   FailureOr<ElementInfo> info = getElementInfo(type, op.getLoc());

@@ -137,8 +137,13 @@ private:
   /// extract a slice).
   LogicalResult emitBox(StringRef function, Value input,
                         ArrayRef<int64_t> offsets, Value result, Operation &op);
-  /// A (batched, transposed) matmul as one GemmArgs and a gemm call.
+  /// Declares a cleave::rt::GemmArgs for the (batched, transposed) product
+  /// of `lhs` and `rhs` into `result`; returns its name.
+  std::string declareGemmArgs(Value lhs, Value rhs, Value result,
+                              bool transposeLhs, bool transposeRhs);
+  /// A matmul as one gemm call; matmul_bias with its epilogue.
   LogicalResult emitMatmul(MatmulOp matmul);
+  LogicalResult emitMatmulBias(MatmulBiasOp matmul);
   /// Declares a cleave::rt::AttentionArgs for q, k, v; returns its name.
   std::string declareAttentionArgs(Value query, Value key, Value value,
                                    bool causal, double scale);

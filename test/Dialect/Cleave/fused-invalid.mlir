@@ -83,3 +83,43 @@ func.func @bad_offsets(%a: tensor<4xf32>) -> tensor<4xf32> {
 func.func @bad_arena(%a: tensor<4xf32>) -> tensor<4xf32> attributes {cleave.arena_bytes = -1 : i64} {
   return %a : tensor<4xf32>
 }
+
+// -----
+
+func.func @matmul_bias_shape(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %b: tensor<4xf32>) {
+  // expected-error@+1 {{bias must be 'tensor<16xf32>' (one value per result column), got 'tensor<4xf32>'}}
+  %0 = cleave.matmul_bias %x, %w, %b : tensor<4x8xf32>, tensor<8x16xf32>, tensor<4xf32> -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_bias_element_type(%x: tensor<4x8xbf16>, %w: tensor<8x16xbf16>, %b: tensor<16xf32>) {
+  // expected-error@+1 {{bias must be 'tensor<16xbf16>' (one value per result column), got 'tensor<16xf32>'}}
+  %0 = cleave.matmul_bias %x, %w, %b : tensor<4x8xbf16>, tensor<8x16xbf16>, tensor<16xf32> -> tensor<4x16xbf16>
+  return
+}
+
+// -----
+
+func.func @matmul_bias_product(%x: tensor<4x8xf32>, %w: tensor<9x16xf32>, %b: tensor<16xf32>) {
+  // expected-error@+1 {{contracting dimensions differ: lhs has 8, rhs has 9}}
+  %0 = cleave.matmul_bias %x, %w, %b : tensor<4x8xf32>, tensor<9x16xf32>, tensor<16xf32> -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_bias_pre_activation_without_gelu(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %b: tensor<16xf32>) {
+  // expected-error@+1 {{has a pre_activation result without gelu}}
+  %0, %1 = cleave.matmul_bias %x, %w, %b : tensor<4x8xf32>, tensor<8x16xf32>, tensor<16xf32> -> tensor<4x16xf32>, tensor<4x16xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_bias_pre_activation_type(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %b: tensor<16xf32>) {
+  // expected-error@+1 {{pre_activation must have the result type 'tensor<4x16xf32>', got 'tensor<4x16xbf16>'}}
+  %0, %1 = cleave.matmul_bias %x, %w, %b gelu : tensor<4x8xf32>, tensor<8x16xf32>, tensor<16xf32> -> tensor<4x16xf32>, tensor<4x16xbf16>
+  return
+}

@@ -129,6 +129,19 @@ func.func @matmuls(%x: tensor<2x16x64xf32>, %w: tensor<64x256xf32>, %e: tensor<5
   return
 }
 
+// CHECK-LABEL: func.func @matmul_bias
+func.func @matmul_bias(%x: tensor<2x16x64xbf16>, %w: tensor<256x64xbf16>, %b: tensor<256xbf16>,
+                       %c: tensor<256xf32>) {
+  // CHECK: cleave.matmul_bias %{{.*}}, %{{.*}}, %{{.*}} transpose_rhs : tensor<2x16x64xbf16>, tensor<256x64xbf16>, tensor<256xbf16> -> tensor<2x16x256xbf16>
+  %0 = cleave.matmul_bias %x, %w, %b transpose_rhs : tensor<2x16x64xbf16>, tensor<256x64xbf16>, tensor<256xbf16> -> tensor<2x16x256xbf16>
+  // CHECK: cleave.matmul_bias %{{.*}}, %{{.*}}, %{{.*}} transpose_rhs gelu : tensor<2x16x64xbf16>, tensor<256x64xbf16>, tensor<256xbf16> -> tensor<2x16x256xbf16>, tensor<2x16x256xbf16>
+  %1, %2 = cleave.matmul_bias %x, %w, %b transpose_rhs gelu : tensor<2x16x64xbf16>, tensor<256x64xbf16>, tensor<256xbf16> -> tensor<2x16x256xbf16>, tensor<2x16x256xbf16>
+  // A 16-bit product stored as f32 takes an f32 bias.
+  // CHECK: cleave.matmul_bias %{{.*}}, %{{.*}}, %{{.*}} transpose_rhs gelu : tensor<2x16x64xbf16>, tensor<256x64xbf16>, tensor<256xf32> -> tensor<2x16x256xf32>
+  %3 = cleave.matmul_bias %x, %w, %c transpose_rhs gelu : tensor<2x16x64xbf16>, tensor<256x64xbf16>, tensor<256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
 // CHECK-LABEL: func.func @nn_ops
 func.func @nn_ops(%x: tensor<2x16x64xf32>, %g: tensor<64xf32>, %b: tensor<64xf32>,
                   %q: tensor<2x4x16x16xf32>, %k: tensor<2x4x24x16xf32>,

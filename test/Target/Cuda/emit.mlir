@@ -1,4 +1,4 @@
-// RUN: cleave-opt %s --cleave-fuse --cleave-plan-memory -mlir-print-debuginfo | cleave-translate --cleave-to-cuda | FileCheck %s
+// RUN: cleave-opt %s --cleave-fuse=epilogues=false --cleave-plan-memory -mlir-print-debuginfo | cleave-translate --cleave-to-cuda | FileCheck %s
 
 // CHECK:       #include "cleave/runtime/Communicator.h"
 // CHECK:       #include "cleave/runtime/Portability.h"

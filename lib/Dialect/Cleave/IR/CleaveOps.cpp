@@ -367,38 +367,89 @@ mlir::cleave::inferMatmulType(RankedTensorType lhs, RankedTensorType rhs,
   return RankedTensorType::get(shape, lhs.getElementType());
 }
 
-LogicalResult MatmulOp::verify() {
-  FailureOr<RankedTensorType> expected = inferMatmulType(
-      getLhs().getType(), getRhs().getType(), getTransposeLhs(),
-      getTransposeRhs(), [&] { return emitOpError(); });
+/// Checks the product `result` of a matmul or matmul_bias.
+static LogicalResult verifyMatmulResult(Operation *op, Value lhs, Value rhs,
+                                        bool transposeLhs, bool transposeRhs,
+                                        RankedTensorType result) {
+  FailureOr<RankedTensorType> expected =
+      inferMatmulType(cast<RankedTensorType>(lhs.getType()),
+                      cast<RankedTensorType>(rhs.getType()), transposeLhs,
+                      transposeRhs, [&] { return op->emitOpError(); });
   if (failed(expected))
     return failure();
   // A 16-bit product may be stored as the f32 it accumulates in.
   Type element = expected->getElementType();
-  if (getType().getElementType().isF32() &&
-      (element.isBF16() || element.isF16()))
-    return verifyResultType(*this, expected->clone(getType().getElementType()));
-  return verifyResultType(*this, *expected);
+  if (result.getElementType().isF32() && (element.isBF16() || element.isF16()))
+    return verifyResultType(op, expected->clone(result.getElementType()));
+  return verifyResultType(op, *expected);
 }
 
-MatmulOp::Dims MatmulOp::getDims() {
-  auto lhs = getLhs().getType();
-  auto result = getType();
+/// The batch, M, N and K of a product.
+static MatmulOp::Dims getMatmulDims(RankedTensorType lhs,
+                                    RankedTensorType result,
+                                    bool transposeLhs) {
   int64_t rank = result.getRank();
   int64_t batch = 1;
   for (int64_t size : result.getShape().drop_back(2))
     batch *= size;
-  int64_t k = lhs.getDimSize(lhs.getRank() - (getTransposeLhs() ? 2 : 1));
+  int64_t k = lhs.getDimSize(lhs.getRank() - (transposeLhs ? 2 : 1));
   return {batch, result.getDimSize(rank - 2), result.getDimSize(rank - 1), k};
 }
 
-double MatmulOp::getMatmulFlops() {
-  Dims dims = getDims();
+static double getMatmulFlops(MatmulOp::Dims dims) {
   return 2.0 * static_cast<double>(dims.batch) * static_cast<double>(dims.m) *
          static_cast<double>(dims.n) * static_cast<double>(dims.k);
 }
 
+LogicalResult MatmulOp::verify() {
+  return verifyMatmulResult(*this, getLhs(), getRhs(), getTransposeLhs(),
+                            getTransposeRhs(), getType());
+}
+
+MatmulOp::Dims MatmulOp::getDims() {
+  return getMatmulDims(getLhs().getType(), getType(), getTransposeLhs());
+}
+
+double MatmulOp::getMatmulFlops() { return ::getMatmulFlops(getDims()); }
+
 double MatmulOp::getFlops() { return getMatmulFlops(); }
+
+//===----------------------------------------------------------------------===//
+// MatmulBiasOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult MatmulBiasOp::verify() {
+  auto result = cast<RankedTensorType>(getResult().getType());
+  if (failed(verifyMatmulResult(*this, getLhs(), getRhs(), getTransposeLhs(),
+                                getTransposeRhs(), result)))
+    return failure();
+  auto bias = cast<RankedTensorType>(getBias().getType());
+  auto expectedBias = RankedTensorType::get({result.getShape().back()},
+                                            result.getElementType());
+  if (bias != expectedBias)
+    return emitOpError("bias must be ")
+           << expectedBias << " (one value per result column), got " << bias;
+  if (Value preActivation = getPreActivation()) {
+    if (!getGelu())
+      return emitOpError("has a pre_activation result without gelu");
+    if (preActivation.getType() != result)
+      return emitOpError("pre_activation must have the result type ")
+             << result << ", got " << preActivation.getType();
+  }
+  return success();
+}
+
+double MatmulBiasOp::getMatmulFlops() {
+  return ::getMatmulFlops(getMatmulDims(
+      cast<RankedTensorType>(getLhs().getType()),
+      cast<RankedTensorType>(getResult().getType()), getTransposeLhs()));
+}
+
+// The product, then an add per element and gelu's 8 FLOPs (GeluOp's cost).
+double MatmulBiasOp::getFlops() {
+  double perElement = getGelu() ? 9.0 : 1.0;
+  return getMatmulFlops() + perElement * getNumElements(getResult().getType());
+}
 
 //===----------------------------------------------------------------------===//
 // Normalization, softmax, embedding, rotary

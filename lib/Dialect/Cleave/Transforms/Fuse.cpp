@@ -60,6 +60,79 @@ unsigned fuseWideningCasts(func::FuncOp function) {
   return folded;
 }
 
+/// The `[N]` bias that `add` adds to `product`'s rows through a broadcast
+/// along the last dimension, or null.
+Value getRowBias(AddOp add, Value product) {
+  Value other = add.getLhs() == product ? add.getRhs() : add.getLhs();
+  auto broadcast = other.getDefiningOp<BroadcastOp>();
+  if (!broadcast)
+    return {};
+  auto bias = cast<RankedTensorType>(broadcast.getInput().getType());
+  auto result = cast<RankedTensorType>(broadcast.getType());
+  if (bias.getRank() != 1 || broadcast.getDims().size() != 1 ||
+      broadcast.getDims()[0] != result.getRank() - 1 ||
+      bias.getElementType() != result.getElementType())
+    return {};
+  return broadcast.getInput();
+}
+
+/// Turns `matmul` + broadcast bias (+ gelu) into cleave.matmul_bias when the
+/// add is the product's only use; returns whether it did.
+bool fuseBiasEpilogue(MatmulOp matmul) {
+  if (!matmul->hasOneUse())
+    return false;
+  auto add = dyn_cast<AddOp>(*matmul->user_begin());
+  if (!add || add.getType() != matmul.getType())
+    return false;
+  Value bias = getRowBias(add, matmul.getResult());
+  if (!bias)
+    return false;
+  GeluOp gelu;
+  for (Operation *user : add->getUsers())
+    if (auto candidate = dyn_cast<GeluOp>(user);
+        candidate && candidate->getBlock() == add->getBlock()) {
+      gelu = candidate;
+      break;
+    }
+  // The sum is a result of its own only while something besides the gelu
+  // reads it (the gelu's gradient in a training step).
+  bool keepSum = gelu && !add->hasOneUse();
+
+  SmallVector<Location> locations = {matmul.getLoc(), add.getLoc()};
+  if (gelu)
+    locations.push_back(gelu.getLoc());
+  SmallVector<Type> types = {matmul.getType()};
+  if (keepSum)
+    types.push_back(matmul.getType());
+  // At the add: the bias and the product both exist there, and the gelu's
+  // users all come after it.
+  OpBuilder builder(add);
+  auto fused = MatmulBiasOp::create(
+      builder, FusedLoc::get(builder.getContext(), locations), types,
+      matmul.getLhs(), matmul.getRhs(), bias, matmul.getTransposeLhs(),
+      matmul.getTransposeRhs(), /*gelu=*/static_cast<bool>(gelu));
+  Attribute layer = matmul->getAttr(CleaveDialect::kLayerAttrName);
+  if (layer && add->getAttr(CleaveDialect::kLayerAttrName) == layer)
+    fused->setAttr(CleaveDialect::kLayerAttrName, layer);
+
+  auto broadcast = add.getLhs() == matmul.getResult()
+                       ? add.getRhs().getDefiningOp()
+                       : add.getLhs().getDefiningOp();
+  if (gelu) {
+    gelu.replaceAllUsesWith(fused.getResult());
+    gelu.erase();
+    if (keepSum)
+      add.replaceAllUsesWith(fused.getPreActivation());
+  } else {
+    add.replaceAllUsesWith(fused.getResult());
+  }
+  add.erase();
+  matmul.erase();
+  if (broadcast->use_empty())
+    broadcast->erase();
+  return true;
+}
+
 class FusionPlanner {
 public:
   /// Assigns every fusible op of `block` to a group.
@@ -212,8 +285,16 @@ bool materialize(const KernelGroup &group) {
 }
 
 struct FusePass : public mlir::cleave::impl::CleaveFuseBase<FusePass> {
+  using Base::Base;
+
   void runOnOperation() override {
     numWideningCasts += fuseWideningCasts(getOperation());
+    if (epilogues) {
+      SmallVector<MatmulOp> matmuls;
+      getOperation().walk([&](MatmulOp matmul) { matmuls.push_back(matmul); });
+      for (MatmulOp matmul : matmuls)
+        numBiasEpilogues += fuseBiasEpilogue(matmul);
+    }
     for (Block &block : getOperation().getBody()) {
       FusionPlanner planner;
       planner.plan(block);

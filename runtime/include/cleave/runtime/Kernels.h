@@ -39,6 +39,15 @@ struct Shape {
 /// contiguous (the leading dimension is the row length); the strides place
 /// the matrices, so a block of rows inside a larger tensor is addressed by
 /// offsetting the pointer.
+/// What a GEMM does to its product as it stores it.
+enum class GemmEpilogue {
+  None,
+  /// c = product + bias, bias ([n], c's type) added to every row.
+  Bias,
+  /// c = gelu(product + bias); the sum goes to preActivation when set.
+  BiasGelu,
+};
+
 struct GemmArgs {
   int64_t batch = 1, m = 0, n = 0, k = 0;
   bool transposeA = false, transposeB = false;
@@ -50,9 +59,31 @@ struct GemmArgs {
   /// c holds the type the product accumulates in: f32 for bf16 and f16
   /// operands (f32 and f64 operands already give their own type).
   bool wideOutput = false;
+  /// Applied as c is stored (not with accumulate). preActivation, when
+  /// set, is laid out as c is.
+  GemmEpilogue epilogue = GemmEpilogue::None;
+  const void *bias = nullptr;
+  void *preActivation = nullptr;
 };
 Status gemm(Context &context, DType dtype, const GemmArgs &args,
             const char *location);
+
+/// Applies `args.epilogue` to the product already stored in `args.c`, of
+/// type `outputType`: what gemm() does after the BLAS call where the BLAS
+/// library has no such epilogue.
+Status applyGemmEpilogue(Context &context, DType outputType,
+                         const GemmArgs &args, const char *location);
+
+/// The element type gemm() stores `args.c` in for operands of `dtype`.
+inline DType getGemmOutputType(DType dtype, const GemmArgs &args) {
+  return args.wideOutput && (dtype == DType::BF16 || dtype == DType::F16)
+             ? DType::F32
+             : dtype;
+}
+
+/// Why gemm() cannot run `args` (a null string when it can): the checks
+/// both backends share.
+const char *getGemmArgsError(const GemmArgs &args);
 
 /// One recorded gemm() call (see Context::setGemmLog).
 struct GemmCall {

@@ -480,12 +480,23 @@ def CleaveFuse : Pass<"cleave-fuse", "mlir::func::FuncOp"> {
     bf16 or f16 `matmul` folds into it (an f32 result), so the GEMM stores
     its f32 accumulator instead of a rounded copy that the cast widens
     again. Mixed precision's weight gradients reach their f32 buffers, and
-    the loss its f32 logits, this way.
+    the loss its f32 logits, this way. Then a matmul whose only use adds a
+    bias broadcast along its last dimension becomes `cleave.matmul_bias`,
+    taking the `gelu` of the sum with it when there is one (the sum stays a
+    second result while anything else, such as the backward, reads it): the
+    GEMM's epilogue adds the bias and applies the activation as it stores.
+    `epilogues=false` leaves matmuls and their bias adds apart.
   }];
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
+  let options = [
+    Option<"epilogues", "epilogues", "bool", /*default=*/"true",
+           "Fold bias adds and gelu after a matmul into cleave.matmul_bias">,
+  ];
   let statistics = [
     Statistic<"numWideningCasts", "widening-casts",
               "Casts to f32 folded into the matmul that feeds them">,
+    Statistic<"numBiasEpilogues", "bias-epilogues",
+              "Matmuls given their bias (and gelu) as an epilogue">,
     Statistic<"numKernels", "kernels", "Fused kernels created">,
     Statistic<"numFusedOps", "fused-ops", "Ops moved into fused kernels">,
   ];
