@@ -79,6 +79,28 @@ llvm::json::Object toJson(const RankedPlan &ranked) {
 
 } // namespace
 
+std::string mlir::cleave::getPrecisionAdvice(const Cluster &cluster,
+                                             StringRef precision) {
+  std::optional<double> bf16 = cluster.getPeakFlops("bf16");
+  if (!bf16)
+    return "";
+  std::optional<double> f32 = cluster.getPeakFlops("f32");
+  std::string peaks =
+      f32 ? std::string(llvm::formatv("bf16 peak {0:f0} TFLOP/s against "
+                                      "{1:f0} for f32",
+                                      *bf16 / 1e12, *f32 / 1e12))
+          : std::string(
+                llvm::formatv("bf16 peak {0:f0} TFLOP/s", *bf16 / 1e12));
+  if (precision == "f32")
+    return "cleavec: precision: f32 gives the CPU's numbers; on " +
+           cluster.name + " (" + peaks +
+           ") train with --precision bf16 (f32 master weights and optimizer "
+           "state), the recommended precision here\n";
+  return "cleavec: precision: " + precision.str() + ", recommended on " +
+         cluster.name + " (" + peaks +
+         "); master weights and optimizer state stay f32\n";
+}
+
 void mlir::cleave::printPlanReport(const ModelProfile &model,
                                    const Cluster &cluster,
                                    const PlannerOptions &options,
@@ -98,6 +120,7 @@ void mlir::cleave::printPlanReport(const ModelProfile &model,
                       "global batch {4}, {5}\n",
                       options.devices, cluster.deviceName, cluster.name,
                       cluster.devicesPerNode, batch, options.precision);
+  os << getPrecisionAdvice(cluster, options.precision);
   os << llvm::formatv(
       "cleavec: chosen: mesh {0}, micro-batches {1} x {2}, schedule {3}, "
       "ZeRO-{4}, recompute {5}\n",
@@ -173,6 +196,7 @@ void mlir::cleave::printPlanJson(const ModelProfile &model,
   object["global_batch"] =
       options.globalBatch > 0 ? options.globalBatch : model.batch;
   object["precision"] = options.precision;
+  object["recommended_precision"] = cluster.getDefaultPrecision();
   object["plans_considered"] = result.considered;
   object["plans_fitting"] = static_cast<int64_t>(result.plans.size());
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(object))) << "\n";

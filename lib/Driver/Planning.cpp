@@ -121,6 +121,13 @@ void mlir::cleave::driver::describePlan(PlanAttr plan, llvm::raw_ostream &log) {
         << llvm::format("%.4f", stepTime.getValueAsDouble()) << " s on "
         << plan.getCluster();
   log << "\n";
+  // The cluster loaded when the plan was made; a failure now has nothing
+  // new to say.
+  std::string message;
+  if (FailureOr<planner::Cluster> cluster =
+          planner::loadCluster(plan.getCluster(), message);
+      succeeded(cluster))
+    log << getPrecisionAdvice(*cluster, plan.getPrecision());
 }
 
 /// --explain: the splits cleave-search-tensor-sharding chooses per layer

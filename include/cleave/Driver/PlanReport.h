@@ -15,6 +15,12 @@ struct PlanReportOptions {
   bool explain = false;
 };
 
+/// What the report says about `precision` on `cluster`: where its devices
+/// have a bf16 peak, that bf16 is recommended there (and, if `precision` is
+/// f32, how much faster bf16 computes); empty on f32-only devices.
+std::string getPrecisionAdvice(const planner::Cluster &cluster,
+                               llvm::StringRef precision);
+
 /// The chosen plan, why, and the best alternatives, as a table.
 void printPlanReport(const planner::ModelProfile &model,
                      const planner::Cluster &cluster,
