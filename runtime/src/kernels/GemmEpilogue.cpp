@@ -14,27 +14,32 @@
 namespace cleave::rt {
 namespace {
 
-/// Over the `matrices` [rows, cols] matrices of c, `stride` elements apart.
-template <typename T>
-CLEAVE_KERNEL void biasEpilogueKernel(int64_t matrices, int64_t rows,
+/// A row kernel over the `rows` rows of `cols` elements of c's matrices
+/// (`rowsPerMatrix` each, matrices `stride` elements apart): a team per
+/// row, so the bias is read with the row and accesses stay contiguous.
+template <typename Team, int V, typename T>
+CLEAVE_KERNEL void biasEpilogueKernel(int64_t rows, int64_t rowsPerMatrix,
                                       int64_t cols, int64_t stride, bool gelu,
                                       const T *CLEAVE_RESTRICT bias,
                                       T *CLEAVE_RESTRICT output,
                                       T *CLEAVE_RESTRICT preActivation) {
-  int64_t perMatrix = rows * cols;
-  CLEAVE_PARALLEL_FOR(item, matrices * perMatrix) {
-    int64_t matrix = item / perMatrix;
-    int64_t within = item - matrix * perMatrix;
-    int64_t index = matrix * stride + within;
-    compute_t<T> sum =
-        toCompute(output[index]) + toCompute(bias[within % cols]);
-    if (!gelu) {
-      output[index] = store<T>(sum);
-      continue;
+  CLEAVE_FOR_EACH_ROW(Team, row, rows) {
+    int64_t matrix = row / rowsPerMatrix;
+    int64_t offset = matrix * stride + (row - matrix * rowsPerMatrix) * cols;
+    T *y = output + offset;
+    CLEAVE_FOR_ROW_CHUNKS(Team, j, cols, V) {
+      Vector<T, V> ys = loadVector<V>(y + j);
+      Vector<T, V> bs = loadVector<V>(bias + j);
+      Vector<T, V> sums;
+      for (int i = 0; i < V; ++i) {
+        compute_t<T> sum = toCompute(ys[i]) + toCompute(bs[i]);
+        sums[i] = store<T>(sum);
+        ys[i] = store<T>(gelu ? cleave::gelu(sum) : sum);
+      }
+      if (gelu && preActivation)
+        storeVector(preActivation + offset + j, sums);
+      storeVector(y + j, ys);
     }
-    if (preActivation)
-      preActivation[index] = store<T>(sum);
-    output[index] = store<T>(cleave::gelu(sum));
   }
 }
 
@@ -66,11 +71,20 @@ Status applyGemmEpilogue(Context &context, DType outputType,
   bool gelu = args.epilogue == GemmEpilogue::BiasGelu;
   return dispatchFloat(outputType, "gemm", location, [&](auto zero) {
     using T = decltype(zero);
-    CLEAVE_LAUNCH(context, biasEpilogueKernel<T>, matrices * args.m * args.n)
-    (matrices, args.m, args.n, args.strideC, gelu,
-     static_cast<const T *>(args.bias), static_cast<T *>(args.c),
-     static_cast<T *>(args.preActivation));
-    return context.checkLaunch("gemm", location);
+    // Vector accesses need every row to start on a vector boundary.
+    bool vectors =
+        canUseVectors<T>(args.n, {args.c, args.bias, args.preActivation}) &&
+        args.strideC % args.n == 0;
+    return dispatchRows<T>(args.n, vectors, [&](auto team, auto width) {
+      using Team = decltype(team);
+      constexpr int V = decltype(width)::value;
+      CLEAVE_LAUNCH_ROWS(context, Team, (biasEpilogueKernel<Team, V, T>),
+                         matrices * args.m)
+      (matrices * args.m, args.m, args.n, args.strideC, gelu,
+       static_cast<const T *>(args.bias), static_cast<T *>(args.c),
+       static_cast<T *>(args.preActivation));
+      return context.checkLaunch("gemm", location);
+    });
   });
 }
 
