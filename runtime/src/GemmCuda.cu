@@ -101,7 +101,7 @@ struct GemmKey {
   DType dtype;
   bool tf32, wideOutput, transposeA, transposeB;
   int64_t batch, m, n, k, strideA, strideB, strideC;
-  uint32_t alignA, alignB, alignC;
+  uint32_t alignA, alignB, alignC, alignBias, alignPreActivation;
   GemmEpilogue epilogue;
   bool preActivation;
   bool operator==(const GemmKey &other) const {
@@ -112,7 +112,9 @@ struct GemmKey {
            m == other.m && n == other.n && k == other.k &&
            strideA == other.strideA && strideB == other.strideB &&
            strideC == other.strideC && alignA == other.alignA &&
-           alignB == other.alignB && alignC == other.alignC;
+           alignB == other.alignB && alignC == other.alignC &&
+           alignBias == other.alignBias &&
+           alignPreActivation == other.alignPreActivation;
   }
 };
 
@@ -125,7 +127,8 @@ struct GemmKeyHash {
     for (int64_t value :
          {key.batch, key.m, key.n, key.k, key.strideA, key.strideB, key.strideC,
           int64_t(key.alignA) << 18 | int64_t(key.alignB) << 9 |
-              int64_t(key.alignC)})
+              int64_t(key.alignC),
+          int64_t(key.alignBias) << 9 | int64_t(key.alignPreActivation)})
       hash = hash * 1000003u ^ std::hash<int64_t>()(value);
     return hash;
   }
@@ -219,8 +222,19 @@ Status makePlan(Context &context, const LtTypes &types, const GemmArgs &args,
                                            &biasType, sizeof(biasType)),
             "cublasLtMatmulDescSetAttribute(BIAS_DATA_TYPE)"))
       return ok.getFailure();
+    // The heuristic judges the epilogue pointers' alignment from their
+    // values, so it sees this call's (the key holds their alignment).
+    if (!ok(cublasLtMatmulDescSetAttribute(plan.operation,
+                                           CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                           &args.bias, sizeof(args.bias)),
+            "cublasLtMatmulDescSetAttribute(BIAS_POINTER)"))
+      return ok.getFailure();
     if (key.preActivation &&
         (!ok(cublasLtMatmulDescSetAttribute(
+                 plan.operation, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER,
+                 &args.preActivation, sizeof(args.preActivation)),
+             "cublasLtMatmulDescSetAttribute(EPILOGUE_AUX_POINTER)") ||
+         !ok(cublasLtMatmulDescSetAttribute(
                  plan.operation, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &auxRows,
                  sizeof(auxRows)),
              "cublasLtMatmulDescSetAttribute(EPILOGUE_AUX_LD)") ||
@@ -358,6 +372,11 @@ Status gemm(Context &context, DType dtype, const GemmArgs &input,
               getAlignment(args.a, args.strideA * elementBytes, args.batch),
               getAlignment(args.b, args.strideB * elementBytes, args.batch),
               getAlignment(args.c, args.strideC * outputBytes, args.batch),
+              args.bias ? getAlignment(args.bias, 0, 1) : 0u,
+              args.preActivation
+                  ? getAlignment(args.preActivation, args.strideC * outputBytes,
+                                 args.batch)
+                  : 0u,
               hasLtEpilogue(dtype, args) ? args.epilogue : GemmEpilogue::None,
               hasLtEpilogue(dtype, args) && args.preActivation != nullptr};
   GemmCache &cache = getCache(context);

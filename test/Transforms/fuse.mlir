@@ -72,19 +72,23 @@ func.func @bias_only(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %b: tensor<16xf3
 // -----
 
 // No epilogue when the product has another reader (it must reach memory),
-// or when the added vector runs down the columns.
+// when the added vector runs down the columns, or when it is one value
+// broadcast to every element.
 // CHECK-LABEL: func.func @not_epilogues
 // CHECK-NOT:     cleave.matmul_bias
-// CHECK-COUNT-2: cleave.matmul
+// CHECK-COUNT-3: cleave.matmul
 // CHECK-NOT:     cleave.matmul_bias
-func.func @not_epilogues(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %b: tensor<16xf32>, %c: tensor<4xf32>) -> (tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>) {
+func.func @not_epilogues(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %b: tensor<16xf32>, %c: tensor<4xf32>, %s: tensor<1xf32>) -> (tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>) {
   %0 = cleave.matmul %x, %w : tensor<4x8xf32>, tensor<8x16xf32> -> tensor<4x16xf32>
   %1 = cleave.broadcast %b dims [1] : tensor<16xf32> -> tensor<4x16xf32>
   %2 = cleave.add %0, %1 : tensor<4x16xf32>
   %3 = cleave.matmul %x, %w : tensor<4x8xf32>, tensor<8x16xf32> -> tensor<4x16xf32>
   %4 = cleave.broadcast %c dims [0] : tensor<4xf32> -> tensor<4x16xf32>
   %5 = cleave.add %3, %4 : tensor<4x16xf32>
-  return %0, %2, %5 : tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>
+  %6 = cleave.matmul %x, %w : tensor<4x8xf32>, tensor<8x16xf32> -> tensor<4x16xf32>
+  %7 = cleave.broadcast %s dims [1] : tensor<1xf32> -> tensor<4x16xf32>
+  %8 = cleave.add %6, %7 : tensor<4x16xf32>
+  return %0, %2, %5, %8 : tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>
 }
 
 // -----

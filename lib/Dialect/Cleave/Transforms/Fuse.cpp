@@ -69,7 +69,9 @@ Value getRowBias(AddOp add, Value product) {
     return {};
   auto bias = cast<RankedTensorType>(broadcast.getInput().getType());
   auto result = cast<RankedTensorType>(broadcast.getType());
-  if (bias.getRank() != 1 || broadcast.getDims().size() != 1 ||
+  // A [1] vector broadcasts too; the epilogue needs one value per column.
+  if (bias.getRank() != 1 || bias.getDimSize(0) != result.getShape().back() ||
+      broadcast.getDims().size() != 1 ||
       broadcast.getDims()[0] != result.getRank() - 1 ||
       bias.getElementType() != result.getElementType())
     return {};

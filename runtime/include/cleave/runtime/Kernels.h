@@ -33,12 +33,6 @@ struct Shape {
   int64_t dims[kMaxRank] = {};
 };
 
-/// c[i] = op(a[i]) * op(b[i]) for i < batch, with op(a) of shape [m, k] and
-/// op(b) of shape [k, n]; op transposes when the flag is set. A stride of 0
-/// repeats the same matrix for every batch element. Rows of each matrix are
-/// contiguous (the leading dimension is the row length); the strides place
-/// the matrices, so a block of rows inside a larger tensor is addressed by
-/// offsetting the pointer.
 /// What a GEMM does to its product as it stores it.
 enum class GemmEpilogue {
   None,
@@ -48,6 +42,12 @@ enum class GemmEpilogue {
   BiasGelu,
 };
 
+/// c[i] = op(a[i]) * op(b[i]) for i < batch, with op(a) of shape [m, k] and
+/// op(b) of shape [k, n]; op transposes when the flag is set. A stride of 0
+/// repeats the same matrix for every batch element. Rows of each matrix are
+/// contiguous (the leading dimension is the row length); the strides place
+/// the matrices, so a block of rows inside a larger tensor is addressed by
+/// offsetting the pointer.
 struct GemmArgs {
   int64_t batch = 1, m = 0, n = 0, k = 0;
   bool transposeA = false, transposeB = false;
