@@ -172,6 +172,24 @@ private:
   std::string message;
 };
 
+/// Passes the per-call epilogue pointers to the plan's descriptor.
+Status setEpiloguePointers(const GemmPlan &plan, const GemmArgs &args,
+                           const char *location) {
+  LtChecker ok(location);
+  if (!ok(cublasLtMatmulDescSetAttribute(plan.operation,
+                                         CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                         &args.bias, sizeof(args.bias)),
+          "cublasLtMatmulDescSetAttribute(BIAS_POINTER)"))
+    return ok.getFailure();
+  if (args.preActivation &&
+      !ok(cublasLtMatmulDescSetAttribute(
+              plan.operation, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER,
+              &args.preActivation, sizeof(args.preActivation)),
+          "cublasLtMatmulDescSetAttribute(EPILOGUE_AUX_POINTER)"))
+    return ok.getFailure();
+  return Status::success();
+}
+
 /// Makes the plan of `args`: descriptors, then the heuristic's first choice.
 Status makePlan(Context &context, const LtTypes &types, const GemmArgs &args,
                 const GemmKey &key, GemmPlan &plan, const char *location) {
@@ -224,17 +242,9 @@ Status makePlan(Context &context, const LtTypes &types, const GemmArgs &args,
       return ok.getFailure();
     // The heuristic judges the epilogue pointers' alignment from their
     // values, so it sees this call's (the key holds their alignment).
-    if (!ok(cublasLtMatmulDescSetAttribute(plan.operation,
-                                           CUBLASLT_MATMUL_DESC_BIAS_POINTER,
-                                           &args.bias, sizeof(args.bias)),
-            "cublasLtMatmulDescSetAttribute(BIAS_POINTER)"))
-      return ok.getFailure();
+    CLEAVE_RETURN_IF_ERROR(setEpiloguePointers(plan, args, location));
     if (key.preActivation &&
         (!ok(cublasLtMatmulDescSetAttribute(
-                 plan.operation, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER,
-                 &args.preActivation, sizeof(args.preActivation)),
-             "cublasLtMatmulDescSetAttribute(EPILOGUE_AUX_POINTER)") ||
-         !ok(cublasLtMatmulDescSetAttribute(
                  plan.operation, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &auxRows,
                  sizeof(auxRows)),
              "cublasLtMatmulDescSetAttribute(EPILOGUE_AUX_LD)") ||
@@ -310,24 +320,6 @@ bool hasLtEpilogue(DType dtype, const GemmArgs &args) {
   return !args.preActivation || args.n % 8 == 0;
 }
 
-/// Passes the per-call epilogue pointers to the plan's descriptor.
-Status setEpiloguePointers(const GemmPlan &plan, const GemmArgs &args,
-                           const char *location) {
-  LtChecker ok(location);
-  if (!ok(cublasLtMatmulDescSetAttribute(plan.operation,
-                                         CUBLASLT_MATMUL_DESC_BIAS_POINTER,
-                                         &args.bias, sizeof(args.bias)),
-          "cublasLtMatmulDescSetAttribute(BIAS_POINTER)"))
-    return ok.getFailure();
-  if (args.preActivation &&
-      !ok(cublasLtMatmulDescSetAttribute(
-              plan.operation, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER,
-              &args.preActivation, sizeof(args.preActivation)),
-          "cublasLtMatmulDescSetAttribute(EPILOGUE_AUX_POINTER)"))
-    return ok.getFailure();
-  return Status::success();
-}
-
 } // namespace
 
 Status gemm(Context &context, DType dtype, const GemmArgs &input,
@@ -354,9 +346,8 @@ Status gemm(Context &context, DType dtype, const GemmArgs &input,
   CLEAVE_RETURN_IF_ERROR(
       context.getScratch(ScratchSlot::Gemm, kWorkspaceBytes, &workspace));
   const int64_t elementBytes = static_cast<int64_t>(getDTypeSize(dtype));
-  const int64_t outputBytes = types.output == CUDA_R_32F   ? 4
-                              : types.output == CUDA_R_64F ? 8
-                                                           : elementBytes;
+  const int64_t outputBytes =
+      static_cast<int64_t>(getDTypeSize(getGemmOutputType(dtype, args)));
   GemmKey key{dtype,
               context.getGemmAllowsTf32(),
               args.wideOutput,
@@ -390,9 +381,11 @@ Status gemm(Context &context, DType dtype, const GemmArgs &input,
       plain.epilogue = GemmEpilogue::None;
       plain.preActivation = false;
       plan = std::make_unique<GemmPlan>();
-      made = makePlan(context, types, args, plain, *plan, location);
+      CLEAVE_RETURN_IF_ERROR(
+          makePlan(context, types, args, plain, *plan, location));
+    } else {
+      CLEAVE_RETURN_IF_ERROR(made);
     }
-    CLEAVE_RETURN_IF_ERROR(made);
     found = cache.emplace(key, std::move(plan)).first;
   }
   const GemmPlan &plan = *found->second;

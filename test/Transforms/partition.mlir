@@ -136,10 +136,10 @@ cleave.mesh @mesh(tp = 2)
 // CHECK-LABEL: func.func @loss
 func.func @loss(%logits: tensor<2x4x16xf32> {cleave.sharding = #cleave.sharding<@mesh, [[], [], [tp]]>},
                 %targets: tensor<2x4xi32>, %upstream: tensor<2x4xf32>) -> (tensor<2x4xf32>, tensor<2x4x16xf32>) {
+  // CHECK:      cleave.iota dim 2 : tensor<2x4x8xi32>
   // CHECK:      %[[LMAX:.*]] = cleave.reduce_max %arg0 dims [2] : tensor<2x4x8xf32> -> tensor<2x4xf32>
   // CHECK-NEXT: %[[MAX:.*]] = cleave.all_reduce %[[LMAX]] on @mesh [tp] max : tensor<2x4xf32>
   // CHECK:      %[[SUM:.*]] = cleave.all_reduce %{{.*}} on @mesh [tp] sum : tensor<2x4xf32>
-  // CHECK:      cleave.iota dim 2 : tensor<2x4x8xi32>
   // CHECK:      %[[TARGET:.*]] = cleave.all_reduce %{{.*}} on @mesh [tp] sum : tensor<2x4xf32>
   // CHECK-NEXT: %[[LOG:.*]] = cleave.log %[[SUM]]
   // CHECK-NEXT: %[[ADD:.*]] = cleave.add %[[LOG]], %[[MAX]]

@@ -258,29 +258,23 @@ Value getGlobalColumns(ImplicitLocOpBuilder &b, const LocalOpContext &context,
       BroadcastOp::create(b, idsType, block.first, ArrayRef<int64_t>{}));
 }
 
-/// Where each row's target falls in this device's block of the vocabulary.
-Value getTargetMask(ImplicitLocOpBuilder &b, const LocalOpContext &context,
-                    int64_t vocabFactor, RankedTensorType logitsType,
-                    Value targets) {
-  Value globalIds =
-      getGlobalColumns(b, context, vocabFactor, logitsType, targets);
-  Value wanted = broadcastRows(b, targets, getTensorType(globalIds));
+/// Where each row's target falls among this device's columns (`globalIds`).
+Value getTargetMask(ImplicitLocOpBuilder &b, Value globalIds, Value targets) {
+  auto idsType = getTensorType(globalIds);
+  Value wanted = broadcastRows(b, targets, idsType);
   return CompareOp::create(
-      b, RankedTensorType::get(logitsType.getShape(), b.getI1Type()),
+      b, RankedTensorType::get(idsType.getShape(), b.getI1Type()),
       ComparePredicate::eq, globalIds, wanted);
 }
 
 /// The logits with a padded vocabulary's masked classes (global index
-/// `classes` and up) at -inf, so that they take no probability; `logits`
-/// itself when every column is a class.
-Value maskPaddedClasses(ImplicitLocOpBuilder &b, const LocalOpContext &context,
-                        int64_t vocabFactor, Value logits, Value targets,
-                        std::optional<uint64_t> classes) {
-  int64_t vocab = context.rule.factorSizes[vocabFactor];
+/// `classes` and up, among `globalIds`) at -inf, so that they take no
+/// probability; `logits` itself when all `vocab` columns are classes.
+Value maskPaddedClasses(ImplicitLocOpBuilder &b, Value globalIds, Value logits,
+                        std::optional<uint64_t> classes, int64_t vocab) {
   if (!classes || static_cast<int64_t>(*classes) == vocab)
     return logits;
   auto type = getTensorType(logits);
-  Value globalIds = getGlobalColumns(b, context, vocabFactor, type, targets);
   Value limit = FillOp::create(
       b, globalIds.getType(), b.getF64FloatAttr(static_cast<double>(*classes)));
   Value isClass = CompareOp::create(
@@ -304,11 +298,12 @@ FailureOr<SmallVector<Value>> partitionCrossEntropy(
   Value logits = operands[0], targets = operands[1];
   auto type = getTensorType(logits);
   ArrayAttr axes = b.getStrArrayAttr(context.factorAxes[vocabFactor]);
-  Value classLogits = maskPaddedClasses(b, context, vocabFactor, logits,
-                                        targets, op.getClasses());
+  Value globalIds = getGlobalColumns(b, context, vocabFactor, type, targets);
+  Value classLogits = maskPaddedClasses(b, globalIds, logits, op.getClasses(),
+                                        context.rule.factorSizes[vocabFactor]);
   SoftmaxStatistics stats =
       getSoftmaxStatistics(b, context, logits, classLogits, targets, axes);
-  Value mask = getTargetMask(b, context, vocabFactor, type, targets);
+  Value mask = getTargetMask(b, globalIds, targets);
   Value zero = FillOp::create(b, type, b.getF64FloatAttr(0));
   Value picked = ReduceSumOp::create(b, SelectOp::create(b, mask, logits, zero),
                                      ArrayRef<int64_t>{type.getRank() - 1});
@@ -333,15 +328,16 @@ FailureOr<SmallVector<Value>> partitionCrossEntropyGrad(
   auto type = getTensorType(logits);
   ArrayAttr axes = b.getStrArrayAttr(context.factorAxes[vocabFactor]);
   // Masked classes: exp(-inf - max) = 0, so no probability and no gradient.
-  Value classLogits = maskPaddedClasses(b, context, vocabFactor, logits,
-                                        targets, op.getClasses());
+  Value globalIds = getGlobalColumns(b, context, vocabFactor, type, targets);
+  Value classLogits = maskPaddedClasses(b, globalIds, logits, op.getClasses(),
+                                        context.rule.factorSizes[vocabFactor]);
   SoftmaxStatistics stats =
       getSoftmaxStatistics(b, context, logits, classLogits, targets, axes);
   Value shifted =
       SubOp::create(b, classLogits, broadcastRows(b, stats.max, type));
   Value probabilities = DivOp::create(b, ExpOp::create(b, shifted),
                                       broadcastRows(b, stats.sum, type));
-  Value mask = getTargetMask(b, context, vocabFactor, type, targets);
+  Value mask = getTargetMask(b, globalIds, targets);
   Value oneHot = SelectOp::create(b, mask,
                                   FillOp::create(b, type, b.getF64FloatAttr(1)),
                                   FillOp::create(b, type, b.getF64FloatAttr(0)));

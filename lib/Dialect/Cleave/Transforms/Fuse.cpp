@@ -60,9 +60,9 @@ unsigned fuseWideningCasts(func::FuncOp function) {
   return folded;
 }
 
-/// The `[N]` bias that `add` adds to `product`'s rows through a broadcast
-/// along the last dimension, or null.
-Value getRowBias(AddOp add, Value product) {
+/// The broadcast through which `add` adds an `[N]` bias to each row of
+/// `product` (along the last dimension), or null.
+BroadcastOp getRowBias(AddOp add, Value product) {
   Value other = add.getLhs() == product ? add.getRhs() : add.getLhs();
   auto broadcast = other.getDefiningOp<BroadcastOp>();
   if (!broadcast)
@@ -75,7 +75,7 @@ Value getRowBias(AddOp add, Value product) {
       broadcast.getDims()[0] != result.getRank() - 1 ||
       bias.getElementType() != result.getElementType())
     return {};
-  return broadcast.getInput();
+  return broadcast;
 }
 
 /// Turns `matmul` + broadcast bias (+ gelu) into cleave.matmul_bias when the
@@ -86,8 +86,8 @@ bool fuseBiasEpilogue(MatmulOp matmul) {
   auto add = dyn_cast<AddOp>(*matmul->user_begin());
   if (!add || add.getType() != matmul.getType())
     return false;
-  Value bias = getRowBias(add, matmul.getResult());
-  if (!bias)
+  BroadcastOp broadcast = getRowBias(add, matmul.getResult());
+  if (!broadcast)
     return false;
   GeluOp gelu;
   for (Operation *user : add->getUsers())
@@ -111,15 +111,13 @@ bool fuseBiasEpilogue(MatmulOp matmul) {
   OpBuilder builder(add);
   auto fused = MatmulBiasOp::create(
       builder, FusedLoc::get(builder.getContext(), locations), types,
-      matmul.getLhs(), matmul.getRhs(), bias, matmul.getTransposeLhs(),
-      matmul.getTransposeRhs(), /*gelu=*/static_cast<bool>(gelu));
+      matmul.getLhs(), matmul.getRhs(), broadcast.getInput(),
+      matmul.getTransposeLhs(), matmul.getTransposeRhs(),
+      /*gelu=*/static_cast<bool>(gelu));
   Attribute layer = matmul->getAttr(CleaveDialect::kLayerAttrName);
   if (layer && add->getAttr(CleaveDialect::kLayerAttrName) == layer)
     fused->setAttr(CleaveDialect::kLayerAttrName, layer);
 
-  auto broadcast = add.getLhs() == matmul.getResult()
-                       ? add.getRhs().getDefiningOp()
-                       : add.getLhs().getDefiningOp();
   if (gelu) {
     gelu.replaceAllUsesWith(fused.getResult());
     gelu.erase();
@@ -131,7 +129,7 @@ bool fuseBiasEpilogue(MatmulOp matmul) {
   add.erase();
   matmul.erase();
   if (broadcast->use_empty())
-    broadcast->erase();
+    broadcast.erase();
   return true;
 }
 
