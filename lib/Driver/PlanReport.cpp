@@ -21,6 +21,18 @@ std::string describeSchedule(const Plan &plan) {
   return text;
 }
 
+/// "none", "full", or the blocks recomputed on each pipeline rank.
+std::string describeRecompute(const RankedPlan &ranked) {
+  if (!ranked.plan.recompute)
+    return "none";
+  if (ranked.cost.recomputeLayers.empty())
+    return "full";
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  llvm::interleave(ranked.cost.recomputeLayers, os, ",");
+  return text;
+}
+
 void printRow(int64_t rank, const RankedPlan &ranked, llvm::raw_ostream &os) {
   const Plan &plan = ranked.plan;
   const PlanCost &cost = ranked.cost;
@@ -28,7 +40,7 @@ void printRow(int64_t rank, const RankedPlan &ranked, llvm::raw_ostream &os) {
       "{0,4} {1,-20} {2,5} x {3,-5} {4,-14} {5,4} {6,-9} {7,9:f4} {8,8:f1} "
       "{9,6:f1}% {10,8:f2} {11,9:f3}\n",
       rank, plan.getMesh(), plan.microBatchSize, plan.microBatches,
-      describeSchedule(plan), plan.zeroStage, plan.recompute ? "full" : "none",
+      describeSchedule(plan), plan.zeroStage, describeRecompute(ranked),
       cost.stepTime, cost.tflopsPerDevice, 100.0 * cost.mfu,
       cost.peakMemory / kGiB, cost.communicatedBytes / 1e9);
 }
@@ -50,14 +62,17 @@ llvm::json::Object toJson(const RankedPlan &ranked) {
       {"mesh", llvm::json::Object{{"dp", plan.dp},
                                   {"tp", plan.tp},
                                   {"pp", plan.pp},
-                                  {"order", plan.ppInsideDp ? "dp,pp,tp"
-                                                            : "pp,dp,tp"}}},
+                                  {"order",
+                                   plan.ppInsideDp ? "dp,pp,tp" : "pp,dp,tp"}}},
       {"micro_batch_size", plan.microBatchSize},
       {"micro_batches", plan.microBatches},
       {"schedule", pipeline::getScheduleName(plan.schedule)},
       {"virtual_stages", plan.virtualStages},
       {"zero_stage", plan.zeroStage},
-      {"recompute", plan.recompute ? "full" : "none"},
+      {"recompute", !plan.recompute                ? "none"
+                    : cost.recomputeLayers.empty() ? "full"
+                                                   : "partial"},
+      {"recompute_layers", llvm::json::Array(cost.recomputeLayers)},
       {"padded_vocab", cost.paddedVocab},
       {"layers_per_stage", llvm::json::Array(cost.layersPerStage)},
       {"collectives", getCollectivesJson(cost)},
@@ -125,7 +140,11 @@ void mlir::cleave::printPlanReport(const ModelProfile &model,
       "cleavec: chosen: mesh {0}, micro-batches {1} x {2}, schedule {3}, "
       "ZeRO-{4}, recompute {5}\n",
       plan.getMesh(), plan.microBatchSize, plan.microBatches,
-      describeSchedule(plan), plan.zeroStage, plan.recompute ? "full" : "none");
+      describeSchedule(plan), plan.zeroStage,
+      cost.recomputeLayers.empty()
+          ? describeRecompute(best)
+          : describeRecompute(best) +
+                " blocks per pipeline rank (the first of each stage)");
   if (plan.pp > 1) {
     os << "cleavec: stages: blocks per pipeline rank ";
     llvm::interleave(cost.layersPerStage, os, ",");

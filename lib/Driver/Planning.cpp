@@ -56,6 +56,7 @@ FailureOr<Planned> mlir::cleave::driver::planModel(MLIRContext &context,
     options.microBatchSize = *request.microBatchSize;
   options.zeroStage = request.zeroStage;
   options.recompute = request.recompute;
+  options.recomputeLayers = request.recomputeLayers;
   if (failed(planner::setPlannerChoices(options, *cluster, request.mesh,
                                         request.schedule.value_or(""),
                                         message))) {
@@ -115,7 +116,13 @@ void mlir::cleave::driver::describePlan(PlanAttr plan, llvm::raw_ostream &log) {
       << (plan.getVirtualStages() > 1
               ? " v=" + std::to_string(plan.getVirtualStages())
               : "")
-      << ", recompute " << (plan.getRecompute() ? "full" : "none");
+      << ", recompute ";
+  if (DenseI64ArrayAttr layers = plan.getRecomputeLayers()) {
+    llvm::interleave(layers.asArrayRef(), log, ",");
+    log << " blocks per stage (the first of each)";
+  } else {
+    log << (plan.getRecompute() ? "full" : "none");
+  }
   if (FloatAttr stepTime = plan.getStepTimeS())
     log << "; predicted step "
         << llvm::format("%.4f", stepTime.getValueAsDouble()) << " s on "

@@ -14,7 +14,9 @@
 //           micro-batch split shrinks the forward's batch before autodiff,
 //           so the step's activations are one micro-batch's.
 //  step     cleave-autodiff derives the gradient step; cleave-recompute
-//           then copies each layer's forward into its backward. Without
+//           then copies each layer's forward into its backward (with
+//           pipeline stages it runs once they are cut, since it may
+//           recompute only the first blocks of each stage). Without
 //           pipeline stages the optimizer joins the step here, before
 //           partitioning, so that ZeRO can shard its state.
 //  sharded  cleave-parallelize partitions the whole step over the dp and tp
@@ -107,6 +109,10 @@ LogicalResult mlir::cleave::verifyTrainingPipelineOptions(
     return fail("precision and micro-batches are options of mode=train");
   if (options.mode == CompileMode::Forward && options.recompute)
     return fail("recompute needs a backward: mode=gradients or train");
+  if (!options.recomputeLayers.empty() && !options.recompute)
+    return fail("recompute-layers needs recompute");
+  if (llvm::any_of(options.recomputeLayers, [](int64_t n) { return n < 0; }))
+    return fail("recompute-layers must not be negative");
   int64_t ranks = options.getPipelineRanks();
   if (!ranks) {
     if (options.schedule != "1f1b" || options.virtualStages != 1 ||
@@ -114,8 +120,8 @@ LogicalResult mlir::cleave::verifyTrainingPipelineOptions(
       return fail("schedule, virtual-stages and layers-per-stage need a pp "
                   "axis in the mesh");
     if (training && !options.mesh.empty() && options.microBatches != 1)
-      return fail("a mesh with micro-batches is not supported yet: the "
-                  "gradient step and the update would be partitioned apart");
+      return fail("micro-batches on a mesh run through the pipeline passes: "
+                  "add a pp axis (pp=1 for one stage)");
     return success();
   }
   if (!training)
@@ -125,8 +131,6 @@ LogicalResult mlir::cleave::verifyTrainingPipelineOptions(
       return fail("next to pp, only dp (data parallel) and tp (tensor "
                   "parallel) axes are supported yet, got '" +
                   axis.name + "'");
-  if (options.recompute)
-    return fail("recompute with pipeline stages is not supported yet");
   std::optional<pipeline::ScheduleKind> kind =
       pipeline::parseScheduleKind(options.schedule);
   if (!kind)
@@ -138,6 +142,14 @@ LogicalResult mlir::cleave::verifyTrainingPipelineOptions(
   return success();
 }
 
+void mlir::cleave::addPipelineAxisForMicroBatches(
+    TrainingPipelineOptions &options) {
+  SmallVector<MeshAxisSpec> axes = getMeshAxes(options);
+  if (options.mode == CompileMode::Train && options.microBatches != 1 &&
+      !axes.empty() && !options.getPipelineRanks())
+    options.mesh = options.mesh + ",pp=1";
+}
+
 void mlir::cleave::setPlanOptions(PlanAttr plan,
                                   TrainingPipelineOptions &options) {
   options.mesh = formatMeshSpec(plan.getUsedAxes());
@@ -146,6 +158,10 @@ void mlir::cleave::setPlanOptions(PlanAttr plan,
   options.precision = plan.getPrecision().str();
   options.microBatches = plan.getMicroBatches();
   options.recompute = plan.getRecompute();
+  options.recomputeLayers.clear();
+  if (DenseI64ArrayAttr layers = plan.getRecomputeLayers())
+    for (int64_t blocks : layers.asArrayRef())
+      options.recomputeLayers.push_back(blocks);
   options.schedule = plan.getSchedule().str();
   options.virtualStages = plan.getVirtualStages();
   options.layersPerStage.clear();
@@ -168,6 +184,8 @@ void mlir::cleave::buildPlanningPipeline(
   plan.layersPerStage.assign(options.layersPerStage.begin(),
                              options.layersPerStage.end());
   plan.recompute = options.recompute;
+  plan.recomputeLayers.assign(options.recomputeLayers.begin(),
+                              options.recomputeLayers.end());
   plan.precision = options.precision;
   plan.cluster = options.cluster;
   pm.addPass(createCleaveSetPlan(plan));
@@ -211,6 +229,9 @@ void mlir::cleave::buildPlannedPipeline(
     return;
 
   // step
+  CleaveRecomputeOptions recomputeOptions;
+  recomputeOptions.layers.assign(options.recomputeLayers.begin(),
+                                 options.recomputeLayers.end());
   CleaveOptimizerOptions update;
   update.optimizer =
       options.optimizer == "sgd" ? OptimizerKind::Sgd : OptimizerKind::AdamW;
@@ -226,8 +247,8 @@ void mlir::cleave::buildPlannedPipeline(
     if (!options.function.empty())
       autodiff.function = options.function;
     pm.addPass(createCleaveAutodiff(autodiff));
-    if (options.recompute)
-      pm.addPass(createCleaveRecompute());
+    if (options.recompute && !pipelineRanks)
+      pm.addPass(createCleaveRecompute(recomputeOptions));
     if (!pipelineRanks) {
       if (training)
         pm.addPass(createCleaveOptimizer(update));
@@ -259,6 +280,9 @@ void mlir::cleave::buildPlannedPipeline(
     assign.layersPerStage.assign(options.layersPerStage.begin(),
                                  options.layersPerStage.end());
     pm.addNestedPass<func::FuncOp>(createCleaveAssignStages(assign));
+    // After the cut, so that recompute can count each stage's blocks.
+    if (options.recompute)
+      pm.addPass(createCleaveRecompute(recomputeOptions));
     CleavePipelineSplitOptions split;
     split.ranks = pipelineRanks;
     split.schedule = *pipeline::parseScheduleKind(options.schedule);
@@ -288,6 +312,7 @@ void mlir::cleave::registerTrainingPipeline() {
         TrainingPipelineOptions options;
         if (failed(options.parseFromString(text)))
           return failure();
+        addPipelineAxisForMicroBatches(options);
         std::string message;
         if (failed(verifyTrainingPipelineOptions(options, message)))
           return errorHandler("cleave-training-pipeline: " + message);

@@ -5,21 +5,26 @@
 // - Compute: GEMM FLOPs at the device's measured GEMM efficiency, the other
 //   ops' bytes at memory bandwidth, both scaled by the measured share a
 //   whole step reaches (compute_efficiency); a backward costs twice its
-//   forward, recompute adds a forward. Tensor parallelism divides both by
-//   tp.
+//   forward, recompute adds a forward to each block it covers (the first k
+//   of each stage; k is asked for, all blocks, or the fewest that fit).
+//   Tensor parallelism divides both by tp.
 // - Tensor parallelism: per block and micro-batch, two all-reduces of the
-//   block's activations forward and two backward (two more with recompute);
-//   the vocabulary-parallel embedding and head one each.
+//   block's activations forward and two backward (two more when it is
+//   recomputed); the vocabulary-parallel embedding and head one each.
 // - Pipeline: (m + (p - 1) / v) micro-batch times of the slowest rank, each
 //   with the sends of its chunk boundaries; the tied embedding's gradient
 //   part and its new value cross the pipeline once per step.
 // - Data parallelism: the runtime reduces each micro-batch's gradients over
 //   dp when it runs micro-batches (once when m = 1), without overlap: an
 //   all-reduce, or with ZeRO a reduce-scatter and an all-gather of the
-//   weights (ZeRO-3: forward and backward of every micro-batch).
+//   weights (ZeRO-3: forward and backward of every micro-batch). ZeRO-1
+//   over several micro-batches keeps whole gradients: all-reduces, then
+//   one all-gather.
 // - Memory: f32 weights and gradients and AdamW's two f32 moments (ZeRO
-//   divides them over dp by stage), the activations of the micro-batches the schedule keeps
-//   in flight on the first and the last rank, and the runtime's workspace.
+//   divides them over dp by stage), the activations of the micro-batches
+//   the schedule keeps in flight on each rank (a recomputed block keeps
+//   its input only, and one block's are rebuilt at a time), and the
+//   runtime's workspace.
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,8 +35,9 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
-#include <limits>
 #include <cmath>
+#include <limits>
+#include <numeric>
 
 using namespace mlir;
 using namespace mlir::cleave;
@@ -293,19 +299,25 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   double activation =
       static_cast<double>(b) * model.seq * model.hidden * computeBytes;
   double tpAllReduce = getAllReduceTime(activation, plan.tp, tpLink);
-  double blockPasses = (plan.recompute ? 4.0 : 3.0) * forwardTime(block);
-  double blockTp = (plan.recompute ? 6.0 : 4.0) * tpAllReduce;
+  // A recomputed block runs its forward twice and repeats its forward
+  // all-reduces.
+  double blockPasses = 3.0 * forwardTime(block);
+  double recomputePasses = 4.0 * forwardTime(block);
   double embedTime = 3.0 * forwardTime(embed), headTime = 3.0 * forwardTime(head);
   double dp = static_cast<double>(plan.dp);
 
-  // A stage of `count` blocks on pipeline rank `rank`: the embedding joins
-  // the first, the head (and a tied table's copy) the last.
-  auto stageCompute = [&](int64_t rank, int64_t count) {
-    return count * blockPasses + (rank == 0 ? embedTime : 0.0) +
-           (rank == p - 1 ? headTime : 0.0);
+  // A stage of `count` blocks on pipeline rank `rank`, the first
+  // `recomputed` of them recomputed: the embedding joins the first, the
+  // head (and a tied table's copy) the last.
+  auto stageCompute = [&](int64_t rank, int64_t count, int64_t recomputed) {
+    return (count - recomputed) * blockPasses + recomputed * recomputePasses +
+           (rank == 0 ? embedTime : 0.0) + (rank == p - 1 ? headTime : 0.0);
   };
-  auto stageTp = [&](int64_t count) {
-    return count * blockTp + 2.0 * tpAllReduce;
+  auto stageTpAllReduces = [&](int64_t count, int64_t recomputed) {
+    return 4.0 * count + 2.0 * recomputed + 2.0;
+  };
+  auto stageTp = [&](int64_t count, int64_t recomputed) {
+    return stageTpAllReduces(count, recomputed) * tpAllReduce;
   };
   auto stageParams = [&](int64_t rank, int64_t count) {
     return (count * block.params + (rank == 0 ? embed.params : 0.0) +
@@ -318,30 +330,53 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
     double weights, gradients, optimizer, activations;
     double total() const { return weights + gradients + optimizer + activations; }
   };
-  auto stageMemory = [&](int64_t rank, int64_t count) {
+  auto stageMemory = [&](int64_t rank, int64_t count, int64_t recomputed) {
     double params = stageParams(rank, count);
     StageMemory memory;
     memory.weights = params * weightBytes / (plan.zeroStage == 3 ? dp : 1.0);
     memory.gradients = params * gradientBytes / (plan.zeroStage >= 2 ? dp : 1.0);
     memory.optimizer = params * stateBytes / (plan.zeroStage >= 1 ? dp : 1.0);
-    // With recompute a block keeps its input; one block's activations are
-    // rebuilt at a time.
+    // A recomputed block keeps its input; one block's activations are
+    // rebuilt at a time. The others keep all of theirs.
     double perBlock = b * block.activationBytes * byteScale / tp;
-    double blockActivations =
-        plan.recompute ? activation + perBlock / static_cast<double>(count)
-                       : perBlock;
-    int64_t blocksPerChunk = std::max<int64_t>(1, count / v);
+    double stageActivations = recomputed * activation +
+                              (recomputed > 0 ? perBlock : 0.0) +
+                              (count - recomputed) * perBlock;
+    double chunkActivations =
+        count >= v ? stageActivations / static_cast<double>(v)
+                   : stageActivations / static_cast<double>(count);
     // Chunks in flight hold their blocks' activations; the embedding's or
     // head's belong to one chunk in v (the first or the last).
     double extra = (rank == 0 ? embed.activationBytes : 0.0) +
                    (rank == p - 1 ? head.activationBytes : 0.0);
     double inFlight = static_cast<double>(getInFlight(plan, rank));
-    memory.activations = inFlight * blocksPerChunk * blockActivations +
+    memory.activations = inFlight * chunkActivations +
                          std::ceil(inFlight / v) * extra * b * byteScale / tp;
     return memory;
   };
   double limit = options.memoryLimit > 0 ? options.memoryLimit
                                          : cluster.memoryBytes;
+  auto fitsLimit = [&](const StageMemory &memory) {
+    return memory.total() + cluster.workspaceBytes <= limit;
+  };
+  // Blocks recomputed on a stage: none without recompute; the count asked
+  // for; the fewest that fit (as one would set Megatron-LM's
+  // --recompute-num-layers) when the plan says so and its chunks are
+  // whole stages; else every block.
+  auto getRecomputed = [&](int64_t rank, int64_t count) -> int64_t {
+    if (!plan.recompute)
+      return 0;
+    // The first K of each stage: of each of a rank's v chunks.
+    if (options.recomputeLayers)
+      return v > 1 ? v * std::min(*options.recomputeLayers, count / v)
+                   : std::min(*options.recomputeLayers, count);
+    if (!plan.recomputeFewest || v > 1)
+      return count;
+    for (int64_t k = 0; k < count; ++k)
+      if (fitsLimit(stageMemory(rank, count, k)))
+        return k;
+    return count;
+  };
 
   // Blocks per stage: interleaved chunks split evenly; otherwise the stage
   // DP balances the slowest stage under the memory limit, falling back to
@@ -354,11 +389,13 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
       std::vector<int64_t> balanced = partitionStages(
           model.layers, p,
           [&](int64_t rank, int64_t count) {
-            return stageCompute(rank, count) + stageTp(count);
+            int64_t recomputed = getRecomputed(rank, count);
+            return stageCompute(rank, count, recomputed) +
+                   stageTp(count, recomputed);
           },
           [&](int64_t rank, int64_t count) {
-            return stageMemory(rank, count).total() + cluster.workspaceBytes <=
-                   limit;
+            return fitsLimit(
+                stageMemory(rank, count, getRecomputed(rank, count)));
           });
       if (!balanced.empty()) {
         blocks = std::move(balanced);
@@ -367,20 +404,34 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
     }
   }
   cost.layersPerStage = blocks;
+  std::vector<int64_t> recomputed(p);
+  for (int64_t rank = 0; rank < p; ++rank)
+    recomputed[rank] = getRecomputed(rank, blocks[rank]);
+  bool fullRecompute = plan.recompute && recomputed == blocks;
+  if (plan.recompute && !fullRecompute)
+    cost.recomputeLayers = recomputed;
+  auto stageTime = [&](int64_t rank) {
+    return stageCompute(rank, blocks[rank], recomputed[rank]) +
+           stageTp(blocks[rank], recomputed[rank]);
+  };
+  auto memoryOf = [&](int64_t rank) {
+    return stageMemory(rank, blocks[rank], recomputed[rank]);
+  };
 
   // Per micro-batch, the slowest stage sets the pace.
-  int64_t slowest = 0, fullest = 0;
+  int64_t slowest = 0, fullest = 0, busiest = 0;
   for (int64_t rank = 1; rank < p; ++rank) {
-    if (stageCompute(rank, blocks[rank]) + stageTp(blocks[rank]) >
-        stageCompute(slowest, blocks[slowest]) + stageTp(blocks[slowest]))
+    if (stageTime(rank) > stageTime(slowest))
       slowest = rank;
-    if (stageMemory(rank, blocks[rank]).total() >
-        stageMemory(fullest, blocks[fullest]).total())
+    if (memoryOf(rank).total() > memoryOf(fullest).total())
       fullest = rank;
+    if (stageTpAllReduces(blocks[rank], recomputed[rank]) >
+        stageTpAllReduces(blocks[busiest], recomputed[busiest]))
+      busiest = rank;
   }
-  int64_t blocksPerRank = *std::max_element(blocks.begin(), blocks.end());
-  double computePerMicro = stageCompute(slowest, blocks[slowest]);
-  double tpPerMicro = stageTp(blocks[slowest]);
+  double computePerMicro =
+      stageCompute(slowest, blocks[slowest], recomputed[slowest]);
+  double tpPerMicro = stageTp(blocks[slowest], recomputed[slowest]);
   double transfersPerMicro =
       p > 1 ? 2.0 * v * getSendTime(activation, ppLink) : 0.0;
   double perMicro = computePerMicro + tpPerMicro + transfersPerMicro;
@@ -410,7 +461,7 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
       cost.collectives.push_back({name.str(), count, bytes, seconds});
   };
   double tpAllReduces =
-      m * (blocksPerRank * (plan.recompute ? 6.0 : 4.0) + 2.0);
+      m * stageTpAllReduces(blocks[busiest], recomputed[busiest]);
   if (plan.tp > 1)
     addCollective("tp all-reduce of activations", tpAllReduces, activation,
                   cost.tensorParallel);
@@ -423,6 +474,17 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
     gatherUnits = 2.0 * reductions;
     addCollective("dp all-reduce of gradients", reductions, gradientTensor,
                   cost.dataParallel);
+  } else if (plan.zeroStage == 1 && (m > 1 || p > 1)) {
+    // Accumulated over micro-batches, ZeRO-1's gradients stay whole: each
+    // micro-batch's is all-reduced, and the update slices its block.
+    double reduce =
+        reductions * getAllReduceTime(gradientTensor, plan.dp, dpLink);
+    double gather = getAllGatherTime(weightTensor, plan.dp, dpLink);
+    cost.dataParallel = reduce + gather;
+    gatherUnits = 2.0 * reductions + 1.0;
+    addCollective("dp all-reduce of gradients", reductions, gradientTensor,
+                  reduce);
+    addCollective("dp all-gather of weights", 1.0, weightTensor, gather);
   } else {
     double gathers = plan.zeroStage == 3 ? 2.0 * m : 1.0;
     double scatter =
@@ -454,7 +516,7 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
                   cost.bubble + cost.dataParallel + cost.optimizer;
 
   // Memory: the fullest stage's.
-  StageMemory memory = stageMemory(fullest, blocks[fullest]);
+  StageMemory memory = memoryOf(fullest);
   cost.weightsMemory = memory.weights;
   cost.gradientsMemory = memory.gradients;
   cost.optimizerMemory = memory.optimizer;
@@ -466,8 +528,18 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
 
   double devices = static_cast<double>(plan.getDevices());
   double forwardFlops = model.getForwardMatmulFlops(batch);
-  cost.tflopsPerDevice = (plan.recompute ? 4.0 : 3.0) * forwardFlops /
-                         cost.stepTime / devices / 1e12;
+  // Megatron-LM counts full recompute as a fourth pass over the model;
+  // partial recompute adds the recomputed blocks' forward.
+  double recomputedBlocks = 0.0;
+  for (int64_t rank = 0; rank < p; ++rank)
+    recomputedBlocks += static_cast<double>(recomputed[rank]);
+  recomputedBlocks *=
+      static_cast<double>(model.layers) /
+      std::max<double>(1.0, std::accumulate(blocks.begin(), blocks.end(), 0.0));
+  double passes = fullRecompute ? 4.0
+                                : 3.0 + recomputedBlocks * batch *
+                                            block.matmulFlops / forwardFlops;
+  cost.tflopsPerDevice = passes * forwardFlops / cost.stepTime / devices / 1e12;
   cost.mfu = 3.0 * forwardFlops / (cost.stepTime * devices * *peak);
   // Ring collectives send (n - 1) / n of the buffer per step, twice for an
   // all-reduce; point-to-point sends the whole buffer.

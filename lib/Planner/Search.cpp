@@ -5,9 +5,9 @@
 // innermost tp, every micro-batch size dividing each data-parallel rank's
 // share of the batch, each schedule (interleaving with every chunk count
 // that divides the blocks), ZeRO stages 0-3 when dp > 1 and recompute on or
-// off, minus what the user fixed and what cleavec cannot run (ZeRO or
-// recompute with pipeline stages, or with micro-batches on a mesh). Identical blocks are costed once, so a
-// plan costs O(1) and the search is linear in the plans.
+// off or only on the fewest blocks of each stage that fit, minus what
+// the user fixed. Identical blocks are costed once, so a plan costs O(1)
+// and the search is linear in the plans.
 //
 //===----------------------------------------------------------------------===//
 
@@ -51,6 +51,10 @@ LogicalResult mlir::cleave::planner::setPlannerChoices(PlannerOptions &options,
   if (!cluster.getPeakFlops(options.precision))
     return fail("cluster '" + cluster.name + "' gives no peak for " +
                 options.precision);
+  if (options.recomputeLayers && *options.recomputeLayers < 0)
+    return fail("the blocks to recompute per stage must not be negative");
+  if (options.recomputeLayers && options.recompute && !*options.recompute)
+    return fail("recompute-layers needs recompute");
   if (options.globalBatch < 0 || options.memoryLimit < 0 ||
       options.microBatchSize.value_or(0) < 0 ||
       options.zeroStage.value_or(0) < 0 || options.zeroStage.value_or(0) > 3)
@@ -102,7 +106,6 @@ mlir::cleave::planner::searchPlans(const ModelProfile &model,
   // whether cleavec's limits ruled plans out.
   std::optional<RankedPlan> smallest;
   std::string smallestWhy, lastWhy;
-  bool unsupported = false;
   bool anyMesh = false;
   for (int64_t tp : getDivisors(devices)) {
     for (int64_t pp : getDivisors(devices / tp)) {
@@ -133,20 +136,16 @@ mlir::cleave::planner::searchPlans(const ModelProfile &model,
             if (options.zeroStage && *options.zeroStage != zero &&
                 !(dp == 1 && zero == 0))
               continue;
-            // What cleavec runs: micro-batches on a mesh go through the
-            // pipeline path, which takes neither ZeRO nor recompute.
-            bool pipelined = pp > 1 || (micro > 1 && dp * tp > 1);
-            if (pipelined && zero > 0) {
-              unsupported = true;
-              continue;
-            }
-            for (bool recompute : {false, true}) {
+            // Recompute: none, every block, or the fewest blocks of each
+            // stage that fit.
+            for (auto [recompute, fewest] :
+                 {std::pair(false, false), std::pair(true, false),
+                  std::pair(true, true)}) {
               if (options.recompute && *options.recompute != recompute)
                 continue;
-              if (pipelined && recompute) {
-                unsupported = true;
+              if (fewest && (options.recompute || options.recomputeLayers ||
+                             virtualStages > 1))
                 continue;
-              }
               for (bool ppInsideDp : {true, false}) {
                 if (!ppInsideDp && (dp == 1 || pp == 1))
                   continue;
@@ -161,10 +160,18 @@ mlir::cleave::planner::searchPlans(const ModelProfile &model,
                 plan.virtualStages = virtualStages;
                 plan.zeroStage = zero;
                 plan.recompute = recompute;
-                ++result.considered;
+                plan.recomputeFewest = fewest;
                 std::string why;
                 std::optional<PlanCost> cost =
                     evaluatePlan(model, cluster, options, plan, why);
+                // The fewest blocks that fit may be none or all: plans
+                // the other two settings give.
+                if (cost && fewest &&
+                    (cost->recomputeLayers.empty() ||
+                     llvm::all_of(cost->recomputeLayers,
+                                  [](int64_t k) { return k == 0; })))
+                  continue;
+                ++result.considered;
                 if (cost && cost->fits) {
                   result.plans.push_back({plan, *cost});
                 } else if (cost && (!smallest || cost->peakMemory <
@@ -197,10 +204,7 @@ mlir::cleave::planner::searchPlans(const ModelProfile &model,
     return failure();
   }
   if (result.plans.empty() && !smallest) {
-    if (unsupported)
-      error = "no plan cleavec can run: pipeline stages (and micro-batches "
-              "on a mesh) take neither ZeRO nor recompute";
-    else if (result.considered == 0)
+    if (result.considered == 0)
       error = "no plan matches the choices given (micro-batch size, "
               "schedule, ZeRO stage, recompute): interleaving needs pp > 1, "
               "micro-batches a multiple of pp and chunks that divide the "

@@ -17,22 +17,22 @@
 // BOTH: error: cleave-parallelize: the module has a plan (cleave.plan); give neither mesh nor strategy
 
 // A two-block GPT of width 32 (the forward cleave-models builds, checked
-// in): on a DGX A100, data parallelism over four GPUs and two pipeline
-// stages of one block each; on four ranks of this machine, ZeRO-1 over
+// in): on a DGX A100, ZeRO-2 over four GPUs and two pipeline stages of
+// one block each; on four ranks of this machine, ZeRO-1 over
 // all four. Each records the typed plan with the planner's predictions;
 // what it leaves at the defaults (one micro-batch, 1f1b, f32) is not
 // printed, and an axis it does not use has the strategy none. The @mesh
 // is the partitioning passes' to add.
-// CHECK:      module attributes {cleave.plan = #cleave.plan<mesh = "dp=4,pp=2,tp=1", strategies = ["dp", "pipeline", "none"], micro_batch_size = 4, layers_per_stage = [1, 1], precision = "bf16", padded_vocab = 64, cluster = "dgx-a100-80g", step_time_s = {{.*}} : f64, peak_memory_bytes = {{.*}} : f64, mfu = {{.*}} : f64>} {
+// CHECK:      module attributes {cleave.plan = #cleave.plan<mesh = "dp=4,pp=2,tp=1", strategies = ["zero2", "pipeline", "none"], micro_batch_size = 4, layers_per_stage = [1, 1], zero_stage = 2, precision = "bf16", padded_vocab = 64, cluster = "dgx-a100-80g", step_time_s = {{.*}} : f64, peak_memory_bytes = {{.*}} : f64, mfu = {{.*}} : f64>} {
 // CHECK-NEXT:   func.func @forward(
 // CPU:        cleave.plan = #cleave.plan<mesh = "dp=4,pp=1,tp=1", strategies = ["zero1", "none", "none"], micro_batch_size = 4, zero_stage = 1, padded_vocab = 64, cluster = "cpu-local"
 // CPU-NOT:    cleave.mesh
 
 // Choices fixed by the options: the mesh, and the micro-batch size (two
-// micro-batches of 8 on a sharded mesh pipeline through a pp axis of one
-// stage).
+// micro-batches of 4 per dp rank on a sharded mesh pipeline through a pp
+// axis of one stage; ZeRO-2 goes with them).
 // RUN: cleave-opt %s --cleave-auto-parallel='devices=4 cluster=cpu-local mesh=dp=2,tp=2 micro-batch-size=4 training=true precision=f32' | FileCheck %s --check-prefix=FIXED
-// FIXED:      cleave.plan = #cleave.plan<mesh = "dp=2,pp=1,tp=2", strategies = ["dp", "pipeline", "search"], micro_batch_size = 4, micro_batches = 2,
+// FIXED:      cleave.plan = #cleave.plan<mesh = "dp=2,pp=1,tp=2", strategies = ["zero2", "pipeline", "search"], micro_batch_size = 4, micro_batches = 2, zero_stage = 2,
 // RUN: not cleave-opt %s --cleave-auto-parallel='devices=4 cluster=cpu-local mesh=dp=2' -o /dev/null 2>&1 | FileCheck %s --check-prefix=FIXED-DEVICES
 // FIXED-DEVICES: error: mesh dp=2 has 2 devices, not the 4 to plan for
 // RUN: not cleave-opt %s --cleave-auto-parallel='devices=4 cluster=cpu-local zero-stage=5' -o /dev/null 2>&1 | FileCheck %s --check-prefix=FIXED-ZERO
@@ -41,8 +41,9 @@
 // FIXED-SCHEDULE: error: the schedule must be gpipe, 1f1b or interleaved, got 'zigzag'
 
 // objective=memory takes the plan that needs the least memory per device:
-// ZeRO-3 over all eight, with recompute.
-// MEMORY:     cleave.plan = #cleave.plan<mesh = "dp=8,pp=1,tp=1", strategies = ["zero3", "none", "none"], {{.*}}zero_stage = 3, recompute = true
+// ZeRO-3 over four, tensor parallelism over two, micro-batches of one
+// sample (through a pp axis of one stage) and recompute of every block.
+// MEMORY:     cleave.plan = #cleave.plan<mesh = "dp=4,pp=1,tp=2", strategies = ["zero3", "pipeline", "search"], micro_batch_size = 1, micro_batches = 4, zero_stage = 3, recompute = true,
 
 // cleave-parallelize without a mesh follows the recorded plan on a @mesh of
 // the axes it uses: the batch splits over dp, the gradients are

@@ -111,10 +111,17 @@ static cl::opt<std::string> precision(
     cl::desc("train: f32, or bf16 compute with f32 master weights (f16 is "
              "refused: no loss scaling yet)"),
     cl::cat(trainCategory));
-static cl::opt<std::string> recompute("recompute", cl::ValueOptional,
+static cl::opt<std::string> recompute(
+    "recompute", cl::ValueOptional,
     cl::desc("train: recompute each layer's activations in the backward; "
-             "plan: =none|full fixes the choice"),
+             "plan: none|full fixes the choice (--recompute full or "
+             "--recompute=full)"),
     cl::value_desc("none|full"), cl::cat(trainCategory));
+static cl::opt<int64_t> recomputeLayers(
+    "recompute-layers", cl::init(-1),
+    cl::desc("train, plan: recompute only the first K blocks of each "
+             "pipeline stage (of the model without one)"),
+    cl::value_desc("K"), cl::cat(trainCategory));
 static cl::opt<std::string> saveEvery("save-every", cl::init("0"),
     cl::desc("train: also checkpoint every K steps"), cl::cat(trainCategory));
 static cl::opt<std::string> resumeDir("resume", cl::value_desc("dir"),
@@ -166,14 +173,43 @@ int64_t getPipelineAxis() {
   return 0;
 }
 
-/// --recompute alone or =full asks for recompute, =none does not.
+/// --recompute alone or =full asks for recompute, =none does not;
+/// --recompute-layers K asks for it on K blocks per stage.
 FailureOr<std::optional<bool>> getRecompute() {
-  if (recompute != "none" && recompute != "full" && !recompute.empty())
+  if (recompute != "none" && recompute != "full" && !recompute.empty()) {
     error() << "--recompute must be none or full, got '" << recompute << "'\n";
-  else
-    return recompute.getNumOccurrences() ? std::optional(recompute != "none")
-                                         : std::nullopt;
-  return failure();
+    return failure();
+  }
+  if (recomputeLayers.getNumOccurrences() &&
+      (recomputeLayers < 0 || recompute == "none")) {
+    error() << "--recompute-layers needs a count of at least 0 and recompute "
+               "on\n";
+    return failure();
+  }
+  if (recomputeLayers.getNumOccurrences())
+    return std::optional(true);
+  return recompute.getNumOccurrences() ? std::optional(recompute != "none")
+                                       : std::nullopt;
+}
+
+/// `--recompute full` as users type it: LLVM's parser takes an optional
+/// value only after '=', so a following none|full joins the flag.
+SmallVector<const char *> joinRecomputeValue(int argc, char **argv,
+                                             std::vector<std::string> &joined) {
+  SmallVector<const char *> args;
+  joined.reserve(argc);
+  for (int i = 0; i < argc; ++i) {
+    StringRef arg = argv[i];
+    if ((arg == "--recompute" || arg == "-recompute") && i + 1 < argc &&
+        (StringRef(argv[i + 1]) == "none" ||
+         StringRef(argv[i + 1]) == "full")) {
+      joined.push_back(arg.str() + "=" + argv[++i]);
+      args.push_back(joined.back().c_str());
+      continue;
+    }
+    args.push_back(argv[i]);
+  }
+  return args;
 }
 
 /// The plan request of plan's flags (--auto: for training).
@@ -189,6 +225,8 @@ PlanRequest getPlanRequest(bool forTraining, std::optional<bool> recomputing) {
   if (schedule.getNumOccurrences())
     request.schedule = schedule;
   request.recompute = recomputing;
+  if (recomputeLayers.getNumOccurrences())
+    request.recomputeLayers = recomputeLayers;
   request.forTraining = forTraining;
   return request;
 }
@@ -213,6 +251,9 @@ LogicalResult getPipelineOptions(CompileMode mode,
     options.clipNorm = clipNorm;
   }
   options.recompute = mode != CompileMode::Forward && recomputing->value_or(false);
+  options.recomputeLayers.clear();
+  if (recomputeLayers.getNumOccurrences())
+    options.recomputeLayers.push_back(recomputeLayers);
   options.gemmEpilogues = gemmEpilogues;
   options.mesh = meshOption;
   options.strategy = strategy;
@@ -230,6 +271,7 @@ LogicalResult getPipelineOptions(CompileMode mode,
     }
     options.compileTo = *phase;
   }
+  addPipelineAxisForMicroBatches(options);
   std::string message;
   if (getPipelineAxis() < 0)
     return failure();
@@ -238,9 +280,11 @@ LogicalResult getPipelineOptions(CompileMode mode,
     return failure();
   }
   if (autoPlan) {
-    std::initializer_list<cl::Option *> chosen = {&meshOption, &strategy,
-        &microBatches, &schedule, &virtualStages, &recompute,
-        std::addressof(layersPerStage)};
+    std::initializer_list<cl::Option *> chosen = {
+        &meshOption,      &strategy,
+        &microBatches,    &schedule,
+        &virtualStages,   &recompute,
+        &recomputeLayers, std::addressof(layersPerStage)};
     if (llvm::any_of(chosen, [](cl::Option *o) { return o->getNumOccurrences(); })) {
       error() << "--auto chooses the mesh, strategies, micro-batches, "
                  "schedule, stages and recompute itself: give none of them\n";
@@ -254,11 +298,6 @@ LogicalResult getPipelineOptions(CompileMode mode,
   }
   if (failed(verifyTrainingPipelineOptions(options, message))) {
     error() << message << "\n";
-    return failure();
-  }
-  if (options.getPipelineRanks() && strategy.getNumOccurrences()) {
-    error() << "--strategy with a pp axis is not supported yet: a dp axis is "
-               "data parallel and a tp axis Megatron's\n";
     return failure();
   }
   return success();
@@ -357,8 +396,10 @@ int scheduleCommand() {
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions({&category, &trainCategory, &planCategory});
+  std::vector<std::string> joined;
+  SmallVector<const char *> args = joinRecomputeValue(argc, argv, joined);
   cl::ParseCommandLineOptions(
-      argc, argv,
+      static_cast<int>(args.size()), args.data(),
       "Cleave end-to-end driver\n\n"
       "  cleavec build MODEL.mlir --target cpu|cuda -o DIR "
       "[--init-params FILE --seed N] [--gradients]\n"

@@ -41,6 +41,8 @@ struct PlanRequest {
   std::optional<int64_t> microBatchSize, zeroStage;
   std::optional<std::string> schedule;
   std::optional<bool> recompute;
+  /// Recompute only the first K blocks of each stage.
+  std::optional<int64_t> recomputeLayers;
   /// Only plans that train the model as it is (its batch and vocabulary),
   /// in `precision` (default f32): what --auto runs.
   bool forTraining = false;

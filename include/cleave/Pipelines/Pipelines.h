@@ -87,6 +87,10 @@ struct TrainingPipelineOptions
       *this, "recompute",
       llvm::cl::desc("Recompute each layer's activations in the backward"),
       llvm::cl::init(false)};
+  PassOptions::ListOption<int64_t> recomputeLayers{
+      *this, "recompute-layers",
+      llvm::cl::desc("With recompute: the first K blocks of each pipeline "
+                     "stage (one K, or one per stage; default: all)")};
   PassOptions::Option<std::string> mesh{
       *this, "mesh",
       llvm::cl::desc("Device mesh, outermost axis first: dp=2,tp=2,pp=2")};
@@ -166,6 +170,10 @@ void buildPlanningPipeline(OpPassManager &pm,
 /// recompute, cluster; no strategies, which the partitioning passes read
 /// from the module) from the recorded `plan`.
 void setPlanOptions(PlanAttr plan, TrainingPipelineOptions &options);
+
+/// Micro-batches on a mesh of dp and tp axes accumulate through the
+/// pipeline passes: adds a pp axis of one stage (`pp=1`) to such a mesh.
+void addPipelineAxisForMicroBatches(TrainingPipelineOptions &options);
 
 /// Appends the phases after planned, up to `options.compileTo`, for a
 /// module whose recorded plan `options` agree with (setPlanOptions): they

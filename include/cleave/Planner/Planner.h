@@ -167,6 +167,9 @@ struct Plan {
   int64_t virtualStages = 1;
   int64_t zeroStage = 0;
   bool recompute = false;
+  /// With recompute: only the fewest blocks of each stage that fit the
+  /// memory limit (the first of the stage), not all of them.
+  bool recomputeFewest = false;
 
   int64_t getDevices() const { return dp * tp * pp; }
   /// The mesh's axes and sizes, outermost first: (dp, pp, tp) or
@@ -219,6 +222,9 @@ struct PlanCost {
   /// Blocks on each pipeline rank (the stage DP's cut; even with virtual
   /// stages).
   std::vector<int64_t> layersPerStage;
+  /// With partial recompute: the blocks recomputed on each pipeline rank,
+  /// the first of its stage (empty: none, or every block).
+  std::vector<int64_t> recomputeLayers;
   /// Whether the stage DP cut them (false: an even split, for interleaved
   /// chunks or because no cut fits the memory limit).
   bool stagesBalanced = false;
@@ -245,6 +251,8 @@ struct PlannerOptions {
   std::optional<pipeline::ScheduleKind> schedule;
   std::optional<int64_t> zeroStage;
   std::optional<bool> recompute;
+  /// Recompute the first K blocks of each stage only.
+  std::optional<int64_t> recomputeLayers;
 };
 
 /// The cost of `plan`; nullopt (with the reason in `why`) for a plan that

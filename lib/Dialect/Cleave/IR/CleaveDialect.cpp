@@ -256,6 +256,7 @@ LogicalResult PlanAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                StringRef schedule, int64_t virtualStages,
                                DenseI64ArrayAttr layersPerStageAttr,
                                int64_t zeroStage, bool recompute,
+                               DenseI64ArrayAttr recomputeLayersAttr,
                                StringRef precision, int64_t paddedVocab,
                                StringRef cluster, FloatAttr stepTime,
                                FloatAttr peakMemory, FloatAttr mfu) {
@@ -314,6 +315,22 @@ LogicalResult PlanAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                          "1 per pp rank ("
                       << pp << " here), got [";
       llvm::interleaveComma(layersPerStage, diag);
+      return diag << "]";
+    }
+  }
+  if (recomputeLayersAttr) {
+    ArrayRef<int64_t> recomputeLayers = recomputeLayersAttr.asArrayRef();
+    int64_t chunks = pipelined ? pp * virtualStages : 1;
+    if (!recompute)
+      return emitError() << "plan: recompute_layers needs recompute";
+    if ((recomputeLayers.size() != 1 &&
+         static_cast<int64_t>(recomputeLayers.size()) != chunks) ||
+        llvm::any_of(recomputeLayers, [](int64_t n) { return n < 0; })) {
+      InFlightDiagnostic diag =
+          emitError() << "plan: recompute_layers needs one count of at least "
+                         "0, or one per stage ("
+                      << chunks << " here), got [";
+      llvm::interleaveComma(recomputeLayers, diag);
       return diag << "]";
     }
   }

@@ -107,17 +107,21 @@ struct AutoParallelPass
     DenseI64ArrayAttr layersPerStage;
     if (plan.pp > 1 && plan.virtualStages == 1)
       layersPerStage = b.getDenseI64ArrayAttr(chosen.cost.layersPerStage);
+    // Recompute of some blocks only: the planner's count per stage.
+    DenseI64ArrayAttr recomputeLayers;
+    if (plan.recompute && !chosen.cost.recomputeLayers.empty())
+      recomputeLayers = b.getDenseI64ArrayAttr(chosen.cost.recomputeLayers);
     module->setAttr(
         CleaveDialect::kPlanAttrName,
-        PlanAttr::get(module.getContext(), plan.getMesh(),
-                      b.getArrayAttr(strategies), plan.microBatchSize,
-                      plan.microBatches,
-                      pipeline::getScheduleName(plan.schedule),
-                      plan.virtualStages, layersPerStage, plan.zeroStage,
-                      plan.recompute, precisionChosen, chosen.cost.paddedVocab,
-                      cluster.name, b.getF64FloatAttr(chosen.cost.stepTime),
-                      b.getF64FloatAttr(chosen.cost.peakMemory),
-                      b.getF64FloatAttr(chosen.cost.mfu)));
+        PlanAttr::get(
+            module.getContext(), plan.getMesh(), b.getArrayAttr(strategies),
+            plan.microBatchSize, plan.microBatches,
+            pipeline::getScheduleName(plan.schedule), plan.virtualStages,
+            layersPerStage, plan.zeroStage, plan.recompute, recomputeLayers,
+            precisionChosen, chosen.cost.paddedVocab, cluster.name,
+            b.getF64FloatAttr(chosen.cost.stepTime),
+            b.getF64FloatAttr(chosen.cost.peakMemory),
+            b.getF64FloatAttr(chosen.cost.mfu)));
   }
 };
 

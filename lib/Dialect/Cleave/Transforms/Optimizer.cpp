@@ -32,7 +32,48 @@ struct Parameter {
   ShardingAttr block = {};
   /// The parameter's cleave.init, which its update's argument keeps.
   InitAttr init = {};
+  /// In a partitioned pipeline: the parameter's own block and per-rank
+  /// type where they differ from its gradient's (ZeRO-2 splits only the
+  /// gradient); null otherwise.
+  ShardingAttr valueBlock = {};
+  Type valueType = {};
+
+  Type getValueType() const { return valueType ? valueType : type; }
+  ShardingAttr getValueBlock() const { return valueBlock ? valueBlock : block; }
 };
+
+/// Where a ZeRO update splits its state: the data-parallel axis.
+constexpr StringLiteral kZeroAxis = "dp";
+
+/// The dimension of `block` that `axis` splits, or -1.
+int64_t getSplitDim(ShardingAttr block, StringRef axis) {
+  if (!block)
+    return -1;
+  for (unsigned dim = 0; dim < block.getDims().size(); ++dim)
+    if (llvm::is_contained(block.getDimAxes(dim), axis))
+      return dim;
+  return -1;
+}
+
+/// `block` (null: whole) of a rank-`rank` tensor with `axis` added to
+/// dimension `dim`.
+ShardingAttr addSplit(MLIRContext *context, FlatSymbolRefAttr mesh,
+                      ShardingAttr block, int64_t rank, int64_t dim,
+                      StringRef axis) {
+  Builder b(context);
+  SmallVector<Attribute> dims;
+  for (int64_t d = 0; d < rank; ++d) {
+    SmallVector<StringRef> axes;
+    if (block)
+      axes = llvm::to_vector(block.getDimAxes(d));
+    if (d == dim)
+      axes.push_back(axis);
+    dims.push_back(b.getStrArrayAttr(axes));
+  }
+  return ShardingAttr::get(context, block ? block.getMesh() : mesh,
+                           b.getArrayAttr(dims),
+                           block ? block.getPartial() : b.getArrayAttr({}));
+}
 
 class UpdateBuilder {
 public:
@@ -146,6 +187,21 @@ struct OptimizerPass
           if (auto init = candidate.getArgAttrOfType<InitAttr>(
                   i, CleaveDialect::kInitAttrName))
             inits.try_emplace(name.getValue(), init);
+    // Each parameter's block and per-rank type as the stages hold it.
+    llvm::StringMap<std::pair<ShardingAttr, Type>> valueLayouts;
+    for (func::FuncOp candidate : module.getOps<func::FuncOp>()) {
+      std::optional<FunctionRole> role = getFunctionRole(candidate);
+      if (role != FunctionRole::StageForward &&
+          role != FunctionRole::StageBackward)
+        continue;
+      for (unsigned i = 0; i < candidate.getNumArguments(); ++i)
+        if (auto name = candidate.getArgAttrOfType<StringAttr>(
+                i, CleaveDialect::kParamAttrName))
+          valueLayouts.try_emplace(name.getValue(),
+                                   candidate.getArgAttrOfType<ShardingAttr>(
+                                       i, CleaveDialect::kBlockAttrName),
+                                   candidate.getArgumentTypes()[i]);
+    }
     // A gradient several stages return in parts (a tied parameter's) is
     // applied by the first of them; the runtime sums the parts there.
     llvm::StringMap<int64_t> firstStage;
@@ -181,11 +237,19 @@ struct OptimizerPass
               firstStage.lookup(output.getValue()) != stage)
             continue;
           StringRef param = getGradientParam(output.getValue());
-          params.push_back({BlockArgument(), param, Value(),
-                            backward.getResultTypes()[i],
-                            backward.getResultAttrOfType<ShardingAttr>(
-                                i, CleaveDialect::kBlockAttrName),
-                            inits.lookup(param)});
+          Parameter entry{BlockArgument(),
+                          param,
+                          Value(),
+                          backward.getResultTypes()[i],
+                          backward.getResultAttrOfType<ShardingAttr>(
+                              i, CleaveDialect::kBlockAttrName),
+                          inits.lookup(param)};
+          if (auto it = valueLayouts.find(param);
+              it != valueLayouts.end() && it->second.second != entry.type) {
+            entry.valueBlock = it->second.first;
+            entry.valueType = it->second.second;
+          }
+          params.push_back(entry);
         }
       }
       if (!last)
@@ -271,13 +335,14 @@ struct OptimizerPass
     SmallVector<Type> types;
     SmallVector<Attribute> argAttrs;
     for (const Parameter &param : params) {
-      types.push_back(param.type);
+      types.push_back(param.getValueType());
       SmallVector<NamedAttribute> init;
       if (param.init)
         init.push_back(
             attrs.getNamedAttr(CleaveDialect::kInitAttrName, param.init));
       argAttrs.push_back(getArgumentAttrs(attrs, CleaveDialect::kParamAttrName,
-                                          param.name, param.block, init));
+                                          param.name, param.getValueBlock(),
+                                          init));
     }
     for (const Parameter &param : params) {
       types.push_back(param.type);
@@ -299,6 +364,76 @@ struct OptimizerPass
       param.grad = apply.getArgument(params.size() + i);
     }
     return apply;
+  }
+
+  /// Where a parameter's update runs: the block and per-rank type of its
+  /// state, and the dimensions (or -1) along which the gradient and the
+  /// parameter are sliced over the ZeRO axis to get there.
+  struct UpdateLayout {
+    ShardingAttr block;
+    Type type;
+    int64_t gradientSliceDim = -1;
+    int64_t valueSliceDim = -1;
+  };
+
+  /// The ZeRO stage of a pipeline's updates: the option, else the plan's.
+  int64_t getZeroStage(ModuleOp module) {
+    if (zeroStage >= 0)
+      return zeroStage;
+    auto plan = module->getAttrOfType<PlanAttr>(CleaveDialect::kPlanAttrName);
+    return plan ? plan.getZeroStage() : 0;
+  }
+
+  FailureOr<SmallVector<UpdateLayout>>
+  getUpdateLayouts(func::FuncOp step, ArrayRef<Parameter> params,
+                   FlatSymbolRefAttr mesh) {
+    SmallVector<UpdateLayout> layouts;
+    int64_t zero = mesh ? getZeroStage(step->getParentOfType<ModuleOp>()) : 0;
+    if (zero < 0 || zero > 3)
+      return step.emitError("zero-stage must be 0 to 3, got ") << zero;
+    int64_t ranks = 1;
+    if (zero > 0)
+      if (auto meshOp =
+              SymbolTable::lookupNearestSymbolFrom<MeshOp>(step, mesh))
+        ranks = meshOp.getAxisSize(kZeroAxis).value_or(1);
+    for (const Parameter &param : params) {
+      UpdateLayout layout{param.block, param.type};
+      auto type = cast<RankedTensorType>(param.type);
+      if (ranks > 1 && getSplitDim(param.block, kZeroAxis) < 0) {
+        // The first dimension no other axis splits and the axis divides.
+        for (int64_t dim = 0; dim < type.getRank(); ++dim) {
+          if ((param.block && !param.block.getDimAxes(dim).empty()) ||
+              type.getDimSize(dim) % ranks != 0)
+            continue;
+          SmallVector<int64_t> shape(type.getShape());
+          shape[dim] /= ranks;
+          layout.block = addSplit(step.getContext(), mesh, param.block,
+                                  type.getRank(), dim, kZeroAxis);
+          layout.type = RankedTensorType::get(shape, type.getElementType());
+          layout.gradientSliceDim = dim;
+          break;
+        }
+      }
+      int64_t stateDim = getSplitDim(layout.block, kZeroAxis);
+      int64_t valueDim = getSplitDim(param.getValueBlock(), kZeroAxis);
+      if (stateDim >= 0 && valueDim < 0) {
+        layout.valueSliceDim = stateDim;
+        SmallVector<int64_t> whole(
+            cast<RankedTensorType>(layout.type).getShape());
+        whole[stateDim] *= ranks;
+        if (ArrayRef<int64_t>(whole) !=
+            cast<RankedTensorType>(param.getValueType()).getShape())
+          return step.emitError("the ZeRO block of '")
+                 << param.name << "' does not slice its parameter";
+      } else if (valueDim != stateDim) {
+        return step.emitError("'")
+               << param.name << "' is split over " << kZeroAxis
+               << " on dimension " << valueDim << ", its gradient on dimension "
+               << stateDim;
+      }
+      layouts.push_back(layout);
+    }
+    return layouts;
   }
 
   /// Adds the optimizer's arguments to `step` and replaces its results with
@@ -331,35 +466,53 @@ struct OptimizerPass
         adam ? addArgument(scalarF32, CleaveDialect::kInputAttrName, "step", {},
                            getInputRole(attrs, InputRole::StepNumber))
              : BlockArgument();
+    FailureOr<SmallVector<UpdateLayout>> layouts =
+        getUpdateLayouts(step, params, normMesh);
+    if (failed(layouts))
+      return failure();
     SmallVector<SmallVector<BlockArgument>> states;
-    for (const Parameter &param : params) {
-      Type type = param.value.getType();
+    for (auto [param, layout] : llvm::zip(params, *layouts)) {
+      Type type = layout.type;
       SmallVector<BlockArgument> state;
       if (adam) {
         state.push_back(addArgument(type, CleaveDialect::kStateAttrName,
-                                    "adam_m." + param.name, param.block));
+                                    "adam_m." + param.name, layout.block));
         state.push_back(addArgument(type, CleaveDialect::kStateAttrName,
-                                    "adam_v." + param.name, param.block));
+                                    "adam_v." + param.name, layout.block));
       } else if (momentum > 0) {
         state.push_back(addArgument(type, CleaveDialect::kStateAttrName,
-                                    "momentum." + param.name, param.block));
+                                    "momentum." + param.name, layout.block));
       }
       states.push_back(state);
     }
 
     ImplicitLocOpBuilder b(loc, ret);
     UpdateBuilder u(b);
+    // Each rank's part of the update: its ZeRO block of the gradient and the
+    // parameter (local slices; no communication).
+    SmallVector<Value> grads, values;
+    for (auto [param, layout] : llvm::zip(params, *layouts)) {
+      auto slice = [&](Value value, int64_t dim) -> Value {
+        if (dim < 0)
+          return value;
+        return LocalSliceOp::create(b, layout.type, value, normMesh,
+                                    b.getStrArrayAttr({kZeroAxis}),
+                                    b.getI64IntegerAttr(dim));
+      };
+      grads.push_back(slice(param.grad, layout.gradientSliceDim));
+      values.push_back(slice(param.value, layout.valueSliceDim));
+    }
     // The global norm over every gradient, before clipping.
     // Per-rank blocks of a partitioned pipeline: squares of blocks split
     // over some axes are summed over those axes first.
     Value total;
     std::map<SmallVector<std::string>, Value> sumsBySplit;
-    for (const Parameter &param : params) {
-      Value sum = u.sumOfSquares(param.grad);
+    for (auto [grad, layout] : llvm::zip(grads, *layouts)) {
+      Value sum = u.sumOfSquares(grad);
       SmallVector<std::string> axes;
-      if (param.block)
-        for (unsigned dim = 0; dim < param.block.getDims().size(); ++dim)
-          for (StringRef axis : param.block.getDimAxes(dim))
+      if (layout.block)
+        for (unsigned dim = 0; dim < layout.block.getDims().size(); ++dim)
+          for (StringRef axis : layout.block.getDimAxes(dim))
             axes.push_back(axis.str());
       llvm::sort(axes);
       Value &group = sumsBySplit[axes];
@@ -424,9 +577,9 @@ struct OptimizerPass
           attrs.getI64IntegerAttr(of.getArgNumber()))));
     };
     SmallVector<std::pair<Value, BlockArgument>> stateUpdates;
-    for (auto [param, state] : llvm::zip(params, states)) {
-      Type type = param.value.getType();
-      Value grad = param.grad;
+    for (auto [param, state, layout, grad, value] :
+         llvm::zip(params, states, *layouts, grads, values)) {
+      Type type = layout.type;
       if (clip)
         grad = MulOp::create(b, grad, u.spread(clip, type));
       Value direction;
@@ -451,9 +604,13 @@ struct OptimizerPass
       if (weightDecay > 0 && cast<RankedTensorType>(type).getRank() >= 2)
         direction = AddOp::create(
             b, direction,
-            MulOp::create(b, u.constant(type, weightDecay), param.value));
+            MulOp::create(b, u.constant(type, weightDecay), value));
       Value next = SubOp::create(
-          b, param.value, MulOp::create(b, u.spread(lr, type), direction));
+          b, value, MulOp::create(b, u.spread(lr, type), direction));
+      if (layout.valueSliceDim >= 0)
+        next = AllGatherOp::create(b, param.value.getType(), next, normMesh,
+                                   b.getStrArrayAttr({kZeroAxis}),
+                                   b.getI64IntegerAttr(layout.valueSliceDim));
       addUpdate(next, param.value);
     }
     for (auto [next, of] : stateUpdates)

@@ -40,6 +40,19 @@ RankedTensorType scaleDim(RankedTensorType type, int64_t dim,
   return RankedTensorType::get(shape, type.getElementType());
 }
 
+/// The layer an op's replacement belongs to: its own, or for an untagged
+/// constraint, its first tagged user's.
+Attribute getLayer(Operation &op) {
+  StringRef layerName = CleaveDialect::kLayerAttrName;
+  if (Attribute layer = op.getAttr(layerName))
+    return layer;
+  if (isa<ShardOp>(op))
+    for (Operation *user : op.getUsers())
+      if (Attribute layer = user->getAttr(layerName))
+        return layer;
+  return {};
+}
+
 /// One collective of a resharding.
 struct ReshardStep {
   enum Kind { AllReduce, ReduceScatter, AllGather, AllToAll, LocalSlice };
@@ -584,8 +597,9 @@ LogicalResult Partitioner::run() {
     if (failed(partitionOp(&op)))
       return failure();
     // What replaces the op (and the collectives feeding it) belongs to its
-    // layer.
-    if (Attribute layer = op.getAttr(layerName))
+    // layer; a constraint's, to the layer of its first tagged user (a
+    // parameter's gathers go with the layer that reads it).
+    if (Attribute layer = getLayer(op))
       for (Operation *created = before ? before->getNextNode() : &body.front();
            created != &op; created = created->getNextNode())
         if (!created->hasAttr(layerName))

@@ -149,6 +149,19 @@ private:
     return local;
   }
 
+  /// `gather` built again in `piece`, at its top, from the piece's own
+  /// argument.
+  FailureOr<Value> regather(AllGatherOp gather, Piece &piece, Operation *user) {
+    FailureOr<Value> input = getIn(gather.getInput(), piece, user);
+    if (failed(input))
+      return failure();
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointAfterValue(*input);
+    IRMapping mapping;
+    mapping.map(gather.getInput(), *input);
+    return builder.clone(*gather, mapping)->getResult(0);
+  }
+
   FailureOr<Value> makeAvailable(Value value, Piece &piece, Operation *user) {
     Block &body = piece.function.getBody().front();
     if (auto argument = dyn_cast<BlockArgument>(value)) {
@@ -169,6 +182,12 @@ private:
     Piece &from = **source;
     if (&from == &piece)
       return piece.mapping.lookup(value);
+    // A parameter split over the mesh (ZeRO-3) is gathered again where
+    // another piece needs it whole: keeping the whole copy for that piece
+    // would undo the split, once per micro-batch in flight.
+    if (auto gather = dyn_cast<AllGatherOp>(def);
+        gather && isa<BlockArgument>(gather.getInput()))
+      return regather(gather, piece, user);
     if (from.stage == piece.stage) {
       if (from.backward)
         return user->emitError("needs a value the backward pass of stage ")

@@ -10,6 +10,7 @@
 #include "llvm/ADT/SetVector.h"
 
 #include <map>
+#include <optional>
 
 namespace mlir::cleave {
 #define GEN_PASS_DEF_CLEAVERECOMPUTE
@@ -62,8 +63,59 @@ struct RecomputePass
       if (forward.contains(&op) && getBlockIndex(&op) >= 0)
         blockOps[getBlockIndex(&op)].push_back(&op);
 
+    std::optional<DenseSet<int64_t>> chosen = chooseBlocks(step, blockOps);
+    if (!chosen)
+      return signalPassFailure();
     for (auto &[index, ops] : blockOps)
-      recomputeBlock(body, forward, index, ops);
+      if (chosen->contains(index))
+        recomputeBlock(body, forward, index, ops);
+  }
+
+  /// The blocks to recompute: every block, or the first `layers` of each
+  /// stage (`cleave.block_stages` of the step, one stage without it).
+  std::optional<DenseSet<int64_t>>
+  chooseBlocks(func::FuncOp step,
+               const std::map<int64_t, SmallVector<Operation *>> &blockOps) {
+    DenseSet<int64_t> chosen;
+    if (layers.empty()) {
+      for (const auto &entry : blockOps)
+        chosen.insert(entry.first);
+      return chosen;
+    }
+    auto stagesAttr = step->getAttrOfType<DenseI64ArrayAttr>(
+        CleaveDialect::kBlockStagesAttrName);
+    ArrayRef<int64_t> blockStages =
+        stagesAttr ? stagesAttr.asArrayRef() : ArrayRef<int64_t>();
+    std::map<int64_t, SmallVector<int64_t>> stageBlocks;
+    for (const auto &entry : blockOps) {
+      int64_t block = entry.first;
+      int64_t stage = stagesAttr ? -1 : 0;
+      if (block < static_cast<int64_t>(blockStages.size()))
+        stage = blockStages[block];
+      if (stage < 0) {
+        step.emitError("block ") << block << " has no stage in "
+                                 << CleaveDialect::kBlockStagesAttrName;
+        return std::nullopt;
+      }
+      stageBlocks[stage].push_back(block);
+    }
+    int64_t stages = stageBlocks.empty() ? 0 : stageBlocks.rbegin()->first + 1;
+    if (layers.size() != 1 && static_cast<int64_t>(layers.size()) != stages) {
+      step.emitError("layers gives ")
+          << layers.size() << " counts for " << stages
+          << " stages: give one for all or one per stage";
+      return std::nullopt;
+    }
+    if (llvm::any_of(layers, [](int64_t n) { return n < 0; })) {
+      step.emitError("layers must not be negative");
+      return std::nullopt;
+    }
+    for (auto &[stage, blocks] : stageBlocks) {
+      int64_t count = layers.size() == 1 ? layers[0] : layers[stage];
+      for (int64_t block : ArrayRef(blocks).take_front(count))
+        chosen.insert(block);
+    }
+    return chosen;
   }
 
   /// True when `value` (computed in block `index`) is read by a forward op

@@ -86,12 +86,17 @@ struct SetPlanPass : public cleave::impl::CleaveSetPlanBase<SetPlanPass> {
     if (!layersPerStage.empty())
       layers = builder.getDenseI64ArrayAttr(
           SmallVector<int64_t>(layersPerStage.begin(), layersPerStage.end()));
+    DenseI64ArrayAttr recomputed;
+    if (!recomputeLayers.empty())
+      recomputed = builder.getDenseI64ArrayAttr(
+          SmallVector<int64_t>(recomputeLayers.begin(), recomputeLayers.end()));
     auto emitError = [&] { return module.emitError("cleave-set-plan: "); };
     PlanAttr plan = PlanAttr::getChecked(
         emitError, module.getContext(), StringRef(mesh),
         builder.getArrayAttr(strategies), /*micro_batch_size=*/int64_t(0),
         int64_t(microBatches), StringRef(schedule), int64_t(virtualStages),
-        layers, int64_t(zeroStage), bool(recompute), StringRef(precision),
+        layers, int64_t(zeroStage), bool(recompute), recomputed,
+        StringRef(precision),
         /*padded_vocab=*/int64_t(0), StringRef(cluster), FloatAttr(),
         FloatAttr(), FloatAttr());
     if (!plan)

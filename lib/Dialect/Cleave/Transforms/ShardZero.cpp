@@ -32,6 +32,17 @@ int64_t pickDim(func::FuncOp step, unsigned index, int64_t size) {
   return -1;
 }
 
+/// The result of `step` that is the gradient of `param`.
+std::optional<unsigned> findGradientResult(func::FuncOp step, StringRef param) {
+  std::string name = getGradientName(param);
+  for (unsigned i = 0; i < step.getNumResults(); ++i)
+    if (auto output = step.getResultAttrOfType<StringAttr>(
+            i, CleaveDialect::kOutputAttrName);
+        output && output.getValue() == name && isGradientResult(step, i))
+      return i;
+  return std::nullopt;
+}
+
 struct CleaveShardZeroPass
     : public cleave::impl::CleaveShardZeroBase<CleaveShardZeroPass> {
   using Base::Base;
@@ -56,11 +67,23 @@ struct CleaveShardZeroPass
       return hasAttr(arg, CleaveDialect::kStateAttrName) ||
              (stage == 3 && hasAttr(arg, CleaveDialect::kParamAttrName));
     };
-    if (llvm::none_of(llvm::seq(step.getNumArguments()), [&](unsigned arg) {
+    bool hasState =
+        llvm::any_of(llvm::seq(step.getNumArguments()), [&](unsigned arg) {
           return hasAttr(arg, CleaveDialect::kStateAttrName);
-        })) {
-      step.emitError("has no optimizer state to split; run cleave-optimizer "
-                     "first");
+        });
+    // A step whose update is built apart (pipeline stages, micro-batches)
+    // returns gradients instead: those are split here, the state there.
+    SmallVector<std::pair<unsigned, unsigned>> gradients; // (param, result)
+    if (!hasState)
+      for (unsigned i = 0; i < step.getNumArguments(); ++i)
+        if (auto name = step.getArgAttrOfType<StringAttr>(
+                i, CleaveDialect::kParamAttrName))
+          if (std::optional<unsigned> result =
+                  findGradientResult(step, name.getValue()))
+            gradients.push_back({i, *result});
+    if (!hasState && gradients.empty()) {
+      step.emitError("has neither optimizer state nor gradients to split; "
+                     "run cleave-autodiff and cleave-optimizer first");
       return signalPassFailure();
     }
     // The batch must hold the axis first, or the split gradients would
@@ -77,6 +100,10 @@ struct CleaveShardZeroPass
           << stage.getValue() << ")";
       return signalPassFailure();
     }
+    // Picked before any constraint of this pass lands on the parameters.
+    SmallVector<int64_t> gradientDims;
+    for (auto [param, result] : gradients)
+      gradientDims.push_back(pickDim(step, param, split->size));
     for (unsigned i = 0; i < step.getNumArguments(); ++i) {
       if (!isSplit(i))
         continue;
@@ -84,6 +111,13 @@ struct CleaveShardZeroPass
       if (failed(constrainArgument(step, i, dim, *split, priority)))
         return signalPassFailure();
     }
+    // ZeRO-1 keeps whole gradients for the update to slice; ZeRO-2 and 3
+    // reduce-scatter them where they are complete.
+    if (stage >= 2)
+      for (auto [gradient, dim] : llvm::zip(gradients, gradientDims))
+        if (failed(
+                constrainResult(step, gradient.second, dim, *split, priority)))
+          return signalPassFailure();
   }
 };
 

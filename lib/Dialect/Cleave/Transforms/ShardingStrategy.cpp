@@ -88,3 +88,24 @@ LogicalResult mlir::cleave::constrainArgument(func::FuncOp function,
   arg.replaceAllUsesExcept(shard.getResult(), shard);
   return success();
 }
+
+LogicalResult mlir::cleave::constrainResult(func::FuncOp function,
+                                            unsigned index, int64_t dim,
+                                            const StrategyAxis &axis,
+                                            int64_t priority) {
+  Operation *ret = function.getBody().front().getTerminator();
+  Value value = ret->getOperand(index);
+  auto type = cast<RankedTensorType>(value.getType());
+  std::string what = "result " + std::to_string(index);
+  if (auto name = function.getResultAttrOfType<StringAttr>(
+          index, CleaveDialect::kOutputAttrName))
+    what = "'" + name.getValue().str() + "'";
+  if (failed(checkDivisible(function, type, dim, axis, what)))
+    return failure();
+  OpBuilder builder(ret);
+  auto shard = ShardOp::create(builder, ret->getLoc(), type, value,
+                               getSplit(function.getContext(), type, dim, axis),
+                               builder.getI64IntegerAttr(priority));
+  ret->setOperand(index, shard.getResult());
+  return success();
+}

@@ -52,6 +52,12 @@ LogicalResult constrainArgument(func::FuncOp function, unsigned index,
                                 int64_t dim, const StrategyAxis &axis,
                                 int64_t priority);
 
+/// Constrains result `index` of `function` the same way, by a cleave.shard
+/// on the returned value.
+LogicalResult constrainResult(func::FuncOp function, unsigned index,
+                              int64_t dim, const StrategyAxis &axis,
+                              int64_t priority);
+
 } // namespace mlir::cleave
 
 #endif // CLEAVE_LIB_DIALECT_CLEAVE_TRANSFORMS_SHARDINGSTRATEGY_H

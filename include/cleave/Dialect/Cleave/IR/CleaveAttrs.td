@@ -269,8 +269,10 @@ def Cleave_PlanAttr : Cleave_Attr<"Plan", "plan"> {
     axis in mesh order (`dp`, `zero1`-`zero3` or `none` on dp; `megatron`,
     `search` or `none` on tp; `pipeline` or `none` on pp), the micro-batch
     size and count, the pipeline schedule with its virtual stages and the
-    transformer blocks of each pp rank, the ZeRO stage, recompute and the
-    compute precision. A plan the planner chose also carries the vocabulary
+    transformer blocks of each pp rank, the ZeRO stage, recompute (with,
+    optionally, how many blocks of each pipeline stage it covers: the first
+    `recompute_layers` of them, one count for every stage or one per stage
+    and virtual stage) and the compute precision. A plan the planner chose also carries the vocabulary
     as padded, the cluster it was priced on, and the predicted step time,
     peak memory per device and MFU.
 
@@ -292,14 +294,16 @@ def Cleave_PlanAttr : Cleave_Attr<"Plan", "plan"> {
 
     Parameters left out take their defaults: micro-batch size 0 (the
     model's batch over the micro-batches), one micro-batch, `1f1b`, one
-    virtual stage, blocks split evenly, no ZeRO, no recompute, `f32`.
+    virtual stage, blocks split evenly, no ZeRO, no recompute (with
+    recompute: every block), `f32`.
 
     The verifier checks that the pieces agree: the mesh's axes and the
     strategy of each (an axis of more than one device needs one), the ZeRO
     stage against the dp strategy, the schedule against its virtual stages,
     the stages against the pp axis (a schedule other than 1f1b, virtual
     stages and layers per stage need a pipelined pp axis; layers per stage
-    only with one virtual stage), and that predictions name their cluster.
+    only with one virtual stage), recompute_layers against recompute and
+    the stages, and that predictions name their cluster.
   }];
   let parameters = (ins
       StringRefParameter<"mesh, outermost axis first">:$mesh,
@@ -317,6 +321,8 @@ def Cleave_PlanAttr : Cleave_Attr<"Plan", "plan"> {
       DefaultValuedParameter<"int64_t", "0", "ZeRO stage">:$zero_stage,
       DefaultValuedParameter<"bool", "false", "recompute activations">
           :$recompute,
+      OptionalParameter<"::mlir::DenseI64ArrayAttr",
+          "blocks recomputed per stage (absent: all)">:$recompute_layers,
       StringRefParameter<"compute precision", "\"f32\"">:$precision,
       DefaultValuedParameter<"int64_t", "0",
           "vocabulary as padded (0: the model's)">:$padded_vocab,

@@ -146,6 +146,9 @@ def CleaveSetPlan : Pass<"cleave-set-plan", "mlir::ModuleOp"> {
                "Transformer blocks per pp rank (default: even)">,
     Option<"recompute", "recompute", "bool", /*default=*/"false",
            "Recompute each layer's activations in the backward">,
+    ListOption<"recomputeLayers", "recompute-layers", "int64_t",
+               "With recompute: the first K blocks of each pipeline stage "
+               "(one K for all, or one per stage; default: every block)">,
     Option<"precision", "precision", "std::string", /*default=*/"\"f32\"",
            "Compute precision: f32, bf16 or f16">,
     Option<"cluster", "cluster", "std::string", /*default=*/"\"\"",
@@ -402,6 +405,17 @@ def CleaveOptimizer : Pass<"cleave-optimizer", "mlir::ModuleOp"> {
     (s % p == r) return. The gradient norm is global: each update sums its
     squares and adds the other ranks' with a `cleave.all_reduce` over the
     `pp` axis of the module's mesh, which must exist when p > 1.
+
+    There, `zero-stage` (by default the module's `cleave.plan`'s) splits
+    the update over the mesh's `dp` axis as ZeRO does. Each rank keeps the
+    optimizer state of one `dp` block of every parameter (split on its
+    first dimension that no other axis splits and that divides), slices its
+    block of the parameter and the gradient (no communication), updates it
+    and all-gathers the updated parameter. Gradients the stages already
+    return split over `dp` (ZeRO-2, `cleave-shard-zero` before the split)
+    are used as they come, and parameters split over it (ZeRO-3) are
+    updated where they are, with no gather. The norm's squares of split
+    blocks are summed over `dp` too.
   }];
   let options = [
     Option<"function", "function", "std::string", /*default=*/"\"\"",
@@ -422,6 +436,9 @@ def CleaveOptimizer : Pass<"cleave-optimizer", "mlir::ModuleOp"> {
            "Weight decay of matrices">,
     Option<"clipNorm", "clip-norm", "double", /*default=*/"0.0",
            "Clip the global gradient norm to this (0: off)">,
+    Option<"zeroStage", "zero-stage", "int64_t", /*default=*/"-1",
+           "Pipeline stages: the ZeRO stage of the updates (0-3; -1: the "
+           "module's cleave.plan's, 0 without one)">,
     Option<"separate", "separate", "bool", /*default=*/"false",
            "Put the update in its own function, apply_update(params, "
            "grad.<param> inputs, lr, step, state), for gradient "
@@ -445,10 +462,20 @@ def CleaveRecompute : Pass<"cleave-recompute", "mlir::ModuleOp"> {
     internals are alive at once: `cleave-plan-memory` reports the smaller
     arena. Recomputation repeats the same ops in the same order, so the
     results do not change.
+
+    `layers` sets the granularity, as Megatron-LM's `--recompute-num-layers`
+    does: the first K blocks of each pipeline stage are recomputed, the
+    others keep their activations. One K applies to every stage; a list
+    gives each stage (in order, virtual stages included) its own. Stages are
+    read from the ops' `cleave.stage` (`cleave-assign-stages`); a step
+    without them is one stage. Without `layers` every block is recomputed.
   }];
   let options = [
     Option<"function", "function", "std::string", /*default=*/"\"\"",
            "The training step (default: the one with cleave.role step)">,
+    ListOption<"layers", "layers", "int64_t",
+               "Blocks recomputed per stage, the first of each: one count "
+               "for all stages or one per stage (default: every block)">,
   ];
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
   let statistics = [
