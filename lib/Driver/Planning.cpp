@@ -166,16 +166,16 @@ LogicalResult mlir::cleave::driver::explainTensorSplits(
   return pm.run(*module);
 }
 
-LogicalResult mlir::cleave::driver::reportPlan(
-    MLIRContext &context, StringRef modelPath, const Planned &planned,
-    bool json, bool explain, StringRef cluster, llvm::raw_ostream &log) {
-  PlanReportOptions report;
-  report.explain = explain;
+LogicalResult
+mlir::cleave::driver::reportPlan(MLIRContext &context, StringRef modelPath,
+                                 const Planned &planned, bool json,
+                                 const PlanReportOptions &report,
+                                 StringRef cluster, llvm::raw_ostream &log) {
   (json ? printPlanJson : printPlanReport)(planned.model, planned.cluster,
                                            planned.options, planned.result,
                                            report, log);
   int64_t tp = planned.result.plans.front().plan.tp;
-  if (!explain || json || tp <= 1)
+  if (!report.explain || json || tp <= 1)
     return success();
   return explainTensorSplits(context, modelPath, planned.forwardName, tp,
                              cluster, log);

@@ -399,7 +399,7 @@ Status train(StepExecutor &executor, TrainOptions options,
       // Bytes this rank sent, as cleave-print-cost predicts them.
       if (communicator)
         std::printf(" comm_bytes %.0f", communicator->getCommunicatedBytes());
-      std::printf(" peak_memory %.1f MiB",
+      std::printf(" peak_memory %.2f MiB",
                   static_cast<double>(context.getPeakAllocatedBytes()) /
                       (1 << 20));
       std::printf("\n");

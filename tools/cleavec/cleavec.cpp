@@ -117,10 +117,11 @@ static cl::opt<std::string> recompute(
              "plan: none|full fixes the choice (--recompute full or "
              "--recompute=full)"),
     cl::value_desc("none|full"), cl::cat(trainCategory));
-static cl::opt<int64_t> recomputeLayers(
-    "recompute-layers", cl::init(-1),
+static cl::list<int64_t> recomputeLayers(
+    "recompute-layers", cl::CommaSeparated,
     cl::desc("train, plan: recompute only the first K blocks of each "
-             "pipeline stage (of the model without one)"),
+             "pipeline stage (of the model without one); train also takes "
+             "one K per stage, K1,K2,..."),
     cl::value_desc("K"), cl::cat(trainCategory));
 static cl::opt<std::string> saveEvery("save-every", cl::init("0"),
     cl::desc("train: also checkpoint every K steps"), cl::cat(trainCategory));
@@ -151,6 +152,10 @@ static cl::opt<bool> autoPlan("auto", cl::cat(planCategory),
              "plan does, and build (train: run) the chosen plan"));
 static cl::opt<bool> planJson("json", cl::cat(planCategory),
                               cl::desc("plan: print the plan as JSON"));
+static cl::opt<int64_t>
+    alternatives("alternatives", cl::init(8),
+                 cl::desc("plan: how many plans to list after the chosen one"),
+                 cl::cat(planCategory));
 static cl::opt<bool> explain("explain", cl::cat(planCategory),
     cl::desc("plan: also show the sharding decisions and the memory"));
 
@@ -181,7 +186,8 @@ FailureOr<std::optional<bool>> getRecompute() {
     return failure();
   }
   if (recomputeLayers.getNumOccurrences() &&
-      (recomputeLayers < 0 || recompute == "none")) {
+      (llvm::any_of(recomputeLayers, [](int64_t k) { return k < 0; }) ||
+       recompute == "none")) {
     error() << "--recompute-layers needs a count of at least 0 and recompute "
                "on\n";
     return failure();
@@ -225,8 +231,8 @@ PlanRequest getPlanRequest(bool forTraining, std::optional<bool> recomputing) {
   if (schedule.getNumOccurrences())
     request.schedule = schedule;
   request.recompute = recomputing;
-  if (recomputeLayers.getNumOccurrences())
-    request.recomputeLayers = recomputeLayers;
+  if (!recomputeLayers.empty())
+    request.recomputeLayers = recomputeLayers.front();
   request.forTraining = forTraining;
   return request;
 }
@@ -251,9 +257,8 @@ LogicalResult getPipelineOptions(CompileMode mode,
     options.clipNorm = clipNorm;
   }
   options.recompute = mode != CompileMode::Forward && recomputing->value_or(false);
-  options.recomputeLayers.clear();
-  if (recomputeLayers.getNumOccurrences())
-    options.recomputeLayers.push_back(recomputeLayers);
+  options.recomputeLayers =
+      SmallVector<int64_t>(recomputeLayers.begin(), recomputeLayers.end());
   options.gemmEpilogues = gemmEpilogues;
   options.mesh = meshOption;
   options.strategy = strategy;
@@ -281,10 +286,14 @@ LogicalResult getPipelineOptions(CompileMode mode,
   }
   if (autoPlan) {
     std::initializer_list<cl::Option *> chosen = {
-        &meshOption,      &strategy,
-        &microBatches,    &schedule,
-        &virtualStages,   &recompute,
-        &recomputeLayers, std::addressof(layersPerStage)};
+        &meshOption,
+        &strategy,
+        &microBatches,
+        &schedule,
+        &virtualStages,
+        &recompute,
+        std::addressof(recomputeLayers),
+        std::addressof(layersPerStage)};
     if (llvm::any_of(chosen, [](cl::Option *o) { return o->getNumOccurrences(); })) {
       error() << "--auto chooses the mesh, strategies, micro-batches, "
                  "schedule, stages and recompute itself: give none of them\n";
@@ -372,11 +381,22 @@ int plan(MLIRContext &context) {
   FailureOr<std::optional<bool>> recomputing = getRecompute();
   if (failed(recomputing))
     return 1;
+  if (recomputeLayers.size() > 1) {
+    error() << "plan: --recompute-layers takes one K, for every stage\n";
+    return 1;
+  }
+  if (alternatives < 0) {
+    error() << "--alternatives must be at least 0\n";
+    return 1;
+  }
   FailureOr<Planned> planned =
       planModel(context, positional[1], getPlanRequest(false, *recomputing));
   if (failed(planned))
     return 1;
-  return failed(reportPlan(context, positional[1], *planned, planJson, explain,
+  PlanReportOptions report;
+  report.explain = explain;
+  report.alternatives = alternatives;
+  return failed(reportPlan(context, positional[1], *planned, planJson, report,
                            cluster, llvm::outs()));
 }
 

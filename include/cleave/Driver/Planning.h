@@ -10,6 +10,7 @@
 #define CLEAVE_DRIVER_PLANNING_H
 
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+#include "cleave/Driver/PlanReport.h"
 #include "cleave/Pipelines/Pipelines.h"
 #include "cleave/Planner/Planner.h"
 
@@ -75,10 +76,12 @@ void addAutoParallel(OpPassManager &pm, const PlanRequest &request,
 void describePlan(PlanAttr plan, llvm::raw_ostream &log);
 
 /// `cleavec plan`: prints the plans (as JSON with `json`) and, with
-/// `explain`, the sharding decisions and the chosen plan's tensor splits.
+/// `report.explain`, the sharding decisions and the chosen plan's tensor
+/// splits.
 LogicalResult reportPlan(MLIRContext &context, StringRef modelPath,
-                         const Planned &planned, bool json, bool explain,
-                         StringRef cluster, llvm::raw_ostream &log);
+                         const Planned &planned, bool json,
+                         const PlanReportOptions &report, StringRef cluster,
+                         llvm::raw_ostream &log);
 
 /// `cleavec plan --explain`: the splits cleave-search-tensor-sharding
 /// chooses per layer for `tp` devices on `cluster`.
