@@ -262,3 +262,19 @@ func.func @no_join(%a: tensor<8xf32> {cleave.sharding = #cleave.sharding<@mesh, 
   %5 = cleave.add %4, %j : tensor<i32>
   return %1, %2, %5 : tensor<f32>, tensor<f32>, tensor<i32>
 }
+
+// -----
+
+// A constraint has no layer of its own: what it becomes (here the move of
+// a parameter split one way by one constraint to the split another asks
+// for) belongs to the layer of its first tagged user, so that pipeline
+// stages, which follow layers, can place it.
+cleave.mesh @mesh(dp = 2)
+// CHECK-LABEL: func.func @untagged_constraint
+// CHECK: cleave.all_to_all %arg0 on @mesh [dp] {{.*}}{cleave.layer = #cleave.layer<3>}
+func.func @untagged_constraint(%w: tensor<4x4xf32> {cleave.param = "w"}) -> tensor<4x4xf32> {
+  %rows = cleave.shard %w : tensor<4x4xf32> to <@mesh, [[dp], []]> priority 0
+  %columns = cleave.shard %rows : tensor<4x4xf32> to <@mesh, [[], [dp]]> priority 1
+  %y = cleave.tanh %columns {cleave.layer = #cleave.layer<3>} : tensor<4x4xf32>
+  return %y : tensor<4x4xf32>
+}

@@ -1,6 +1,7 @@
 // RUN: cleave-opt %s -split-input-file -verify-diagnostics '--cleave-shard-data-parallel=function=f' '--cleave-shard-zero=function=f' | FileCheck %s
 // RUN: cleave-opt %s -split-input-file -verify-diagnostics '--cleave-shard-data-parallel=function=f' '--cleave-shard-zero=function=f' | FileCheck %s --check-prefix=PARAMS
 // RUN: cleave-opt %s -split-input-file -verify-diagnostics '--cleave-shard-data-parallel=function=f' '--cleave-shard-zero=function=f stage=3' | FileCheck %s --check-prefix=STAGE3
+// RUN: cleave-opt %s -split-input-file -verify-diagnostics '--cleave-shard-data-parallel=function=f' '--cleave-shard-zero=function=f stage=2' | FileCheck %s --check-prefix=STAGE2
 
 // Stage 1 splits optimizer state on the first dimension the axis divides
 // (here the second); stage 3 the parameters too. Constraints have priority
@@ -24,8 +25,35 @@ func.func @f(%w: tensor<3x4xf32> {cleave.param = "w"}, %m: tensor<3x4xf32> {clea
 
 // -----
 
+// A step whose update is built apart (pipeline stages) returns gradients:
+// stage 1 leaves them whole for the update to slice; stages 2 and 3 split
+// each on the dimension its parameter's state would take, so that they are
+// reduce-scattered where they are complete; stage 3 splits the parameters
+// as well.
 cleave.mesh @mesh(dp = 2)
-// expected-error@+1 {{has no optimizer state to split; run cleave-optimizer first}}
+// CHECK-LABEL: func.func @f
+// CHECK:         cleave.shard %arg1 : tensor<2x4xf32> to <@mesh, {{\[\[}}dp], []]>{{$}}
+// CHECK-NOT:     cleave.shard
+// CHECK:         return
+// STAGE2-LABEL: func.func @f
+// STAGE2-NOT:    cleave.shard %arg0
+// STAGE2:        %[[G:.*]] = cleave.add
+// STAGE2:        %[[S:.*]] = cleave.shard %[[G]] : tensor<4x3xf32> to <@mesh, {{\[\[}}dp], []]> priority 1
+// STAGE2:        return %[[S]]
+// STAGE3-LABEL: func.func @f
+// STAGE3:        cleave.shard %arg0 : tensor<4x3xf32> to <@mesh, {{\[\[}}dp], []]> priority 1
+// STAGE3:        %[[S:.*]] = cleave.shard %{{.*}} : tensor<4x3xf32> to <@mesh, {{\[\[}}dp], []]> priority 1
+// STAGE3:        return %[[S]]
+func.func @f(%w: tensor<4x3xf32> {cleave.param = "w"}, %x: tensor<2x4xf32> {cleave.input = "x"})
+    -> (tensor<4x3xf32> {cleave.output = "grad.w", cleave.output_role = #cleave.output_role<gradient>}) {
+  %g = cleave.add %w, %w : tensor<4x3xf32>
+  return %g : tensor<4x3xf32>
+}
+
+// -----
+
+cleave.mesh @mesh(dp = 2)
+// expected-error@+1 {{has neither optimizer state nor gradients to split; run cleave-autodiff and cleave-optimizer first}}
 func.func @f(%w: tensor<4xf32> {cleave.param = "w"}, %x: tensor<2x3xf32> {cleave.input = "x"}) -> tensor<4xf32> {
   return %w : tensor<4xf32>
 }

@@ -383,3 +383,21 @@ func.func @integer_gradient_input(%g: tensor<4xi32> {cleave.input = "grad.w", cl
 func.func @integer_gradient_result(%a: tensor<4xi32>) -> (tensor<4xi32> {cleave.output = "grad.w", cleave.output_role = #cleave.output_role<gradient>}) {
   return %a : tensor<4xi32>
 }
+
+// -----
+
+// expected-error @+1 {{plan: recompute_layers needs recompute}}
+module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2", strategies = ["dp", "pipeline"], micro_batches = 4, recompute_layers = [1, 1]>} {
+}
+
+// -----
+
+// expected-error @+1 {{plan: recompute_layers needs one count of at least 0, or one per stage (4 here), got [1, 1]}}
+module attributes {cleave.plan = #cleave.plan<mesh = "pp=2", strategies = ["pipeline"], micro_batches = 4, schedule = "interleaved", virtual_stages = 2, recompute = true, recompute_layers = [1, 1]>} {
+}
+
+// -----
+
+// expected-error @+1 {{plan: recompute_layers needs one count of at least 0, or one per stage (2 here), got [-1]}}
+module attributes {cleave.plan = #cleave.plan<mesh = "pp=2", strategies = ["pipeline"], micro_batches = 4, recompute = true, recompute_layers = [-1]>} {
+}

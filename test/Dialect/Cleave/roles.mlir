@@ -70,6 +70,13 @@ module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategie
 
 // -----
 
+// Recompute of the first blocks of each stage: one count per stage.
+// CHECK: module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2", strategies = ["zero2", "pipeline"], micro_batches = 4, zero_stage = 2, recompute = true, recompute_layers = [2, 0]>}
+module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2", strategies = ["zero2", "pipeline"], micro_batches = 4, zero_stage = 2, recompute = true, recompute_layers = [2, 0]>} {
+}
+
+// -----
+
 // The plan cleave-set-plan records: what is left out takes its default
 // and prints as such.
 // CHECK: module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2", strategies = ["dp", "pipeline"], micro_batches = 4>}

@@ -309,7 +309,8 @@ void Propagation::annotate() {
   // A result that updates an argument comes out laid out like it, so that
   // one step's outputs are the next step's inputs; a parameter's gradient
   // comes out laid out like the parameter, so that an update elsewhere
-  // (after accumulation, or on a pipeline stage) takes both alike.
+  // (after accumulation, or on a pipeline stage) takes both alike, unless
+  // a constraint on the returned value (ZeRO's) says otherwise.
   llvm::StringMap<BlockArgument> params;
   for (BlockArgument arg : function.getArguments())
     if (auto name = function.getArgAttrOfType<StringAttr>(
@@ -325,7 +326,8 @@ void Propagation::annotate() {
         i, CleaveDialect::kOutputAttrName);
     BlockArgument like =
         updates ? function.getArgument(updates.getInt()) : BlockArgument();
-    if (output && hasOutputRole(function, i, OutputRole::Gradient))
+    if (output && hasOutputRole(function, i, OutputRole::Gradient) &&
+        !ret->getOperand(i).getDefiningOp<ShardOp>())
       like = params.lookup(getGradientParam(output.getValue()));
     function.setResultAttr(i, CleaveDialect::kShardingAttrName,
                            like ? getAttr(like, true)
