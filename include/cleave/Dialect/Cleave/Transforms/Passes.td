@@ -723,6 +723,14 @@ def CleaveShardZero : Pass<"cleave-shard-zero", "mlir::ModuleOp"> {
       each gradient right where it is complete.
     - `stage=3`: also the parameters (`cleave.param` arguments), which are
       all-gathered where they are used and updated in pieces.
+
+    A step without optimizer state whose update is built apart (pipeline
+    stages, micro-batches: `cleave-optimizer` runs after the split) returns
+    gradients instead. Stage 1 places nothing there (the gradients stay
+    whole and the update slices them); stages 2 and 3 constrain each
+    parameter's gradient result to be split on the dimension its state
+    would be, so that it is reduce-scattered where it is complete; stage 3
+    also constrains the parameters.
   }];
   let options = [
     Option<"function", "function", "std::string", /*default=*/"\"\"",
