@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <limits>
 #include <random>
@@ -160,6 +161,132 @@ TEST(PlannerTest, ZeroDividesStateOverDataParallelRanks) {
     EXPECT_DOUBLE_EQ(cost->optimizerMemory, params * 8 / (stage >= 1 ? 4 : 1));
     EXPECT_DOUBLE_EQ(cost->gradientsMemory, params * 4 / (stage >= 2 ? 4 : 1));
     EXPECT_DOUBLE_EQ(cost->weightsMemory, params * 4 / (stage == 3 ? 4 : 1));
+  }
+}
+
+// Recompute of the first k of a stage's 4 blocks (pp=2, 1F1B, 4
+// micro-batches of 4: rank 0 keeps 2 in flight): each recomputed block
+// keeps its input (4 x 128 x 256 bf16 values) instead of its activations,
+// one block's are rebuilt at a time, and its forward runs again.
+TEST(PlannerTest, RecomputeOfTheFirstBlocksOfEachStage) {
+  ModelProfile model = makeModel();
+  Cluster cluster = makeCluster();
+  PlannerOptions options;
+  options.devices = 2;
+  Plan plan;
+  plan.pp = 2;
+  plan.microBatchSize = 4;
+  plan.microBatches = 4;
+  plan.recompute = true;
+  std::string why;
+  double input = 4.0 * 128 * 256 * 2;
+  double perBlock = 4 * 1e6 / 2;
+  double forward = 4 * 1e9 / 50e12; // one block, one micro-batch of 4
+  std::optional<PlanCost> none;
+  for (int64_t k = 0; k <= 4; ++k) {
+    options.recomputeLayers = k;
+    std::optional<PlanCost> cost =
+        evaluatePlan(model, cluster, options, plan, why);
+    ASSERT_TRUE(cost) << why;
+    EXPECT_DOUBLE_EQ(
+        cost->activationMemory,
+        2 * (k * input + (k > 0 ? perBlock : 0.0) + (4 - k) * perBlock));
+    // The slowest rank's recomputed forwards, 4 micro-batches of them.
+    EXPECT_NEAR(cost->recompute, 4 * k * forward, 1e-12);
+    EXPECT_NEAR(cost->compute, 4 * 4 * 3 * forward, 1e-12);
+    // All blocks is full recompute: no per-stage counts.
+    if (k == 4)
+      EXPECT_TRUE(cost->recomputeLayers.empty());
+    else
+      EXPECT_EQ(cost->recomputeLayers, (std::vector<int64_t>{k, k}));
+    if (k == 0)
+      none = cost;
+  }
+  // Full recompute prices as every block recomputed.
+  options.recomputeLayers.reset();
+  std::optional<PlanCost> full =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(full) << why;
+  EXPECT_DOUBLE_EQ(full->activationMemory, 2 * (4 * input + perBlock));
+  EXPECT_TRUE(full->recomputeLayers.empty());
+  EXPECT_DOUBLE_EQ(full->tflopsPerDevice * full->stepTime,
+                   4.0 / 3.0 * none->tflopsPerDevice * none->stepTime);
+}
+
+// Left to choose, recompute covers the fewest blocks of each stage that
+// fit: under a limit between the two ends, the first rank (2 micro-batches
+// in flight) recomputes more than the last (1).
+TEST(PlannerTest, RecomputeTakesTheFewestBlocksThatFit) {
+  ModelProfile model = makeModel();
+  Cluster cluster = makeCluster();
+  PlannerOptions options;
+  options.devices = 2;
+  Plan plan;
+  plan.pp = 2;
+  plan.microBatchSize = 4;
+  plan.microBatches = 4;
+  std::string why;
+  std::optional<PlanCost> none =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(none) << why;
+  // Room for the weights, gradients, state and 1.5 stages' activations.
+  double fixed = none->peakMemory - none->activationMemory;
+  options.memoryLimit = fixed + 0.75 * none->activationMemory;
+  plan.recompute = true;
+  plan.recomputeFewest = true;
+  std::optional<PlanCost> fewest =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(fewest) << why;
+  EXPECT_TRUE(fewest->fits);
+  ASSERT_EQ(fewest->recomputeLayers.size(), 2u);
+  EXPECT_GT(fewest->recomputeLayers[0], fewest->recomputeLayers[1]);
+  // One block fewer on the first rank would not fit.
+  options.recomputeLayers = fewest->recomputeLayers[0] - 1;
+  plan.recomputeFewest = false;
+  std::optional<PlanCost> less =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(less) << why;
+  EXPECT_FALSE(less->fits);
+}
+
+// ZeRO inside pipeline stages divides each rank's state (and gradients,
+// weights) by dp as without stages. Over several micro-batches ZeRO-1
+// keeps whole gradients: each micro-batch's is all-reduced, then the
+// weights all-gathered once; ZeRO-2 reduce-scatters each micro-batch's.
+TEST(PlannerTest, ZeroInsidePipelineStages) {
+  ModelProfile model = makeModel();
+  Cluster cluster = makeCluster();
+  PlannerOptions options;
+  options.devices = 4;
+  Plan plan;
+  plan.dp = 2;
+  plan.pp = 2;
+  plan.microBatchSize = 2;
+  plan.microBatches = 4;
+  std::string why;
+  double stageParams = 4e6; // the larger stage's 4 blocks
+  for (int64_t stage = 1; stage <= 3; ++stage) {
+    plan.zeroStage = stage;
+    std::optional<PlanCost> cost =
+        evaluatePlan(model, cluster, options, plan, why);
+    ASSERT_TRUE(cost) << why;
+    EXPECT_DOUBLE_EQ(cost->optimizerMemory, stageParams * 8 / 2);
+    EXPECT_DOUBLE_EQ(cost->gradientsMemory,
+                     stageParams * 4 / (stage >= 2 ? 2 : 1));
+    EXPECT_DOUBLE_EQ(cost->weightsMemory,
+                     stageParams * 4 / (stage == 3 ? 2 : 1));
+    std::vector<std::string> names;
+    for (const CollectiveCost &collective : cost->collectives)
+      names.push_back(collective.name);
+    std::string gradients = stage == 1 ? "dp all-reduce of gradients"
+                                       : "dp reduce-scatter of gradients";
+    ASSERT_NE(std::find(names.begin(), names.end(), gradients), names.end());
+    for (const CollectiveCost &collective : cost->collectives) {
+      if (collective.name == gradients)
+        EXPECT_DOUBLE_EQ(collective.count, 4.0);
+      if (collective.name == "dp all-gather of weights")
+        EXPECT_DOUBLE_EQ(collective.count, stage == 3 ? 8.0 : 1.0);
+    }
   }
 }
 

@@ -85,6 +85,7 @@ llvm::json::Object toJson(const RankedPlan &ranked) {
            {"communicated_bytes", cost.communicatedBytes},
            {"breakdown_s",
             llvm::json::Object{{"compute", cost.compute},
+                               {"recompute", cost.recompute},
                                {"tensor_parallel", cost.tensorParallel},
                                {"pipeline_transfers", cost.pipelineTransfers},
                                {"bubble", cost.bubble},
@@ -160,11 +161,12 @@ void mlir::cleave::printPlanReport(const ModelProfile &model,
       cost.peakMemory / kGiB, cost.communicatedBytes / 1e9);
   os << llvm::formatv(
       "cleavec: why: the fastest of {0} plans that fit ({1} considered); its "
-      "step: compute {2:f4} s, tensor parallel {3:f4} s, pipeline transfers "
-      "{4:f4} s, bubble {5:f4} s, data parallel {6:f4} s, optimizer {7:f4} s\n",
-      result.plans.size(), result.considered, cost.compute,
-      cost.tensorParallel, cost.pipelineTransfers, cost.bubble,
-      cost.dataParallel, cost.optimizer);
+      "step: compute {2:f4} s, recompute {8:f4} s, tensor parallel {3:f4} s, "
+      "pipeline transfers {4:f4} s, bubble {5:f4} s, data parallel {6:f4} s, "
+      "optimizer {7:f4} s\n",
+      result.plans.size(), result.considered, cost.compute, cost.tensorParallel,
+      cost.pipelineTransfers, cost.bubble, cost.dataParallel, cost.optimizer,
+      cost.recompute);
   if (cost.paddedVocab != model.vocab)
     os << "cleavec: the vocabulary is padded from " << model.vocab << " to "
        << cost.paddedVocab << " (a multiple of 128 x tp, as Megatron-LM does): "

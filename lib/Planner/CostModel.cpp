@@ -436,7 +436,9 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
       p > 1 ? 2.0 * v * getSendTime(activation, ppLink) : 0.0;
   double perMicro = computePerMicro + tpPerMicro + transfersPerMicro;
   double fill = static_cast<double>(p - 1) / static_cast<double>(v);
-  cost.compute = m * computePerMicro;
+  // The recomputed forwards, apart from the rest of the compute.
+  cost.recompute = m * recomputed[slowest] * forwardTime(block);
+  cost.compute = m * computePerMicro - cost.recompute;
   cost.tensorParallel = m * tpPerMicro;
   cost.pipelineTransfers = m * transfersPerMicro;
   cost.bubble = fill * perMicro;
@@ -512,8 +514,9 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
           ? updated * cluster.updateTimePerParam
           : 2.0 * updated * (weightBytes + gradientBytes + stateBytes) /
                 cluster.memoryBandwidth;
-  cost.stepTime = cost.compute + cost.tensorParallel + cost.pipelineTransfers +
-                  cost.bubble + cost.dataParallel + cost.optimizer;
+  cost.stepTime = cost.compute + cost.recompute + cost.tensorParallel +
+                  cost.pipelineTransfers + cost.bubble + cost.dataParallel +
+                  cost.optimizer;
 
   // Memory: the fullest stage's.
   StageMemory memory = memoryOf(fullest);

@@ -196,6 +196,8 @@ struct PlanCost {
   /// Seconds per optimizer step and its parts (they add up to stepTime).
   double stepTime = 0.0;
   double compute = 0.0;
+  /// The forwards recompute repeats (compute holds the rest).
+  double recompute = 0.0;
   double tensorParallel = 0.0;
   double pipelineTransfers = 0.0;
   double bubble = 0.0;
