@@ -290,6 +290,43 @@ TEST(PlannerTest, ZeroInsidePipelineStages) {
   }
 }
 
+// Tensor parallelism splits the activations inside attention and the MLP;
+// the residual stream's (here a quarter of them) only with sequence
+// parallelism, which needs the sequence to divide by tp.
+TEST(PlannerTest, SequenceParallelismSplitsTheResidualStream) {
+  ModelProfile model = makeModel();
+  model.block.replicatedActivationBytes = 0.25e6;
+  Cluster cluster = makeCluster();
+  PlannerOptions options;
+  options.devices = 2;
+  Plan plan;
+  plan.tp = 2;
+  plan.microBatchSize = 16;
+  std::string why;
+  std::optional<PlanCost> megatron =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(megatron) << why;
+  plan.sequenceParallel = true;
+  std::optional<PlanCost> sequence =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(sequence) << why;
+  // 8 blocks x 16 samples, bf16 (half the IR's f32 bytes).
+  double scale = 8 * 16 / 2.0;
+  EXPECT_DOUBLE_EQ(megatron->activationMemory, scale * (0.75e6 / 2 + 0.25e6));
+  EXPECT_DOUBLE_EQ(sequence->activationMemory, scale * 1e6 / 2);
+  // The same bytes move: each all-reduce becomes a reduce-scatter and an
+  // all-gather.
+  EXPECT_DOUBLE_EQ(sequence->communicatedBytes, megatron->communicatedBytes);
+  EXPECT_DOUBLE_EQ(sequence->stepTime, megatron->stepTime);
+  EXPECT_EQ(sequence->collectives.front().name,
+            "tp reduce-scatter and all-gather of activations");
+  EXPECT_EQ(plan.getStrategies(), (SmallVector<std::string, 3>{"megatron-sp"}));
+  model.seq = 127;
+  EXPECT_FALSE(evaluatePlan(model, cluster, options, plan, why));
+  EXPECT_NE(why.find("sequence parallelism splits the 127-token sequence"),
+            std::string::npos);
+}
+
 TEST(PlannerTest, TensorParallelismPadsTheVocabulary) {
   ModelProfile model = makeModel();
   Cluster cluster = makeCluster();

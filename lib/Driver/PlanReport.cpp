@@ -39,10 +39,11 @@ void printRow(int64_t rank, const RankedPlan &ranked, llvm::raw_ostream &os) {
   os << llvm::formatv(
       "{0,4} {1,-20} {2,5} x {3,-5} {4,-14} {5,4} {6,-9} {7,9:f4} {8,8:f1} "
       "{9,6:f1}% {10,8:f2} {11,9:f3}\n",
-      rank, plan.getMesh(), plan.microBatchSize, plan.microBatches,
-      describeSchedule(plan), plan.zeroStage, describeRecompute(ranked),
-      cost.stepTime, cost.tflopsPerDevice, 100.0 * cost.mfu,
-      cost.peakMemory / kGiB, cost.communicatedBytes / 1e9);
+      rank, plan.getMesh() + (plan.sequenceParallel ? " sp" : ""),
+      plan.microBatchSize, plan.microBatches, describeSchedule(plan),
+      plan.zeroStage, describeRecompute(ranked), cost.stepTime,
+      cost.tflopsPerDevice, 100.0 * cost.mfu, cost.peakMemory / kGiB,
+      cost.communicatedBytes / 1e9);
 }
 
 llvm::json::Array getCollectivesJson(const PlanCost &cost) {
@@ -69,6 +70,7 @@ llvm::json::Object toJson(const RankedPlan &ranked) {
       {"schedule", pipeline::getScheduleName(plan.schedule)},
       {"virtual_stages", plan.virtualStages},
       {"zero_stage", plan.zeroStage},
+      {"sequence_parallel", plan.sequenceParallel},
       {"recompute", !plan.recompute                ? "none"
                     : cost.recomputeLayers.empty() ? "full"
                                                    : "partial"},
@@ -138,14 +140,15 @@ void mlir::cleave::printPlanReport(const ModelProfile &model,
                       cluster.devicesPerNode, batch, options.precision);
   os << getPrecisionAdvice(cluster, options.precision);
   os << llvm::formatv(
-      "cleavec: chosen: mesh {0}, micro-batches {1} x {2}, schedule {3}, "
+      "cleavec: chosen: mesh {0}{6}, micro-batches {1} x {2}, schedule {3}, "
       "ZeRO-{4}, recompute {5}\n",
       plan.getMesh(), plan.microBatchSize, plan.microBatches,
       describeSchedule(plan), plan.zeroStage,
       cost.recomputeLayers.empty()
           ? describeRecompute(best)
           : describeRecompute(best) +
-                " blocks per pipeline rank (the first of each stage)");
+                " blocks per pipeline rank (the first of each stage)",
+      plan.sequenceParallel ? " with sequence parallelism" : "");
   if (plan.pp > 1) {
     os << "cleavec: stages: blocks per pipeline rank ";
     llvm::interleave(cost.layersPerStage, os, ",");

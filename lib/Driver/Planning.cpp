@@ -174,9 +174,17 @@ mlir::cleave::driver::reportPlan(MLIRContext &context, StringRef modelPath,
   (json ? printPlanJson : printPlanReport)(planned.model, planned.cluster,
                                            planned.options, planned.result,
                                            report, log);
-  int64_t tp = planned.result.plans.front().plan.tp;
+  const planner::Plan &chosen = planned.result.plans.front().plan;
+  int64_t tp = chosen.tp;
   if (!report.explain || json || tp <= 1)
     return success();
+  // Sequence parallelism builds Megatron's splits, not the search's.
+  if (chosen.sequenceParallel) {
+    log << "cleavec: tensor-parallel splits at tp=" << tp
+        << ": Megatron's (megatron-sp), with the residual stream split on "
+           "the sequence\n";
+    return success();
+  }
   return explainTensorSplits(context, modelPath, planned.forwardName, tp,
                              cluster, log);
 }

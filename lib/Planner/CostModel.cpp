@@ -90,7 +90,7 @@ SmallVector<std::string, 3> Plan::getStrategies() const {
   if (dp > 1 || zeroStage > 0)
     strategies.push_back("dp");
   if (tp > 1)
-    strategies.push_back("search");
+    strategies.push_back(sequenceParallel ? "megatron-sp" : "search");
   if (zeroStage > 0)
     strategies.push_back("zero" + std::to_string(zeroStage));
   return strategies;
@@ -211,6 +211,12 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   if (p > model.layers || (v > 1 && model.layers % (p * v) != 0)) {
     why = "the " + std::to_string(model.layers) + " blocks do not split into " +
           std::to_string(p * v) + " stages";
+    return std::nullopt;
+  }
+  if (plan.sequenceParallel && (plan.tp == 1 || model.seq % plan.tp != 0)) {
+    why = "sequence parallelism splits the " + std::to_string(model.seq) +
+          "-token sequence over tp=" + std::to_string(plan.tp) +
+          ", which must be more than 1 and divide it";
     return std::nullopt;
   }
   if (v > 1 && (plan.schedule != pipeline::ScheduleKind::Interleaved ||
@@ -338,7 +344,13 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
     memory.optimizer = params * stateBytes / (plan.zeroStage >= 1 ? dp : 1.0);
     // A recomputed block keeps its input; one block's activations are
     // rebuilt at a time. The others keep all of theirs.
-    double perBlock = b * block.activationBytes * byteScale / tp;
+    // Tensor parallelism splits the activations inside attention and the
+    // MLP; the residual stream only with sequence parallelism.
+    double streamSplit = plan.sequenceParallel ? tp : 1.0;
+    double perBlock =
+        b * byteScale *
+        ((block.activationBytes - block.replicatedActivationBytes) / tp +
+         block.replicatedActivationBytes / streamSplit);
     double stageActivations = recomputed * activation +
                               (recomputed > 0 ? perBlock : 0.0) +
                               (count - recomputed) * perBlock;
@@ -464,9 +476,13 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   };
   double tpAllReduces =
       m * stageTpAllReduces(blocks[busiest], recomputed[busiest]);
+  // Sequence parallelism makes each all-reduce a reduce-scatter and an
+  // all-gather: the same bytes and time on a ring.
   if (plan.tp > 1)
-    addCollective("tp all-reduce of activations", tpAllReduces, activation,
-                  cost.tensorParallel);
+    addCollective(plan.sequenceParallel
+                      ? "tp reduce-scatter and all-gather of activations"
+                      : "tp all-reduce of activations",
+                  tpAllReduces, activation, cost.tensorParallel);
   if (p > 1)
     addCollective("pp send of activations and their gradients", m * 2.0 * v,
                   activation, cost.pipelineTransfers);

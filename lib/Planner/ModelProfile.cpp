@@ -183,8 +183,10 @@ FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward
                         : RankedTensorType();
       if (result && result.getRank() >= 2 &&
           result.getDimSize(result.getRank() - 1) == model.hidden &&
-          !attentionRegion.contains(op))
+          !attentionRegion.contains(op)) {
         part.replicatedMemoryBytes += bytes;
+        part.replicatedActivationBytes += cost.getBytesWritten();
+      }
     }
     part.activationBytes += cost.getBytesWritten();
   });
@@ -216,6 +218,7 @@ FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward
     part->memoryBytes /= model.batch;
     part->replicatedMemoryBytes /= model.batch;
     part->activationBytes /= model.batch;
+    part->replicatedActivationBytes /= model.batch;
   }
   return model;
 }

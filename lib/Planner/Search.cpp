@@ -5,7 +5,8 @@
 // innermost tp, every micro-batch size dividing each data-parallel rank's
 // share of the batch, each schedule (interleaving with every chunk count
 // that divides the blocks), ZeRO stages 0-3 when dp > 1 and recompute on or
-// off or only on the fewest blocks of each stage that fit, minus what
+// off or only on the fewest blocks of each stage that fit, with tp > 1
+// Megatron's sequence parallelism or not, minus what
 // the user fixed. Identical blocks are costed once, so a plan costs O(1)
 // and the search is linear in the plans.
 //
@@ -146,8 +147,14 @@ mlir::cleave::planner::searchPlans(const ModelProfile &model,
               if (fewest && (options.recompute || options.recomputeLayers ||
                              virtualStages > 1))
                 continue;
-              for (bool ppInsideDp : {true, false}) {
+              // Both placements of pp around tp, each with and without
+              // sequence parallelism.
+              for (auto [ppInsideDp, sequence] :
+                   {std::pair(true, false), std::pair(true, true),
+                    std::pair(false, false), std::pair(false, true)}) {
                 if (!ppInsideDp && (dp == 1 || pp == 1))
+                  continue;
+                if (sequence && (tp == 1 || model.seq % tp != 0))
                   continue;
                 Plan plan;
                 plan.dp = dp;
@@ -161,6 +168,7 @@ mlir::cleave::planner::searchPlans(const ModelProfile &model,
                 plan.zeroStage = zero;
                 plan.recompute = recompute;
                 plan.recomputeFewest = fewest;
+                plan.sequenceParallel = sequence;
                 std::string why;
                 std::optional<PlanCost> cost =
                     evaluatePlan(model, cluster, options, plan, why);

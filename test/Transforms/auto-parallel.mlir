@@ -42,8 +42,9 @@
 
 // objective=memory takes the plan that needs the least memory per device:
 // ZeRO-3 over four, tensor parallelism over two, micro-batches of one
-// sample (through a pp axis of one stage) and recompute of every block.
-// MEMORY:     cleave.plan = #cleave.plan<mesh = "dp=4,pp=1,tp=2", strategies = ["zero3", "pipeline", "search"], micro_batch_size = 1, micro_batches = 4, zero_stage = 3, recompute = true,
+// sample (through a pp axis of one stage), recompute of every block and
+// sequence parallelism.
+// MEMORY:     cleave.plan = #cleave.plan<mesh = "dp=4,pp=1,tp=2", strategies = ["zero3", "pipeline", "megatron-sp"], micro_batch_size = 1, micro_batches = 4, zero_stage = 3, recompute = true,
 
 // cleave-parallelize without a mesh follows the recorded plan on a @mesh of
 // the axes it uses: the batch splits over dp, the gradients are

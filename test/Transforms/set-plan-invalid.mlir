@@ -9,7 +9,7 @@
 // RUN: cleave-opt %s --cleave-set-plan -o %t.planned.mlir
 // RUN: not cleave-opt %t.planned.mlir --cleave-set-plan -o /dev/null 2>&1 | FileCheck %s --check-prefix=PLANNED
 
-// expected-error @+1 {{cleave-set-plan: unknown strategy 'fsdp' (dp, zero1, zero2, zero3, megatron, search)}}
+// expected-error @+1 {{cleave-set-plan: unknown strategy 'fsdp' (dp, zero1, zero2, zero3, megatron, megatron-sp, search)}}
 module {
 }
 

@@ -1,5 +1,7 @@
 // RUN: cleave-opt %s --cleave-autodiff --cleave-shard-megatron | FileCheck %s --check-prefix=SPLITS
 // RUN: cleave-opt %s --cleave-autodiff --cleave-optimizer=optimizer=sgd '--cleave-parallelize=mesh=tp=2' | FileCheck %s
+// RUN: cleave-opt %s --cleave-autodiff '--cleave-shard-megatron=sequence-parallel=true' | FileCheck %s --check-prefix=SP-SPLITS
+// RUN: cleave-opt %s --cleave-autodiff --cleave-optimizer=optimizer=sgd '--cleave-parallelize=mesh=tp=2 strategy=megatron-sp' | FileCheck %s --check-prefix=SP
 
 // Megatron's split follows the structure, not the names: the product whose
 // activation comes from another parameter product (after the block's norm)
@@ -21,6 +23,27 @@
 // CHECK:         cleave.all_reduce %{{.*}} on @mesh [tp] sum {cleave.layer = #cleave.layer<0>} : tensor<4x8x16xf32>
 // CHECK:         cleave.all_reduce %{{.*}} on @mesh [tp] sum : tensor<f32>
 // CHECK-NOT:     cleave.all_reduce
+
+// Sequence parallelism adds, below the weights' priority, splits of the
+// norm's input and output on the sequence (dimension 1). Partitioned: the
+// norm runs on half the sequence, its output is all-gathered before the
+// column-parallel product, the row-parallel product's sum is
+// reduce-scattered back onto the sequence; backward, the input's gradient
+// is reduce-scattered before the norm's gradient, whose scale gradient
+// (summed over half the tokens) is all-reduced. No activation is
+// all-reduced.
+// SP-SPLITS-LABEL: func.func @train_step(
+// SP-SPLITS:         %[[X:.*]] = cleave.shard %arg3 : tensor<4x8x16xf32> to <@mesh, {{\[\[}}], [tp], []]> priority 1
+// SP-SPLITS:         %[[N:.*]] = cleave.rms_norm %[[X]]
+// SP-SPLITS-NEXT:    cleave.shard %[[N]] : tensor<4x8x16xf32> to <@mesh, {{\[\[}}], [tp], []]> priority 1
+// SP-LABEL: func.func @train_step(
+// SP:         %[[N:.*]] = cleave.rms_norm %arg3, %arg0 {{.*}} : tensor<4x4x16xf32>, tensor<16xf32>
+// SP-NEXT:    cleave.all_gather %[[N]] on @mesh [tp] dim 1 {{.*}} : tensor<4x4x16xf32> -> tensor<4x8x16xf32>
+// SP:         cleave.reduce_scatter %{{.*}} on @mesh [tp] sum dim 1 {{.*}} : tensor<4x8x16xf32> -> tensor<4x4x16xf32>
+// SP:         %[[G:.*]] = cleave.reduce_scatter %{{.*}} on @mesh [tp] sum dim 1 {{.*}} : tensor<4x8x16xf32> -> tensor<4x4x16xf32>
+// SP:         %{{.*}}, %[[SCALE:.*]] = cleave.rms_norm_grad %arg3, %arg0, %[[G]]
+// SP:         cleave.all_reduce %[[SCALE]] on @mesh [tp] sum {{.*}} : tensor<16xf32>
+// SP-NOT:     cleave.all_reduce %{{.*}} : tensor<4x{{.*}}xf32>
 
 cleave.mesh @mesh(tp = 2)
 func.func @forward(%scale: tensor<16xf32> {cleave.param = "layers.0.ln.scale"},

@@ -10,7 +10,7 @@
 // NO-MESH: cleave-parallelize needs a mesh, e.g. mesh=dp=2,tp=2
 // BAD-MESH: cleave-parallelize: a mesh is axis=size pairs like dp=2,tp=2, got 'dp=0'
 // NO-CANONICAL: axis 'pp' has no canonical strategy (dp: data parallel, tp: Megatron); name one with strategy=
-// UNKNOWN: unknown strategy 'fsdp' (dp, megatron, search, zero1, zero2, zero3)
+// UNKNOWN: unknown strategy 'fsdp' (dp, megatron, megatron-sp, search, zero1, zero2, zero3)
 // EMPTY: cleave-parallelize: an empty strategy in strategy=
 // DIFFERS: [[@LINE+3]]:1: error: cleave-parallelize: the module's @mesh differs from the requested mesh
 // STAGE: ZeRO stage must be 1, 2 or 3, got 4

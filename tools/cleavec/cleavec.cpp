@@ -46,9 +46,12 @@ static cl::opt<bool> gradients("gradients", cl::cat(category),
 static cl::opt<std::string> meshOption("mesh", cl::value_desc("axis=size,..."),
     cl::desc("Partition over a device mesh, outermost axis first (dp=2,tp=2): "
              "one process per device"), cl::cat(category));
-static cl::opt<std::string> strategy("strategy", cl::cat(category),
-    cl::desc("With --mesh: dp, megatron, search, zero1, zero2, zero3 "
-             "(default: dp on dp, megatron on tp)"));
+static cl::opt<std::string> strategy(
+    "strategy", cl::cat(category),
+    cl::desc(
+        "With --mesh: dp, megatron, megatron-sp (with sequence parallelism), "
+        "search, zero1, zero2, zero3 "
+        "(default: dp on dp, megatron on tp)"));
 static cl::opt<unsigned> optLevel("opt-level", cl::init(3), cl::cat(category),
     cl::desc("Optimization level of the generated program's compiler, 0-3"));
 static cl::opt<std::string> schedule("schedule", cl::init("1f1b"),

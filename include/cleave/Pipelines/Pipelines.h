@@ -96,8 +96,9 @@ struct TrainingPipelineOptions
       llvm::cl::desc("Device mesh, outermost axis first: dp=2,tp=2,pp=2")};
   PassOptions::Option<std::string> strategy{
       *this, "strategy",
-      llvm::cl::desc("Strategies of the dp/tp axes (dp, megatron, search, "
-                     "zero1-3); default: each axis's canonical one")};
+      llvm::cl::desc(
+          "Strategies of the dp/tp axes (dp, megatron, megatron-sp, search, "
+          "zero1-3); default: each axis's canonical one")};
   PassOptions::Option<std::string> cluster{
       *this, "cluster",
       llvm::cl::desc("The cluster the search strategy prices choices on")};

@@ -126,6 +126,9 @@ struct PartCost {
   /// Bytes of every tensor the forward produces: what the backward keeps
   /// without recompute.
   double activationBytes = 0.0;
+  /// The part of activationBytes on the residual stream, which tensor
+  /// parallelism keeps whole on every rank unless it is sequence parallel.
+  double replicatedActivationBytes = 0.0;
   /// The products behind matmulFlops, for efficiency by shape (empty: all
   /// at the large-GEMM efficiency).
   std::vector<GemmShape> gemms;
@@ -170,6 +173,9 @@ struct Plan {
   /// With recompute: only the fewest blocks of each stage that fit the
   /// memory limit (the first of the stage), not all of them.
   bool recomputeFewest = false;
+  /// Megatron-LM's sequence parallelism within tp: the residual stream
+  /// split on the sequence (strategy megatron-sp instead of the search).
+  bool sequenceParallel = false;
 
   int64_t getDevices() const { return dp * tp * pp; }
   /// The mesh's axes and sizes, outermost first: (dp, pp, tp) or
@@ -179,7 +185,8 @@ struct Plan {
   std::string getMesh() const;
   /// The cleave-parallelize strategies that build the plan's dp and tp
   /// axes: `dp` (with ZeRO as well), the tensor-sharding `search` when tp
-  /// splits, then the ZeRO stage.
+  /// splits (`megatron-sp` with sequence parallelism), then the ZeRO
+  /// stage.
   SmallVector<std::string, 3> getStrategies() const;
 };
 

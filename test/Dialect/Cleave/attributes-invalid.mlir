@@ -205,7 +205,7 @@ module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategie
 
 // -----
 
-// expected-error @+1 {{plan: the tp axis takes none, megatron, search, got "dp"}}
+// expected-error @+1 {{plan: the tp axis takes none, megatron, megatron-sp, search, got "dp"}}
 module attributes {cleave.plan = #cleave.plan<mesh = "dp=2,pp=2,tp=2", strategies = ["zero1", "pipeline", "dp"], micro_batch_size = 4, micro_batches = 8, schedule = "interleaved", virtual_stages = 2, layers_per_stage = [6, 6], zero_stage = 1, recompute = true, precision = "bf16", padded_vocab = 50304, cluster = "h200-node", step_time_s = 0.5 : f64, peak_memory_bytes = 1.0e9 : f64, mfu = 0.25 : f64>} {
 }
 

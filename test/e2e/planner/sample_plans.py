@@ -7,7 +7,8 @@ Lists every plan `cleavec plan` finds that fits (--alternatives), takes
 plans in rank order until every mesh (with its axis order), schedule, ZeRO
 stage and recompute setting among them has been taken at least once, and
 trains each for one step with `cleavec train` under the flags that spell
-the plan. Prints one line per plan and a summary; exits 1 when a plan
+the plan (tensor parallelism as the searched split or, with sequence
+parallelism, megatron-sp). Prints one line per plan and a summary; exits 1 when a plan
 does not build or train.
 """
 
@@ -24,6 +25,8 @@ def features(plan):
     return {
         "mesh": f"dp={mesh['dp']},tp={mesh['tp']},pp={mesh['pp']}"
                 + (f" ({order})" if order else ""),
+        "tensor": "sequence parallel" if plan["sequence_parallel"]
+                  else "searched split" if mesh["tp"] > 1 else "no tp",
         "schedule": plan["schedule"]
                     + (f" v={plan['virtual_stages']}"
                        if plan["virtual_stages"] > 1 else ""),
@@ -44,7 +47,8 @@ def train_flags(plan, cluster):
     if mesh["dp"] > 1:
         strategies.append("dp")
     if mesh["tp"] > 1:
-        strategies.append("search")
+        strategies.append("megatron-sp" if plan["sequence_parallel"]
+                          else "search")
     if plan["zero_stage"] > 0:
         strategies.append(f"zero{plan['zero_stage']}")
     if strategies:
@@ -108,8 +112,9 @@ def main():
     covered = all(seen[key] == every[key] for key in seen)
     print(f"{len(sample)} of {len(plans)} plans trained, covering "
           + ("every" if covered else "NOT every")
-          + " mesh ({}), schedule ({}), ZeRO stage ({}) and recompute "
-            "setting ({})".format(*(len(every[key]) for key in every)))
+          + " mesh ({}), tensor split ({}), schedule ({}), ZeRO stage ({}) "
+            "and recompute setting ({})".format(
+                *(len(every[key]) for key in every)))
 
 
 if __name__ == "__main__":

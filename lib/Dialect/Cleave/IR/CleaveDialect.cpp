@@ -273,10 +273,10 @@ LogicalResult PlanAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   for (auto [axis, attr] : llvm::zip(*axes, strategies)) {
     auto strategy = dyn_cast<StringAttr>(attr);
     SmallVector<StringRef> allowed =
-        axis.name == "dp"   ? SmallVector<StringRef>{"none", "dp", "zero1",
-                                                     "zero2", "zero3"}
+        axis.name == "dp"
+            ? SmallVector<StringRef>{"none", "dp", "zero1", "zero2", "zero3"}
         : axis.name == "tp" ? SmallVector<StringRef>{"none", "megatron",
-                                                     "search"}
+                                                     "megatron-sp", "search"}
         : axis.name == "pp" ? SmallVector<StringRef>{"none", "pipeline"}
                             : SmallVector<StringRef>{};
     if (allowed.empty())

@@ -98,7 +98,7 @@ struct AutoParallelPass
       else if (axis == "dp" && size > 1)
         strategy = "dp";
       else if (axis == "tp" && size > 1)
-        strategy = "search";
+        strategy = plan.sequenceParallel ? "megatron-sp" : "search";
       else if (axis == "pp" && pipelined)
         strategy = "pipeline";
       strategies.push_back(b.getStringAttr(strategy));

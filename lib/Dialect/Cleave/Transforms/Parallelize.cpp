@@ -136,9 +136,10 @@ struct CleaveParallelizePass
         CleaveShardDataParallelOptions options;
         options.function = function;
         pipeline.addPass(createCleaveShardDataParallel(options));
-      } else if (name == "megatron") {
+      } else if (name == "megatron" || name == "megatron-sp") {
         CleaveShardMegatronOptions options;
         options.function = function;
+        options.sequenceParallel = name == "megatron-sp";
         pipeline.addPass(createCleaveShardMegatron(options));
       } else if (name == "search") {
         CleaveSearchTensorShardingOptions options;
@@ -153,7 +154,8 @@ struct CleaveParallelizePass
         pipeline.addPass(createCleaveShardZero(options));
       } else {
         module.emitError("cleave-parallelize: unknown strategy '")
-            << name << "' (dp, megatron, search, zero1, zero2, zero3)";
+            << name
+            << "' (dp, megatron, megatron-sp, search, zero1, zero2, zero3)";
         return signalPassFailure();
       }
     }

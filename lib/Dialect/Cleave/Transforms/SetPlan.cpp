@@ -21,7 +21,8 @@ StringRef getStrategyAxis(StringRef strategy) {
   if (strategy == "dp" || strategy == "zero1" || strategy == "zero2" ||
       strategy == "zero3")
     return "dp";
-  if (strategy == "megatron" || strategy == "search")
+  if (strategy == "megatron" || strategy == "megatron-sp" ||
+      strategy == "search")
     return "tp";
   return "";
 }
@@ -54,7 +55,8 @@ struct SetPlanPass : public cleave::impl::CleaveSetPlanBase<SetPlanPass> {
       StringRef axis = getStrategyAxis(name);
       if (axis.empty()) {
         module.emitError("cleave-set-plan: unknown strategy '")
-            << name << "' (dp, zero1, zero2, zero3, megatron, search)";
+            << name
+            << "' (dp, zero1, zero2, zero3, megatron, megatron-sp, search)";
         return signalPassFailure();
       }
       if (!byAxis.count(axis)) {

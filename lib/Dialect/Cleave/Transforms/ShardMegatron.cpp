@@ -207,6 +207,35 @@ struct CleaveShardMegatronPass
           found != splits.end() &&
           failed(constrainArgument(step, i, found->second, *split, priority)))
         return signalPassFailure();
+    if (sequenceParallel && failed(splitSequence(step, *split)))
+      return signalPassFailure();
+  }
+
+  /// Sequence parallelism: the forward's normalizations take and give the
+  /// residual stream split on the sequence, below the weights' priority.
+  LogicalResult splitSequence(func::FuncOp step, const StrategyAxis &split) {
+    DenseSet<Operation *> forward = getForwardOps(step);
+    SmallVector<Operation *> norms;
+    step.walk([&](Operation *op) {
+      if (isa<LayerNormOp, RmsNormOp>(op) && forward.contains(op) &&
+          cast<RankedTensorType>(op->getResult(0).getType()).getRank() >= 3)
+        norms.push_back(op);
+    });
+    if (norms.empty())
+      return step.emitError("sequence parallelism splits the residual stream "
+                            "at the normalizations, and the step has none");
+    int64_t level = priority + 1;
+    DenseSet<Value> inputs;
+    for (Operation *norm : norms) {
+      Value input = norm->getOperand(0), output = norm->getResult(0);
+      int64_t sequence = cast<RankedTensorType>(output.getType()).getRank() - 2;
+      if (inputs.insert(input).second &&
+          failed(constrainValue(step, input, sequence, split, level)))
+        return failure();
+      if (failed(constrainValue(step, output, sequence, split, level)))
+        return failure();
+    }
+    return success();
   }
 };
 

@@ -109,3 +109,20 @@ LogicalResult mlir::cleave::constrainResult(func::FuncOp function,
   ret->setOperand(index, shard.getResult());
   return success();
 }
+
+FailureOr<Value> mlir::cleave::constrainValue(func::FuncOp function,
+                                              Value value, int64_t dim,
+                                              const StrategyAxis &axis,
+                                              int64_t priority) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (failed(
+          checkDivisible(function, type, dim, axis, "a normalization's value")))
+    return failure();
+  OpBuilder builder(function.getContext());
+  builder.setInsertionPointAfterValue(value);
+  auto shard = ShardOp::create(builder, value.getLoc(), type, value,
+                               getSplit(function.getContext(), type, dim, axis),
+                               builder.getI64IntegerAttr(priority));
+  value.replaceAllUsesExcept(shard.getResult(), shard);
+  return shard.getResult();
+}

@@ -52,6 +52,12 @@ LogicalResult constrainArgument(func::FuncOp function, unsigned index,
                                 int64_t dim, const StrategyAxis &axis,
                                 int64_t priority);
 
+/// Constrains `value`, computed in `function`, the same way: a cleave.shard
+/// right after its definition that all its other uses go through, whose
+/// result is returned.
+FailureOr<Value> constrainValue(func::FuncOp function, Value value, int64_t dim,
+                                const StrategyAxis &axis, int64_t priority);
+
 /// Constrains result `index` of `function` the same way, by a cleave.shard
 /// on the returned value.
 LogicalResult constrainResult(func::FuncOp function, unsigned index,

@@ -134,7 +134,7 @@ def CleaveSetPlan : Pass<"cleave-set-plan", "mlir::ModuleOp"> {
     Option<"mesh", "mesh", "std::string", /*default=*/"\"\"",
            "Mesh axes and sizes, outermost first: dp=2,tp=2,pp=2">,
     ListOption<"strategy", "strategy", "std::string",
-               "Strategies of the dp and tp axes: dp, zero1-3, megatron, "
+               "Strategies of the dp and tp axes: dp, zero1-3, megatron, megatron-sp, "
                "search">,
     Option<"microBatches", "micro-batches", "int64_t", /*default=*/"1",
            "Micro-batches per step">,
@@ -653,6 +653,17 @@ def CleaveShardMegatron : Pass<"cleave-shard-megatron", "mlir::ModuleOp"> {
     partitioning then adds one all-reduce per attention and per MLP block
     forward, one each backward, and the vocab-parallel embedding and loss.
     Every attention op's heads and the vocabulary must divide by the axis.
+
+    With `sequence-parallel` (strategy `megatron-sp`), Megatron-LM's
+    sequence parallelism: the input and output of every normalization in
+    the forward (the residual stream where the products do not split it)
+    are also constrained to split on the sequence, the dimension before the
+    last, at a lower priority than the weights. Propagation carries that
+    split through the residual adds and into the backward, so partitioning
+    turns each block's all-reduces into a reduce-scatter onto the sequence
+    and an all-gather before the next column-parallel product, and the
+    norms, residual adds and their gradients run on 1/tp of the sequence.
+    The sequence must divide by the axis.
   }];
   let options = [
     Option<"function", "function", "std::string", /*default=*/"\"\"",
@@ -662,6 +673,10 @@ def CleaveShardMegatron : Pass<"cleave-shard-megatron", "mlir::ModuleOp"> {
            "Mesh axis to split over">,
     Option<"priority", "priority", "int64_t", /*default=*/"0",
            "Priority of the constraints (0 is the highest)">,
+    Option<"sequenceParallel", "sequence-parallel", "bool",
+           /*default=*/"false",
+           "Also split the norms' inputs and outputs on the sequence "
+           "(Megatron-LM's sequence parallelism)">,
   ];
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
@@ -774,7 +789,7 @@ def CleaveParallelize : Pass<"cleave-parallelize", "mlir::ModuleOp"> {
     Option<"mesh", "mesh", "std::string", /*default=*/"\"\"",
            "Mesh axes and sizes, outermost first: name=size,...">,
     ListOption<"strategy", "strategy", "std::string",
-               "Strategies in order: dp, megatron, search, zero1, zero2, zero3">,
+               "Strategies in order: dp, megatron, megatron-sp, search, zero1, zero2, zero3">,
     Option<"function", "function", "std::string", /*default=*/"\"\"",
            "Function to shard (default: the one with cleave.role step, else "
            "forward)">,
