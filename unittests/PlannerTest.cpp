@@ -47,6 +47,17 @@ ModelProfile makeModel() {
   return model;
 }
 
+/// pp=2 under 1F1B, 4 micro-batches of 4 samples: the first rank keeps 2
+/// in flight.
+Plan makePipelinePlan() {
+  Plan plan;
+  plan.pp = 2;
+  plan.microBatchSize = 4;
+  plan.microBatches = 4;
+  plan.schedule = pipeline::ScheduleKind::OneFOneB;
+  return plan;
+}
+
 TEST(PlannerTest, CollectivesFollowTheRingFormulas) {
   Link link{100e9, 1e-6};
   // 2(n-1) alpha + 2(n-1)/n S/B: 6 us + 1.5 * 1 GB / 100 GB/s.
@@ -75,11 +86,7 @@ TEST(PlannerTest, ComputeMemoryAndBubbleOfOnePipelinePlan) {
   Cluster cluster = makeCluster();
   PlannerOptions options;
   options.devices = 2;
-  Plan plan;
-  plan.pp = 2;
-  plan.microBatchSize = 4;
-  plan.microBatches = 4;
-  plan.schedule = pipeline::ScheduleKind::OneFOneB;
+  Plan plan = makePipelinePlan();
   std::string why;
   std::optional<PlanCost> cost =
       evaluatePlan(model, cluster, options, plan, why);
@@ -173,10 +180,7 @@ TEST(PlannerTest, RecomputeOfTheFirstBlocksOfEachStage) {
   Cluster cluster = makeCluster();
   PlannerOptions options;
   options.devices = 2;
-  Plan plan;
-  plan.pp = 2;
-  plan.microBatchSize = 4;
-  plan.microBatches = 4;
+  Plan plan = makePipelinePlan();
   plan.recompute = true;
   std::string why;
   double input = 4.0 * 128 * 256 * 2;
@@ -221,10 +225,7 @@ TEST(PlannerTest, RecomputeTakesTheFewestBlocksThatFit) {
   Cluster cluster = makeCluster();
   PlannerOptions options;
   options.devices = 2;
-  Plan plan;
-  plan.pp = 2;
-  plan.microBatchSize = 4;
-  plan.microBatches = 4;
+  Plan plan = makePipelinePlan();
   std::string why;
   std::optional<PlanCost> none =
       evaluatePlan(model, cluster, options, plan, why);

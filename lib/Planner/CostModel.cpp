@@ -351,7 +351,7 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
         b * byteScale *
         ((block.activationBytes - block.replicatedActivationBytes) / tp +
          block.replicatedActivationBytes / streamSplit);
-    double stageActivations = recomputed * activation +
+    double stageActivations = recomputed * activation / streamSplit +
                               (recomputed > 0 ? perBlock : 0.0) +
                               (count - recomputed) * perBlock;
     double chunkActivations =
@@ -444,8 +444,13 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   double computePerMicro =
       stageCompute(slowest, blocks[slowest], recomputed[slowest]);
   double tpPerMicro = stageTp(blocks[slowest], recomputed[slowest]);
+  // Stages pass the residual stream, split on the sequence when the plan
+  // is sequence parallel.
+  double boundary = plan.sequenceParallel
+                        ? activation / static_cast<double>(plan.tp)
+                        : activation;
   double transfersPerMicro =
-      p > 1 ? 2.0 * v * getSendTime(activation, ppLink) : 0.0;
+      p > 1 ? 2.0 * v * getSendTime(boundary, ppLink) : 0.0;
   double perMicro = computePerMicro + tpPerMicro + transfersPerMicro;
   double fill = static_cast<double>(p - 1) / static_cast<double>(v);
   // The recomputed forwards, apart from the rest of the compute.
@@ -485,7 +490,7 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
                   tpAllReduces, activation, cost.tensorParallel);
   if (p > 1)
     addCollective("pp send of activations and their gradients", m * 2.0 * v,
-                  activation, cost.pipelineTransfers);
+                  boundary, cost.pipelineTransfers);
   if (plan.zeroStage == 0) {
     cost.dataParallel =
         reductions * getAllReduceTime(gradientTensor, plan.dp, dpLink);
@@ -565,7 +570,7 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   cost.communicatedBytes =
       tpAllReduces * 2.0 * (tp - 1) / tp * activation +
       gatherUnits * (dp - 1) / dp * gradientTensor +
-      (p > 1 ? m * 2.0 * v * activation : 0.0) +
+      (p > 1 ? m * 2.0 * v * boundary : 0.0) +
       (model.tiedEmbedding && p > 1 ? table * (gradientBytes + weightBytes)
                                     : 0.0);
 

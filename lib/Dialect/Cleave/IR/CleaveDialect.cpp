@@ -306,17 +306,21 @@ LogicalResult PlanAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                           "least 1, micro_batch_size at least 0";
   if (failed(verifyScheduleKind(emitError, "plan: ", schedule, virtualStages)))
     return failure();
+  // A list of counts per stage: `what` describes the list it must be.
+  auto badCounts = [&](StringRef name, ArrayRef<int64_t> counts,
+                       const Twine &what) -> LogicalResult {
+    InFlightDiagnostic diag = emitError() << "plan: " << name << " needs "
+                                          << what << ", got [";
+    llvm::interleaveComma(counts, diag);
+    return diag << "]";
+  };
   if (layersPerStageAttr) {
     ArrayRef<int64_t> layersPerStage = layersPerStageAttr.asArrayRef();
     if (static_cast<int64_t>(layersPerStage.size()) != pp ||
-        llvm::any_of(layersPerStage, [](int64_t n) { return n < 1; })) {
-      InFlightDiagnostic diag =
-          emitError() << "plan: layers_per_stage needs one count of at least "
-                         "1 per pp rank ("
-                      << pp << " here), got [";
-      llvm::interleaveComma(layersPerStage, diag);
-      return diag << "]";
-    }
+        llvm::any_of(layersPerStage, [](int64_t n) { return n < 1; }))
+      return badCounts("layers_per_stage", layersPerStage,
+                       "one count of at least 1 per pp rank (" + Twine(pp) +
+                           " here)");
   }
   if (recomputeLayersAttr) {
     ArrayRef<int64_t> recomputeLayers = recomputeLayersAttr.asArrayRef();
@@ -325,14 +329,10 @@ LogicalResult PlanAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       return emitError() << "plan: recompute_layers needs recompute";
     if ((recomputeLayers.size() != 1 &&
          static_cast<int64_t>(recomputeLayers.size()) != chunks) ||
-        llvm::any_of(recomputeLayers, [](int64_t n) { return n < 0; })) {
-      InFlightDiagnostic diag =
-          emitError() << "plan: recompute_layers needs one count of at least "
-                         "0, or one per stage ("
-                      << chunks << " here), got [";
-      llvm::interleaveComma(recomputeLayers, diag);
-      return diag << "]";
-    }
+        llvm::any_of(recomputeLayers, [](int64_t n) { return n < 0; }))
+      return badCounts("recompute_layers", recomputeLayers,
+                       "one count of at least 0, or one per stage (" +
+                           Twine(chunks) + " here)");
   }
   if (zeroStage > 0 && !dataParallel)
     return emitError() << "plan: ZeRO shards over a dp axis, which mesh \""

@@ -391,15 +391,17 @@ struct OptimizerPass
     int64_t zero = mesh ? getZeroStage(step->getParentOfType<ModuleOp>()) : 0;
     if (zero < 0 || zero > 3)
       return step.emitError("zero-stage must be 0 to 3, got ") << zero;
+    // The ZeRO axis's size: blocks may be split over it (ZeRO-2 and -3
+    // before the split) whatever this update's own stage.
     int64_t ranks = 1;
-    if (zero > 0)
+    if (mesh)
       if (auto meshOp =
               SymbolTable::lookupNearestSymbolFrom<MeshOp>(step, mesh))
         ranks = meshOp.getAxisSize(kZeroAxis).value_or(1);
     for (const Parameter &param : params) {
       UpdateLayout layout{param.block, param.type};
       auto type = cast<RankedTensorType>(param.type);
-      if (ranks > 1 && getSplitDim(param.block, kZeroAxis) < 0) {
+      if (zero > 0 && ranks > 1 && getSplitDim(param.block, kZeroAxis) < 0) {
         // The first dimension no other axis splits and the axis divides.
         for (int64_t dim = 0; dim < type.getRank(); ++dim) {
           if ((param.block && !param.block.getDimAxes(dim).empty()) ||

@@ -46,11 +46,14 @@ Attribute getLayer(Operation &op) {
   StringRef layerName = CleaveDialect::kLayerAttrName;
   if (Attribute layer = op.getAttr(layerName))
     return layer;
-  if (isa<ShardOp>(op))
-    for (Operation *user : op.getUsers())
-      if (Attribute layer = user->getAttr(layerName))
-        return layer;
-  return {};
+  if (!isa<ShardOp>(op))
+    return {};
+  Operation *first = nullptr;
+  for (Operation *user : op.getUsers())
+    if (user->hasAttr(layerName) && user->getBlock() == op.getBlock() &&
+        (!first || user->isBeforeInBlock(first)))
+      first = user;
+  return first ? first->getAttr(layerName) : Attribute();
 }
 
 /// One collective of a resharding.
