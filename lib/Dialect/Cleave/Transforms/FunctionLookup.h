@@ -58,16 +58,25 @@ inline Value lookupOutput(func::FuncOp function, OutputRole role) {
   return function.getBody().front().getTerminator()->getOperand(*index);
 }
 
-/// The gradient `function` returns for parameter `param`, or null.
-inline Value lookupGradient(func::FuncOp function, StringRef param) {
+/// The index of the gradient `function` returns for parameter `param`.
+inline std::optional<unsigned> findGradientResult(func::FuncOp function,
+                                                  StringRef param) {
   std::string name = getGradientName(param);
   for (unsigned i = 0; i < function.getNumResults(); ++i)
     if (auto output = function.getResultAttrOfType<StringAttr>(
             i, CleaveDialect::kOutputAttrName);
         output && output.getValue() == name &&
         hasOutputRole(function, i, OutputRole::Gradient))
-      return function.getBody().front().getTerminator()->getOperand(i);
-  return {};
+      return i;
+  return std::nullopt;
+}
+
+/// The gradient `function` returns for parameter `param`, or null.
+inline Value lookupGradient(func::FuncOp function, StringRef param) {
+  std::optional<unsigned> index = findGradientResult(function, param);
+  if (!index)
+    return {};
+  return function.getBody().front().getTerminator()->getOperand(*index);
 }
 
 /// Whether result `index` of `function` is a parameter's gradient.

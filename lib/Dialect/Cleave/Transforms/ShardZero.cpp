@@ -32,17 +32,6 @@ int64_t pickDim(func::FuncOp step, unsigned index, int64_t size) {
   return -1;
 }
 
-/// The result of `step` that is the gradient of `param`.
-std::optional<unsigned> findGradientResult(func::FuncOp step, StringRef param) {
-  std::string name = getGradientName(param);
-  for (unsigned i = 0; i < step.getNumResults(); ++i)
-    if (auto output = step.getResultAttrOfType<StringAttr>(
-            i, CleaveDialect::kOutputAttrName);
-        output && output.getValue() == name && isGradientResult(step, i))
-      return i;
-  return std::nullopt;
-}
-
 struct CleaveShardZeroPass
     : public cleave::impl::CleaveShardZeroBase<CleaveShardZeroPass> {
   using Base::Base;
