@@ -2,9 +2,7 @@
 # Runs on the GPU machine, inside a directory made by bench/gpu/bundle.sh.
 # Builds the CUDA runtime, its kernel tests, the kernel benchmark and the
 # emitted programs with nvcc, then, in this order:
-#  1. the runtime's kernel tests on the GPU, and again under
-#     compute-sanitizer (memcheck, and racecheck for the row kernels' shared
-#     memory) where the machine has it;
+#  1. the runtime's kernel tests on the GPU;
 #  2. gpt2-small training, f32 AdamW, batch 8 x 1024, 20 steps: tokens/s,
 #     step time and peak memory, a second run that must give the same bits,
 #     a profiled run (CLEAVE_PROFILE=1), and PyTorch's eager f32 GPT-2 from
@@ -12,11 +10,20 @@
 #  3. gpt2-small's forward at batch 8 x 1024 against its GEMMs alone, the
 #     small forward programs against the CPU's losses, and the tiny and mid
 #     training steps (one rank, NCCL at world size 1, two ranks over MPI);
-#  4. the memory-bound kernels against a device copy (f32, bf16).
+#  4. the memory-bound kernels against a device copy (f32, bf16);
+#  5. the kernel tests again under compute-sanitizer (memcheck, and racecheck
+#     for the row kernels' shared memory) where the machine has it: last,
+#     because they take longest.
 # Everything it prints also goes to out/results.txt.
 #
-#   ./run.sh [--build-only] [--arch native|90|80,90] [--train "tiny mid"]
-#            [--calibrate]
+#   ./run.sh [--build-only | --prebuilt] [--arch native|90|80,90]
+#            [--train "tiny mid"] [--limit SECONDS] [--calibrate]
+#
+# --prebuilt runs the programs an earlier --build-only left in out/ (on
+# another machine with the same CUDA major version: they find MPICH next to
+# them) if they start here, and builds them otherwise. --limit stops any one
+# measured command after SECONDS, so a slow stage cannot use up a
+# time-limited GPU lease; what it printed is kept.
 #
 # --calibrate also measures GEMMs by shape, memory and (with two or more
 # GPUs) NCCL collectives and merges them into the matching cluster file
@@ -25,10 +32,12 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 nvcc=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
-arch=native build_only=0 trained="tiny mid" calibrate=0
+arch=native build_only=0 prebuilt=0 trained="tiny mid" calibrate=0 limit=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --build-only) build_only=1; shift ;;
+    --prebuilt) prebuilt=1; shift ;;
+    --limit) limit=$2; shift 2 ;;
     --arch) arch=$2; shift 2 ;;
     --train) trained=$2; shift 2 ;;
     --calibrate) calibrate=1; shift ;;
@@ -61,7 +70,10 @@ if ls "$here"/wheels/mpich-*.whl > /dev/null 2>&1; then
     chmod +x "$mpi_root"/bin/*
   fi
   mpi_include=$mpi_root/include
-  mpi_libs=(-Xlinker "$mpi_root/lib/libmpi.so.12" -Xlinker -rpath -Xlinker "$mpi_root/lib"
+  # The programs live in $out, MPICH in $out/mpich: found relative to them,
+  # so out/ built on one machine runs on another.
+  mpi_libs=(-Xlinker "$mpi_root/lib/libmpi.so.12" -Xlinker -rpath -Xlinker '$ORIGIN/mpich/lib'
+            -Xlinker -rpath -Xlinker "$mpi_root/lib"
             -Xlinker -rpath-link -Xlinker "$mpi_root/lib/mpich")
   mpiexec=$mpi_root/bin/mpiexec
   export PATH=$mpi_root/bin:$PATH
@@ -81,50 +93,72 @@ nccl_lib=$(find "$nccl_root"/lib* -name 'libnccl.so*' 2> /dev/null | sort | head
 [[ -n $nccl_lib ]] || { echo "run.sh: no libnccl.so under $nccl_root" >&2; exit 1; }
 echo "run: MPI headers $mpi_include, mpiexec $mpiexec; NCCL $nccl_lib"
 
-flags=(-O2 -std=c++17 -I"$here/include" -I"$mpi_include" -I"$nccl_root/include")
-for source in Checkpoint Collectives ContextShared DataLoader DType Init Mesh \
-    MpiCommunicator PipelineExecutor Profiler Runner Safetensors Schedule Tokens \
-    Trace Trainer TrainingState; do
-  "$nvcc" "${flags[@]}" -x c++ -c "$here/src/$source.cpp" -o "$out/obj/$source.o" &
-done
-for source in ContextCuda GemmCuda NcclCommunicator; do
-  "$nvcc" "${flags[@]}" "${archflags[@]}" -c "$here/src/$source.cu" -o "$out/obj/$source.o" &
-done
-# The kernel families are C++ sources both backends compile.
-for family in "$here"/src/kernels/*.cpp; do
-  "$nvcc" "${flags[@]}" "${archflags[@]}" -x cu -c "$family" \
-    -o "$out/obj/kernels-$(basename "$family" .cpp).o" &
-done
-# GoogleTest and the kernel tests, host code only.
-mkdir -p "$out/gtest"
-gtest=(-I"$here/googletest/include" -I"$here/googletest")
-"$nvcc" -O2 -std=c++17 "${gtest[@]}" -x c++ -c "$here/googletest/src/gtest-all.cc" \
-  -o "$out/gtest/gtest-all.o" &
-"$nvcc" -O2 -std=c++17 "${gtest[@]}" -x c++ -c "$here/googletest/src/gtest_main.cc" \
-  -o "$out/gtest/gtest_main.o" &
-"$nvcc" "${flags[@]}" "${gtest[@]}" -x c++ -c "$here/tests/KernelShapesTest.cpp" \
-  -o "$out/gtest/KernelShapesTest.o" &
-"$nvcc" "${flags[@]}" -x c++ -c "$here/bench/bandwidth.cpp" -o "$out/gtest/bandwidth.o" &
-wait_all
-link=("$out"/obj/*.o -lcublasLt -lcublas -Xlinker "$nccl_lib" -Xlinker -rpath -Xlinker
-      "$(dirname "$nccl_lib")" "${mpi_libs[@]}")
-for program in "$here"/models/*.cu "$here"/train/*.cu; do
-  name=$(basename "$program" .cu)
-  "$nvcc" "${flags[@]}" "${archflags[@]}" "$program" "${link[@]}" -o "$out/$name" &
-done
-"$nvcc" "${archflags[@]}" "$out"/gtest/{KernelShapesTest,gtest-all,gtest_main}.o \
-  "${link[@]}" -lpthread -o "$out/kernel-tests" &
-"$nvcc" "${archflags[@]}" "$out/gtest/bandwidth.o" "${link[@]}" \
-  -o "$out/kernel-bandwidth" &
-"$nvcc" -O2 -std=c++17 "${archflags[@]}" -I"$mpi_include" -I"$nccl_root/include" \
-  "$here/calibrate/gpu.cu" -lcublas -Xlinker "$nccl_lib" -Xlinker -rpath \
-  -Xlinker "$(dirname "$nccl_lib")" "${mpi_libs[@]}" -o "$out/calibrate-gpu" &
-wait_all
-echo "run: built $(ls "$here"/models/*.cu "$here"/train/*.cu | wc -l) programs," \
-  "kernel-tests, kernel-bandwidth and calibrate-gpu"
+if [[ $prebuilt == 1 ]]; then
+  # Built elsewhere: find this machine's NCCL and CUDA libraries.
+  export LD_LIBRARY_PATH=$(dirname "$nccl_lib"):/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  if [[ -x $out/kernel-tests ]] && "$out/kernel-tests" --gtest_list_tests > /dev/null 2>&1; then
+    echo "run: using the programs built earlier in $out"
+  else
+    echo "run: the programs in $out do not start here; building them"
+    prebuilt=0
+  fi
+fi
+if [[ $prebuilt == 0 ]]; then
+  flags=(-O2 -std=c++17 -I"$here/include" -I"$mpi_include" -I"$nccl_root/include")
+  for source in Checkpoint Collectives ContextShared DataLoader DType Init Mesh \
+      MpiCommunicator PipelineExecutor Profiler Runner Safetensors Schedule Tokens \
+      Trace Trainer TrainingState; do
+    "$nvcc" "${flags[@]}" -x c++ -c "$here/src/$source.cpp" -o "$out/obj/$source.o" &
+  done
+  for source in ContextCuda GemmCuda NcclCommunicator; do
+    "$nvcc" "${flags[@]}" "${archflags[@]}" -c "$here/src/$source.cu" -o "$out/obj/$source.o" &
+  done
+  # The kernel families are C++ sources both backends compile.
+  for family in "$here"/src/kernels/*.cpp; do
+    "$nvcc" "${flags[@]}" "${archflags[@]}" -x cu -c "$family" \
+      -o "$out/obj/kernels-$(basename "$family" .cpp).o" &
+  done
+  # GoogleTest and the kernel tests, host code only.
+  mkdir -p "$out/gtest"
+  gtest=(-I"$here/googletest/include" -I"$here/googletest")
+  "$nvcc" -O2 -std=c++17 "${gtest[@]}" -x c++ -c "$here/googletest/src/gtest-all.cc" \
+    -o "$out/gtest/gtest-all.o" &
+  "$nvcc" -O2 -std=c++17 "${gtest[@]}" -x c++ -c "$here/googletest/src/gtest_main.cc" \
+    -o "$out/gtest/gtest_main.o" &
+  "$nvcc" "${flags[@]}" "${gtest[@]}" -x c++ -c "$here/tests/KernelShapesTest.cpp" \
+    -o "$out/gtest/KernelShapesTest.o" &
+  "$nvcc" "${flags[@]}" -x c++ -c "$here/bench/bandwidth.cpp" -o "$out/gtest/bandwidth.o" &
+  wait_all
+  link=("$out"/obj/*.o -lcublasLt -lcublas -Xlinker "$nccl_lib" -Xlinker -rpath -Xlinker
+        "$(dirname "$nccl_lib")" "${mpi_libs[@]}")
+  for program in "$here"/models/*.cu "$here"/train/*.cu; do
+    name=$(basename "$program" .cu)
+    "$nvcc" "${flags[@]}" "${archflags[@]}" "$program" "${link[@]}" -o "$out/$name" &
+  done
+  "$nvcc" "${archflags[@]}" "$out"/gtest/{KernelShapesTest,gtest-all,gtest_main}.o \
+    "${link[@]}" -lpthread -o "$out/kernel-tests" &
+  "$nvcc" "${archflags[@]}" "$out/gtest/bandwidth.o" "${link[@]}" \
+    -o "$out/kernel-bandwidth" &
+  "$nvcc" -O2 -std=c++17 "${archflags[@]}" -I"$mpi_include" -I"$nccl_root/include" \
+    "$here/calibrate/gpu.cu" -lcublas -Xlinker "$nccl_lib" -Xlinker -rpath \
+    -Xlinker "$(dirname "$nccl_lib")" "${mpi_libs[@]}" -o "$out/calibrate-gpu" &
+  wait_all
+  echo "run: built $(ls "$here"/models/*.cu "$here"/train/*.cu | wc -l) programs," \
+    "kernel-tests, kernel-bandwidth and calibrate-gpu"
+fi
 [[ $build_only == 1 ]] && exit 0
 
 exec > >(tee "$out/results.txt") 2>&1
+# Runs a measured command, stopped after --limit seconds if one was given.
+limited() {
+  if [[ $limit -gt 0 ]]; then
+    timeout --kill-after=10 "$limit" "$@"
+    local status=$?
+    [[ $status == 124 || $status == 137 ]] && echo "run: stopped after $limit s (--limit): $*"
+    return $status
+  fi
+  "$@"
+}
 date -u
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 cluster=
@@ -136,24 +170,13 @@ case $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1) in
 esac
 
 echo "== 1. kernel tests =="
-"$out/kernel-tests" --gtest_brief=1 || echo "run: KERNEL TESTS FAILED"
-if command -v compute-sanitizer > /dev/null; then
-  compute-sanitizer --tool memcheck --error-exitcode 1 "$out/kernel-tests" \
-    --gtest_brief=1 > "$out/memcheck.txt" 2>&1 &&
-    echo "run: memcheck clean" || { tail -30 "$out/memcheck.txt"; echo "run: MEMCHECK FAILED"; }
-  compute-sanitizer --tool racecheck --error-exitcode 1 "$out/kernel-tests" \
-    --gtest_brief=1 --gtest_filter='*/0.Softmax*:*/0.Norms*:*/0.CrossEntropyAnd*:*/0.Reductions*:*/0.Attention*' \
-    > "$out/racecheck.txt" 2>&1 &&
-    echo "run: racecheck clean" || { tail -30 "$out/racecheck.txt"; echo "run: RACECHECK FAILED"; }
-else
-  echo "run: no compute-sanitizer on this machine"
-fi
+limited "$out/kernel-tests" --gtest_brief=1 || echo "run: KERNEL TESTS FAILED"
 
 echo "== 2. gpt2-small training, f32 AdamW, batch 8 x 1024 =="
 data=$here/train/text.bin
-gpt2=("$out/gpt2-one" --data "$data" --lr 3e-4)
+gpt2=(limited "$out/gpt2-one" --data "$data" --lr 3e-4)
 # The initial parameters, as the checkpoint of step 0.
-"${gpt2[@]}" --steps 0 --out "$out/gpt2-init" > /dev/null
+"${gpt2[@]}" --steps 0 --out "$out/gpt2-init" > /dev/null || echo "run: GPT2 INIT FAILED"
 "${gpt2[@]}" --steps 20 --out "$out/gpt2-a" > "$out/gpt2-a.log" 2>&1 ||
   echo "run: GPT2 TRAINING FAILED"
 grep '^step' "$out/gpt2-a.log" || tail -5 "$out/gpt2-a.log"
@@ -174,15 +197,15 @@ rate = sum(float(r[9]) for r in steady) / len(steady)
 time = sum(float(r[11]) for r in steady) / len(steady)
 print(f"cleave: {rate:.0f} tokens/s, {time:.1f} ms per step (mean of steps 4..{len(rows)})")
 EOF
-env CLEAVE_PROFILE=1 ${cluster:+CLEAVE_PROFILE_CLUSTER=$here/clusters/$cluster.json} \
-  "${gpt2[@]}" --steps 4 --out "$out/gpt2-profile" 2>&1 | grep -v '^step' | head -60 || true
-python3 "$here/bench/torch_gpt2.py" --layers 12 --hidden 768 --heads 12 --seq 1024 \
+limited env CLEAVE_PROFILE=1 ${cluster:+CLEAVE_PROFILE_CLUSTER=$here/clusters/$cluster.json} \
+  "${gpt2[@]:1}" --steps 4 --out "$out/gpt2-profile" 2>&1 | grep -v '^step' | head -60 || true
+limited python3 "$here/bench/torch_gpt2.py" --layers 12 --hidden 768 --heads 12 --seq 1024 \
   --vocab 50257 --batch 8 --init "$out/gpt2-init" --data "$data" --steps 20 \
   --lr 3e-4 --device cuda --compare "$out/gpt2-a.log" || echo "run: PYTORCH RUN FAILED"
 
 echo "== 2b. gpt2-small training, bf16 AdamW, batch 8 x 1024, against torch.compile =="
 flops=$(cat "$here/train/gpt2.flops-per-step")
-"$out/gpt2-bf16" --data "$data" --lr 3e-4 --steps 20 --out "$out/gpt2-bf16" \
+limited "$out/gpt2-bf16" --data "$data" --lr 3e-4 --steps 20 --out "$out/gpt2-bf16" \
   > "$out/gpt2-bf16.log" 2>&1 || echo "run: GPT2 BF16 TRAINING FAILED"
 grep '^step' "$out/gpt2-bf16.log" || tail -5 "$out/gpt2-bf16.log"
 python3 - "$out/gpt2-bf16.log" "$flops" <<'EOF' || true
@@ -196,7 +219,7 @@ mfu = flops / (time / 1e3) / 989e12
 print(f"cleave bf16: {rate:.0f} tokens/s, {time:.1f} ms per step, MFU {100 * mfu:.1f}% "
       f"of 989 TFLOP/s (mean of steps 4..{len(rows)}; {flops:.3e} FLOPs per step)")
 EOF
-python3 "$here/bench/torch_gpt2.py" --layers 12 --hidden 768 --heads 12 --seq 1024 \
+limited python3 "$here/bench/torch_gpt2.py" --layers 12 --hidden 768 --heads 12 --seq 1024 \
   --vocab 50257 --batch 8 --init "$out/gpt2-init" --data "$data" --steps 20 \
   --lr 3e-4 --device cuda --bf16 --compile --flops-per-step "$flops" \
   --compare "$out/gpt2-bf16.log" || echo "run: PYTORCH BF16 RUN FAILED"
@@ -204,7 +227,7 @@ python3 "$here/bench/torch_gpt2.py" --layers 12 --hidden 768 --heads 12 --seq 10
 echo "== 3. forward programs and the tiny and mid steps =="
 for model in "$here"/models/*.cu; do
   name=$(basename "$model" .cu)
-  result=$("$out/$name" --init-seed 0 --inputs "$here/models/$name.inputs.safetensors" \
+  result=$(limited "$out/$name" --init-seed 0 --inputs "$here/models/$name.inputs.safetensors" \
     --repeat 10 --gemm-baseline 2>&1) || echo "run: $name FAILED"
   echo "$result" | sed "s/^/$name: /"
   [[ -f $here/models/$name.cpu-loss ]] || continue
@@ -223,7 +246,7 @@ train() {
     command=(env CLEAVE_COLLECTIVES="$collectives" CLEAVE_COLLECTIVE_TIMEOUT=120
              "$mpiexec" -n "$ranks" "${command[@]}")
   fi
-  "${command[@]}" > "$out/$name.log" 2>&1 || { cat "$out/$name.log"; return 1; }
+  limited "${command[@]}" > "$out/$name.log" 2>&1 || { cat "$out/$name.log"; return 1; }
   grep '^step' "$out/$name.log" | sed "s/^/$name ($collectives x$ranks): /"
 }
 for model in $trained; do
@@ -250,17 +273,30 @@ EOF
 done
 
 echo "== 4. memory-bound kernels =="
-"$out/kernel-bandwidth" --dtype f32
-"$out/kernel-bandwidth" --dtype bf16
+limited "$out/kernel-bandwidth" --dtype f32
+limited "$out/kernel-bandwidth" --dtype bf16
 
 if [[ $calibrate == 1 ]]; then
   echo "== calibration =="
   gpus=$( (nvidia-smi --list-gpus || true) | wc -l)
-  if "$mpiexec" -n "$gpus" "$out/calibrate-gpu" "$out/calibration.json" \
+  if limited "$mpiexec" -n "$gpus" "$out/calibrate-gpu" "$out/calibration.json" \
       | tee "$out/calibration.txt" && [[ -n $cluster ]]; then
     python3 "$here/calibrate/calibrate-gpu.py" "$here/clusters/$cluster.json" \
       "$out/calibration.json" -o "$out/$cluster.json" ||
       echo "run: merging the calibration failed"
   fi
 fi
+echo "== 5. kernel tests under compute-sanitizer =="
+if command -v compute-sanitizer > /dev/null; then
+  limited compute-sanitizer --tool memcheck --error-exitcode 1 "$out/kernel-tests" \
+    --gtest_brief=1 > "$out/memcheck.txt" 2>&1 &&
+    echo "run: memcheck clean" || { tail -30 "$out/memcheck.txt"; echo "run: MEMCHECK FAILED"; }
+  limited compute-sanitizer --tool racecheck --error-exitcode 1 "$out/kernel-tests" \
+    --gtest_brief=1 --gtest_filter='*/0.Softmax*:*/0.Norms*:*/0.CrossEntropyAnd*:*/0.Reductions*:*/0.Attention*' \
+    > "$out/racecheck.txt" 2>&1 &&
+    echo "run: racecheck clean" || { tail -30 "$out/racecheck.txt"; echo "run: RACECHECK FAILED"; }
+else
+  echo "run: no compute-sanitizer on this machine"
+fi
+
 date -u
