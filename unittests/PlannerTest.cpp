@@ -283,10 +283,12 @@ TEST(PlannerTest, ZeroInsidePipelineStages) {
                                        : "dp reduce-scatter of gradients";
     ASSERT_NE(std::find(names.begin(), names.end(), gradients), names.end());
     for (const CollectiveCost &collective : cost->collectives) {
-      if (collective.name == gradients)
+      if (collective.name == gradients) {
         EXPECT_DOUBLE_EQ(collective.count, 4.0);
-      if (collective.name == "dp all-gather of weights")
+      }
+      if (collective.name == "dp all-gather of weights") {
         EXPECT_DOUBLE_EQ(collective.count, stage == 3 ? 8.0 : 1.0);
+      }
     }
   }
 }
@@ -326,6 +328,96 @@ TEST(PlannerTest, SequenceParallelismSplitsTheResidualStream) {
   EXPECT_FALSE(evaluatePlan(model, cluster, options, plan, why));
   EXPECT_NE(why.find("sequence parallelism splits the 127-token sequence"),
             std::string::npos);
+}
+
+TEST(PlannerTest, TensorParallelismIsPricedAsTheSearchedSplit) {
+  ModelProfile model = makeModel();
+  Cluster cluster = makeCluster();
+  PlannerOptions options;
+  options.devices = 2;
+  options.precision = "f32";
+  options.unpaddedVocabulary = true;
+  Plan plan;
+  plan.tp = 2;
+  plan.microBatchSize = 8;
+  plan.microBatches = 2;
+  plan.pp = 1;
+  std::string why;
+  std::optional<PlanCost> megatron =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(megatron) << why;
+
+  // A split that keeps every block whole: each device computes all of it,
+  // keeps all of its parameters and activations, and sends nothing.
+  SearchedSplit whole;
+  model.searchedSplits[2] = whole;
+  std::optional<PlanCost> kept =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(kept) << why;
+  Plan single;
+  single.microBatchSize = 8;
+  single.microBatches = 2;
+  single.pp = 1;
+  options.devices = 1;
+  std::optional<PlanCost> one =
+      evaluatePlan(model, cluster, options, single, why);
+  ASSERT_TRUE(one) << why;
+  EXPECT_DOUBLE_EQ(kept->compute, one->compute);
+  EXPECT_DOUBLE_EQ(kept->weightsMemory, one->weightsMemory);
+  EXPECT_DOUBLE_EQ(kept->activationMemory, one->activationMemory);
+  EXPECT_DOUBLE_EQ(kept->communicatedBytes, 0.0);
+  EXPECT_DOUBLE_EQ(kept->tensorParallel, 0.0);
+  options.devices = 2;
+
+  // A split of half of everything with one all-reduce of an activation
+  // (1 MB at the IR's 16 samples) and one all-gather of a weight (1 MB)
+  // per block: per micro-batch of 8 samples, half the activation's bytes
+  // and all of the weight's, as each device sends them.
+  SearchedSplit half;
+  half.block.matmulShare = half.block.memoryShare = 0.5;
+  half.block.activationShare = half.block.parameterShare = 0.5;
+  SplitCollectiveCost reduce;
+  reduce.tensorBytes = 1e6;
+  reduce.communicatedBytes = 1e6; // 2 (n - 1) / n of it, n = 2
+  reduce.scalesWithBatch = true;
+  reduce.forward = true;
+  SplitCollectiveCost gather;
+  gather.kind = SplitCollectiveCost::Kind::AllGather;
+  gather.tensorBytes = 1e6;
+  gather.communicatedBytes = 0.5e6;
+  half.block.collectives = {reduce, gather};
+  model.searchedSplits[2] = half;
+  std::optional<PlanCost> searched =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(searched) << why;
+  EXPECT_DOUBLE_EQ(searched->compute, megatron->compute);
+  EXPECT_DOUBLE_EQ(searched->weightsMemory, megatron->weightsMemory);
+  // 2 micro-batches x 8 blocks x (0.5 MB + 0.5 MB).
+  EXPECT_DOUBLE_EQ(searched->communicatedBytes, 2 * 8 * (0.5e6 + 0.5e6));
+  double perMicro = 8 * (getAllReduceTime(0.5e6, 2, cluster.intraNode) +
+                         getAllGatherTime(1e6, 2, cluster.intraNode));
+  EXPECT_DOUBLE_EQ(searched->tensorParallel, 2 * perMicro);
+  ASSERT_FALSE(searched->collectives.empty());
+  EXPECT_EQ(searched->collectives.front().name,
+            "tp collectives of the searched split");
+  EXPECT_DOUBLE_EQ(searched->collectives.front().count, 2 * 8 * 2);
+
+  // A recomputed block runs its forward's collectives again.
+  plan.recompute = true;
+  std::optional<PlanCost> recomputed =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(recomputed) << why;
+  EXPECT_DOUBLE_EQ(recomputed->communicatedBytes,
+                   searched->communicatedBytes + 2 * 8 * 0.5e6);
+
+  // Sequence parallelism builds Megatron-LM's split, priced as such.
+  plan.recompute = false;
+  plan.sequenceParallel = true;
+  model.block.replicatedActivationBytes = 0.0;
+  std::optional<PlanCost> sequence =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(sequence) << why;
+  EXPECT_DOUBLE_EQ(sequence->communicatedBytes, megatron->communicatedBytes);
 }
 
 TEST(PlannerTest, TensorParallelismPadsTheVocabulary) {

@@ -1,6 +1,6 @@
 //===- ShardingSupportTest.cpp - Factor axes from and to shardings --------===//
 
-#include "ShardingSupport.h"
+#include "cleave/Analysis/ShardingSupport.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"

@@ -1,6 +1,6 @@
 //===- ShardingSupport.cpp - Shardings as lists, factor axes --------------===//
 
-#include "ShardingSupport.h"
+#include "cleave/Analysis/ShardingSupport.h"
 
 using namespace mlir;
 using namespace mlir::cleave;

@@ -4,6 +4,7 @@
 
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
+#include "cleave/Dialect/Cleave/Transforms/SearchedSplits.h"
 #include "cleave/Driver/Driver.h"
 #include "cleave/Driver/PlanReport.h"
 #include "cleave/Pipeline/Schedule.h"
@@ -65,7 +66,13 @@ FailureOr<Planned> mlir::cleave::driver::planModel(MLIRContext &context,
   }
 
   FailureOr<planner::ModelProfile> model = planner::profileModel(forward);
-  if (failed(model))
+  if (failed(model) ||
+      failed(addSearchedSplits(
+          forward, *cluster,
+          getPlannedTpSizes(*model, request.devices,
+                            options.mesh ? std::optional(options.mesh->tp)
+                                         : std::nullopt),
+          *model)))
     return failure();
   FailureOr<planner::SearchResult> result =
       planner::searchPlans(*model, *cluster, options, message);

@@ -263,12 +263,32 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
 
   double rate = *peak * cluster.gemmEfficiency;
   double tp = static_cast<double>(plan.tp);
+  // Unless the plan is sequence parallel (which builds Megatron-LM's split),
+  // the compiler builds the tensor-sharding search's split: price what it
+  // leaves each device and the collectives it needs. Without the search's
+  // answer for this tp, Megatron-LM's split.
+  const SearchedSplit *searched = nullptr;
+  if (plan.tp > 1 && !plan.sequenceParallel)
+    if (auto it = model.searchedSplits.find(plan.tp);
+        it != model.searchedSplits.end())
+      searched = &it->second;
+  // The searched form of a part, or null where Megatron's split applies.
+  auto getSearched = [&](const PartCost &part) -> const SearchedPart * {
+    if (!searched)
+      return nullptr;
+    if (&part == &embed)
+      return &searched->embed;
+    return &part == &head ? &searched->head : &searched->block;
+  };
   // GEMMs at the efficiency of their shape, split as Megatron splits them:
   // a batched product by heads, a projection along the larger of n
   // (column) and k (row). The shapes weigh the rate; the FLOPs are the cost
   // interface's (a causal attention's half of its products included).
   auto gemmTime = [&](const PartCost &part) {
-    double flops = b * part.matmulFlops / tp;
+    const SearchedPart *split = getSearched(part);
+    // How many ways the part's products are split.
+    double ways = split ? 1.0 / std::max(split->matmulShare, 1.0 / tp) : tp;
+    double flops = b * part.matmulFlops / ways;
     if (part.gemms.empty())
       return flops / rate;
     double seconds = 0.0, shapeFlops = 0.0;
@@ -276,11 +296,11 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
       double m = gemm.m, n = gemm.n, k = gemm.k;
       double products = gemm.products;
       (gemm.rowsGrowWithBatch ? m : products) *= b;
-      if (plan.tp > 1) {
+      if (ways > 1.0) {
         if (!gemm.rowsGrowWithBatch && gemm.products % plan.tp == 0)
-          products /= tp;
+          products /= ways;
         else
-          (n >= k ? n : k) /= tp;
+          (n >= k ? n : k) /= ways;
       }
       shapeFlops += 2.0 * m * n * k * products;
       seconds += 2.0 * m * n * k * products /
@@ -291,6 +311,8 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   auto forwardTime = [&](const PartCost &part) {
     double split = part.memoryBytes - part.replicatedMemoryBytes;
     double bytes = split / tp + part.replicatedMemoryBytes;
+    if (const SearchedPart *searchedPart = getSearched(part))
+      bytes = part.memoryBytes * searchedPart->memoryShare;
     return (gemmTime(part) +
             b * bytes * byteScale / cluster.memoryBandwidth) /
            cluster.computeEfficiency;
@@ -319,18 +341,80 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
     return (count - recomputed) * blockPasses + recomputed * recomputePasses +
            (rank == 0 ? embedTime : 0.0) + (rank == p - 1 ? headTime : 0.0);
   };
-  auto stageTpAllReduces = [&](int64_t count, int64_t recomputed) {
-    return 4.0 * count + 2.0 * recomputed + 2.0;
+  // Tensor parallelism's collectives per micro-batch on a stage. Unless
+  // the plan is sequence parallel (which builds Megatron-LM's split), the
+  // compiler builds the search's split: its collectives, activations scaled
+  // to the micro-batch and precision. Without the search's answer for this
+  // tp, Megatron-LM's: two all-reduces of the residual stream per block in
+  // the forward and two in the backward, a recomputed block's forward two
+  // more, and two for the embedding and the head.
+  struct TpTraffic {
+    /// Collectives, their seconds, the tensors they move and the bytes
+    /// each device sends for them.
+    double collectives = 0.0, seconds = 0.0, tensorBytes = 0.0, bytes = 0.0;
   };
-  auto stageTp = [&](int64_t count, int64_t recomputed) {
-    return stageTpAllReduces(count, recomputed) * tpAllReduce;
+  auto addCollectives = [&](TpTraffic &traffic,
+                            const std::vector<SplitCollectiveCost> &part,
+                            double repeats, bool forwardOnly) {
+    for (const SplitCollectiveCost &collective : part) {
+      if (forwardOnly && !collective.forward)
+        continue;
+      double scale = byteScale * (collective.scalesWithBatch
+                                      ? static_cast<double>(b) / model.batch
+                                      : 1.0);
+      double tensor = collective.tensorBytes * scale;
+      double seconds = 0.0;
+      switch (collective.kind) {
+      case SplitCollectiveCost::Kind::AllReduce:
+        seconds = getAllReduceTime(tensor, plan.tp, tpLink);
+        break;
+      case SplitCollectiveCost::Kind::ReduceScatter:
+      case SplitCollectiveCost::Kind::AllGather:
+        seconds = getAllGatherTime(tensor, plan.tp, tpLink);
+        break;
+      case SplitCollectiveCost::Kind::AllToAll:
+        seconds = getAllGatherTime(tensor / tp, plan.tp, tpLink);
+        break;
+      }
+      double times = repeats * collective.times;
+      traffic.collectives += times;
+      traffic.seconds += times * seconds;
+      traffic.tensorBytes += times * tensor;
+      traffic.bytes += times * collective.communicatedBytes * scale;
+    }
+  };
+  auto stageTpTraffic = [&](int64_t rank, int64_t count, int64_t recomputed) {
+    TpTraffic traffic;
+    if (plan.tp <= 1)
+      return traffic;
+    if (!searched) {
+      traffic.collectives = 4.0 * count + 2.0 * recomputed + 2.0;
+      traffic.seconds = traffic.collectives * tpAllReduce;
+      traffic.bytes = traffic.collectives * 2.0 * (tp - 1) / tp * activation;
+      return traffic;
+    }
+    addCollectives(traffic, searched->block.collectives, count, false);
+    addCollectives(traffic, searched->block.collectives, recomputed, true);
+    if (rank == 0)
+      addCollectives(traffic, searched->embed.collectives, 1.0, false);
+    if (rank == p - 1)
+      addCollectives(traffic, searched->head.collectives, 1.0, false);
+    return traffic;
+  };
+  auto stageTp = [&](int64_t rank, int64_t count, int64_t recomputed) {
+    return stageTpTraffic(rank, count, recomputed).seconds;
+  };
+  // The share of a part's parameters one device keeps under the split.
+  auto parameterShare = [&](const PartCost &part) {
+    const SearchedPart *split = getSearched(part);
+    return split ? split->parameterShare : 1.0 / tp;
   };
   auto stageParams = [&](int64_t rank, int64_t count) {
-    return (count * block.params + (rank == 0 ? embed.params : 0.0) +
-            (rank == p - 1 ? head.params : 0.0) +
-            (rank == p - 1 && model.tiedEmbedding && p > 1 ? embed.params
-                                                           : 0.0)) /
-           tp;
+    double embedParams = embed.params * parameterShare(embed);
+    return count * block.params * parameterShare(block) +
+           (rank == 0 ? embedParams : 0.0) +
+           (rank == p - 1 ? head.params * parameterShare(head) : 0.0) +
+           (rank == p - 1 && model.tiedEmbedding && p > 1 ? embedParams : 0.0);
   };
   struct StageMemory {
     double weights, gradients, optimizer, activations;
@@ -349,8 +433,10 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
     double streamSplit = plan.sequenceParallel ? tp : 1.0;
     double perBlock =
         b * byteScale *
-        ((block.activationBytes - block.replicatedActivationBytes) / tp +
-         block.replicatedActivationBytes / streamSplit);
+        (searched
+             ? block.activationBytes * searched->block.activationShare
+             : (block.activationBytes - block.replicatedActivationBytes) / tp +
+                   block.replicatedActivationBytes / streamSplit);
     double stageActivations = recomputed * activation / streamSplit +
                               (recomputed > 0 ? perBlock : 0.0) +
                               (count - recomputed) * perBlock;
@@ -359,11 +445,16 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
                    : stageActivations / static_cast<double>(count);
     // Chunks in flight hold their blocks' activations; the embedding's or
     // head's belong to one chunk in v (the first or the last).
-    double extra = (rank == 0 ? embed.activationBytes : 0.0) +
-                   (rank == p - 1 ? head.activationBytes : 0.0);
+    auto activationShare = [&](const PartCost &part) {
+      const SearchedPart *split = getSearched(part);
+      return split ? split->activationShare : 1.0 / tp;
+    };
+    double extra =
+        (rank == 0 ? embed.activationBytes * activationShare(embed) : 0.0) +
+        (rank == p - 1 ? head.activationBytes * activationShare(head) : 0.0);
     double inFlight = static_cast<double>(getInFlight(plan, rank));
     memory.activations = inFlight * chunkActivations +
-                         std::ceil(inFlight / v) * extra * b * byteScale / tp;
+                         std::ceil(inFlight / v) * extra * b * byteScale;
     return memory;
   };
   double limit = options.memoryLimit > 0 ? options.memoryLimit
@@ -403,7 +494,7 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
           [&](int64_t rank, int64_t count) {
             int64_t recomputed = getRecomputed(rank, count);
             return stageCompute(rank, count, recomputed) +
-                   stageTp(count, recomputed);
+                   stageTp(rank, count, recomputed);
           },
           [&](int64_t rank, int64_t count) {
             return fitsLimit(
@@ -424,7 +515,7 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
     cost.recomputeLayers = recomputed;
   auto stageTime = [&](int64_t rank) {
     return stageCompute(rank, blocks[rank], recomputed[rank]) +
-           stageTp(blocks[rank], recomputed[rank]);
+           stageTp(rank, blocks[rank], recomputed[rank]);
   };
   auto memoryOf = [&](int64_t rank) {
     return stageMemory(rank, blocks[rank], recomputed[rank]);
@@ -437,13 +528,13 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
       slowest = rank;
     if (memoryOf(rank).total() > memoryOf(fullest).total())
       fullest = rank;
-    if (stageTpAllReduces(blocks[rank], recomputed[rank]) >
-        stageTpAllReduces(blocks[busiest], recomputed[busiest]))
+    if (stageTpTraffic(rank, blocks[rank], recomputed[rank]).bytes >
+        stageTpTraffic(busiest, blocks[busiest], recomputed[busiest]).bytes)
       busiest = rank;
   }
   double computePerMicro =
       stageCompute(slowest, blocks[slowest], recomputed[slowest]);
-  double tpPerMicro = stageTp(blocks[slowest], recomputed[slowest]);
+  double tpPerMicro = stageTp(slowest, blocks[slowest], recomputed[slowest]);
   // Stages pass the residual stream, split on the sequence when the plan
   // is sequence parallel.
   double boundary = plan.sequenceParallel
@@ -479,15 +570,20 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
     if (count > 0 && seconds > 0)
       cost.collectives.push_back({name.str(), count, bytes, seconds});
   };
-  double tpAllReduces =
-      m * stageTpAllReduces(blocks[busiest], recomputed[busiest]);
+  TpTraffic tpTraffic =
+      stageTpTraffic(busiest, blocks[busiest], recomputed[busiest]);
   // Sequence parallelism makes each all-reduce a reduce-scatter and an
   // all-gather: the same bytes and time on a ring.
-  if (plan.tp > 1)
+  if (searched)
+    addCollective("tp collectives of the searched split",
+                  m * tpTraffic.collectives,
+                  tpTraffic.tensorBytes / std::max(1.0, tpTraffic.collectives),
+                  cost.tensorParallel);
+  else if (plan.tp > 1)
     addCollective(plan.sequenceParallel
                       ? "tp reduce-scatter and all-gather of activations"
                       : "tp all-reduce of activations",
-                  tpAllReduces, activation, cost.tensorParallel);
+                  m * tpTraffic.collectives, activation, cost.tensorParallel);
   if (p > 1)
     addCollective("pp send of activations and their gradients", m * 2.0 * v,
                   boundary, cost.pipelineTransfers);
@@ -519,7 +615,7 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
                   scatter);
     addCollective("dp all-gather of weights", gathers, weightTensor, gather);
   }
-  double table = embed.params / tp;
+  double table = embed.params * parameterShare(embed);
   if (model.tiedEmbedding && p > 1) {
     double exchange = getSendTime(table * gradientBytes, ppLink) +
                       getSendTime(table * weightBytes, ppLink);
@@ -568,8 +664,7 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   // Ring collectives send (n - 1) / n of the buffer per step, twice for an
   // all-reduce; point-to-point sends the whole buffer.
   cost.communicatedBytes =
-      tpAllReduces * 2.0 * (tp - 1) / tp * activation +
-      gatherUnits * (dp - 1) / dp * gradientTensor +
+      m * tpTraffic.bytes + gatherUnits * (dp - 1) / dp * gradientTensor +
       (p > 1 ? m * 2.0 * v * boundary : 0.0) +
       (model.tiedEmbedding && p > 1 ? table * (gradientBytes + weightBytes)
                                     : 0.0);

@@ -8,8 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef CLEAVE_LIB_DIALECT_CLEAVE_TRANSFORMS_SHARDINGSUPPORT_H
-#define CLEAVE_LIB_DIALECT_CLEAVE_TRANSFORMS_SHARDINGSUPPORT_H
+#ifndef CLEAVE_ANALYSIS_SHARDINGSUPPORT_H
+#define CLEAVE_ANALYSIS_SHARDINGSUPPORT_H
 
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 
@@ -102,4 +102,4 @@ RankedTensorType getLocalType(RankedTensorType type,
 
 } // namespace mlir::cleave::sharding
 
-#endif // CLEAVE_LIB_DIALECT_CLEAVE_TRANSFORMS_SHARDINGSUPPORT_H
+#endif // CLEAVE_ANALYSIS_SHARDINGSUPPORT_H

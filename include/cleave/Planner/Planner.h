@@ -25,6 +25,7 @@
 #include "mlir/Support/LLVM.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -134,12 +135,46 @@ struct PartCost {
   std::vector<GemmShape> gemms;
 };
 
+/// One collective of a tensor-parallel split the compiler builds, run once
+/// per micro-batch, at the IR's batch and precision.
+struct SplitCollectiveCost {
+  enum class Kind { AllReduce, ReduceScatter, AllGather, AllToAll };
+  Kind kind = Kind::AllReduce;
+  /// The whole tensor it moves, and the bytes each device sends for it.
+  double tensorBytes = 0.0, communicatedBytes = 0.0;
+  /// An activation's: it grows with the micro-batch.
+  bool scalesWithBatch = false;
+  /// The forward's: a recomputed block runs it again.
+  bool forward = false;
+  /// How many times per part it runs (a block's, averaged over blocks of
+  /// several groups).
+  double times = 1.0;
+};
+
+/// One part (the embedding, a block, the head) under the split
+/// cleave-search-tensor-sharding chooses: its collectives, and the share of
+/// each of its costs one device keeps (1: whole; 1 / tp: split).
+struct SearchedPart {
+  std::vector<SplitCollectiveCost> collectives;
+  double matmulShare = 1.0, memoryShare = 1.0, activationShare = 1.0,
+         parameterShare = 1.0;
+};
+
+/// The searched split at one tp size.
+struct SearchedSplit {
+  SearchedPart embed, block, head;
+};
+
 struct ModelProfile {
   int64_t batch = 0, seq = 0, hidden = 0, heads = 0, vocab = 0, layers = 0;
   /// The IR's float element size in bytes.
   int64_t elementBytes = 4;
   bool tiedEmbedding = false;
   PartCost embed, block, head;
+  /// The searched tensor-parallel splits by tp size, for the plans that
+  /// build them (not sequence parallel ones, which build Megatron-LM's).
+  /// A tp size missing here is priced as Megatron-LM's split.
+  std::map<int64_t, SearchedSplit> searchedSplits;
 
   double getForwardMatmulFlops(int64_t samples) const {
     return samples *

@@ -2,6 +2,7 @@
 
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
+#include "cleave/Dialect/Cleave/Transforms/SearchedSplits.h"
 #include "cleave/Planner/Planner.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -68,8 +69,17 @@ struct AutoParallelPass
       options.zeroStage = zeroStage;
     FailureOr<planner::SearchResult> result = failure();
     if (succeeded(planner::setPlannerChoices(options, *loaded, mesh, schedule,
-                                             error)))
+                                             error))) {
+      // Tensor parallelism priced as the split the compiler will build.
+      if (failed(addSearchedSplits(
+              forward, *loaded,
+              getPlannedTpSizes(*model, devices,
+                                options.mesh ? std::optional(options.mesh->tp)
+                                             : std::nullopt),
+              *model)))
+        return signalPassFailure();
       result = planner::searchPlans(*model, *loaded, options, error);
+    }
     if (failed(result)) {
       module.emitError(error);
       return signalPassFailure();

@@ -1,5 +1,7 @@
 //===- Autodiff.cpp - Reverse-mode differentiation of a forward function --===//
 
+#include "cleave/Dialect/Cleave/Transforms/Autodiff.h"
+
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
 
@@ -86,93 +88,96 @@ private:
   DenseMap<Value, Value> grads;
 };
 
+/// Appends the backward to `step` (a copy of the forward) and returns the
+/// loss and every parameter's gradient.
+LogicalResult buildStep(func::FuncOp step) {
+  Block &body = step.getBody().front();
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+  Value loss = ret.getOperand(0);
+  SmallVector<Operation *> forwardOps;
+  for (Operation &op : body.without_terminator())
+    forwardOps.push_back(&op);
+
+  GradientBuilder gradients(ret);
+  OpBuilder &builder = gradients.getBuilder();
+  Location loc = ret.getLoc();
+  if (Operation *lossOp = loss.getDefiningOp())
+    gradients.setLayer(lossOp->getAttr(CleaveDialect::kLayerAttrName));
+  Value seed = FillOp::create(builder, loc, loss.getType(),
+                              builder.getF64FloatAttr(1.0));
+  if (failed(gradients.accumulate(loss, seed, ret)))
+    return failure();
+  for (Operation *op : llvm::reverse(forwardOps))
+    if (failed(gradients.differentiate(op)))
+      return failure();
+
+  SmallVector<Value> results = {loss};
+  auto outputAttrs = [&](StringRef name, OutputRole role) {
+    return builder.getDictionaryAttr(
+        {builder.getNamedAttr(CleaveDialect::kOutputAttrName,
+                              builder.getStringAttr(name)),
+         builder.getNamedAttr(
+             CleaveDialect::kOutputRoleAttrName,
+             OutputRoleAttr::get(builder.getContext(), role))});
+  };
+  SmallVector<Attribute> resultAttrs = {
+      outputAttrs(stringifyOutputRole(OutputRole::Loss), OutputRole::Loss)};
+  for (BlockArgument arg : step.getArguments()) {
+    auto name = step.getArgAttrOfType<StringAttr>(
+        arg.getArgNumber(), CleaveDialect::kParamAttrName);
+    if (!name)
+      continue;
+    Value grad = gradients.lookup(arg);
+    if (!grad)
+      grad = FillOp::create(builder, loc, arg.getType(),
+                            builder.getF64FloatAttr(0.0));
+    results.push_back(grad);
+    resultAttrs.push_back(
+        outputAttrs(getGradientName(name.getValue()), OutputRole::Gradient));
+  }
+  builder.setInsertionPoint(ret);
+  func::ReturnOp::create(builder, loc, results);
+  ret.erase();
+  step.setType(builder.getFunctionType(step.getArgumentTypes(),
+                                       ValueRange(results).getTypes()));
+  step.setAllResultAttrs(resultAttrs);
+  return success();
+}
+
 struct AutodiffPass
     : public mlir::cleave::impl::CleaveAutodiffBase<AutodiffPass> {
   using Base::Base;
 
   void runOnOperation() override {
-    ModuleOp module = getOperation();
     func::FuncOp forward = lookupFunctionWithBody(
-        module, function, {FunctionRole::Forward}, "to differentiate");
-    if (!forward)
+        getOperation(), function, {FunctionRole::Forward}, "to differentiate");
+    if (!forward || failed(createTrainingStep(forward, stepName)))
       return signalPassFailure();
-    if (module.lookupSymbol(stepName)) {
-      forward.emitError("cannot create '")
-          << stepName << "': the module already has that symbol";
-      return signalPassFailure();
-    }
-    auto lossType = forward.getNumResults() == 1
-                        ? dyn_cast<RankedTensorType>(forward.getResultTypes()[0])
-                        : RankedTensorType();
-    if (!lossType || lossType.getRank() != 0 ||
-        !isa<FloatType>(lossType.getElementType()) ||
-        !forward.getBody().hasOneBlock()) {
-      forward.emitError("can only differentiate a single-block function "
-                        "returning one scalar float loss");
-      return signalPassFailure();
-    }
-
-    func::FuncOp step = forward.clone();
-    step.setSymName(stepName);
-    setFunctionRole(step, FunctionRole::Step);
-    module.insert(std::next(Block::iterator(forward)), step);
-    if (failed(buildStep(step)))
-      return signalPassFailure();
-  }
-
-  LogicalResult buildStep(func::FuncOp step) {
-    Block &body = step.getBody().front();
-    auto ret = cast<func::ReturnOp>(body.getTerminator());
-    Value loss = ret.getOperand(0);
-    SmallVector<Operation *> forwardOps;
-    for (Operation &op : body.without_terminator())
-      forwardOps.push_back(&op);
-
-    GradientBuilder gradients(ret);
-    OpBuilder &builder = gradients.getBuilder();
-    Location loc = ret.getLoc();
-    if (Operation *lossOp = loss.getDefiningOp())
-      gradients.setLayer(lossOp->getAttr(CleaveDialect::kLayerAttrName));
-    Value seed = FillOp::create(builder, loc, loss.getType(),
-                                builder.getF64FloatAttr(1.0));
-    if (failed(gradients.accumulate(loss, seed, ret)))
-      return failure();
-    for (Operation *op : llvm::reverse(forwardOps))
-      if (failed(gradients.differentiate(op)))
-        return failure();
-
-    SmallVector<Value> results = {loss};
-    auto outputAttrs = [&](StringRef name, OutputRole role) {
-      return builder.getDictionaryAttr(
-          {builder.getNamedAttr(CleaveDialect::kOutputAttrName,
-                                builder.getStringAttr(name)),
-           builder.getNamedAttr(
-               CleaveDialect::kOutputRoleAttrName,
-               OutputRoleAttr::get(builder.getContext(), role))});
-    };
-    SmallVector<Attribute> resultAttrs = {
-        outputAttrs(stringifyOutputRole(OutputRole::Loss), OutputRole::Loss)};
-    for (BlockArgument arg : step.getArguments()) {
-      auto name = step.getArgAttrOfType<StringAttr>(
-          arg.getArgNumber(), CleaveDialect::kParamAttrName);
-      if (!name)
-        continue;
-      Value grad = gradients.lookup(arg);
-      if (!grad)
-        grad = FillOp::create(builder, loc, arg.getType(),
-                              builder.getF64FloatAttr(0.0));
-      results.push_back(grad);
-      resultAttrs.push_back(
-          outputAttrs(getGradientName(name.getValue()), OutputRole::Gradient));
-    }
-    builder.setInsertionPoint(ret);
-    func::ReturnOp::create(builder, loc, results);
-    ret.erase();
-    step.setType(builder.getFunctionType(step.getArgumentTypes(),
-                                         ValueRange(results).getTypes()));
-    step.setAllResultAttrs(resultAttrs);
-    return success();
   }
 };
 
 } // namespace
+
+FailureOr<func::FuncOp> mlir::cleave::createTrainingStep(func::FuncOp forward,
+                                                         StringRef stepName) {
+  auto module = forward->getParentOfType<ModuleOp>();
+  if (module.lookupSymbol(stepName))
+    return forward.emitError("cannot create '")
+           << stepName << "': the module already has that symbol";
+  auto lossType = forward.getNumResults() == 1
+                      ? dyn_cast<RankedTensorType>(forward.getResultTypes()[0])
+                      : RankedTensorType();
+  if (!lossType || lossType.getRank() != 0 ||
+      !isa<FloatType>(lossType.getElementType()) ||
+      !forward.getBody().hasOneBlock())
+    return forward.emitError("can only differentiate a single-block function "
+                             "returning one scalar float loss");
+
+  func::FuncOp step = forward.clone();
+  step.setSymName(stepName);
+  setFunctionRole(step, FunctionRole::Step);
+  module.insert(std::next(Block::iterator(forward)), step);
+  if (failed(buildStep(step)))
+    return failure();
+  return step;
+}

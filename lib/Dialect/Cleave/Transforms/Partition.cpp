@@ -13,7 +13,7 @@
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
 
-#include "ShardingSupport.h"
+#include "cleave/Analysis/ShardingSupport.h"
 
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 

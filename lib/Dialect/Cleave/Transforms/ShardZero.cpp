@@ -4,7 +4,7 @@
 
 #include "FunctionLookup.h"
 #include "ShardingStrategy.h"
-#include "ShardingSupport.h"
+#include "cleave/Analysis/ShardingSupport.h"
 
 namespace mlir::cleave {
 #define GEN_PASS_DEF_CLEAVESHARDZERO

@@ -1,0 +1,126 @@
+//===- SearchedSplits.cpp - The planner's price of the searched split -----===//
+//
+// The planner prices a plan's tensor parallelism with the collectives of
+// the split the compiler will build. For every plan but a sequence-parallel
+// one that is the tensor-sharding search's split of the training step, so
+// the step is built here, on a copy of the model, and searched at each tp
+// size the planner considers.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cleave/Dialect/Cleave/Transforms/SearchedSplits.h"
+
+#include "cleave/Analysis/TensorSplitSearch.h"
+#include "cleave/Dialect/Cleave/Transforms/Autodiff.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringSwitch.h"
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+SmallVector<int64_t>
+mlir::cleave::getPlannedTpSizes(const planner::ModelProfile &model,
+                                int64_t devices, std::optional<int64_t> fixed) {
+  SmallVector<int64_t> sizes;
+  if (fixed) {
+    if (*fixed > 1)
+      sizes.push_back(*fixed);
+    return sizes;
+  }
+  for (int64_t tp = 2; tp <= model.heads; ++tp)
+    if (model.heads % tp == 0 && devices % tp == 0)
+      sizes.push_back(tp);
+  return sizes;
+}
+
+/// A part's groups (blocks may form several), each with its weight: how
+/// many of the part's layers it stands for.
+static planner::SearchedPart
+getSearchedPart(ArrayRef<std::pair<const LayerGroupSplit *, double>> groups) {
+  using Kind = planner::SplitCollectiveCost::Kind;
+  planner::SearchedPart part;
+  double whole[4] = {}, device[4] = {};
+  for (auto [group, times] : groups) {
+    for (const SplitCollective &collective : group->collectives) {
+      planner::SplitCollectiveCost cost;
+      cost.kind = llvm::StringSwitch<Kind>(collective.kind)
+                      .Case("reduce-scatter", Kind::ReduceScatter)
+                      .Case("all-gather", Kind::AllGather)
+                      .Case("all-to-all", Kind::AllToAll)
+                      .Default(Kind::AllReduce);
+      cost.tensorBytes = collective.tensorBytes;
+      cost.communicatedBytes = collective.communicatedBytes;
+      cost.scalesWithBatch = collective.scalesWithBatch;
+      cost.forward = collective.forward;
+      cost.times = times;
+      part.collectives.push_back(cost);
+    }
+    whole[0] += times * group->matmulFlops;
+    device[0] += times * group->deviceMatmulFlops;
+    whole[1] += times * group->memoryBytes;
+    device[1] += times * group->deviceMemoryBytes;
+    whole[2] += times * group->activationBytes;
+    device[2] += times * group->deviceActivationBytes;
+    whole[3] += times * group->parameterBytes;
+    device[3] += times * group->deviceParameterBytes;
+  }
+  auto share = [&](int index) {
+    return whole[index] > 0.0 ? device[index] / whole[index] : 1.0;
+  };
+  part.matmulShare = share(0);
+  part.memoryShare = share(1);
+  part.activationShare = share(2);
+  part.parameterShare = share(3);
+  return part;
+}
+
+LogicalResult mlir::cleave::addSearchedSplits(func::FuncOp forward,
+                                              const planner::Cluster &cluster,
+                                              ArrayRef<int64_t> sizes,
+                                              planner::ModelProfile &model) {
+  if (sizes.empty())
+    return success();
+  auto module = forward->getParentOfType<ModuleOp>();
+  if (!module)
+    return forward.emitError("the planner needs the model's module");
+  OwningOpRef<ModuleOp> copy = module.clone();
+  auto copiedForward = copy->lookupSymbol<func::FuncOp>(forward.getSymName());
+  // A name no model uses for the step.
+  std::string stepName = (forward.getSymName() + "_planned_step").str();
+  FailureOr<func::FuncOp> step = createTrainingStep(copiedForward, stepName);
+  if (failed(step))
+    return failure();
+  OpBuilder builder(copy->getContext());
+  builder.setInsertionPointToStart(copy->getBody());
+  for (int64_t size : sizes) {
+    auto mesh = MeshOp::create(
+        builder, forward.getLoc(), "planned_tp" + std::to_string(size),
+        builder.getStrArrayAttr({"tp"}), builder.getDenseI64ArrayAttr({size}));
+    FailureOr<TensorSplits> splits =
+        searchTensorSplits(*step, mesh, "tp", size, cluster);
+    if (failed(splits))
+      return failure();
+    SmallVector<std::pair<const LayerGroupSplit *, double>> embed, block, head;
+    for (const LayerGroupSplit &group : splits->groups) {
+      // Blocks of several groups count by their share of the blocks.
+      double blocks = 0.0;
+      for (Attribute layer : group.layers) {
+        auto tag = dyn_cast<LayerAttr>(layer);
+        if (!tag)
+          continue;
+        if (tag.getKind() == LayerKind::Embed)
+          embed.push_back({&group, 1.0});
+        else if (tag.getKind() == LayerKind::Head)
+          head.push_back({&group, 1.0});
+        else
+          ++blocks;
+      }
+      if (blocks > 0 && model.layers > 0)
+        block.push_back({&group, blocks / model.layers});
+    }
+    model.searchedSplits[size] = {
+        getSearchedPart(embed), getSearchedPart(block), getSearchedPart(head)};
+  }
+  return success();
+}
