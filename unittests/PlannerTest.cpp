@@ -410,8 +410,25 @@ TEST(PlannerTest, TensorParallelismIsPricedAsTheSearchedSplit) {
   EXPECT_DOUBLE_EQ(recomputed->communicatedBytes,
                    searched->communicatedBytes + 2 * 8 * 0.5e6);
 
-  // Sequence parallelism builds Megatron-LM's split, priced as such.
+  // A vocabulary padded for tp is a model the search has not seen: priced
+  // as Megatron-LM's split.
   plan.recompute = false;
+  options.unpaddedVocabulary = false;
+  std::optional<PlanCost> padded =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(padded) << why;
+  EXPECT_EQ(padded->paddedVocab, 1024);
+  model.searchedSplits.clear();
+  std::optional<PlanCost> paddedMegatron =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(paddedMegatron) << why;
+  EXPECT_DOUBLE_EQ(padded->communicatedBytes,
+                   paddedMegatron->communicatedBytes);
+  EXPECT_DOUBLE_EQ(padded->stepTime, paddedMegatron->stepTime);
+  options.unpaddedVocabulary = true;
+  model.searchedSplits[2] = half;
+
+  // Sequence parallelism builds Megatron-LM's split, priced as such.
   plan.sequenceParallel = true;
   model.block.replicatedActivationBytes = 0.0;
   std::optional<PlanCost> sequence =

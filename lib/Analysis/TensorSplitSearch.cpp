@@ -742,10 +742,9 @@ describeGroup(func::FuncOp function, ArrayRef<Attribute> members,
 
 } // namespace
 
-FailureOr<TensorSplits>
-mlir::cleave::searchTensorSplits(func::FuncOp step, MeshOp meshOp,
-                                 StringRef axis, int64_t size,
-                                 const planner::Cluster &cluster) {
+FailureOr<TensorSplits> mlir::cleave::searchTensorSplits(
+    func::FuncOp step, MeshOp meshOp, StringRef axis, int64_t size,
+    const planner::Cluster &cluster, StringRef precision) {
   if (!step.getBody().hasOneBlock())
     return step.emitError(
         "the tensor-sharding search needs a single-block function");
@@ -760,6 +759,14 @@ mlir::cleave::searchTensorSplits(func::FuncOp step, MeshOp meshOp,
         lowPrecision |=
             tensor.getElementType().isBF16() || tensor.getElementType().isF16();
   });
+  // An f32 step to be trained in 16 bits (as cleave-mixed-precision will
+  // make it): the 16-bit peak, and half the bytes, which at twice the
+  // bandwidths takes the same time.
+  double bandwidthScale = 1.0;
+  if ((precision == "bf16" || precision == "f16") && !lowPrecision) {
+    lowPrecision = true;
+    bandwidthScale = 2.0;
+  }
   std::optional<double> peak =
       cluster.getPeakFlops(lowPrecision ? "bf16" : "f32");
   if (!peak)
@@ -767,11 +774,18 @@ mlir::cleave::searchTensorSplits(func::FuncOp step, MeshOp meshOp,
   if (!peak)
     return step.emitError("cluster '")
            << cluster.name << "' gives no peak FLOP/s for this precision";
-  Rates rates{*peak, &cluster, cluster.memoryBandwidth,
-              planner::getAxisLink(cluster, 1, size), size};
+  planner::Link link = planner::getAxisLink(cluster, 1, size);
+  link.bandwidth *= bandwidthScale;
+  Rates rates{*peak, &cluster, cluster.memoryBandwidth * bandwidthScale, link,
+              size};
   MeshAxes mesh(meshOp);
   BatchDims batch(step);
   DenseSet<Operation *> forward = getForwardOps(step);
+  DenseMap<BlockArgument, Attribute> firstReader;
+  for (Operation &op : step.getBody().front())
+    if (Attribute layer = op.getAttr(CleaveDialect::kLayerAttrName))
+      for (BlockArgument param : getLayerParameters(step, {&op}))
+        firstReader.try_emplace(param, layer);
 
   llvm::MapVector<Attribute, SmallVector<Operation *>> layers;
   for (Operation &op : step.getBody().front().without_terminator())
@@ -814,9 +828,11 @@ mlir::cleave::searchTensorSplits(func::FuncOp step, MeshOp meshOp,
     // Every identical layer takes the representative's choice, parameter
     // by parameter in order of first use.
     ArrayRef<BlockArgument> solved = problem.getParameters();
+    // A parameter counts for the layer that reads it first (a tied table
+    // for the embedding), as the planner's profile counts it.
     SmallVector<BlockArgument> owned;
     for (BlockArgument param : solved)
-      if (!decided.contains(param))
+      if (firstReader.lookup(param) == members.front())
         owned.push_back(param);
     for (Attribute layer : members) {
       SmallVector<BlockArgument> params =

@@ -66,14 +66,21 @@ FailureOr<Planned> mlir::cleave::driver::planModel(MLIRContext &context,
   }
 
   FailureOr<planner::ModelProfile> model = planner::profileModel(forward);
-  if (failed(model) ||
-      failed(addSearchedSplits(
-          forward, *cluster,
-          getPlannedTpSizes(*model, request.devices,
-                            options.mesh ? std::optional(options.mesh->tp)
-                                         : std::nullopt),
-          *model)))
+  if (failed(model))
     return failure();
+  // Tensor parallelism priced as the split the compiler will build.
+  SmallVector<std::string> skipped;
+  addSearchedSplits(forward, *cluster,
+                    getPlannedTpSizes(*model, request.devices,
+                                      options.mesh
+                                          ? std::optional(options.mesh->tp)
+                                          : std::nullopt,
+                                      options.unpaddedVocabulary),
+                    options.precision, *model, skipped);
+  for (const std::string &why : skipped)
+    llvm::errs() << "cleavec: warning: the tensor-sharding search could not "
+                    "price "
+                 << why << "; priced as Megatron-LM's split\n";
   FailureOr<planner::SearchResult> result =
       planner::searchPlans(*model, *cluster, options, message);
   if (failed(result)) {

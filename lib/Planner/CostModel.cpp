@@ -267,8 +267,10 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   // the compiler builds the tensor-sharding search's split: price what it
   // leaves each device and the collectives it needs. Without the search's
   // answer for this tp, Megatron-LM's split.
+  // A padded vocabulary is a model the search has not seen (the user
+  // rebuilds it with --vocab-multiple): Megatron's split too.
   const SearchedSplit *searched = nullptr;
-  if (plan.tp > 1 && !plan.sequenceParallel)
+  if (plan.tp > 1 && !plan.sequenceParallel && cost.paddedVocab == model.vocab)
     if (auto it = model.searchedSplits.find(plan.tp);
         it != model.searchedSplits.end())
       searched = &it->second;

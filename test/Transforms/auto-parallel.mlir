@@ -17,14 +17,13 @@
 // BOTH: error: cleave-parallelize: the module has a plan (cleave.plan); give neither mesh nor strategy
 
 // A two-block GPT of width 32 (the forward cleave-models builds, checked
-// in): on a DGX A100, ZeRO-1 over four GPUs and tp=2, priced as the split
-// the tensor-sharding search builds, which at this width keeps every
-// weight whole (splitting would only add collectives); on four ranks of
-// this machine, ZeRO-1 over all four. Each records the typed plan with the planner's predictions;
+// in): on a DGX A100, ZeRO-2 over four GPUs and two pipeline stages of
+// one block each; on four ranks of this machine, ZeRO-1 over
+// all four. Each records the typed plan with the planner's predictions;
 // what it leaves at the defaults (one micro-batch, 1f1b, f32) is not
 // printed, and an axis it does not use has the strategy none. The @mesh
 // is the partitioning passes' to add.
-// CHECK:      module attributes {cleave.plan = #cleave.plan<mesh = "dp=4,pp=1,tp=2", strategies = ["zero1", "none", "search"], micro_batch_size = 4, zero_stage = 1, precision = "bf16", padded_vocab = 256, cluster = "dgx-a100-80g", step_time_s = {{.*}} : f64, peak_memory_bytes = {{.*}} : f64, mfu = {{.*}} : f64>} {
+// CHECK:      module attributes {cleave.plan = #cleave.plan<mesh = "dp=4,pp=2,tp=1", strategies = ["zero2", "pipeline", "none"], micro_batch_size = 4, layers_per_stage = [1, 1], zero_stage = 2, precision = "bf16", padded_vocab = 64, cluster = "dgx-a100-80g", step_time_s = {{.*}} : f64, peak_memory_bytes = {{.*}} : f64, mfu = {{.*}} : f64>} {
 // CHECK-NEXT:   func.func @forward(
 // CPU:        cleave.plan = #cleave.plan<mesh = "dp=4,pp=1,tp=1", strategies = ["zero1", "none", "none"], micro_batch_size = 4, zero_stage = 1, padded_vocab = 64, cluster = "cpu-local"
 // CPU-NOT:    cleave.mesh

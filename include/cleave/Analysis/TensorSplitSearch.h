@@ -87,11 +87,13 @@ struct TensorSplits {
 
 /// Searches the splits of `step`'s parameters over the mesh axis `axis` of
 /// `size` devices of `mesh`, priced on `cluster` (collectives on the
-/// innermost link of that size, as the planner lays tp out). Reports
-/// failures as diagnostics on `step`'s ops.
+/// innermost link of that size, as the planner lays tp out) in the IR's
+/// precision, or in `precision` ("bf16", "f16") for an f32 step that will
+/// be trained in it. Reports failures as diagnostics on `step`'s ops.
 FailureOr<TensorSplits> searchTensorSplits(func::FuncOp step, MeshOp mesh,
                                            llvm::StringRef axis, int64_t size,
-                                           const planner::Cluster &cluster);
+                                           const planner::Cluster &cluster,
+                                           llvm::StringRef precision = "");
 
 /// Prints each group's splits, predicted time per layer and collectives.
 void printTensorSplits(const TensorSplits &splits, llvm::raw_ostream &os);

@@ -71,13 +71,17 @@ struct AutoParallelPass
     if (succeeded(planner::setPlannerChoices(options, *loaded, mesh, schedule,
                                              error))) {
       // Tensor parallelism priced as the split the compiler will build.
-      if (failed(addSearchedSplits(
-              forward, *loaded,
-              getPlannedTpSizes(*model, devices,
-                                options.mesh ? std::optional(options.mesh->tp)
-                                             : std::nullopt),
-              *model)))
-        return signalPassFailure();
+      SmallVector<std::string> skipped;
+      addSearchedSplits(forward, *loaded,
+                        getPlannedTpSizes(*model, devices,
+                                          options.mesh
+                                              ? std::optional(options.mesh->tp)
+                                              : std::nullopt,
+                                          options.unpaddedVocabulary),
+                        options.precision, *model, skipped);
+      for (const std::string &why : skipped)
+        forward.emitWarning("the tensor-sharding search could not price ")
+            << why << "; priced as Megatron-LM's split";
       result = planner::searchPlans(*model, *loaded, options, error);
     }
     if (failed(result)) {

@@ -14,14 +14,17 @@
 #include "cleave/Dialect/Cleave/Transforms/Autodiff.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir;
 using namespace mlir::cleave;
 
 SmallVector<int64_t>
 mlir::cleave::getPlannedTpSizes(const planner::ModelProfile &model,
-                                int64_t devices, std::optional<int64_t> fixed) {
+                                int64_t devices, std::optional<int64_t> fixed,
+                                bool unpaddedVocabulary) {
   SmallVector<int64_t> sizes;
   if (fixed) {
     if (*fixed > 1)
@@ -29,7 +32,8 @@ mlir::cleave::getPlannedTpSizes(const planner::ModelProfile &model,
     return sizes;
   }
   for (int64_t tp = 2; tp <= model.heads; ++tp)
-    if (model.heads % tp == 0 && devices % tp == 0)
+    if (model.heads % tp == 0 && devices % tp == 0 &&
+        (!unpaddedVocabulary || model.vocab % tp == 0))
       sizes.push_back(tp);
   return sizes;
 }
@@ -75,32 +79,49 @@ getSearchedPart(ArrayRef<std::pair<const LayerGroupSplit *, double>> groups) {
   return part;
 }
 
-LogicalResult mlir::cleave::addSearchedSplits(func::FuncOp forward,
-                                              const planner::Cluster &cluster,
-                                              ArrayRef<int64_t> sizes,
-                                              planner::ModelProfile &model) {
-  if (sizes.empty())
-    return success();
+void mlir::cleave::addSearchedSplits(func::FuncOp forward,
+                                     const planner::Cluster &cluster,
+                                     ArrayRef<int64_t> sizes,
+                                     StringRef precision,
+                                     planner::ModelProfile &model,
+                                     SmallVectorImpl<std::string> &skipped) {
   auto module = forward->getParentOfType<ModuleOp>();
-  if (!module)
-    return forward.emitError("the planner needs the model's module");
+  if (sizes.empty() || !module)
+    return;
+  // What the search says when it cannot price a size becomes the reason
+  // the planner prices it as Megatron's split, not an error of planning.
+  std::string reason;
+  ScopedDiagnosticHandler capture(forward.getContext(), [&](Diagnostic &diag) {
+    if (diag.getSeverity() == DiagnosticSeverity::Error && reason.empty())
+      reason = diag.str();
+    return success();
+  });
+  auto skipAll = [&](StringRef why) {
+    for (int64_t size : sizes)
+      skipped.push_back(llvm::formatv("tp={0}: {1}", size, why).str());
+  };
   OwningOpRef<ModuleOp> copy = module.clone();
   auto copiedForward = copy->lookupSymbol<func::FuncOp>(forward.getSymName());
   // A name no model uses for the step.
   std::string stepName = (forward.getSymName() + "_planned_step").str();
-  FailureOr<func::FuncOp> step = createTrainingStep(copiedForward, stepName);
+  FailureOr<func::FuncOp> step =
+      copiedForward ? createTrainingStep(copiedForward, stepName)
+                    : FailureOr<func::FuncOp>(failure());
   if (failed(step))
-    return failure();
+    return skipAll(reason.empty() ? "no training step" : reason);
   OpBuilder builder(copy->getContext());
   builder.setInsertionPointToStart(copy->getBody());
   for (int64_t size : sizes) {
     auto mesh = MeshOp::create(
         builder, forward.getLoc(), "planned_tp" + std::to_string(size),
         builder.getStrArrayAttr({"tp"}), builder.getDenseI64ArrayAttr({size}));
+    reason.clear();
     FailureOr<TensorSplits> splits =
-        searchTensorSplits(*step, mesh, "tp", size, cluster);
-    if (failed(splits))
-      return failure();
+        searchTensorSplits(*step, mesh, "tp", size, cluster, precision);
+    if (failed(splits)) {
+      skipped.push_back(llvm::formatv("tp={0}: {1}", size, reason).str());
+      continue;
+    }
     SmallVector<std::pair<const LayerGroupSplit *, double>> embed, block, head;
     for (const LayerGroupSplit &group : splits->groups) {
       // Blocks of several groups count by their share of the blocks.
@@ -122,5 +143,4 @@ LogicalResult mlir::cleave::addSearchedSplits(func::FuncOp forward,
     model.searchedSplits[size] = {
         getSearchedPart(embed), getSearchedPart(block), getSearchedPart(head)};
   }
-  return success();
 }

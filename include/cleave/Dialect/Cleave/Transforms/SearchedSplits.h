@@ -14,19 +14,23 @@
 namespace mlir::cleave {
 
 /// The tp sizes the planner considers for `devices` devices and `model`
-/// (divisors of both the device count and the heads), above 1; only
-/// `fixed` when a mesh fixes it.
+/// (divisors of both the device count and the heads, and of the
+/// vocabulary when it is not to be padded), above 1; only `fixed` when a
+/// mesh fixes it.
 SmallVector<int64_t> getPlannedTpSizes(const planner::ModelProfile &model,
                                        int64_t devices,
-                                       std::optional<int64_t> fixed);
+                                       std::optional<int64_t> fixed,
+                                       bool unpaddedVocabulary);
 
 /// Searches the split of `forward`'s training step (built on a copy of its
-/// module) at each of `sizes` on `cluster`, and records each answer's
-/// collectives in `model.searchedSplits`. Reports errors on `forward`.
-LogicalResult addSearchedSplits(func::FuncOp forward,
-                                const planner::Cluster &cluster,
-                                ArrayRef<int64_t> sizes,
-                                planner::ModelProfile &model);
+/// module) at each of `sizes` on `cluster`, priced in `precision`, and
+/// records each answer in `model.searchedSplits`. A size the search cannot
+/// price is left out, so the planner prices it as Megatron-LM's split; why
+/// is added to `skipped`.
+void addSearchedSplits(func::FuncOp forward, const planner::Cluster &cluster,
+                       ArrayRef<int64_t> sizes, StringRef precision,
+                       planner::ModelProfile &model,
+                       SmallVectorImpl<std::string> &skipped);
 
 } // namespace mlir::cleave
 
