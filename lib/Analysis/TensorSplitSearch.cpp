@@ -283,6 +283,11 @@ public:
   const std::vector<Strategy> &getStrategies(unsigned node) const {
     return strategies[node];
   }
+  std::optional<unsigned> getOpNode(Operation *op) const {
+    auto it = opNodes.find(op);
+    return it == opNodes.end() ? std::nullopt
+                               : std::optional<unsigned>(it->second);
+  }
   unsigned getParameterNode(BlockArgument param) const {
     return paramNodes.lookup(param);
   }
@@ -814,6 +819,9 @@ FailureOr<TensorSplits> mlir::cleave::searchTensorSplits(
 
   TensorSplits splits;
   DenseMap<BlockArgument, int64_t> decided;
+  // Split results take one priority per position in their group's layer,
+  // shared by identical layers (propagation runs once per level).
+  unsigned valueOrder = 0;
   std::string error;
   for (const auto &[flops, members] : ordered) {
     LayerProblem problem(step, layers[members.front()], batch, mesh, axis,
@@ -834,7 +842,27 @@ FailureOr<TensorSplits> mlir::cleave::searchTensorSplits(
     for (BlockArgument param : solved)
       if (firstReader.lookup(param) == members.front())
         owned.push_back(param);
+    // The activations the solution splits, by position in the layer: every
+    // identical layer's op at that position takes the same split.
+    SmallVector<std::tuple<unsigned, unsigned, int64_t>> splitResults;
+    for (auto [position, op] : llvm::enumerate(layers[members.front()])) {
+      std::optional<unsigned> node = problem.getOpNode(op);
+      if (!node)
+        continue;
+      const Strategy &picked = problem.getStrategies(*node)[(*choice)[*node]];
+      for (auto [index, result] : llvm::enumerate(picked.results))
+        if (int64_t dim = getSplitDim(result, axis);
+            dim >= 0 && result.partial.empty())
+          splitResults.push_back({static_cast<unsigned>(position),
+                                  static_cast<unsigned>(index), dim});
+    }
     for (Attribute layer : members) {
+      ArrayRef<Operation *> ops = layers[layer];
+      for (auto [k, split] : llvm::enumerate(splitResults)) {
+        auto [position, index, dim] = split;
+        splits.values.push_back({ops[position]->getResult(index), dim,
+                                 valueOrder + static_cast<unsigned>(k)});
+      }
       SmallVector<BlockArgument> params =
           getLayerParameters(step, layers[layer]);
       for (auto [index, pair] : llvm::enumerate(llvm::zip(params, solved))) {
@@ -846,6 +874,7 @@ FailureOr<TensorSplits> mlir::cleave::searchTensorSplits(
               {param, dim, static_cast<unsigned>(index)});
       }
     }
+    valueOrder += splitResults.size();
     splits.groups.push_back(
         describeGroup(step, members, problem, *choice, graph, rates, owned));
   }

@@ -9,7 +9,8 @@
 // (the default cluster): the exact search over the factor rules picks
 // Megatron-LM's split, the first weight by column and the second by row
 // (one all-reduce forward, one backward, per block), solves the first
-// block once for both, and constrains both blocks' weights alike.
+// block once for both, and constrains both blocks' weights (and the
+// activations it splits) alike.
 // CHECK:       layers 0, 1: {{[0-9]+}} choices, solved once for 2 identical layers
 // CHECK-NEXT:    predicted per layer: {{[0-9.]+}} ms (compute {{[0-9.]+}} ms, update {{[0-9.]+}} ms, collectives {{[0-9.]+}} ms)
 // CHECK-NEXT:    fc.weight: split dim 1
@@ -21,6 +22,9 @@
 // CHECK-DAG:     cleave.shard %arg1 : tensor<8192x2048xf32> to <@mesh, {{\[\[}}tp], []]> priority 1
 // CHECK-DAG:     cleave.shard %arg2 : tensor<2048x8192xf32> to <@mesh, {{\[\[}}], [tp]]>
 // CHECK-DAG:     cleave.shard %arg3 : tensor<8192x2048xf32> to <@mesh, {{\[\[}}tp], []]> priority 1
+// The column product's result as the solution splits it, after both
+// weights' priorities.
+// CHECK-DAG:     cleave.shard %{{[0-9]+}} : tensor<8x1024x8192xf32> to <@mesh, {{\[\[}}], [], [tp]]> priority 2
 
 // A tiny block stays whole: any collective costs more than the compute it
 // saves.

@@ -78,11 +78,22 @@ struct ParameterSplit {
   unsigned order = 0;
 };
 
+/// An op's result split as the solution of its layer's group splits it.
+struct ValueSplit {
+  Value value;
+  int64_t dim = -1;
+  /// Its position among its group's split results (groups one after
+  /// another): identical layers share it, as they share the split.
+  unsigned order = 0;
+};
+
 struct TensorSplits {
   std::vector<LayerGroupSplit> groups;
   /// Every layer's parameters, each once (a parameter two groups share is
   /// the heavier group's, solved first).
   std::vector<ParameterSplit> parameters;
+  /// The ops' results the solution splits (never a pending sum).
+  std::vector<ValueSplit> values;
 };
 
 /// Searches the splits of `step`'s parameters over the mesh axis `axis` of

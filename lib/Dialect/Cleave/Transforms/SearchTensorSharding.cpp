@@ -56,6 +56,18 @@ void CleaveSearchTensorShardingPass::runOnOperation() {
                               target->function, param.parameter.getArgNumber(),
                               param.dim, split, priority + param.order)))
       return signalPassFailure();
+  // The activations as the solution splits them (propagation alone may
+  // resolve a meeting of two parameters' splits otherwise than the
+  // solution prices it), after every parameter: where one meets a
+  // parameter's split, the parameter wins.
+  int64_t valuePriority = priority;
+  for (const ParameterSplit &param : splits->parameters)
+    valuePriority =
+        std::max<int64_t>(valuePriority, priority + param.order + 1);
+  for (const ValueSplit &value : splits->values)
+    if (failed(constrainValue(target->function, value.value, value.dim, split,
+                              valuePriority + value.order)))
+      return signalPassFailure();
   if (report)
     printTensorSplits(*splits, llvm::outs());
 }

@@ -698,8 +698,11 @@ def CleaveSearchTensorSharding
     tied to the batch or the sequence are left to data parallelism;
     activations enter and leave a layer whole on the axis, and a
     parameter's gradient leaves laid out like the parameter. The chosen splits
-    become constraints on the parameters, as cleave-shard-megatron's do;
-    propagation and partitioning then place the collectives.
+    become constraints on the parameters, as cleave-shard-megatron's do,
+    and on the op results the solution splits (one priority per position
+    in a layer, after the parameters'), so that propagation lays the step
+    out as the solution priced it rather than resolving meetings of splits
+    its own way; partitioning then places the collectives.
 
     With `report`, prints per layer group the splits, the predicted time
     and the collectives the choice implies.
