@@ -392,8 +392,9 @@ TEST(PlannerTest, TensorParallelismIsPricedAsTheSearchedSplit) {
   ASSERT_TRUE(searched) << why;
   EXPECT_DOUBLE_EQ(searched->compute, megatron->compute);
   EXPECT_DOUBLE_EQ(searched->weightsMemory, megatron->weightsMemory);
-  // 2 micro-batches x 8 blocks x (0.5 MB + 0.5 MB).
-  EXPECT_DOUBLE_EQ(searched->communicatedBytes, 2 * 8 * (0.5e6 + 0.5e6));
+  // 2 micro-batches x 8 blocks x (0.5 MB + 0.5 MB), and the gradient
+  // norm's all-reduce over tp (one f32: 2 x 1/2 x 4 bytes).
+  EXPECT_DOUBLE_EQ(searched->communicatedBytes, 2 * 8 * (0.5e6 + 0.5e6) + 4);
   double perMicro = 8 * (getAllReduceTime(0.5e6, 2, cluster.intraNode) +
                          getAllGatherTime(1e6, 2, cluster.intraNode));
   EXPECT_DOUBLE_EQ(searched->tensorParallel, 2 * perMicro);

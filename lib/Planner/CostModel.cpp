@@ -664,10 +664,30 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   cost.tflopsPerDevice = passes * forwardFlops / cost.stepTime / devices / 1e12;
   cost.mfu = 3.0 * forwardFlops / (cost.stepTime * devices * *peak);
   // Ring collectives send (n - 1) / n of the buffer per step, twice for an
-  // all-reduce; point-to-point sends the whole buffer.
+  // all-reduce; point-to-point sends the whole buffer. A pipeline rank
+  // sends activations forward and their gradients backward: both on a rank
+  // between the ends, one fewer chunk's worth on an end (each end of a
+  // two-stage pipeline sends one direction per chunk).
+  double pipelineSends = 0.0;
+  if (p > 1)
+    pipelineSends = (p > 2 ? 2.0 * v : 2.0 * v - 1.0) * m * boundary;
+  // Scalars (f32): each micro-batch's loss averaged over dp, and the
+  // gradient norm's squares summed once per step over the axes that split
+  // gradients: dp under ZeRO, tp where its split divides a parameter, pp.
+  auto scalarReduce = [](double n) {
+    return n > 1.0 ? 2.0 * (n - 1.0) / n * 4.0 : 0.0;
+  };
+  bool tpSplitsParameters =
+      plan.tp > 1 && (!searched || searched->embed.parameterShare < 1.0 ||
+                      searched->block.parameterShare < 1.0 ||
+                      searched->head.parameterShare < 1.0);
+  double scalars = m * scalarReduce(dp) +
+                   (plan.zeroStage >= 1 ? scalarReduce(dp) : 0.0) +
+                   (tpSplitsParameters ? scalarReduce(tp) : 0.0) +
+                   scalarReduce(static_cast<double>(p));
   cost.communicatedBytes =
       m * tpTraffic.bytes + gatherUnits * (dp - 1) / dp * gradientTensor +
-      (p > 1 ? m * 2.0 * v * boundary : 0.0) +
+      pipelineSends + scalars +
       (model.tiedEmbedding && p > 1 ? table * (gradientBytes + weightBytes)
                                     : 0.0);
 
