@@ -7,8 +7,10 @@ machine (the cpu-local cluster, calibrated by bench/calibrate-cpu.sh).
 
 Trains the same GPT (AdamW, f32) on one rank and on meshes of two ranks
 (one thread each), and asks `cleavec plan --json` for each run's prediction
-with every choice fixed to what the run does. Measured: the median
-step_time of steps 2..N that the logging rank prints.
+with every choice fixed to what the run does (a tp run builds the plan's
+tensor split: the search's, or Megatron's with sequence parallelism).
+Measured: the median step_time of steps 2..N that the logging rank prints,
+and the bytes it sent per step (comm_bytes) next to the planner's.
 """
 
 import argparse
@@ -50,7 +52,8 @@ def main():
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
         print(f"gpt {args.layers} layers, hidden {args.hidden}, seq {args.seq}, "
               f"batch {args.batch}, AdamW, f32; cluster cpu-local")
-        print(f"{'run':<30} {'predicted ms':>13} {'measured ms':>12} {'error':>7}")
+        print(f"{'run':<30} {'predicted ms':>13} {'measured ms':>12} {'error':>7}"
+              f" {'predicted B':>12} {'measured B':>12}")
         for name, devices, train_flags, plan_flags in RUNS:
             out = os.path.join(work, re.sub(r"[^a-z0-9]+", "-", name))
             micro = 4 if "--micro-batches" in train_flags else 1
@@ -67,17 +70,27 @@ def main():
                 train_flags = train_flags + [
                     "--layers-per-stage",
                     ",".join(str(n) for n in plan["layers_per_stage"])]
+            if plan["mesh"]["tp"] > 1:
+                train_flags = train_flags + (
+                    ["--strategy", "megatron-sp"] if plan["sequence_parallel"]
+                    else ["--strategy", "search", "--cluster", "cpu-local"])
             log = subprocess.run(
                 [tool("cleavec"), "train", model, "--data", data, "--steps",
                  str(args.steps), "--out", out] + train_flags,
                 check=True, capture_output=True, text=True, env=env).stdout
             measured = median_step_ms(log)
+            sent = re.findall(r"comm_bytes ([0-9]+)", log)
+            measured_bytes = int(sent[-1]) if sent else 0
+            predicted_bytes = plan["predicted"]["communicated_bytes"]
             predicted = plan["predicted"]["step_time_s"] * 1e3
             error = (predicted - measured) / measured
             cut = (" (stages " + ",".join(str(n) for n in plan["layers_per_stage"]) + ")"
-                   if plan["mesh"]["pp"] > 1 else "")
+                   if plan["mesh"]["pp"] > 1 else
+                   (" (sp)" if plan["sequence_parallel"] else " (search)")
+                   if plan["mesh"]["tp"] > 1 else "")
             print(f"{name + cut:<30} {predicted:>13.1f} {measured:>12.1f} "
-                  f"{100 * error:>+6.1f}%")
+                  f"{100 * error:>+6.1f}% {predicted_bytes:>12,.0f} "
+                  f"{measured_bytes:>12,}")
     return 0
 
 

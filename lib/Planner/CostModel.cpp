@@ -617,7 +617,9 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
                   scatter);
     addCollective("dp all-gather of weights", gathers, weightTensor, gather);
   }
-  double table = embed.params * parameterShare(embed);
+  // The tied token table (not the positions) as one device holds it.
+  double table = static_cast<double>(cost.paddedVocab) * model.hidden *
+                 parameterShare(embed);
   if (model.tiedEmbedding && p > 1) {
     double exchange = getSendTime(table * gradientBytes, ppLink) +
                       getSendTime(table * weightBytes, ppLink);
@@ -688,8 +690,10 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   cost.communicatedBytes =
       m * tpTraffic.bytes + gatherUnits * (dp - 1) / dp * gradientTensor +
       pipelineSends + scalars +
-      (model.tiedEmbedding && p > 1 ? table * (gradientBytes + weightBytes)
-                                    : 0.0);
+      // The last rank sends the tied table's gradient, the first its value.
+      (model.tiedEmbedding && p > 1
+           ? table * std::max(gradientBytes, weightBytes)
+           : 0.0);
 
   if (cost.peakMemory > limit) {
     cost.fits = false;
