@@ -70,13 +70,7 @@ FailureOr<Planned> mlir::cleave::driver::planModel(MLIRContext &context,
     return failure();
   // Tensor parallelism priced as the split the compiler will build.
   SmallVector<std::string> skipped;
-  addSearchedSplits(forward, *cluster,
-                    getPlannedTpSizes(*model, request.devices,
-                                      options.mesh
-                                          ? std::optional(options.mesh->tp)
-                                          : std::nullopt,
-                                      options.unpaddedVocabulary),
-                    options.precision, *model, skipped);
+  addSearchedSplits(forward, *cluster, options, *model, skipped);
   for (const std::string &why : skipped)
     llvm::errs() << "cleavec: warning: the tensor-sharding search could not "
                     "price "

@@ -72,13 +72,7 @@ struct AutoParallelPass
                                              error))) {
       // Tensor parallelism priced as the split the compiler will build.
       SmallVector<std::string> skipped;
-      addSearchedSplits(forward, *loaded,
-                        getPlannedTpSizes(*model, devices,
-                                          options.mesh
-                                              ? std::optional(options.mesh->tp)
-                                              : std::nullopt,
-                                          options.unpaddedVocabulary),
-                        options.precision, *model, skipped);
+      addSearchedSplits(forward, *loaded, options, *model, skipped);
       for (const std::string &why : skipped)
         forward.emitWarning("the tensor-sharding search could not price ")
             << why << "; priced as Megatron-LM's split";

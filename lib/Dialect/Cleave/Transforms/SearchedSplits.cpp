@@ -23,17 +23,16 @@ using namespace mlir::cleave;
 
 SmallVector<int64_t>
 mlir::cleave::getPlannedTpSizes(const planner::ModelProfile &model,
-                                int64_t devices, std::optional<int64_t> fixed,
-                                bool unpaddedVocabulary) {
+                                const planner::PlannerOptions &options) {
   SmallVector<int64_t> sizes;
-  if (fixed) {
-    if (*fixed > 1)
-      sizes.push_back(*fixed);
+  if (options.mesh) {
+    if (options.mesh->tp > 1)
+      sizes.push_back(options.mesh->tp);
     return sizes;
   }
   for (int64_t tp = 2; tp <= model.heads; ++tp)
-    if (model.heads % tp == 0 && devices % tp == 0 &&
-        (!unpaddedVocabulary || model.vocab % tp == 0))
+    if (model.heads % tp == 0 && options.devices % tp == 0 &&
+        (!options.unpaddedVocabulary || model.vocab % tp == 0))
       sizes.push_back(tp);
   return sizes;
 }
@@ -81,10 +80,10 @@ getSearchedPart(ArrayRef<std::pair<const LayerGroupSplit *, double>> groups) {
 
 void mlir::cleave::addSearchedSplits(func::FuncOp forward,
                                      const planner::Cluster &cluster,
-                                     ArrayRef<int64_t> sizes,
-                                     StringRef precision,
+                                     const planner::PlannerOptions &options,
                                      planner::ModelProfile &model,
                                      SmallVectorImpl<std::string> &skipped) {
+  SmallVector<int64_t> sizes = getPlannedTpSizes(model, options);
   auto module = forward->getParentOfType<ModuleOp>();
   if (sizes.empty() || !module)
     return;
@@ -117,7 +116,7 @@ void mlir::cleave::addSearchedSplits(func::FuncOp forward,
         builder.getStrArrayAttr({"tp"}), builder.getDenseI64ArrayAttr({size}));
     reason.clear();
     FailureOr<TensorSplits> splits =
-        searchTensorSplits(*step, mesh, "tp", size, cluster, precision);
+        searchTensorSplits(*step, mesh, "tp", size, cluster, options.precision);
     if (failed(splits)) {
       skipped.push_back(llvm::formatv("tp={0}: {1}", size, reason).str());
       continue;

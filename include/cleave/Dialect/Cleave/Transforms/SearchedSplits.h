@@ -13,22 +13,19 @@
 
 namespace mlir::cleave {
 
-/// The tp sizes the planner considers for `devices` devices and `model`
-/// (divisors of both the device count and the heads, and of the
-/// vocabulary when it is not to be padded), above 1; only `fixed` when a
-/// mesh fixes it.
+/// The tp sizes a plan under `options` may use, above 1: the mesh's fixed
+/// tp, else the divisors of both the device count and the heads (and of
+/// the vocabulary when it is not to be padded).
 SmallVector<int64_t> getPlannedTpSizes(const planner::ModelProfile &model,
-                                       int64_t devices,
-                                       std::optional<int64_t> fixed,
-                                       bool unpaddedVocabulary);
+                                       const planner::PlannerOptions &options);
 
 /// Searches the split of `forward`'s training step (built on a copy of its
-/// module) at each of `sizes` on `cluster`, priced in `precision`, and
-/// records each answer in `model.searchedSplits`. A size the search cannot
-/// price is left out, so the planner prices it as Megatron-LM's split; why
-/// is added to `skipped`.
+/// module) at each tp size a plan under `options` may use, on `cluster`
+/// in the options' precision, and records each answer in
+/// `model.searchedSplits`. A size the search cannot price is left out, so
+/// the planner prices it as Megatron-LM's split; why is added to `skipped`.
 void addSearchedSplits(func::FuncOp forward, const planner::Cluster &cluster,
-                       ArrayRef<int64_t> sizes, StringRef precision,
+                       const planner::PlannerOptions &options,
                        planner::ModelProfile &model,
                        SmallVectorImpl<std::string> &skipped);
 
