@@ -282,6 +282,12 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
       return &searched->embed;
     return &part == &head ? &searched->head : &searched->block;
   };
+  // The share of a part's parameters or activations one device keeps:
+  // the search's, or 1 / tp as Megatron splits them.
+  auto getShare = [&](const PartCost &part, double SearchedPart::*share) {
+    const SearchedPart *split = getSearched(part);
+    return split ? split->*share : 1.0 / tp;
+  };
   // GEMMs at the efficiency of their shape, split as Megatron splits them:
   // a batched product by heads, a projection along the larger of n
   // (column) and k (row). The shapes weigh the rate; the FLOPs are the cost
@@ -343,11 +349,9 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
     return (count - recomputed) * blockPasses + recomputed * recomputePasses +
            (rank == 0 ? embedTime : 0.0) + (rank == p - 1 ? headTime : 0.0);
   };
-  // Tensor parallelism's collectives per micro-batch on a stage. Unless
-  // the plan is sequence parallel (which builds Megatron-LM's split), the
-  // compiler builds the search's split: its collectives, activations scaled
-  // to the micro-batch and precision. Without the search's answer for this
-  // tp, Megatron-LM's: two all-reduces of the residual stream per block in
+  // Tensor parallelism's collectives per micro-batch on a stage: the
+  // searched split's, activations scaled to the micro-batch and precision;
+  // else Megatron-LM's: two all-reduces of the residual stream per block in
   // the forward and two in the backward, a recomputed block's forward two
   // more, and two for the embedding and the head.
   struct TpTraffic {
@@ -406,10 +410,8 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   auto stageTp = [&](int64_t rank, int64_t count, int64_t recomputed) {
     return stageTpTraffic(rank, count, recomputed).seconds;
   };
-  // The share of a part's parameters one device keeps under the split.
   auto parameterShare = [&](const PartCost &part) {
-    const SearchedPart *split = getSearched(part);
-    return split ? split->parameterShare : 1.0 / tp;
+    return getShare(part, &SearchedPart::parameterShare);
   };
   auto stageParams = [&](int64_t rank, int64_t count) {
     double embedParams = embed.params * parameterShare(embed);
@@ -447,13 +449,13 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
                    : stageActivations / static_cast<double>(count);
     // Chunks in flight hold their blocks' activations; the embedding's or
     // head's belong to one chunk in v (the first or the last).
-    auto activationShare = [&](const PartCost &part) {
-      const SearchedPart *split = getSearched(part);
-      return split ? split->activationShare : 1.0 / tp;
-    };
     double extra =
-        (rank == 0 ? embed.activationBytes * activationShare(embed) : 0.0) +
-        (rank == p - 1 ? head.activationBytes * activationShare(head) : 0.0);
+        (rank == 0 ? embed.activationBytes *
+                         getShare(embed, &SearchedPart::activationShare)
+                   : 0.0) +
+        (rank == p - 1 ? head.activationBytes *
+                             getShare(head, &SearchedPart::activationShare)
+                       : 0.0);
     double inFlight = static_cast<double>(getInFlight(plan, rank));
     memory.activations = inFlight * chunkActivations +
                          std::ceil(inFlight / v) * extra * b * byteScale;
