@@ -287,10 +287,45 @@ TEST(PlannerTest, ZeroInsidePipelineStages) {
         EXPECT_DOUBLE_EQ(collective.count, 4.0);
       }
       if (collective.name == "dp all-gather of weights") {
-        EXPECT_DOUBLE_EQ(collective.count, stage == 3 ? 8.0 : 1.0);
+        EXPECT_DOUBLE_EQ(collective.count, stage == 3 ? 4.0 : 1.0);
+      }
+      // The profile does not say what the backward reads: all of it.
+      if (collective.name == "dp all-gather of weights the backward reads") {
+        EXPECT_EQ(stage, 3);
+        EXPECT_DOUBLE_EQ(collective.count, 4.0);
+        EXPECT_DOUBLE_EQ(collective.bytes, stageParams * 4);
       }
     }
   }
+}
+
+// ZeRO-3 gathers, for each micro-batch's backward, only the parameters the
+// backward reads (a profile from the training step tells which); the bytes
+// per device count them.
+TEST(PlannerTest, ZeroThreeGathersWhatTheBackwardReads) {
+  ModelProfile model = makeModel();
+  Cluster cluster = makeCluster();
+  PlannerOptions options;
+  options.devices = 2;
+  Plan plan;
+  plan.dp = 2;
+  plan.microBatchSize = 4;
+  plan.microBatches = 2;
+  plan.zeroStage = 3;
+  std::string why;
+  std::optional<PlanCost> all =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(all) << why;
+  for (PartCost *part : {&model.embed, &model.block, &model.head})
+    part->backwardParams = part->params / 2;
+  std::optional<PlanCost> half =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(half) << why;
+  // Each of the 2 micro-batches gathers half the parameters fewer, half of
+  // each gather sent by each of the 2 devices, 4 bytes each.
+  EXPECT_DOUBLE_EQ(all->communicatedBytes - half->communicatedBytes,
+                   2 * (model.getParams() / 2) / 2 * 4);
+  EXPECT_LT(half->dataParallel, all->dataParallel);
 }
 
 // Tensor parallelism splits the activations inside attention and the MLP;

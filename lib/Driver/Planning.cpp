@@ -4,7 +4,7 @@
 
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
-#include "cleave/Dialect/Cleave/Transforms/SearchedSplits.h"
+#include "cleave/Dialect/Cleave/Transforms/StepProfile.h"
 #include "cleave/Driver/Driver.h"
 #include "cleave/Driver/PlanReport.h"
 #include "cleave/Pipeline/Schedule.h"
@@ -70,7 +70,7 @@ FailureOr<Planned> mlir::cleave::driver::planModel(MLIRContext &context,
     return failure();
   // Tensor parallelism priced as the split the compiler will build.
   SmallVector<std::string> skipped;
-  addSearchedSplits(forward, *cluster, options, *model, skipped);
+  addStepProfile(forward, *cluster, options, *model, skipped);
   for (const std::string &why : skipped)
     llvm::errs() << "cleavec: warning: the tensor-sharding search could not "
                     "price "

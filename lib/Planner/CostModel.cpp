@@ -413,12 +413,16 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   auto parameterShare = [&](const PartCost &part) {
     return getShare(part, &SearchedPart::parameterShare);
   };
+  // The tied token table (not the positions) as one device holds it: the
+  // last stage keeps a copy, which the first stage's update applies.
+  double table = static_cast<double>(cost.paddedVocab) * model.hidden *
+                 parameterShare(embed);
+  double tiedCopy = model.tiedEmbedding && p > 1 ? table : 0.0;
   auto stageParams = [&](int64_t rank, int64_t count) {
-    double embedParams = embed.params * parameterShare(embed);
     return count * block.params * parameterShare(block) +
-           (rank == 0 ? embedParams : 0.0) +
-           (rank == p - 1 ? head.params * parameterShare(head) : 0.0) +
-           (rank == p - 1 && model.tiedEmbedding && p > 1 ? embedParams : 0.0);
+           (rank == 0 ? embed.params * parameterShare(embed) : 0.0) +
+           (rank == p - 1 ? head.params * parameterShare(head) + tiedCopy
+                          : 0.0);
   };
   struct StageMemory {
     double weights, gradients, optimizer, activations;
@@ -556,19 +560,39 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   cost.bubble = fill * perMicro;
   cost.bubbleFraction = fill / (m + fill);
 
-  // Parameters per device: the stage holding the most.
+  // Parameters per device: the stage holding the most; and those a
+  // stage's backward reads (ZeRO-3 gathers them again there), its
+  // recomputed blocks' counted as recomputed.
   double params = 0.0;
+  int64_t largest = 0;
   for (int64_t rank = 0; rank < p; ++rank)
-    params = std::max(params, stageParams(rank, blocks[rank]));
+    if (stageParams(rank, blocks[rank]) > params) {
+      params = stageParams(rank, blocks[rank]);
+      largest = rank;
+    }
+  auto backwardShare = [&](const PartCost &part, double PartCost::*field) {
+    double read = part.*field < 0.0 ? part.params : part.*field;
+    return read * parameterShare(part);
+  };
+  auto stageBackwardParams = [&](int64_t rank) {
+    return (blocks[rank] - recomputed[rank]) *
+               backwardShare(block, &PartCost::backwardParams) +
+           recomputed[rank] *
+               backwardShare(block, &PartCost::recomputedBackwardParams) +
+           (rank == 0 ? backwardShare(embed, &PartCost::backwardParams) : 0.0) +
+           (rank == p - 1 ? backwardShare(head, &PartCost::backwardParams)
+                          : 0.0);
+  };
+  double backwardParams = stageBackwardParams(largest);
 
   // Gradients over dp: per micro-batch when the runtime runs micro-batches.
   // Without ZeRO an all-reduce; with it a reduce-scatter of the gradients
   // and an all-gather of the updated weights (ZeRO-3: of the weights before
-  // each micro-batch's forward and backward instead).
+  // each micro-batch's forward, and of those its backward reads before the
+  // backward, instead).
   double reductions = (m > 1 || p > 1) ? static_cast<double>(m) : 1.0;
   double gradientTensor = params * gradientBytes;
   double weightTensor = params * weightBytes;
-  double gatherUnits = 0.0; // whole tensors each device moves
   auto addCollective = [&](StringRef name, double count, double bytes,
                            double seconds) {
     if (count > 0 && seconds > 0)
@@ -594,7 +618,6 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   if (plan.zeroStage == 0) {
     cost.dataParallel =
         reductions * getAllReduceTime(gradientTensor, plan.dp, dpLink);
-    gatherUnits = 2.0 * reductions;
     addCollective("dp all-reduce of gradients", reductions, gradientTensor,
                   cost.dataParallel);
   } else if (plan.zeroStage == 1 && (m > 1 || p > 1)) {
@@ -604,24 +627,26 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
         reductions * getAllReduceTime(gradientTensor, plan.dp, dpLink);
     double gather = getAllGatherTime(weightTensor, plan.dp, dpLink);
     cost.dataParallel = reduce + gather;
-    gatherUnits = 2.0 * reductions + 1.0;
     addCollective("dp all-reduce of gradients", reductions, gradientTensor,
                   reduce);
     addCollective("dp all-gather of weights", 1.0, weightTensor, gather);
   } else {
-    double gathers = plan.zeroStage == 3 ? 2.0 * m : 1.0;
+    double gathers = plan.zeroStage == 3 ? m : 1.0;
     double scatter =
         reductions * getAllGatherTime(gradientTensor, plan.dp, dpLink);
     double gather = gathers * getAllGatherTime(weightTensor, plan.dp, dpLink);
-    cost.dataParallel = scatter + gather;
-    gatherUnits = reductions + gathers;
     addCollective("dp reduce-scatter of gradients", reductions, gradientTensor,
                   scatter);
     addCollective("dp all-gather of weights", gathers, weightTensor, gather);
+    if (plan.zeroStage == 3 && params > 0.0) {
+      double backwardTensor = backwardParams * weightBytes;
+      double regather = m * getAllGatherTime(backwardTensor, plan.dp, dpLink);
+      gather += regather;
+      addCollective("dp all-gather of weights the backward reads", m,
+                    backwardTensor, regather);
+    }
+    cost.dataParallel = scatter + gather;
   }
-  // The tied token table (not the positions) as one device holds it.
-  double table = static_cast<double>(cost.paddedVocab) * model.hidden *
-                 parameterShare(embed);
   if (model.tiedEmbedding && p > 1) {
     double exchange = getSendTime(table * gradientBytes, ppLink) +
                       getSendTime(table * weightBytes, ppLink);
@@ -667,17 +692,19 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
                                             block.matmulFlops / forwardFlops;
   cost.tflopsPerDevice = passes * forwardFlops / cost.stepTime / devices / 1e12;
   cost.mfu = 3.0 * forwardFlops / (cost.stepTime * devices * *peak);
-  // Ring collectives send (n - 1) / n of the buffer per step, twice for an
-  // all-reduce; point-to-point sends the whole buffer. A pipeline rank
-  // sends activations forward and their gradients backward: both on a rank
+  // Bytes per device: the most any pipeline rank sends. Ring collectives
+  // send (n - 1) / n of the buffer per step, twice for an all-reduce;
+  // point-to-point sends the whole buffer. A pipeline rank sends
+  // activations forward and their gradients backward: both on a rank
   // between the ends, one fewer chunk's worth on an end (each end of a
   // two-stage pipeline sends one direction per chunk).
   double pipelineSends = 0.0;
   if (p > 1)
     pipelineSends = (p > 2 ? 2.0 * v : 2.0 * v - 1.0) * m * boundary;
-  // Scalars (f32): each micro-batch's loss averaged over dp, and the
-  // gradient norm's squares summed once per step over the axes that split
-  // gradients: dp under ZeRO, tp where its split divides a parameter, pp.
+  // Scalars (f32): each micro-batch's loss averaged over dp on the last
+  // stage, and the gradient norm's squares summed once per step over the
+  // axes that split gradients: dp under ZeRO, tp where its split divides a
+  // parameter, pp.
   auto scalarReduce = [](double n) {
     return n > 1.0 ? 2.0 * (n - 1.0) / n * 4.0 : 0.0;
   };
@@ -685,17 +712,37 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
       plan.tp > 1 && (!searched || searched->embed.parameterShare < 1.0 ||
                       searched->block.parameterShare < 1.0 ||
                       searched->head.parameterShare < 1.0);
-  double scalars = m * scalarReduce(dp) +
-                   (plan.zeroStage >= 1 ? scalarReduce(dp) : 0.0) +
-                   (tpSplitsParameters ? scalarReduce(tp) : 0.0) +
-                   scalarReduce(static_cast<double>(p));
-  cost.communicatedBytes =
-      m * tpTraffic.bytes + gatherUnits * (dp - 1) / dp * gradientTensor +
-      pipelineSends + scalars +
-      // The last rank sends the tied table's gradient, the first its value.
-      (model.tiedEmbedding && p > 1
-           ? table * std::max(gradientBytes, weightBytes)
-           : 0.0);
+  double normScalars = (plan.zeroStage >= 1 ? scalarReduce(dp) : 0.0) +
+                       (tpSplitsParameters ? scalarReduce(tp) : 0.0) +
+                       scalarReduce(static_cast<double>(p));
+  // Whole parameter tensors a rank's dp collectives move per step: each
+  // reduction of its stage's gradients (an all-reduce twice), and the
+  // gathers of the weights its update applies (the last stage's tied copy
+  // is applied by the first), or under ZeRO-3 each micro-batch's gathers
+  // for the forward and for what the backward reads.
+  auto dpUnits = [&](int64_t rank) {
+    double stage = stageParams(rank, blocks[rank]);
+    double applied = stage - (rank == p - 1 ? tiedCopy : 0.0);
+    if (plan.zeroStage == 0)
+      return 2.0 * reductions * stage;
+    if (plan.zeroStage == 1 && (m > 1 || p > 1))
+      return 2.0 * reductions * stage + applied;
+    if (plan.zeroStage == 3)
+      return reductions * stage + m * (stage + stageBackwardParams(rank));
+    return reductions * stage + applied;
+  };
+  cost.communicatedBytes = 0.0;
+  for (int64_t rank = 0; rank < p; ++rank) {
+    double sent =
+        m * stageTpTraffic(rank, blocks[rank], recomputed[rank]).bytes +
+        dpUnits(rank) * (dp - 1) / dp * gradientBytes + pipelineSends +
+        normScalars + (rank == p - 1 ? m * scalarReduce(dp) : 0.0) +
+        // The last rank sends the tied table's gradient, the first its
+        // value.
+        (rank == 0 || rank == p - 1 ? tiedCopy : 0.0) *
+            std::max(gradientBytes, weightBytes);
+    cost.communicatedBytes = std::max(cost.communicatedBytes, sent);
+  }
 
   if (cost.peakMemory > limit) {
     cost.fits = false;

@@ -400,6 +400,7 @@ private:
     for (const GradientPart &part : gradientParts) {
       void *gradient = state.getPointer(part.name);
       if (part.send) {
+        communicator->countTransfer(static_cast<double>(part.bytes));
         CLEAVE_RETURN_IF_ERROR(communicator->send(
             ppGroup, part.peer, part.tag, gradient, part.bytes,
             "a gradient part"));
@@ -428,6 +429,8 @@ private:
     for (const ParameterCopy &copy : copies) {
       const char *where = "the copy of a shared parameter";
       void *data = state.getPointer(copy.name);
+      if (copy.send)
+        communicator->countTransfer(static_cast<double>(copy.bytes));
       CLEAVE_RETURN_IF_ERROR(
           copy.send ? communicator->send(ppGroup, copy.peer, copy.tag, data,
                                          copy.bytes, where)

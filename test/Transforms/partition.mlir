@@ -278,3 +278,45 @@ func.func @untagged_constraint(%w: tensor<4x4xf32> {cleave.param = "w"}) -> tens
   %y = cleave.tanh %columns {cleave.layer = #cleave.layer<3>} : tensor<4x4xf32>
   return %y : tensor<4x4xf32>
 }
+
+// -----
+
+// A parameter split on the axis that splits the batch (ZeRO-3) is gathered
+// for its readers: a bias is gathered before its broadcast, not broadcast
+// split and moved with an all-to-all of the activation it is added to.
+cleave.mesh @mesh(dp = 2)
+// CHECK-LABEL: func.func @gathered_bias
+func.func @gathered_bias(%x: tensor<4x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[dp], []]>},
+                         %b: tensor<8xf32> {cleave.param = "b"}) -> tensor<4x8xf32> {
+  // CHECK:      %[[B:.*]] = cleave.all_gather %arg1 on @mesh [dp] dim 0 : tensor<4xf32> -> tensor<8xf32>
+  // CHECK-NEXT: %[[BB:.*]] = cleave.broadcast %[[B]] dims [1] : tensor<8xf32> -> tensor<2x8xf32>
+  // CHECK-NEXT: cleave.add %arg0, %[[BB]] : tensor<2x8xf32>
+  // CHECK-NOT:  cleave.all_to_all
+  %bs = cleave.shard %b : tensor<8xf32> to <@mesh, [[dp]]> priority 1
+  %0 = cleave.broadcast %bs dims [1] : tensor<8xf32> -> tensor<4x8xf32>
+  %1 = cleave.add %x, %0 : tensor<4x8xf32>
+  return %1 : tensor<4x8xf32>
+}
+
+// -----
+
+// In a step that returns a loss, a parameter the forward gathers is
+// gathered again for the backward, as ZeRO-3 does, so that no device keeps
+// the whole weight from one to the other; the repeat is marked so that CSE
+// keeps it.
+cleave.mesh @mesh(dp = 2)
+// CHECK-LABEL: func.func @regathered
+func.func @regathered(%x: tensor<4x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[dp], []]>},
+                      %w: tensor<8x8xf32> {cleave.param = "w"},
+                      %dy: tensor<4x8xf32> {cleave.sharding = #cleave.sharding<@mesh, [[dp], []]>})
+    -> (tensor<f32> {cleave.output = "loss", cleave.output_role = #cleave.output_role<loss>}, tensor<4x8xf32>) {
+  // CHECK:      %[[W:.*]] = cleave.all_gather %arg1 on @mesh [dp] dim 0 : tensor<4x8xf32> -> tensor<8x8xf32>
+  // CHECK-NEXT: cleave.matmul %arg0, %[[W]] :
+  // CHECK:      %[[W2:.*]] = cleave.all_gather %arg1 on @mesh [dp] dim 0 {cleave.recompute} : tensor<4x8xf32> -> tensor<8x8xf32>
+  // CHECK-NEXT: cleave.matmul %arg2, %[[W2]] transpose_rhs
+  %ws = cleave.shard %w : tensor<8x8xf32> to <@mesh, [[dp], []]> priority 1
+  %y = cleave.matmul %x, %ws : tensor<4x8xf32>, tensor<8x8xf32> -> tensor<4x8xf32>
+  %l = cleave.reduce_sum %y dims [0, 1] : tensor<4x8xf32> -> tensor<f32>
+  %dx = cleave.matmul %dy, %ws transpose_rhs : tensor<4x8xf32>, tensor<8x8xf32> -> tensor<4x8xf32>
+  return %l, %dx : tensor<f32>, tensor<4x8xf32>
+}

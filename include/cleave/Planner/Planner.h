@@ -116,6 +116,10 @@ struct GemmShape {
 /// batch. Bytes are as the IR's element type counts them.
 struct PartCost {
   double params = 0.0;
+  /// Parameters the part's backward ops read (ZeRO-3 gathers them again for
+  /// the backward), without and with the part recomputed; negative: all of
+  /// them. The training step tells (addStepProfile), the forward does not.
+  double backwardParams = -1.0, recomputedBackwardParams = -1.0;
   double matmulFlops = 0.0;
   double otherFlops = 0.0;
   /// Bytes the non-GEMM ops read and write (memory-bound work).

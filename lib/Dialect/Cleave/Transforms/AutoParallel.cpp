@@ -2,7 +2,7 @@
 
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
-#include "cleave/Dialect/Cleave/Transforms/SearchedSplits.h"
+#include "cleave/Dialect/Cleave/Transforms/StepProfile.h"
 #include "cleave/Planner/Planner.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -72,7 +72,7 @@ struct AutoParallelPass
                                              error))) {
       // Tensor parallelism priced as the split the compiler will build.
       SmallVector<std::string> skipped;
-      addSearchedSplits(forward, *loaded, options, *model, skipped);
+      addStepProfile(forward, *loaded, options, *model, skipped);
       for (const std::string &why : skipped)
         forward.emitWarning("the tensor-sharding search could not price ")
             << why << "; priced as Megatron-LM's split";

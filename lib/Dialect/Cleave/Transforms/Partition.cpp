@@ -13,9 +13,12 @@
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
 
+#include "FunctionLookup.h"
 #include "cleave/Analysis/ShardingSupport.h"
 
+#include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "llvm/ADT/SetVector.h"
 
 namespace mlir::cleave {
 #define GEN_PASS_DEF_CLEAVEPARTITION
@@ -243,6 +246,7 @@ public:
 
 private:
   FailureOr<TensorSharding> getAnnotation(Value value);
+  bool isCompletedWithAnother(Value result, const TensorSharding &sharding);
   LogicalResult partitionOp(Operation *op);
   OpPlan planOp(Operation *op, const ShardingRule &rule,
                        FactorAxes factorAxes,
@@ -250,7 +254,7 @@ private:
   FailureOr<Value> reshard(ImplicitLocOpBuilder &b, Value original,
                            const TensorSharding &target);
   Value buildReshard(ImplicitLocOpBuilder &b, Value value,
-                     ArrayRef<ReshardStep> steps);
+                     ArrayRef<ReshardStep> steps, bool repeated = false);
   ArrayAttr getAxesAttr(ArrayRef<StringRef> axes) {
     return Builder(function.getContext()).getStrArrayAttr(axes);
   }
@@ -259,7 +263,17 @@ private:
   MeshAxes mesh;
   DenseMap<Value, LocalValue> locals;
   DenseMap<Operation *, ShardingRule> rules;
-  DenseMap<std::pair<Value, Attribute>, Value> resharded;
+  /// What a value was resharded to, per target and per half of the step
+  /// (see getReshardKey).
+  using ReshardKey = std::tuple<Value, Attribute, unsigned>;
+  ReshardKey getReshardKey(Value original, const TensorSharding &target);
+  bool isParameter(Value value);
+  double getReaderCount(Value value);
+  DenseMap<ReshardKey, Value> resharded;
+  /// The ops the loss depends on, in a step that returns one.
+  DenseSet<Operation *> forwardOps;
+  /// Whether the op being partitioned is past the forward.
+  bool inBackward = false;
   DenseMap<std::pair<Value, Value>, std::pair<Value, Value>> softmaxStatistics;
 };
 
@@ -285,8 +299,65 @@ FailureOr<TensorSharding> Partitioner::getAnnotation(Value value) {
   return TensorSharding::get(attr);
 }
 
+/// Whether `result`, coming out as `sharding`, is added to (or subtracted
+/// from) a value pending on the same axes: the two sums then complete in
+/// one collective, after the add. A value not partitioned yet is judged by
+/// its annotation, which shows the sums propagation expects.
+bool Partitioner::isCompletedWithAnother(Value result,
+                                         const TensorSharding &sharding) {
+  if (sharding.partial.empty())
+    return false;
+  for (OpOperand &use : result.getUses()) {
+    if (!isa<AddOp, SubOp>(use.getOwner()))
+      continue;
+    Value other = use.getOwner()->getOperand(1 - use.getOperandNumber());
+    if (other == result)
+      return true;
+    if (auto it = locals.find(other); it != locals.end()) {
+      if (it->second.sharding.partial == sharding.partial)
+        return true;
+      continue;
+    }
+    FailureOr<TensorSharding> annotation = getAnnotation(other);
+    if (succeeded(annotation) && annotation->partial == sharding.partial)
+      return true;
+  }
+  return false;
+}
+
+/// A parameter gathered for the forward is gathered again for the
+/// backward, as ZeRO-3 does, so that no device keeps every gathered weight
+/// alive from one to the other; other values are resharded once.
+Partitioner::ReshardKey
+Partitioner::getReshardKey(Value original, const TensorSharding &target) {
+  return {original, target.toAttr(function.getContext(), mesh.getName()),
+          static_cast<unsigned>(isParameter(original) && inBackward)};
+}
+
+/// A parameter argument, or a constraint on one.
+bool Partitioner::isParameter(Value value) {
+  if (auto shard = value.getDefiningOp<ShardOp>())
+    value = shard.getInput();
+  auto arg = dyn_cast<BlockArgument>(value);
+  return arg &&
+         function.getArgAttr(arg.getArgNumber(), CleaveDialect::kParamAttrName);
+}
+
+/// The ops of the current half of the step that read a parameter, which
+/// share one gather of it: each plan counts its share of the bytes, so
+/// that the first reader does not avoid a gather the others make anyway.
+/// Other values: 1.
+double Partitioner::getReaderCount(Value value) {
+  if (!isParameter(value))
+    return 1.0;
+  int64_t readers = llvm::count_if(value.getUsers(), [&](Operation *user) {
+    return forwardOps.empty() || forwardOps.contains(user) != inBackward;
+  });
+  return static_cast<double>(std::max<int64_t>(readers, 1));
+}
+
 Value Partitioner::buildReshard(ImplicitLocOpBuilder &b, Value value,
-                                ArrayRef<ReshardStep> steps) {
+                                ArrayRef<ReshardStep> steps, bool repeated) {
   FlatSymbolRefAttr meshName = mesh.getName();
   // Collectives belong to the layer of the value they move: pipeline
   // stages follow layer tags.
@@ -318,6 +389,10 @@ Value Partitioner::buildReshard(ImplicitLocOpBuilder &b, Value value,
     }
     if (layer)
       value.getDefiningOp()->setAttr(CleaveDialect::kLayerAttrName, layer);
+    // A repeat of the forward's gather: CSE must not merge it back.
+    if (repeated)
+      value.getDefiningOp()->setAttr(CleaveDialect::kRecomputeAttrName,
+                                     b.getUnitAttr());
   }
   return value;
 }
@@ -327,8 +402,7 @@ FailureOr<Value> Partitioner::reshard(ImplicitLocOpBuilder &b, Value original,
   const LocalValue &local = locals.at(original);
   if (local.sharding == target)
     return local.value;
-  auto key = std::make_pair(
-      original, Attribute(target.toAttr(function.getContext(), mesh.getName())));
+  ReshardKey key = getReshardKey(original, target);
   if (Value cached = resharded.lookup(key))
     return cached;
   if (llvm::any_of(target.partial, [&](StringRef axis) {
@@ -340,8 +414,8 @@ FailureOr<Value> Partitioner::reshard(ImplicitLocOpBuilder &b, Value original,
     return emitError(original.getLoc(), "cannot reshard a value from ")
            << local.sharding.toAttr(function.getContext(), mesh.getName())
            << " to " << target.toAttr(function.getContext(), mesh.getName());
-  Value value =
-      buildReshard(b, local.value, planReshard(local.sharding, target));
+  Value value = buildReshard(
+      b, local.value, planReshard(local.sharding, target), std::get<2>(key));
   resharded[key] = value;
   return value;
 }
@@ -396,8 +470,7 @@ OpPlan Partitioner::planOp(Operation *op, const ShardingRule &rule,
   for (auto [index, operand] : llvm::enumerate(op->getOperands())) {
     TensorSharding target = projectOperand(rule, factorAxes, index);
     // A sum already completed for another consumer is not completed again.
-    if (resharded.count(
-            {operand, target.toAttr(op->getContext(), mesh.getName())}))
+    if (resharded.count(getReshardKey(operand, target)))
       carried.clear();
     plan.operandTargets.push_back(std::move(target));
   }
@@ -482,15 +555,16 @@ LogicalResult Partitioner::partitionOp(Operation *op) {
     double bytes = 0;
     for (auto [operand, state, target] :
          llvm::zip(op->getOperands(), operandStates, plan.operandTargets))
-      if (!resharded.count({operand, target.toAttr(op->getContext(),
-                                                   mesh.getName())}))
+      if (!resharded.count(getReshardKey(operand, target)))
         bytes += getReshardBytes(cast<RankedTensorType>(state->value.getType()),
-                                 planReshard(state->sharding, target), mesh);
+                                 planReshard(state->sharding, target), mesh) /
+                 getReaderCount(operand);
     for (auto [result, sharding, annotation] :
          llvm::zip(op->getResults(), plan.resultShardings,
                    ArrayRef(annotations).drop_front(numOperands))) {
-      // A sum accumulated into another is completed with it, later.
-      if (isAccumulated(result))
+      // A sum accumulated into another pending sum is completed with it,
+      // later; anything else a consumer will want resharded costs now.
+      if (isCompletedWithAnother(result, sharding))
         continue;
       const TensorSharding &wanted = annotation;
       if (!llvm::all_of(annotation.partial, [&](StringRef axis) {
@@ -594,9 +668,19 @@ LogicalResult Partitioner::run() {
                         sharding->toAttr(context, mesh.getName()));
   }
 
+  if (Value loss = lookupOutput(function, OutputRole::Loss)) {
+    SetVector<Operation *> slice;
+    BackwardSliceOptions options;
+    options.inclusive = true;
+    options.omitBlockArguments = true;
+    (void)getBackwardSlice(loss, &slice, options);
+    forwardOps.insert(slice.begin(), slice.end());
+  }
+
   SmallVector<Operation *> originals;
   for (Operation &op : body.without_terminator()) {
     Operation *before = op.getPrevNode();
+    inBackward = !forwardOps.empty() && !forwardOps.contains(&op);
     if (failed(partitionOp(&op)))
       return failure();
     // What replaces the op (and the collectives feeding it) belongs to its
@@ -610,6 +694,7 @@ LogicalResult Partitioner::run() {
     originals.push_back(&op);
   }
 
+  inBackward = false;
   Operation *ret = body.getTerminator();
   ImplicitLocOpBuilder b(ret->getLoc(), ret);
   SmallVector<Type> resultTypes;

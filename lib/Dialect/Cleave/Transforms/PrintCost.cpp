@@ -4,11 +4,15 @@
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <map>
+#include <set>
 
 namespace mlir::cleave {
 #define GEN_PASS_DEF_CLEAVEPRINTCOST
@@ -85,6 +89,83 @@ static void printTable(llvm::raw_ostream &os, StringRef name,
   row("total FLOPs", "", cost.flops);
 }
 
+static double getTensorBytes(Type type) {
+  auto tensor = cast<RankedTensorType>(type);
+  return static_cast<double>(tensor.getNumElements()) *
+         tensor.getElementTypeBitWidth() / 8.0;
+}
+
+/// Bytes each pp rank of a pipelined program sends per step for parameters
+/// that stages on several ranks share (a tied embedding). The pipeline
+/// runtime exchanges them around the update, so they count with the update
+/// of the sending rank: each rank whose backward computes a part of such a
+/// parameter's gradient sends it to the rank whose update applies the
+/// parameter, which sends the new value to every other rank reading it.
+static std::map<int64_t, double> getSharedParameterBytes(ModuleOp module) {
+  auto getRole = [](func::FuncOp function) -> std::optional<FunctionRole> {
+    if (auto role = function->getAttrOfType<FunctionRoleAttr>(
+            CleaveDialect::kRoleAttrName))
+      return role.getValue();
+    return std::nullopt;
+  };
+  std::map<std::string, std::pair<int64_t, double>> owners; // rank, bytes
+  int64_t ranks = 0;
+  for (auto function : module.getOps<func::FuncOp>()) {
+    auto rank = function->getAttrOfType<IntegerAttr>(
+        CleaveDialect::kPipelineRankAttrName);
+    if (!rank || getRole(function) != FunctionRole::Update)
+      continue;
+    ranks = std::max(ranks, rank.getInt() + 1);
+    for (BlockArgument arg : function.getArguments())
+      if (auto name = function.getArgAttrOfType<StringAttr>(
+              arg.getArgNumber(), CleaveDialect::kParamAttrName))
+        owners[name.str()] = {rank.getInt(), getTensorBytes(arg.getType())};
+  }
+  std::map<int64_t, double> sent;
+  if (ranks < 2)
+    return sent;
+  std::map<std::string, std::set<int64_t>> readers, computers;
+  std::map<std::string, double> gradientBytes;
+  for (auto function : module.getOps<func::FuncOp>()) {
+    std::optional<FunctionRole> role = getRole(function);
+    auto stage =
+        function->getAttrOfType<IntegerAttr>(CleaveDialect::kStageAttrName);
+    if (!stage || (role != FunctionRole::StageForward &&
+                   role != FunctionRole::StageBackward))
+      continue;
+    int64_t rank = stage.getInt() % ranks;
+    for (BlockArgument arg : function.getArguments())
+      if (auto name = function.getArgAttrOfType<StringAttr>(
+              arg.getArgNumber(), CleaveDialect::kParamAttrName))
+        readers[name.str()].insert(rank);
+    for (unsigned i = 0; i < function.getNumResults(); ++i) {
+      auto output = function.getResultAttrOfType<StringAttr>(
+          i, CleaveDialect::kOutputAttrName);
+      if (!output || !hasOutputRole(function, i, OutputRole::Gradient))
+        continue;
+      std::string param = getGradientParam(output.getValue()).str();
+      computers[param].insert(rank);
+      gradientBytes[param] = getTensorBytes(function.getResultTypes()[i]);
+    }
+  }
+  for (const auto &[name, reading] : readers) {
+    auto owner = owners.find(name);
+    if (owner == owners.end())
+      continue;
+    auto [ownerRank, bytes] = owner->second;
+    for (int64_t rank : reading)
+      if (rank != ownerRank)
+        sent[ownerRank] += bytes;
+    auto computing = computers.find(name);
+    if (computing == computers.end() || computing->second.size() < 2)
+      continue;
+    for (int64_t rank : computing->second)
+      if (rank != ownerRank)
+        sent[rank] += gradientBytes[name];
+  }
+  return sent;
+}
+
 namespace {
 struct PrintCostPass
     : public mlir::cleave::impl::CleavePrintCostBase<PrintCostPass> {
@@ -92,10 +173,14 @@ struct PrintCostPass
 
   void runOnOperation() override {
     llvm::raw_ostream &os = llvm::outs();
+    std::map<int64_t, double> shared = getSharedParameterBytes(getOperation());
     getOperation().walk([&](FunctionOpInterface function) {
       if (function.isExternal())
         return;
       CostSummary cost = computeCostSummary(function);
+      if (auto rank = function->getAttrOfType<IntegerAttr>(
+              CleaveDialect::kPipelineRankAttrName))
+        cost.communicatedBytes += shared[rank.getInt()];
       if (json)
         printJson(os, function.getName(), cost);
       else

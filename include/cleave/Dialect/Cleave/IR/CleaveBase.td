@@ -107,8 +107,9 @@ def Cleave_Dialect : Dialect {
     /// of each result (an i64 array, one entry per result).
     static constexpr ::llvm::StringLiteral kArenaOffsetsAttrName =
         "cleave.arena_offsets";
-    /// Operation attribute (unit) on the copies cleave-recompute makes: it
-    /// also keeps CSE from merging them back into the originals.
+    /// Operation attribute (unit) on the copies cleave-recompute makes, and
+    /// on the parameter gathers cleave-partition repeats for the backward:
+    /// it also keeps CSE from merging them back into the originals.
     static constexpr ::llvm::StringLiteral kRecomputeAttrName =
         "cleave.recompute";
     /// Function attribute set by cleave-plan-memory: the arena's peak size in

@@ -15,7 +15,11 @@ def CleavePrintCost : Pass<"cleave-print-cost", "mlir::ModuleOp"> {
     activation bytes (bytes of every tensor the function's ops produce,
     reshapes excluded since they move no data) and, for programs with
     collectives, the bytes each device sends (`comm_bytes`; the table shows
-    a `communicated bytes` row only when it is not zero).
+    a `communicated bytes` row only when it is not zero). A pipeline rank's
+    update (`cleave.pipeline_rank`) also counts what the runtime sends
+    around it for parameters that stages on several ranks share (a tied
+    embedding): the rank's parts of their gradients, to the rank that
+    applies them, and, from that rank, their new values to the others.
 
     The report goes to standard output before the module; add `-o /dev/null`
     to see the report alone. With `json=true` it prints one JSON object per
@@ -605,7 +609,17 @@ def CleavePartition : Pass<"cleave-partition", "mlir::func::FuncOp"> {
       axis that moves between dimensions is an `all_to_all`, and one that
       must go is an `all_gather`, tried in that order, one axis move at a
       time;
-    - each value is resharded at most once per target sharding.
+    - each value is resharded at most once per target sharding, except a
+      parameter in a function that returns a loss: the ops the loss does
+      not depend on (the backward, recomputed copies, the update) reshard
+      it again, as ZeRO-3 gathers its weights again for the backward, so
+      no device keeps every gathered weight from forward to backward; the
+      repeats carry `cleave.recompute`, which keeps CSE from merging them.
+    Where an op could take its splits from its operands or from its
+    results, the choice that moves fewer bytes wins: a parameter's reshard
+    counts its share among the ops of the same half of the step that read
+    it (they share it), and a result's later reshard counts unless it is a
+    pending sum added to another pending on the same axes.
     `cleave.shard` constraints disappear and arguments and results take
     their per-device types; their `cleave.sharding` becomes `cleave.block`,
     the sharding of the global tensor whose block each device holds. The

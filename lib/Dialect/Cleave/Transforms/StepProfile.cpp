@@ -1,20 +1,25 @@
-//===- SearchedSplits.cpp - The planner's price of the searched split -----===//
+//===- StepProfile.cpp - What the planner reads off the training step ----===//
 //
-// The planner prices a plan's tensor parallelism with the collectives of
-// the split the compiler will build. For every plan but a sequence-parallel
-// one that is the tensor-sharding search's split of the training step, so
-// the step is built here, on a copy of the model, and searched at each tp
-// size the planner considers.
+// The planner prices what the compiler builds from the training step, not
+// from the forward alone: which parameters the backward reads (ZeRO-3
+// gathers those again), and the collectives of the tensor-sharding
+// search's split, which every plan but a sequence-parallel one builds. The
+// step is built here, on a copy of the model, once per planning.
 //
 //===----------------------------------------------------------------------===//
 
-#include "cleave/Dialect/Cleave/Transforms/SearchedSplits.h"
+#include "cleave/Dialect/Cleave/Transforms/StepProfile.h"
 
+#include "FunctionLookup.h"
 #include "cleave/Analysis/TensorSplitSearch.h"
 #include "cleave/Dialect/Cleave/Transforms/Autodiff.h"
+#include "cleave/Dialect/Cleave/Transforms/Passes.h"
 
+#include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -78,14 +83,60 @@ getSearchedPart(ArrayRef<std::pair<const LayerGroupSplit *, double>> groups) {
   return part;
 }
 
-void mlir::cleave::addSearchedSplits(func::FuncOp forward,
-                                     const planner::Cluster &cluster,
-                                     const planner::PlannerOptions &options,
-                                     planner::ModelProfile &model,
-                                     SmallVectorImpl<std::string> &skipped) {
+/// Sets `field` of each part to the parameter elements its backward ops
+/// (those outside the loss's slice) read in `step`: a parameter counts for
+/// each layer whose backward reads it, as the partitioner gathers it again
+/// for that layer. Blocks count per block.
+static void countBackwardReads(func::FuncOp step,
+                               double planner::PartCost::*field,
+                               planner::ModelProfile &model) {
+  Value loss = lookupOutput(step, OutputRole::Loss);
+  if (!loss || model.layers <= 0)
+    return;
+  SetVector<Operation *> slice;
+  BackwardSliceOptions options;
+  options.inclusive = true;
+  options.omitBlockArguments = true;
+  (void)getBackwardSlice(loss, &slice, options);
+  DenseSet<Operation *> forwardOps(slice.begin(), slice.end());
+  double embed = 0.0, blocks = 0.0, head = 0.0;
+  for (BlockArgument arg : step.getArguments()) {
+    auto type = dyn_cast<RankedTensorType>(arg.getType());
+    if (!type ||
+        !step.getArgAttr(arg.getArgNumber(), CleaveDialect::kParamAttrName))
+      continue;
+    DenseSet<Attribute> readers;
+    for (Operation *user : arg.getUsers()) {
+      auto layer =
+          user->getAttrOfType<LayerAttr>(CleaveDialect::kLayerAttrName);
+      if (forwardOps.contains(user) || !layer || !readers.insert(layer).second)
+        continue;
+      double elements = static_cast<double>(type.getNumElements());
+      switch (layer.getKind()) {
+      case LayerKind::Embed:
+        embed += elements;
+        break;
+      case LayerKind::Head:
+        head += elements;
+        break;
+      default:
+        blocks += elements;
+      }
+    }
+  }
+  model.embed.*field = embed;
+  model.block.*field = blocks / model.layers;
+  model.head.*field = head;
+}
+
+void mlir::cleave::addStepProfile(func::FuncOp forward,
+                                  const planner::Cluster &cluster,
+                                  const planner::PlannerOptions &options,
+                                  planner::ModelProfile &model,
+                                  SmallVectorImpl<std::string> &skipped) {
   SmallVector<int64_t> sizes = getPlannedTpSizes(model, options);
   auto module = forward->getParentOfType<ModuleOp>();
-  if (sizes.empty() || !module)
+  if (!module)
     return;
   // What the search says when it cannot price a size becomes the reason
   // the planner prices it as Megatron's split, not an error of planning.
@@ -108,6 +159,19 @@ void mlir::cleave::addSearchedSplits(func::FuncOp forward,
                     : FailureOr<func::FuncOp>(failure());
   if (failed(step))
     return skipAll(reason.empty() ? "no training step" : reason);
+  countBackwardReads(*step, &planner::PartCost::backwardParams, model);
+  // The same with every block recomputed, on another copy.
+  {
+    OwningOpRef<ModuleOp> recomputed = copy->clone();
+    PassManager pm(recomputed->getContext());
+    CleaveRecomputeOptions recompute;
+    recompute.function = stepName;
+    pm.addPass(createCleaveRecompute(recompute));
+    auto recomputedStep = recomputed->lookupSymbol<func::FuncOp>(stepName);
+    if (recomputedStep && succeeded(pm.run(*recomputed)))
+      countBackwardReads(recomputedStep,
+                         &planner::PartCost::recomputedBackwardParams, model);
+  }
   OpBuilder builder(copy->getContext());
   builder.setInsertionPointToStart(copy->getBody());
   for (int64_t size : sizes) {
