@@ -274,6 +274,14 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
     if (auto it = model.searchedSplits.find(plan.tp);
         it != model.searchedSplits.end())
       searched = &it->second;
+  // The collectives the compiler builds: the searched split's, or for a
+  // sequence-parallel plan those partitioning builds for Megatron-LM's
+  // split; null: Megatron-LM's, by formula.
+  const SearchedSplit *built = searched;
+  if (plan.tp > 1 && plan.sequenceParallel && cost.paddedVocab == model.vocab)
+    if (auto it = model.sequenceParallelSplits.find(plan.tp);
+        it != model.sequenceParallelSplits.end())
+      built = &it->second;
   // The searched form of a part, or null where Megatron's split applies.
   auto getSearched = [&](const PartCost &part) -> const SearchedPart * {
     if (!searched)
@@ -365,8 +373,9 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
     for (const SplitCollectiveCost &collective : part) {
       if (forwardOnly && !collective.forward)
         continue;
-      double scale = byteScale * (collective.scalesWithBatch
-                                      ? static_cast<double>(b) / model.batch
+      double scale =
+          (built->builtInPrecision ? 1.0 : byteScale) *
+          (collective.scalesWithBatch ? static_cast<double>(b) / model.batch
                                       : 1.0);
       double tensor = collective.tensorBytes * scale;
       double seconds = 0.0;
@@ -393,18 +402,18 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
     TpTraffic traffic;
     if (plan.tp <= 1)
       return traffic;
-    if (!searched) {
+    if (!built) {
       traffic.collectives = 4.0 * count + 2.0 * recomputed + 2.0;
       traffic.seconds = traffic.collectives * tpAllReduce;
       traffic.bytes = traffic.collectives * 2.0 * (tp - 1) / tp * activation;
       return traffic;
     }
-    addCollectives(traffic, searched->block.collectives, count, false);
-    addCollectives(traffic, searched->block.collectives, recomputed, true);
+    addCollectives(traffic, built->block.collectives, count, false);
+    addCollectives(traffic, built->block.collectives, recomputed, true);
     if (rank == 0)
-      addCollectives(traffic, searched->embed.collectives, 1.0, false);
+      addCollectives(traffic, built->embed.collectives, 1.0, false);
     if (rank == p - 1)
-      addCollectives(traffic, searched->head.collectives, 1.0, false);
+      addCollectives(traffic, built->head.collectives, 1.0, false);
     return traffic;
   };
   auto stageTp = [&](int64_t rank, int64_t count, int64_t recomputed) {
@@ -555,7 +564,19 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   // The recomputed forwards, apart from the rest of the compute.
   cost.recompute = m * recomputed[slowest] * forwardTime(block);
   cost.compute = m * computePerMicro - cost.recompute;
-  cost.tensorParallel = m * tpPerMicro;
+  // The update's own collectives, once per step, each stage for its share
+  // of the parameters.
+  TpTraffic updateTraffic;
+  if (built)
+    addCollectives(updateTraffic, built->update, 1.0, false);
+  auto updateShare = [&](int64_t rank) {
+    double stage = blocks[rank] * block.params +
+                   (rank == 0 ? embed.params : 0.0) +
+                   (rank == p - 1 ? head.params : 0.0);
+    return stage / std::max(1.0, model.getParams());
+  };
+  cost.tensorParallel =
+      m * tpPerMicro + updateTraffic.seconds * updateShare(slowest);
   cost.pipelineTransfers = m * transfersPerMicro;
   cost.bubble = fill * perMicro;
   cost.bubbleFraction = fill / (m + fill);
@@ -602,8 +623,9 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
       stageTpTraffic(busiest, blocks[busiest], recomputed[busiest]);
   // Sequence parallelism makes each all-reduce a reduce-scatter and an
   // all-gather: the same bytes and time on a ring.
-  if (searched)
-    addCollective("tp collectives of the searched split",
+  if (built)
+    addCollective(searched ? "tp collectives of the searched split"
+                           : "tp collectives of the sequence-parallel split",
                   m * tpTraffic.collectives,
                   tpTraffic.tensorBytes / std::max(1.0, tpTraffic.collectives),
                   cost.tensorParallel);
@@ -735,6 +757,7 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   for (int64_t rank = 0; rank < p; ++rank) {
     double sent =
         m * stageTpTraffic(rank, blocks[rank], recomputed[rank]).bytes +
+        updateTraffic.bytes * updateShare(rank) +
         dpUnits(rank) * (dp - 1) / dp * gradientBytes + pipelineSends +
         normScalars + (rank == p - 1 ? m * scalarReduce(dp) : 0.0) +
         // The last rank sends the tied table's gradient, the first its

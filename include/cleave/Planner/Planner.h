@@ -167,6 +167,13 @@ struct SearchedPart {
 /// The searched split at one tp size.
 struct SearchedSplit {
   SearchedPart embed, block, head;
+  /// Collectives of the update the compiler joins to the step (a weight
+  /// the update leaves split, gathered to its stored layout), once per
+  /// step over all parameters.
+  std::vector<SplitCollectiveCost> update;
+  /// Whether its collectives were built in the planning precision (mixed
+  /// precision applied), so that their bytes are not scaled to it again.
+  bool builtInPrecision = false;
 };
 
 struct ModelProfile {
@@ -179,6 +186,9 @@ struct ModelProfile {
   /// build them (not sequence parallel ones, which build Megatron-LM's).
   /// A tp size missing here is priced as Megatron-LM's split.
   std::map<int64_t, SearchedSplit> searchedSplits;
+  /// The collectives partitioning builds for Megatron-LM's split with
+  /// sequence parallelism, by tp size (its shares are Megatron-LM's).
+  std::map<int64_t, SearchedSplit> sequenceParallelSplits;
 
   double getForwardMatmulFlops(int64_t samples) const {
     return samples *

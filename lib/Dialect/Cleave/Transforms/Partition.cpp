@@ -247,6 +247,7 @@ public:
 private:
   FailureOr<TensorSharding> getAnnotation(Value value);
   bool isCompletedWithAnother(Value result, const TensorSharding &sharding);
+  double getSummedTerms(Value result);
   LogicalResult partitionOp(Operation *op);
   OpPlan planOp(Operation *op, const ShardingRule &rule,
                        FactorAxes factorAxes,
@@ -272,7 +273,8 @@ private:
   DenseMap<ReshardKey, Value> resharded;
   /// The ops the loss depends on, in a step that returns one.
   DenseSet<Operation *> forwardOps;
-  /// Whether the op being partitioned is past the forward.
+  /// The op being partitioned, and whether it is past the forward.
+  Operation *current = nullptr;
   bool inBackward = false;
   DenseMap<std::pair<Value, Value>, std::pair<Value, Value>> softmaxStatistics;
 };
@@ -343,17 +345,45 @@ bool Partitioner::isParameter(Value value) {
          function.getArgAttr(arg.getArgNumber(), CleaveDialect::kParamAttrName);
 }
 
-/// The ops of the current half of the step that read a parameter, which
-/// share one gather of it: each plan counts its share of the bytes, so
-/// that the first reader does not avoid a gather the others make anyway.
-/// Other values: 1.
+/// The ops not partitioned yet that read `value` (for a parameter, those
+/// of the current half of the step): one reshard serves them all, so each
+/// plan counts its share of the bytes, and the first reader does not
+/// avoid a collective the others then make one by one.
 double Partitioner::getReaderCount(Value value) {
-  if (!isParameter(value))
-    return 1.0;
-  int64_t readers = llvm::count_if(value.getUsers(), [&](Operation *user) {
-    return forwardOps.empty() || forwardOps.contains(user) != inBackward;
-  });
-  return static_cast<double>(std::max<int64_t>(readers, 1));
+  bool param = isParameter(value);
+  SmallPtrSet<Operation *, 8> readers;
+  for (Operation *user : value.getUsers())
+    if ((user == current || current->isBeforeInBlock(user)) &&
+        (!param || forwardOps.empty() ||
+         forwardOps.contains(user) != inBackward))
+      readers.insert(user);
+  return static_cast<double>(std::max<size_t>(readers.size(), 1));
+}
+
+/// How many terms that could be pending sums (results of ops that reduce
+/// over a factor) the chain of adds and subtracts from `result` sums,
+/// `result` included, up to the first term that could not be: a pending
+/// sum completed after them is completed once for all, so each shares its
+/// cost. The chain is followed a few steps.
+double Partitioner::getSummedTerms(Value result) {
+  constexpr int kMaxSteps = 16;
+  int64_t terms = 1;
+  Value sum = result;
+  for (int step = 0; step < kMaxSteps; ++step) {
+    auto user = llvm::find_if(sum.getUsers(), llvm::IsaPred<AddOp, SubOp>);
+    if (user == sum.getUsers().end())
+      break;
+    Operation *op = *user;
+    Value other = op->getOperand(op->getOperand(0) == sum ? 1 : 0);
+    Operation *producer = other.getDefiningOp();
+    auto rule = producer ? rules.find(producer) : rules.end();
+    if (rule == rules.end() ||
+        !llvm::is_contained(rule->second.factorKinds, FactorKind::Reduction))
+      break;
+    ++terms;
+    sum = op->getResult(0);
+  }
+  return static_cast<double>(terms);
 }
 
 Value Partitioner::buildReshard(ImplicitLocOpBuilder &b, Value value,
@@ -571,9 +601,11 @@ LogicalResult Partitioner::partitionOp(Operation *op) {
             return llvm::is_contained(sharding.partial, axis);
           }))
         continue;
-      bytes += getReshardBytes(getLocalType(cast<RankedTensorType>(result.getType()),
-                                            sharding, mesh),
-                               planReshard(sharding, wanted), mesh);
+      bytes +=
+          getReshardBytes(getLocalType(cast<RankedTensorType>(result.getType()),
+                                       sharding, mesh),
+                          planReshard(sharding, wanted), mesh) /
+          (sharding.partial.empty() ? 1.0 : getSummedTerms(result));
     }
     if (!best || bytes < bestBytes) {
       best = std::move(plan);
@@ -680,6 +712,7 @@ LogicalResult Partitioner::run() {
   SmallVector<Operation *> originals;
   for (Operation &op : body.without_terminator()) {
     Operation *before = op.getPrevNode();
+    current = &op;
     inBackward = !forwardOps.empty() && !forwardOps.contains(&op);
     if (failed(partitionOp(&op)))
       return failure();

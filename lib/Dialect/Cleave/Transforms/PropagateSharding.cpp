@@ -50,6 +50,9 @@ private:
   LogicalResult propagateOp(Operation *op, bool &changed);
   bool grow(Value value, const TensorSharding &want, Operation *origin,
             bool fromConstraint = false);
+  bool growState(Value value, const TensorSharding &want, Operation *origin,
+                 bool fromConstraint);
+  void markDirty(Value value);
   bool isParameter(Value value);
   LogicalResult reportConflict(Operation *op, Value first, Value second);
 
@@ -59,6 +62,12 @@ private:
   /// Arguments whose sharding the signature gives.
   DenseSet<Value> given;
   int64_t level = kSignatureLevel;
+  /// The body's ops by position, and the positions of those whose values
+  /// grew since they were last propagated: an op whose values did not
+  /// change would grow nothing, so a level's sweeps visit only these.
+  SmallVector<Operation *> ops;
+  DenseMap<Operation *, unsigned> positions;
+  std::set<unsigned> dirty;
 };
 
 /// The level a constraint joins at: its priority (the attribute is
@@ -98,8 +107,25 @@ bool Propagation::isParameter(Value value) {
          function.getArgAttr(arg.getArgNumber(), CleaveDialect::kParamAttrName);
 }
 
+void Propagation::markDirty(Value value) {
+  if (Operation *producer = value.getDefiningOp())
+    if (auto it = positions.find(producer); it != positions.end())
+      dirty.insert(it->second);
+  for (Operation *user : value.getUsers())
+    if (auto it = positions.find(user); it != positions.end())
+      dirty.insert(it->second);
+}
+
 bool Propagation::grow(Value value, const TensorSharding &want,
                        Operation *origin, bool fromConstraint) {
+  if (!growState(value, want, origin, fromConstraint))
+    return false;
+  markDirty(value);
+  return true;
+}
+
+bool Propagation::growState(Value value, const TensorSharding &want,
+                            Operation *origin, bool fromConstraint) {
   // An argument's given sharding is how it arrives; a parameter's layout
   // is what checkpoints store: only its own constraints split it.
   if (given.contains(value) || (!fromConstraint && isParameter(value)))
@@ -222,6 +248,7 @@ LogicalResult Propagation::runLevel() {
   for (auto shard : body.getOps<ShardOp>()) {
     if (getLevel(shard) != level)
       continue;
+    dirty.insert(positions.lookup(shard.getOperation()));
     TensorSharding want = TensorSharding::get(shard.getSharding());
     Value input = shard.getInput(), result = shard.getResult();
     auto it = states.find(input);
@@ -240,21 +267,50 @@ LogicalResult Propagation::runLevel() {
          /*fromConstraint=*/true);
   }
 
-  bool changed = true;
-  while (changed) {
-    changed = false;
-    for (Operation &op : body)
-      if (failed(propagateOp(&op, changed)))
+  // Sweeps forward and back until nothing grows, as over the whole body,
+  // but visiting only dirty ops: one made dirty ahead of a sweep's cursor
+  // is visited in that sweep, one behind it in the next.
+  bool changed = false;
+  while (!dirty.empty()) {
+    std::set<unsigned> behind;
+    for (unsigned cursor = 0;;) {
+      auto next = dirty.lower_bound(cursor);
+      behind.insert(dirty.begin(), next);
+      dirty.erase(dirty.begin(), next);
+      if (dirty.empty())
+        break;
+      unsigned position = *dirty.begin();
+      dirty.erase(dirty.begin());
+      if (failed(propagateOp(ops[position], changed)))
         return failure();
-    for (Operation &op : llvm::reverse(body))
-      if (failed(propagateOp(&op, changed)))
+      cursor = position + 1;
+    }
+    dirty.swap(behind);
+    behind.clear();
+    for (int64_t cursor = static_cast<int64_t>(ops.size());;) {
+      auto next = dirty.lower_bound(static_cast<unsigned>(cursor));
+      behind.insert(next, dirty.end());
+      dirty.erase(next, dirty.end());
+      if (dirty.empty())
+        break;
+      unsigned position = *std::prev(dirty.end());
+      dirty.erase(std::prev(dirty.end()));
+      if (failed(propagateOp(ops[position], changed)))
         return failure();
+      cursor = position;
+    }
+    dirty.swap(behind);
   }
   return success();
 }
 
 LogicalResult Propagation::run() {
   Block &body = function.getBody().front();
+  for (Operation &op : body) {
+    positions[&op] = ops.size();
+    dirty.insert(ops.size());
+    ops.push_back(&op);
+  }
   for (BlockArgument arg : function.getArguments()) {
     if (auto attr = function.getArgAttrOfType<ShardingAttr>(
             arg.getArgNumber(), CleaveDialect::kShardingAttrName)) {

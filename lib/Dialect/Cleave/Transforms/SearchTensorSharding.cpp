@@ -45,29 +45,9 @@ void CleaveSearchTensorShardingPass::runOnOperation() {
   const StrategyAxis &split = target->axis;
   FailureOr<TensorSplits> splits = searchTensorSplits(
       target->function, split.mesh, split.axis, split.size, *machine);
-  if (failed(splits))
+  if (failed(splits) ||
+      failed(constrainToSplits(target->function, *splits, split, priority)))
     return signalPassFailure();
-  // One priority level per parameter, in order of first use: where two
-  // splits meet at an op (a column split's heads and a split of the next
-  // weight), the earlier wins and partitioning reshards the later, instead
-  // of the two conflicting.
-  for (const ParameterSplit &param : splits->parameters)
-    if (param.dim >= 0 && failed(constrainArgument(
-                              target->function, param.parameter.getArgNumber(),
-                              param.dim, split, priority + param.order)))
-      return signalPassFailure();
-  // The activations as the solution splits them (propagation alone may
-  // resolve a meeting of two parameters' splits otherwise than the
-  // solution prices it), after every parameter: where one meets a
-  // parameter's split, the parameter wins.
-  int64_t valuePriority = priority;
-  for (const ParameterSplit &param : splits->parameters)
-    valuePriority =
-        std::max<int64_t>(valuePriority, priority + param.order + 1);
-  for (const ValueSplit &value : splits->values)
-    if (failed(constrainValue(target->function, value.value, value.dim, split,
-                              valuePriority + value.order)))
-      return signalPassFailure();
   if (report)
     printTensorSplits(*splits, llvm::outs());
 }

@@ -126,3 +126,23 @@ FailureOr<Value> mlir::cleave::constrainValue(func::FuncOp function,
   value.replaceAllUsesExcept(shard.getResult(), shard);
   return shard.getResult();
 }
+
+LogicalResult mlir::cleave::constrainToSplits(func::FuncOp function,
+                                              const TensorSplits &splits,
+                                              const StrategyAxis &axis,
+                                              int64_t priority) {
+  for (const ParameterSplit &param : splits.parameters)
+    if (param.dim >= 0 &&
+        failed(constrainArgument(function, param.parameter.getArgNumber(),
+                                 param.dim, axis, priority + param.order)))
+      return failure();
+  int64_t valuePriority = priority;
+  for (const ParameterSplit &param : splits.parameters)
+    valuePriority =
+        std::max<int64_t>(valuePriority, priority + param.order + 1);
+  for (const ValueSplit &value : splits.values)
+    if (failed(constrainValue(function, value.value, value.dim, axis,
+                              valuePriority + value.order)))
+      return failure();
+  return success();
+}

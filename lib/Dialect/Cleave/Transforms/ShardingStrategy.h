@@ -8,6 +8,7 @@
 #ifndef CLEAVE_LIB_DIALECT_CLEAVE_TRANSFORMS_SHARDINGSTRATEGY_H
 #define CLEAVE_LIB_DIALECT_CLEAVE_TRANSFORMS_SHARDINGSTRATEGY_H
 
+#include "cleave/Analysis/TensorSplitSearch.h"
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -63,6 +64,16 @@ FailureOr<Value> constrainValue(func::FuncOp function, Value value, int64_t dim,
 LogicalResult constrainResult(func::FuncOp function, unsigned index,
                               int64_t dim, const StrategyAxis &axis,
                               int64_t priority);
+
+/// Constrains `function`'s parameters and the results the search splits
+/// to the search's answer, from `priority` on: one level per parameter in
+/// order of first use (where two splits meet, the earlier wins and
+/// partitioning reshards the later), then the results, after every
+/// parameter (propagation alone may resolve a meeting of two parameters'
+/// splits otherwise than the solution prices it).
+LogicalResult constrainToSplits(func::FuncOp function,
+                                const TensorSplits &splits,
+                                const StrategyAxis &axis, int64_t priority);
 
 } // namespace mlir::cleave
 
