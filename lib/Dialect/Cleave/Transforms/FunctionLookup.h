@@ -11,8 +11,11 @@
 
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 
+#include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/SetVector.h"
 
 namespace mlir::cleave {
 
@@ -82,6 +85,19 @@ inline Value lookupGradient(func::FuncOp function, StringRef param) {
 /// Whether result `index` of `function` is a parameter's gradient.
 inline bool isGradientResult(func::FuncOp function, unsigned index) {
   return hasOutputRole(function, index, OutputRole::Gradient);
+}
+
+/// The ops `loss` depends on, its function's forward (none for a null
+/// loss): what a training step computes before its backward.
+inline DenseSet<Operation *> getLossSlice(Value loss) {
+  if (!loss)
+    return {};
+  SetVector<Operation *> slice;
+  BackwardSliceOptions options;
+  options.inclusive = true;
+  options.omitBlockArguments = true;
+  (void)getBackwardSlice(loss, &slice, options);
+  return DenseSet<Operation *>(slice.begin(), slice.end());
 }
 
 } // namespace mlir::cleave

@@ -700,14 +700,7 @@ LogicalResult Partitioner::run() {
                         sharding->toAttr(context, mesh.getName()));
   }
 
-  if (Value loss = lookupOutput(function, OutputRole::Loss)) {
-    SetVector<Operation *> slice;
-    BackwardSliceOptions options;
-    options.inclusive = true;
-    options.omitBlockArguments = true;
-    (void)getBackwardSlice(loss, &slice, options);
-    forwardOps.insert(slice.begin(), slice.end());
-  }
+  forwardOps = getLossSlice(lookupOutput(function, OutputRole::Loss));
 
   SmallVector<Operation *> originals;
   for (Operation &op : body.without_terminator()) {

@@ -49,12 +49,7 @@ struct RecomputePass
     }
 
     // The forward ops: everything the loss depends on.
-    SetVector<Operation *> slice;
-    BackwardSliceOptions options;
-    options.inclusive = true;
-    options.omitBlockArguments = true;
-    (void)getBackwardSlice(loss, &slice, options);
-    DenseSet<Operation *> forward(slice.begin(), slice.end());
+    DenseSet<Operation *> forward = getLossSlice(loss);
 
     // Per block: its forward ops in order, and the backward uses of values
     // that are internal to it (not read by any other layer's forward ops).

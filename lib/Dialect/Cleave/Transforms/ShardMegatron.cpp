@@ -50,13 +50,7 @@ DenseSet<Operation *> getForwardOps(func::FuncOp step) {
     step.walk([&](Operation *op) { forward.insert(op); });
     return forward;
   }
-  SetVector<Operation *> slice;
-  BackwardSliceOptions options;
-  options.inclusive = true;
-  options.omitBlockArguments = true;
-  (void)getBackwardSlice(loss, &slice, options);
-  forward.insert(slice.begin(), slice.end());
-  return forward;
+  return getLossSlice(loss);
 }
 
 /// Megatron's splits, read off the step's structure: within a transformer

@@ -163,12 +163,7 @@ static void countBackwardReads(func::FuncOp step,
   Value loss = lookupOutput(step, OutputRole::Loss);
   if (!loss)
     return;
-  SetVector<Operation *> slice;
-  BackwardSliceOptions options;
-  options.inclusive = true;
-  options.omitBlockArguments = true;
-  (void)getBackwardSlice(loss, &slice, options);
-  DenseSet<Operation *> forwardOps(slice.begin(), slice.end());
+  DenseSet<Operation *> forwardOps = getLossSlice(loss);
   double embed = 0.0, blocks = 0.0, head = 0.0;
   std::set<int64_t> present;
   step.walk([&](Operation *op) {
@@ -253,14 +248,8 @@ static void setBuiltCollectives(func::FuncOp step,
   for (planner::SearchedPart *part : {&split.embed, &split.block, &split.head})
     part->collectives.clear();
   split.update.clear();
-  Value loss = lookupOutput(step, OutputRole::Loss);
-  SetVector<Operation *> slice;
-  BackwardSliceOptions options;
-  options.inclusive = true;
-  options.omitBlockArguments = true;
-  if (loss)
-    (void)getBackwardSlice(loss, &slice, options);
-  DenseSet<Operation *> forwardOps(slice.begin(), slice.end());
+  DenseSet<Operation *> forwardOps =
+      getLossSlice(lookupOutput(step, OutputRole::Loss));
   std::set<int64_t> present;
   step.walk([&](Operation *op) {
     if (int64_t index = getBlockIndex(op); index >= 0)
@@ -556,6 +545,10 @@ void mlir::cleave::addStepProfile(func::FuncOp forward,
     return trial;
   };
   for (int64_t size : sizes) {
+    // A plan that pads the vocabulary is priced as Megatron-LM's split: the
+    // padded model is not this one.
+    if (!options.unpaddedVocabulary && model.vocab % (128 * size) != 0)
+      continue;
     // Sequence parallelism builds Megatron-LM's split; priced as built.
     if (model.seq % size == 0) {
       OwningOpRef<ModuleOp> trial = makeTrial(*cut, size, false);
