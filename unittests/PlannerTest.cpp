@@ -293,7 +293,8 @@ TEST(PlannerTest, ZeroInsidePipelineStages) {
       if (collective.name == "dp all-gather of weights the backward reads") {
         EXPECT_EQ(stage, 3);
         EXPECT_DOUBLE_EQ(collective.count, 4.0);
-        EXPECT_DOUBLE_EQ(collective.bytes, stageParams * 4);
+        // Gathered as the forward reads them: in 16 bits (bf16 plans).
+        EXPECT_DOUBLE_EQ(collective.bytes, stageParams * 2);
       }
     }
   }
@@ -322,9 +323,9 @@ TEST(PlannerTest, ZeroThreeGathersWhatTheBackwardReads) {
       evaluatePlan(model, cluster, options, plan, why);
   ASSERT_TRUE(half) << why;
   // Each of the 2 micro-batches gathers half the parameters fewer, half of
-  // each gather sent by each of the 2 devices, 4 bytes each.
+  // each gather sent by each of the 2 devices, 2 bytes each (bf16).
   EXPECT_DOUBLE_EQ(all->communicatedBytes - half->communicatedBytes,
-                   2 * (model.getParams() / 2) / 2 * 4);
+                   2 * (model.getParams() / 2) / 2 * 2);
   EXPECT_LT(half->dataParallel, all->dataParallel);
 }
 

@@ -260,6 +260,8 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   double computeBytes = mixed ? 2.0 : 4.0;
   double byteScale = computeBytes / static_cast<double>(model.elementBytes);
   double weightBytes = 4.0, gradientBytes = 4.0, stateBytes = 8.0;
+  double zeroGatherBytes = plan.zeroStage == 3 ? computeBytes : weightBytes;
+  double reducedBytes = computeBytes;
 
   double rate = *peak * cluster.gemmEfficiency;
   double tp = static_cast<double>(plan.tp);
@@ -612,7 +614,9 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   // each micro-batch's forward, and of those its backward reads before the
   // backward, instead).
   double reductions = (m > 1 || p > 1) ? static_cast<double>(m) : 1.0;
-  double gradientTensor = params * gradientBytes;
+  // Gradients are reduced as the backward makes them, before their cast
+  // back to f32: in mixed precision, in 16 bits.
+  double gradientTensor = params * reducedBytes;
   double weightTensor = params * weightBytes;
   auto addCollective = [&](StringRef name, double count, double bytes,
                            double seconds) {
@@ -653,15 +657,18 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
                   reduce);
     addCollective("dp all-gather of weights", 1.0, weightTensor, gather);
   } else {
+    // ZeRO-3 gathers the weights as the forward reads them: in mixed
+    // precision, their 16-bit casts.
     double gathers = plan.zeroStage == 3 ? m : 1.0;
+    double gatheredTensor = params * zeroGatherBytes;
     double scatter =
         reductions * getAllGatherTime(gradientTensor, plan.dp, dpLink);
-    double gather = gathers * getAllGatherTime(weightTensor, plan.dp, dpLink);
+    double gather = gathers * getAllGatherTime(gatheredTensor, plan.dp, dpLink);
     addCollective("dp reduce-scatter of gradients", reductions, gradientTensor,
                   scatter);
-    addCollective("dp all-gather of weights", gathers, weightTensor, gather);
+    addCollective("dp all-gather of weights", gathers, gatheredTensor, gather);
     if (plan.zeroStage == 3 && params > 0.0) {
-      double backwardTensor = backwardParams * weightBytes;
+      double backwardTensor = backwardParams * zeroGatherBytes;
       double regather = m * getAllGatherTime(backwardTensor, plan.dp, dpLink);
       gather += regather;
       addCollective("dp all-gather of weights the backward reads", m,
@@ -742,24 +749,28 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   // gathers of the weights its update applies (the last stage's tied copy
   // is applied by the first), or under ZeRO-3 each micro-batch's gathers
   // for the forward and for what the backward reads.
-  auto dpUnits = [&](int64_t rank) {
+  auto dpBytes = [&](int64_t rank) {
     double stage = stageParams(rank, blocks[rank]);
     double applied = stage - (rank == p - 1 ? tiedCopy : 0.0);
+    double units = 0.0;
     if (plan.zeroStage == 0)
-      return 2.0 * reductions * stage;
-    if (plan.zeroStage == 1 && (m > 1 || p > 1))
-      return 2.0 * reductions * stage + applied;
-    if (plan.zeroStage == 3)
-      return reductions * stage + m * (stage + stageBackwardParams(rank));
-    return reductions * stage + applied;
+      units = 2.0 * reductions * stage * reducedBytes;
+    else if (plan.zeroStage == 1 && (m > 1 || p > 1))
+      units = 2.0 * reductions * stage * reducedBytes + applied * weightBytes;
+    else if (plan.zeroStage == 3)
+      units = reductions * stage * reducedBytes +
+              m * (stage + stageBackwardParams(rank)) * zeroGatherBytes;
+    else
+      units = reductions * stage * reducedBytes + applied * weightBytes;
+    return units * (dp - 1) / dp;
   };
   cost.communicatedBytes = 0.0;
   for (int64_t rank = 0; rank < p; ++rank) {
     double sent =
         m * stageTpTraffic(rank, blocks[rank], recomputed[rank]).bytes +
-        updateTraffic.bytes * updateShare(rank) +
-        dpUnits(rank) * (dp - 1) / dp * gradientBytes + pipelineSends +
-        normScalars + (rank == p - 1 ? m * scalarReduce(dp) : 0.0) +
+        updateTraffic.bytes * updateShare(rank) + dpBytes(rank) +
+        pipelineSends + normScalars +
+        (rank == p - 1 ? m * scalarReduce(dp) : 0.0) +
         // The last rank sends the tied table's gradient, the first its
         // value.
         (rank == 0 || rank == p - 1 ? tiedCopy : 0.0) *

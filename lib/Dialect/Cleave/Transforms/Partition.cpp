@@ -336,8 +336,11 @@ Partitioner::getReshardKey(Value original, const TensorSharding &target) {
           static_cast<unsigned>(isParameter(original) && inBackward)};
 }
 
-/// A parameter argument, or a constraint on one.
+/// A parameter argument, a constraint on one, or its cast to the compute
+/// precision (what mixed precision's forward and backward read).
 bool Partitioner::isParameter(Value value) {
+  if (auto cast = value.getDefiningOp<CastOp>())
+    value = cast.getInput();
   if (auto shard = value.getDefiningOp<ShardOp>())
     value = shard.getInput();
   auto arg = dyn_cast<BlockArgument>(value);

@@ -175,8 +175,13 @@ static void countBackwardReads(func::FuncOp step,
     if (!type ||
         !step.getArgAttr(arg.getArgNumber(), CleaveDialect::kParamAttrName))
       continue;
+    // Its readers, and in mixed precision those of its 16-bit cast.
+    SmallVector<Operation *> users(arg.getUsers());
+    for (Operation *user : arg.getUsers())
+      if (isa<CastOp>(user))
+        llvm::append_range(users, user->getUsers());
     DenseSet<Attribute> readers;
-    for (Operation *user : arg.getUsers()) {
+    for (Operation *user : users) {
       auto layer =
           user->getAttrOfType<LayerAttr>(CleaveDialect::kLayerAttrName);
       if (forwardOps.contains(user) || !layer || !readers.insert(layer).second)
