@@ -188,6 +188,12 @@ std::vector<int64_t> mlir::cleave::planner::partitionStages(
   return counts;
 }
 
+int64_t mlir::cleave::planner::getPaddedVocab(int64_t vocab, int64_t tp,
+                                              const PlannerOptions &options) {
+  int64_t quantum = tp > 1 && !options.unpaddedVocabulary ? 128 * tp : 1;
+  return ceilDiv(vocab, quantum) * quantum;
+}
+
 std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
     const ModelProfile &model, const Cluster &cluster,
     const PlannerOptions &options, const Plan &plan, std::string &why) {
@@ -234,11 +240,7 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   }
 
   PlanCost cost;
-  // Megatron pads the vocabulary to a multiple of 128 x tp (unless the
-  // model is to run as it is).
-  int64_t quantum =
-      plan.tp > 1 && !options.unpaddedVocabulary ? 128 * plan.tp : 1;
-  cost.paddedVocab = ceilDiv(model.vocab, quantum) * quantum;
+  cost.paddedVocab = getPaddedVocab(model.vocab, plan.tp, options);
   double vocabScale =
       static_cast<double>(cost.paddedVocab) / static_cast<double>(model.vocab);
   PartCost embed = model.embed, block = model.block, head = model.head;
@@ -744,11 +746,11 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   double normScalars = (plan.zeroStage >= 1 ? scalarReduce(dp) : 0.0) +
                        (tpSplitsParameters ? scalarReduce(tp) : 0.0) +
                        scalarReduce(static_cast<double>(p));
-  // Whole parameter tensors a rank's dp collectives move per step: each
-  // reduction of its stage's gradients (an all-reduce twice), and the
-  // gathers of the weights its update applies (the last stage's tied copy
-  // is applied by the first), or under ZeRO-3 each micro-batch's gathers
-  // for the forward and for what the backward reads.
+  // Bytes a rank's dp collectives send per step: each reduction of its
+  // stage's gradients (an all-reduce twice), and the gathers of the
+  // weights its update applies (the last stage's tied copy is applied by
+  // the first), or under ZeRO-3 each micro-batch's gathers for the forward
+  // and for what the backward reads.
   auto dpBytes = [&](int64_t rank) {
     double stage = stageParams(rank, blocks[rank]);
     double applied = stage - (rank == p - 1 ? tiedCopy : 0.0);

@@ -313,6 +313,11 @@ struct PlannerOptions {
   std::optional<int64_t> recomputeLayers;
 };
 
+/// The vocabulary a plan with `tp` runs: padded to a multiple of 128 * tp
+/// as Megatron-LM does, unless `options` run the model as it is.
+int64_t getPaddedVocab(int64_t vocab, int64_t tp,
+                       const PlannerOptions &options);
+
 /// The cost of `plan`; nullopt (with the reason in `why`) for a plan that
 /// cannot run the model (a split that does not divide). A plan that needs
 /// more memory than the limit is costed with `fits` false and the reason

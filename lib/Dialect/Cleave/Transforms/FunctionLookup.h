@@ -100,6 +100,22 @@ inline DenseSet<Operation *> getLossSlice(Value loss) {
   return DenseSet<Operation *>(slice.begin(), slice.end());
 }
 
+/// The transformer block an op belongs to (its cleave.layer<i>), or -1.
+inline int64_t getBlockIndex(Operation *op) {
+  auto layer = op->getAttrOfType<LayerAttr>(CleaveDialect::kLayerAttrName);
+  return layer && layer.getKind() == LayerKind::Block ? layer.getIndex() : -1;
+}
+
+/// The op of `value`'s block that reads it first, or null.
+inline Operation *getFirstReader(Value value) {
+  Operation *first = nullptr;
+  for (Operation *user : value.getUsers())
+    if (user->getBlock() == value.getParentBlock() &&
+        (!first || user->isBeforeInBlock(first)))
+      first = user;
+  return first;
+}
+
 } // namespace mlir::cleave
 
 #endif // CLEAVE_LIB_DIALECT_CLEAVE_TRANSFORMS_FUNCTIONLOOKUP_H

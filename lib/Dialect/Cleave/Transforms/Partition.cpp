@@ -16,9 +16,7 @@
 #include "FunctionLookup.h"
 #include "cleave/Analysis/ShardingSupport.h"
 
-#include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
-#include "llvm/ADT/SetVector.h"
 
 namespace mlir::cleave {
 #define GEN_PASS_DEF_CLEAVEPARTITION

@@ -47,7 +47,7 @@ public:
 
 private:
   LogicalResult runLevel();
-  LogicalResult propagateOp(Operation *op, bool &changed);
+  LogicalResult propagateOp(Operation *op);
   bool grow(Value value, const TensorSharding &want, Operation *origin,
             bool fromConstraint = false);
   bool growState(Value value, const TensorSharding &want, Operation *origin,
@@ -195,7 +195,7 @@ LogicalResult Propagation::reportConflict(Operation *op, Value first,
   return diag;
 }
 
-LogicalResult Propagation::propagateOp(Operation *op, bool &changed) {
+LogicalResult Propagation::propagateOp(Operation *op) {
   // An active constraint passes splits both ways, like a copy; a parameter
   // behind it keeps what the constraint itself asked for.
   if (auto shard = dyn_cast<ShardOp>(op)) {
@@ -204,9 +204,8 @@ LogicalResult Propagation::propagateOp(Operation *op, bool &changed) {
     Value input = shard.getInput(), result = shard.getResult();
     for (auto [from, to] : {std::pair(result, input), std::pair(input, result)})
       if (auto it = states.find(from); it != states.end())
-        changed |= grow(to, withoutPartial(it->second.sharding),
-                        it->second.origin, /*fromConstraint=*/to == input &&
-                                               !isParameter(input));
+        grow(to, withoutPartial(it->second.sharding), it->second.origin,
+             /*fromConstraint=*/to == input && !isParameter(input));
     return success();
   }
   auto ruleOp = dyn_cast<ShardingRuleOpInterface>(op);
@@ -235,9 +234,9 @@ LogicalResult Propagation::propagateOp(Operation *op, bool &changed) {
                           values[conflict->second]);
 
   for (auto [index, operand] : llvm::enumerate(op->getOperands()))
-    changed |= grow(operand, projectOperand(rule, axes, index), origin);
+    grow(operand, projectOperand(rule, axes, index), origin);
   for (auto [index, result] : llvm::enumerate(op->getResults()))
-    changed |= grow(result, projectResult(rule, axes, index, mesh), origin);
+    grow(result, projectResult(rule, axes, index, mesh), origin);
   return success();
 }
 
@@ -270,7 +269,6 @@ LogicalResult Propagation::runLevel() {
   // Sweeps forward and back until nothing grows, as over the whole body,
   // but visiting only dirty ops: one made dirty ahead of a sweep's cursor
   // is visited in that sweep, one behind it in the next.
-  bool changed = false;
   while (!dirty.empty()) {
     std::set<unsigned> behind;
     for (unsigned cursor = 0;;) {
@@ -281,7 +279,7 @@ LogicalResult Propagation::runLevel() {
         break;
       unsigned position = *dirty.begin();
       dirty.erase(dirty.begin());
-      if (failed(propagateOp(ops[position], changed)))
+      if (failed(propagateOp(ops[position])))
         return failure();
       cursor = position + 1;
     }
@@ -295,7 +293,7 @@ LogicalResult Propagation::runLevel() {
         break;
       unsigned position = *std::prev(dirty.end());
       dirty.erase(std::prev(dirty.end()));
-      if (failed(propagateOp(ops[position], changed)))
+      if (failed(propagateOp(ops[position])))
         return failure();
       cursor = position;
     }

@@ -22,14 +22,6 @@ using namespace mlir::cleave;
 
 namespace {
 
-/// The transformer block an op belongs to, or -1.
-int64_t getBlockIndex(Operation *op) {
-  auto layer = op->getAttrOfType<LayerAttr>(CleaveDialect::kLayerAttrName);
-  if (!layer || layer.getKind() != LayerKind::Block)
-    return -1;
-  return layer.getIndex();
-}
-
 struct RecomputePass
     : public mlir::cleave::impl::CleaveRecomputeBase<RecomputePass> {
   using Base::Base;

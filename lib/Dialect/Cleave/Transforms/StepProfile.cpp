@@ -16,13 +16,11 @@
 #include "cleave/Dialect/Cleave/Transforms/Autodiff.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
 
-#include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/BitVector.h"
-#include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -89,10 +87,14 @@ getSearchedPart(ArrayRef<std::pair<const LayerGroupSplit *, double>> groups) {
   return part;
 }
 
-/// The transformer block an op belongs to, or -1.
-static int64_t getBlockIndex(Operation *op) {
-  auto layer = op->getAttrOfType<LayerAttr>(CleaveDialect::kLayerAttrName);
-  return layer && layer.getKind() == LayerKind::Block ? layer.getIndex() : -1;
+/// The blocks `step` holds, by index.
+static std::set<int64_t> getBlocksPresent(func::FuncOp step) {
+  std::set<int64_t> present;
+  step.walk([&](Operation *op) {
+    if (int64_t index = getBlockIndex(op); index >= 0)
+      present.insert(index);
+  });
+  return present;
 }
 
 /// The blocks a copy of the model keeps: the first, one that stands for
@@ -165,11 +167,7 @@ static void countBackwardReads(func::FuncOp step,
     return;
   DenseSet<Operation *> forwardOps = getLossSlice(loss);
   double embed = 0.0, blocks = 0.0, head = 0.0;
-  std::set<int64_t> present;
-  step.walk([&](Operation *op) {
-    if (int64_t index = getBlockIndex(op); index >= 0)
-      present.insert(index);
-  });
+  std::set<int64_t> present = getBlocksPresent(step);
   for (BlockArgument arg : step.getArguments()) {
     auto type = dyn_cast<RankedTensorType>(arg.getType());
     if (!type ||
@@ -216,15 +214,6 @@ static LogicalResult partitionStep(ModuleOp module, StringRef stepName,
   return pm.run(module);
 }
 
-/// The collectives partitioning built into `step`, by part (embedding,
-/// one block on average, head), as the planner prices them: the whole
-/// tensor each moves, the bytes each device sends as cleave-print-cost
-/// counts them, whether it is an activation's (it grows with the batch:
-/// its leading dimension is the batch, or batch and sequence flattened)
-/// and whether the forward makes it. An untagged collective (a gather of
-/// a weight for its cast to 16 bits) counts for the layer of the first
-/// tagged op its value reaches, or else to the update; scalars (the
-/// gradient norm's, the loss's) are the planner's own terms.
 /// The parameter argument whose update an untagged collective moves: the
 /// first one reached through its operands' producers.
 static std::optional<BlockArgument> getUpdatedParameter(Operation *op) {
@@ -246,6 +235,16 @@ static std::optional<BlockArgument> getUpdatedParameter(Operation *op) {
   return std::nullopt;
 }
 
+/// The collectives partitioning built into `step`, by part (embedding,
+/// one block on average, head), as the planner prices them: the whole
+/// tensor each moves, the bytes each device sends as cleave-print-cost
+/// counts them, whether it is an activation's (it grows with the batch:
+/// its leading dimension is the batch, or batch and sequence flattened)
+/// and whether the forward makes it. An untagged collective (a gather of
+/// a weight for its cast to 16 bits) counts for the layer of the first
+/// tagged op its value reaches, or else to the update; scalars (the
+/// gradient norm's, the loss's) are the planner's own terms. `cut`: the
+/// step is of the model cut to its first kKeptBlocks blocks.
 static void setBuiltCollectives(func::FuncOp step,
                                 const planner::ModelProfile &model, bool cut,
                                 planner::SearchedSplit &split) {
@@ -255,11 +254,16 @@ static void setBuiltCollectives(func::FuncOp step,
   split.update.clear();
   DenseSet<Operation *> forwardOps =
       getLossSlice(lookupOutput(step, OutputRole::Loss));
-  std::set<int64_t> present;
-  step.walk([&](Operation *op) {
-    if (int64_t index = getBlockIndex(op); index >= 0)
-      present.insert(index);
-  });
+  std::set<int64_t> present = getBlocksPresent(step);
+  // How many of the model's blocks a block of the step stands for: of a
+  // model cut to its first blocks, the middle one stands for all but the
+  // first and the last.
+  double layers = static_cast<double>(model.layers);
+  auto getMultiplicity = [&](int64_t index) {
+    if (cut && index > 0 && index < kKeptBlocks - 1)
+      return (layers - 2.0) / (kKeptBlocks - 2);
+    return cut ? 1.0 : layers / std::max<double>(1.0, present.size());
+  };
   auto getBytes = [](Value value) {
     auto type = cast<RankedTensorType>(value.getType());
     return static_cast<double>(type.getNumElements()) *
@@ -276,7 +280,6 @@ static void setBuiltCollectives(func::FuncOp step,
     return LayerAttr();
   };
   step.walk([&](Operation *op) {
-    LayerAttr layer = getLayer(op);
     auto cost = dyn_cast<CostOpInterface>(op);
     if (!cost || op->getNumOperands() != 1 || op->getNumResults() != 1)
       return;
@@ -312,29 +315,16 @@ static void setBuiltCollectives(func::FuncOp step,
          (leading == model.batch &&
           (input.getRank() >= 3 || input.getDimSize(1) == model.seq)));
     collective.forward = forwardOps.contains(op);
-    // How many of the model's blocks a block of the step stands for: of
-    // a model cut to its first blocks, the middle one stands for all but
-    // the first and the last.
-    double layers = static_cast<double>(model.layers);
-
-    auto getMultiplicity = [&](int64_t index) {
-      if (cut && index > 0 && index < kKeptBlocks - 1)
-        return (layers - 2.0) / (kKeptBlocks - 2);
-      return cut ? 1.0 : layers / std::max<double>(1.0, present.size());
-    };
+    LayerAttr layer = getLayer(op);
     if (!layer) {
       // The update's, once per step: for as many blocks as the block of
       // the parameter it moves stands for.
       collective.scalesWithBatch = false;
-      if (auto param = getUpdatedParameter(op)) {
-        Operation *reader = nullptr;
-        for (Operation *user : param->getUsers())
-          if (!reader || user->isBeforeInBlock(reader))
-            reader = user;
-        if (LayerAttr owner = getLayer(reader);
-            owner && owner.getKind() == LayerKind::Block)
-          collective.times = getMultiplicity(owner.getIndex());
-      }
+      if (auto param = getUpdatedParameter(op))
+        if (Operation *reader = getFirstReader(*param))
+          if (LayerAttr owner = getLayer(reader);
+              owner && owner.getKind() == LayerKind::Block)
+            collective.times = getMultiplicity(owner.getIndex());
       split.update.push_back(collective);
     } else if (layer.getKind() == LayerKind::Embed) {
       split.embed.collectives.push_back(collective);
@@ -365,10 +355,10 @@ static std::map<Place, Value> getPlaces(func::FuncOp step, int64_t layers,
     bool inherited = false;
     if (!layer) {
       Operation *first = nullptr;
-      for (Operation *user : op->getUsers())
-        if (user->getBlock() == op->getBlock() &&
-            (!first || user->isBeforeInBlock(first)))
-          first = user;
+      for (Value result : op->getResults())
+        if (Operation *reader = getFirstReader(result);
+            reader && (!first || reader->isBeforeInBlock(first)))
+          first = reader;
       layer =
           first ? first->getAttrOfType<LayerAttr>(CleaveDialect::kLayerAttrName)
                 : LayerAttr();
@@ -415,20 +405,12 @@ static std::optional<TensorSplits> carrySplits(const TensorSplits &splits,
   }
   // A parameter: the first op that reads it, and which of that op's
   // operands it is.
-  auto getReader = [&](BlockArgument arg) -> std::optional<OpOperand *> {
-    OpOperand *first = nullptr;
-    for (OpOperand &use : arg.getUses())
-      if (!first || use.getOwner()->isBeforeInBlock(first->getOwner()) ||
-          (use.getOwner() == first->getOwner() &&
-           use.getOperandNumber() < first->getOperandNumber()))
-        first = &use;
-    return first ? std::optional<OpOperand *>(first) : std::nullopt;
-  };
   for (const ParameterSplit &split : splits.parameters) {
-    std::optional<OpOperand *> reader = getReader(split.parameter);
-    if (!reader)
+    Operation *op = getFirstReader(split.parameter);
+    if (!op)
       continue;
-    Operation *op = (*reader)->getOwner();
+    unsigned operand = llvm::find(op->getOperands(), split.parameter) -
+                       op->getOperands().begin();
     if (op->getNumResults() == 0)
       return std::nullopt;
     auto place = placeOf.find(op->getResult(0));
@@ -441,8 +423,7 @@ static std::optional<TensorSplits> carrySplits(const TensorSplits &splits,
     if (cutOp->getName() != op->getName() ||
         cutOp->getNumOperands() != op->getNumOperands())
       return std::nullopt;
-    auto arg = dyn_cast<BlockArgument>(
-        cutOp->getOperand((*reader)->getOperandNumber()));
+    auto arg = dyn_cast<BlockArgument>(cutOp->getOperand(operand));
     if (!arg || arg.getOwner() != &cut.getBody().front())
       return std::nullopt;
     carried.parameters.push_back({arg, split.dim, split.order});
@@ -552,7 +533,7 @@ void mlir::cleave::addStepProfile(func::FuncOp forward,
   for (int64_t size : sizes) {
     // A plan that pads the vocabulary is priced as Megatron-LM's split: the
     // padded model is not this one.
-    if (!options.unpaddedVocabulary && model.vocab % (128 * size) != 0)
+    if (planner::getPaddedVocab(model.vocab, size, options) != model.vocab)
       continue;
     // Sequence parallelism builds Megatron-LM's split; priced as built.
     if (model.seq % size == 0) {
