@@ -26,6 +26,9 @@
 //           per-stage forward and backward programs and record the
 //           schedule; the optimizer then gives each pp rank its update (a
 //           split needs a step that does not yet update its parameters).
+//           With a dp axis, the dp sums of the gradients then leave the
+//           backward (which runs per micro-batch) for the training loop,
+//           which reduces them once per step.
 //  kernels  cleave-fuse groups elementwise ops into kernels and
 //           cleave-plan-memory lays out each function's arena: the form the
 //           emitter prints.
@@ -289,6 +292,10 @@ void mlir::cleave::buildPlannedPipeline(
     split.microBatches = options.microBatches;
     pm.addPass(createCleavePipelineSplit(split));
     pm.addPass(createCleaveOptimizer(update));
+    if (llvm::any_of(mesh, [](const MeshAxisSpec &axis) {
+          return axis.name == "dp" && axis.size > 1;
+        }))
+      pm.addPass(createCleaveDeferGradientReduction());
     cleanUp();
   }
   if (options.compileTo == CompilePhase::Staged)

@@ -23,6 +23,32 @@ Communicator::~Communicator() = default;
 Status Communicator::drain(const char *) { return Status::success(); }
 Status Communicator::completeSends(const char *what) { return drain(what); }
 
+Status Communicator::startReductions(int group, bool scatter,
+                                     const std::vector<ReductionItem> &items,
+                                     const char *what, int &request) {
+  request = -1;
+  for (const ReductionItem &item : items) {
+    if (scatter)
+      CLEAVE_RETURN_IF_ERROR(reduceScatter(
+          group, item.dtype, item.input, item.output,
+          item.count / getGroupSize(group), ReduceKind::Sum, what));
+    else
+      CLEAVE_RETURN_IF_ERROR(allReduce(group, item.dtype, item.input,
+                                       item.output, item.count, ReduceKind::Sum,
+                                       what));
+  }
+  return Status::success();
+}
+
+Status Communicator::testReductions(int, bool &done) {
+  done = true;
+  return Status::success();
+}
+
+Status Communicator::waitReductions(int, const char *) {
+  return Status::success();
+}
+
 Status Communicator::setUp(const MeshSpec &spec, int rankValue, int sizeValue) {
   rank = rankValue;
   size = sizeValue;
@@ -384,6 +410,22 @@ Status deviceIndex(Context &context, int group, int32_t *output,
       getCommunicator(context, group, "device_index", location, communicator));
   return context.copyOnDevice(
       output, communicator->getDeviceGroupIndices() + group, sizeof(int32_t));
+}
+
+ResultListener::~ResultListener() = default;
+
+Status resultReady(Context &context, int result, const void *data) {
+  if (ResultListener *listener = context.getResultListener())
+    return listener->onResultReady(result, data);
+  return Status::error("result " + std::to_string(result) +
+                       " is a pending sum that only the training loop "
+                       "completes: run the program through its training "
+                       "command");
+}
+
+Status awaitInput(Context &context, const void *data) {
+  ResultListener *listener = context.getResultListener();
+  return listener ? listener->onInputRead(data) : Status::success();
 }
 
 } // namespace cleave::rt

@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <list>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -58,9 +59,10 @@ public:
       : Communicator(context), stageThroughHost(stageThroughHost) {}
 
   ~MpiCommunicator() override {
-    for (MPI_Comm &comm : comms)
-      if (comm != MPI_COMM_NULL)
-        MPI_Comm_free(&comm);
+    for (std::vector<MPI_Comm> *list : {&comms, &reductionComms})
+      for (MPI_Comm &comm : *list)
+        if (comm != MPI_COMM_NULL)
+          MPI_Comm_free(&comm);
     for (MPI_Op &op : halfOps)
       if (op != MPI_OP_NULL)
         MPI_Op_free(&op);
@@ -85,6 +87,15 @@ public:
                              describeGroup(group) + ": " + getMpiError(code));
       MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
       comms.push_back(comm);
+      // The training loop's reductions in flight get a communicator of
+      // their own, so the program's collectives never queue behind them.
+      MPI_Comm reductionComm = MPI_COMM_NULL;
+      code = MPI_Comm_dup(comm, &reductionComm);
+      if (code != MPI_SUCCESS)
+        return Status::error("cannot duplicate the communicator of axes " +
+                             describeGroup(group) + ": " + getMpiError(code));
+      MPI_Comm_set_errhandler(reductionComm, MPI_ERRORS_RETURN);
+      reductionComms.push_back(reductionComm);
     }
     MPI_Op_create(&reduceHalf<::cleave::bf16, false>, 1, &halfOps[0]);
     MPI_Op_create(&reduceHalf<::cleave::bf16, true>, 1, &halfOps[1]);
@@ -215,6 +226,68 @@ public:
         staged, data, bytes);
   }
 
+  Status startReductions(int group, bool scatter,
+                         const std::vector<ReductionItem> &items,
+                         const char *what, int &request) override {
+    // Staged buffers would need host copies that outlive the call.
+    if (stageThroughHost)
+      return Communicator::startReductions(group, scatter, items, what,
+                                           request);
+    Reductions &pending = reductions[request = nextRequest++];
+    pending.group = group;
+    pending.what = what;
+    int64_t ranks = getGroupSize(group);
+    for (const ReductionItem &item : items) {
+      MPI_Datatype type = MPI_DATATYPE_NULL;
+      MPI_Op op = MPI_OP_NULL;
+      CLEAVE_RETURN_IF_ERROR(
+          getReduction(item.dtype, ReduceKind::Sum, what, type, op));
+      int64_t count = scatter ? item.count / ranks : item.count;
+      CLEAVE_RETURN_IF_ERROR(checkCount(count, "reduction", what));
+      MPI_Request &started = pending.requests.emplace_back(MPI_REQUEST_NULL);
+      int code =
+          scatter ? MPI_Ireduce_scatter_block(item.input, item.output,
+                                              static_cast<int>(count), type, op,
+                                              reductionComms[group], &started)
+                  : MPI_Iallreduce(item.input == item.output ? MPI_IN_PLACE
+                                                             : item.input,
+                                   item.output, static_cast<int>(count), type,
+                                   op, reductionComms[group], &started);
+      CLEAVE_RETURN_IF_ERROR(
+          check(code, scatter ? "reduce_scatter" : "all_reduce", group, what));
+    }
+    return Status::success();
+  }
+
+  Status testReductions(int request, bool &done) override {
+    auto found = reductions.find(request);
+    done = true;
+    if (found == reductions.end())
+      return Status::success();
+    Reductions &pending = found->second;
+    int flag = 0;
+    CLEAVE_RETURN_IF_ERROR(
+        check(MPI_Testall(static_cast<int>(pending.requests.size()),
+                          pending.requests.data(), &flag, MPI_STATUSES_IGNORE),
+              "reduction", pending.group, pending.what));
+    done = flag != 0;
+    if (done)
+      reductions.erase(found);
+    return Status::success();
+  }
+
+  Status waitReductions(int request, const char *) override {
+    auto found = reductions.find(request);
+    if (found == reductions.end())
+      return Status::success();
+    Reductions &pending = found->second;
+    for (MPI_Request &started : pending.requests)
+      CLEAVE_RETURN_IF_ERROR(
+          wait(started, "reduction", pending.group, pending.what));
+    reductions.erase(found);
+    return Status::success();
+  }
+
   Status barrier(const char *what) override {
     MPI_Request request;
     CLEAVE_RETURN_IF_ERROR(
@@ -225,6 +298,13 @@ public:
   [[noreturn]] void abortJob(int code) override { abortMpiJob(code); }
 
 private:
+  /// A group of nonblocking reductions startReductions began.
+  struct Reductions {
+    std::vector<MPI_Request> requests;
+    int group = 0;
+    const char *what = "";
+  };
+
   struct PendingSend {
     MPI_Request request = MPI_REQUEST_NULL;
     std::vector<uint8_t> bytes;
@@ -356,7 +436,9 @@ private:
   }
 
   bool stageThroughHost;
-  std::vector<MPI_Comm> comms;
+  std::vector<MPI_Comm> comms, reductionComms;
+  std::map<int, Reductions> reductions;
+  int nextRequest = 0;
   MPI_Op halfOps[4] = {MPI_OP_NULL, MPI_OP_NULL, MPI_OP_NULL, MPI_OP_NULL};
   std::vector<uint8_t> hostSend, hostReceive;
   std::list<PendingSend> pendingSends;

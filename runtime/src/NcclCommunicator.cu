@@ -7,6 +7,10 @@
 // so a collective a dead peer never completes is named and the job aborted
 // (ncclCommAbort first, so the stream does not hang on the way out).
 //
+// The training loop's gradient reductions run on a stream of their own,
+// on communicators split for them, ordered with the compute stream by
+// events: they overlap the backward that is still computing.
+//
 // CLEAVE_COLLECTIVES=mpi selects MPI staged through host memory instead.
 //
 //===----------------------------------------------------------------------===//
@@ -18,8 +22,9 @@
 
 #include <chrono>
 #include <cstdio>
-#include <memory>
 #include <cstdlib>
+#include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,8 +46,13 @@ public:
   ~NcclCommunicator() override {
     for (const Pending &pending : queue)
       cudaEventDestroy(pending.event);
-    for (ncclComm_t comm : comms)
-      ncclCommDestroy(comm);
+    for (auto &[request, event] : reductions)
+      cudaEventDestroy(event);
+    for (std::vector<ncclComm_t> *list : {&comms, &reductionComms})
+      for (ncclComm_t comm : *list)
+        ncclCommDestroy(comm);
+    if (reductionStream)
+      cudaStreamDestroy(reductionStream);
     if (world)
       ncclCommDestroy(world);
   }
@@ -71,7 +81,20 @@ public:
                         static_cast<int>(getGroupIndex(group)), &comm, nullptr),
           "ncclCommSplit for axes " + describeGroup(group)));
       comms.push_back(comm);
+      ncclComm_t reductionComm = nullptr;
+      CLEAVE_RETURN_IF_ERROR(
+          checkNccl(ncclCommSplit(world, getGroupColor(group),
+                                  static_cast<int>(getGroupIndex(group)),
+                                  &reductionComm, nullptr),
+                    "ncclCommSplit for the reductions over axes " +
+                        describeGroup(group)));
+      reductionComms.push_back(reductionComm);
     }
+    int leastPriority = 0, greatestPriority = 0;
+    cudaDeviceGetStreamPriorityRange(&leastPriority, &greatestPriority);
+    if (cudaStreamCreateWithPriority(&reductionStream, cudaStreamNonBlocking,
+                                     greatestPriority) != cudaSuccess)
+      return Status::error("cannot create the reduction stream");
     return setUpDeviceIndices();
   }
 
@@ -189,6 +212,75 @@ public:
     return Status::success();
   }
 
+  /// Queued on the reduction stream once the compute stream has computed
+  /// the inputs; an event marks the end.
+  Status startReductions(int group, bool scatter,
+                         const std::vector<ReductionItem> &items,
+                         const char *what, int &request) override {
+    cudaEvent_t ready = nullptr, done = nullptr;
+    if (cudaEventCreateWithFlags(&ready, cudaEventDisableTiming) !=
+            cudaSuccess ||
+        cudaEventRecord(ready, getStream()) != cudaSuccess ||
+        cudaStreamWaitEvent(reductionStream, ready, 0) != cudaSuccess)
+      return Status::error(std::string(what) +
+                           ": cannot order the reduction stream after the "
+                           "compute stream");
+    cudaEventDestroy(ready);
+    int64_t ranks = getGroupSize(group);
+    CLEAVE_RETURN_IF_ERROR(checkNccl(ncclGroupStart(), "ncclGroupStart"));
+    ncclResult_t queued = ncclSuccess;
+    for (const ReductionItem &item : items) {
+      ncclDataType_t type;
+      ncclRedOp_t op;
+      Status known = getReduction(item.dtype, ReduceKind::Sum, what, type, op);
+      if (!known.ok()) {
+        ncclGroupEnd();
+        return known;
+      }
+      if (queued != ncclSuccess)
+        break;
+      queued = scatter
+                   ? ncclReduceScatter(item.input, item.output,
+                                       item.count / ranks, type, op,
+                                       reductionComms[group], reductionStream)
+                   : ncclAllReduce(item.input, item.output, item.count, type,
+                                   op, reductionComms[group], reductionStream);
+    }
+    ncclResult_t closed = ncclGroupEnd();
+    CLEAVE_RETURN_IF_ERROR(
+        checkNccl(queued, std::string(what) + ": reduction"));
+    CLEAVE_RETURN_IF_ERROR(checkNccl(closed, "ncclGroupEnd"));
+    if (cudaEventCreateWithFlags(&done, cudaEventDisableTiming) !=
+            cudaSuccess ||
+        cudaEventRecord(done, reductionStream) != cudaSuccess)
+      return Status::error(std::string(what) +
+                           ": cannot record the reduction's end");
+    reductions[request = nextRequest++] = done;
+    return Status::success();
+  }
+
+  Status testReductions(int request, bool &done) override {
+    auto found = reductions.find(request);
+    done = found == reductions.end() ||
+           cudaEventQuery(found->second) != cudaErrorNotReady;
+    return Status::success();
+  }
+
+  /// The compute stream waits on the device; drain() bounds the wait.
+  Status waitReductions(int request, const char *what) override {
+    auto found = reductions.find(request);
+    if (found == reductions.end())
+      return Status::success();
+    cudaEvent_t done = found->second;
+    reductions.erase(found);
+    if (cudaStreamWaitEvent(getStream(), done, 0) != cudaSuccess)
+      return Status::error(std::string(what) +
+                           ": cannot order the compute stream after the "
+                           "reduction");
+    queue.push_back({done, "reduction", -1, what});
+    return Status::success();
+  }
+
   bool matchesTransfersByOrder() const override { return true; }
 
   Status barrier(const char *what) override {
@@ -211,6 +303,7 @@ public:
     using Clock = std::chrono::steady_clock;
     auto deadline = Clock::now() + std::chrono::duration<double>(timeoutSeconds);
     std::vector<ncclComm_t> all(comms);
+    all.insert(all.end(), reductionComms.begin(), reductionComms.end());
     all.push_back(world);
     for (const Pending &pending : queue) {
       for (;;) {
@@ -241,8 +334,10 @@ public:
   }
 
   [[noreturn]] void abortJob(int code) override {
-    for (ncclComm_t comm : comms)
-      ncclCommAbort(comm);
+    for (std::vector<ncclComm_t> *list : {&comms, &reductionComms})
+      for (ncclComm_t comm : *list)
+        ncclCommAbort(comm);
+    reductionComms.clear();
     if (world)
       ncclCommAbort(world);
     comms.clear();
@@ -317,7 +412,11 @@ private:
   }
 
   ncclComm_t world = nullptr;
-  std::vector<ncclComm_t> comms;
+  std::vector<ncclComm_t> comms, reductionComms;
+  cudaStream_t reductionStream = nullptr;
+  /// The end events of reductions started and not yet waited for.
+  std::map<int, cudaEvent_t> reductions;
+  int nextRequest = 0;
   std::vector<Pending> queue;
   std::vector<DeferredSend> deferredSends;
   std::vector<std::unique_ptr<DeviceBuffer>> sentBuffers;

@@ -15,8 +15,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "TrainingState.h"
+#include "GradientReducer.h"
 #include "Trace.h"
+#include "TrainingState.h"
 
 #include <algorithm>
 #include <cmath>
@@ -38,6 +39,7 @@ class PipelineExecutor final : public StepExecutor {
 public:
   PipelineExecutor(const PipelineProgram &pipeline, Context &context)
       : pipeline(pipeline), context(context) {}
+  ~PipelineExecutor() override { context.setResultListener(nullptr); }
 
   const Program &getMainProgram() const override {
     return *pipeline.forward[0];
@@ -50,7 +52,8 @@ public:
     return pipeline.microBatches;
   }
 
-  Status bind(TrainingState &state, int64_t microBatches) override {
+  Status bind(TrainingState &state, int64_t microBatches,
+              const ReductionOptions &reductions) override {
     communicator = context.getCommunicator();
     if (!communicator)
       return Status::error("a pipeline runs one process per device of its "
@@ -105,11 +108,22 @@ public:
       for (int i = 0; i < backward.numResults; ++i) {
         const ResultSpec &result = backward.results[i];
         void *unused = nullptr;
-        if (result.role == OutputRole::Gradient)
+        if (result.role == OutputRole::Gradient && result.pendingGroup < 0)
           CLEAVE_RETURN_IF_ERROR(state.add(result.tensor, ArgumentKind::Input,
                                            result.split, unused));
       }
     }
+    // Data-parallel sums the programs leave to the loop (once per step).
+    reducer = std::make_unique<GradientReducer>(context, *communicator,
+                                                microBatches, reductions);
+    for (int s = 0; s < pipeline.numStages; ++s)
+      if (isMine(s))
+        for (const Program *program :
+             {pipeline.forward[s], pipeline.backward[s]})
+          CLEAVE_RETURN_IF_ERROR(reducer->add(*program, state));
+    if (reducer->empty())
+      reducer.reset();
+    context.setResultListener(reducer.get());
     lossIndex =
         findResult(*pipeline.forward[pipeline.numStages - 1], OutputRole::Loss);
     normIndex = findResult(apply, OutputRole::GradNorm);
@@ -143,10 +157,13 @@ public:
       CLEAVE_RETURN_IF_ERROR(loadBatch(action.microBatch));
       if (!action.backward) {
         const Program &forward = *pipeline.forward[action.stage];
+        if (reducer)
+          reducer->setRunning(&forward);
         CLEAVE_RETURN_IF_ERROR(
             runProgram(context, forward, stage.forwardArguments, results, arena));
         CLEAVE_RETURN_IF_ERROR(keepStashes(stage, action.microBatch));
-        if (action.stage == pipeline.numStages - 1) {
+        if (action.stage == pipeline.numStages - 1 &&
+            !(reducer && reducer->reducesLoss())) {
           double microLoss = 0;
           CLEAVE_RETURN_IF_ERROR(
               readResult(context, forward, results, lossIndex, microLoss));
@@ -155,6 +172,8 @@ public:
       } else {
         const Program &backward = *pipeline.backward[action.stage];
         CLEAVE_RETURN_IF_ERROR(takeStashes(stage, action.microBatch));
+        if (reducer)
+          reducer->setRunning(&backward);
         CLEAVE_RETURN_IF_ERROR(runProgram(context, backward,
                                        stage.backwardArguments, results, arena));
         CLEAVE_RETURN_IF_ERROR(accumulateGradients(
@@ -170,8 +189,15 @@ public:
     const Program &apply = *pipeline.apply[ppIndex];
     {
       TraceScope trace("compute", "update");
+      if (reducer)
+        reducer->setRunning(&apply);
       CLEAVE_RETURN_IF_ERROR(
           runProgram(context, apply, applyArguments, results, arena));
+      if (reducer) {
+        CLEAVE_RETURN_IF_ERROR(reducer->finishStep());
+        if (reducer->reducesLoss())
+          CLEAVE_RETURN_IF_ERROR(reducer->readLoss(loss));
+      }
       if (normIndex >= 0)
         CLEAVE_RETURN_IF_ERROR(
             readResult(context, apply, results, normIndex, norm));
@@ -451,6 +477,7 @@ private:
   int lossIndex = -1, normIndex = -1;
   std::vector<ParameterCopy> copies;
   std::vector<GradientPart> gradientParts;
+  std::unique_ptr<GradientReducer> reducer;
   std::map<std::string, std::unique_ptr<DeviceBuffer>> partBuffers;
   int ppGroup = -1;
 };

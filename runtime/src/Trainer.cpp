@@ -56,16 +56,19 @@ struct TrainOptions {
   /// 0: the count the program records (cleave.micro_batches, or a
   /// pipeline's schedule; otherwise 1).
   int64_t microBatches = 0;
+  ReductionOptions reductions;
 };
 
 const char *const kTrainUsage =
     "usage: %s --data FILE --steps N --out DIR [options]\n"
     "  --data FILE          token file: raw little-endian uint16 tokens\n"
     "  --token-bytes 2|4    token width in the file (2)\n"
-    "  --steps N            train until step N (counted from 1, across resumes);\n"
+    "  --steps N            train until step N (counted from 1, across "
+    "resumes);\n"
     "                       0 writes the initial parameters as the checkpoint\n"
     "                       of step 0 and trains nothing\n"
-    "  --out DIR            where checkpoints go (DIR/checkpoint.json, step-N/)\n"
+    "  --out DIR            where checkpoints go (DIR/checkpoint.json, "
+    "step-N/)\n"
     "  --lr X               peak learning rate (1e-3)\n"
     "  --lr-schedule NAME   constant or cosine (constant)\n"
     "  --warmup W           linear warmup steps (0)\n"
@@ -74,11 +77,20 @@ const char *const kTrainUsage =
     "  --seed N             data order: batch k depends on (N, k) only (0)\n"
     "  --init-seed N        initial parameters (each as its cleave.init says)\n"
     "                       from seed N (0)\n"
-    "  --save-every K       also checkpoint every K steps (0: only at the end)\n"
-    "  --resume DIR         continue the run checkpointed in DIR (on any mesh)\n"
-    "  --micro-batches M    the program takes 1/M of the batch: run it M times\n"
+    "  --save-every K       also checkpoint every K steps (0: only at the "
+    "end)\n"
+    "  --resume DIR         continue the run checkpointed in DIR (on any "
+    "mesh)\n"
+    "  --micro-batches M    the program takes 1/M of the batch: run it M "
+    "times\n"
     "                       per step, averaging gradients (default: the count\n"
-    "                       it was built for)\n";
+    "                       it was built for)\n"
+    "  --bucket-mb X        a pipeline's data-parallel gradients are reduced\n"
+    "                       once per step in buckets of X MiB (25)\n"
+    "  --overlap 0|1        start each bucket as soon as the last "
+    "micro-batch's\n"
+    "                       backward fills it (1), or all where the update\n"
+    "                       reads them (0)\n";
 
 Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
   options.schedule.lr = 1e-3;
@@ -123,6 +135,18 @@ Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
       if (count == 0)
         return Status::error("--micro-batches must be at least 1");
       options.microBatches = static_cast<int64_t>(count);
+    } else if (flag == "--bucket-mb") {
+      double megabytes = 0;
+      CLEAVE_RETURN_IF_ERROR(readNumber(flag, value, megabytes));
+      if (!(megabytes > 0) || megabytes > 1e6)
+        return Status::error("--bucket-mb must be a positive size up to "
+                             "1e6 MiB, got '" +
+                             value + "'");
+      options.reductions.bucketBytes = megabytes * 1024 * 1024;
+    } else if (flag == "--overlap") {
+      if (value != "0" && value != "1")
+        return Status::error("--overlap must be 0 or 1, got '" + value + "'");
+      options.reductions.overlap = value == "1";
     } else if (flag == "--save-every") {
       CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, INT64_MAX));
       options.saveEvery = static_cast<int64_t>(count);
@@ -162,7 +186,8 @@ public:
 
   int64_t getBuiltMicroBatches() const override { return step.microBatches; }
 
-  Status bind(TrainingState &state, int64_t microBatches) override {
+  Status bind(TrainingState &state, int64_t microBatches,
+              const ReductionOptions &) override {
     if (apply && apply->mesh != step.mesh)
       return Status::error("the gradient step and the update disagree on "
                            "the mesh");
@@ -260,7 +285,8 @@ Status train(StepExecutor &executor, TrainOptions options,
   TrainingState state(context, communicator.get());
   if (options.microBatches == 0)
     options.microBatches = executor.getBuiltMicroBatches();
-  CLEAVE_RETURN_IF_ERROR(executor.bind(state, options.microBatches));
+  CLEAVE_RETURN_IF_ERROR(
+      executor.bind(state, options.microBatches, options.reductions));
   bool isLogger = executor.isLogger();
   const char *learningRateName = state.findInput(InputRole::LearningRate);
   const char *stepNumberName = state.findInput(InputRole::StepNumber);

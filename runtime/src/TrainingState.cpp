@@ -106,7 +106,9 @@ Status accumulateGradients(Context &context, TrainingState &state,
   // The mean loss's gradient is the mean of the micro-batch gradients.
   for (int i = 0; i < program.numResults; ++i) {
     const TensorSpec &spec = program.results[i].tensor;
-    if (program.results[i].role != OutputRole::Gradient)
+    // The training loop's reducer accumulates pending sums.
+    if (program.results[i].role != OutputRole::Gradient ||
+        program.results[i].pendingGroup >= 0)
       continue;
     if (!state.find(spec.name))
       return Status::error(std::string("the update takes no '") + spec.name +

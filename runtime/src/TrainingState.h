@@ -9,6 +9,7 @@
 #ifndef CLEAVE_RUNTIME_SRC_TRAININGSTATE_H
 #define CLEAVE_RUNTIME_SRC_TRAININGSTATE_H
 
+#include "cleave/runtime/Buckets.h"
 #include "cleave/runtime/Checkpoint.h"
 #include "cleave/runtime/Communicator.h"
 #include "cleave/runtime/Init.h"
@@ -384,6 +385,14 @@ Status accumulateGradients(Context &context, TrainingState &state,
 using BatchLoader = std::function<Status(int64_t j)>;
 
 /// How the training loop runs the programs of one optimizer step.
+/// How the training loop reduces the data-parallel gradients it
+/// completes itself (GradientReducer): bucket size, and whether buckets
+/// start as soon as they fill (--bucket-mb, --overlap).
+struct ReductionOptions {
+  double bucketBytes = kDefaultBucketBytes;
+  bool overlap = true;
+};
+
 class StepExecutor {
 public:
   virtual ~StepExecutor() = default;
@@ -393,7 +402,8 @@ public:
   virtual const MeshSpec *getMesh() const = 0;
   /// Binds the programs this rank runs (once the communicator exists) and
   /// checks them against the --micro-batches the loop was given.
-  virtual Status bind(TrainingState &state, int64_t microBatches) = 0;
+  virtual Status bind(TrainingState &state, int64_t microBatches,
+                      const ReductionOptions &reductions) = 0;
   /// The micro-batches per step the programs record, taken when the command
   /// line gives none.
   virtual int64_t getBuiltMicroBatches() const = 0;

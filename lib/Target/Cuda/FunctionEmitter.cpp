@@ -28,6 +28,20 @@ LogicalResult FunctionEmitter::emit() {
        << "    void **results, uint8_t *arena) {\n";
   if (failed(bindArguments()))
     return failure();
+  Operation *ret = function.getBody().front().getTerminator();
+  for (unsigned i = 0; i < function.getNumResults(); ++i)
+    if (auto block = function.getResultAttrOfType<ShardingAttr>(
+            i, CleaveDialect::kBlockAttrName);
+        block && !block.getPartialAxes().empty())
+      pendingResults[ret->getOperand(i)].push_back(i);
+  auto role =
+      function->getAttrOfType<FunctionRoleAttr>(CleaveDialect::kRoleAttrName);
+  if (role && role.getValue() == FunctionRole::Update)
+    for (BlockArgument argument : function.getArguments())
+      if (auto input = function.getArgAttrOfType<InputRoleAttr>(
+              argument.getArgNumber(), CleaveDialect::kInputRoleAttrName);
+          input && input.getValue() == InputRole::Gradient)
+        unreadGradients.insert(argument);
   for (Operation &op : function.getBody().front())
     if (failed(emitOp(op)))
       return failure();
@@ -127,16 +141,46 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
   if (std::string where = getLocationString(op.getLoc()); !where.empty())
     host << " at " << where;
   host << "\n";
-  // Moving nothing takes no time: only ops that run are timed.
-  if (isa<func::ReturnOp, ReshapeOp>(op))
+  emitAwaitInputs(op);
+  if (isa<func::ReturnOp>(op)) {
+    // Pending sums computed by no op (arguments) are ready from the start.
+    emitResultsReady(op.getOperands());
     return emitOpBody(op);
+  }
+  // Moving nothing takes no time: only ops that run are timed.
+  if (isa<ReshapeOp>(op)) {
+    if (failed(emitOpBody(op)))
+      return failure();
+    emitResultsReady(op.getResults());
+    return success();
+  }
   int index = opInfos.size();
   opInfos.push_back(getOpInfo(op));
   host << "  cleave::rt::beginOp(context, " << index << ");\n";
   if (failed(emitOpBody(op)))
     return failure();
   host << "  cleave::rt::endOp(context, " << index << ");\n";
+  emitResultsReady(op.getResults());
   return success();
+}
+
+void FunctionEmitter::emitResultsReady(ValueRange values) {
+  for (Value value : values) {
+    auto found = pendingResults.find(value);
+    if (found == pendingResults.end())
+      continue;
+    for (unsigned i : found->second)
+      host << "  CLEAVE_RETURN_IF_ERROR(cleave::rt::resultReady(context, " << i
+           << ", " << get(value) << "));\n";
+    pendingResults.erase(found);
+  }
+}
+
+void FunctionEmitter::emitAwaitInputs(Operation &op) {
+  for (Value operand : op.getOperands())
+    if (unreadGradients.erase(operand))
+      host << "  CLEAVE_RETURN_IF_ERROR(cleave::rt::awaitInput(context, "
+           << get(operand) << "));\n";
 }
 
 LogicalResult FunctionEmitter::emitOpBody(Operation &op) {

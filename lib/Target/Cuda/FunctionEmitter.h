@@ -22,6 +22,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 
 #include <optional>
 #include <string>
@@ -168,12 +169,19 @@ private:
   /// A collective or device_index: a runtime call on the rank's
   /// sub-communicator of the op's axes.
   LogicalResult emitCollective(Operation &op);
+  /// Tells the runtime which of `values` the function returns as pending
+  /// sums, now that they are computed.
+  void emitResultsReady(ValueRange values);
+  /// Waits for the reductions of the gradients `op` is the first to read.
+  void emitAwaitInputs(Operation &op);
 
   // ProgramDescriptor.cpp: what the runtime reads about the program.
   /// The per-rank split of the argument or result with attributes `attrs`,
   /// as the runtime reads it ("dp;" for [[dp], []]), "nullptr" when the
-  /// function is not partitioned.
-  FailureOr<std::string> getSplit(DictionaryAttr attrs, Location loc);
+  /// function is not partitioned. A pending sum is an error unless
+  /// `mayBePending`.
+  FailureOr<std::string> getSplit(DictionaryAttr attrs, Location loc,
+                                  bool mayBePending = false);
   /// `learning_rate` -> `LearningRate`: the runtime's enumerator.
   static std::string getEnumeratorName(StringRef irName);
   /// A parameter's `cleave.init` as the runtime's InitRule initializer.
@@ -192,6 +200,13 @@ private:
   CudaEmitterSummary &summary;
   MeshGroups &meshGroups;
   DenseMap<Value, std::string> pointers;
+  /// Results returned as pending sums, by value: the training loop hears of
+  /// each once it is computed (resultReady), to start completing it while
+  /// the rest of the function runs.
+  DenseMap<Value, SmallVector<unsigned>> pendingResults;
+  /// An update's gradient arguments not yet read: the first op that reads
+  /// one first waits for its reduction (awaitInput).
+  DenseSet<Value> unreadGradients;
   SmallVector<std::string> indexSites;
   /// The op table's initializers, by op number.
   SmallVector<std::string> opInfos;

@@ -17,17 +17,19 @@ using namespace mlir;
 using namespace mlir::cleave;
 
 FailureOr<std::string> FunctionEmitter::getSplit(DictionaryAttr attrs,
-                                                 Location loc) {
+                                                 Location loc,
+                                                 bool mayBePending) {
   if (!meshGroups.partitioned)
     return std::string("nullptr");
   auto block = attrs ? attrs.getAs<ShardingAttr>(CleaveDialect::kBlockAttrName)
                      : ShardingAttr();
   if (!block)
     return std::string("\"\"");
-  if (!block.getPartialAxes().empty())
+  if (!block.getPartialAxes().empty() && !mayBePending)
     return emitError(loc, "a pending sum (partial) cannot cross the "
                           "program's boundary: the runtime passes complete "
-                          "values only");
+                          "values only, and completes only the results of a "
+                          "pipeline stage's programs");
   std::string split;
   for (unsigned dim = 0; dim < block.getDims().size(); ++dim) {
     if (dim)
@@ -171,19 +173,35 @@ LogicalResult FunctionEmitter::emitDescriptor(int64_t arenaBytes) {
         i, CleaveDialect::kUpdatesAttrName);
     std::string resultName = getTensorName(function.getResultAttrDict(i),
                                            "output" + std::to_string(i));
+    // The training loop completes a stage's pending sums (the deferred
+    // data-parallel reduction).
+    auto role =
+        function->getAttrOfType<FunctionRoleAttr>(CleaveDialect::kRoleAttrName);
+    bool isStage = role && (role.getValue() == FunctionRole::StageForward ||
+                            role.getValue() == FunctionRole::StageBackward);
     FailureOr<std::string> split =
-        getSplit(function.getResultAttrDict(i), function.getLoc());
+        getSplit(function.getResultAttrDict(i), function.getLoc(), isStage);
     if (failed(split))
       return failure();
+    auto block = function.getResultAttrOfType<ShardingAttr>(
+        i, CleaveDialect::kBlockAttrName);
+    std::string pendingGroup = "-1";
+    if (block && !block.getPartialAxes().empty())
+      pendingGroup = getGroup(block.getPartial());
+    auto scatterDim = function.getResultAttrOfType<IntegerAttr>(
+        i, CleaveDialect::kScatterDimAttrName);
     host << "    {{" << getStringLiteral(resultName) << ", cleave::rt::DType::"
          << getElementInfo(tensor, function.getLoc())->dtype << ", "
          << getShapeLiteral(tensor.getShape()) << "}, "
          << (updates ? updates.getInt() : -1) << ", " << *split;
-    if (auto role = function.getResultAttrOfType<OutputRoleAttr>(
-            i, CleaveDialect::kOutputRoleAttrName))
-      host << ", cleave::rt::OutputRole::"
-           << getEnumeratorName(stringifyOutputRole(role.getValue()));
-    host << "},\n";
+    auto outputRole = function.getResultAttrOfType<OutputRoleAttr>(
+        i, CleaveDialect::kOutputRoleAttrName);
+    host << ", cleave::rt::OutputRole::"
+         << (outputRole
+                 ? getEnumeratorName(stringifyOutputRole(outputRole.getValue()))
+                 : std::string("None"))
+         << ", " << pendingGroup << ", "
+         << (scatterDim ? scatterDim.getInt() : -1) << "},\n";
   }
   if (function.getNumResults() == 0)
     host << "    {{\"\", cleave::rt::DType::F32, {0, {}}}, -1, nullptr},\n";

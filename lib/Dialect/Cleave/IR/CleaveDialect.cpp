@@ -668,6 +668,24 @@ LogicalResult CleaveDialect::verifyRegionResultAttribute(Operation *op,
                                         << "', as result " << other << " does";
     return success();
   }
+  if (attr.getName() == kScatterDimAttrName) {
+    auto dim = dyn_cast<IntegerAttr>(attr.getValue());
+    auto type =
+        dyn_cast<RankedTensorType>(function.getResultTypes()[resultIndex]);
+    auto block =
+        function.getResultAttrOfType<ShardingAttr>(resultIndex, kBlockAttrName);
+    if (!dim || !type || dim.getValue().isNegative() ||
+        dim.getValue().sge(type.getRank()))
+      return op->emitError("'")
+             << kScatterDimAttrName << "' of result " << resultIndex
+             << " must be a dimension of the result";
+    if (!block || block.getPartialAxes().empty())
+      return op->emitError("'")
+             << kScatterDimAttrName << "' of result " << resultIndex
+             << " needs a pending sum to scatter (a cleave.block with "
+                "partial axes)";
+    return success();
+  }
   if (attr.getName() == kUpdatesAttrName) {
     auto index = dyn_cast<IntegerAttr>(attr.getValue());
     unsigned numArgs = function.getNumArguments();

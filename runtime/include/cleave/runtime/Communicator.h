@@ -84,6 +84,32 @@ public:
   /// Whether point-to-point transfers between two ranks pair up by their
   /// order rather than by tag (NCCL).
   virtual bool matchesTransfersByOrder() const { return false; }
+  /// One tensor of a nonblocking reduction: an all-reduce of `count`
+  /// elements of `input` into `output` (which may be `input`), or a
+  /// reduce-scatter of `count` elements of `input` whose block groupIndex
+  /// (count / groupSize elements) lands in `output`.
+  struct ReductionItem {
+    DType dtype;
+    const void *input;
+    void *output;
+    int64_t count;
+  };
+  /// Starts the sums of `items` over `group`, as one group of collectives
+  /// (NCCL: one launch on the communication stream; MPI: requests on a
+  /// communicator of their own), and returns a request for
+  /// testReductions and waitReductions. The buffers must stay untouched
+  /// until the request completes. The default runs them to completion here
+  /// (request -1).
+  virtual Status startReductions(int group, bool scatter,
+                                 const std::vector<ReductionItem> &items,
+                                 const char *what, int &request);
+  /// Whether `request` has completed (its results may be read), without
+  /// waiting; lets MPI progress it.
+  virtual Status testReductions(int request, bool &done);
+  /// Waits (within the timeout) for `request`: on CUDA, orders the compute
+  /// stream after it.
+  virtual Status waitReductions(int request, const char *what);
+
   /// Waits until every rank of the job gets here.
   virtual Status barrier(const char *what) = 0;
   /// Waits (within the timeout) for collectives still queued on the device.
@@ -180,6 +206,13 @@ Status receiveFrom(Context &context, int group, int64_t peer, int64_t tag,
 /// Writes this rank's index within the group (an i32 scalar).
 Status deviceIndex(Context &context, int group, int32_t *output,
                    const char *location);
+/// Result `result` of the running program, a pending sum, is computed at
+/// `data` (see ResultSpec::pendingGroup). Fails when no training loop
+/// listens: nothing would complete the sum.
+Status resultReady(Context &context, int result, const void *data);
+/// The running update is about to read the gradient at `data` for the
+/// first time: waits for its reduction.
+Status awaitInput(Context &context, const void *data);
 
 } // namespace cleave::rt
 

@@ -28,6 +28,21 @@ struct GemmCall;
 class Communicator;
 class Profiler;
 
+/// Hears from running generated code about the pending sums it returns
+/// (the training loop's deferred data-parallel reduction: GradientReducer).
+class ResultListener {
+public:
+  virtual ~ResultListener();
+  /// Result `index` of the running program is computed, at `data`.
+  virtual Status onResultReady(int index, const void *data) = 0;
+  /// The running program is about to read its input at `data`: a reduction
+  /// that writes it must have finished.
+  virtual Status onInputRead(const void *data) = 0;
+  /// Between two ops: reductions in flight may progress (MPI makes progress
+  /// only inside its calls).
+  virtual void progress() = 0;
+};
+
 /// Library kernels that keep a scratch buffer between calls. Each has its own,
 /// so a kernel can call GEMM without clobbering its own scratch.
 enum class ScratchSlot {
@@ -102,6 +117,11 @@ public:
   void setProfiler(Profiler *value) { profiler = value; }
   Profiler *getProfiler() const { return profiler; }
 
+  /// Who completes the pending sums of the running program; null when no
+  /// training loop does.
+  void setResultListener(ResultListener *value) { resultListener = value; }
+  ResultListener *getResultListener() const { return resultListener; }
+
   /// The collectives of a partitioned program; null for a single process.
   void setCommunicator(Communicator *value) { communicator = value; }
   Communicator *getCommunicator() const { return communicator; }
@@ -142,6 +162,7 @@ private:
   void (*gemmCacheDeleter)(void *) = nullptr;
   Communicator *communicator = nullptr;
   Profiler *profiler = nullptr;
+  ResultListener *resultListener = nullptr;
   std::unordered_map<void *, size_t> allocationSizes;
   size_t allocatedBytes = 0, peakAllocatedBytes = 0;
   void *arena = nullptr;

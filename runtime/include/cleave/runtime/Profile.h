@@ -132,6 +132,8 @@ inline void beginOp(Context &context, int op) {
 inline void endOp(Context &context, int op) {
   if (Profiler *profiler = context.getProfiler())
     profiler->end(op);
+  if (ResultListener *listener = context.getResultListener())
+    listener->progress();
 }
 
 } // namespace cleave::rt

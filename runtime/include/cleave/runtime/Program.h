@@ -77,6 +77,15 @@ struct ResultSpec {
   /// As ArgumentSpec::split.
   const char *split;
   OutputRole role = OutputRole::None;
+  /// The group (MeshSpec::groups) over which the result is a pending sum
+  /// the training loop completes once per step (the IR's cleave.block with
+  /// partial axes), or -1. The generated code calls resultReady as soon as
+  /// the result is computed.
+  int pendingGroup = -1;
+  /// With pendingGroup: the dimension along which the update takes only
+  /// this rank's block (cleave.scatter_dim), so the loop reduce-scatters,
+  /// or -1: the update takes the whole sum (an all-reduce).
+  int scatterDim = -1;
 };
 
 /// Runs the function: `arguments` and `results` are device pointers, one per

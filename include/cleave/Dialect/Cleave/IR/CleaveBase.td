@@ -83,6 +83,11 @@ def Cleave_Dialect : Dialect {
     /// Argument and result attribute set by cleave-pipeline-split: the
     /// stash a stage's forward returns and its backward takes (i64 id).
     static constexpr ::llvm::StringLiteral kStashAttrName = "cleave.stash";
+    /// Result attribute set by cleave-defer-gradient-reduction on a
+    /// gradient returned as a pending dp sum whose update takes only its dp
+    /// block: the dimension the runtime reduce-scatters it along (i64).
+    static constexpr ::llvm::StringLiteral kScatterDimAttrName =
+        "cleave.scatter_dim";
     /// Function attribute set by cleave-optimizer on a pipeline's updates:
     /// the pp rank whose stages' gradients the function applies (i64).
     static constexpr ::llvm::StringLiteral kPipelineRankAttrName =

@@ -287,6 +287,48 @@ def CleavePipelineSplit : Pass<"cleave-pipeline-split", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::cleave::CleaveDialect"];
 }
 
+def CleaveDeferGradientReduction
+    : Pass<"cleave-defer-gradient-reduction", "mlir::ModuleOp"> {
+  let summary = "Reduce data-parallel gradients once per step, not per "
+                "micro-batch";
+  let description = [{
+    Runs on the per-stage programs of `cleave-pipeline-split` once
+    `cleave-optimizer` has given each pp rank its update. Partitioning
+    completes each gradient with an all-reduce over the data-parallel axis
+    inside the stage's backward, which runs once per micro-batch. This pass
+    removes that axis from the sum: the backward returns its addend, marked
+    as a pending sum (`cleave.block` with `partial = [dp]`), and the
+    training loop accumulates the micro-batches' addends locally and
+    reduces them once per step, in buckets started while the last
+    micro-batch's backward still runs (docs/overlap.md). The loss, summed
+    over dp on the last stage's forward, is deferred the same way.
+
+    A gradient whose update reads only its dp block (ZeRO-1: every use is a
+    `cleave.local_slice` over dp along dimension 0) becomes that block: the
+    update's argument takes the block's type and sharding, its slices go,
+    and the backward's result carries `cleave.scatter_dim = 0`, so the
+    runtime reduce-scatters rather than all-reduces. A gradient that
+    several stages compute parts of (a tied table's) keeps its sum, since
+    the parts travel between pp ranks before they are applied, and so does
+    one completed by anything but a sum that only casts separate from the
+    return. ZeRO-2 and ZeRO-3 reduce-scatter each micro-batch's gradients
+    into sharded accumulators and are left as they are.
+
+    ```mlir
+    // before
+    %g = cleave.all_reduce %partial on @mesh [dp] sum : tensor<32x32xf32>
+    return %g : tensor<32x32xf32>
+    // after: {cleave.block = #cleave.sharding<@mesh, [[], []], partial = [dp]>}
+    return %partial : tensor<32x32xf32>
+    ```
+  }];
+  let options = [
+    Option<"axis", "axis", "std::string", /*default=*/"\"dp\"",
+           "The data-parallel mesh axis">,
+  ];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+}
+
 def CleaveAutodiff : Pass<"cleave-autodiff", "mlir::ModuleOp"> {
   let summary = "Derive a training step (loss and gradients) from a forward function";
   let description = [{
