@@ -162,6 +162,21 @@ FailureOr<Cluster> mlir::cleave::planner::parseCluster(StringRef json,
     error = "'device.compute_efficiency' is a share, in (0, 1]";
     return failure();
   }
+  if (root->get("overlap")) {
+    const llvm::json::Object *overlap = root->getObject("overlap");
+    std::optional<double> share =
+        overlap ? overlap->getNumber("backward_share") : std::nullopt;
+    std::optional<double> latency =
+        overlap ? overlap->getNumber("bucket_latency") : std::nullopt;
+    if (!share || !(*share >= 0 && *share <= 1) || !latency ||
+        !(*latency >= 0 && *latency < 1)) {
+      error = "'overlap' needs 'backward_share', a share in [0, 1], and "
+              "'bucket_latency', seconds in [0, 1)";
+      return failure();
+    }
+    cluster.overlap.backwardShare = *share;
+    cluster.overlap.bucketLatency = *latency;
+  }
   if (device->get("gemm_table") && !device->getObject("gemm_table")) {
     error = "'device.gemm_table' must be an object";
     return failure();

@@ -14,12 +14,14 @@
 // - Pipeline: (m + (p - 1) / v) micro-batch times of the slowest rank, each
 //   with the sends of its chunk boundaries; the tied embedding's gradient
 //   part and its new value cross the pipeline once per step.
-// - Data parallelism: the runtime reduces each micro-batch's gradients over
-//   dp when it runs micro-batches (once when m = 1), without overlap: an
-//   all-reduce, or with ZeRO a reduce-scatter and an all-gather of the
-//   weights (ZeRO-3: forward and backward of every micro-batch). ZeRO-1
-//   over several micro-batches keeps whole gradients: all-reduces, then
-//   one all-gather.
+// - Data parallelism: plain dp and ZeRO-1 reduce their gradients once per
+//   step (an all-reduce; ZeRO-1 a reduce-scatter and an all-gather of the
+//   weights); with micro-batches the training loop does so in buckets
+//   during the last micro-batch's backward, and the overlap model of the
+//   cluster file says how much of it stays exposed. ZeRO-2 and -3
+//   reduce-scatter each micro-batch's gradients, without overlap, and
+//   all-gather the weights (ZeRO-3: forward and backward of every
+//   micro-batch).
 // - Memory: f32 weights and gradients and AdamW's two f32 moments (ZeRO
 //   divides them over dp by stage), the activations of the micro-batches
 //   the schedule keeps in flight on each rank (a recomputed block keeps
@@ -57,6 +59,18 @@ double mlir::cleave::planner::getAllGatherTime(double bytes, int64_t n,
     return 0.0;
   double steps = static_cast<double>(n - 1);
   return steps * link.latency + steps / n * bytes / link.bandwidth;
+}
+
+double mlir::cleave::planner::getExposedReductionTime(
+    const OverlapModel &overlap, double bytes, double seconds, double window) {
+  if (bytes <= 0.0 || seconds <= 0.0)
+    return 0.0;
+  double buckets = std::max(1.0, std::ceil(bytes / overlap.bucketBytes));
+  double total = seconds + buckets * overlap.bucketLatency;
+  double last = seconds * std::min(1.0, overlap.bucketBytes / bytes) +
+                overlap.bucketLatency;
+  return std::min(total,
+                  std::max(last, total - overlap.backwardShare * window));
 }
 
 double mlir::cleave::planner::getSendTime(double bytes, const Link &link) {
@@ -610,13 +624,23 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   };
   double backwardParams = stageBackwardParams(largest);
 
-  // Gradients over dp: per micro-batch when the runtime runs micro-batches.
-  // Without ZeRO an all-reduce; with it a reduce-scatter of the gradients
-  // and an all-gather of the updated weights (ZeRO-3: of the weights before
-  // each micro-batch's forward, and of those its backward reads before the
-  // backward, instead).
-  double reductions = (m > 1 || p > 1) ? static_cast<double>(m) : 1.0;
-  // Gradients are reduced as the backward makes them, before their cast
+  // Gradients over dp. With micro-batches (the pipeline path) the training
+  // loop reduces dp and ZeRO-1 gradients once per step, accumulated in f32,
+  // in buckets behind the last micro-batch's backward; a tied table's
+  // gradient, whose parts cross the pipeline, is still reduced per
+  // micro-batch. ZeRO-2 and -3 reduce-scatter each micro-batch's
+  // gradients. Without ZeRO an all-reduce; with it a reduce-scatter of the
+  // gradients and an all-gather of the updated weights (ZeRO-3: of the
+  // weights before each micro-batch's forward, and of those its backward
+  // reads before the backward, instead).
+  bool pipelined = m > 1 || p > 1;
+  bool deferred = pipelined && plan.zeroStage <= 1;
+  double reductions = pipelined ? static_cast<double>(m) : 1.0;
+  auto sharedTable = [&](int64_t rank) {
+    return rank == 0 ? (tiedCopy > 0.0 ? table : 0.0)
+                     : (rank == p - 1 ? tiedCopy : 0.0);
+  };
+  // Gradients reduced inside the backward are reduced before their cast
   // back to f32: in mixed precision, in 16 bits.
   double gradientTensor = params * reducedBytes;
   double weightTensor = params * weightBytes;
@@ -643,21 +667,40 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   if (p > 1)
     addCollective("pp send of activations and their gradients", m * 2.0 * v,
                   boundary, cost.pipelineTransfers);
-  if (plan.zeroStage == 0) {
+  if (deferred) {
+    // One reduction per step of the f32 accumulators (ZeRO-1: a
+    // reduce-scatter into the blocks the update applies), exposed as the
+    // overlap model says; the tied table's parts per micro-batch.
+    double shared = sharedTable(largest);
+    double once = (params - shared) * gradientBytes;
+    double sharedTensor = shared * reducedBytes;
+    double reduce = plan.zeroStage == 0
+                        ? getAllReduceTime(once, plan.dp, dpLink)
+                        : getAllGatherTime(once, plan.dp, dpLink);
+    double lastBackward =
+        (computePerMicro - cost.recompute / m) * 2.0 / 3.0 + cost.recompute / m;
+    double exposed =
+        getExposedReductionTime(cluster.overlap, once, reduce, lastBackward);
+    cost.dataParallelHidden = std::max(0.0, reduce - exposed);
+    double perMicro =
+        reductions * getAllReduceTime(sharedTensor, plan.dp, dpLink);
+    cost.dataParallel = exposed + perMicro;
+    addCollective(plan.zeroStage == 0
+                      ? "dp all-reduce of gradients, once per step"
+                      : "dp reduce-scatter of gradients, once per step",
+                  1.0, once, reduce);
+    addCollective("dp all-reduce of the tied table's gradient", reductions,
+                  sharedTensor, perMicro);
+    if (plan.zeroStage == 1) {
+      double gather = getAllGatherTime(weightTensor, plan.dp, dpLink);
+      cost.dataParallel += gather;
+      addCollective("dp all-gather of weights", 1.0, weightTensor, gather);
+    }
+  } else if (plan.zeroStage == 0) {
     cost.dataParallel =
         reductions * getAllReduceTime(gradientTensor, plan.dp, dpLink);
     addCollective("dp all-reduce of gradients", reductions, gradientTensor,
                   cost.dataParallel);
-  } else if (plan.zeroStage == 1 && (m > 1 || p > 1)) {
-    // Accumulated over micro-batches, ZeRO-1's gradients stay whole: each
-    // micro-batch's is all-reduced, and the update slices its block.
-    double reduce =
-        reductions * getAllReduceTime(gradientTensor, plan.dp, dpLink);
-    double gather = getAllGatherTime(weightTensor, plan.dp, dpLink);
-    cost.dataParallel = reduce + gather;
-    addCollective("dp all-reduce of gradients", reductions, gradientTensor,
-                  reduce);
-    addCollective("dp all-gather of weights", 1.0, weightTensor, gather);
   } else {
     // ZeRO-3 gathers the weights as the forward reads them: in mixed
     // precision, their 16-bit casts.
@@ -755,10 +798,14 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
     double stage = stageParams(rank, blocks[rank]);
     double applied = stage - (rank == p - 1 ? tiedCopy : 0.0);
     double units = 0.0;
-    if (plan.zeroStage == 0)
+    double shared = sharedTable(rank);
+    if (deferred)
+      units =
+          (plan.zeroStage == 0 ? 2.0 : 1.0) * (stage - shared) * gradientBytes +
+          2.0 * reductions * shared * reducedBytes +
+          (plan.zeroStage == 1 ? applied * weightBytes : 0.0);
+    else if (plan.zeroStage == 0)
       units = 2.0 * reductions * stage * reducedBytes;
-    else if (plan.zeroStage == 1 && (m > 1 || p > 1))
-      units = 2.0 * reductions * stage * reducedBytes + applied * weightBytes;
     else if (plan.zeroStage == 3)
       units = reductions * stage * reducedBytes +
               m * (stage + stageBackwardParams(rank)) * zeroGatherBytes;
@@ -772,7 +819,9 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
         m * stageTpTraffic(rank, blocks[rank], recomputed[rank]).bytes +
         updateTraffic.bytes * updateShare(rank) + dpBytes(rank) +
         pipelineSends + normScalars +
-        (rank == p - 1 ? m * scalarReduce(dp) : 0.0) +
+        // The loss: once per step, its dp sum deferred with the
+        // gradients' on the pipeline path.
+        (rank == p - 1 ? scalarReduce(dp) : 0.0) +
         // The last rank sends the tied table's gradient, the first its
         // value.
         (rank == 0 || rank == p - 1 ? tiedCopy : 0.0) *

@@ -51,6 +51,26 @@ struct GemmTable {
   std::vector<double> efficiency;
 };
 
+/// What a cluster file says about hiding the data-parallel reduction
+/// behind the backward (its `overlap` object; docs/overlap.md).
+struct OverlapModel {
+  /// The share of the last micro-batch's backward a reduction can run
+  /// under (0: none is hidden, where the file says nothing).
+  double backwardShare = 0.0;
+  /// Seconds from a bucket filling to its collective starting.
+  double bucketLatency = 0.0;
+  /// The bucket cap the training loop uses (--bucket-mb).
+  double bucketBytes = 25.0 * 1024 * 1024;
+};
+
+/// The seconds of a once-per-step reduction of `bytes` (its collectives
+/// taking `seconds` unhidden) that the step still waits for, when its
+/// buckets start as the backward fills them and the backward it can hide
+/// under takes `window` seconds: the last bucket starts only when the
+/// backward ends, and the rest hides behind backwardShare of the window.
+double getExposedReductionTime(const OverlapModel &overlap, double bytes,
+                               double seconds, double window);
+
 struct Cluster {
   std::string name;
   std::string description;
@@ -74,6 +94,9 @@ struct Cluster {
   Link intraNode, interNode;
   /// Memory a device keeps for the runtime (library workspaces, kernels).
   double workspaceBytes = 0.0;
+  /// How the once-per-step data-parallel reduction hides behind the last
+  /// micro-batch's backward (docs/overlap.md).
+  OverlapModel overlap;
 
   /// Efficiency of GEMMs by shape, where measured (cpu-local's sweep).
   std::optional<GemmTable> gemmTable;
@@ -258,6 +281,9 @@ struct PlanCost {
   double pipelineTransfers = 0.0;
   double bubble = 0.0;
   double dataParallel = 0.0;
+  /// The data-parallel reduction's seconds the backward hides (not in
+  /// dataParallel, which is what the step waits for).
+  double dataParallelHidden = 0.0;
   double optimizer = 0.0;
   /// The bubble's share of the pipeline's time.
   double bubbleFraction = 0.0;

@@ -166,6 +166,42 @@ static std::map<int64_t, double> getSharedParameterBytes(ModuleOp module) {
   return sent;
 }
 
+/// Bytes each pp rank sends per step completing the pending sums its stage
+/// programs return (cleave-defer-gradient-reduction): the training loop
+/// reduces each once per step, so they count with the rank's update. A sum
+/// the update takes a block of is reduce-scattered, any other all-reduced.
+static std::map<int64_t, double> getDeferredSumBytes(ModuleOp module) {
+  std::map<int64_t, double> sent;
+  int64_t ranks = 1;
+  if (auto schedule =
+          module->getAttrOfType<ScheduleAttr>(CleaveDialect::kScheduleAttrName))
+    ranks = schedule.getRanks();
+  for (auto function : module.getOps<func::FuncOp>()) {
+    auto stage =
+        function->getAttrOfType<IntegerAttr>(CleaveDialect::kStageAttrName);
+    if (!stage)
+      continue;
+    for (unsigned i = 0; i < function.getNumResults(); ++i) {
+      auto block = function.getResultAttrOfType<ShardingAttr>(
+          i, CleaveDialect::kBlockAttrName);
+      if (!block || block.getPartialAxes().empty())
+        continue;
+      auto mesh = SymbolTable::lookupNearestSymbolFrom<MeshOp>(function,
+                                                               block.getMesh());
+      int64_t group = 1;
+      for (StringRef axis : block.getPartialAxes())
+        group *= mesh ? mesh.getAxisSize(axis).value_or(1) : 1;
+      double share = group <= 1 ? 0.0 : double(group - 1) / group;
+      bool scattered = static_cast<bool>(
+          function.getResultAttr(i, CleaveDialect::kScatterDimAttrName));
+      sent[stage.getInt() % ranks] +=
+          (scattered ? 1.0 : 2.0) * share *
+          getTensorBytes(function.getResultTypes()[i]);
+    }
+  }
+  return sent;
+}
+
 namespace {
 struct PrintCostPass
     : public mlir::cleave::impl::CleavePrintCostBase<PrintCostPass> {
@@ -174,6 +210,8 @@ struct PrintCostPass
   void runOnOperation() override {
     llvm::raw_ostream &os = llvm::outs();
     std::map<int64_t, double> shared = getSharedParameterBytes(getOperation());
+    for (auto [rank, bytes] : getDeferredSumBytes(getOperation()))
+      shared[rank] += bytes;
     getOperation().walk([&](FunctionOpInterface function) {
       if (function.isExternal())
         return;

@@ -19,7 +19,11 @@ def CleavePrintCost : Pass<"cleave-print-cost", "mlir::ModuleOp"> {
     update (`cleave.pipeline_rank`) also counts what the runtime sends
     around it for parameters that stages on several ranks share (a tied
     embedding): the rank's parts of their gradients, to the rank that
-    applies them, and, from that rank, their new values to the others.
+    applies them, and, from that rank, their new values to the others. It
+    also counts the pending sums the rank's stage programs return
+    (`cleave-defer-gradient-reduction`), which the training loop completes
+    once per step: an all-reduce each, or a reduce-scatter for those with
+    `cleave.scatter_dim`.
 
     The report goes to standard output before the module; add `-o /dev/null`
     to see the report alone. With `json=true` it prints one JSON object per
