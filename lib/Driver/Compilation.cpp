@@ -402,6 +402,8 @@ int mlir::cleave::driver::runTraining(StringRef executable,
     command.append({flag, value});
   if (!run.resume.empty())
     command.append({"--resume", run.resume});
+  if (!run.bucketMegabytes.empty())
+    command.append({"--bucket-mb", run.bucketMegabytes});
   if (run.mesh.empty())
     return runCommand(command, log);
   int64_t ranks = getMeshDevices(run.mesh);

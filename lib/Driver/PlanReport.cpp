@@ -78,21 +78,22 @@ llvm::json::Object toJson(const RankedPlan &ranked) {
       {"padded_vocab", cost.paddedVocab},
       {"layers_per_stage", llvm::json::Array(cost.layersPerStage)},
       {"collectives", getCollectivesJson(cost)},
-      {"predicted",
-       llvm::json::Object{
-           {"step_time_s", cost.stepTime},
-           {"tflops_per_gpu", cost.tflopsPerDevice},
-           {"mfu", cost.mfu},
-           {"peak_memory_bytes", cost.peakMemory},
-           {"communicated_bytes", cost.communicatedBytes},
-           {"breakdown_s",
-            llvm::json::Object{{"compute", cost.compute},
-                               {"recompute", cost.recompute},
-                               {"tensor_parallel", cost.tensorParallel},
-                               {"pipeline_transfers", cost.pipelineTransfers},
-                               {"bubble", cost.bubble},
-                               {"data_parallel", cost.dataParallel},
-                               {"optimizer", cost.optimizer}}}}}};
+      {"predicted", llvm::json::Object{
+                        {"step_time_s", cost.stepTime},
+                        {"tflops_per_gpu", cost.tflopsPerDevice},
+                        {"mfu", cost.mfu},
+                        {"peak_memory_bytes", cost.peakMemory},
+                        {"communicated_bytes", cost.communicatedBytes},
+                        {"breakdown_s",
+                         llvm::json::Object{
+                             {"compute", cost.compute},
+                             {"recompute", cost.recompute},
+                             {"tensor_parallel", cost.tensorParallel},
+                             {"pipeline_transfers", cost.pipelineTransfers},
+                             {"bubble", cost.bubble},
+                             {"data_parallel", cost.dataParallel},
+                             {"data_parallel_hidden", cost.dataParallelHidden},
+                             {"optimizer", cost.optimizer}}}}}};
 }
 
 } // namespace
@@ -170,6 +171,13 @@ void mlir::cleave::printPlanReport(const ModelProfile &model,
       result.plans.size(), result.considered, cost.compute, cost.tensorParallel,
       cost.pipelineTransfers, cost.bubble, cost.dataParallel, cost.optimizer,
       cost.recompute);
+  if (cost.dataParallelHidden > 0.0)
+    os << llvm::formatv(
+        "cleavec: overlap: one data-parallel reduction per step, in buckets "
+        "behind the last micro-batch's backward: {0:f4} s of it hidden (the "
+        "cluster's overlap model); the step waits {1:f4} s for data "
+        "parallelism\n",
+        cost.dataParallelHidden, cost.dataParallel);
   if (cost.paddedVocab != model.vocab)
     os << "cleavec: the vocabulary is padded from " << model.vocab << " to "
        << cost.paddedVocab << " (a multiple of 128 x tp, as Megatron-LM does): "

@@ -45,6 +45,8 @@ FailureOr<Planned> mlir::cleave::driver::planModel(MLIRContext &context,
     error() << message << "\n";
     return failure();
   }
+  if (request.bucketMegabytes > 0)
+    cluster->overlap.bucketBytes = request.bucketMegabytes * 1024.0 * 1024.0;
   planner::PlannerOptions options;
   options.devices = request.devices;
   options.globalBatch = request.globalBatch;

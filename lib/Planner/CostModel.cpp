@@ -626,13 +626,13 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
 
   // Gradients over dp. With micro-batches (the pipeline path) the training
   // loop reduces dp and ZeRO-1 gradients once per step, accumulated in f32,
-  // in buckets behind the last micro-batch's backward; a tied table's
-  // gradient, whose parts cross the pipeline, is still reduced per
-  // micro-batch. ZeRO-2 and -3 reduce-scatter each micro-batch's
-  // gradients. Without ZeRO an all-reduce; with it a reduce-scatter of the
-  // gradients and an all-gather of the updated weights (ZeRO-3: of the
-  // weights before each micro-batch's forward, and of those its backward
-  // reads before the backward, instead).
+  // in buckets behind the last micro-batch's backward (a tied table's
+  // parts, which cross the pipeline, all-reduced even under ZeRO-1).
+  // ZeRO-2 and -3 reduce-scatter each micro-batch's gradients. Without ZeRO
+  // an all-reduce; with it a reduce-scatter of the gradients and an
+  // all-gather of the updated weights (ZeRO-3: of the weights before each
+  // micro-batch's forward, and of those its backward reads before the
+  // backward, instead).
   bool pipelined = m > 1 || p > 1;
   bool deferred = pipelined && plan.zeroStage <= 1;
   double reductions = pipelined ? static_cast<double>(m) : 1.0;
@@ -670,27 +670,22 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   if (deferred) {
     // One reduction per step of the f32 accumulators (ZeRO-1: a
     // reduce-scatter into the blocks the update applies), exposed as the
-    // overlap model says; the tied table's parts per micro-batch.
-    double shared = sharedTable(largest);
-    double once = (params - shared) * gradientBytes;
-    double sharedTensor = shared * reducedBytes;
-    double reduce = plan.zeroStage == 0
-                        ? getAllReduceTime(once, plan.dp, dpLink)
-                        : getAllGatherTime(once, plan.dp, dpLink);
+    // overlap model says.
+    double once = params * gradientBytes;
+    double scattered = plan.zeroStage == 1
+                           ? (params - sharedTable(largest)) * gradientBytes
+                           : 0.0;
+    double reduce = getAllGatherTime(scattered, plan.dp, dpLink) +
+                    getAllReduceTime(once - scattered, plan.dp, dpLink);
     double lastBackward =
         (computePerMicro - cost.recompute / m) * 2.0 / 3.0 + cost.recompute / m;
-    double exposed =
+    cost.dataParallel =
         getExposedReductionTime(cluster.overlap, once, reduce, lastBackward);
-    cost.dataParallelHidden = std::max(0.0, reduce - exposed);
-    double perMicro =
-        reductions * getAllReduceTime(sharedTensor, plan.dp, dpLink);
-    cost.dataParallel = exposed + perMicro;
+    cost.dataParallelHidden = std::max(0.0, reduce - cost.dataParallel);
     addCollective(plan.zeroStage == 0
                       ? "dp all-reduce of gradients, once per step"
                       : "dp reduce-scatter of gradients, once per step",
                   1.0, once, reduce);
-    addCollective("dp all-reduce of the tied table's gradient", reductions,
-                  sharedTensor, perMicro);
     if (plan.zeroStage == 1) {
       double gather = getAllGatherTime(weightTensor, plan.dp, dpLink);
       cost.dataParallel += gather;
@@ -799,11 +794,10 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
     double applied = stage - (rank == p - 1 ? tiedCopy : 0.0);
     double units = 0.0;
     double shared = sharedTable(rank);
-    if (deferred)
-      units =
-          (plan.zeroStage == 0 ? 2.0 : 1.0) * (stage - shared) * gradientBytes +
-          2.0 * reductions * shared * reducedBytes +
-          (plan.zeroStage == 1 ? applied * weightBytes : 0.0);
+    if (deferred && plan.zeroStage == 0)
+      units = 2.0 * stage * gradientBytes;
+    else if (deferred)
+      units = (stage + shared) * gradientBytes + applied * weightBytes;
     else if (plan.zeroStage == 0)
       units = 2.0 * reductions * stage * reducedBytes;
     else if (plan.zeroStage == 3)

@@ -170,6 +170,14 @@ Status GradientReducer::onInputRead(const void *data) {
   if (item.added != microBatches)
     return Status::error("the update reads '" + item.name +
                          "' before every micro-batch has added to it");
+  if (!options.overlap) {
+    // The baseline: every reduction starts and ends before the update.
+    if (item.bucket < 0)
+      CLEAVE_RETURN_IF_ERROR(startOpen());
+    for (size_t b = 0; b < buckets.size(); ++b)
+      CLEAVE_RETURN_IF_ERROR(wait(static_cast<int>(b)));
+    return Status::success();
+  }
   if (item.bucket < 0)
     CLEAVE_RETURN_IF_ERROR(startOpen());
   return wait(item.bucket);

@@ -184,6 +184,11 @@ public:
         trace->add("compute", getActionName(action), start, Trace::now());
     }
     CLEAVE_RETURN_IF_ERROR(communicator->completeSends("the pipeline's sends"));
+    // A tied table's parts are summed over dp before they cross over pp.
+    if (reducer)
+      for (const GradientPart &part : gradientParts)
+        CLEAVE_RETURN_IF_ERROR(
+            reducer->onInputRead(state.getPointer(part.name)));
     CLEAVE_RETURN_IF_ERROR(sumGradientParts(state));
 
     const Program &apply = *pipeline.apply[ppIndex];

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 
@@ -59,13 +60,20 @@ Status Trace::write() const {
                "  {\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %d, "
                "\"args\": {\"name\": \"rank %d\"}}",
                rank, rank);
+  // Reductions in flight run beside the compute: a lane of their own.
+  for (auto [lane, name] :
+       {std::pair(0, "compute"), std::pair(1, "gradient reductions")})
+    std::fprintf(file,
+                 ",\n  {\"name\": \"thread_name\", \"ph\": \"M\", "
+                 "\"pid\": %d, \"tid\": %d, \"args\": {\"name\": \"%s\"}}",
+                 rank, lane, name);
   for (const Event &event : events)
     std::fprintf(file,
                  ",\n  {\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\", "
-                 "\"pid\": %d, \"tid\": 0, \"ts\": %.3f, \"dur\": %.3f}",
+                 "\"pid\": %d, \"tid\": %d, \"ts\": %.3f, \"dur\": %.3f}",
                  escapeJson(event.name).c_str(), event.category, rank,
-                 event.start,
-                 event.end - event.start);
+                 std::strcmp(event.category, "reduction") == 0 ? 1 : 0,
+                 event.start, event.end - event.start);
   std::fprintf(file, "\n], \"displayTimeUnit\": \"ms\"}\n");
   bool ok = std::fclose(file) == 0;
   return ok ? Status::success()

@@ -128,6 +128,12 @@ static cl::list<int64_t> recomputeLayers(
     cl::value_desc("K"), cl::cat(trainCategory));
 static cl::opt<std::string> saveEvery("save-every", cl::init("0"),
     cl::desc("train: also checkpoint every K steps"), cl::cat(trainCategory));
+static cl::opt<double> bucketMegabytes(
+    "bucket-mb", cl::init(0.0),
+    cl::desc("train, plan: reduce data-parallel gradients in buckets of this "
+             "many MiB (default 25), each started as the last micro-batch's "
+             "backward fills it"),
+    cl::value_desc("MiB"), cl::cat(trainCategory));
 static cl::opt<std::string> resumeDir("resume", cl::value_desc("dir"),
     cl::desc("train: continue the run checkpointed in this directory"),
     cl::cat(trainCategory));
@@ -224,6 +230,7 @@ SmallVector<const char *> joinRecomputeValue(int argc, char **argv,
 /// The plan request of plan's flags (--auto: for training).
 PlanRequest getPlanRequest(bool forTraining, std::optional<bool> recomputing) {
   PlanRequest request{gpus, cluster, entry, globalBatch, memoryLimit};
+  request.bucketMegabytes = bucketMegabytes;
   if (precision.getNumOccurrences() || forTraining)
     request.precision = precision;
   request.mesh = meshOption;
@@ -346,8 +353,11 @@ int train(MLIRContext &context) {
     return 0;
   return runTraining(executable,
                      {dataPath, tokenBytes, steps, lr, lrSchedule, warmup,
-                      decaySteps, minLr, seed, saveEvery, outDir, resumeDir,
-                      options.mesh},
+                      decaySteps, minLr, seed, saveEvery,
+                      bucketMegabytes.getNumOccurrences()
+                          ? std::to_string(bucketMegabytes.getValue())
+                          : std::string(),
+                      outDir, resumeDir, options.mesh},
                      llvm::outs());
 }
 
@@ -450,6 +460,11 @@ int main(int argc, char **argv) {
                 : command == "prepare-text" ? "one text file"
                                             : "one model file")
             << "\n";
+    return 1;
+  }
+  if (bucketMegabytes.getNumOccurrences() &&
+      !(bucketMegabytes > 0 && bucketMegabytes <= 1e6)) {
+    error() << "--bucket-mb must be a positive size up to 1e6 MiB\n";
     return 1;
   }
   if (command == "schedule")

@@ -91,6 +91,8 @@ struct TrainingRun {
   std::string lr, lrSchedule, warmup, decaySteps, minLr;
   uint64_t seed = 0;
   std::string saveEvery;
+  /// The gradient bucket cap in MiB, or empty for the program's default.
+  std::string bucketMegabytes;
   std::string out, resume;
   /// `dp=2,tp=2`; empty for one process.
   std::string mesh;

@@ -35,6 +35,8 @@ struct PlanRequest {
   int64_t globalBatch = 0;
   /// GiB a device may use (0: its memory).
   double memoryLimitGiB = 0;
+  /// The training loop's gradient bucket cap in MiB (0: its default).
+  double bucketMegabytes = 0;
   /// f32, bf16 or f16 (default: the cluster's).
   std::optional<std::string> precision;
   /// A fixed mesh, `dp=2,tp=2,pp=2` (empty: searched).

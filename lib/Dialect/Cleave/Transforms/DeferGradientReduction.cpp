@@ -72,7 +72,7 @@ std::optional<int64_t> getSlicedDim(BlockArgument argument, StringRef axis) {
     auto slice = dyn_cast<LocalSliceOp>(user);
     if (!slice || slice.getAxes().size() != 1 ||
         cast<StringAttr>(slice.getAxes()[0]).getValue() != axis ||
-        (dim && *dim != slice.getDim()))
+        (dim && *dim != static_cast<int64_t>(slice.getDim())))
       return std::nullopt;
     dim = slice.getDim();
   }
@@ -108,8 +108,9 @@ struct DeferGradientReductionPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    // A gradient that several stages compute parts of travels between pp
-    // ranks and is summed there per step: it keeps its per-micro-batch sum.
+    // A gradient that several stages compute parts of (a tied table's):
+    // the runtime sums each rank's part over dp, then the parts over pp,
+    // whole on the rank that applies it.
     llvm::StringMap<int> producers;
     for (auto function : module.getOps<func::FuncOp>())
       if (getRole(function) == FunctionRole::StageBackward)
@@ -136,10 +137,10 @@ struct DeferGradientReductionPass
         continue;
       for (unsigned i = 0; i < function.getNumResults(); ++i) {
         std::optional<OutputRole> output = getOutputRole(function, i);
+        StringRef name = getOutputName(function, i);
         bool isGradient = output == OutputRole::Gradient &&
                           role == FunctionRole::StageBackward &&
-                          producers[getOutputName(function, i)] == 1 &&
-                          updateArguments.count(getOutputName(function, i));
+                          updateArguments.count(name);
         bool isLoss = output == OutputRole::Loss;
         if (!isGradient && !isLoss)
           continue;
@@ -153,15 +154,15 @@ struct DeferGradientReductionPass
                                addPartial(block, axis));
         if (!isGradient)
           continue;
-        auto [update, index] = updateArguments[getOutputName(function, i)];
+        auto [update, index] = updateArguments[name];
         // Blocks along dimension 0 are contiguous: one reduce-scatter each.
         if (std::optional<int64_t> dim =
                 getSlicedDim(update.getArgument(index), axis);
-            dim && *dim == 0 &&
+            dim && *dim == 0 && producers[name] == 1 &&
             update.getArgAttrOfType<ShardingAttr>(
                 index, CleaveDialect::kBlockAttrName)) {
           takeBlock(update, index, *dim);
-          scatteredDims[getOutputName(function, i)] = *dim;
+          scatteredDims[name] = *dim;
         }
       }
     }

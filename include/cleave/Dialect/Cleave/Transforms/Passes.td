@@ -312,11 +312,12 @@ def CleaveDeferGradientReduction
     update's argument takes the block's type and sharding, its slices go,
     and the backward's result carries `cleave.scatter_dim = 0`, so the
     runtime reduce-scatters rather than all-reduces. A gradient that
-    several stages compute parts of (a tied table's) keeps its sum, since
-    the parts travel between pp ranks before they are applied, and so does
-    one completed by anything but a sum that only casts separate from the
-    return. ZeRO-2 and ZeRO-3 reduce-scatter each micro-batch's gradients
-    into sharded accumulators and are left as they are.
+    several stages compute parts of (a tied table's) is all-reduced: the
+    runtime sums each rank's part over dp, then the parts over pp on the
+    rank that applies it. A gradient completed by anything but a sum that
+    only casts separate from the return keeps its sum. ZeRO-2 and ZeRO-3
+    reduce-scatter each micro-batch's gradients into sharded accumulators
+    and are left as they are.
 
     ```mlir
     // before
