@@ -150,6 +150,69 @@ TEST(PlannerTest, TheStepsCollectivesAddUpToItsCommunication) {
               cost->dataParallel, 1e-15);
 }
 
+// The once-per-step reduction hides behind backwardShare of the last
+// backward, but never its last bucket, which starts when the backward
+// ends; each bucket adds its start latency.
+TEST(PlannerTest, OverlapModelExposesWhatTheBackwardCannotHide) {
+  OverlapModel overlap;
+  overlap.backwardShare = 0.5;
+  overlap.bucketLatency = 1e-3;
+  overlap.bucketBytes = 25.0;
+  // 100 bytes in 4 buckets, 0.1 s unhidden: 0.104 s with the latencies.
+  // Half of a 0.1 s window hides 0.05 s.
+  EXPECT_NEAR(getExposedReductionTime(overlap, 100.0, 0.1, 0.1), 0.054, 1e-12);
+  // A long window hides all but the last bucket: a quarter, plus its start.
+  EXPECT_NEAR(getExposedReductionTime(overlap, 100.0, 0.1, 10.0), 0.026, 1e-12);
+  // One bucket: nothing hides.
+  EXPECT_NEAR(getExposedReductionTime(overlap, 10.0, 0.1, 10.0), 0.101, 1e-12);
+  // A cluster that says nothing hides nothing.
+  EXPECT_NEAR(getExposedReductionTime(OverlapModel(), 100.0, 0.1, 10.0), 0.1,
+              1e-12);
+  EXPECT_EQ(getExposedReductionTime(overlap, 0.0, 0.0, 1.0), 0.0);
+}
+
+// With micro-batches plain dp reduces its f32 gradients once per step, the
+// same bytes as one micro-batch, and the overlap model hides part of it;
+// ZeRO-2 still reduce-scatters every micro-batch's.
+TEST(PlannerTest, DataParallelReducesOncePerStepWithMicroBatches) {
+  ModelProfile model = makeModel();
+  Cluster cluster = makeCluster();
+  cluster.overlap.backwardShare = 1.0;
+  cluster.overlap.bucketBytes = 1e6;
+  PlannerOptions options;
+  options.devices = 2;
+  options.precision = "f32";
+  Plan plan;
+  plan.dp = 2;
+  plan.microBatchSize = 8;
+  std::string why;
+  std::optional<PlanCost> one =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(one) << why;
+  plan.microBatchSize = 2;
+  plan.microBatches = 4;
+  std::optional<PlanCost> four =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(four) << why;
+  EXPECT_DOUBLE_EQ(four->communicatedBytes, one->communicatedBytes);
+  ASSERT_FALSE(four->collectives.empty());
+  const CollectiveCost &reduction = four->collectives.front();
+  EXPECT_EQ(reduction.name, "dp all-reduce of gradients, once per step");
+  EXPECT_DOUBLE_EQ(reduction.count, 1.0);
+  EXPECT_DOUBLE_EQ(reduction.bytes, 8e6 * 4);
+  EXPECT_GT(four->dataParallelHidden, 0.0);
+  EXPECT_NEAR(four->dataParallel + four->dataParallelHidden, reduction.seconds,
+              1e-15);
+
+  plan.zeroStage = 2;
+  std::optional<PlanCost> zero2 =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(zero2) << why;
+  EXPECT_EQ(zero2->collectives.front().name, "dp reduce-scatter of gradients");
+  EXPECT_DOUBLE_EQ(zero2->collectives.front().count, 4.0);
+  EXPECT_EQ(zero2->dataParallelHidden, 0.0);
+}
+
 TEST(PlannerTest, ZeroDividesStateOverDataParallelRanks) {
   ModelProfile model = makeModel();
   Cluster cluster = makeCluster();
@@ -547,6 +610,37 @@ TEST(PlannerTest, ClusterFilesNeedEveryField) {
   EXPECT_TRUE(failed(parseCluster(R"({"name": "n", "device": {}})", error)));
   EXPECT_EQ(error, "'device.peak_flops' must map dtypes to FLOP/s");
   EXPECT_TRUE(failed(parseCluster("[", error)));
+}
+
+// The overlap model is optional (nothing hides without it) and checked.
+TEST(PlannerTest, ClusterFilesMayGiveAnOverlapModel) {
+  auto withOverlap = [](const std::string &overlap) {
+    return R"({"name": "n", "devices_per_node": 2,
+      "device": {"name": "d", "peak_flops": {"f32": 1e12},
+                 "memory_bytes": 1e9, "memory_bandwidth": 1e11,
+                 "gemm_efficiency": 0.9},
+      "links": {"intra_node": {"bandwidth": 1e10, "latency": 1e-6},
+                "inter_node": {"bandwidth": 1e9, "latency": 1e-5}})" +
+           overlap + "}";
+  };
+  std::string error;
+  FailureOr<Cluster> none = parseCluster(withOverlap(""), error);
+  ASSERT_TRUE(succeeded(none)) << error;
+  EXPECT_EQ(none->overlap.backwardShare, 0.0);
+  FailureOr<Cluster> some =
+      parseCluster(withOverlap(R"(, "overlap": {"backward_share": 0.8,
+                                  "bucket_latency": 2e-5})"),
+                   error);
+  ASSERT_TRUE(succeeded(some)) << error;
+  EXPECT_EQ(some->overlap.backwardShare, 0.8);
+  EXPECT_EQ(some->overlap.bucketLatency, 2e-5);
+  for (const char *bad :
+       {R"(, "overlap": {"backward_share": 1.5, "bucket_latency": 0})",
+        R"(, "overlap": {"backward_share": 0.5})", R"(, "overlap": 1)"}) {
+    EXPECT_TRUE(failed(parseCluster(withOverlap(bad), error))) << bad;
+    EXPECT_EQ(error, "'overlap' needs 'backward_share', a share in [0, 1], "
+                     "and 'bucket_latency', seconds in [0, 1)");
+  }
 }
 
 // A 2 x 1 x 2 grid: efficiency 0.2 at (10, *, 10), 0.4 at (10, *, 1000),

@@ -196,12 +196,15 @@ LogicalResult FunctionEmitter::emitDescriptor(int64_t arenaBytes) {
          << (updates ? updates.getInt() : -1) << ", " << *split;
     auto outputRole = function.getResultAttrOfType<OutputRoleAttr>(
         i, CleaveDialect::kOutputRoleAttrName);
-    host << ", cleave::rt::OutputRole::"
-         << (outputRole
-                 ? getEnumeratorName(stringifyOutputRole(outputRole.getValue()))
-                 : std::string("None"))
-         << ", " << pendingGroup << ", "
-         << (scatterDim ? scatterDim.getInt() : -1) << "},\n";
+    if (outputRole || pendingGroup != "-1")
+      host << ", cleave::rt::OutputRole::"
+           << (outputRole ? getEnumeratorName(
+                                stringifyOutputRole(outputRole.getValue()))
+                          : std::string("None"));
+    if (pendingGroup != "-1")
+      host << ", " << pendingGroup << ", "
+           << (scatterDim ? scatterDim.getInt() : -1);
+    host << "},\n";
   }
   if (function.getNumResults() == 0)
     host << "    {{\"\", cleave::rt::DType::F32, {0, {}}}, -1, nullptr},\n";

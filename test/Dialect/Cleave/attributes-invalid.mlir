@@ -49,6 +49,25 @@ func.func @result_attr(%x: tensor<4xf32>) -> (tensor<4xf32> {cleave.param = "y"}
 
 // -----
 
+// The runtime reduce-scatters a pending sum along cleave.scatter_dim: a
+// dimension of the result, and only of a pending sum.
+
+cleave.mesh @mesh(dp = 2)
+// expected-error@+1 {{'cleave.scatter_dim' of result 0 must be a dimension of the result}}
+func.func @scatter_outside(%x: tensor<4xf32>) -> (tensor<4xf32> {cleave.block = #cleave.sharding<@mesh, [[]], partial = [dp]>, cleave.scatter_dim = 1 : i64}) {
+  return %x : tensor<4xf32>
+}
+
+// -----
+
+cleave.mesh @mesh(dp = 2)
+// expected-error@+1 {{'cleave.scatter_dim' of result 0 needs a pending sum to scatter (a cleave.block with partial axes)}}
+func.func @scatter_complete(%x: tensor<4xf32>) -> (tensor<4xf32> {cleave.block = #cleave.sharding<@mesh, [[]]>, cleave.scatter_dim = 0 : i64}) {
+  return %x : tensor<4xf32>
+}
+
+// -----
+
 // expected-error@+1 {{tensor name 'w' of argument 1 is already used by argument 0}}
 func.func @param_duplicate(%a: tensor<4xf32> {cleave.param = "w"}, %b: tensor<4xf32> {cleave.param = "w"}) {
   return
