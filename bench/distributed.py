@@ -2,6 +2,8 @@
 """Sharded training on the CPU: the bytes each rank sends per step, measured
 by the runtime as it runs the collectives, next to cleave-print-cost's
 prediction for the same partitioned program; and the step time per mesh.
+With micro-batches (m=4) each rank accumulates its gradients and reduces
+them once per step (ZeRO-2: every micro-batch's reduce-scatter).
 
     bench/distributed.py [--layers 4] [--hidden 256] [--heads 8] [--seq 128]
                          [--vocab 1024] [--batch 8] [--steps 8]
@@ -36,6 +38,13 @@ MESHES = [
     ("dp=2 x tp=2", ["--mesh", "dp=2,tp=2"]),
     ("zero1 dp=2", ["--mesh", "dp=2", "--strategy", "dp,zero1"]),
     ("zero3 dp=2", ["--mesh", "dp=2", "--strategy", "dp,zero3"]),
+    # Micro-batches accumulate locally: dp and ZeRO-1 send what one
+    # micro-batch sends; ZeRO-2 reduce-scatters every micro-batch's.
+    ("dp=2 m=4", ["--mesh", "dp=2", "--micro-batches", "4"]),
+    ("zero1 dp=2 m=4", ["--mesh", "dp=2", "--strategy", "dp,zero1",
+                        "--micro-batches", "4"]),
+    ("zero2 dp=2 m=4", ["--mesh", "dp=2", "--strategy", "dp,zero2",
+                        "--micro-batches", "4"]),
 ]
 
 
@@ -44,20 +53,39 @@ def tool(name):
 
 
 def predict(model_path, flags):
-    """cleave-print-cost's comm_bytes of train_step after cleavec's passes."""
-    option = "mode=train compile-to=sharded mesh=" + flags[flags.index("--mesh") + 1]
+    """cleave-print-cost's comm_bytes per step after cleavec's passes: the
+    train_step's, or with micro-batches (a pp axis of one stage) each
+    stage program's times the micro-batches plus the update's."""
+    def flag(name, default=None):
+        return flags[flags.index(name) + 1] if name in flags else default
+    micro_batches = int(flag("--micro-batches", "1"))
+    mesh = flag("--mesh")
+    option = "mode=train"
+    if micro_batches > 1:
+        mesh += ",pp=1"
+        option += f" compile-to=staged micro-batches={micro_batches}"
+    else:
+        option += " compile-to=sharded"
+    option += " mesh=" + mesh
     if "--strategy" in flags:
-        option += " strategy=" + flags[flags.index("--strategy") + 1]
+        option += " strategy=" + flag("--strategy")
     report = subprocess.run(
         [tool("cleave-opt"), model_path,
          "--cleave-training-pipeline=" + option,
          "--cleave-print-cost=json=true", "-o", os.devnull],
         capture_output=True, text=True, check=True).stdout
+    total, found = 0.0, False
     for line in report.splitlines():
         entry = json.loads(line)
-        if entry["function"] == "train_step":
-            return entry.get("comm_bytes", 0.0)
-    sys.exit("distributed: no train_step in the cost report")
+        name = entry["function"]
+        if name == "train_step" or name.startswith("apply_update"):
+            total += entry.get("comm_bytes", 0.0)
+            found = True
+        elif "_stage" in name:
+            total += micro_batches * entry.get("comm_bytes", 0.0)
+    if not found:
+        sys.exit("distributed: no train_step or update in the cost report")
+    return total
 
 
 def train(model_path, data_path, out, steps, flags):
