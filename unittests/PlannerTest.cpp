@@ -152,23 +152,29 @@ TEST(PlannerTest, TheStepsCollectivesAddUpToItsCommunication) {
 
 // The once-per-step reduction hides behind backwardShare of the last
 // backward, but never its last bucket, which starts when the backward
-// ends; each bucket adds its start latency.
+// ends; each bucket adds its start latency. Exposed and hidden make up the
+// whole.
 TEST(PlannerTest, OverlapModelExposesWhatTheBackwardCannotHide) {
   OverlapModel overlap;
   overlap.backwardShare = 0.5;
   overlap.bucketLatency = 1e-3;
   overlap.bucketBytes = 25.0;
+  auto expect = [&](double bytes, double seconds, double window, double exposed,
+                    double hidden, const OverlapModel &model) {
+    ReductionOverlap got = getReductionOverlap(model, bytes, seconds, window);
+    EXPECT_NEAR(got.exposed, exposed, 1e-12) << bytes << " " << window;
+    EXPECT_NEAR(got.hidden, hidden, 1e-12) << bytes << " " << window;
+  };
   // 100 bytes in 4 buckets, 0.1 s unhidden: 0.104 s with the latencies.
   // Half of a 0.1 s window hides 0.05 s.
-  EXPECT_NEAR(getExposedReductionTime(overlap, 100.0, 0.1, 0.1), 0.054, 1e-12);
+  expect(100.0, 0.1, 0.1, 0.054, 0.05, overlap);
   // A long window hides all but the last bucket: a quarter, plus its start.
-  EXPECT_NEAR(getExposedReductionTime(overlap, 100.0, 0.1, 10.0), 0.026, 1e-12);
+  expect(100.0, 0.1, 10.0, 0.026, 0.078, overlap);
   // One bucket: nothing hides.
-  EXPECT_NEAR(getExposedReductionTime(overlap, 10.0, 0.1, 10.0), 0.101, 1e-12);
+  expect(10.0, 0.1, 10.0, 0.101, 0.0, overlap);
   // A cluster that says nothing hides nothing.
-  EXPECT_NEAR(getExposedReductionTime(OverlapModel(), 100.0, 0.1, 10.0), 0.1,
-              1e-12);
-  EXPECT_EQ(getExposedReductionTime(overlap, 0.0, 0.0, 1.0), 0.0);
+  expect(100.0, 0.1, 10.0, 0.1, 0.0, OverlapModel());
+  expect(0.0, 0.0, 1.0, 0.0, 0.0, overlap);
 }
 
 // With micro-batches plain dp reduces its f32 gradients once per step, the
@@ -315,8 +321,8 @@ TEST(PlannerTest, RecomputeTakesTheFewestBlocksThatFit) {
 
 // ZeRO inside pipeline stages divides each rank's state (and gradients,
 // weights) by dp as without stages. Over several micro-batches ZeRO-1
-// keeps whole gradients: each micro-batch's is all-reduced, then the
-// weights all-gathered once; ZeRO-2 reduce-scatters each micro-batch's.
+// keeps whole gradients, reduce-scattered once per step, then the weights
+// all-gathered once; ZeRO-2 reduce-scatters each micro-batch's.
 TEST(PlannerTest, ZeroInsidePipelineStages) {
   ModelProfile model = makeModel();
   Cluster cluster = makeCluster();
@@ -342,12 +348,13 @@ TEST(PlannerTest, ZeroInsidePipelineStages) {
     std::vector<std::string> names;
     for (const CollectiveCost &collective : cost->collectives)
       names.push_back(collective.name);
-    std::string gradients = stage == 1 ? "dp all-reduce of gradients"
-                                       : "dp reduce-scatter of gradients";
+    std::string gradients =
+        stage == 1 ? "dp reduce-scatter of gradients, once per step"
+                   : "dp reduce-scatter of gradients";
     ASSERT_NE(std::find(names.begin(), names.end(), gradients), names.end());
     for (const CollectiveCost &collective : cost->collectives) {
       if (collective.name == gradients) {
-        EXPECT_DOUBLE_EQ(collective.count, 4.0);
+        EXPECT_DOUBLE_EQ(collective.count, stage == 1 ? 1.0 : 4.0);
       }
       if (collective.name == "dp all-gather of weights") {
         EXPECT_DOUBLE_EQ(collective.count, stage == 3 ? 4.0 : 1.0);

@@ -105,9 +105,9 @@ if [[ $prebuilt == 1 ]]; then
 fi
 if [[ $prebuilt == 0 ]]; then
   flags=(-O2 -std=c++17 -I"$here/include" -I"$mpi_include" -I"$nccl_root/include")
-  for source in Checkpoint Collectives ContextShared DataLoader DType Init Mesh \
-      MpiCommunicator PipelineExecutor Profiler Runner Safetensors Schedule Tokens \
-      Trace Trainer TrainingState; do
+  for source in Buckets Checkpoint Collectives ContextShared DataLoader DType \
+      GradientReducer Init Mesh MpiCommunicator PipelineExecutor Profiler Runner \
+      Safetensors Schedule Tokens Trace Trainer TrainingState; do
     "$nvcc" "${flags[@]}" -x c++ -c "$here/src/$source.cpp" -o "$out/obj/$source.o" &
   done
   for source in ContextCuda GemmCuda NcclCommunicator; do

@@ -139,6 +139,11 @@ LogicalResult mlir::cleave::verifyTrainingPipelineOptions(
   if (!kind)
     return fail("schedule must be gpipe, 1f1b or interleaved, got '" +
                 options.schedule + "'");
+  // One rank runs its chunks one after another: nothing to interleave,
+  // and its stages would send to themselves.
+  if (*kind == pipeline::ScheduleKind::Interleaved && ranks < 2)
+    return fail("the interleaved schedule needs at least 2 pp ranks, got " +
+                std::to_string(ranks) + " (use 1f1b)");
   if (!pipeline::buildSchedule(*kind, ranks, options.microBatches,
                                options.virtualStages, message))
     return failure();

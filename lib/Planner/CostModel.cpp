@@ -61,16 +61,17 @@ double mlir::cleave::planner::getAllGatherTime(double bytes, int64_t n,
   return steps * link.latency + steps / n * bytes / link.bandwidth;
 }
 
-double mlir::cleave::planner::getExposedReductionTime(
+ReductionOverlap mlir::cleave::planner::getReductionOverlap(
     const OverlapModel &overlap, double bytes, double seconds, double window) {
   if (bytes <= 0.0 || seconds <= 0.0)
-    return 0.0;
+    return {};
   double buckets = std::max(1.0, std::ceil(bytes / overlap.bucketBytes));
   double total = seconds + buckets * overlap.bucketLatency;
   double last = seconds * std::min(1.0, overlap.bucketBytes / bytes) +
                 overlap.bucketLatency;
-  return std::min(total,
-                  std::max(last, total - overlap.backwardShare * window));
+  double exposed =
+      std::min(total, std::max(last, total - overlap.backwardShare * window));
+  return {exposed, total - exposed};
 }
 
 double mlir::cleave::planner::getSendTime(double bytes, const Link &link) {
@@ -679,9 +680,10 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
                     getAllReduceTime(once - scattered, plan.dp, dpLink);
     double lastBackward =
         (computePerMicro - cost.recompute / m) * 2.0 / 3.0 + cost.recompute / m;
-    cost.dataParallel =
-        getExposedReductionTime(cluster.overlap, once, reduce, lastBackward);
-    cost.dataParallelHidden = std::max(0.0, reduce - cost.dataParallel);
+    ReductionOverlap overlap =
+        getReductionOverlap(cluster.overlap, once, reduce, lastBackward);
+    cost.dataParallel = overlap.exposed;
+    cost.dataParallelHidden = overlap.hidden;
     addCollective(plan.zeroStage == 0
                       ? "dp all-reduce of gradients, once per step"
                       : "dp reduce-scatter of gradients, once per step",

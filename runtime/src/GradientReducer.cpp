@@ -17,27 +17,34 @@ Status GradientReducer::add(const Program &program, TrainingState &state) {
                            program.name +
                            "' is a pending sum but neither a gradient nor "
                            "the loss");
-    if (result.scatterDim > 0)
-      return Status::error(std::string("result '") + spec.name +
-                           "' is reduce-scattered along dimension " +
-                           std::to_string(result.scatterDim) +
-                           ": only dimension 0 is");
+    if (result.scatterDim >= spec.shape.rank)
+      return Status::error(
+          std::string("result '") + spec.name + "' has no dimension " +
+          std::to_string(result.scatterDim) + " to reduce-scatter along");
+    int64_t count =
+        static_cast<int64_t>(getByteSize(spec) / getDTypeSize(spec.dtype));
+    // Two stages on one rank computing parts of one gradient would need
+    // one accumulator; pipelines put a tied table's parts on two ranks.
+    if (itemByName.count(spec.name))
+      return Status::error(std::string("two stages on this rank compute "
+                                       "parts of '") +
+                           spec.name + "', which the loop reduces once");
     Item item;
     item.name = spec.name;
     item.dtype = spec.dtype;
-    item.count =
-        static_cast<int64_t>(getByteSize(spec) / getDTypeSize(spec.dtype));
+    item.shape = spec.shape;
+    item.count = count;
     item.group = result.pendingGroup;
-    item.scatter = result.scatterDim == 0;
-    if (item.scatter) {
+    item.scatterDim = result.scatterDim;
+    if (item.scatterDim >= 0) {
       int64_t ranks = communicator.getGroupSize(item.group);
       const TensorSpec *block = state.find(spec.name);
-      if (!block || item.count % ranks != 0 ||
+      if (!block || spec.shape.dims[item.scatterDim] % ranks != 0 ||
           getByteSize(*block) * ranks != getByteSize(spec))
         return Status::error(std::string("the update takes no block of '") +
                              spec.name + "' to reduce-scatter into");
     }
-    if (item.scatter || result.role == OutputRole::Loss) {
+    if (item.scatterDim >= 0 || result.role == OutputRole::Loss) {
       item.owned = std::make_unique<DeviceBuffer>(context);
       CLEAVE_RETURN_IF_ERROR(
           item.owned->allocate(getByteSize(spec), "a gradient accumulator"));
@@ -48,11 +55,22 @@ Status GradientReducer::add(const Program &program, TrainingState &state) {
           state.add(spec, ArgumentKind::Input, result.split, unused));
       item.accumulator = state.getPointer(spec.name);
     }
-    item.target = item.scatter ? state.getPointer(spec.name) : item.accumulator;
+    // Blocks along an inner dimension are strided: the reduce-scatter
+    // reads them packed one after another.
+    item.reduced = item.accumulator;
+    if (item.scatterDim > 0) {
+      item.packed = std::make_unique<DeviceBuffer>(context);
+      CLEAVE_RETURN_IF_ERROR(
+          item.packed->allocate(getByteSize(spec), "a packed gradient"));
+      item.reduced = item.packed->get();
+    }
+    item.target =
+        item.scatterDim >= 0 ? state.getPointer(spec.name) : item.accumulator;
     int id = static_cast<int>(items.size());
     if (result.role == OutputRole::Loss)
       lossItem = id;
     itemOf[{&program, i}] = id;
+    itemByName[item.name] = id;
     itemByTarget[item.target] = id;
     items.push_back(std::move(item));
   }
@@ -69,8 +87,7 @@ Status GradientReducer::onResultReady(int index, const void *data) {
   Item &item = items[id];
   if (item.added == microBatches)
     return Status::error("'" + item.name +
-                         "' is computed more than once "
-                         "per micro-batch");
+                         "' is computed more than once per micro-batch");
   // The mean loss's gradient is the mean of the micro-batch gradients.
   CLEAVE_RETURN_IF_ERROR(accumulate(
       context, item.dtype, item.count, 1.0 / static_cast<double>(microBatches),
@@ -87,7 +104,8 @@ Status GradientReducer::onResultReady(int index, const void *data) {
 
 Status GradientReducer::fill(int id) {
   const Item &item = items[id];
-  int key = item.group * 64 + static_cast<int>(item.dtype) * 2 + item.scatter;
+  int key = item.group * 64 + static_cast<int>(item.dtype) * 2 +
+            (item.scatterDim >= 0);
   std::vector<int> closed = filler.add(
       key, id, static_cast<size_t>(item.count) * getDTypeSize(item.dtype));
   return closed.empty() ? Status::success() : start(closed);
@@ -115,14 +133,32 @@ Status GradientReducer::start(const std::vector<int> &ids) {
     item.bucket = static_cast<int>(buckets.size());
     double bytes = static_cast<double>(item.count) * getDTypeSize(item.dtype);
     bucket.bytes += bytes;
-    communicator.countBytes(item.group, bytes, !item.scatter);
-    reductions.push_back(
-        {item.dtype, item.accumulator, item.target, item.count});
+    communicator.countBytes(item.group, bytes, item.scatterDim < 0);
+    if (item.scatterDim > 0)
+      CLEAVE_RETURN_IF_ERROR(pack(item));
+    reductions.push_back({item.dtype, item.reduced, item.target, item.count});
   }
-  CLEAVE_RETURN_IF_ERROR(
-      communicator.startReductions(first.group, first.scatter, reductions,
-                                   "the gradient reduction", bucket.request));
+  CLEAVE_RETURN_IF_ERROR(communicator.startReductions(
+      first.group, first.scatterDim >= 0, reductions, "the gradient reduction",
+      bucket.request));
   buckets.push_back(std::move(bucket));
+  return Status::success();
+}
+
+Status GradientReducer::pack(const Item &item) {
+  int64_t ranks = communicator.getGroupSize(item.group);
+  Shape block = item.shape;
+  block.dims[item.scatterDim] /= ranks;
+  size_t elementBytes = getDTypeSize(item.dtype);
+  size_t blockBytes = static_cast<size_t>(item.count / ranks) * elementBytes;
+  int64_t offsets[kMaxRank] = {};
+  for (int64_t r = 0; r < ranks; ++r) {
+    offsets[item.scatterDim] = r * block.dims[item.scatterDim];
+    CLEAVE_RETURN_IF_ERROR(extractSlice(
+        context, elementBytes, item.shape, offsets, block, item.accumulator,
+        static_cast<uint8_t *>(item.reduced) + r * blockBytes,
+        "the gradient reduction"));
+  }
   return Status::success();
 }
 
@@ -155,6 +191,12 @@ Status GradientReducer::wait(int b) {
   double start = Trace::now();
   CLEAVE_RETURN_IF_ERROR(
       communicator.waitReductions(bucket.request, "the gradient reduction"));
+  // On CUDA the compute stream waits, not the host, which never sees this
+  // bucket end: it gets no span (the device timeline has it).
+  if (!communicator.waitsOnHost()) {
+    bucket.done = true;
+    return Status::success();
+  }
   if (Trace *trace = Trace::get())
     trace->add("communication", "wait for bucket " + std::to_string(b), start,
                Trace::now());
@@ -190,6 +232,7 @@ Status GradientReducer::finishStep() {
   CLEAVE_RETURN_IF_ERROR(startOpen());
   for (size_t b = 0; b < buckets.size(); ++b)
     CLEAVE_RETURN_IF_ERROR(wait(static_cast<int>(b)));
+  progress();
   buckets.clear();
   finalOrder.clear();
   for (Item &item : items) {

@@ -65,14 +65,18 @@ private:
   struct Item {
     std::string name;
     DType dtype;
+    Shape shape;
     /// Elements of the accumulator (the whole tensor).
     int64_t count;
     int group;
-    bool scatter;
+    /// The dimension the update takes its block along, or -1 (whole).
+    int scatterDim;
     void *accumulator;
+    /// What the collective reads: the accumulator, or its blocks packed.
+    void *reduced;
     /// Where the reduction writes: the accumulator, or the state's block.
     void *target;
-    std::unique_ptr<DeviceBuffer> owned;
+    std::unique_ptr<DeviceBuffer> owned, packed;
     /// Micro-batches added this step.
     int64_t added = 0;
     int bucket = -1;
@@ -81,6 +85,7 @@ private:
     std::vector<int> items;
     int request = -1;
     double start = 0;
+    /// Seen finished, or (on CUDA) waited for by the compute stream.
     bool done = false;
     double bytes = 0;
   };
@@ -89,6 +94,8 @@ private:
   Status fill(int id);
   /// Starts the reduction of the tensors `ids`.
   Status start(const std::vector<int> &ids);
+  /// Copies `item`'s blocks along its scatter dimension one after another.
+  Status pack(const Item &item);
   Status startOpen();
   /// Waits for bucket `b` (the time counts as exposed).
   Status wait(int b);
@@ -102,6 +109,7 @@ private:
   std::vector<Item> items;
   std::map<std::pair<const Program *, int>, int> itemOf;
   std::map<const void *, int> itemByTarget;
+  std::map<std::string, int> itemByName;
   int lossItem = -1;
   const Program *running = nullptr;
   /// This step's buckets, and its items in the order they became final.

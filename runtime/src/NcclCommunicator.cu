@@ -266,6 +266,8 @@ public:
     return Status::success();
   }
 
+  bool waitsOnHost() const override { return false; }
+
   /// The compute stream waits on the device; drain() bounds the wait.
   Status waitReductions(int request, const char *what) override {
     auto found = reductions.find(request);

@@ -121,8 +121,11 @@ public:
         for (const Program *program :
              {pipeline.forward[s], pipeline.backward[s]})
           CLEAVE_RETURN_IF_ERROR(reducer->add(*program, state));
-    if (reducer->empty())
+    if (reducer->empty()) {
       reducer.reset();
+      if (reductions.given)
+        return refuseReductionOptions();
+    }
     context.setResultListener(reducer.get());
     lossIndex =
         findResult(*pipeline.forward[pipeline.numStages - 1], OutputRole::Loss);

@@ -143,10 +143,12 @@ Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
                              "1e6 MiB, got '" +
                              value + "'");
       options.reductions.bucketBytes = megabytes * 1024 * 1024;
+      options.reductions.given = true;
     } else if (flag == "--overlap") {
       if (value != "0" && value != "1")
         return Status::error("--overlap must be 0 or 1, got '" + value + "'");
       options.reductions.overlap = value == "1";
+      options.reductions.given = true;
     } else if (flag == "--save-every") {
       CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, INT64_MAX));
       options.saveEvery = static_cast<int64_t>(count);
@@ -187,7 +189,9 @@ public:
   int64_t getBuiltMicroBatches() const override { return step.microBatches; }
 
   Status bind(TrainingState &state, int64_t microBatches,
-              const ReductionOptions &) override {
+              const ReductionOptions &reductions) override {
+    if (reductions.given)
+      return refuseReductionOptions();
     if (apply && apply->mesh != step.mesh)
       return Status::error("the gradient step and the update disagree on "
                            "the mesh");

@@ -23,6 +23,13 @@ std::vector<uint8_t> getScalarBytes(DType dtype, double value) {
   return bytes;
 }
 
+Status refuseReductionOptions() {
+  return Status::error("--bucket-mb and --overlap set how the training loop "
+                       "reduces data-parallel gradients, which this program "
+                       "leaves to its collectives: build it with a dp axis "
+                       "and micro-batches");
+}
+
 int findResult(const Program &program, const char *name) {
   for (int i = 0; i < program.numResults; ++i)
     if (std::string(program.results[i].tensor.name) == name)

@@ -391,7 +391,14 @@ using BatchLoader = std::function<Status(int64_t j)>;
 struct ReductionOptions {
   double bucketBytes = kDefaultBucketBytes;
   bool overlap = true;
+  /// Whether the command line set either: a program that reduces nothing
+  /// in the loop refuses them.
+  bool given = false;
 };
+
+/// The error for --bucket-mb or --overlap given to a program whose loop
+/// reduces no data-parallel gradients.
+Status refuseReductionOptions();
 
 class StepExecutor {
 public:

@@ -30,9 +30,10 @@
 
 // Choices fixed by the options: the mesh, and the micro-batch size (two
 // micro-batches of 4 per dp rank on a sharded mesh pipeline through a pp
-// axis of one stage; ZeRO-2 goes with them).
+// axis of one stage; ZeRO-1 goes with them, its gradients reduce-scattered
+// once per step).
 // RUN: cleave-opt %s --cleave-auto-parallel='devices=4 cluster=cpu-local mesh=dp=2,tp=2 micro-batch-size=4 training=true precision=f32' | FileCheck %s --check-prefix=FIXED
-// FIXED:      cleave.plan = #cleave.plan<mesh = "dp=2,pp=1,tp=2", strategies = ["zero2", "pipeline", "search"], micro_batch_size = 4, micro_batches = 2, zero_stage = 2,
+// FIXED:      cleave.plan = #cleave.plan<mesh = "dp=2,pp=1,tp=2", strategies = ["zero1", "pipeline", "search"], micro_batch_size = 4, micro_batches = 2, zero_stage = 1,
 // RUN: not cleave-opt %s --cleave-auto-parallel='devices=4 cluster=cpu-local mesh=dp=2' -o /dev/null 2>&1 | FileCheck %s --check-prefix=FIXED-DEVICES
 // FIXED-DEVICES: error: mesh dp=2 has 2 devices, not the 4 to plan for
 // RUN: not cleave-opt %s --cleave-auto-parallel='devices=4 cluster=cpu-local zero-stage=5' -o /dev/null 2>&1 | FileCheck %s --check-prefix=FIXED-ZERO

@@ -48,18 +48,18 @@ func.func @update_rank0(%w: tensor<4x4xf32> {cleave.block = #cleave.sharding<@me
 
 // -----
 
-// ZeRO-1: the update reads only its dp block of grad.w along dimension 0,
-// so it takes that block, and the backward's result says the runtime
-// reduce-scatters along 0. grad.v is sliced along dimension 1 (a strided
-// block): all-reduced, the update unchanged. A max, and a sum whose result
-// is read by more than the return, stay. A tied table (grad.t, returned by
-// two stages) is all-reduced, never scattered, though its update slices it.
+// ZeRO-1: the update reads only its dp block of grad.w along dimension 0
+// and of grad.v along 1, so it takes those blocks, and the backward's
+// results say the runtime reduce-scatters along 0 and 1. A max, and a sum
+// whose result is read by more than the return, stay. A tied table
+// (grad.t, returned by two stages) is all-reduced, never scattered, though
+// its update slices it. A declaration is left alone.
 
 cleave.mesh @mesh(dp = 2, pp = 2)
 
 // CHECK-LABEL: func.func @stage0_backward
 // CHECK-SAME: cleave.output = "grad.w", cleave.output_role = #cleave.output_role<gradient>, cleave.scatter_dim = 0 : i64}
-// CHECK-SAME: {cleave.block = #cleave.sharding<@mesh, {{\[\[}}], []], partial = [dp]>, cleave.output = "grad.v", cleave.output_role = #cleave.output_role<gradient>}
+// CHECK-SAME: {cleave.block = #cleave.sharding<@mesh, {{\[\[}}], []], partial = [dp]>, cleave.output = "grad.v", cleave.output_role = #cleave.output_role<gradient>, cleave.scatter_dim = 1 : i64}
 // CHECK-SAME: {cleave.block = #cleave.sharding<@mesh, {{\[\[}}]]>, cleave.output = "grad.m"
 // CHECK-SAME: {cleave.block = #cleave.sharding<@mesh, {{\[\[}}]]>, cleave.output = "grad.s"
 // CHECK-SAME: {cleave.block = #cleave.sharding<@mesh, {{\[\[}}], []], partial = [dp]>, cleave.output = "grad.t", cleave.output_role = #cleave.output_role<gradient>}
@@ -93,11 +93,10 @@ func.func @stage1_backward(%t: tensor<8x4xf32>)
 
 // CHECK-LABEL: func.func @update_rank0
 // CHECK-SAME: %arg0: tensor<2x4xf32> {cleave.block = #cleave.sharding<@mesh, {{\[\[}}dp], []]>, cleave.input = "grad.w"
-// CHECK-SAME: %arg1: tensor<4x4xf32> {cleave.block = #cleave.sharding<@mesh, {{\[\[}}], []]>, cleave.input = "grad.v"
+// CHECK-SAME: %arg1: tensor<4x2xf32> {cleave.block = #cleave.sharding<@mesh, {{\[\[}}], [dp]]>, cleave.input = "grad.v"
 // CHECK-SAME: %arg2: tensor<8x4xf32> {cleave.block = #cleave.sharding<@mesh, {{\[\[}}], []]>, cleave.input = "grad.t"
-// CHECK-NEXT: %[[V:.*]] = cleave.local_slice %arg1 on @mesh [dp] dim 1
 // CHECK-NEXT: %[[T:.*]] = cleave.local_slice %arg2 on @mesh [dp] dim 0
-// CHECK-NEXT: return %arg0, %[[V]], %[[T]]
+// CHECK-NEXT: return %arg0, %arg1, %[[T]]
 func.func @update_rank0(%w: tensor<4x4xf32> {cleave.block = #cleave.sharding<@mesh, [[], []]>, cleave.input = "grad.w", cleave.input_role = #cleave.input_role<gradient>},
                         %v: tensor<4x4xf32> {cleave.block = #cleave.sharding<@mesh, [[], []]>, cleave.input = "grad.v", cleave.input_role = #cleave.input_role<gradient>},
                         %t: tensor<8x4xf32> {cleave.block = #cleave.sharding<@mesh, [[], []]>, cleave.input = "grad.t", cleave.input_role = #cleave.input_role<gradient>})
@@ -115,4 +114,35 @@ func.func @update_rank1(%m: tensor<4xf32> {cleave.block = #cleave.sharding<@mesh
     -> (tensor<4xf32>, tensor<4xf32>)
     attributes {cleave.pipeline_rank = 1 : i64, cleave.role = #cleave.role<update>} {
   return %m, %s : tensor<4xf32>, tensor<4xf32>
+}
+
+// CHECK-LABEL: func.func private @declared
+func.func private @declared() -> (tensor<4xf32> {cleave.block = #cleave.sharding<@mesh, [[]]>, cleave.output = "grad.m", cleave.output_role = #cleave.output_role<gradient>})
+    attributes {cleave.role = #cleave.role<stage_backward>, cleave.stage = 1 : i64}
+
+// -----
+
+// Sequence parallelism gathers the position table's gradient over tp after
+// its dp sum: the sum is deferred through the gather (and a cast).
+
+cleave.mesh @mesh(dp = 2, pp = 1, tp = 2)
+
+// CHECK-LABEL: func.func @stage0_backward
+// CHECK-SAME: -> (tensor<8x4xf32> {cleave.block = #cleave.sharding<@mesh, {{\[\[}}], []], partial = [dp]>
+// CHECK-NEXT: %[[G:.*]] = cleave.all_gather %arg0 on @mesh [tp] dim 0
+// CHECK-NEXT: %[[C:.*]] = cleave.cast %[[G]]
+// CHECK-NEXT: return %[[C]]
+func.func @stage0_backward(%p: tensor<4x4xbf16>)
+    -> (tensor<8x4xf32> {cleave.block = #cleave.sharding<@mesh, [[], []]>, cleave.output = "grad.pos", cleave.output_role = #cleave.output_role<gradient>})
+    attributes {cleave.role = #cleave.role<stage_backward>, cleave.stage = 0 : i64} {
+  %0 = cleave.all_reduce %p on @mesh [dp] sum : tensor<4x4xbf16>
+  %1 = cleave.all_gather %0 on @mesh [tp] dim 0 : tensor<4x4xbf16> -> tensor<8x4xbf16>
+  %2 = cleave.cast %1 : tensor<8x4xbf16> to tensor<8x4xf32>
+  return %2 : tensor<8x4xf32>
+}
+
+func.func @update_rank0(%pos: tensor<8x4xf32> {cleave.block = #cleave.sharding<@mesh, [[], []]>, cleave.input = "grad.pos", cleave.input_role = #cleave.input_role<gradient>})
+    -> tensor<8x4xf32>
+    attributes {cleave.pipeline_rank = 0 : i64, cleave.role = #cleave.role<update>} {
+  return %pos : tensor<8x4xf32>
 }

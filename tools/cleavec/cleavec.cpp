@@ -17,6 +17,8 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 
+#include <cstdio>
+
 using namespace mlir;
 using namespace mlir::cleave;
 using namespace mlir::cleave::driver;
@@ -227,6 +229,13 @@ SmallVector<const char *> joinRecomputeValue(int argc, char **argv,
   return args;
 }
 
+/// `value` as text that reads back as the same double.
+std::string getExactText(double value) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.17g", value);
+  return text;
+}
+
 /// The plan request of plan's flags (--auto: for training).
 PlanRequest getPlanRequest(bool forTraining, std::optional<bool> recomputing) {
   PlanRequest request{gpus, cluster, entry, globalBatch, memoryLimit};
@@ -355,7 +364,7 @@ int train(MLIRContext &context) {
                      {dataPath, tokenBytes, steps, lr, lrSchedule, warmup,
                       decaySteps, minLr, seed, saveEvery,
                       bucketMegabytes.getNumOccurrences()
-                          ? std::to_string(bucketMegabytes.getValue())
+                          ? getExactText(bucketMegabytes)
                           : std::string(),
                       outDir, resumeDir, options.mesh},
                      llvm::outs());

@@ -63,13 +63,21 @@ struct OverlapModel {
   double bucketBytes = 25.0 * 1024 * 1024;
 };
 
-/// The seconds of a once-per-step reduction of `bytes` (its collectives
-/// taking `seconds` unhidden) that the step still waits for, when its
-/// buckets start as the backward fills them and the backward it can hide
-/// under takes `window` seconds: the last bucket starts only when the
-/// backward ends, and the rest hides behind backwardShare of the window.
-double getExposedReductionTime(const OverlapModel &overlap, double bytes,
-                               double seconds, double window);
+/// A once-per-step reduction split into what the step still waits for
+/// and what the backward hides; together, its time with the buckets'
+/// start latencies.
+struct ReductionOverlap {
+  double exposed = 0.0;
+  double hidden = 0.0;
+};
+
+/// The overlap of a once-per-step reduction of `bytes` (its collectives
+/// taking `seconds` unhidden) whose buckets start as the backward fills
+/// them, the backward it can hide under taking `window` seconds: the last
+/// bucket starts only when the backward ends, and the rest hides behind
+/// backwardShare of the window.
+ReductionOverlap getReductionOverlap(const OverlapModel &overlap, double bytes,
+                                     double seconds, double window);
 
 struct Cluster {
   std::string name;

@@ -47,15 +47,20 @@ StringRef getOutputName(func::FuncOp function, unsigned i) {
 }
 
 /// The sum over `axis` that completes result `i` of `function`: an
-/// all_reduce that only casts separate from the return, or null.
+/// all_reduce that only casts, and gathers over other axes (a sum commutes
+/// with both), separate from the return; or null.
 AllReduceOp findCompletingSum(func::FuncOp function, unsigned i,
                               StringRef axis) {
   Operation *ret = function.getBody().front().getTerminator();
   Value value = ret->getOperand(i);
-  while (auto cast = value.getDefiningOp<CastOp>()) {
-    if (!cast->hasOneUse())
+  for (Operation *op = value.getDefiningOp();
+       op && isa<CastOp, AllGatherOp>(op); op = value.getDefiningOp()) {
+    auto gather = dyn_cast<AllGatherOp>(op);
+    if (!op->hasOneUse() ||
+        (gather && llvm::is_contained(
+                       gather.getAxes().getAsValueRange<StringAttr>(), axis)))
       return {};
-    value = cast.getInput();
+    value = op->getOperand(0);
   }
   auto sum = value.getDefiningOp<AllReduceOp>();
   if (!sum || sum.getKind() != ReductionKind::sum || !sum->hasOneUse() ||
@@ -113,7 +118,8 @@ struct DeferGradientReductionPass
     // whole on the rank that applies it.
     llvm::StringMap<int> producers;
     for (auto function : module.getOps<func::FuncOp>())
-      if (getRole(function) == FunctionRole::StageBackward)
+      if (getRole(function) == FunctionRole::StageBackward &&
+          !function.isExternal())
         for (unsigned i = 0; i < function.getNumResults(); ++i)
           if (getOutputRole(function, i) == OutputRole::Gradient)
             ++producers[getOutputName(function, i)];
@@ -121,7 +127,7 @@ struct DeferGradientReductionPass
     // Update arguments by gradient name.
     llvm::StringMap<std::pair<func::FuncOp, unsigned>> updateArguments;
     for (auto function : module.getOps<func::FuncOp>()) {
-      if (getRole(function) != FunctionRole::Update)
+      if (getRole(function) != FunctionRole::Update || function.isExternal())
         continue;
       for (unsigned i = 0; i < function.getNumArguments(); ++i)
         if (auto name = function.getArgAttrOfType<StringAttr>(
@@ -132,8 +138,9 @@ struct DeferGradientReductionPass
     llvm::StringMap<int64_t> scatteredDims;
     for (auto function : module.getOps<func::FuncOp>()) {
       FunctionRole role = getRole(function);
-      if (role != FunctionRole::StageBackward &&
-          role != FunctionRole::StageForward)
+      if ((role != FunctionRole::StageBackward &&
+           role != FunctionRole::StageForward) ||
+          function.isExternal())
         continue;
       for (unsigned i = 0; i < function.getNumResults(); ++i) {
         std::optional<OutputRole> output = getOutputRole(function, i);
@@ -155,10 +162,9 @@ struct DeferGradientReductionPass
         if (!isGradient)
           continue;
         auto [update, index] = updateArguments[name];
-        // Blocks along dimension 0 are contiguous: one reduce-scatter each.
         if (std::optional<int64_t> dim =
                 getSlicedDim(update.getArgument(index), axis);
-            dim && *dim == 0 && producers[name] == 1 &&
+            dim && producers[name] == 1 &&
             update.getArgAttrOfType<ShardingAttr>(
                 index, CleaveDialect::kBlockAttrName)) {
           takeBlock(update, index, *dim);
@@ -168,7 +174,8 @@ struct DeferGradientReductionPass
     }
     // The runtime reduce-scatters what the update takes a block of.
     for (auto function : module.getOps<func::FuncOp>())
-      if (getRole(function) == FunctionRole::StageBackward)
+      if (getRole(function) == FunctionRole::StageBackward &&
+          !function.isExternal())
         for (unsigned i = 0; i < function.getNumResults(); ++i)
           if (auto found = scatteredDims.find(getOutputName(function, i));
               found != scatteredDims.end())

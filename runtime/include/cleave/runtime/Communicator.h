@@ -109,6 +109,9 @@ public:
   /// Waits (within the timeout) for `request`: on CUDA, orders the compute
   /// stream after it.
   virtual Status waitReductions(int request, const char *what);
+  /// Whether waitReductions returns once the reductions are done (MPI), or
+  /// once the device is told to wait for them (NCCL).
+  virtual bool waitsOnHost() const { return true; }
 
   /// Waits until every rank of the job gets here.
   virtual Status barrier(const char *what) = 0;

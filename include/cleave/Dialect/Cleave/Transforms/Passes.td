@@ -308,14 +308,15 @@ def CleaveDeferGradientReduction
     over dp on the last stage's forward, is deferred the same way.
 
     A gradient whose update reads only its dp block (ZeRO-1: every use is a
-    `cleave.local_slice` over dp along dimension 0) becomes that block: the
-    update's argument takes the block's type and sharding, its slices go,
-    and the backward's result carries `cleave.scatter_dim = 0`, so the
+    `cleave.local_slice` over dp along one dimension d) becomes that block:
+    the update's argument takes the block's type and sharding, its slices
+    go, and the backward's result carries `cleave.scatter_dim = d`, so the
     runtime reduce-scatters rather than all-reduces. A gradient that
     several stages compute parts of (a tied table's) is all-reduced: the
     runtime sums each rank's part over dp, then the parts over pp on the
-    rank that applies it. A gradient completed by anything but a sum that
-    only casts separate from the return keeps its sum. ZeRO-2 and ZeRO-3
+    rank that applies it. Casts, and gathers over other axes, may stand
+    between the sum and the return (a sum commutes with both); a gradient
+    completed any other way keeps its sum. ZeRO-2 and ZeRO-3
     reduce-scatter each micro-batch's gradients into sharded accumulators
     and are left as they are.
 
