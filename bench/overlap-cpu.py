@@ -19,7 +19,6 @@ seconds over its total (the cluster file's overlap model).
 """
 
 import argparse
-import array
 import json
 import os
 import statistics
@@ -27,16 +26,13 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.environ.get("CLEAVE_BUILD_DIR", os.path.join(ROOT, "build"))
+from benchsupport import (ROOT, add_gpt_arguments, make_gpt, median_step_ms,
+                          prepare_text, tool)
+
 sys.path.insert(0, os.path.join(ROOT, "test", "e2e", "pipeline"))
 sys.path.insert(0, os.path.join(ROOT, "test", "e2e", "distributed"))
 import check_overlap  # noqa: E402
 import pipeline_trace  # noqa: E402
-
-
-def tool(name):
-    return os.path.join(BUILD, "bin", name)
 
 
 def mpirun():
@@ -50,32 +46,18 @@ def mpirun():
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--seq", type=int, default=64)
-    parser.add_argument("--vocab", type=int, default=256)
-    parser.add_argument("--batch", type=int, default=16)
+    add_gpt_arguments(parser, layers=4, hidden=256, heads=4, seq=64,
+                      vocab=256, batch=16, steps=6)
     parser.add_argument("--micro-batches", type=int, default=4)
     parser.add_argument("--bucket-mb", type=float, default=1.0)
-    parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as work:
         model = os.path.join(work, "gpt.mlir")
         data = os.path.join(work, "text.bin")
-        subprocess.run([tool("cleave-models"), "gpt", "--layers",
-                        str(args.layers), "--hidden", str(args.hidden),
-                        "--heads", str(args.heads), "--seq", str(args.seq),
-                        "--vocab", str(args.vocab), "--batch",
-                        str(args.batch), "-o", model], check=True)
-        with open(data, "wb") as file:
-            tokens = array.array("H", ((i * 7919 + i // 3) % args.vocab
-                                       for i in range(1 << 18)))
-            if sys.byteorder != "little":
-                tokens.byteswap()
-            file.write(tokens.tobytes())
+        make_gpt(model, args)
+        prepare_text(data)
         out = os.path.join(work, "run")
         subprocess.run([tool("cleavec"), "train", model, "--data", data,
                         "--steps", "1", "--out", out, "--mesh", "dp=2",
@@ -93,14 +75,11 @@ def main():
                             "--bucket-mb", str(args.bucket_mb), "--overlap",
                             str(overlap)],
                 env=env, capture_output=True, text=True, check=True).stdout
-            times = [float(line.split("step_time ")[1].split()[0])
-                     for line in log.splitlines()
-                     if line.startswith("step ") and not line.startswith("step 1 ")]
             ranks = pipeline_trace.read_ranks(traces)
             buckets = sum(1 for e in ranks[0]
                           if e["cat"] == "reduction") / args.steps
-            return (check_overlap.waits_per_step(ranks),
-                    statistics.median(times), buckets)
+            return (check_overlap.waits_per_step(ranks), median_step_ms(log),
+                    buckets)
 
         plan = json.loads(subprocess.run(
             [tool("cleavec"), "plan", model, "--gpus", "2", "--cluster",
