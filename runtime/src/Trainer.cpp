@@ -59,16 +59,16 @@ struct TrainOptions {
   ReductionOptions reductions;
 };
 
+// One source line per printed line.
+// clang-format off
 const char *const kTrainUsage =
     "usage: %s --data FILE --steps N --out DIR [options]\n"
     "  --data FILE          token file: raw little-endian uint16 tokens\n"
     "  --token-bytes 2|4    token width in the file (2)\n"
-    "  --steps N            train until step N (counted from 1, across "
-    "resumes);\n"
+    "  --steps N            train until step N (counted from 1, across resumes);\n"
     "                       0 writes the initial parameters as the checkpoint\n"
     "                       of step 0 and trains nothing\n"
-    "  --out DIR            where checkpoints go (DIR/checkpoint.json, "
-    "step-N/)\n"
+    "  --out DIR            where checkpoints go (DIR/checkpoint.json, step-N/)\n"
     "  --lr X               peak learning rate (1e-3)\n"
     "  --lr-schedule NAME   constant or cosine (constant)\n"
     "  --warmup W           linear warmup steps (0)\n"
@@ -77,20 +77,17 @@ const char *const kTrainUsage =
     "  --seed N             data order: batch k depends on (N, k) only (0)\n"
     "  --init-seed N        initial parameters (each as its cleave.init says)\n"
     "                       from seed N (0)\n"
-    "  --save-every K       also checkpoint every K steps (0: only at the "
-    "end)\n"
-    "  --resume DIR         continue the run checkpointed in DIR (on any "
-    "mesh)\n"
-    "  --micro-batches M    the program takes 1/M of the batch: run it M "
-    "times\n"
+    "  --save-every K       also checkpoint every K steps (0: only at the end)\n"
+    "  --resume DIR         continue the run checkpointed in DIR (on any mesh)\n"
+    "  --micro-batches M    the program takes 1/M of the batch: run it M times\n"
     "                       per step, averaging gradients (default: the count\n"
     "                       it was built for)\n"
     "  --bucket-mb X        a pipeline's data-parallel gradients are reduced\n"
     "                       once per step in buckets of X MiB (25)\n"
-    "  --overlap 0|1        start each bucket as soon as the last "
-    "micro-batch's\n"
+    "  --overlap 0|1        start each bucket as soon as the last micro-batch's\n"
     "                       backward fills it (1), or all where the update\n"
     "                       reads them (0)\n";
+// clang-format on
 
 Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
   options.schedule.lr = 1e-3;

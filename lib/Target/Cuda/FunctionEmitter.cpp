@@ -34,13 +34,9 @@ LogicalResult FunctionEmitter::emit() {
             i, CleaveDialect::kBlockAttrName);
         block && !block.getPartialAxes().empty())
       pendingResults[ret->getOperand(i)].push_back(i);
-  auto role =
-      function->getAttrOfType<FunctionRoleAttr>(CleaveDialect::kRoleAttrName);
-  if (role && role.getValue() == FunctionRole::Update)
+  if (getFunctionRole(function) == FunctionRole::Update)
     for (BlockArgument argument : function.getArguments())
-      if (auto input = function.getArgAttrOfType<InputRoleAttr>(
-              argument.getArgNumber(), CleaveDialect::kInputRoleAttrName);
-          input && input.getValue() == InputRole::Gradient)
+      if (hasInputRole(function, argument.getArgNumber(), InputRole::Gradient))
         unreadGradients.insert(argument);
   for (Operation &op : function.getBody().front())
     if (failed(emitOp(op)))

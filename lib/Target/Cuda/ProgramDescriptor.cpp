@@ -175,10 +175,9 @@ LogicalResult FunctionEmitter::emitDescriptor(int64_t arenaBytes) {
                                            "output" + std::to_string(i));
     // The training loop completes a stage's pending sums (the deferred
     // data-parallel reduction).
-    auto role =
-        function->getAttrOfType<FunctionRoleAttr>(CleaveDialect::kRoleAttrName);
-    bool isStage = role && (role.getValue() == FunctionRole::StageForward ||
-                            role.getValue() == FunctionRole::StageBackward);
+    std::optional<FunctionRole> role = getFunctionRole(function);
+    bool isStage = role == FunctionRole::StageForward ||
+                   role == FunctionRole::StageBackward;
     FailureOr<std::string> split =
         getSplit(function.getResultAttrDict(i), function.getLoc(), isStage);
     if (failed(split))

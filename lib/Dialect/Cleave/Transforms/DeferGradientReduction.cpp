@@ -27,19 +27,6 @@ using namespace mlir::cleave;
 
 namespace {
 
-FunctionRole getRole(func::FuncOp function) {
-  auto role =
-      function->getAttrOfType<FunctionRoleAttr>(CleaveDialect::kRoleAttrName);
-  return role ? role.getValue() : FunctionRole::Forward;
-}
-
-std::optional<OutputRole> getOutputRole(func::FuncOp function, unsigned i) {
-  if (auto role = function.getResultAttrOfType<OutputRoleAttr>(
-          i, CleaveDialect::kOutputRoleAttrName))
-    return role.getValue();
-  return std::nullopt;
-}
-
 StringRef getOutputName(func::FuncOp function, unsigned i) {
   auto name = function.getResultAttrOfType<StringAttr>(
       i, CleaveDialect::kOutputAttrName);
@@ -118,16 +105,17 @@ struct DeferGradientReductionPass
     // whole on the rank that applies it.
     llvm::StringMap<int> producers;
     for (auto function : module.getOps<func::FuncOp>())
-      if (getRole(function) == FunctionRole::StageBackward &&
+      if (getFunctionRole(function) == FunctionRole::StageBackward &&
           !function.isExternal())
         for (unsigned i = 0; i < function.getNumResults(); ++i)
-          if (getOutputRole(function, i) == OutputRole::Gradient)
+          if (hasOutputRole(function, i, OutputRole::Gradient))
             ++producers[getOutputName(function, i)];
 
     // Update arguments by gradient name.
     llvm::StringMap<std::pair<func::FuncOp, unsigned>> updateArguments;
     for (auto function : module.getOps<func::FuncOp>()) {
-      if (getRole(function) != FunctionRole::Update || function.isExternal())
+      if (getFunctionRole(function) != FunctionRole::Update ||
+          function.isExternal())
         continue;
       for (unsigned i = 0; i < function.getNumArguments(); ++i)
         if (auto name = function.getArgAttrOfType<StringAttr>(
@@ -137,18 +125,17 @@ struct DeferGradientReductionPass
 
     llvm::StringMap<int64_t> scatteredDims;
     for (auto function : module.getOps<func::FuncOp>()) {
-      FunctionRole role = getRole(function);
+      std::optional<FunctionRole> role = getFunctionRole(function);
       if ((role != FunctionRole::StageBackward &&
            role != FunctionRole::StageForward) ||
           function.isExternal())
         continue;
       for (unsigned i = 0; i < function.getNumResults(); ++i) {
-        std::optional<OutputRole> output = getOutputRole(function, i);
         StringRef name = getOutputName(function, i);
-        bool isGradient = output == OutputRole::Gradient &&
+        bool isGradient = hasOutputRole(function, i, OutputRole::Gradient) &&
                           role == FunctionRole::StageBackward &&
                           updateArguments.count(name);
-        bool isLoss = output == OutputRole::Loss;
+        bool isLoss = hasOutputRole(function, i, OutputRole::Loss);
         if (!isGradient && !isLoss)
           continue;
         auto block = function.getResultAttrOfType<ShardingAttr>(
@@ -174,7 +161,7 @@ struct DeferGradientReductionPass
     }
     // The runtime reduce-scatters what the update takes a block of.
     for (auto function : module.getOps<func::FuncOp>())
-      if (getRole(function) == FunctionRole::StageBackward &&
+      if (getFunctionRole(function) == FunctionRole::StageBackward &&
           !function.isExternal())
         for (unsigned i = 0; i < function.getNumResults(); ++i)
           if (auto found = scatteredDims.find(getOutputName(function, i));

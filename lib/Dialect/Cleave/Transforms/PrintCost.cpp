@@ -102,18 +102,12 @@ static double getTensorBytes(Type type) {
 /// parameter's gradient sends it to the rank whose update applies the
 /// parameter, which sends the new value to every other rank reading it.
 static std::map<int64_t, double> getSharedParameterBytes(ModuleOp module) {
-  auto getRole = [](func::FuncOp function) -> std::optional<FunctionRole> {
-    if (auto role = function->getAttrOfType<FunctionRoleAttr>(
-            CleaveDialect::kRoleAttrName))
-      return role.getValue();
-    return std::nullopt;
-  };
   std::map<std::string, std::pair<int64_t, double>> owners; // rank, bytes
   int64_t ranks = 0;
   for (auto function : module.getOps<func::FuncOp>()) {
     auto rank = function->getAttrOfType<IntegerAttr>(
         CleaveDialect::kPipelineRankAttrName);
-    if (!rank || getRole(function) != FunctionRole::Update)
+    if (!rank || getFunctionRole(function) != FunctionRole::Update)
       continue;
     ranks = std::max(ranks, rank.getInt() + 1);
     for (BlockArgument arg : function.getArguments())
@@ -127,7 +121,7 @@ static std::map<int64_t, double> getSharedParameterBytes(ModuleOp module) {
   std::map<std::string, std::set<int64_t>> readers, computers;
   std::map<std::string, double> gradientBytes;
   for (auto function : module.getOps<func::FuncOp>()) {
-    std::optional<FunctionRole> role = getRole(function);
+    std::optional<FunctionRole> role = getFunctionRole(function);
     auto stage =
         function->getAttrOfType<IntegerAttr>(CleaveDialect::kStageAttrName);
     if (!stage || (role != FunctionRole::StageForward &&
