@@ -92,6 +92,8 @@ LogicalResult mlir::cleave::verifyTrainingPipelineOptions(
   };
   if (!options.mesh.empty() && failed(parseMeshSpec(options.mesh, message)))
     return failure();
+  if (!(options.bucketMegabytes > 0 && options.bucketMegabytes <= 1e6))
+    return fail("bucket-mb must be a positive size up to 1e6 MiB");
   if (options.precision != "f32" && options.precision != "bf16" &&
       options.precision != "f16")
     return fail("precision must be f32, bf16 or f16, got '" +
@@ -280,6 +282,9 @@ void mlir::cleave::buildPlannedPipeline(
   if (options.compileTo == CompilePhase::Sharded)
     return;
 
+  bool hasDataParallelAxis = llvm::any_of(mesh, [](const MeshAxisSpec &axis) {
+    return axis.name == "dp" && axis.size > 1;
+  });
   // staged
   if (pipelineRanks) {
     CleaveAssignStagesOptions assign;
@@ -297,9 +302,7 @@ void mlir::cleave::buildPlannedPipeline(
     split.microBatches = options.microBatches;
     pm.addPass(createCleavePipelineSplit(split));
     pm.addPass(createCleaveOptimizer(update));
-    if (llvm::any_of(mesh, [](const MeshAxisSpec &axis) {
-          return axis.name == "dp" && axis.size > 1;
-        }))
+    if (hasDataParallelAxis)
       pm.addPass(createCleaveDeferGradientReduction());
     cleanUp();
   }
@@ -310,6 +313,11 @@ void mlir::cleave::buildPlannedPipeline(
   CleaveFuseOptions fuse;
   fuse.epilogues = options.gemmEpilogues;
   pm.addNestedPass<func::FuncOp>(createCleaveFuse(fuse));
+  if (options.overlapCollectives && hasDataParallelAxis) {
+    CleaveOverlapCollectivesOptions overlap;
+    overlap.bucketMegabytes = options.bucketMegabytes;
+    pm.addNestedPass<func::FuncOp>(createCleaveOverlapCollectives(overlap));
+  }
   pm.addNestedPass<func::FuncOp>(createCleavePlanMemory());
 }
 

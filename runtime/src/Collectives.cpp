@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "cleave/runtime/Communicator.h"
+#include "cleave/runtime/Profile.h"
 
 #include "Trace.h"
 
@@ -23,29 +24,88 @@ Communicator::~Communicator() = default;
 Status Communicator::drain(const char *) { return Status::success(); }
 Status Communicator::completeSends(const char *what) { return drain(what); }
 
-Status Communicator::startReductions(int group, bool scatter,
-                                     const std::vector<ReductionItem> &items,
-                                     const char *what, int &request) {
+Status Communicator::startCollectives(int group, CollectiveKind kind,
+                                      const std::vector<CollectiveItem> &items,
+                                      const char *what, int &request) {
   request = -1;
-  for (const ReductionItem &item : items) {
-    if (scatter)
-      CLEAVE_RETURN_IF_ERROR(reduceScatter(
-          group, item.dtype, item.input, item.output,
-          item.count / getGroupSize(group), ReduceKind::Sum, what));
-    else
+  for (const CollectiveItem &item : items) {
+    switch (kind) {
+    case CollectiveKind::AllReduce:
       CLEAVE_RETURN_IF_ERROR(allReduce(group, item.dtype, item.input,
                                        item.output, item.count, ReduceKind::Sum,
                                        what));
+      break;
+    case CollectiveKind::ReduceScatter:
+      CLEAVE_RETURN_IF_ERROR(reduceScatter(
+          group, item.dtype, item.input, item.output,
+          item.count / getGroupSize(group), ReduceKind::Sum, what));
+      break;
+    case CollectiveKind::AllGather:
+      CLEAVE_RETURN_IF_ERROR(allGather(group, item.input, item.output,
+                                       item.count * getDTypeSize(item.dtype),
+                                       what));
+      break;
+    }
   }
   return Status::success();
 }
 
-Status Communicator::testReductions(int, bool &done) {
+Status Communicator::queueStarted(int group, CollectiveKind kind,
+                                  const CollectiveItem &item,
+                                  const char *location) {
+  if (!queued.items.empty() && (queued.group != group || queued.kind != kind ||
+                                queued.dtype != item.dtype))
+    CLEAVE_RETURN_IF_ERROR(launchStarted(location));
+  if (startedRequests.count(item.output))
+    return Status::error(std::string(location) +
+                         ": a collective starts into a buffer whose "
+                         "collective has not been waited for");
+  queued.group = group;
+  queued.kind = kind;
+  queued.dtype = item.dtype;
+  queued.items.push_back(item);
+  return Status::success();
+}
+
+Status Communicator::launchStarted(const char *location) {
+  if (queued.items.empty())
+    return Status::success();
+  int request = -1;
+  Status status = startCollectives(queued.group, queued.kind, queued.items,
+                                   location, request);
+  for (const CollectiveItem &item : queued.items)
+    startedRequests[item.output] = request;
+  queued.items.clear();
+  return status;
+}
+
+Status Communicator::awaitStarted(const void *output, const char *location) {
+  CLEAVE_RETURN_IF_ERROR(launchStarted(location));
+  auto found = startedRequests.find(output);
+  if (found == startedRequests.end())
+    return Status::error(std::string(location) +
+                         ": waits for a collective that was not started");
+  int request = found->second;
+  startedRequests.erase(found);
+  return waitCollectives(request, location);
+}
+
+void Communicator::progressStarted() {
+  int last = -1;
+  for (const auto &[output, request] : startedRequests) {
+    bool done = false;
+    if (request != last && request >= 0)
+      (void)testCollectives(request, done);
+    last = request;
+  }
+}
+
+Status Communicator::testCollectives(int, bool &done) {
   done = true;
   return Status::success();
 }
 
-Status Communicator::waitReductions(int, const char *) {
+Status Communicator::waitCollectives(int, const char *) {
   return Status::success();
 }
 
@@ -426,6 +486,92 @@ Status resultReady(Context &context, int result, const void *data) {
 Status awaitInput(Context &context, const void *data) {
   ResultListener *listener = context.getResultListener();
   return listener ? listener->onInputRead(data) : Status::success();
+}
+
+namespace {
+
+/// A start's communicator, after checking that its blocks are contiguous
+/// (cleave-overlap-collectives starts no other).
+Status getStartCommunicator(Context &context, int group, const Shape &shape,
+                            int dim, const char *op, const char *location,
+                            Communicator *&communicator) {
+  CLEAVE_RETURN_IF_ERROR(
+      getCommunicator(context, group, op, location, communicator));
+  CLEAVE_RETURN_IF_ERROR(checkDim(shape, dim, op, location));
+  if (getOuterCount(shape, dim) != 1)
+    return Status::error(std::string(location) + ": " + op +
+                         " is started along dimension " + std::to_string(dim) +
+                         ", whose blocks are not contiguous");
+  return Status::success();
+}
+
+} // namespace
+
+Status startAllReduce(Context &context, int group, DType dtype, int64_t count,
+                      const void *input, void *output, const char *location) {
+  Communicator *communicator;
+  CLEAVE_RETURN_IF_ERROR(
+      getCommunicator(context, group, "all_reduce", location, communicator));
+  communicator->countBytes(group, double(count) * getDTypeSize(dtype), true);
+  return communicator->queueStarted(group,
+                                    Communicator::CollectiveKind::AllReduce,
+                                    {dtype, input, output, count}, location);
+}
+
+Status startAllGather(Context &context, int group, size_t elementBytes,
+                      const Shape &inputShape, int dim, const void *input,
+                      void *output, const char *location) {
+  Communicator *communicator;
+  CLEAVE_RETURN_IF_ERROR(getStartCommunicator(
+      context, group, inputShape, dim, "all_gather", location, communicator));
+  size_t blockBytes = getCount(inputShape) * elementBytes;
+  communicator->countBytes(
+      group, double(blockBytes) * communicator->getGroupSize(group), false);
+  // Gathers move bytes: counted in the narrowest type.
+  return communicator->queueStarted(
+      group, Communicator::CollectiveKind::AllGather,
+      {DType::U8, input, output, static_cast<int64_t>(blockBytes)}, location);
+}
+
+Status startReduceScatter(Context &context, int group, DType dtype,
+                          const Shape &inputShape, int dim, const void *input,
+                          void *output, const char *location) {
+  Communicator *communicator;
+  CLEAVE_RETURN_IF_ERROR(getStartCommunicator(context, group, inputShape, dim,
+                                              "reduce_scatter", location,
+                                              communicator));
+  int64_t n = communicator->getGroupSize(group);
+  if (inputShape.dims[dim] % n != 0)
+    return Status::error(std::string(location) +
+                         ": reduce_scatter dimension does not split over " +
+                         std::to_string(n) + " ranks");
+  int64_t count = getCount(inputShape);
+  communicator->countBytes(group, double(count) * getDTypeSize(dtype), false);
+  return communicator->queueStarted(group,
+                                    Communicator::CollectiveKind::ReduceScatter,
+                                    {dtype, input, output, count}, location);
+}
+
+void progressStartedCollectives(Context &context) {
+  Communicator *communicator = context.getCommunicator();
+  if (communicator && communicator->hasStarted())
+    communicator->progressStarted();
+}
+
+Status launchCollectives(Context &context, const char *location) {
+  Communicator *communicator = context.getCommunicator();
+  return communicator ? communicator->launchStarted(location)
+                      : Status::success();
+}
+
+Status waitCollective(Context &context, const void *output,
+                      const char *location) {
+  Communicator *communicator = context.getCommunicator();
+  if (!communicator)
+    return Status::error(std::string(location) +
+                         ": waits for a collective, but this process has "
+                         "no communicator");
+  return communicator->awaitStarted(output, location);
 }
 
 } // namespace cleave::rt

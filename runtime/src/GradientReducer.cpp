@@ -126,7 +126,7 @@ Status GradientReducer::start(const std::vector<int> &ids) {
   Bucket bucket;
   bucket.items = ids;
   bucket.start = Trace::now();
-  std::vector<Communicator::ReductionItem> reductions;
+  std::vector<Communicator::CollectiveItem> reductions;
   const Item &first = items[ids.front()];
   for (int id : ids) {
     Item &item = items[id];
@@ -138,9 +138,11 @@ Status GradientReducer::start(const std::vector<int> &ids) {
       CLEAVE_RETURN_IF_ERROR(pack(item));
     reductions.push_back({item.dtype, item.reduced, item.target, item.count});
   }
-  CLEAVE_RETURN_IF_ERROR(communicator.startReductions(
-      first.group, first.scatterDim >= 0, reductions, "the gradient reduction",
-      bucket.request));
+  CLEAVE_RETURN_IF_ERROR(communicator.startCollectives(
+      first.group,
+      first.scatterDim >= 0 ? Communicator::CollectiveKind::ReduceScatter
+                            : Communicator::CollectiveKind::AllReduce,
+      reductions, "the gradient reduction", bucket.request));
   buckets.push_back(std::move(bucket));
   return Status::success();
 }
@@ -178,7 +180,7 @@ void GradientReducer::progress() {
     bool done = false;
     // A failure surfaces in the wait.
     if (!bucket.done &&
-        communicator.testReductions(bucket.request, done).ok() && done)
+        communicator.testCollectives(bucket.request, done).ok() && done)
       finished(bucket, static_cast<int>(b));
   }
 }
@@ -186,11 +188,11 @@ void GradientReducer::progress() {
 Status GradientReducer::wait(int b) {
   Bucket &bucket = buckets[b];
   if (bucket.done)
-    return communicator.waitReductions(bucket.request,
-                                       "the gradient reduction");
+    return communicator.waitCollectives(bucket.request,
+                                        "the gradient reduction");
   double start = Trace::now();
   CLEAVE_RETURN_IF_ERROR(
-      communicator.waitReductions(bucket.request, "the gradient reduction"));
+      communicator.waitCollectives(bucket.request, "the gradient reduction"));
   // On CUDA the compute stream waits, not the host, which never sees this
   // bucket end: it gets no span (the device timeline has it).
   if (!communicator.waitsOnHost()) {

@@ -226,40 +226,51 @@ public:
         staged, data, bytes);
   }
 
-  Status startReductions(int group, bool scatter,
-                         const std::vector<ReductionItem> &items,
-                         const char *what, int &request) override {
+  Status startCollectives(int group, CollectiveKind kind,
+                          const std::vector<CollectiveItem> &items,
+                          const char *what, int &request) override {
     // Staged buffers would need host copies that outlive the call.
     if (stageThroughHost)
-      return Communicator::startReductions(group, scatter, items, what,
-                                           request);
+      return Communicator::startCollectives(group, kind, items, what, request);
     Reductions &pending = reductions[request = nextRequest++];
     pending.group = group;
     pending.what = what;
     int64_t ranks = getGroupSize(group);
-    for (const ReductionItem &item : items) {
-      MPI_Datatype type = MPI_DATATYPE_NULL;
-      MPI_Op op = MPI_OP_NULL;
-      CLEAVE_RETURN_IF_ERROR(
-          getReduction(item.dtype, ReduceKind::Sum, what, type, op));
-      int64_t count = scatter ? item.count / ranks : item.count;
-      CLEAVE_RETURN_IF_ERROR(checkCount(count, "reduction", what));
+    for (const CollectiveItem &item : items) {
       MPI_Request &started = pending.requests.emplace_back(MPI_REQUEST_NULL);
-      int code =
-          scatter ? MPI_Ireduce_scatter_block(item.input, item.output,
-                                              static_cast<int>(count), type, op,
-                                              reductionComms[group], &started)
-                  : MPI_Iallreduce(item.input == item.output ? MPI_IN_PLACE
-                                                             : item.input,
-                                   item.output, static_cast<int>(count), type,
-                                   op, reductionComms[group], &started);
-      CLEAVE_RETURN_IF_ERROR(
-          check(code, scatter ? "reduce_scatter" : "all_reduce", group, what));
+      int code = MPI_SUCCESS;
+      const char *op = "all_gather";
+      if (kind == CollectiveKind::AllGather) {
+        // Gathers move bytes.
+        size_t bytes = item.count * getDTypeSize(item.dtype);
+        CLEAVE_RETURN_IF_ERROR(checkCount(bytes, op, what));
+        code = MPI_Iallgather(item.input, static_cast<int>(bytes), MPI_BYTE,
+                              item.output, static_cast<int>(bytes), MPI_BYTE,
+                              reductionComms[group], &started);
+      } else {
+        bool scatter = kind == CollectiveKind::ReduceScatter;
+        op = scatter ? "reduce_scatter" : "all_reduce";
+        MPI_Datatype type = MPI_DATATYPE_NULL;
+        MPI_Op sum = MPI_OP_NULL;
+        CLEAVE_RETURN_IF_ERROR(
+            getReduction(item.dtype, ReduceKind::Sum, what, type, sum));
+        int64_t count = scatter ? item.count / ranks : item.count;
+        CLEAVE_RETURN_IF_ERROR(checkCount(count, "reduction", what));
+        code = scatter
+                   ? MPI_Ireduce_scatter_block(
+                         item.input, item.output, static_cast<int>(count), type,
+                         sum, reductionComms[group], &started)
+                   : MPI_Iallreduce(item.input == item.output ? MPI_IN_PLACE
+                                                              : item.input,
+                                    item.output, static_cast<int>(count), type,
+                                    sum, reductionComms[group], &started);
+      }
+      CLEAVE_RETURN_IF_ERROR(check(code, op, group, what));
     }
     return Status::success();
   }
 
-  Status testReductions(int request, bool &done) override {
+  Status testCollectives(int request, bool &done) override {
     auto found = reductions.find(request);
     done = true;
     if (found == reductions.end())
@@ -276,7 +287,7 @@ public:
     return Status::success();
   }
 
-  Status waitReductions(int request, const char *) override {
+  Status waitCollectives(int request, const char *) override {
     auto found = reductions.find(request);
     if (found == reductions.end())
       return Status::success();
@@ -298,7 +309,7 @@ public:
   [[noreturn]] void abortJob(int code) override { abortMpiJob(code); }
 
 private:
-  /// A group of nonblocking reductions startReductions began.
+  /// A group of nonblocking collectives startCollectives began.
   struct Reductions {
     std::vector<MPI_Request> requests;
     int group = 0;

@@ -214,9 +214,9 @@ public:
 
   /// Queued on the reduction stream once the compute stream has computed
   /// the inputs; an event marks the end.
-  Status startReductions(int group, bool scatter,
-                         const std::vector<ReductionItem> &items,
-                         const char *what, int &request) override {
+  Status startCollectives(int group, CollectiveKind kind,
+                          const std::vector<CollectiveItem> &items,
+                          const char *what, int &request) override {
     cudaEvent_t ready = nullptr, done = nullptr;
     if (cudaEventCreateWithFlags(&ready, cudaEventDisableTiming) !=
             cudaSuccess ||
@@ -229,7 +229,16 @@ public:
     int64_t ranks = getGroupSize(group);
     CLEAVE_RETURN_IF_ERROR(checkNccl(ncclGroupStart(), "ncclGroupStart"));
     ncclResult_t queued = ncclSuccess;
-    for (const ReductionItem &item : items) {
+    for (const CollectiveItem &item : items) {
+      if (queued != ncclSuccess)
+        break;
+      if (kind == CollectiveKind::AllGather) {
+        // Gathers move bytes.
+        queued = ncclAllGather(item.input, item.output,
+                               item.count * getDTypeSize(item.dtype), ncclInt8,
+                               reductionComms[group], reductionStream);
+        continue;
+      }
       ncclDataType_t type;
       ncclRedOp_t op;
       Status known = getReduction(item.dtype, ReduceKind::Sum, what, type, op);
@@ -237,9 +246,7 @@ public:
         ncclGroupEnd();
         return known;
       }
-      if (queued != ncclSuccess)
-        break;
-      queued = scatter
+      queued = kind == CollectiveKind::ReduceScatter
                    ? ncclReduceScatter(item.input, item.output,
                                        item.count / ranks, type, op,
                                        reductionComms[group], reductionStream)
@@ -259,7 +266,7 @@ public:
     return Status::success();
   }
 
-  Status testReductions(int request, bool &done) override {
+  Status testCollectives(int request, bool &done) override {
     auto found = reductions.find(request);
     done = found == reductions.end() ||
            cudaEventQuery(found->second) != cudaErrorNotReady;
@@ -269,7 +276,7 @@ public:
   bool waitsOnHost() const override { return false; }
 
   /// The compute stream waits on the device; drain() bounds the wait.
-  Status waitReductions(int request, const char *what) override {
+  Status waitCollectives(int request, const char *what) override {
     auto found = reductions.find(request);
     if (found == reductions.end())
       return Status::success();

@@ -8,6 +8,7 @@
 
 #include "cleave/runtime/Communicator.h"
 #include "cleave/runtime/Portability.h"
+#include "cleave/runtime/Profile.h"
 
 #include "TestSupport.h"
 
@@ -116,6 +117,56 @@ TEST_F(CollectivesTest, ReduceScatterKeepsThisRanksBlockOfTheSum) {
     for (int col = 2 * dp; col < 2 * dp + 2; ++col)
       expected.push_back(float(2 * (4 * row + col) + rankSum));
   EXPECT_EQ(block, expected);
+}
+
+TEST_F(CollectivesTest, StartedCollectivesFinishAtTheirWait) {
+  // Two gathers and a sum started together over dp, then each waited for:
+  // the same results as the blocking collectives, counted the same.
+  std::vector<float> block = {float(rank), float(rank + 10)};
+  std::vector<float> gathered(4), sum(2), scattered(1);
+  std::vector<int32_t> ids = {rank}, allIds(2);
+  communicator->resetCommunicatedBytes();
+  ASSERT_TRUE(startAllGather(context, Dp, sizeof(float), makeShape({2}), 0,
+                             block.data(), gathered.data(), "test")
+                  .ok());
+  ASSERT_TRUE(startAllGather(context, Dp, sizeof(int32_t), makeShape({1}), 0,
+                             ids.data(), allIds.data(), "test")
+                  .ok());
+  ASSERT_TRUE(startAllReduce(context, Dp, DType::F32, 2, block.data(),
+                             sum.data(), "test")
+                  .ok());
+  ASSERT_TRUE(startReduceScatter(context, Dp, DType::F32, makeShape({2}), 0,
+                                 block.data(), scattered.data(), "test")
+                  .ok());
+  ASSERT_TRUE(launchCollectives(context, "test").ok());
+  EXPECT_TRUE(communicator->hasStarted());
+  progressStartedCollectives(context);
+  for (void *output : {(void *)gathered.data(), (void *)allIds.data(),
+                       (void *)sum.data(), (void *)scattered.data()})
+    ASSERT_TRUE(waitCollective(context, output, "test").ok());
+  EXPECT_FALSE(communicator->hasStarted());
+  // dp groups are ranks {tp, tp + 2}.
+  float low = float(tp), high = float(tp + 2);
+  EXPECT_EQ(gathered, (std::vector<float>{low, low + 10, high, high + 10}));
+  EXPECT_EQ(allIds, (std::vector<int32_t>{tp, tp + 2}));
+  EXPECT_EQ(sum, (std::vector<float>{low + high, low + high + 20}));
+  EXPECT_EQ(scattered[0], dp == 0 ? low + high : low + high + 20);
+  // Half of the 16 and 8 gathered bytes, 2 * 1/2 of the 8 summed, half of
+  // the 8 scattered.
+  EXPECT_EQ(communicator->getCommunicatedBytes(), 8 + 4 + 8 + 4);
+}
+
+TEST_F(CollectivesTest, WaitsOnlyForWhatWasStarted) {
+  float value = 0;
+  Status status = waitCollective(context, &value, "test");
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("was not started"), std::string::npos);
+  // Blocks along an inner dimension are never started.
+  std::vector<float> block(4), whole(8);
+  status = startAllGather(context, Dp, sizeof(float), makeShape({2, 2}), 1,
+                          block.data(), whole.data(), "test");
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("not contiguous"), std::string::npos);
 }
 
 TEST_F(CollectivesTest, AllToAllMovesTheSplitBetweenDimensions) {

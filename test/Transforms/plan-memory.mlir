@@ -85,3 +85,28 @@ func.func @dead_reshape(%a: tensor<8xf32>, %b: tensor<8xf32>) -> tensor<8xf32> {
 // Declarations have no body to plan.
 // CHECK-NOT: arena: declared
 func.func private @declared(tensor<8xf32>) -> tensor<8xf32>
+
+// -----
+
+// A started collective reads its input until its wait: %x's buffer (0) is
+// not reused by %b, computed in between (without the wait, %b would take
+// it). The wait gets no offset: its result is the gather's buffer (256),
+// free again once the slice, its last reader, is written.
+// CHECK: arena: started: 1024 bytes, 5 buffers
+// CHECK-LABEL: func.func @started
+// CHECK:         cleave.exp {{.*}}arena_offsets = array<i64: 0>
+// CHECK:         cleave.all_gather {{.*}}arena_offsets = array<i64: 256>
+// CHECK:         cleave.exp {{.*}}arena_offsets = array<i64: 768>
+// CHECK:         cleave.wait %{{[0-9]+}} : tensor<128xf32>
+// CHECK:         cleave.slice {{.*}}arena_offsets = array<i64: 0>
+// CHECK:         cleave.add {{.*}}arena_offsets = array<i64: 256>
+cleave.mesh @mesh(dp = 2)
+func.func @started(%a: tensor<64xf32>, %c: tensor<64xf32>) -> tensor<64xf32> {
+  %x = cleave.exp %a : tensor<64xf32>
+  %g = cleave.all_gather %x on @mesh [dp] dim 0 : tensor<64xf32> -> tensor<128xf32>
+  %b = cleave.exp %c : tensor<64xf32>
+  %w = cleave.wait %g : tensor<128xf32>
+  %s = cleave.slice %w [0] : tensor<128xf32> -> tensor<64xf32>
+  %y = cleave.add %s, %b : tensor<64xf32>
+  return %y : tensor<64xf32>
+}

@@ -77,6 +77,12 @@ static cl::opt<bool> gemmEpilogues(
     cl::desc("Fold each matmul's bias add and gelu into its GEMM (default; "
              "=false keeps them as kernels of their own)"),
     cl::cat(category));
+static cl::opt<bool> overlapCollectives(
+    "overlap-collectives", cl::init(true),
+    cl::desc("Start data-parallel gathers a layer ahead and gradient sums "
+             "behind the backward (default; =false runs each where it "
+             "stands)"),
+    cl::cat(category));
 static cl::opt<bool> emitOnly("emit-only", cl::cat(category),
     cl::desc("Write the source and print the build command, do not run it"));
 
@@ -279,6 +285,7 @@ LogicalResult getPipelineOptions(CompileMode mode,
   options.recomputeLayers =
       SmallVector<int64_t>(recomputeLayers.begin(), recomputeLayers.end());
   options.gemmEpilogues = gemmEpilogues;
+  options.overlapCollectives = overlapCollectives;
   options.mesh = meshOption;
   options.strategy = strategy;
   options.cluster = cluster;

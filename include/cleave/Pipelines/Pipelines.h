@@ -137,6 +137,16 @@ struct TrainingPipelineOptions
       llvm::cl::desc("Fold a matmul's bias add and gelu into its GEMM "
                      "(cleave-fuse epilogues)"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> overlapCollectives{
+      *this, "overlap-collectives",
+      llvm::cl::desc("Run dp collectives behind other layers' compute "
+                     "(cleave-overlap-collectives)"),
+      llvm::cl::init(true)};
+  PassOptions::Option<double> bucketMegabytes{
+      *this, "bucket-mb",
+      llvm::cl::desc("cleave-overlap-collectives: largest group of "
+                     "collectives started together, in MiB"),
+      llvm::cl::init(25.0)};
   PassOptions::Option<CompilePhase> compileTo{
       *this, "compile-to", llvm::cl::desc("Stop after this phase"),
       llvm::cl::init(CompilePhase::Kernels),

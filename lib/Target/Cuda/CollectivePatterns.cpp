@@ -48,6 +48,8 @@ LogicalResult FunctionEmitter::emitCollective(Operation &op) {
                 {getGroup(index.getAxes()), get(index.getResult())}, op);
   Value input = op.getOperand(0), result = op.getResult(0);
   std::string shape = getShapeLiteral(getShape(input));
+  if (isStarted(op))
+    return emitStart(op);
   // Gathering and taking the local slice move bytes along one dimension.
   auto alongDim = [&](StringRef function, ArrayAttr axes, int64_t dim) {
     return call(function,
@@ -87,4 +89,49 @@ LogicalResult FunctionEmitter::emitCollective(Operation &op) {
       .Default([](Operation *other) {
         return other->emitOpError("is not a collective");
       });
+}
+
+/// A collective read through a cleave.wait runs until the wait.
+static bool isStartedCollective(Operation *op) {
+  return op && isa<AllReduceOp, AllGatherOp, ReduceScatterOp>(op) &&
+         op->getResult(0).hasOneUse() &&
+         isa<WaitOp>(*op->getResult(0).getUsers().begin());
+}
+
+bool FunctionEmitter::isStarted(Operation &op) {
+  return isStartedCollective(&op);
+}
+
+LogicalResult FunctionEmitter::emitStart(Operation &op) {
+  Value input = op.getOperand(0), result = op.getResult(0);
+  std::string shape = getShapeLiteral(getShape(input));
+  LogicalResult started =
+      llvm::TypeSwitch<Operation *, LogicalResult>(&op)
+          .Case([&](AllReduceOp reduce) {
+            return call("startAllReduce",
+                        {getGroup(reduce.getAxes()), getDType(input),
+                         std::to_string(getElementCount(getShape(input))),
+                         get(input), get(result)},
+                        op);
+          })
+          .Case([&](AllGatherOp gather) {
+            return call("startAllGather",
+                        {getGroup(gather.getAxes()), getElementBytes(input),
+                         shape, std::to_string(gather.getDim()), get(input),
+                         get(result)},
+                        op);
+          })
+          .Case([&](ReduceScatterOp scatter) {
+            return call("startReduceScatter",
+                        {getGroup(scatter.getAxes()), getDType(input), shape,
+                         std::to_string(scatter.getDim()), get(input),
+                         get(result)},
+                        op);
+          });
+  if (failed(started))
+    return failure();
+  // Collectives started back to back go out as one group.
+  if (isStartedCollective(op.getNextNode()))
+    return success();
+  return call("launchCollectives", {}, op);
 }

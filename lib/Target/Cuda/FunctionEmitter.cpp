@@ -192,6 +192,13 @@ LogicalResult FunctionEmitter::emitOpBody(Operation &op) {
     pointers[reshape.getResult()] = pointer;
     return success();
   }
+  if (auto wait = dyn_cast<WaitOp>(op)) {
+    // The collective's buffer, once its data is there.
+    std::string pointer = "v" + std::to_string(nextValue++);
+    host << "  auto *" << pointer << " = " << get(wait.getInput()) << ";\n";
+    pointers[wait.getResult()] = pointer;
+    return call("waitCollective", {pointer}, op);
+  }
   if (auto send = dyn_cast<SendOp>(op))
     return emitTransfer(op, send.getInput(), send.getPeer(), send.getTag());
   if (failed(bindResults(op)))

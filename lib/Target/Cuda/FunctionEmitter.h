@@ -169,6 +169,10 @@ private:
   /// A collective or device_index: a runtime call on the rank's
   /// sub-communicator of the op's axes.
   LogicalResult emitCollective(Operation &op);
+  /// A collective read through a cleave.wait: started here, with those
+  /// started right after it, and waited for at the wait.
+  bool isStarted(Operation &op);
+  LogicalResult emitStart(Operation &op);
   /// Tells the runtime which of `values` the function returns as pending
   /// sums, now that they are computed.
   void emitResultsReady(ValueRange values);

@@ -121,3 +121,32 @@ func.func @iota_negative_dim() -> tensor<2x4xi32> {
   %0 = cleave.iota dim -1 : tensor<2x4xi32>
   return %0 : tensor<2x4xi32>
 }
+
+// -----
+
+func.func @wait_for_argument(%x: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-error@+1 {{waits for an all_reduce, all_gather or reduce_scatter result, not a block argument}}
+  %0 = cleave.wait %x : tensor<8xf32>
+  return %0 : tensor<8xf32>
+}
+
+// -----
+
+func.func @wait_for_compute(%x: tensor<8xf32>) -> tensor<8xf32> {
+  %0 = cleave.exp %x : tensor<8xf32>
+  // expected-error@+1 {{waits for an all_reduce, all_gather or reduce_scatter result, not cleave.exp}}
+  %1 = cleave.wait %0 : tensor<8xf32>
+  return %1 : tensor<8xf32>
+}
+
+// -----
+
+cleave.mesh @mesh(dp = 2)
+func.func @read_before_wait(%x: tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>) {
+  %0 = cleave.all_reduce %x on @mesh [dp] sum : tensor<8xf32>
+  // expected-error@+1 {{must be the only reader of the collective's result}}
+  %1 = cleave.wait %0 : tensor<8xf32>
+  %2 = cleave.exp %0 : tensor<8xf32>
+  return %1, %2 : tensor<8xf32>, tensor<8xf32>
+}
+

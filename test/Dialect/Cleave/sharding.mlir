@@ -43,3 +43,16 @@ func.func @positions() -> (tensor<i32>, tensor<2x16xi64>) {
   %1 = cleave.iota dim 1 : tensor<2x16xi64>
   return %0, %1 : tensor<i32>, tensor<2x16xi64>
 }
+
+// A collective read through a wait runs until the wait; the wait itself
+// costs nothing (the gather's 2048 bytes are all the cost counts).
+// CHECK-LABEL: func.func @started
+// CHECK:         %[[G:.*]] = cleave.all_gather %{{.*}} on @mesh [dp] dim 0 : tensor<8x64xf32> -> tensor<16x64xf32>
+// CHECK:         cleave.exp
+// CHECK:         cleave.wait %[[G]] : tensor<16x64xf32>
+func.func @started(%x: tensor<8x64xf32>, %y: tensor<4xf32>) -> (tensor<16x64xf32>, tensor<4xf32>) {
+  %0 = cleave.all_gather %x on @mesh [dp] dim 0 : tensor<8x64xf32> -> tensor<16x64xf32>
+  %1 = cleave.exp %y : tensor<4xf32>
+  %2 = cleave.wait %0 : tensor<16x64xf32>
+  return %2, %1 : tensor<16x64xf32>, tensor<4xf32>
+}

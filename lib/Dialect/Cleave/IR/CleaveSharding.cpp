@@ -453,3 +453,22 @@ LogicalResult IotaOp::verify() {
 
 double DeviceIndexOp::getFlops() { return 0.0; }
 double IotaOp::getFlops() { return 0.0; }
+
+LogicalResult WaitOp::verify() {
+  Operation *collective = getInput().getDefiningOp();
+  if (!collective ||
+      !isa<AllReduceOp, AllGatherOp, ReduceScatterOp>(collective))
+    return emitOpError("waits for an all_reduce, all_gather or "
+                       "reduce_scatter result, not ")
+           << (collective ? collective->getName().getStringRef()
+                          : StringRef("a block argument"));
+  if (collective->getBlock() != (*this)->getBlock())
+    return emitOpError("must be in the block of the collective it waits for");
+  // Any other reader would see the buffer before the data arrived.
+  if (!getInput().hasOneUse())
+    return emitOpError("must be the only reader of the collective's result");
+  return success();
+}
+double WaitOp::getFlops() { return 0.0; }
+double WaitOp::getBytesRead() { return 0.0; }
+double WaitOp::getBytesWritten() { return 0.0; }

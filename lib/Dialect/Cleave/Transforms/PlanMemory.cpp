@@ -19,10 +19,14 @@ namespace {
 
 constexpr int64_t kArenaAlignment = 256;
 
-/// The buffer a value's data lives in: reshapes share their operand's.
+/// The buffer a value's data lives in: reshapes and waits share their
+/// operand's.
 Value getStorageRoot(Value value) {
-  while (auto reshape = value.getDefiningOp<ReshapeOp>())
-    value = reshape.getInput();
+  while (Operation *op = value.getDefiningOp()) {
+    if (!isa<ReshapeOp, WaitOp>(op))
+      break;
+    value = op->getOperand(0);
+  }
   return value;
 }
 
@@ -79,6 +83,12 @@ struct PlanMemoryPass
         int64_t use = isa<func::ReturnOp>(op) ? end : position[&op];
         lastUse[root] = std::max(lastUse.lookup(root), use);
       }
+      // A collective that runs until its wait reads its input until then.
+      if (auto wait = dyn_cast<WaitOp>(op))
+        for (Value operand : wait.getInput().getDefiningOp()->getOperands()) {
+          Value root = getStorageRoot(operand);
+          lastUse[root] = std::max(lastUse.lookup(root), position[&op]);
+        }
     }
 
     ArenaAllocator arena;
@@ -87,7 +97,7 @@ struct PlanMemoryPass
     int64_t buffers = 0;
     Builder builder(&getContext());
     for (Operation &op : block) {
-      if (!isa<ReshapeOp>(op) && op.getNumResults() != 0) {
+      if (!isa<ReshapeOp, WaitOp>(op) && op.getNumResults() != 0) {
         SmallVector<int64_t> offsets;
         for (Value result : op.getResults()) {
           auto type = dyn_cast<RankedTensorType>(result.getType());

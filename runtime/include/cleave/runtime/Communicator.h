@@ -21,6 +21,7 @@
 #include "cleave/runtime/Kernels.h"
 #include "cleave/runtime/Mesh.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -84,34 +85,50 @@ public:
   /// Whether point-to-point transfers between two ranks pair up by their
   /// order rather than by tag (NCCL).
   virtual bool matchesTransfersByOrder() const { return false; }
-  /// One tensor of a nonblocking reduction: an all-reduce of `count`
-  /// elements of `input` into `output` (which may be `input`), or a
-  /// reduce-scatter of `count` elements of `input` whose block groupIndex
-  /// (count / groupSize elements) lands in `output`.
-  struct ReductionItem {
+  /// What a nonblocking collective computes.
+  enum class CollectiveKind { AllReduce, ReduceScatter, AllGather };
+  /// One tensor of a nonblocking collective over a group of n ranks:
+  ///   AllReduce: the sum of `count` elements of `input` into `output`
+  ///     (which may be `input`);
+  ///   ReduceScatter: the sum of `count` elements of `input`, whose block
+  ///     groupIndex (count / n elements) lands in `output`;
+  ///   AllGather: the group's blocks of `count` elements each, in group
+  ///     order, into `output` (n * count elements).
+  struct CollectiveItem {
     DType dtype;
     const void *input;
     void *output;
     int64_t count;
   };
-  /// Starts the sums of `items` over `group`, as one group of collectives
-  /// (NCCL: one launch on the communication stream; MPI: requests on a
-  /// communicator of their own), and returns a request for
-  /// testReductions and waitReductions. The buffers must stay untouched
-  /// until the request completes. The default runs them to completion here
-  /// (request -1).
-  virtual Status startReductions(int group, bool scatter,
-                                 const std::vector<ReductionItem> &items,
-                                 const char *what, int &request);
+  /// Starts `items` over `group` as one group of collectives (NCCL: one
+  /// launch on the communication stream; MPI: requests on a communicator
+  /// of their own), and returns a request for testCollectives and
+  /// waitCollectives. The buffers must stay untouched until the request
+  /// completes. The default runs them to completion here (request -1).
+  virtual Status startCollectives(int group, CollectiveKind kind,
+                                  const std::vector<CollectiveItem> &items,
+                                  const char *what, int &request);
   /// Whether `request` has completed (its results may be read), without
   /// waiting; lets MPI progress it.
-  virtual Status testReductions(int request, bool &done);
+  virtual Status testCollectives(int request, bool &done);
   /// Waits (within the timeout) for `request`: on CUDA, orders the compute
-  /// stream after it.
-  virtual Status waitReductions(int request, const char *what);
-  /// Whether waitReductions returns once the reductions are done (MPI), or
-  /// once the device is told to wait for them (NCCL).
+  /// stream after it. A request already waited for, or -1, returns at once.
+  virtual Status waitCollectives(int request, const char *what);
+  /// Whether waitCollectives returns once the collectives are done (MPI),
+  /// or once the device is told to wait for them (NCCL).
   virtual bool waitsOnHost() const { return true; }
+
+  /// The collectives a running program starts (cleave.wait reads them):
+  /// queued by queueStarted, started as one group by launchStarted (or by
+  /// a queued item of another group, kind or type), and finished by
+  /// awaitStarted on the output of any of them, which waits for its whole
+  /// group. progressStarted lets MPI move them between ops.
+  Status queueStarted(int group, CollectiveKind kind,
+                      const CollectiveItem &item, const char *location);
+  Status launchStarted(const char *location);
+  Status awaitStarted(const void *output, const char *location);
+  void progressStarted();
+  bool hasStarted() const { return !startedRequests.empty(); }
 
   /// Waits until every rank of the job gets here.
   virtual Status barrier(const char *what) = 0;
@@ -157,6 +174,17 @@ protected:
   double timeoutSeconds = kDefaultCollectiveTimeout;
   double communicatedBytes = 0;
   std::unique_ptr<DeviceBuffer> groupIndices;
+
+private:
+  /// Items queued by queueStarted, not yet launched.
+  struct QueuedCollectives {
+    int group = -1;
+    CollectiveKind kind = CollectiveKind::AllReduce;
+    DType dtype = DType::F32;
+    std::vector<CollectiveItem> items;
+  } queued;
+  /// The request of each launched item, by output buffer.
+  std::map<const void *, int> startedRequests;
 };
 
 /// Joins the job the launcher started (MPI), checks that it has as many
@@ -216,6 +244,21 @@ Status resultReady(Context &context, int result, const void *data);
 /// The running update is about to read the gradient at `data` for the
 /// first time: waits for its reduction.
 Status awaitInput(Context &context, const void *data);
+/// Collectives read through a cleave.wait: each start queues one (sums
+/// only, over blocks with no elements before `dim`), launchCollectives
+/// starts those queued as one group, and waitCollective, given a started
+/// collective's output, waits for its group.
+Status startAllReduce(Context &context, int group, DType dtype, int64_t count,
+                      const void *input, void *output, const char *location);
+Status startAllGather(Context &context, int group, size_t elementBytes,
+                      const Shape &inputShape, int dim, const void *input,
+                      void *output, const char *location);
+Status startReduceScatter(Context &context, int group, DType dtype,
+                          const Shape &inputShape, int dim, const void *input,
+                          void *output, const char *location);
+Status launchCollectives(Context &context, const char *location);
+Status waitCollective(Context &context, const void *output,
+                      const char *location);
 
 } // namespace cleave::rt
 

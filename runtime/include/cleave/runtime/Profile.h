@@ -124,6 +124,10 @@ private:
   std::map<std::pair<const Program *, int>, OpStats> stats;
 };
 
+/// Lets the collectives the running program started (cleave.wait) make
+/// progress: MPI moves nonblocking collectives only inside its calls.
+void progressStartedCollectives(Context &context);
+
 /// What generated code calls around each op.
 inline void beginOp(Context &context, int op) {
   if (Profiler *profiler = context.getProfiler())
@@ -134,6 +138,7 @@ inline void endOp(Context &context, int op) {
     profiler->end(op);
   if (ResultListener *listener = context.getResultListener())
     listener->progress();
+  progressStartedCollectives(context);
 }
 
 } // namespace cleave::rt

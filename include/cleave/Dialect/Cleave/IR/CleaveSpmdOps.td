@@ -188,6 +188,31 @@ def Cleave_LocalSliceOp : Cleave_CollectiveOp<"local_slice"> {
   }];
 }
 
+def Cleave_WaitOp : Cleave_Op<"wait", [Pure, SameOperandsAndResultType,
+    DeclareOpInterfaceMethods<Cleave_CostOpInterface,
+                              ["getFlops", "getBytesRead", "getBytesWritten"]>]> {
+  let summary = "The result of a collective that runs while other ops compute";
+  let description = [{
+    A collective (`all_reduce`, `all_gather` or `reduce_scatter`) read only
+    by a `cleave.wait` is started where it stands and completes here: the
+    ops between them compute while it moves data, and its result may be read
+    only through the wait. Its input stays untouched until the wait, and the
+    wait's result is the collective's buffer (`cleave-overlap-collectives`
+    places both). The wait itself moves and computes nothing.
+
+    ```mlir
+    %g = cleave.all_gather %w on @mesh [dp] dim 0
+        : tensor<16x64xf32> -> tensor<32x64xf32>
+    %h = cleave.gelu %x : tensor<8x64xf32>
+    %w_full = cleave.wait %g : tensor<32x64xf32>
+    ```
+  }];
+  let arguments = (ins Cleave_Tensor:$input);
+  let results = (outs Cleave_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
 def Cleave_DeviceIndexOp : Cleave_Op<"device_index", [Pure,
     DeclareOpInterfaceMethods<SymbolUserOpInterface>, CostDefault]> {
   let summary = "This device's position in its group along mesh axes";

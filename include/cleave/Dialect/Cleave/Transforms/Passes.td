@@ -581,6 +581,57 @@ def CleaveFuse : Pass<"cleave-fuse", "mlir::func::FuncOp"> {
   ];
 }
 
+def CleaveOverlapCollectives
+    : Pass<"cleave-overlap-collectives", "mlir::func::FuncOp"> {
+  let summary = "Run data-parallel collectives while other layers compute";
+  let description = [{
+    Makes the data-parallel collectives whose results are not needed at once
+    asynchronous: each is started early and read through a `cleave.wait`
+    placed late, so the ops in between compute while it moves data.
+
+    The function's ops fall into segments, the maximal runs of one layer
+    tag (`cleave.layer`) in program order: in a forward the embedding, the
+    blocks and the head; in a backward the same in reverse.
+
+    - A parameter's gather over `dp` (ZeRO-3: an `all_gather` of a
+      function argument, or of a cast of one) is prefetched one segment
+      ahead: it starts where the segment before the one that reads it
+      begins, and its wait stands before its first reader. At most two
+      segments' gathered parameters are alive at once.
+    - A sum over `dp` (`all_reduce` or `reduce_scatter`) whose result is
+      first read in a later segment (a gradient: ZeRO-2 and ZeRO-3
+      reduce-scatter each micro-batch's, plain data parallelism on one
+      micro-batch all-reduces them before the update) runs behind the
+      backward: its wait stands before its first reader, or before the
+      second segment after its own, whichever comes first, so at most two
+      segments' full gradients are alive at once.
+
+    The collectives of one segment with the same axes, kind and element
+    type form buckets of up to `bucket-mb` MiB that start together as one
+    group (one NCCL launch), a bucket of sums once its last gradient is
+    computed. Only collectives over contiguous blocks (no elements before
+    the split dimension) are made asynchronous. `cleave-plan-memory` keeps
+    a started collective's input alive until its wait.
+
+    ```mlir
+    // before: layer 1's weight is gathered where layer 1 reads it
+    %h = cleave.gelu %x {cleave.layer = #cleave.layer<0>} : ...
+    %w = cleave.all_gather %arg1 on @mesh [dp] dim 0 {cleave.layer = #cleave.layer<1>} : ...
+    %y = cleave.matmul %h, %w {cleave.layer = #cleave.layer<1>} : ...
+    // after: gathered while layer 0 computes
+    %w = cleave.all_gather %arg1 on @mesh [dp] dim 0 {cleave.layer = #cleave.layer<1>} : ...
+    %h = cleave.gelu %x {cleave.layer = #cleave.layer<0>} : ...
+    %w_ready = cleave.wait %w {cleave.layer = #cleave.layer<1>} : ...
+    %y = cleave.matmul %h, %w_ready {cleave.layer = #cleave.layer<1>} : ...
+    ```
+  }];
+  let options = [
+    Option<"bucketMegabytes", "bucket-mb", "double", /*default=*/"25.0",
+           "Largest group of collectives started together, in MiB">,
+  ];
+  let dependentDialects = ["mlir::cleave::CleaveDialect"];
+}
+
 def CleavePlanMemory : Pass<"cleave-plan-memory", "mlir::func::FuncOp"> {
   let summary = "Give every intermediate tensor an offset in one arena";
   let description = [{
@@ -594,7 +645,10 @@ def CleavePlanMemory : Pass<"cleave-plan-memory", "mlir::func::FuncOp"> {
     rounded up to 256 bytes, the arena's alignment.
 
     `reshape` moves no data: its result shares its operand's buffer (and
-    keeps it alive). Function arguments live outside the arena.
+    keeps it alive), as a `wait`'s shares its collective's. A collective
+    read through a `wait` still reads its input until the wait, so the
+    input's buffer lives at least that long. Function arguments live
+    outside the arena.
 
     With `report=true` the pass prints `arena: <function>: <bytes> bytes,
     <buffers> buffers` to standard output.

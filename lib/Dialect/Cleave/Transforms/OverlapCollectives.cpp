@@ -1,0 +1,236 @@
+//===- OverlapCollectives.cpp - Start dp collectives early, wait late -----===//
+//
+// ZeRO-3's parameter gathers start one layer ahead of their readers, and
+// gradient sums over dp run behind the rest of the backward. Layers are
+// segments: maximal runs of one layer tag in program order. A started
+// collective is read through a cleave.wait; the memory plan keeps its input
+// alive until then.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cleave/Dialect/Cleave/IR/CleaveOps.h"
+#include "cleave/Dialect/Cleave/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "llvm/ADT/MapVector.h"
+
+namespace mlir::cleave {
+#define GEN_PASS_DEF_CLEAVEOVERLAPCOLLECTIVES
+#include "cleave/Dialect/Cleave/Transforms/Passes.h.inc"
+} // namespace mlir::cleave
+
+using namespace mlir;
+using namespace mlir::cleave;
+
+namespace {
+
+bool isOverDataParallel(ArrayAttr axes) {
+  return llvm::any_of(axes, [](Attribute axis) {
+    return cast<StringAttr>(axis).getValue() == "dp";
+  });
+}
+
+/// Blocks along `dim` are contiguous: no elements before it.
+bool hasContiguousBlocks(Type type, int64_t dim) {
+  ArrayRef<int64_t> shape = cast<RankedTensorType>(type).getShape();
+  return llvm::all_of(shape.take_front(dim),
+                      [](int64_t size) { return size == 1; });
+}
+
+/// The cast a parameter gather reads (mixed precision gathers the 16-bit
+/// copy), or null when it reads the argument itself.
+CastOp getParameterCast(AllGatherOp gather) {
+  auto parameterCast = gather.getInput().getDefiningOp<CastOp>();
+  return parameterCast && isa<BlockArgument>(parameterCast.getInput())
+             ? parameterCast
+             : CastOp();
+}
+
+/// A gather of a function argument (or of its cast) over dp: ZeRO-3's
+/// parameter gathers, and inputs split over dp.
+bool isPrefetchable(Operation &op) {
+  auto gather = dyn_cast<AllGatherOp>(op);
+  return gather && isOverDataParallel(gather.getAxes()) &&
+         hasContiguousBlocks(gather.getInput().getType(), gather.getDim()) &&
+         (isa<BlockArgument>(gather.getInput()) || getParameterCast(gather));
+}
+
+/// A sum over dp whose blocks are contiguous.
+bool isDeferrableSum(Operation &op) {
+  if (auto reduce = dyn_cast<AllReduceOp>(op))
+    return reduce.getKind() == ReductionKind::sum &&
+           isOverDataParallel(reduce.getAxes());
+  if (auto scatter = dyn_cast<ReduceScatterOp>(op))
+    return scatter.getKind() == ReductionKind::sum &&
+           isOverDataParallel(scatter.getAxes()) &&
+           hasContiguousBlocks(scatter.getInput().getType(), scatter.getDim());
+  return false;
+}
+
+/// The earliest reader of `op`'s result in its block.
+Operation *getFirstReader(Operation *op) {
+  Operation *first = nullptr;
+  for (Operation *user : op->getUsers()) {
+    Operation *inBlock = op->getBlock()->findAncestorOpInBlock(*user);
+    if (inBlock && (!first || inBlock->isBeforeInBlock(first)))
+      first = inBlock;
+  }
+  return first;
+}
+
+/// What collectives of one bucket share: the op, its axes, the type moved.
+using BucketKey = std::tuple<int64_t, OperationName, Attribute, Type>;
+
+BucketKey getBucketKey(int64_t segment, Operation *op) {
+  return {segment, op->getName(), op->getAttr("axes"),
+          getElementTypeOrSelf(op->getOperand(0).getType())};
+}
+
+/// Splits `ops` (program order, one key) into runs of up to `capBytes`.
+SmallVector<SmallVector<Operation *>> fillBuckets(ArrayRef<Operation *> ops,
+                                                  double capBytes) {
+  SmallVector<SmallVector<Operation *>> buckets;
+  double filled = 0;
+  for (Operation *op : ops) {
+    double bytes = std::max(getTotalBytes(op->getOperand(0).getType()),
+                            getTotalBytes(op->getResult(0).getType()));
+    if (buckets.empty() || filled >= capBytes) {
+      buckets.emplace_back();
+      filled = 0;
+    }
+    buckets.back().push_back(op);
+    filled += bytes;
+  }
+  return buckets;
+}
+
+struct OverlapCollectivesPass
+    : public mlir::cleave::impl::CleaveOverlapCollectivesBase<
+          OverlapCollectivesPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    func::FuncOp function = getOperation();
+    if (function.isDeclaration() || !function.getBody().hasOneBlock())
+      return;
+    if (!(bucketMegabytes > 0)) {
+      function.emitError("cleave-overlap-collectives: bucket-mb must be "
+                         "positive, got ")
+          << bucketMegabytes;
+      return signalPassFailure();
+    }
+    double capBytes = bucketMegabytes * 1024.0 * 1024.0;
+    Block &block = function.getBody().front();
+
+    // Sums start as soon as their input is computed (partitioning puts a
+    // gradient's sum next to the update that reads it).
+    SmallVector<Operation *> sums;
+    for (Operation &op : block)
+      if (isDeferrableSum(op))
+        sums.push_back(&op);
+    for (Operation *sum : sums)
+      if (Operation *producer = sum->getOperand(0).getDefiningOp())
+        if (producer->getBlock() == &block)
+          sum->moveAfter(producer);
+
+    // Gathers to prefetch, and the casts they read, do not mark where
+    // segments begin: they are about to move.
+    SmallVector<Operation *> gathers;
+    DenseSet<Operation *> moving;
+    for (Operation &op : block)
+      if (isPrefetchable(op) && getFirstReader(&op)) {
+        gathers.push_back(&op);
+        moving.insert(&op);
+        if (CastOp parameterCast = getParameterCast(cast<AllGatherOp>(op)))
+          moving.insert(parameterCast);
+      }
+
+    // Segments: runs of one layer tag; untagged ops (constants) continue
+    // the current one.
+    SmallVector<Operation *> segmentStarts;
+    DenseMap<Operation *, int64_t> segmentOf;
+    Attribute currentTag;
+    for (Operation &op : block) {
+      if (moving.contains(&op))
+        continue;
+      Attribute tag = op.getAttr(CleaveDialect::kLayerAttrName);
+      if (segmentStarts.empty() || (tag && tag != currentTag)) {
+        segmentStarts.push_back(&op);
+        currentTag = tag ? tag : currentTag;
+      }
+      segmentOf[&op] = segmentStarts.size() - 1;
+    }
+    auto getSegment = [&](Operation *op) { return segmentOf.lookup(op); };
+
+    // Prefetch: each gather starts with the segment before its reader's.
+    llvm::MapVector<BucketKey, SmallVector<Operation *>> gatherGroups;
+    for (Operation *gather : gathers) {
+      int64_t segment = getSegment(getFirstReader(gather));
+      if (segment > 0)
+        gatherGroups[getBucketKey(segment, gather)].push_back(gather);
+    }
+    SmallVector<Operation *> started;
+    for (auto &[key, group] : gatherGroups) {
+      Operation *target = segmentStarts[std::get<0>(key) - 1];
+      for (ArrayRef<Operation *> bucket : fillBuckets(group, capBytes))
+        for (Operation *gather : bucket) {
+          if (CastOp parameterCast =
+                  getParameterCast(cast<AllGatherOp>(gather)))
+            if (target->isBeforeInBlock(parameterCast))
+              parameterCast->moveBefore(target);
+          if (target->isBeforeInBlock(gather))
+            gather->moveBefore(target);
+          started.push_back(gather);
+        }
+    }
+
+    // Sums first read in a later segment start together once the last of
+    // their bucket is computed.
+    llvm::MapVector<BucketKey, SmallVector<Operation *>> sumGroups;
+    for (Operation &op : block) {
+      if (!isDeferrableSum(op) || moving.contains(&op))
+        continue;
+      Operation *reader = getFirstReader(&op);
+      if (reader && getSegment(reader) > getSegment(&op))
+        sumGroups[getBucketKey(getSegment(&op), &op)].push_back(&op);
+    }
+    DenseMap<Operation *, Operation *> latestWait;
+    for (auto &[key, group] : sumGroups) {
+      int64_t segment = std::get<0>(key);
+      Operation *latest =
+          segment + 2 < static_cast<int64_t>(segmentStarts.size())
+              ? segmentStarts[segment + 2]
+              : nullptr;
+      for (ArrayRef<Operation *> bucket : fillBuckets(group, capBytes)) {
+        Operation *last = bucket.back();
+        for (Operation *sum : bucket.drop_back())
+          sum->moveBefore(last);
+        for (Operation *sum : bucket) {
+          started.push_back(sum);
+          if (latest)
+            latestWait[sum] = latest;
+        }
+      }
+    }
+
+    // Each started collective is read through a wait before its first
+    // reader (for a sum, no later than two segments on).
+    for (Operation *collective : started) {
+      Operation *reader = getFirstReader(collective);
+      Operation *where = reader;
+      if (Operation *latest = latestWait.lookup(collective))
+        if (latest->isBeforeInBlock(where) &&
+            collective->isBeforeInBlock(latest))
+          where = latest;
+      OpBuilder builder(where);
+      Value result = collective->getResult(0);
+      auto wait = WaitOp::create(builder, collective->getLoc(), result);
+      if (Attribute tag = collective->getAttr(CleaveDialect::kLayerAttrName))
+        wait->setAttr(CleaveDialect::kLayerAttrName, tag);
+      result.replaceAllUsesExcept(wait.getResult(), wait);
+    }
+  }
+};
+
+} // namespace
