@@ -216,7 +216,50 @@ TEST(PlannerTest, DataParallelReducesOncePerStepWithMicroBatches) {
   ASSERT_TRUE(zero2) << why;
   EXPECT_EQ(zero2->collectives.front().name, "dp reduce-scatter of gradients");
   EXPECT_DOUBLE_EQ(zero2->collectives.front().count, 4.0);
-  EXPECT_EQ(zero2->dataParallelHidden, 0.0);
+  // Each micro-batch's reduce-scatter hides behind its own backward; the
+  // weights' gather after the update does not.
+  double scatters = zero2->collectives[0].seconds;
+  double gather = zero2->collectives[1].seconds;
+  EXPECT_GT(zero2->dataParallelHidden, 0.0);
+  EXPECT_LE(zero2->dataParallelHidden, scatters);
+  EXPECT_NEAR(zero2->dataParallel + zero2->dataParallelHidden,
+              scatters + gather, 1e-15);
+}
+
+// ZeRO-3 gathers each micro-batch's weights a layer ahead, behind its
+// forward, and those its backward reads behind the backward with the
+// reduce-scatters; with no share of the compute to hide under, all of it
+// is exposed.
+TEST(PlannerTest, ZeroThreeGathersHideBehindTheForward) {
+  ModelProfile model = makeModel();
+  Cluster cluster = makeCluster();
+  cluster.overlap.backwardShare = 1.0;
+  cluster.overlap.bucketBytes = 1e6;
+  PlannerOptions options;
+  options.devices = 2;
+  options.precision = "f32";
+  Plan plan;
+  plan.dp = 2;
+  plan.zeroStage = 3;
+  plan.microBatchSize = 2;
+  plan.microBatches = 4;
+  std::string why;
+  std::optional<PlanCost> hidden =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(hidden) << why;
+  double total = 0.0;
+  for (const CollectiveCost &collective : hidden->collectives)
+    if (StringRef(collective.name).starts_with("dp "))
+      total += collective.seconds;
+  EXPECT_GT(hidden->dataParallelHidden, 0.0);
+  EXPECT_NEAR(hidden->dataParallel + hidden->dataParallelHidden, total, 1e-12);
+  cluster.overlap.backwardShare = 0.0;
+  std::optional<PlanCost> exposed =
+      evaluatePlan(model, cluster, options, plan, why);
+  ASSERT_TRUE(exposed) << why;
+  EXPECT_EQ(exposed->dataParallelHidden, 0.0);
+  EXPECT_NEAR(exposed->dataParallel, total, 1e-12);
+  EXPECT_GT(exposed->stepTime, hidden->stepTime);
 }
 
 TEST(PlannerTest, ZeroDividesStateOverDataParallelRanks) {

@@ -171,12 +171,18 @@ void mlir::cleave::printPlanReport(const ModelProfile &model,
       result.plans.size(), result.considered, cost.compute, cost.tensorParallel,
       cost.pipelineTransfers, cost.bubble, cost.dataParallel, cost.optimizer,
       cost.recompute);
+  bool oncePerStep =
+      (plan.microBatches > 1 || plan.pp > 1) && plan.zeroStage <= 1;
   if (cost.dataParallelHidden > 0.0)
     os << llvm::formatv(
-        "cleavec: overlap: one data-parallel reduction per step, in buckets "
-        "behind the last micro-batch's backward: {0:f4} s of it hidden (the "
-        "cluster's overlap model); the step waits {1:f4} s for data "
-        "parallelism\n",
+        "cleavec: overlap: {0}: {1:f4} s of it hidden (the cluster's overlap "
+        "model); the step waits {2:f4} s for data parallelism\n",
+        oncePerStep ? "one data-parallel reduction per step, in buckets "
+                      "behind the last micro-batch's backward"
+        : plan.zeroStage == 3
+            ? "each micro-batch's gradient reduce-scatters behind its "
+              "backward, its weight gathers a layer ahead"
+            : "each micro-batch's gradient reductions behind its backward",
         cost.dataParallelHidden, cost.dataParallel);
   if (cost.paddedVocab != model.vocab)
     os << "cleavec: the vocabulary is padded from " << model.vocab << " to "

@@ -668,6 +668,12 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   if (p > 1)
     addCollective("pp send of activations and their gradients", m * 2.0 * v,
                   boundary, cost.pipelineTransfers);
+  // What a micro-batch's forward and backward take: the windows
+  // collectives started early (cleave-overlap-collectives) or behind the
+  // backward hide under.
+  double forwardWindow = (computePerMicro - cost.recompute / m) / 3.0;
+  double backwardWindow =
+      (computePerMicro - cost.recompute / m) * 2.0 / 3.0 + cost.recompute / m;
   if (deferred) {
     // One reduction per step of the f32 accumulators (ZeRO-1: a
     // reduce-scatter into the blocks the update applies), exposed as the
@@ -678,10 +684,8 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
                            : 0.0;
     double reduce = getAllGatherTime(scattered, plan.dp, dpLink) +
                     getAllReduceTime(once - scattered, plan.dp, dpLink);
-    double lastBackward =
-        (computePerMicro - cost.recompute / m) * 2.0 / 3.0 + cost.recompute / m;
     ReductionOverlap overlap =
-        getReductionOverlap(cluster.overlap, once, reduce, lastBackward);
+        getReductionOverlap(cluster.overlap, once, reduce, backwardWindow);
     cost.dataParallel = overlap.exposed;
     cost.dataParallelHidden = overlap.hidden;
     addCollective(plan.zeroStage == 0
@@ -694,29 +698,49 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
       addCollective("dp all-gather of weights", 1.0, weightTensor, gather);
     }
   } else if (plan.zeroStage == 0) {
-    cost.dataParallel =
-        reductions * getAllReduceTime(gradientTensor, plan.dp, dpLink);
+    // One micro-batch: the all-reduces run behind the rest of its backward.
+    double reduce = getAllReduceTime(gradientTensor, plan.dp, dpLink);
+    ReductionOverlap overlap = getReductionOverlap(
+        cluster.overlap, gradientTensor, reduce, backwardWindow);
+    cost.dataParallel = reductions * overlap.exposed;
+    cost.dataParallelHidden = reductions * overlap.hidden;
     addCollective("dp all-reduce of gradients", reductions, gradientTensor,
-                  cost.dataParallel);
+                  reductions * reduce);
   } else {
-    // ZeRO-3 gathers the weights as the forward reads them: in mixed
-    // precision, their 16-bit casts.
-    double gathers = plan.zeroStage == 3 ? m : 1.0;
+    // Each micro-batch's reduce-scatters run behind the rest of its
+    // backward, with ZeRO-3's gathers of the weights the backward reads.
+    // ZeRO-3 gathers the forward's weights a layer ahead, behind the
+    // forward (in mixed precision, their 16-bit casts); ZeRO-1 and -2
+    // gather the updated weights after the update, in the open.
     double gatheredTensor = params * zeroGatherBytes;
-    double scatter =
-        reductions * getAllGatherTime(gradientTensor, plan.dp, dpLink);
-    double gather = gathers * getAllGatherTime(gatheredTensor, plan.dp, dpLink);
+    double scatter = getAllGatherTime(gradientTensor, plan.dp, dpLink);
+    double gather = getAllGatherTime(gatheredTensor, plan.dp, dpLink);
     addCollective("dp reduce-scatter of gradients", reductions, gradientTensor,
-                  scatter);
-    addCollective("dp all-gather of weights", gathers, gatheredTensor, gather);
+                  reductions * scatter);
+    double behindBackwardBytes = gradientTensor, behindBackward = scatter;
+    ReductionOverlap forward{gather, 0.0};
+    double gathers = 1.0;
+    if (plan.zeroStage == 3) {
+      gathers = m;
+      forward = getReductionOverlap(cluster.overlap, gatheredTensor, gather,
+                                    forwardWindow);
+    }
+    addCollective("dp all-gather of weights", gathers, gatheredTensor,
+                  gathers * gather);
     if (plan.zeroStage == 3 && params > 0.0) {
       double backwardTensor = backwardParams * zeroGatherBytes;
-      double regather = m * getAllGatherTime(backwardTensor, plan.dp, dpLink);
-      gather += regather;
+      double regather = getAllGatherTime(backwardTensor, plan.dp, dpLink);
+      behindBackwardBytes += backwardTensor;
+      behindBackward += regather;
       addCollective("dp all-gather of weights the backward reads", m,
-                    backwardTensor, regather);
+                    backwardTensor, m * regather);
     }
-    cost.dataParallel = scatter + gather;
+    ReductionOverlap backward = getReductionOverlap(
+        cluster.overlap, behindBackwardBytes, behindBackward, backwardWindow);
+    cost.dataParallel =
+        reductions * backward.exposed + gathers * forward.exposed;
+    cost.dataParallelHidden =
+        reductions * backward.hidden + gathers * forward.hidden;
   }
   if (model.tiedEmbedding && p > 1) {
     double exchange = getSendTime(table * gradientBytes, ppLink) +

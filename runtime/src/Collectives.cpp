@@ -71,12 +71,43 @@ Status Communicator::launchStarted(const char *location) {
   if (queued.items.empty())
     return Status::success();
   int request = -1;
+  double start = Trace::now();
   Status status = startCollectives(queued.group, queued.kind, queued.items,
                                    location, request);
   for (const CollectiveItem &item : queued.items)
     startedRequests[item.output] = request;
+  if (Trace::get() && request >= 0 && waitsOnHost()) {
+    static const char *const kNames[] = {"all_reduce", "reduce_scatter",
+                                         "all_gather"};
+    double bytes = 0;
+    for (const CollectiveItem &item : queued.items)
+      bytes += double(item.count) * getDTypeSize(item.dtype);
+    tracedGroups[request] = {
+        start, std::string(kNames[static_cast<int>(queued.kind)]) + " x" +
+                   std::to_string(queued.items.size()) + " over " +
+                   describeGroup(queued.group) + " (" +
+                   std::to_string(static_cast<int64_t>(bytes)) + " B)"};
+  }
   queued.items.clear();
-  return status;
+  CLEAVE_RETURN_IF_ERROR(status);
+  if (overlapStarted || request < 0)
+    return Status::success();
+  CLEAVE_RETURN_IF_ERROR(waitCollectives(request, location));
+  if (Trace *trace = Trace::get(); trace && tracedGroups.count(request))
+    trace->add("communication", "wait for started collectives", start,
+               Trace::now());
+  endTracedGroup(request);
+  return Status::success();
+}
+
+void Communicator::endTracedGroup(int request) {
+  auto found = tracedGroups.find(request);
+  if (found == tracedGroups.end())
+    return;
+  if (Trace *trace = Trace::get())
+    trace->add("reduction", found->second.name, found->second.start,
+               Trace::now());
+  tracedGroups.erase(found);
 }
 
 Status Communicator::awaitStarted(const void *output, const char *location) {
@@ -87,15 +118,26 @@ Status Communicator::awaitStarted(const void *output, const char *location) {
                          ": waits for a collective that was not started");
   int request = found->second;
   startedRequests.erase(found);
-  return waitCollectives(request, location);
+  if (!tracedGroups.count(request))
+    return waitCollectives(request, location);
+  // A wait the host spends on a group still in flight: on the compute lane.
+  double start = Trace::now();
+  CLEAVE_RETURN_IF_ERROR(waitCollectives(request, location));
+  if (Trace *trace = Trace::get())
+    trace->add("communication", "wait for started collectives", start,
+               Trace::now());
+  endTracedGroup(request);
+  return Status::success();
 }
 
 void Communicator::progressStarted() {
   int last = -1;
   for (const auto &[output, request] : startedRequests) {
     bool done = false;
-    if (request != last && request >= 0)
-      (void)testCollectives(request, done);
+    // A failure surfaces in the wait.
+    if (request != last && request >= 0 &&
+        testCollectives(request, done).ok() && done)
+      endTracedGroup(request);
     last = request;
   }
 }

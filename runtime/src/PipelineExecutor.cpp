@@ -121,11 +121,14 @@ public:
         for (const Program *program :
              {pipeline.forward[s], pipeline.backward[s]})
           CLEAVE_RETURN_IF_ERROR(reducer->add(*program, state));
-    if (reducer->empty()) {
+    bool starts = apply.startsCollectives;
+    for (int s = 0; s < pipeline.numStages; ++s)
+      starts = starts || pipeline.forward[s]->startsCollectives ||
+               pipeline.backward[s]->startsCollectives;
+    if (reducer->empty())
       reducer.reset();
-      if (reductions.given)
-        return refuseReductionOptions();
-    }
+    CLEAVE_RETURN_IF_ERROR(applyReductionOptions(reductions, reducer != nullptr,
+                                                 starts, communicator));
     context.setResultListener(reducer.get());
     lossIndex =
         findResult(*pipeline.forward[pipeline.numStages - 1], OutputRole::Loss);

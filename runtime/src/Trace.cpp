@@ -60,9 +60,9 @@ Status Trace::write() const {
                "  {\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %d, "
                "\"args\": {\"name\": \"rank %d\"}}",
                rank, rank);
-  // Reductions in flight run beside the compute: a lane of their own.
+  // Collectives in flight run beside the compute: a lane of their own.
   for (auto [lane, name] :
-       {std::pair(0, "compute"), std::pair(1, "gradient reductions")})
+       {std::pair(0, "compute"), std::pair(1, "collectives in flight")})
     std::fprintf(file,
                  ",\n  {\"name\": \"thread_name\", \"ph\": \"M\", "
                  "\"pid\": %d, \"tid\": %d, \"args\": {\"name\": \"%s\"}}",

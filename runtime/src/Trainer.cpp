@@ -86,7 +86,8 @@ const char *const kTrainUsage =
     "                       once per step in buckets of X MiB (25)\n"
     "  --overlap 0|1        start each bucket as soon as the last micro-batch's\n"
     "                       backward fills it (1), or all where the update\n"
-    "                       reads them (0)\n";
+    "                       reads them (0); with 0, collectives the program\n"
+    "                       starts ahead of their readers finish at once\n";
 // clang-format on
 
 Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
@@ -140,12 +141,12 @@ Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
                              "1e6 MiB, got '" +
                              value + "'");
       options.reductions.bucketBytes = megabytes * 1024 * 1024;
-      options.reductions.given = true;
+      options.reductions.bucketGiven = true;
     } else if (flag == "--overlap") {
       if (value != "0" && value != "1")
         return Status::error("--overlap must be 0 or 1, got '" + value + "'");
       options.reductions.overlap = value == "1";
-      options.reductions.given = true;
+      options.reductions.overlapGiven = true;
     } else if (flag == "--save-every") {
       CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, INT64_MAX));
       options.saveEvery = static_cast<int64_t>(count);
@@ -187,8 +188,10 @@ public:
 
   Status bind(TrainingState &state, int64_t microBatches,
               const ReductionOptions &reductions) override {
-    if (reductions.given)
-      return refuseReductionOptions();
+    CLEAVE_RETURN_IF_ERROR(applyReductionOptions(
+        reductions, false,
+        step.startsCollectives || (apply && apply->startsCollectives),
+        context.getCommunicator()));
     if (apply && apply->mesh != step.mesh)
       return Status::error("the gradient step and the update disagree on "
                            "the mesh");

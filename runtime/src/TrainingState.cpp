@@ -23,11 +23,18 @@ std::vector<uint8_t> getScalarBytes(DType dtype, double value) {
   return bytes;
 }
 
-Status refuseReductionOptions() {
-  return Status::error("--bucket-mb and --overlap set how the training loop "
-                       "reduces data-parallel gradients, which this program "
-                       "leaves to its collectives: build it with a dp axis "
-                       "and micro-batches");
+Status applyReductionOptions(const ReductionOptions &options,
+                             bool reducesInLoop, bool startsCollectives,
+                             Communicator *communicator) {
+  if (!reducesInLoop &&
+      (options.bucketGiven || (options.overlapGiven && !startsCollectives)))
+    return Status::error("--bucket-mb and --overlap set how the training loop "
+                         "reduces data-parallel gradients, which this program "
+                         "leaves to its collectives: build it with a dp axis "
+                         "and micro-batches");
+  if (communicator)
+    communicator->setOverlapStarted(options.overlap);
+  return Status::success();
 }
 
 int findResult(const Program &program, const char *name) {

@@ -391,14 +391,20 @@ using BatchLoader = std::function<Status(int64_t j)>;
 struct ReductionOptions {
   double bucketBytes = kDefaultBucketBytes;
   bool overlap = true;
-  /// Whether the command line set either: a program that reduces nothing
-  /// in the loop refuses them.
-  bool given = false;
+  /// Whether the command line set them: a program that reduces nothing in
+  /// the loop refuses them, except --overlap where the program starts
+  /// collectives of its own (cleave.wait): --overlap 0 finishes each where
+  /// it starts.
+  bool bucketGiven = false;
+  bool overlapGiven = false;
 };
 
-/// The error for --bucket-mb or --overlap given to a program whose loop
-/// reduces no data-parallel gradients.
-Status refuseReductionOptions();
+/// Applies `options` to the collectives the programs start, or refuses
+/// them where nothing would use them (`reducesInLoop`: the loop reduces
+/// gradients itself; `startsCollectives`: a program starts collectives).
+Status applyReductionOptions(const ReductionOptions &options,
+                             bool reducesInLoop, bool startsCollectives,
+                             Communicator *communicator);
 
 class StepExecutor {
 public:

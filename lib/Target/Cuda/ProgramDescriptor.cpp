@@ -232,10 +232,16 @@ LogicalResult FunctionEmitter::emitDescriptor(int64_t arenaBytes) {
        << indexSites.size() << ", "
        << (meshGroups.partitioned ? "&k_mesh" : "nullptr") << ", " << prefix
        << "_ops, " << opInfos.size();
-  // A micro-batch's step says how many make a step.
-  if (auto microBatches = function->getAttrOfType<IntegerAttr>(
-          CleaveDialect::kMicroBatchesAttrName))
-    host << ", " << microBatches.getInt();
+  // A micro-batch's step says how many make a step; a program that starts
+  // collectives says so (--overlap applies to them).
+  auto microBatches = function->getAttrOfType<IntegerAttr>(
+      CleaveDialect::kMicroBatchesAttrName);
+  bool starts =
+      llvm::any_of(function.getOps<WaitOp>(), [](WaitOp) { return true; });
+  if (microBatches || starts)
+    host << ", " << (microBatches ? microBatches.getInt() : 1);
+  if (starts)
+    host << ", true";
   host << "};\n\n";
   return success();
 }

@@ -24,12 +24,14 @@ import pipeline_trace as trace  # noqa: E402
 
 
 def waits_per_step(ranks):
-    """Mean seconds per step a rank waited for buckets, steps 2..N."""
+    """Mean seconds per step a rank waited for buckets and for collectives
+    its programs started, steps 2..N."""
     total, count = 0.0, 0
     for events in ranks.values():
         for inside in trace.split_steps(events)[1:]:
             total += sum(e["dur"] for e in inside
-                         if e["name"].startswith("wait for bucket"))
+                         if e["name"].startswith(("wait for bucket",
+                                                  "wait for started")))
             count += 1
     return total / max(count, 1) / 1e6
 

@@ -129,6 +129,9 @@ public:
   Status awaitStarted(const void *output, const char *location);
   void progressStarted();
   bool hasStarted() const { return !startedRequests.empty(); }
+  /// With false (--overlap 0), each group is waited for as it launches:
+  /// the same collectives, none hidden (the baseline).
+  void setOverlapStarted(bool overlap) { overlapStarted = overlap; }
 
   /// Waits until every rank of the job gets here.
   virtual Status barrier(const char *what) = 0;
@@ -185,6 +188,16 @@ private:
   } queued;
   /// The request of each launched item, by output buffer.
   std::map<const void *, int> startedRequests;
+  /// Launched groups not yet seen to end, by request, while a trace
+  /// records them: when each started and what it holds.
+  struct TracedGroup {
+    double start;
+    std::string name;
+  };
+  std::map<int, TracedGroup> tracedGroups;
+  bool overlapStarted = true;
+  /// Records the span of `request`'s group, if traced, as it ends.
+  void endTracedGroup(int request);
 };
 
 /// Joins the job the launcher started (MPI), checks that it has as many

@@ -114,6 +114,9 @@ struct Program {
   /// cleave.micro_batches): the training loop accumulates their gradients
   /// before the update.
   int64_t microBatches = 1;
+  /// Whether the program starts collectives it waits for later
+  /// (cleave.wait): --overlap 0 finishes each where it starts.
+  bool startsCollectives = false;
 };
 
 /// One forward or backward pass of one micro-batch through one stage.
