@@ -4,7 +4,8 @@ next to the cost model's prediction for the same run.
 
     bench/overlap-cpu.py [--layers 4] [--hidden 256] [--heads 4] [--seq 64]
                          [--batch 16] [--micro-batches 4] [--bucket-mb 1]
-                         [--zero-stage 0] [--steps 6] [--repeats 3]
+                         [--zero-stage 0] [--pipeline] [--steps 6]
+                         [--repeats 3]
 
 Needs a build (scripts/setup or scripts/test). Trains a GPT on dp=2 with
 micro-batches (one OpenMP thread per rank), with the reduction's buckets
@@ -27,6 +28,11 @@ by collectives the program starts early (cleave-overlap-collectives);
 --overlap 0 finishes each where it starts, and the waits are those for
 the started collectives. The program groups them in buckets of 25 MiB
 (the pipeline's default), whatever --bucket-mb says.
+
+With --pipeline the mesh is pp=2 (1F1B) instead: the loop posts each
+action's receives an action ahead, and --overlap 0 leaves each to the
+program's receive; the waits are the time ranks spend in receives. There
+is no prediction: the cost model has no term for it.
 """
 
 import argparse
@@ -55,6 +61,18 @@ def mpirun():
     return command
 
 
+def receive_waits_per_step(ranks):
+    """Mean seconds per step a rank spent in pipeline receives, steps
+    2..N."""
+    total, count = 0.0, 0
+    for events in ranks.values():
+        for inside in pipeline_trace.split_steps(events)[1:]:
+            total += sum(e["dur"] for e in inside
+                         if e["cat"] == "communication" and e["name"] == "recv")
+            count += 1
+    return total / max(count, 1) / 1e6
+
+
 def main():
     parser = argparse.ArgumentParser()
     add_gpt_arguments(parser, layers=4, hidden=256, heads=4, seq=64,
@@ -63,6 +81,7 @@ def main():
     parser.add_argument("--bucket-mb", type=float, default=1.0)
     parser.add_argument("--zero-stage", type=int, default=0,
                         choices=[0, 2, 3])
+    parser.add_argument("--pipeline", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
@@ -73,11 +92,12 @@ def main():
         prepare_text(data)
         out = os.path.join(work, "run")
         subprocess.run([tool("cleavec"), "train", model, "--data", data,
-                        "--steps", "1", "--out", out, "--mesh", "dp=2",
-                        "--micro-batches", str(args.micro_batches),
-                        "--strategy",
-                        "dp" + (f",zero{args.zero_stage}"
-                                if args.zero_stage else "")],
+                        "--steps", "1", "--out", out,
+                        "--micro-batches", str(args.micro_batches)] +
+                       (["--mesh", "pp=2"] if args.pipeline else
+                        ["--mesh", "dp=2", "--strategy",
+                         "dp" + (f",zero{args.zero_stage}"
+                                 if args.zero_stage else "")]),
                        check=True, capture_output=True)
         program = os.path.join(out, "gpt")
 
@@ -89,14 +109,36 @@ def main():
                             str(args.steps), "--out",
                             os.path.join(work, f"out-{overlap}-{repeat}"),
                             "--overlap", str(overlap)] +
-                ([] if args.zero_stage else
+                ([] if args.zero_stage or args.pipeline else
                  ["--bucket-mb", str(args.bucket_mb)]),
                 env=env, capture_output=True, text=True, check=True).stdout
             ranks = pipeline_trace.read_ranks(traces)
             buckets = sum(1 for e in ranks[0]
                           if e["cat"] == "reduction") / args.steps
+            if args.pipeline:
+                return (receive_waits_per_step(ranks), median_step_ms(log), 0)
             return (check_overlap.waits_per_step(ranks), median_step_ms(log),
                     buckets)
+
+        if args.pipeline:
+            print(f"gpt: layers {args.layers}, hidden {args.hidden}, seq "
+                  f"{args.seq}, batch {args.batch}; pp=2 1F1B, "
+                  f"{args.micro_batches} micro-batches; AdamW f32, "
+                  f"{args.steps} steps, {os.cpu_count()} cores")
+            print(f"{'repeat':<8}{'received ms':>12}{'baseline ms':>13}"
+                  f"{'step ms':>9}{'baseline step ms':>18}")
+            steps, baselines = [], []
+            for repeat in range(args.repeats):
+                waited, step, _ = run(1, repeat)
+                baseline, baseline_step, _ = run(0, repeat)
+                steps.append(step)
+                baselines.append(baseline_step)
+                print(f"{repeat + 1:<8}{waited * 1e3:>12.3f}"
+                      f"{baseline * 1e3:>13.3f}{step:>9.1f}"
+                      f"{baseline_step:>18.1f}")
+            print(f"median step: {statistics.median(steps):.1f} ms posted "
+                  f"early, {statistics.median(baselines):.1f} ms not")
+            return
 
         plan = json.loads(subprocess.run(
             [tool("cleavec"), "plan", model, "--gpus", "2", "--cluster",

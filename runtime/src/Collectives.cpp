@@ -23,6 +23,9 @@ Communicator::~Communicator() = default;
 
 Status Communicator::drain(const char *) { return Status::success(); }
 Status Communicator::completeSends(const char *what) { return drain(what); }
+Status Communicator::postReceive(int, int64_t, int64_t, size_t, const char *) {
+  return Status::success();
+}
 
 Status Communicator::startCollectives(int group, CollectiveKind kind,
                                       const std::vector<CollectiveItem> &items,
@@ -596,8 +599,11 @@ Status startReduceScatter(Context &context, int group, DType dtype,
 
 void progressStartedCollectives(Context &context) {
   Communicator *communicator = context.getCommunicator();
-  if (communicator && communicator->hasStarted())
+  if (!communicator)
+    return;
+  if (communicator->hasStarted())
     communicator->progressStarted();
+  communicator->progressTransfers();
 }
 
 Status launchCollectives(Context &context, const char *location) {

@@ -20,9 +20,11 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <list>
 #include <map>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 namespace cleave::rt {
@@ -202,6 +204,28 @@ public:
                  "send", group, location);
   }
 
+  Status postReceive(int group, int64_t peer, int64_t tag, size_t bytes,
+                     const char *location) override {
+    CLEAVE_RETURN_IF_ERROR(checkCount(bytes, "recv", location));
+    PostedReceive &posted = postedReceives[{group, peer, tag}].emplace_back();
+    posted.bytes.resize(bytes);
+    return check(MPI_Irecv(posted.bytes.data(), static_cast<int>(bytes),
+                           MPI_BYTE, static_cast<int>(peer),
+                           static_cast<int>(tag), comms[group],
+                           &posted.request),
+                 "recv", group, location);
+  }
+
+  void progressTransfers() override {
+    for (auto &[key, queue] : postedReceives)
+      for (PostedReceive &posted : queue) {
+        int done = 0;
+        // A failure surfaces in the receive's wait.
+        if (posted.request != MPI_REQUEST_NULL)
+          MPI_Test(&posted.request, &done, MPI_STATUS_IGNORE);
+      }
+  }
+
   Status completeSends(const char *) override {
     for (PendingSend &pending : pendingSends)
       CLEAVE_RETURN_IF_ERROR(
@@ -213,6 +237,17 @@ public:
   Status receive(int group, int64_t peer, int64_t tag, void *data,
                  size_t bytes, const char *location) override {
     CLEAVE_RETURN_IF_ERROR(checkCount(bytes, "recv", location));
+    auto posted = postedReceives.find({group, peer, tag});
+    if (posted != postedReceives.end() && !posted->second.empty()) {
+      PostedReceive early = std::move(posted->second.front());
+      posted->second.pop_front();
+      CLEAVE_RETURN_IF_ERROR(wait(early.request, "recv", group, location));
+      if (early.bytes.size() != bytes)
+        return Status::error(std::string(location) + ": recv of " +
+                             std::to_string(bytes) + " bytes was posted for " +
+                             std::to_string(early.bytes.size()));
+      return context.copyToDevice(data, early.bytes.data(), bytes);
+    }
     const void *unused = nullptr;
     void *staged = data;
     CLEAVE_RETURN_IF_ERROR(stageIn(nullptr, 0, data, bytes, unused, staged));
@@ -315,6 +350,14 @@ private:
     int group = 0;
     const char *what = "";
   };
+
+  /// A receive posted ahead of the program's (postReceive).
+  struct PostedReceive {
+    MPI_Request request = MPI_REQUEST_NULL;
+    std::vector<uint8_t> bytes;
+  };
+  std::map<std::tuple<int, int64_t, int64_t>, std::deque<PostedReceive>>
+      postedReceives;
 
   struct PendingSend {
     MPI_Request request = MPI_REQUEST_NULL;

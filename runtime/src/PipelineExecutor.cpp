@@ -25,6 +25,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <tuple>
 
 namespace cleave::rt {
 namespace {
@@ -127,8 +128,11 @@ public:
                pipeline.backward[s]->startsCollectives;
     if (reducer->empty())
       reducer.reset();
-    CLEAVE_RETURN_IF_ERROR(applyReductionOptions(reductions, reducer != nullptr,
-                                                 starts, communicator));
+    // The overlap switch covers the pipeline's receives too.
+    postEarly = reductions.overlap;
+    CLEAVE_RETURN_IF_ERROR(
+        applyReductionOptions(reductions, reducer != nullptr,
+                              starts || pipeline.numStages > 1, communicator));
     context.setResultListener(reducer.get());
     lossIndex =
         findResult(*pipeline.forward[pipeline.numStages - 1], OutputRole::Loss);
@@ -160,6 +164,7 @@ public:
       const PipelineAction &action = actions[i];
       Stage &stage = stages[action.stage];
       double start = Trace::now();
+      CLEAVE_RETURN_IF_ERROR(postNextReceives(actions, i));
       CLEAVE_RETURN_IF_ERROR(loadBatch(action.microBatch));
       if (!action.backward) {
         const Program &forward = *pipeline.forward[action.stage];
@@ -224,6 +229,35 @@ public:
   }
 
 private:
+  const Program &getProgram(const PipelineAction &action) const {
+    return action.backward ? *pipeline.backward[action.stage]
+                           : *pipeline.forward[action.stage];
+  }
+
+  /// Posts the receives of the action after action `i`, so that their
+  /// bytes arrive while action i computes; not those with a peer and tag
+  /// action i also receives (receives pair up in posting order), and of
+  /// several with one peer and tag only the first.
+  Status postNextReceives(const PipelineAction *actions, int i) {
+    if (!postEarly || i + 1 >= pipeline.numActions[ppIndex])
+      return Status::success();
+    const Program &current = getProgram(actions[i]);
+    const Program &next = getProgram(actions[i + 1]);
+    std::set<std::tuple<int, int64_t, int64_t>> taken;
+    for (int r = 0; r < current.numReceives; ++r) {
+      const TransferSpec &receive = current.receives[r];
+      taken.insert({receive.group, receive.peer, receive.tag});
+    }
+    for (int r = 0; r < next.numReceives; ++r) {
+      const TransferSpec &receive = next.receives[r];
+      if (taken.insert({receive.group, receive.peer, receive.tag}).second)
+        CLEAVE_RETURN_IF_ERROR(
+            communicator->postReceive(receive.group, receive.peer, receive.tag,
+                                      receive.bytes, "a receive posted early"));
+    }
+    return Status::success();
+  }
+
   /// One stage on this rank: its programs' arguments and the stash slots of
   /// its micro-batches in flight.
   struct Stage {
@@ -482,6 +516,8 @@ private:
   Communicator *communicator = nullptr;
   int64_t ppAxis = -1, ppIndex = 0;
   bool logger = false;
+  /// Whether receives are posted an action ahead (--overlap 1).
+  bool postEarly = true;
   uint64_t arenaBytes = 0;
   std::vector<Stage> stages;
   std::vector<void *> applyArguments, results;

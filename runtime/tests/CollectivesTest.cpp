@@ -261,6 +261,45 @@ TEST_F(CollectivesTest, SendsNeverWaitForTheirReceiver) {
   EXPECT_EQ(incoming.back(), partner);
 }
 
+TEST_F(CollectivesTest, ReceivesPostedEarlyTakeTheirBytesInPostingOrder) {
+  // Two receives with one peer and tag posted before anything is sent,
+  // then a third left to the program: the messages land in posting order,
+  // large ones included (past the eager limit, where an unposted receive
+  // holds the transfer back).
+  constexpr size_t kCount = 1 << 18;
+  int64_t peer = 1 - dp;
+  std::vector<float> first(kCount, -1.0f), second(kCount, -1.0f),
+      third(kCount, -1.0f);
+  for (int i = 0; i < 2; ++i)
+    ASSERT_TRUE(
+        communicator->postReceive(Dp, peer, 5, kCount * sizeof(float), "test")
+            .ok());
+  for (int i = 0; i < 3; ++i) {
+    std::vector<float> message(kCount, float(10 * rank + i));
+    ASSERT_TRUE(sendTo(context, Dp, peer, 5, kCount * sizeof(float),
+                       message.data(), "test")
+                    .ok());
+  }
+  communicator->progressTransfers();
+  for (std::vector<float> *target : {&first, &second, &third})
+    ASSERT_TRUE(receiveFrom(context, Dp, peer, 5, kCount * sizeof(float),
+                            target->data(), "test")
+                    .ok());
+  ASSERT_TRUE(communicator->completeSends("test").ok());
+  float partner = float(10 * (rank + (dp == 0 ? 2 : -2)));
+  EXPECT_EQ(first.back(), partner);
+  EXPECT_EQ(second.front(), partner + 1);
+  EXPECT_EQ(third.back(), partner + 2);
+  // A program receiving another size than was posted is told so.
+  ASSERT_TRUE(communicator->postReceive(Dp, peer, 6, 8, "test").ok());
+  float pair[2] = {float(rank), 0.0f};
+  ASSERT_TRUE(sendTo(context, Dp, peer, 6, 8, pair, "test").ok());
+  Status mismatch = receiveFrom(context, Dp, peer, 6, 4, pair, "m.mlir:5:6");
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_EQ(mismatch.message(), "m.mlir:5:6: recv of 4 bytes was posted for 8");
+  ASSERT_TRUE(communicator->completeSends("test").ok());
+}
+
 TEST_F(CollectivesTest, RejectsPeersOutsideTheGroup) {
   float value = 0;
   Status self = sendTo(context, Dp, dp, 0, 4, &value, "m.mlir:1:2");

@@ -28,13 +28,14 @@ LogicalResult FunctionEmitter::emitTransfer(Operation &op, Value value,
                                             int64_t peer, int64_t tag) {
   Builder builder(op.getContext());
   std::string group = getGroup(builder.getStrArrayAttr({"pp"}));
-  return call(
-      isa<SendOp>(op) ? "sendTo" : "receiveFrom",
-      {group, std::to_string(peer % meshGroups.pipelineRanks),
-       std::to_string(tag),
-       std::to_string(static_cast<int64_t>(getTotalBytes(value.getType()))),
-       get(value)},
-      op);
+  std::string peerIndex = std::to_string(peer % meshGroups.pipelineRanks);
+  std::string bytes =
+      std::to_string(static_cast<int64_t>(getTotalBytes(value.getType())));
+  if (isa<RecvOp>(op))
+    receives.push_back("{" + group + ", " + peerIndex + ", " +
+                       std::to_string(tag) + ", " + bytes + "}");
+  return call(isa<SendOp>(op) ? "sendTo" : "receiveFrom",
+              {group, peerIndex, std::to_string(tag), bytes, get(value)}, op);
 }
 
 LogicalResult FunctionEmitter::emitCollective(Operation &op) {

@@ -214,6 +214,9 @@ private:
   SmallVector<std::string> indexSites;
   /// The op table's initializers, by op number.
   SmallVector<std::string> opInfos;
+  /// Each cleave.recv's "{group, peer, tag, bytes}", in program order: the
+  /// pipeline executor posts a program's receives early.
+  SmallVector<std::string> receives;
   int64_t nextValue = 0;
   int64_t nextArray = 0;
 };

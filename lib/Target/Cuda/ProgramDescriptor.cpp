@@ -224,6 +224,13 @@ LogicalResult FunctionEmitter::emitDescriptor(int64_t arenaBytes) {
     host << "    {\"\", \"\", \"\", \"\", 0, 0},\n";
   host << "};\n";
 
+  if (!receives.empty()) {
+    host << "const cleave::rt::TransferSpec " << prefix << "_receives[] = {\n";
+    for (const std::string &receive : receives)
+      host << "    " << receive << ",\n";
+    host << "};\n";
+  }
+
   host << "const cleave::rt::Program " << prefix << "_program = {\n    "
        << getStringLiteral(function.getSymName()) << ", " << prefix
        << "_arguments, " << function.getNumArguments() << ", " << prefix
@@ -238,10 +245,12 @@ LogicalResult FunctionEmitter::emitDescriptor(int64_t arenaBytes) {
       CleaveDialect::kMicroBatchesAttrName);
   bool starts =
       llvm::any_of(function.getOps<WaitOp>(), [](WaitOp) { return true; });
-  if (microBatches || starts)
+  if (microBatches || starts || !receives.empty())
     host << ", " << (microBatches ? microBatches.getInt() : 1);
-  if (starts)
-    host << ", true";
+  if (starts || !receives.empty())
+    host << ", " << (starts ? "true" : "false");
+  if (!receives.empty())
+    host << ", " << prefix << "_receives, " << receives.size();
   host << "};\n\n";
   return success();
 }

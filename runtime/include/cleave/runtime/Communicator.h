@@ -82,6 +82,16 @@ public:
   /// Waits (within the timeout) for every send still in flight: the end of
   /// a pipeline step.
   virtual Status completeSends(const char *what);
+  /// Posts a receive of `bytes` with `tag` from the rank at index `peer` of
+  /// `group` ahead of the program's `receive` of them, which then takes the
+  /// bytes already there: they arrive while this rank computes. Receives
+  /// with the same peer and tag pair up in the order they are posted. MPI
+  /// posts them into host memory; the default (NCCL, which pairs transfers
+  /// by order) posts nothing.
+  virtual Status postReceive(int group, int64_t peer, int64_t tag, size_t bytes,
+                             const char *location);
+  /// Lets posted receives progress (MPI moves bytes only inside its calls).
+  virtual void progressTransfers() {}
   /// Whether point-to-point transfers between two ranks pair up by their
   /// order rather than by tag (NCCL).
   virtual bool matchesTransfersByOrder() const { return false; }

@@ -88,6 +88,15 @@ struct ResultSpec {
   int scatterDim = -1;
 };
 
+/// A point-to-point receive along `group` (the pp axis) from the rank at
+/// index `peer`, matched by `tag`.
+struct TransferSpec {
+  int group;
+  int64_t peer;
+  int64_t tag;
+  uint64_t bytes;
+};
+
 /// Runs the function: `arguments` and `results` are device pointers, one per
 /// spec; results may point into `arena` or at an argument.
 using EntryFunction = Status (*)(Context &context, void *const *arguments,
@@ -117,6 +126,9 @@ struct Program {
   /// Whether the program starts collectives it waits for later
   /// (cleave.wait): --overlap 0 finishes each where it starts.
   bool startsCollectives = false;
+  /// The program's pipeline receives (cleave.recv), in program order.
+  const TransferSpec *receives = nullptr;
+  int numReceives = 0;
 };
 
 /// One forward or backward pass of one micro-batch through one stage.
