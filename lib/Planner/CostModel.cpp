@@ -19,9 +19,11 @@
 //   weights); with micro-batches the training loop does so in buckets
 //   during the last micro-batch's backward, and the overlap model of the
 //   cluster file says how much of it stays exposed. ZeRO-2 and -3
-//   reduce-scatter each micro-batch's gradients, without overlap, and
+//   reduce-scatter each micro-batch's gradients behind its backward and
 //   all-gather the weights (ZeRO-3: forward and backward of every
-//   micro-batch).
+//   micro-batch, a layer ahead); the same model gives the exposed part of
+//   each (cleave-overlap-collectives builds this; a program built without
+//   it waits for all of it).
 // - Memory: f32 weights and gradients and AdamW's two f32 moments (ZeRO
 //   divides them over dp by stage), the activations of the micro-batches
 //   the schedule keeps in flight on each rank (a recomputed block keeps

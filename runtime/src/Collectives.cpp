@@ -67,6 +67,9 @@ Status Communicator::queueStarted(int group, CollectiveKind kind,
   queued.kind = kind;
   queued.dtype = item.dtype;
   queued.items.push_back(item);
+  queued.bytes += double(item.count) * getDTypeSize(item.dtype);
+  if (queued.bytes >= startedBucketBytes)
+    return launchStarted(location);
   return Status::success();
 }
 
@@ -92,6 +95,7 @@ Status Communicator::launchStarted(const char *location) {
                    std::to_string(static_cast<int64_t>(bytes)) + " B)"};
   }
   queued.items.clear();
+  queued.bytes = 0;
   CLEAVE_RETURN_IF_ERROR(status);
   if (overlapStarted || request < 0)
     return Status::success();

@@ -26,14 +26,14 @@ std::vector<uint8_t> getScalarBytes(DType dtype, double value) {
 Status applyReductionOptions(const ReductionOptions &options,
                              bool reducesInLoop, bool startsCollectives,
                              Communicator *communicator) {
-  if (!reducesInLoop &&
-      (options.bucketGiven || (options.overlapGiven && !startsCollectives)))
+  if (!reducesInLoop && !startsCollectives &&
+      (options.bucketGiven || options.overlapGiven))
     return Status::error("--bucket-mb and --overlap set how the training loop "
                          "reduces data-parallel gradients, which this program "
                          "leaves to its collectives: build it with a dp axis "
                          "and micro-batches");
   if (communicator)
-    communicator->setOverlapStarted(options.overlap);
+    communicator->setStartedOptions(options.overlap, options.bucketBytes);
   return Status::success();
 }
 

@@ -392,9 +392,9 @@ struct ReductionOptions {
   double bucketBytes = kDefaultBucketBytes;
   bool overlap = true;
   /// Whether the command line set them: a program that reduces nothing in
-  /// the loop refuses them, except --overlap where the program starts
-  /// collectives of its own (cleave.wait): --overlap 0 finishes each where
-  /// it starts.
+  /// the loop and starts no collectives of its own (cleave.wait) refuses
+  /// them. Started collectives launch in groups of up to bucketBytes, and
+  /// --overlap 0 finishes each group where it starts.
   bool bucketGiven = false;
   bool overlapGiven = false;
 };

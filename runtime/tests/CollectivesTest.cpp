@@ -156,6 +156,21 @@ TEST_F(CollectivesTest, StartedCollectivesFinishAtTheirWait) {
   EXPECT_EQ(communicator->getCommunicatedBytes(), 8 + 4 + 8 + 4);
 }
 
+TEST_F(CollectivesTest, StartedGroupsLaunchAtTheBucketCap) {
+  // With a cap of 8 bytes, a 16-byte gather launches as it is queued.
+  communicator->setStartedOptions(true, 8);
+  std::vector<float> block = {float(rank), 1.0f, 2.0f, 3.0f}, gathered(8);
+  ASSERT_TRUE(startAllGather(context, Dp, sizeof(float), makeShape({4}), 0,
+                             block.data(), gathered.data(), "test")
+                  .ok());
+  EXPECT_TRUE(communicator->hasStarted());
+  ASSERT_TRUE(waitCollective(context, gathered.data(), "test").ok());
+  EXPECT_FALSE(communicator->hasStarted());
+  EXPECT_EQ(gathered[0], float(tp));
+  EXPECT_EQ(gathered[4], float(tp + 2));
+  communicator->setStartedOptions(true, 25.0 * 1024 * 1024);
+}
+
 TEST_F(CollectivesTest, WaitsOnlyForWhatWasStarted) {
   float value = 0;
   Status status = waitCollective(context, &value, "test");

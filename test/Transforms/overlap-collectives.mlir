@@ -1,4 +1,6 @@
 // RUN: cleave-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(cleave-overlap-collectives))' | FileCheck %s
+// Collectives already waited for are left alone: twice is once.
+// RUN: cleave-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(cleave-overlap-collectives,cleave-overlap-collectives))' | FileCheck %s
 // RUN: cleave-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(cleave-overlap-collectives{bucket-mb=0.0002}))' | FileCheck %s --check-prefix=SMALL
 // RUN: not cleave-opt %s -split-input-file --pass-pipeline='builtin.module(func.func(cleave-overlap-collectives{bucket-mb=0}))' -o /dev/null 2>&1 | FileCheck %s --check-prefix=BAD
 
@@ -70,6 +72,44 @@ func.func @gradients(%a: tensor<64xf32>, %b: tensor<64xf32>) -> (tensor<32xf32>,
   %t1 = cleave.reduce_scatter %e1 on @mesh [dp] sum dim 0 {cleave.layer = #cleave.layer<1>} : tensor<64xf32> -> tensor<32xf32>
   %s0 = cleave.reduce_scatter %d0 on @mesh [dp] sum dim 0 {cleave.layer = #cleave.layer<0>} : tensor<64xf32> -> tensor<32xf32>
   return %s1, %t1, %s0, %de : tensor<32xf32>, tensor<32xf32>, tensor<32xf32>, tensor<64xf32>
+}
+
+// -----
+
+// Mixed precision after fusion: the parameter's cast is a kernel of one
+// cast (it moves with its gather, casts first), and each gradient's sum is
+// read by its cast back to f32, which moves down to the cast's own reader
+// so that the sum can run behind layer 0.
+// CHECK-LABEL: func.func @mixed_precision
+// CHECK-NEXT:    %[[C:.*]] = cleave.fused(%arg1)
+// CHECK:         %[[G:.*]] = cleave.all_gather %[[C]]
+// CHECK-NEXT:    %[[H:.*]] = cleave.exp %arg0 {{.*}}layer<0>
+// CHECK-NEXT:    %[[GW:.*]] = cleave.wait %[[G]]
+// CHECK-NEXT:    %[[D:.*]] = cleave.matmul %[[H]], %[[GW]] {{.*}}layer<1>
+// CHECK-NEXT:    %[[S:.*]] = cleave.reduce_scatter %[[D]]
+// CHECK-NEXT:    cleave.exp %[[D]] {{.*}}layer<0>
+// CHECK-NEXT:    %[[SW:.*]] = cleave.wait %[[S]]
+// CHECK-NEXT:    %[[F:.*]] = cleave.fused(%[[SW]])
+// CHECK:         cleave.add %[[F]], %[[F]] {{.*}}layer<embed>
+cleave.mesh @mesh(dp = 2)
+func.func @mixed_precision(%x: tensor<8x16xbf16>, %w: tensor<8x16xf32>) -> (tensor<4x16xf32>, tensor<8x16xbf16>) {
+  %h = cleave.exp %x {cleave.layer = #cleave.layer<0>} : tensor<8x16xbf16>
+  %c = cleave.fused(%w) {cleave.layer = #cleave.layer<1>} : (tensor<8x16xf32>) -> tensor<8x16xbf16> {
+  ^bb0(%a: tensor<8x16xf32>):
+    %0 = cleave.cast %a : tensor<8x16xf32> to tensor<8x16xbf16>
+    cleave.yield %0 : tensor<8x16xbf16>
+  }
+  %g = cleave.all_gather %c on @mesh [dp] dim 0 {cleave.layer = #cleave.layer<1>} : tensor<8x16xbf16> -> tensor<16x16xbf16>
+  %d = cleave.matmul %h, %g {cleave.layer = #cleave.layer<1>} : tensor<8x16xbf16>, tensor<16x16xbf16> -> tensor<8x16xbf16>
+  %s = cleave.reduce_scatter %d on @mesh [dp] sum dim 0 {cleave.layer = #cleave.layer<1>} : tensor<8x16xbf16> -> tensor<4x16xbf16>
+  %f = cleave.fused(%s) {cleave.layer = #cleave.layer<1>} : (tensor<4x16xbf16>) -> tensor<4x16xf32> {
+  ^bb0(%a: tensor<4x16xbf16>):
+    %0 = cleave.cast %a : tensor<4x16xbf16> to tensor<4x16xf32>
+    cleave.yield %0 : tensor<4x16xf32>
+  }
+  %e = cleave.exp %d {cleave.layer = #cleave.layer<0>} : tensor<8x16xbf16>
+  %u = cleave.add %f, %f {cleave.layer = #cleave.layer<embed>} : tensor<4x16xf32>
+  return %u, %e : tensor<4x16xf32>, tensor<8x16xbf16>
 }
 
 // -----

@@ -140,7 +140,8 @@ static cl::opt<double> bucketMegabytes(
     "bucket-mb", cl::init(0.0),
     cl::desc("train, plan: reduce data-parallel gradients in buckets of this "
              "many MiB (default 25), each started as the last micro-batch's "
-             "backward fills it"),
+             "backward fills it; collectives a program starts early go out "
+             "in groups of up to this size"),
     cl::value_desc("MiB"), cl::cat(trainCategory));
 static cl::opt<std::string> resumeDir("resume", cl::value_desc("dir"),
     cl::desc("train: continue the run checkpointed in this directory"),
@@ -286,6 +287,8 @@ LogicalResult getPipelineOptions(CompileMode mode,
       SmallVector<int64_t>(recomputeLayers.begin(), recomputeLayers.end());
   options.gemmEpilogues = gemmEpilogues;
   options.overlapCollectives = overlapCollectives;
+  if (bucketMegabytes.getNumOccurrences())
+    options.bucketMegabytes = bucketMegabytes;
   options.mesh = meshOption;
   options.strategy = strategy;
   options.cluster = cluster;

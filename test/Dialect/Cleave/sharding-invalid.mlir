@@ -150,3 +150,23 @@ func.func @read_before_wait(%x: tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>)
   return %1, %2 : tensor<8xf32>, tensor<8xf32>
 }
 
+
+// -----
+
+cleave.mesh @mesh(dp = 2)
+func.func @wait_for_max(%x: tensor<8xf32>) -> tensor<8xf32> {
+  %0 = cleave.all_reduce %x on @mesh [dp] max : tensor<8xf32>
+  // expected-error@+1 {{waits for a max; only sums are started ahead of their readers}}
+  %1 = cleave.wait %0 : tensor<8xf32>
+  return %1 : tensor<8xf32>
+}
+
+// -----
+
+cleave.mesh @mesh(dp = 2)
+func.func @wait_for_strided(%x: tensor<4x8xf32>) -> tensor<4x4xf32> {
+  %0 = cleave.reduce_scatter %x on @mesh [dp] sum dim 1 : tensor<4x8xf32> -> tensor<4x4xf32>
+  // expected-error@+1 {{waits for a collective along dimension 1 of 'tensor<4x8xf32>', whose blocks are not contiguous}}
+  %1 = cleave.wait %0 : tensor<4x4xf32>
+  return %1 : tensor<4x4xf32>
+}

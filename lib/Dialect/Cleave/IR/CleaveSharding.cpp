@@ -467,6 +467,21 @@ LogicalResult WaitOp::verify() {
   // Any other reader would see the buffer before the data arrived.
   if (!getInput().hasOneUse())
     return emitOpError("must be the only reader of the collective's result");
+  // What the runtime can start: sums, over blocks laid out one after another.
+  auto kind = collective->getAttrOfType<ReductionKindAttr>("kind");
+  if (kind && kind.getValue() != ReductionKind::sum)
+    return emitOpError("waits for a ")
+           << stringifyReductionKind(kind.getValue())
+           << "; only sums are started ahead of their readers";
+  if (auto dim = collective->getAttrOfType<IntegerAttr>("dim")) {
+    auto type = cast<RankedTensorType>(collective->getOperand(0).getType());
+    if (llvm::any_of(type.getShape().take_front(dim.getInt()),
+                     [](int64_t size) { return size != 1; }))
+      return emitOpError("waits for a collective along dimension ")
+             << dim.getInt() << " of " << type
+             << ", whose blocks are not contiguous; only contiguous blocks "
+                "are started ahead of their readers";
+  }
   return success();
 }
 double WaitOp::getFlops() { return 0.0; }

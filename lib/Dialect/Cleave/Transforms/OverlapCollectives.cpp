@@ -13,6 +13,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/TypeUtilities.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/MapVector.h"
 
 namespace mlir::cleave {
@@ -38,26 +39,48 @@ bool hasContiguousBlocks(Type type, int64_t dim) {
                       [](int64_t size) { return size == 1; });
 }
 
-/// The cast a parameter gather reads (mixed precision gathers the 16-bit
-/// copy), or null when it reads the argument itself.
-CastOp getParameterCast(AllGatherOp gather) {
-  auto parameterCast = gather.getInput().getDefiningOp<CastOp>();
-  return parameterCast && isa<BlockArgument>(parameterCast.getInput())
-             ? parameterCast
-             : CastOp();
+/// Whether `op` is already read through a cleave.wait.
+bool isStarted(Operation &op) {
+  return op.getNumResults() == 1 && op.getResult(0).hasOneUse() &&
+         isa<WaitOp>(*op.getResult(0).getUsers().begin());
+}
+
+/// Whether `op` only casts: a cast, or a kernel of one cast.
+bool isCast(Operation *op) {
+  if (isa<CastOp>(op))
+    return true;
+  auto fused = dyn_cast<FusedOp>(op);
+  if (!fused)
+    return false;
+  Block &body = fused.getBody().front();
+  return body.getOperations().size() == 2 && isa<CastOp>(body.front());
+}
+
+/// The cast of a function argument a parameter gather reads (mixed
+/// precision gathers each parameter's 16-bit copy, fused into a kernel by
+/// then), or null.
+Operation *getParameterProducer(AllGatherOp gather) {
+  Operation *producer = gather.getInput().getDefiningOp();
+  if (!producer || !isCast(producer) || producer->getNumOperands() != 1 ||
+      !isa<BlockArgument>(producer->getOperand(0)))
+    return nullptr;
+  return producer;
 }
 
 /// A gather of a function argument (or of its cast) over dp: ZeRO-3's
 /// parameter gathers, and inputs split over dp.
 bool isPrefetchable(Operation &op) {
   auto gather = dyn_cast<AllGatherOp>(op);
-  return gather && isOverDataParallel(gather.getAxes()) &&
+  return gather && !isStarted(op) && isOverDataParallel(gather.getAxes()) &&
          hasContiguousBlocks(gather.getInput().getType(), gather.getDim()) &&
-         (isa<BlockArgument>(gather.getInput()) || getParameterCast(gather));
+         (isa<BlockArgument>(gather.getInput()) ||
+          getParameterProducer(gather));
 }
 
 /// A sum over dp whose blocks are contiguous.
 bool isDeferrableSum(Operation &op) {
+  if (isStarted(op))
+    return false;
   if (auto reduce = dyn_cast<AllReduceOp>(op))
     return reduce.getKind() == ReductionKind::sum &&
            isOverDataParallel(reduce.getAxes());
@@ -133,6 +156,19 @@ struct OverlapCollectivesPass
       if (Operation *producer = sum->getOperand(0).getDefiningOp())
         if (producer->getBlock() == &block)
           sum->moveAfter(producer);
+    // A sum's only reader that reads nothing else and has no side effects
+    // (mixed precision's cast to f32) moves down to its own first reader,
+    // so that it does not pin the sum's wait in place.
+    for (Operation *sum : sums) {
+      if (!sum->getResult(0).hasOneUse())
+        continue;
+      Operation *reader = *sum->getResult(0).getUsers().begin();
+      if (reader->getBlock() != &block || reader->getNumOperands() != 1 ||
+          !isMemoryEffectFree(reader))
+        continue;
+      if (Operation *next = getFirstReader(reader))
+        reader->moveBefore(next);
+    }
 
     // Gathers to prefetch, and the casts they read, do not mark where
     // segments begin: they are about to move.
@@ -142,8 +178,8 @@ struct OverlapCollectivesPass
       if (isPrefetchable(op) && getFirstReader(&op)) {
         gathers.push_back(&op);
         moving.insert(&op);
-        if (CastOp parameterCast = getParameterCast(cast<AllGatherOp>(op)))
-          moving.insert(parameterCast);
+        if (Operation *producer = getParameterProducer(cast<AllGatherOp>(op)))
+          moving.insert(producer);
       }
 
     // Segments: runs of one layer tag; untagged ops (constants) continue
@@ -151,6 +187,15 @@ struct OverlapCollectivesPass
     SmallVector<Operation *> segmentStarts;
     DenseMap<Operation *, int64_t> segmentOf;
     Attribute currentTag;
+    // Nor do collectives started already (and their waits and casts),
+    // which stand where an earlier run of this pass put them.
+    for (Operation &op : block)
+      if (isa<WaitOp>(op) || (isStarted(op) && isa<AllGatherOp>(op))) {
+        moving.insert(&op);
+        if (auto gather = dyn_cast<AllGatherOp>(op))
+          if (Operation *producer = getParameterProducer(gather))
+            moving.insert(producer);
+      }
     for (Operation &op : block) {
       if (moving.contains(&op))
         continue;
@@ -172,17 +217,19 @@ struct OverlapCollectivesPass
     }
     SmallVector<Operation *> started;
     for (auto &[key, group] : gatherGroups) {
+      // The casts first, then the gathers: gathers that stand together
+      // start as one group.
       Operation *target = segmentStarts[std::get<0>(key) - 1];
-      for (ArrayRef<Operation *> bucket : fillBuckets(group, capBytes))
-        for (Operation *gather : bucket) {
-          if (CastOp parameterCast =
-                  getParameterCast(cast<AllGatherOp>(gather)))
-            if (target->isBeforeInBlock(parameterCast))
-              parameterCast->moveBefore(target);
-          if (target->isBeforeInBlock(gather))
-            gather->moveBefore(target);
-          started.push_back(gather);
-        }
+      for (Operation *gather : group)
+        if (Operation *producer =
+                getParameterProducer(cast<AllGatherOp>(gather)))
+          if (target->isBeforeInBlock(producer))
+            producer->moveBefore(target);
+      for (Operation *gather : group) {
+        if (target->isBeforeInBlock(gather))
+          gather->moveBefore(target);
+        started.push_back(gather);
+      }
     }
 
     // Sums first read in a later segment start together once the last of

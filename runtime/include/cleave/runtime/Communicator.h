@@ -139,9 +139,13 @@ public:
   Status awaitStarted(const void *output, const char *location);
   void progressStarted();
   bool hasStarted() const { return !startedRequests.empty(); }
-  /// With false (--overlap 0), each group is waited for as it launches:
-  /// the same collectives, none hidden (the baseline).
-  void setOverlapStarted(bool overlap) { overlapStarted = overlap; }
+  /// With `overlap` false (--overlap 0), each group is waited for as it
+  /// launches: the same collectives, none hidden (the baseline). A queued
+  /// group launches once it holds `bucketBytes` (--bucket-mb).
+  void setStartedOptions(bool overlap, double bucketBytes) {
+    overlapStarted = overlap;
+    startedBucketBytes = bucketBytes;
+  }
 
   /// Waits until every rank of the job gets here.
   virtual Status barrier(const char *what) = 0;
@@ -195,6 +199,7 @@ private:
     CollectiveKind kind = CollectiveKind::AllReduce;
     DType dtype = DType::F32;
     std::vector<CollectiveItem> items;
+    double bytes = 0;
   } queued;
   /// The request of each launched item, by output buffer.
   std::map<const void *, int> startedRequests;
@@ -206,6 +211,7 @@ private:
   };
   std::map<int, TracedGroup> tracedGroups;
   bool overlapStarted = true;
+  double startedBucketBytes = 25.0 * 1024 * 1024;
   /// Records the span of `request`'s group, if traced, as it ends.
   void endTracedGroup(int request);
 };

@@ -594,24 +594,29 @@ def CleaveOverlapCollectives
     blocks and the head; in a backward the same in reverse.
 
     - A parameter's gather over `dp` (ZeRO-3: an `all_gather` of a
-      function argument, or of a cast of one) is prefetched one segment
-      ahead: it starts where the segment before the one that reads it
-      begins, and its wait stands before its first reader. At most two
-      segments' gathered parameters are alive at once.
+      function argument, or of a cast of one, fused or not) is prefetched
+      one segment ahead: it starts, after the segment's other casts, where
+      the segment before the one that reads it begins, and its wait stands
+      before its first reader.
     - A sum over `dp` (`all_reduce` or `reduce_scatter`) whose result is
       first read in a later segment (a gradient: ZeRO-2 and ZeRO-3
       reduce-scatter each micro-batch's, plain data parallelism on one
       micro-batch all-reduces them before the update) runs behind the
       backward: its wait stands before its first reader, or before the
       second segment after its own, whichever comes first, so at most two
-      segments' full gradients are alive at once.
+      segments' full gradients are alive at once. A sum's only reader that
+      reads nothing else and has no side effects (mixed precision's cast to
+      f32) moves down to its own first reader first.
 
-    The collectives of one segment with the same axes, kind and element
-    type form buckets of up to `bucket-mb` MiB that start together as one
-    group (one NCCL launch), a bucket of sums once its last gradient is
-    computed. Only collectives over contiguous blocks (no elements before
-    the split dimension) are made asynchronous. `cleave-plan-memory` keeps
-    a started collective's input alive until its wait.
+    The sums of one segment with the same axes, kind and element type form
+    buckets of up to `bucket-mb` MiB, each started once its last gradient
+    is computed; a segment's gathers stand together. Collectives started
+    back to back go out as one group (one NCCL launch), which the runtime
+    splits at its own `--bucket-mb`. Only sums, and collectives over
+    contiguous blocks (no elements before the split dimension), are
+    started; collectives already read through a wait are left alone.
+    `cleave-plan-memory` keeps a started collective's input alive until its
+    wait.
 
     ```mlir
     // before: layer 1's weight is gathered where layer 1 reads it
