@@ -328,6 +328,16 @@ Status checkDim(const Shape &shape, int dim, const char *op,
   return Status::success();
 }
 
+/// A reduce-scatter's dimension must split evenly over the `n` ranks.
+Status checkSplits(const Shape &shape, int dim, int64_t n,
+                   const char *location) {
+  if (shape.dims[dim] % n == 0)
+    return Status::success();
+  return Status::error(std::string(location) +
+                       ": reduce_scatter dimension does not split over " +
+                       std::to_string(n) + " ranks");
+}
+
 /// Copies the `n` blocks of `blockShape` lying side by side along `dim` in
 /// `whole` into contiguous `blocks`, in order.
 Status gatherBlocks(Context &context, size_t elementBytes, const Shape &whole,
@@ -404,10 +414,7 @@ Status reduceScatter(Context &context, int group, DType dtype,
                                          location, communicator));
   CLEAVE_RETURN_IF_ERROR(checkDim(inputShape, dim, "reduce_scatter", location));
   int64_t n = communicator->getGroupSize(group);
-  if (inputShape.dims[dim] % n != 0)
-    return Status::error(std::string(location) +
-                         ": reduce_scatter dimension does not split over " +
-                         std::to_string(n) + " ranks");
+  CLEAVE_RETURN_IF_ERROR(checkSplits(inputShape, dim, n, location));
   size_t elementBytes = getDTypeSize(dtype);
   int64_t blockCount = getCount(inputShape) / n;
   communicator->countBytes(group, double(getCount(inputShape)) * elementBytes,
@@ -589,11 +596,8 @@ Status startReduceScatter(Context &context, int group, DType dtype,
   CLEAVE_RETURN_IF_ERROR(getStartCommunicator(context, group, inputShape, dim,
                                               "reduce_scatter", location,
                                               communicator));
-  int64_t n = communicator->getGroupSize(group);
-  if (inputShape.dims[dim] % n != 0)
-    return Status::error(std::string(location) +
-                         ": reduce_scatter dimension does not split over " +
-                         std::to_string(n) + " ranks");
+  CLEAVE_RETURN_IF_ERROR(checkSplits(
+      inputShape, dim, communicator->getGroupSize(group), location));
   int64_t count = getCount(inputShape);
   communicator->countBytes(group, double(count) * getDTypeSize(dtype), false);
   return communicator->queueStarted(group,
