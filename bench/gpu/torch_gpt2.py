@@ -108,11 +108,25 @@ def read_tokens(path, token_bytes, seq, vocab):
         size = os.path.getsize(path)
     except OSError as error:
         raise RunError(f"cannot read token file '{path}': {error.strerror}")
-    if size == 0 or size % token_bytes:
+    # llm.c's header (what cleavec prepare-text writes): 256 int32, the
+    # magic and version giving the width, then the count.
+    offset = 0
+    if size >= 1024:
+        magic, version, count = np.fromfile(path, dtype="<i4", count=3)
+        widths = {(20240520, 1): 2, (20240801, 7): 4}
+        if (magic, version) in widths:
+            token_bytes = widths[(magic, version)]
+            offset = 1024
+            if size - offset != count * token_bytes:
+                raise RunError(f"token file '{path}': its header counts "
+                               f"{count} tokens, but {size - offset} bytes "
+                               "follow it")
+    if size - offset == 0 or (size - offset) % token_bytes:
         raise RunError(f"token file '{path}' has {size} bytes, not a "
                        f"non-zero multiple of the {token_bytes}-byte token "
                        "width")
-    tokens = np.fromfile(path, dtype="<u2" if token_bytes == 2 else "<u4")
+    tokens = np.fromfile(path, dtype="<u2" if token_bytes == 2 else "<u4",
+                         offset=offset)
     if len(tokens) < seq + 1:
         raise RunError(f"token file '{path}' has {len(tokens)} tokens; "
                        f"sequence length {seq} needs at least {seq + 1} "

@@ -388,7 +388,6 @@ int mlir::cleave::driver::runTraining(StringRef executable,
   for (const auto &[flag, value] :
        std::initializer_list<std::pair<const char *, std::string>>{
            {"--data", run.data},
-           {"--token-bytes", std::to_string(run.tokenBytes)},
            {"--steps", std::to_string(run.steps)},
            {"--lr", run.lr},
            {"--lr-schedule", run.lrSchedule},
@@ -400,8 +399,12 @@ int mlir::cleave::driver::runTraining(StringRef executable,
            {"--save-every", run.saveEvery},
            {"--out", run.out}})
     command.append({flag, value});
+  if (run.tokenBytes)
+    command.append({"--token-bytes", std::to_string(run.tokenBytes)});
   if (!run.resume.empty())
     command.append({"--resume", run.resume});
+  if (!run.initFrom.empty())
+    command.append({"--init-from", run.initFrom});
   if (!run.bucketMegabytes.empty())
     command.append({"--bucket-mb", run.bucketMegabytes});
   if (run.mesh.empty())

@@ -15,24 +15,76 @@ namespace {
 constexpr uint64_t kDataStream = 0x6461746173747265ULL; // "datastre"
 } // namespace
 
-Status TokenFile::open(const std::string &path, TokenWidth width,
+namespace {
+int32_t readInt32(const std::vector<uint8_t> &bytes, size_t offset) {
+  uint32_t value = 0;
+  for (int i = 0; i < 4; ++i)
+    value |= uint32_t(bytes[offset + i]) << (8 * i);
+  return static_cast<int32_t>(value);
+}
+
+uint64_t getTokenBytes(TokenWidth width) {
+  return width == TokenWidth::U16 ? 2 : 4;
+}
+} // namespace
+
+Status TokenFile::open(const std::string &path, std::optional<TokenWidth> width,
                        TokenFile &file) {
   std::vector<uint8_t> bytes;
   if (Status status = readFileBytes(path, bytes, "token file "); !status)
     return status;
   uint64_t size = bytes.size();
-  uint64_t tokenBytes = width == TokenWidth::U16 ? 2 : 4;
   if (size == 0)
     return Status::error("token file '" + path + "' is empty");
-  if (size % tokenBytes != 0)
+  uint64_t offset = 0;
+  int32_t magic = size >= kTokenHeaderBytes ? readInt32(bytes, 0) : 0;
+  if (magic == kTokenMagicU16 || magic == kTokenMagicU32) {
+    TokenWidth headerWidth =
+        magic == kTokenMagicU16 ? TokenWidth::U16 : TokenWidth::U32;
+    int32_t expected =
+        magic == kTokenMagicU16 ? kTokenVersionU16 : kTokenVersionU32;
+    int32_t version = readInt32(bytes, 4);
+    if (version != expected)
+      return Status::error(
+          "token file '" + path + "' has version " + std::to_string(version) +
+          " of the header with magic " + std::to_string(magic) +
+          "; Cleave reads version " + std::to_string(expected));
+    uint64_t tokenBytes = getTokenBytes(headerWidth);
+    if (width && *width != headerWidth)
+      return Status::error(
+          "--token-bytes " + std::to_string(getTokenBytes(*width)) +
+          " was given, but token file '" + path + "' has a header for " +
+          std::to_string(tokenBytes) + "-byte tokens");
+    int32_t count = readInt32(bytes, 8);
+    uint64_t following = size - kTokenHeaderBytes;
+    if (count < 0 || following != uint64_t(count) * tokenBytes)
+      return Status::error("token file '" + path + "': its header counts " +
+                           std::to_string(count) + " tokens of " +
+                           std::to_string(tokenBytes) + " bytes, but " +
+                           std::to_string(following) +
+                           " bytes follow it (a truncated or damaged file?)");
+    if (count == 0)
+      return Status::error("token file '" + path + "' holds no tokens");
+    width = headerWidth;
+    offset = kTokenHeaderBytes;
+  } else if (!width) {
+    return Status::error(
+        "token file '" + path +
+        "' has no header: give its token width "
+        "with --token-bytes 2 or 4 (a headerless nanoGPT file), or write it "
+        "with cleavec prepare-text");
+  }
+  uint64_t tokenBytes = getTokenBytes(*width);
+  if ((size - offset) % tokenBytes != 0)
     return Status::error(
         "token file '" + path + "' has " + std::to_string(size) +
         " bytes, not a multiple of the " + std::to_string(tokenBytes) +
         "-byte token width (wrong token width, or a truncated file?)");
 
   file.filePath = path;
-  file.tokenWidth = width;
-  file.count = size / tokenBytes;
+  file.tokenWidth = *width;
+  file.dataOffset = offset;
+  file.count = (size - offset) / tokenBytes;
   file.bytes = std::move(bytes);
   return Status::success();
 }

@@ -36,25 +36,30 @@ struct RunOptions {
   /// Set: `tokens` and `targets` are the training batch of `dataStep` drawn
   /// from this token file with `dataSeed`, as the training loop draws it.
   std::string dataPath;
+  std::optional<TokenWidth> tokenWidth;
   uint64_t dataStep = 1;
   uint64_t dataSeed = 0;
 };
 
 const char *const kUsage =
-    "usage: %s (--params FILE | --init-seed N) [--inputs FILE] [--outputs FILE]\n"
+    "usage: %s (--params FILE | --init-seed N) [--inputs FILE] [--outputs "
+    "FILE]\n"
     "          [--repeat N [--gemm-baseline]]\n"
     "  --params FILE   safetensors file with every parameter of the program\n"
-    "  --init-seed N   instead, initialize the parameters (as their cleave.init\n"
+    "  --init-seed N   instead, initialize the parameters (as their "
+    "cleave.init\n"
     "                  says) from seed N (the values cleavec --init-params\n"
     "                  --seed N writes)\n"
     "  --inputs FILE   safetensors file with every input (when it has any)\n"
     "  --outputs FILE  write the results to this safetensors file\n"
     "  --repeat N      run N more times and print the mean time per run\n"
-    "  --gemm-baseline with --repeat: also time the run's GEMMs alone, replayed\n"
+    "  --gemm-baseline with --repeat: also time the run's GEMMs alone, "
+    "replayed\n"
     "                  back to back with the same shapes and buffers\n"
-    "  --data FILE     take tokens and targets from this uint16 token file,\n"
-    "                  as the training batch of --data-step K (1) with --seed S\n"
-    "                  (0) would be drawn\n";
+    "  --data FILE     take tokens and targets from this token file, as the\n"
+    "                  training batch of --data-step K (1) with --seed S (0)\n"
+    "                  would be drawn\n"
+    "  --token-bytes 2|4  token width of a --data file without a header\n";
 
 Status parseOptions(int argc, char **argv, RunOptions &options) {
   CLEAVE_RETURN_IF_ERROR(walkCommandLine(argc, argv, {"--gemm-baseline"}, [&](
@@ -70,6 +75,11 @@ Status parseOptions(int argc, char **argv, RunOptions &options) {
       options.outputsPath = value;
     } else if (flag == "--data") {
       options.dataPath = value;
+    } else if (flag == "--token-bytes") {
+      if (value != "2" && value != "4")
+        return Status::error("--token-bytes must be 2 or 4, got '" + value +
+                             "'");
+      options.tokenWidth = value == "2" ? TokenWidth::U16 : TokenWidth::U32;
     } else if (flag == "--seed") {
       CLEAVE_RETURN_IF_ERROR(readCount(flag, value, options.dataSeed));
     } else if (flag == "--data-step") {
@@ -209,7 +219,7 @@ Status run(const Program &program, const RunOptions &options,
     CLEAVE_RETURN_IF_ERROR(getTokensShape(program, mesh, coordinates, shape));
     TokenFile file;
     CLEAVE_RETURN_IF_ERROR(
-        TokenFile::open(options.dataPath, TokenWidth::U16, file));
+        TokenFile::open(options.dataPath, options.tokenWidth, file));
     std::vector<int32_t> tokens(shape[0] * shape[1]), targets(tokens.size());
     CLEAVE_RETURN_IF_ERROR(getBatch(file, options.dataSeed, options.dataStep,
                                     shape[0], shape[1], tokens.data(),

@@ -2,7 +2,10 @@
 
 #include "cleave/runtime/Tokens.h"
 
+#include "cleave/runtime/DataLoader.h"
+
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -27,6 +30,18 @@ Status prepareByteTokens(const std::string &textPath,
     std::fclose(in);
     return status;
   }
+
+  // The header first, its count filled in at the end.
+  auto writeHeader = [&](uint64_t tokens) {
+    std::vector<unsigned char> header(kTokenHeaderBytes, 0);
+    for (auto [slot, value] : {std::pair(0, int64_t(kTokenMagicU16)),
+                               std::pair(1, int64_t(kTokenVersionU16)),
+                               std::pair(2, int64_t(tokens))})
+      for (int i = 0; i < 4; ++i)
+        header[4 * slot + i] = static_cast<unsigned char>(value >> (8 * i));
+    return std::fwrite(header.data(), 1, header.size(), out) == header.size();
+  };
+  bool headerOk = writeHeader(0);
 
   // Stream in chunks: the input may be far larger than memory needs to be.
   constexpr size_t kChunk = 1 << 16;
@@ -53,6 +68,13 @@ Status prepareByteTokens(const std::string &textPath,
     }
   }
   std::fclose(in);
+  bool tooMany = written > uint64_t(INT32_MAX);
+  if (writeOk && headerOk && !tooMany)
+    headerOk = std::fseek(out, 0, SEEK_SET) == 0 && writeHeader(written);
+  if (!headerOk && writeOk) {
+    writeOk = false;
+    writeErrno = errno;
+  }
   // fclose flushes the last buffered chunk, so it can fail too.
   if (std::fclose(out) != 0 && writeOk) {
     writeOk = false;
@@ -68,6 +90,11 @@ Status prepareByteTokens(const std::string &textPath,
   else if (written == 0)
     status = Status::error("cannot make tokens from '" + textPath +
                            "': the file is empty");
+  else if (tooMany)
+    status = Status::error("cannot make tokens from '" + textPath +
+                           "': " + std::to_string(written) +
+                           " tokens exceed the 2^31 - 1 a token file's "
+                           "header counts; split the text");
   else if (std::rename(temporary.c_str(), outPath.c_str()) != 0)
     status = Status::error("cannot rename '" + temporary + "' to '" +
                            outPath + "': " + std::strerror(errno));

@@ -44,7 +44,8 @@ namespace {
 
 struct TrainOptions {
   std::string dataPath;
-  TokenWidth tokenWidth = TokenWidth::U16;
+  /// --token-bytes: needed for a file without a header only.
+  std::optional<TokenWidth> tokenWidth;
   /// -1 until given; 0 writes the initial checkpoint and trains nothing.
   int64_t steps = -1;
   LrSchedule schedule;
@@ -52,6 +53,8 @@ struct TrainOptions {
   uint64_t initSeed = 0;
   std::string outDir;
   std::string resumeDir;
+  /// --init-from: the parameters to start from (safetensors).
+  std::string initFrom;
   int64_t saveEvery = 0;
   /// 0: the count the program records (cleave.micro_batches, or a
   /// pipeline's schedule; otherwise 1).
@@ -64,7 +67,8 @@ struct TrainOptions {
 const char *const kTrainUsage =
     "usage: %s --data FILE --steps N --out DIR [options]\n"
     "  --data FILE          token file: raw little-endian uint16 tokens\n"
-    "  --token-bytes 2|4    token width in the file (2)\n"
+    "  --token-bytes 2|4    token width of a file without a header (a file\n"
+    "                       with one says; this must then agree)\n"
     "  --steps N            train until step N (counted from 1, across resumes);\n"
     "                       0 writes the initial parameters as the checkpoint\n"
     "                       of step 0 and trains nothing\n"
@@ -79,6 +83,8 @@ const char *const kTrainUsage =
     "                       from seed N (0)\n"
     "  --save-every K       also checkpoint every K steps (0: only at the end)\n"
     "  --resume DIR         continue the run checkpointed in DIR (on any mesh)\n"
+    "  --init-from FILE     start from the parameters in this safetensors file\n"
+    "                       (the model's names and shapes; bf16, f16 convert)\n"
     "  --micro-batches M    the program takes 1/M of the batch: run it M times\n"
     "                       per step, averaging gradients (default: the count\n"
     "                       it was built for)\n"
@@ -110,6 +116,8 @@ Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
       options.outDir = value;
     } else if (flag == "--resume") {
       options.resumeDir = value;
+    } else if (flag == "--init-from") {
+      options.initFrom = value;
     } else if (flag == "--lr") {
       CLEAVE_RETURN_IF_ERROR(readNumber(flag, value, options.schedule.lr));
     } else if (flag == "--min-lr") {
@@ -163,6 +171,9 @@ Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
     return Status::error("--steps N is required");
   if (options.outDir.empty())
     return Status::error("--out DIR is required (checkpoints go there)");
+  if (!options.initFrom.empty() && !options.resumeDir.empty())
+    return Status::error("--init-from starts a run and --resume continues "
+                         "one: give one of them");
   return validate(options.schedule);
 }
 
@@ -335,7 +346,13 @@ Status train(StepExecutor &executor, TrainOptions options,
                   getCheckpointIndexPath(options.resumeDir).c_str(),
                   static_cast<long long>(*stepNumber));
   } else {
+    // The optimizer's state starts as always; the parameters from the file.
     CLEAVE_RETURN_IF_ERROR(state.initialize(options.initSeed));
+    if (!options.initFrom.empty()) {
+      SafetensorsReader reader;
+      CLEAVE_RETURN_IF_ERROR(SafetensorsReader::open(options.initFrom, reader));
+      CLEAVE_RETURN_IF_ERROR(state.readParameters(reader));
+    }
   }
   auto save = [&](int64_t stepNumber) -> Status {
     std::map<std::string, std::string> metadata = {

@@ -3,6 +3,7 @@
 #include "TrainingState.h"
 
 #include <cstring>
+#include <set>
 
 namespace cleave::rt {
 
@@ -34,6 +35,84 @@ Status applyReductionOptions(const ReductionOptions &options,
                          "and micro-batches");
   if (communicator)
     communicator->setStartedOptions(options.overlap, options.bucketBytes);
+  return Status::success();
+}
+
+/// A float element of `dtype` at `data` as a double (false: not a float).
+static bool readFloat(DType dtype, const uint8_t *data, double &value) {
+  switch (dtype) {
+  case DType::F64:
+    std::memcpy(&value, data, sizeof(double));
+    return true;
+  case DType::F32: {
+    float narrow;
+    std::memcpy(&narrow, data, sizeof(float));
+    value = narrow;
+    return true;
+  }
+  case DType::BF16: {
+    ::cleave::bf16 narrow;
+    std::memcpy(&narrow, data, sizeof(narrow));
+    value = ::cleave::toCompute(narrow);
+    return true;
+  }
+  case DType::F16: {
+    ::cleave::f16 narrow;
+    std::memcpy(&narrow, data, sizeof(narrow));
+    value = ::cleave::toCompute(narrow);
+    return true;
+  }
+  default:
+    return false;
+  }
+}
+
+Status TrainingState::readParameters(const SafetensorsReader &reader) {
+  std::set<std::string> parameters;
+  std::vector<uint8_t> global;
+  for (const std::string &name : order) {
+    Tensor &tensor = tensors[name];
+    if (tensor.kind != ArgumentKind::Param)
+      continue;
+    parameters.insert(name);
+    const TensorInfo *info = reader.find(name);
+    if (!info)
+      return Status::error("'" + reader.getPath() + "' has no tensor '" + name +
+                           "', a parameter of the model");
+    const std::vector<int64_t> &shape = tensor.block.globalShape;
+    DType dtype = tensor.spec.dtype;
+    global.resize(*getNumElements(shape) * getDTypeSize(dtype));
+    if (info->dtype == dtype || info->shape != shape) {
+      // Same type, or a shape the read refuses with both named.
+      CLEAVE_RETURN_IF_ERROR(reader.read(name, dtype, shape, global.data()));
+    } else {
+      // Another float width: converted elementwise (a bf16 or f16
+      // checkpoint into f32 master weights).
+      const uint8_t *source = reader.getData(*info);
+      size_t from = getDTypeSize(info->dtype), to = getDTypeSize(dtype);
+      size_t count = *getNumElements(shape);
+      double value = 0;
+      bool floats = readFloat(info->dtype, source, value) &&
+                    (dtype == DType::F64 || dtype == DType::F32 ||
+                     dtype == DType::BF16 || dtype == DType::F16);
+      if (!floats)
+        return Status::error("'" + reader.getPath() + "': tensor '" + name +
+                             "' is " + getDTypeName(info->dtype) +
+                             ", and the model's parameter " +
+                             getDTypeName(dtype));
+      for (size_t i = 0; i < count; ++i) {
+        readFloat(info->dtype, source + i * from, value);
+        std::vector<uint8_t> bytes = getScalarBytes(dtype, value);
+        std::memcpy(global.data() + i * to, bytes.data(), to);
+      }
+    }
+    CLEAVE_RETURN_IF_ERROR(setBlockOf(name, global.data()));
+  }
+  for (const TensorInfo &info : reader.getTensors())
+    if (!parameters.count(info.name))
+      return Status::error("'" + reader.getPath() + "' has tensor '" +
+                           info.name +
+                           "', which is not a parameter of the model");
   return Status::success();
 }
 

@@ -140,6 +140,12 @@ public:
     return Status::success();
   }
 
+  /// This rank's block of every parameter from `reader`, by name; a
+  /// tensor of another float width is converted. Fails, naming the file
+  /// and the tensor, when a parameter is missing or of another shape, or
+  /// the file holds a tensor that is not a parameter.
+  Status readParameters(const SafetensorsReader &reader);
+
   /// This rank's block of each tensor `reader` holds by name: the inputs
   /// (`inputs`) or the parameters and state, but none named in `skip`.
   Status readTensors(const SafetensorsReader &reader, bool inputs,

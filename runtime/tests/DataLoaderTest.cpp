@@ -113,6 +113,77 @@ TEST_F(DataLoaderTest, ReadsLittleEndianU32) {
   EXPECT_EQ(tokens[1], 70000u);
 }
 
+/// llm.c's header: magic, version, count, then zeros to 1024 bytes.
+std::string tokenHeader(int32_t magic, int32_t version, int32_t count) {
+  std::string header(kTokenHeaderBytes, '\0');
+  for (auto [slot, value] :
+       {std::pair(0, magic), std::pair(1, version), std::pair(2, count)})
+    for (int i = 0; i < 4; ++i)
+      header[4 * slot + i] =
+          static_cast<char>(static_cast<uint32_t>(value) >> (8 * i));
+  return header;
+}
+
+TEST_F(DataLoaderTest, ReadsTheWidthFromTheHeader) {
+  // A uint32 file (Llama 3's vocabulary) with llm.c's header.
+  std::string body;
+  for (uint32_t token : {128000u, 7u, 70000u})
+    for (int i = 0; i < 4; ++i)
+      body.push_back(static_cast<char>(token >> (8 * i)));
+  std::string path = writeBytes(
+      "llama.bin", tokenHeader(kTokenMagicU32, kTokenVersionU32, 3) + body);
+  TokenFile tokens;
+  Status status = TokenFile::open(path, std::nullopt, tokens);
+  ASSERT_TRUE(status.ok()) << status.message();
+  EXPECT_EQ(tokens.width(), TokenWidth::U32);
+  ASSERT_EQ(tokens.size(), 3u);
+  EXPECT_EQ(tokens[0], 128000u);
+  EXPECT_EQ(tokens[2], 70000u);
+  EXPECT_TRUE(TokenFile::open(path, TokenWidth::U32, tokens).ok());
+
+  // Read at another width, it would be garbage: refused.
+  status = TokenFile::open(path, TokenWidth::U16, tokens);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.message(), "--token-bytes 2 was given, but token file '" +
+                                  path + "' has a header for 4-byte tokens");
+  // The vocabulary check still applies: GPT-2's is too small for it.
+  ASSERT_TRUE(TokenFile::open(path, std::nullopt, tokens).ok());
+  EXPECT_FALSE(tokens.checkVocabulary(50257).ok());
+  EXPECT_TRUE(tokens.checkVocabulary(128256).ok());
+}
+
+TEST_F(DataLoaderTest, RefusesABadHeaderOrAMissingWidth) {
+  TokenFile tokens;
+  // Truncated: the header counts 4 tokens, 3 follow.
+  std::string truncated = writeBytes(
+      "truncated.bin",
+      tokenHeader(kTokenMagicU16, kTokenVersionU16, 4) + std::string(6, 'a'));
+  Status status = TokenFile::open(truncated, std::nullopt, tokens);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.message(),
+            "token file '" + truncated +
+                "': its header counts 4 tokens of 2 bytes, but 6 bytes follow "
+                "it (a truncated or damaged file?)");
+  // Another version of the header.
+  std::string future = writeBytes(
+      "future.bin", tokenHeader(kTokenMagicU16, 9, 1) + std::string(2, 'a'));
+  status = TokenFile::open(future, std::nullopt, tokens);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("has version 9"), std::string::npos)
+      << status.message();
+  // No header and no width given.
+  std::string raw = writeTokens("raw.bin", {1, 2, 3});
+  status = TokenFile::open(raw, std::nullopt, tokens);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("has no header: give its token width with "
+                                  "--token-bytes 2 or 4"),
+            std::string::npos)
+      << status.message();
+  EXPECT_TRUE(TokenFile::open(raw, TokenWidth::U16, tokens).ok());
+  EXPECT_FALSE(tokens.hasHeader());
+  EXPECT_EQ(tokens[2], 3u);
+}
+
 TEST_F(DataLoaderTest, OpenErrorsNameTheFile) {
   TokenFile tokens;
   std::string missing = file("missing.bin");
@@ -403,11 +474,15 @@ TEST_F(TokensTest, BytesRoundTripAsU16Tokens) {
   Status status = prepareByteTokens(input, output, &count);
   ASSERT_TRUE(status.ok()) << status.message();
   EXPECT_EQ(count, bytes.size());
-  EXPECT_EQ(std::filesystem::file_size(output), 2 * bytes.size());
+  EXPECT_EQ(std::filesystem::file_size(output),
+            kTokenHeaderBytes + 2 * bytes.size());
   EXPECT_FALSE(std::filesystem::exists(output + ".tmp"));
 
+  // The header says the width: no width needs to be given.
   TokenFile tokens;
-  ASSERT_TRUE(TokenFile::open(output, TokenWidth::U16, tokens));
+  ASSERT_TRUE(TokenFile::open(output, std::nullopt, tokens));
+  EXPECT_TRUE(tokens.hasHeader());
+  EXPECT_EQ(tokens.width(), TokenWidth::U16);
   ASSERT_EQ(tokens.size(), bytes.size());
   for (uint64_t i = 0; i < bytes.size(); ++i)
     ASSERT_EQ(tokens[i], static_cast<unsigned char>(bytes[i])) << i;

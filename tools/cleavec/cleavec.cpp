@@ -15,6 +15,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 
 #include <cstdio>
@@ -88,8 +89,11 @@ static cl::opt<bool> emitOnly("emit-only", cl::cat(category),
 
 static cl::opt<std::string> dataPath("data", cl::value_desc("file"),
     cl::desc("train: token file (nanoGPT .bin layout)"), cl::cat(trainCategory));
-static cl::opt<unsigned> tokenBytes("token-bytes", cl::init(2),
-    cl::desc("train: bytes per token, 2 or 4"), cl::cat(trainCategory));
+static cl::opt<unsigned> tokenBytes(
+    "token-bytes", cl::init(0),
+    cl::desc("train: bytes per token (2 or 4) of a token file without a "
+             "header; a file with one says"),
+    cl::cat(trainCategory));
 static cl::opt<int64_t> steps("steps", cl::init(0), cl::cat(trainCategory),
     cl::desc("train: train until this step (from 1, across resumes)"));
 static cl::opt<std::string> lr("lr", cl::init("1e-3"), cl::cat(trainCategory),
@@ -145,6 +149,12 @@ static cl::opt<double> bucketMegabytes(
     cl::value_desc("MiB"), cl::cat(trainCategory));
 static cl::opt<std::string> resumeDir("resume", cl::value_desc("dir"),
     cl::desc("train: continue the run checkpointed in this directory"),
+    cl::cat(trainCategory));
+static cl::opt<std::string> initFrom(
+    "init-from", cl::value_desc("file"),
+    cl::desc("train: start from the parameters in this safetensors file "
+             "(the model's names and shapes; bf16 and f16 convert), on any "
+             "mesh"),
     cl::cat(trainCategory));
 static cl::opt<std::string> outDir("out", cl::value_desc("dir"),
     cl::desc("train: where the program and the checkpoints go"),
@@ -363,6 +373,16 @@ int train(MLIRContext &context) {
     error() << "train needs --data FILE and --steps N\n";
     return 1;
   }
+  // Checked before the compile, which takes a while.
+  if (!initFrom.empty() && !resumeDir.empty()) {
+    error() << "--init-from starts a run and --resume continues one: give "
+               "one of them\n";
+    return 1;
+  }
+  if (!initFrom.empty() && !llvm::sys::fs::is_regular_file(initFrom)) {
+    error() << "--init-from '" << initFrom << "' is not a file\n";
+    return 1;
+  }
   TrainingPipelineOptions options;
   std::string executable;
   if (failed(getPipelineOptions(CompileMode::Train, options)) ||
@@ -376,7 +396,7 @@ int train(MLIRContext &context) {
                       bucketMegabytes.getNumOccurrences()
                           ? getExactText(bucketMegabytes)
                           : std::string(),
-                      outDir, resumeDir, options.mesh},
+                      outDir, resumeDir, options.mesh, initFrom},
                      llvm::outs());
 }
 
@@ -484,6 +504,10 @@ int main(int argc, char **argv) {
   if (bucketMegabytes.getNumOccurrences() &&
       !(bucketMegabytes > 0 && bucketMegabytes <= 1e6)) {
     error() << "--bucket-mb must be a positive size up to 1e6 MiB\n";
+    return 1;
+  }
+  if (tokenBytes.getNumOccurrences() && tokenBytes != 2 && tokenBytes != 4) {
+    error() << "--token-bytes must be 2 or 4, got " << tokenBytes << "\n";
     return 1;
   }
   if (command == "schedule")

@@ -86,7 +86,8 @@ LogicalResult compileModel(MLIRContext &context,
 /// --help), and the mesh it runs on.
 struct TrainingRun {
   std::string data;
-  unsigned tokenBytes = 2;
+  /// 2 or 4 for a token file without a header; 0: the file's header says.
+  unsigned tokenBytes = 0;
   int64_t steps = 0;
   std::string lr, lrSchedule, warmup, decaySteps, minLr;
   uint64_t seed = 0;
@@ -96,6 +97,8 @@ struct TrainingRun {
   std::string out, resume;
   /// `dp=2,tp=2`; empty for one process.
   std::string mesh;
+  /// Safetensors file of the parameters to start from, or empty.
+  std::string initFrom;
 };
 
 /// Runs `executable` as `run` asks, under mpirun on this machine for a

@@ -1,8 +1,11 @@
 //===- DataLoader.h - Deterministic batches from token files ----*- C++ -*-===//
 //
-// Training data is a token file in nanoGPT's .bin layout: a raw
-// little-endian array of uint16 (or, for vocabularies past 65536, uint32)
-// tokens with no header.
+// Training data is a token file: little-endian uint16 (or, for
+// vocabularies past 65536, uint32) tokens after the header llm.c writes
+// (256 little-endian int32: a magic number, a version that with it gives
+// the token width, and the token count), which `cleavec prepare-text`
+// writes too. A file without the header (nanoGPT's .bin layout) is read
+// at the token width its reader is told (--token-bytes).
 //
 // A batch is a function of (seed, step, row) only: row b of step s starts at
 // an offset drawn from a counter-based hash of (seed, s, b). No generator
@@ -19,6 +22,7 @@
 #include "cleave/runtime/Status.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,19 +31,28 @@ namespace cleave::rt {
 /// How many bytes each token takes in a token file.
 enum class TokenWidth { U16, U32 };
 
+/// The token file header (llm.c's): its size, and the magic number and
+/// version of each token width.
+constexpr uint64_t kTokenHeaderBytes = 256 * 4;
+constexpr int32_t kTokenMagicU16 = 20240520, kTokenVersionU16 = 1;
+constexpr int32_t kTokenMagicU32 = 20240801, kTokenVersionU32 = 7;
+
 /// A token file read whole into memory.
 class TokenFile {
 public:
-  /// Reads `path` as tokens of `width`. Fails, naming the file, when it is
-  /// missing, empty, or its size is not a multiple of the token width.
-  static Status open(const std::string &path, TokenWidth width,
+  /// Reads `path`: after its header at the width the header gives, which
+  /// `width`, when given, must match; without a header at `width`, which
+  /// must then be given. Fails, naming the file, when it is missing or
+  /// empty, its header is of another version or counts other tokens than
+  /// follow it, or its size is not a multiple of the token width.
+  static Status open(const std::string &path, std::optional<TokenWidth> width,
                      TokenFile &file);
 
   /// The number of tokens.
   uint64_t size() const { return count; }
   /// Token `index` (< size()).
   uint32_t get(uint64_t index) const {
-    const uint8_t *p = bytes.data() + index * bytesPerToken();
+    const uint8_t *p = bytes.data() + dataOffset + index * bytesPerToken();
     uint32_t value = uint32_t(p[0]) | uint32_t(p[1]) << 8;
     if (tokenWidth == TokenWidth::U32)
       value |= uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
@@ -48,6 +61,8 @@ public:
   uint32_t operator[](uint64_t index) const { return get(index); }
 
   TokenWidth width() const { return tokenWidth; }
+  /// Whether the file has llm.c's header.
+  bool hasHeader() const { return dataOffset != 0; }
   const std::string &path() const { return filePath; }
 
   /// Fails, naming the file, the first offending position and its value,
@@ -63,6 +78,8 @@ private:
   std::string filePath;
   TokenWidth tokenWidth = TokenWidth::U16;
   uint64_t count = 0;
+  /// Where the tokens start: after the header, if any.
+  uint64_t dataOffset = 0;
   /// The raw little-endian file contents; decoding on access keeps uint16
   /// files at their on-disk size in memory.
   std::vector<uint8_t> bytes;

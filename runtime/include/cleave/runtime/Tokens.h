@@ -17,7 +17,9 @@
 
 namespace cleave::rt {
 
-/// Writes each byte of `textPath` as one uint16 token to `outPath`. The
+/// Writes each byte of `textPath` as one uint16 token to `outPath`, after
+/// the token file header (DataLoader.h) that counts them; more than
+/// 2^31 - 1 tokens are refused (the header's count is an int32). The
 /// output appears atomically (written to `outPath`.tmp, then renamed), so an
 /// interrupted run never leaves a truncated token file. An empty input is an
 /// error. On success `*count` (if not null) is the number of tokens written.
