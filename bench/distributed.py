@@ -92,7 +92,8 @@ def train(model_path, data_path, out, steps, flags):
     """(comm_bytes per step as rank 0 logged them, median step time in ms)."""
     log = subprocess.run(
         [tool("cleavec"), "train", model_path, "--data", data_path,
-         "--steps", str(steps), "--lr", "1e-3", "--out", out] + flags,
+         "--token-bytes", "2", "--steps", str(steps), "--lr", "1e-3",
+         "--out", out] + flags,
         capture_output=True, text=True)
     if log.returncode != 0:
         sys.exit(f"distributed: training {flags} failed:\n{log.stdout}{log.stderr}")
@@ -131,7 +132,8 @@ def main():
                         "--seq", str(args.seq), "--vocab", str(args.vocab),
                         "--batch", str(args.batch), "-o", model], check=True)
         with open(data, "wb") as file:
-            # Deterministic uint16 tokens inside the vocabulary.
+            # Deterministic uint16 tokens inside the vocabulary, without a
+            # header (read with --token-bytes 2).
             tokens = array.array("H", ((i * 7919 + i // 3) % args.vocab
                                        for i in range(1 << 18)))
             if sys.byteorder != "little":

@@ -111,16 +111,29 @@ def read_tokens(path, token_bytes, seq, vocab):
     # llm.c's header (what cleavec prepare-text writes): 256 int32, the
     # magic and version giving the width, then the count.
     offset = 0
-    if size >= 1024:
-        magic, version, count = np.fromfile(path, dtype="<i4", count=3)
-        widths = {(20240520, 1): 2, (20240801, 7): 4}
-        if (magic, version) in widths:
-            token_bytes = widths[(magic, version)]
-            offset = 1024
-            if size - offset != count * token_bytes:
-                raise RunError(f"token file '{path}': its header counts "
-                               f"{count} tokens, but {size - offset} bytes "
-                               "follow it")
+    magic = int(np.fromfile(path, dtype="<i4", count=1)[0]) if size >= 4 else 0
+    versions = {20240520: (1, 2), 20240801: (7, 4)}
+    if magic in versions:
+        if size < 1024:
+            raise RunError(f"token file '{path}' ends inside its header")
+        version, count = (int(v) for v in
+                          np.fromfile(path, dtype="<i4", count=3)[1:])
+        expected, width = versions[magic]
+        if version != expected:
+            raise RunError(f"token file '{path}' has version {version} of "
+                           f"the header with magic {magic}")
+        if token_bytes is not None and token_bytes != width:
+            raise RunError(f"--token-bytes {token_bytes} was given, but "
+                           f"token file '{path}' has a header for "
+                           f"{width}-byte tokens")
+        token_bytes, offset = width, 1024
+        if size - offset != count * token_bytes:
+            raise RunError(f"token file '{path}': its header counts "
+                           f"{count} tokens, but {size - offset} bytes "
+                           "follow it")
+    elif token_bytes is None:
+        raise RunError(f"token file '{path}' has no header: give its token "
+                       "width with --token-bytes 2 or 4")
     if size - offset == 0 or (size - offset) % token_bytes:
         raise RunError(f"token file '{path}' has {size} bytes, not a "
                        f"non-zero multiple of the {token_bytes}-byte token "
@@ -520,8 +533,9 @@ def parse_args():
                      help="checkpoint directory or safetensors file with the "
                           "initial parameters")
     run.add_argument("--data", required=True,
-                     help="token file: raw little-endian uint16 tokens")
-    run.add_argument("--token-bytes", type=int, choices=(2, 4), default=2)
+                     help="token file: llm.c's header, then little-endian "
+                     "tokens (or tokens alone, with --token-bytes)")
+    run.add_argument("--token-bytes", type=int, choices=(2, 4))
     run.add_argument("--seed", type=int, default=0,
                      help="data seed, as given to cleavec train (0)")
     run.add_argument("--steps", type=int, required=True,

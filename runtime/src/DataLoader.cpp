@@ -37,8 +37,12 @@ Status TokenFile::open(const std::string &path, std::optional<TokenWidth> width,
   if (size == 0)
     return Status::error("token file '" + path + "' is empty");
   uint64_t offset = 0;
-  int32_t magic = size >= kTokenHeaderBytes ? readInt32(bytes, 0) : 0;
+  int32_t magic = size >= 4 ? readInt32(bytes, 0) : 0;
   if (magic == kTokenMagicU16 || magic == kTokenMagicU32) {
+    if (size < kTokenHeaderBytes)
+      return Status::error("token file '" + path + "' ends inside its " +
+                           std::to_string(kTokenHeaderBytes) +
+                           "-byte header (a truncated file?)");
     TokenWidth headerWidth =
         magic == kTokenMagicU16 ? TokenWidth::U16 : TokenWidth::U32;
     int32_t expected =

@@ -53,6 +53,16 @@ public:
     return pipeline.microBatches;
   }
 
+  std::set<std::string> getModelParameters() const override {
+    std::set<std::string> names;
+    for (int s = 0; s < pipeline.numStages; ++s)
+      for (const Program *program : {pipeline.forward[s], pipeline.backward[s]})
+        TrainingState::addParameters(*program, names);
+    for (int r = 0; r < pipeline.numRanks; ++r)
+      TrainingState::addParameters(*pipeline.apply[r], names);
+    return names;
+  }
+
   Status bind(TrainingState &state, int64_t microBatches,
               const ReductionOptions &reductions) override {
     communicator = context.getCommunicator();

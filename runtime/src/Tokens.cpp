@@ -42,6 +42,7 @@ Status prepareByteTokens(const std::string &textPath,
     return std::fwrite(header.data(), 1, header.size(), out) == header.size();
   };
   bool headerOk = writeHeader(0);
+  int headerErrno = headerOk ? 0 : errno;
 
   // Stream in chunks: the input may be far larger than memory needs to be.
   constexpr size_t kChunk = 1 << 16;
@@ -62,6 +63,9 @@ Status prepareByteTokens(const std::string &textPath,
       break;
     }
     written += got;
+    // The header's count is an int32: stop before writing more.
+    if (written > uint64_t(INT32_MAX))
+      break;
     if (got < kChunk) {
       readOk = !std::ferror(in);
       break;
@@ -69,11 +73,13 @@ Status prepareByteTokens(const std::string &textPath,
   }
   std::fclose(in);
   bool tooMany = written > uint64_t(INT32_MAX);
-  if (writeOk && headerOk && !tooMany)
+  if (writeOk && headerOk && !tooMany) {
     headerOk = std::fseek(out, 0, SEEK_SET) == 0 && writeHeader(written);
+    headerErrno = headerOk ? 0 : errno;
+  }
   if (!headerOk && writeOk) {
     writeOk = false;
-    writeErrno = errno;
+    writeErrno = headerErrno;
   }
   // fclose flushes the last buffered chunk, so it can fail too.
   if (std::fclose(out) != 0 && writeOk) {
@@ -92,9 +98,8 @@ Status prepareByteTokens(const std::string &textPath,
                            "': the file is empty");
   else if (tooMany)
     status = Status::error("cannot make tokens from '" + textPath +
-                           "': " + std::to_string(written) +
-                           " tokens exceed the 2^31 - 1 a token file's "
-                           "header counts; split the text");
+                           "': it holds more than the 2^31 - 1 tokens a "
+                           "token file's header counts; split it");
   else if (std::rename(temporary.c_str(), outPath.c_str()) != 0)
     status = Status::error("cannot rename '" + temporary + "' to '" +
                            outPath + "': " + std::strerror(errno));

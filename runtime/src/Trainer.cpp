@@ -66,7 +66,8 @@ struct TrainOptions {
 // clang-format off
 const char *const kTrainUsage =
     "usage: %s --data FILE --steps N --out DIR [options]\n"
-    "  --data FILE          token file: raw little-endian uint16 tokens\n"
+    "  --data FILE          token file: llm.c's header, then little-endian\n"
+    "                       tokens (docs/training.md#token-files)\n"
     "  --token-bytes 2|4    token width of a file without a header (a file\n"
     "                       with one says; this must then agree)\n"
     "  --steps N            train until step N (counted from 1, across resumes);\n"
@@ -198,6 +199,14 @@ public:
   }
 
   int64_t getBuiltMicroBatches() const override { return step.microBatches; }
+
+  std::set<std::string> getModelParameters() const override {
+    std::set<std::string> names;
+    TrainingState::addParameters(step, names);
+    if (apply)
+      TrainingState::addParameters(*apply, names);
+    return names;
+  }
 
   Status bind(TrainingState &state, int64_t microBatches,
               const ReductionOptions &reductions) override {
@@ -351,7 +360,8 @@ Status train(StepExecutor &executor, TrainOptions options,
     if (!options.initFrom.empty()) {
       SafetensorsReader reader;
       CLEAVE_RETURN_IF_ERROR(SafetensorsReader::open(options.initFrom, reader));
-      CLEAVE_RETURN_IF_ERROR(state.readParameters(reader));
+      CLEAVE_RETURN_IF_ERROR(
+          state.readParameters(reader, executor.getModelParameters()));
     }
   }
   auto save = [&](int64_t stepNumber) -> Status {

@@ -7,39 +7,15 @@
 
 namespace cleave::rt {
 
-std::vector<uint8_t> getScalarBytes(DType dtype, double value) {
-  std::vector<uint8_t> bytes(getDTypeSize(dtype));
-  if (dtype == DType::F64) {
-    std::memcpy(bytes.data(), &value, sizeof(value));
-  } else if (dtype == DType::F32) {
-    float narrow = static_cast<float>(value);
-    std::memcpy(bytes.data(), &narrow, sizeof(narrow));
-  } else if (dtype == DType::BF16) {
-    ::cleave::bf16 narrow = ::cleave::convert<::cleave::bf16>(value);
-    std::memcpy(bytes.data(), &narrow, sizeof(narrow));
-  } else if (dtype == DType::F16) {
-    ::cleave::f16 narrow = ::cleave::convert<::cleave::f16>(value);
-    std::memcpy(bytes.data(), &narrow, sizeof(narrow));
-  }
-  return bytes;
-}
+namespace {
 
-Status applyReductionOptions(const ReductionOptions &options,
-                             bool reducesInLoop, bool startsCollectives,
-                             Communicator *communicator) {
-  if (!reducesInLoop && !startsCollectives &&
-      (options.bucketGiven || options.overlapGiven))
-    return Status::error("--bucket-mb and --overlap set how the training loop "
-                         "reduces data-parallel gradients, which this program "
-                         "leaves to its collectives: build it with a dp axis "
-                         "and micro-batches");
-  if (communicator)
-    communicator->setStartedOptions(options.overlap, options.bucketBytes);
-  return Status::success();
+bool isFloat(DType dtype) {
+  return dtype == DType::F64 || dtype == DType::F32 || dtype == DType::BF16 ||
+         dtype == DType::F16;
 }
 
 /// A float element of `dtype` at `data` as a double (false: not a float).
-static bool readFloat(DType dtype, const uint8_t *data, double &value) {
+bool readFloat(DType dtype, const uint8_t *data, double &value) {
   switch (dtype) {
   case DType::F64:
     std::memcpy(&value, data, sizeof(double));
@@ -67,14 +43,60 @@ static bool readFloat(DType dtype, const uint8_t *data, double &value) {
   }
 }
 
-Status TrainingState::readParameters(const SafetensorsReader &reader) {
-  std::set<std::string> parameters;
+/// Stores `value` as one element of float `dtype` at `data`.
+void writeFloat(DType dtype, double value, uint8_t *data) {
+  if (dtype == DType::F64) {
+    std::memcpy(data, &value, sizeof(double));
+  } else if (dtype == DType::F32) {
+    float narrow = static_cast<float>(value);
+    std::memcpy(data, &narrow, sizeof(float));
+  } else if (dtype == DType::BF16) {
+    ::cleave::bf16 narrow = ::cleave::convert<::cleave::bf16>(value);
+    std::memcpy(data, &narrow, sizeof(narrow));
+  } else {
+    ::cleave::f16 narrow = ::cleave::convert<::cleave::f16>(value);
+    std::memcpy(data, &narrow, sizeof(narrow));
+  }
+}
+
+} // namespace
+
+std::vector<uint8_t> getScalarBytes(DType dtype, double value) {
+  std::vector<uint8_t> bytes(getDTypeSize(dtype));
+  if (isFloat(dtype))
+    writeFloat(dtype, value, bytes.data());
+  return bytes;
+}
+
+Status applyReductionOptions(const ReductionOptions &options,
+                             bool reducesInLoop, bool startsCollectives,
+                             Communicator *communicator) {
+  if (!reducesInLoop && !startsCollectives &&
+      (options.bucketGiven || options.overlapGiven))
+    return Status::error("--bucket-mb and --overlap set how the training loop "
+                         "reduces data-parallel gradients, which this program "
+                         "leaves to its collectives: build it with a dp axis "
+                         "and micro-batches");
+  if (communicator)
+    communicator->setStartedOptions(options.overlap, options.bucketBytes);
+  return Status::success();
+}
+
+void TrainingState::addParameters(const Program &program,
+                                  std::set<std::string> &names) {
+  for (int i = 0; i < program.numArguments; ++i)
+    if (program.arguments[i].kind == ArgumentKind::Param)
+      names.insert(program.arguments[i].tensor.name);
+}
+
+Status
+TrainingState::readParameters(const SafetensorsReader &reader,
+                              const std::set<std::string> &modelParameters) {
   std::vector<uint8_t> global;
   for (const std::string &name : order) {
     Tensor &tensor = tensors[name];
     if (tensor.kind != ArgumentKind::Param)
       continue;
-    parameters.insert(name);
     const TensorInfo *info = reader.find(name);
     if (!info)
       return Status::error("'" + reader.getPath() + "' has no tensor '" + name +
@@ -92,24 +114,20 @@ Status TrainingState::readParameters(const SafetensorsReader &reader) {
       size_t from = getDTypeSize(info->dtype), to = getDTypeSize(dtype);
       size_t count = *getNumElements(shape);
       double value = 0;
-      bool floats = readFloat(info->dtype, source, value) &&
-                    (dtype == DType::F64 || dtype == DType::F32 ||
-                     dtype == DType::BF16 || dtype == DType::F16);
-      if (!floats)
+      if (!isFloat(info->dtype) || !isFloat(dtype))
         return Status::error("'" + reader.getPath() + "': tensor '" + name +
                              "' is " + getDTypeName(info->dtype) +
                              ", and the model's parameter " +
                              getDTypeName(dtype));
       for (size_t i = 0; i < count; ++i) {
         readFloat(info->dtype, source + i * from, value);
-        std::vector<uint8_t> bytes = getScalarBytes(dtype, value);
-        std::memcpy(global.data() + i * to, bytes.data(), to);
+        writeFloat(dtype, value, global.data() + i * to);
       }
     }
     CLEAVE_RETURN_IF_ERROR(setBlockOf(name, global.data()));
   }
   for (const TensorInfo &info : reader.getTensors())
-    if (!parameters.count(info.name))
+    if (!modelParameters.count(info.name))
       return Status::error("'" + reader.getPath() + "' has tensor '" +
                            info.name +
                            "', which is not a parameter of the model");

@@ -140,11 +140,16 @@ public:
     return Status::success();
   }
 
-  /// This rank's block of every parameter from `reader`, by name; a
-  /// tensor of another float width is converted. Fails, naming the file
+  /// This rank's block of every parameter it holds from `reader`, by name;
+  /// a tensor of another float width is converted. Fails, naming the file
   /// and the tensor, when a parameter is missing or of another shape, or
-  /// the file holds a tensor that is not a parameter.
-  Status readParameters(const SafetensorsReader &reader);
+  /// the file holds a tensor that is none of `modelParameters`.
+  Status readParameters(const SafetensorsReader &reader,
+                        const std::set<std::string> &modelParameters);
+
+  /// The names of the parameters among `program`'s arguments.
+  static void addParameters(const Program &program,
+                            std::set<std::string> &names);
 
   /// This rank's block of each tensor `reader` holds by name: the inputs
   /// (`inputs`) or the parameters and state, but none named in `skip`.
@@ -432,6 +437,9 @@ public:
   /// The program that takes the token inputs: their shape is the
   /// micro-batch's (getTokensShape).
   virtual const Program &getTokensProgram() const = 0;
+  /// Every parameter of the model, whether this rank holds it or not (a
+  /// pipeline rank holds only its stages').
+  virtual std::set<std::string> getModelParameters() const = 0;
   /// Runs one step; `loss` is the micro-batches' mean (on the logger),
   /// `norm` the gradient norm before clipping (NaN when not computed).
   virtual Status runStep(TrainingState &state, int64_t microBatches,

@@ -171,6 +171,20 @@ TEST_F(DataLoaderTest, RefusesABadHeaderOrAMissingWidth) {
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.message().find("has version 9"), std::string::npos)
       << status.message();
+  // A header that counts nothing, and a file that ends inside its header.
+  std::string none =
+      writeBytes("none.bin", tokenHeader(kTokenMagicU16, kTokenVersionU16, 0));
+  status = TokenFile::open(none, std::nullopt, tokens);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.message(), "token file '" + none + "' holds no tokens");
+  std::string cut = writeBytes(
+      "cut.bin",
+      tokenHeader(kTokenMagicU32, kTokenVersionU32, 1).substr(0, 100));
+  status = TokenFile::open(cut, TokenWidth::U16, tokens);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("ends inside its 1024-byte header"),
+            std::string::npos)
+      << status.message();
   // No header and no width given.
   std::string raw = writeTokens("raw.bin", {1, 2, 3});
   status = TokenFile::open(raw, std::nullopt, tokens);

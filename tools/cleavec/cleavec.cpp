@@ -87,8 +87,11 @@ static cl::opt<bool> overlapCollectives(
 static cl::opt<bool> emitOnly("emit-only", cl::cat(category),
     cl::desc("Write the source and print the build command, do not run it"));
 
-static cl::opt<std::string> dataPath("data", cl::value_desc("file"),
-    cl::desc("train: token file (nanoGPT .bin layout)"), cl::cat(trainCategory));
+static cl::opt<std::string>
+    dataPath("data", cl::value_desc("file"),
+             cl::desc("train: token file (llm.c's header, then the tokens; "
+                      "docs/training.md)"),
+             cl::cat(trainCategory));
 static cl::opt<unsigned> tokenBytes(
     "token-bytes", cl::init(0),
     cl::desc("train: bytes per token (2 or 4) of a token file without a "

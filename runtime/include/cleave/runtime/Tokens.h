@@ -1,9 +1,9 @@
 //===- Tokens.h - Preparing token files -------------------------*- C++ -*-===//
 //
 // Byte-level tokenization: every byte of the input is one token (vocabulary
-// 256), written in nanoGPT's .bin layout (raw little-endian uint16) so the
-// result loads like any other token file. It needs no tokenizer, which makes
-// it the way to train on an arbitrary text file.
+// 256), written as little-endian uint16 after llm.c's header
+// (DataLoader.h), so the result loads like any other token file. It needs no
+// tokenizer, which makes it the way to train on an arbitrary text file.
 //
 //===----------------------------------------------------------------------===//
 
