@@ -154,8 +154,11 @@ llvm::Error mlir::cleave::validateModelConfig(const ModelConfig &config) {
     return llvm::createStringError(
         "dtype must be one of f64, f32, bf16, f16, got '%s'",
         config.dtype.c_str());
-  if (!(config.normEpsilon >= 0.0))
-    return llvm::createStringError("norm epsilon must be non-negative");
+  if (!(config.normEpsilon >= 0.0) || std::isinf(config.normEpsilon))
+    return llvm::createStringError(
+        "norm epsilon must be finite and non-negative");
+  if (!(config.ropeBase > 0.0) || std::isinf(config.ropeBase))
+    return llvm::createStringError("rope theta must be finite and positive");
   return llvm::Error::success();
 }
 

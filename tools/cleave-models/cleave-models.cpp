@@ -65,6 +65,16 @@ static cl::opt<std::string> dtype("dtype",
                                   cl::desc("Element type: f64, f32, bf16, f16 "
                                            "(f32)"),
                                   cl::cat(category));
+static cl::opt<double> normEpsilon(
+    "norm-eps",
+    cl::desc("gpt, llama: epsilon of the layer and RMS norms (1e-5; Hugging "
+             "Face's layer_norm_epsilon, rms_norm_eps)"),
+    cl::cat(category));
+static cl::opt<double> ropeTheta(
+    "rope-theta",
+    cl::desc("llama: base of the rotary embedding's frequencies (10000; "
+             "Llama 3: 500000; Hugging Face's rope_theta)"),
+    cl::cat(category));
 static cl::opt<std::string> outputFilename("o", cl::desc("Output file"),
                                            cl::value_desc("filename"),
                                            cl::init("-"), cl::cat(category));
@@ -105,6 +115,17 @@ int main(int argc, char **argv) {
   override(batch, config.batch);
   if (dtype.getNumOccurrences())
     config.dtype = dtype;
+  if (normEpsilon.getNumOccurrences()) {
+    if (config.family == ModelFamily::Mlp)
+      return fail("--norm-eps sets the norms of gpt and llama; mlp has none");
+    config.normEpsilon = normEpsilon;
+  }
+  if (ropeTheta.getNumOccurrences()) {
+    if (config.family != ModelFamily::Llama)
+      return fail("--rope-theta sets llama's rotary embedding; " + family +
+                  " has none");
+    config.ropeBase = ropeTheta;
+  }
 
   if (llvm::Error error = validateModelConfig(config))
     return fail("invalid " + family + " configuration: " +
