@@ -47,6 +47,22 @@ ModelProfile makeModel() {
   return model;
 }
 
+/// The cluster of makeCluster with the whole window available to hide
+/// collectives under and 1 MB buckets, and options for an f32 dp=2 plan.
+struct OverlapCase {
+  ModelProfile model = makeModel();
+  Cluster cluster = makeCluster();
+  PlannerOptions options;
+  Plan plan;
+  OverlapCase() {
+    cluster.overlap.backwardShare = 1.0;
+    cluster.overlap.bucketBytes = 1e6;
+    options.devices = 2;
+    options.precision = "f32";
+    plan.dp = 2;
+  }
+};
+
 /// pp=2 under 1F1B, 4 micro-batches of 4 samples: the first rank keeps 2
 /// in flight.
 Plan makePipelinePlan() {
@@ -181,15 +197,8 @@ TEST(PlannerTest, OverlapModelExposesWhatTheBackwardCannotHide) {
 // same bytes as one micro-batch, and the overlap model hides part of it;
 // ZeRO-2 still reduce-scatters every micro-batch's.
 TEST(PlannerTest, DataParallelReducesOncePerStepWithMicroBatches) {
-  ModelProfile model = makeModel();
-  Cluster cluster = makeCluster();
-  cluster.overlap.backwardShare = 1.0;
-  cluster.overlap.bucketBytes = 1e6;
-  PlannerOptions options;
-  options.devices = 2;
-  options.precision = "f32";
-  Plan plan;
-  plan.dp = 2;
+  OverlapCase test;
+  auto &[model, cluster, options, plan] = test;
   plan.microBatchSize = 8;
   std::string why;
   std::optional<PlanCost> one =
@@ -231,15 +240,8 @@ TEST(PlannerTest, DataParallelReducesOncePerStepWithMicroBatches) {
 // reduce-scatters; with no share of the compute to hide under, all of it
 // is exposed.
 TEST(PlannerTest, ZeroThreeGathersHideBehindTheForward) {
-  ModelProfile model = makeModel();
-  Cluster cluster = makeCluster();
-  cluster.overlap.backwardShare = 1.0;
-  cluster.overlap.bucketBytes = 1e6;
-  PlannerOptions options;
-  options.devices = 2;
-  options.precision = "f32";
-  Plan plan;
-  plan.dp = 2;
+  OverlapCase test;
+  auto &[model, cluster, options, plan] = test;
   plan.zeroStage = 3;
   plan.microBatchSize = 2;
   plan.microBatches = 4;
