@@ -49,7 +49,7 @@ LogicalResult FunctionEmitter::emitCollective(Operation &op) {
                 {getGroup(index.getAxes()), get(index.getResult())}, op);
   Value input = op.getOperand(0), result = op.getResult(0);
   std::string shape = getShapeLiteral(getShape(input));
-  if (isStarted(op))
+  if (isStartedCollective(&op))
     return emitStart(op);
   // Gathering and taking the local slice move bytes along one dimension.
   auto alongDim = [&](StringRef function, ArrayAttr axes, int64_t dim) {
@@ -90,17 +90,6 @@ LogicalResult FunctionEmitter::emitCollective(Operation &op) {
       .Default([](Operation *other) {
         return other->emitOpError("is not a collective");
       });
-}
-
-/// A collective read through a cleave.wait runs until the wait.
-static bool isStartedCollective(Operation *op) {
-  return op && isa<AllReduceOp, AllGatherOp, ReduceScatterOp>(op) &&
-         op->getResult(0).hasOneUse() &&
-         isa<WaitOp>(*op->getResult(0).getUsers().begin());
-}
-
-bool FunctionEmitter::isStarted(Operation &op) {
-  return isStartedCollective(&op);
 }
 
 LogicalResult FunctionEmitter::emitStart(Operation &op) {

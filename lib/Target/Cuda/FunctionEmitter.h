@@ -171,7 +171,6 @@ private:
   LogicalResult emitCollective(Operation &op);
   /// A collective read through a cleave.wait: started here, with those
   /// started right after it, and waited for at the wait.
-  bool isStarted(Operation &op);
   LogicalResult emitStart(Operation &op);
   /// Tells the runtime which of `values` the function returns as pending
   /// sums, now that they are computed.

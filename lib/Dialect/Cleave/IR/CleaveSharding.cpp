@@ -454,6 +454,17 @@ LogicalResult IotaOp::verify() {
 double DeviceIndexOp::getFlops() { return 0.0; }
 double IotaOp::getFlops() { return 0.0; }
 
+bool mlir::cleave::hasContiguousBlocks(RankedTensorType type, int64_t dim) {
+  return llvm::all_of(type.getShape().take_front(dim),
+                      [](int64_t size) { return size == 1; });
+}
+
+bool mlir::cleave::isStartedCollective(Operation *op) {
+  return op && isa<AllReduceOp, AllGatherOp, ReduceScatterOp>(op) &&
+         op->getResult(0).hasOneUse() &&
+         isa<WaitOp>(*op->getResult(0).getUsers().begin());
+}
+
 LogicalResult WaitOp::verify() {
   Operation *collective = getInput().getDefiningOp();
   if (!collective ||
@@ -475,8 +486,7 @@ LogicalResult WaitOp::verify() {
            << "; only sums are started ahead of their readers";
   if (auto dim = collective->getAttrOfType<IntegerAttr>("dim")) {
     auto type = cast<RankedTensorType>(collective->getOperand(0).getType());
-    if (llvm::any_of(type.getShape().take_front(dim.getInt()),
-                     [](int64_t size) { return size != 1; }))
+    if (!hasContiguousBlocks(type, dim.getInt()))
       return emitOpError("waits for a collective along dimension ")
              << dim.getInt() << " of " << type
              << ", whose blocks are not contiguous; only contiguous blocks "

@@ -32,19 +32,6 @@ bool isOverDataParallel(ArrayAttr axes) {
   });
 }
 
-/// Blocks along `dim` are contiguous: no elements before it.
-bool hasContiguousBlocks(Type type, int64_t dim) {
-  ArrayRef<int64_t> shape = cast<RankedTensorType>(type).getShape();
-  return llvm::all_of(shape.take_front(dim),
-                      [](int64_t size) { return size == 1; });
-}
-
-/// Whether `op` is already read through a cleave.wait.
-bool isStarted(Operation &op) {
-  return op.getNumResults() == 1 && op.getResult(0).hasOneUse() &&
-         isa<WaitOp>(*op.getResult(0).getUsers().begin());
-}
-
 /// Whether `op` only casts: a cast, or a kernel of one cast.
 bool isCast(Operation *op) {
   if (isa<CastOp>(op))
@@ -71,7 +58,8 @@ Operation *getParameterProducer(AllGatherOp gather) {
 /// parameter gathers, and inputs split over dp.
 bool isPrefetchable(Operation &op) {
   auto gather = dyn_cast<AllGatherOp>(op);
-  return gather && !isStarted(op) && isOverDataParallel(gather.getAxes()) &&
+  return gather && !isStartedCollective(&op) &&
+         isOverDataParallel(gather.getAxes()) &&
          hasContiguousBlocks(gather.getInput().getType(), gather.getDim()) &&
          (isa<BlockArgument>(gather.getInput()) ||
           getParameterProducer(gather));
@@ -79,7 +67,7 @@ bool isPrefetchable(Operation &op) {
 
 /// A sum over dp whose blocks are contiguous.
 bool isDeferrableSum(Operation &op) {
-  if (isStarted(op))
+  if (isStartedCollective(&op))
     return false;
   if (auto reduce = dyn_cast<AllReduceOp>(op))
     return reduce.getKind() == ReductionKind::sum &&
@@ -170,32 +158,30 @@ struct OverlapCollectivesPass
         reader->moveBefore(next);
     }
 
-    // Gathers to prefetch, and the casts they read, do not mark where
-    // segments begin: they are about to move.
+    // Gathers about to move (to prefetch), and those an earlier run of this
+    // pass moved (started already), with the casts they read and the
+    // waits, do not mark where segments begin.
     SmallVector<Operation *> gathers;
     DenseSet<Operation *> moving;
-    for (Operation &op : block)
-      if (isPrefetchable(op) && getFirstReader(&op)) {
+    for (Operation &op : block) {
+      bool prefetch = isPrefetchable(op) && getFirstReader(&op);
+      if (prefetch)
         gathers.push_back(&op);
-        moving.insert(&op);
-        if (Operation *producer = getParameterProducer(cast<AllGatherOp>(op)))
+      auto gather = dyn_cast<AllGatherOp>(op);
+      if (!prefetch && !isa<WaitOp>(op) &&
+          !(gather && isStartedCollective(&op)))
+        continue;
+      moving.insert(&op);
+      if (gather)
+        if (Operation *producer = getParameterProducer(gather))
           moving.insert(producer);
-      }
+    }
 
     // Segments: runs of one layer tag; untagged ops (constants) continue
     // the current one.
     SmallVector<Operation *> segmentStarts;
     DenseMap<Operation *, int64_t> segmentOf;
     Attribute currentTag;
-    // Nor do collectives started already (and their waits and casts),
-    // which stand where an earlier run of this pass put them.
-    for (Operation &op : block)
-      if (isa<WaitOp>(op) || (isStarted(op) && isa<AllGatherOp>(op))) {
-        moving.insert(&op);
-        if (auto gather = dyn_cast<AllGatherOp>(op))
-          if (Operation *producer = getParameterProducer(gather))
-            moving.insert(producer);
-      }
     for (Operation &op : block) {
       if (moving.contains(&op))
         continue;
@@ -236,7 +222,7 @@ struct OverlapCollectivesPass
     // their bucket is computed.
     llvm::MapVector<BucketKey, SmallVector<Operation *>> sumGroups;
     for (Operation &op : block) {
-      if (!isDeferrableSum(op) || moving.contains(&op))
+      if (!isDeferrableSum(op))
         continue;
       Operation *reader = getFirstReader(&op);
       if (reader && getSegment(reader) > getSegment(&op))

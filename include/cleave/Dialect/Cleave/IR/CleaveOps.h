@@ -54,6 +54,14 @@ RankedTensorType inferReduceType(RankedTensorType input,
 RankedTensorType inferTransposeType(RankedTensorType input,
                                     ArrayRef<int64_t> perm);
 
+/// Whether the blocks of `type` split along `dim` lie one after another (no
+/// elements before `dim`): what a collective started ahead of its readers
+/// moves.
+bool hasContiguousBlocks(RankedTensorType type, int64_t dim);
+/// Whether `op` is an all_reduce, all_gather or reduce_scatter read only by
+/// a cleave.wait: started where it stands, finished at the wait.
+bool isStartedCollective(Operation *op);
+
 /// True for ops a fused kernel computes element by element: the elementwise
 /// ops, compare, select, cast and fill. Broadcasts of kernel inputs can be
 /// fused too but are not elementwise.
