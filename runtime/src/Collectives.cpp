@@ -85,22 +85,27 @@ Status Communicator::launchStarted(const char *location) {
   if (Trace::get() && request >= 0 && waitsOnHost()) {
     static const char *const kNames[] = {"all_reduce", "reduce_scatter",
                                          "all_gather"};
-    double bytes = 0;
-    for (const CollectiveItem &item : queued.items)
-      bytes += double(item.count) * getDTypeSize(item.dtype);
     tracedGroups[request] = {
         start, std::string(kNames[static_cast<int>(queued.kind)]) + " x" +
                    std::to_string(queued.items.size()) + " over " +
                    describeGroup(queued.group) + " (" +
-                   std::to_string(static_cast<int64_t>(bytes)) + " B)"};
+                   std::to_string(static_cast<int64_t>(queued.bytes)) + " B)"};
   }
   queued.items.clear();
   queued.bytes = 0;
   CLEAVE_RETURN_IF_ERROR(status);
   if (overlapStarted || request < 0)
     return Status::success();
+  return finishGroup(request, location);
+}
+
+Status Communicator::finishGroup(int request, const char *location) {
+  if (!tracedGroups.count(request))
+    return waitCollectives(request, location);
+  // A wait the host spends on a group still in flight: on the compute lane.
+  double start = Trace::now();
   CLEAVE_RETURN_IF_ERROR(waitCollectives(request, location));
-  if (Trace *trace = Trace::get(); trace && tracedGroups.count(request))
+  if (Trace *trace = Trace::get())
     trace->add("communication", "wait for started collectives", start,
                Trace::now());
   endTracedGroup(request);
@@ -125,16 +130,7 @@ Status Communicator::awaitStarted(const void *output, const char *location) {
                          ": waits for a collective that was not started");
   int request = found->second;
   startedRequests.erase(found);
-  if (!tracedGroups.count(request))
-    return waitCollectives(request, location);
-  // A wait the host spends on a group still in flight: on the compute lane.
-  double start = Trace::now();
-  CLEAVE_RETURN_IF_ERROR(waitCollectives(request, location));
-  if (Trace *trace = Trace::get())
-    trace->add("communication", "wait for started collectives", start,
-               Trace::now());
-  endTracedGroup(request);
-  return Status::success();
+  return finishGroup(request, location);
 }
 
 void Communicator::progressStarted() {

@@ -22,11 +22,15 @@ int32_t readInt32(const std::vector<uint8_t> &bytes, size_t offset) {
     value |= uint32_t(bytes[offset + i]) << (8 * i);
   return static_cast<int32_t>(value);
 }
-
-uint64_t getTokenBytes(TokenWidth width) {
-  return width == TokenWidth::U16 ? 2 : 4;
-}
 } // namespace
+
+Status parseTokenWidth(const std::string &value,
+                       std::optional<TokenWidth> &width) {
+  if (value != "2" && value != "4")
+    return Status::error("--token-bytes must be 2 or 4, got '" + value + "'");
+  width = value == "2" ? TokenWidth::U16 : TokenWidth::U32;
+  return Status::success();
+}
 
 Status TokenFile::open(const std::string &path, std::optional<TokenWidth> width,
                        TokenFile &file) {

@@ -76,10 +76,7 @@ Status parseOptions(int argc, char **argv, RunOptions &options) {
     } else if (flag == "--data") {
       options.dataPath = value;
     } else if (flag == "--token-bytes") {
-      if (value != "2" && value != "4")
-        return Status::error("--token-bytes must be 2 or 4, got '" + value +
-                             "'");
-      options.tokenWidth = value == "2" ? TokenWidth::U16 : TokenWidth::U32;
+      CLEAVE_RETURN_IF_ERROR(parseTokenWidth(value, options.tokenWidth));
     } else if (flag == "--seed") {
       CLEAVE_RETURN_IF_ERROR(readCount(flag, value, options.dataSeed));
     } else if (flag == "--data-step") {

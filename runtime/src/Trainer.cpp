@@ -107,9 +107,7 @@ Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
     if (flag == "--data") {
       options.dataPath = value;
     } else if (flag == "--token-bytes") {
-      if (value != "2" && value != "4")
-        return Status::error("--token-bytes must be 2 or 4, got '" + value + "'");
-      options.tokenWidth = value == "2" ? TokenWidth::U16 : TokenWidth::U32;
+      CLEAVE_RETURN_IF_ERROR(parseTokenWidth(value, options.tokenWidth));
     } else if (flag == "--steps") {
       CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, INT64_MAX));
       options.steps = static_cast<int64_t>(count);

@@ -214,6 +214,9 @@ private:
   double startedBucketBytes = 25.0 * 1024 * 1024;
   /// Records the span of `request`'s group, if traced, as it ends.
   void endTracedGroup(int request);
+  /// Waits for `request`'s group; a traced one also records the host's
+  /// wait and the group's end.
+  Status finishGroup(int request, const char *location);
 };
 
 /// Joins the job the launcher started (MPI), checks that it has as many

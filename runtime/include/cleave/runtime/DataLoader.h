@@ -31,6 +31,14 @@ namespace cleave::rt {
 /// How many bytes each token takes in a token file.
 enum class TokenWidth { U16, U32 };
 
+/// Bytes per token of `width`.
+inline uint64_t getTokenBytes(TokenWidth width) {
+  return width == TokenWidth::U16 ? 2 : 4;
+}
+/// The width `--token-bytes` names: "2" or "4"; any other is an error.
+Status parseTokenWidth(const std::string &value,
+                       std::optional<TokenWidth> &width);
+
 /// The token file header (llm.c's): its size, and the magic number and
 /// version of each token width.
 constexpr uint64_t kTokenHeaderBytes = 256 * 4;
@@ -71,9 +79,7 @@ public:
   Status checkVocabulary(int64_t vocab) const;
 
 private:
-  uint64_t bytesPerToken() const {
-    return tokenWidth == TokenWidth::U16 ? 2 : 4;
-  }
+  uint64_t bytesPerToken() const { return getTokenBytes(tokenWidth); }
 
   std::string filePath;
   TokenWidth tokenWidth = TokenWidth::U16;
