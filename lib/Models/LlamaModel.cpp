@@ -1,9 +1,10 @@
 //===- LlamaModel.cpp - Llama style decoder -------------------------------===//
 //
 // Token embedding, pre-norm blocks with RMSNorm, rotary position embeddings
-// on queries and keys, causal attention and a SwiGLU MLP (no biases), a final
-// RMSNorm and an untied LM head; mean token cross-entropy.
-// Parameters: 2 V h + l (4 h^2 + 3 h f + 2 h) + h.
+// on queries and keys, causal attention (grouped-query with kv < heads) and
+// a SwiGLU MLP (no biases), a final RMSNorm and an untied LM head; mean
+// token cross-entropy. With n heads of size d = h / n and kv key/value
+// heads, parameters: 2 V h + l (2 h^2 + 2 h kv d + 3 h f + 2 h) + h.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,6 +18,14 @@ Value mlir::cleave::buildLlamaLoss(ModelBuilder &b) {
   MLIRContext *context = b.getElementType().getContext();
   int64_t h = c.hidden;
   int64_t ffn = c.getFfn();
+  int64_t kvHeads = c.getKvHeads();
+  int64_t kvWidth = kvHeads * (h / c.heads);
+  RopeScalingAttr scaling;
+  if (c.ropeScaling.factor != 0.0)
+    scaling = RopeScalingAttr::get(context, llvm::APFloat(c.ropeScaling.factor),
+                                   llvm::APFloat(c.ropeScaling.lowFreqFactor),
+                                   llvm::APFloat(c.ropeScaling.highFreqFactor),
+                                   c.ropeScaling.originalMaxPositions);
 
   auto [tokens, targets] = b.tokenInputs();
 
@@ -31,7 +40,8 @@ Value mlir::cleave::buildLlamaLoss(ModelBuilder &b) {
                                llvm::APFloat(c.normEpsilon));
   };
   auto rotary = [&](Value input) {
-    return b.create<RotaryOp>(input, llvm::APFloat(c.ropeBase));
+    return b.create<RotaryOp>(input.getType(), input, llvm::APFloat(c.ropeBase),
+                              /*inverse=*/false, scaling);
   };
 
   for (int64_t layer = 0; layer < c.layers; ++layer) {
@@ -42,9 +52,10 @@ Value mlir::cleave::buildLlamaLoss(ModelBuilder &b) {
     Value normed = rmsNorm(x, prefix + ".attn_norm");
     Value q = rotary(
         b.splitHeads(b.linear(normed, prefix + ".attn.q", h, h, false)));
-    Value k = rotary(
-        b.splitHeads(b.linear(normed, prefix + ".attn.k", h, h, false)));
-    Value v = b.splitHeads(b.linear(normed, prefix + ".attn.v", h, h, false));
+    Value k = rotary(b.splitHeads(
+        b.linear(normed, prefix + ".attn.k", h, kvWidth, false), kvHeads));
+    Value v = b.splitHeads(
+        b.linear(normed, prefix + ".attn.v", h, kvWidth, false), kvHeads);
     Value attended = b.create<AttentionOp>(q, k, v,
                                            /*causal=*/true,
                                            /*scale=*/FloatAttr());

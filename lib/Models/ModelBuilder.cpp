@@ -50,10 +50,16 @@ struct Preset {
   StringRef name;
   ModelFamily family;
   int64_t layers, hidden, heads, ffn, seq, vocab;
+  /// llama: key/value heads (0: as many as heads), rotary base, norm
+  /// epsilon and Llama 3.1's frequency scaling factor (0: none).
+  int64_t kvHeads = 0;
+  double ropeBase = 10000.0, normEpsilon = 1e-5, ropeScalingFactor = 0.0;
 };
 } // namespace
 
-// Public configurations (GPT-2 and GPT-3 papers, Llama 2 release).
+// Public configurations: the GPT-2 and GPT-3 papers; the Llama 2, Llama 3,
+// Llama 3.1 and Mistral 7B releases (their Hugging Face config.json files;
+// `seq` is the context length they were trained at).
 static constexpr Preset kPresets[] = {
     {"gpt2-small", ModelFamily::Gpt, 12, 768, 12, 3072, 1024, 50257},
     {"gpt2-medium", ModelFamily::Gpt, 24, 1024, 16, 4096, 1024, 50257},
@@ -61,6 +67,14 @@ static constexpr Preset kPresets[] = {
     {"gpt2-xl", ModelFamily::Gpt, 48, 1600, 25, 6400, 1024, 50257},
     {"gpt3-175b", ModelFamily::Gpt, 96, 12288, 96, 49152, 2048, 50257},
     {"llama2-7b", ModelFamily::Llama, 32, 4096, 32, 11008, 4096, 32000},
+    {"llama3-8b", ModelFamily::Llama, 32, 4096, 32, 14336, 8192, 128256, 8,
+     500000.0},
+    {"llama3-70b", ModelFamily::Llama, 80, 8192, 64, 28672, 8192, 128256, 8,
+     500000.0},
+    {"llama3.1-405b", ModelFamily::Llama, 126, 16384, 128, 53248, 8192, 128256,
+     8, 500000.0, 1e-5, 8.0},
+    {"mistral-7b", ModelFamily::Llama, 32, 4096, 32, 14336, 4096, 32000, 8,
+     10000.0},
 };
 
 ArrayRef<StringRef> mlir::cleave::getPresetNames() {
@@ -88,6 +102,11 @@ llvm::Error mlir::cleave::applyPreset(ModelConfig &config, StringRef name) {
     config.ffn = preset.ffn;
     config.seq = preset.seq;
     config.vocab = preset.vocab;
+    config.kvHeads = preset.kvHeads;
+    config.ropeBase = preset.ropeBase;
+    config.normEpsilon = preset.normEpsilon;
+    config.ropeScaling = ModelConfig::RopeScaling();
+    config.ropeScaling.factor = preset.ropeScalingFactor;
     return llvm::Error::success();
   }
   std::string known;
@@ -123,6 +142,14 @@ llvm::Error mlir::cleave::validateModelConfig(const ModelConfig &config) {
         "heads (%lld) must divide hidden (%lld)",
         static_cast<long long>(config.heads),
         static_cast<long long>(config.hidden));
+  if (config.kvHeads != 0 && config.family != ModelFamily::Llama)
+    return llvm::createStringError(
+        "kv-heads (grouped-query attention) is for llama only");
+  if (config.kvHeads < 0 || config.kvHeads > config.heads ||
+      (config.kvHeads != 0 && config.heads % config.kvHeads != 0))
+    return llvm::createStringError("kv-heads (%lld) must divide heads (%lld)",
+                                   static_cast<long long>(config.kvHeads),
+                                   static_cast<long long>(config.heads));
   if (config.family == ModelFamily::Llama &&
       (config.hidden / config.heads) % 2 != 0)
     return llvm::createStringError(
@@ -159,6 +186,19 @@ llvm::Error mlir::cleave::validateModelConfig(const ModelConfig &config) {
         "norm epsilon must be finite and non-negative");
   if (!(config.ropeBase > 0.0) || std::isinf(config.ropeBase))
     return llvm::createStringError("rope theta must be finite and positive");
+  const ModelConfig::RopeScaling &scaling = config.ropeScaling;
+  if (scaling.factor != 0.0) {
+    if (config.family != ModelFamily::Llama)
+      return llvm::createStringError(
+          "rope scaling is for llama's rotary embedding only");
+    if (!(scaling.factor > 0.0) || std::isinf(scaling.factor) ||
+        !(scaling.lowFreqFactor > 0.0) ||
+        !(scaling.highFreqFactor > scaling.lowFreqFactor) ||
+        std::isinf(scaling.highFreqFactor) || scaling.originalMaxPositions < 1)
+      return llvm::createStringError(
+          "rope scaling needs a positive finite factor, 0 < low_freq_factor "
+          "< high_freq_factor and positive original_max_position_embeddings");
+  }
   return llvm::Error::success();
 }
 
@@ -256,9 +296,9 @@ Value ModelBuilder::linear(Value x, StringRef name, int64_t in, int64_t out,
   return create<AddOp>(y, broadcastLastDim(b, y));
 }
 
-Value ModelBuilder::splitHeads(Value x) {
-  int64_t b = config.batch, s = config.seq, nh = config.heads;
-  int64_t hd = config.hidden / nh;
+Value ModelBuilder::splitHeads(Value x, int64_t nh) {
+  int64_t b = config.batch, s = config.seq;
+  int64_t hd = config.hidden / config.heads;
   Value split = create<ReshapeOp>(
       RankedTensorType::get({b, s, nh, hd}, elementType), x);
   return create<TransposeOp>(split, ArrayRef<int64_t>{0, 2, 1, 3});

@@ -63,8 +63,10 @@ public:
                bool bias, InitAttr weightInit = {});
   /// Broadcasts a vector along the last dimension of `like`.
   Value broadcastLastDim(Value vector, Value like);
-  /// [B, S, H] -> [B, heads, S, H / heads].
-  Value splitHeads(Value x);
+  /// [B, S, n * D] -> [B, n, S, D] with D = hidden / heads; n defaults to
+  /// the heads (the key/value heads of grouped-query attention are fewer).
+  Value splitHeads(Value x) { return splitHeads(x, config.heads); }
+  Value splitHeads(Value x, int64_t n);
   /// [B, heads, S, D] -> [B, S, heads * D].
   Value mergeHeads(Value x);
   /// Mean token cross-entropy (in the loss element type) over all targets.

@@ -221,9 +221,9 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
     why = "dp x micro-batch size x micro-batches must be the global batch";
     return std::nullopt;
   }
-  if (model.heads % plan.tp != 0) {
-    why = "tp=" + std::to_string(plan.tp) + " does not divide the " +
-          std::to_string(model.heads) + " attention heads";
+  if (!model.canSplitHeads(plan.tp)) {
+    why = "tp=" + std::to_string(plan.tp) + " does not divide " +
+          model.describeHeads();
     return std::nullopt;
   }
   if (options.unpaddedVocabulary && model.vocab % plan.tp != 0) {

@@ -48,6 +48,14 @@ static GemmShape getGemmShape(MatmulOp matmul, int64_t batch) {
   return shape;
 }
 
+std::string ModelProfile::describeHeads() const {
+  std::string text = "the " + std::to_string(heads) + " attention heads";
+  if (kvHeads != heads)
+    text += " and the " + std::to_string(kvHeads) +
+            " key/value heads (unless there is one)";
+  return text;
+}
+
 FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward) {
   ModelProfile model;
   std::vector<PartCost> blocks;
@@ -155,8 +163,11 @@ FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward
     if (auto attention = dyn_cast<AttentionOp>(op)) {
       // [batch, heads, seq, head size]
       auto query = cast<RankedTensorType>(attention.getQuery().getType());
-      if (query.getRank() == 4)
+      auto key = cast<RankedTensorType>(attention.getKey().getType());
+      if (query.getRank() == 4 && key.getRank() == 4) {
         model.heads = query.getDimSize(1);
+        model.kvHeads = key.getDimSize(1);
+      }
     }
     PartCost &part = getPart(layer);
     if (auto matmul = dyn_cast<MatmulOp>(op))

@@ -114,7 +114,7 @@ mlir::cleave::planner::searchPlans(const ModelProfile &model,
       if (options.mesh && (options.mesh->dp != dp || options.mesh->tp != tp ||
                            options.mesh->pp != pp))
         continue;
-      if (model.heads % tp != 0 || pp > model.layers || batch % dp != 0 ||
+      if (!model.canSplitHeads(tp) || pp > model.layers || batch % dp != 0 ||
           (options.unpaddedVocabulary && model.vocab % tp != 0))
         continue;
       anyMesh = true;
@@ -197,16 +197,14 @@ mlir::cleave::planner::searchPlans(const ModelProfile &model,
     }
   }
   if (!anyMesh) {
-    error = "no mesh of " + std::to_string(devices) +
-            " devices runs this model: tp must divide the " +
-            std::to_string(model.heads) + " heads" +
-            (options.unpaddedVocabulary
-                 ? " and the " + std::to_string(model.vocab) +
-                       "-token vocabulary"
-                 : std::string()) +
-            ", pp be at most the " + std::to_string(model.layers) +
-            " blocks, and dp divide the global batch of " +
-            std::to_string(batch);
+    error =
+        "no mesh of " + std::to_string(devices) +
+        " devices runs this model: tp must divide " + model.describeHeads() +
+        (options.unpaddedVocabulary
+             ? " and the " + std::to_string(model.vocab) + "-token vocabulary"
+             : std::string()) +
+        ", pp be at most the " + std::to_string(model.layers) +
+        " blocks, and dp divide the global batch of " + std::to_string(batch);
     if (options.mesh)
       error += " (and the mesh is fixed to " + options.mesh->getMesh() + ")";
     return failure();

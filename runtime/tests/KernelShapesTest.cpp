@@ -245,15 +245,22 @@ TYPED_TEST(KernelShapesTest, SoftmaxAndItsGradient) {
 struct AttentionShape {
   int64_t batch, s, t, d;
   bool causal;
+  /// Query matrices per key/value matrix (grouped-query attention).
+  int64_t groups = 1;
 };
 
 /// Fewer queries than keys (the causal offset) in one key tile and over
 /// several (tiles that start inside the queries, at rows off any alignment),
 /// several tiles of which the last is partial, non-causal over many keys,
-/// and head size 128.
+/// and head size 128; grouped-query attention over one tile and over
+/// several (with rows a later tile is wholly masked for), causal or not,
+/// and multi-query attention.
 const AttentionShape kAttentionShapes[] = {
-    {2, 3, 16, 8, true},     {2, 100, 300, 16, true}, {1, 129, 257, 8, true},
-    {1, 300, 300, 64, true}, {2, 5, 200, 16, false},  {1, 130, 130, 128, true}};
+    {2, 3, 16, 8, true},      {2, 100, 300, 16, true},
+    {1, 129, 257, 8, true},   {1, 300, 300, 64, true},
+    {2, 5, 200, 16, false},   {1, 130, 130, 128, true},
+    {4, 7, 9, 8, true, 2},    {6, 200, 260, 16, true, 3},
+    {4, 5, 140, 8, false, 2}, {4, 130, 130, 8, true, 4}};
 
 /// Attention and its gradients in double, from the definition: the
 /// probabilities of the whole score matrix.
@@ -265,6 +272,7 @@ struct AttentionReference {
                      const std::vector<double> &v,
                      const std::vector<double> &outputGrad) {
     const int64_t s = shape.s, t = shape.t, d = shape.d;
+    const int64_t groups = shape.groups;
     output.assign(shape.batch * s * d, 0);
     statistics.assign(shape.batch * s, 0);
     queryGrad.assign(q.size(), 0);
@@ -280,7 +288,7 @@ struct AttentionReference {
         for (int64_t j = 0; j < visible; ++j) {
           double dot = 0;
           for (int64_t l = 0; l < d; ++l)
-            dot += qi[l] * k[(b * t + j) * d + l];
+            dot += qi[l] * k[(b / groups * t + j) * d + l];
           p[j] = scale * dot;
           largest = std::max(largest, p[j]);
         }
@@ -293,10 +301,10 @@ struct AttentionReference {
         std::vector<double> dp(visible);
         double delta = 0;
         for (int64_t j = 0; j < visible; ++j) {
-          const double *vj = &v[(b * t + j) * d];
+          const double *vj = &v[(b / groups * t + j) * d];
           for (int64_t l = 0; l < d; ++l) {
             output[(b * s + i) * d + l] += p[j] * vj[l];
-            valueGrad[(b * t + j) * d + l] += p[j] * doi[l];
+            valueGrad[(b / groups * t + j) * d + l] += p[j] * doi[l];
             dp[j] += doi[l] * vj[l];
           }
           delta += p[j] * dp[j];
@@ -304,8 +312,9 @@ struct AttentionReference {
         for (int64_t j = 0; j < visible; ++j) {
           double ds = scale * p[j] * (dp[j] - delta);
           for (int64_t l = 0; l < d; ++l) {
-            queryGrad[(b * s + i) * d + l] += ds * k[(b * t + j) * d + l];
-            keyGrad[(b * t + j) * d + l] += ds * qi[l];
+            queryGrad[(b * s + i) * d + l] +=
+                ds * k[(b / groups * t + j) * d + l];
+            keyGrad[(b / groups * t + j) * d + l] += ds * qi[l];
           }
         }
       }
@@ -316,12 +325,13 @@ TYPED_TEST(KernelShapesTest, AttentionAndItsGradientsByKeyTiles) {
   using T = TypeParam;
   using C = cleave::compute_t<T>;
   for (const AttentionShape &shape : kAttentionShapes) {
-    std::string what = "attention " + std::to_string(shape.batch) + "x" +
-                       std::to_string(shape.s) + "x" + std::to_string(shape.t) +
-                       "x" + std::to_string(shape.d) +
-                       (shape.causal ? " causal" : "");
+    std::string what =
+        "attention " + std::to_string(shape.batch) + "x" +
+        std::to_string(shape.s) + "x" + std::to_string(shape.t) + "x" +
+        std::to_string(shape.d) + (shape.causal ? " causal" : "") +
+        (shape.groups > 1 ? " groups " + std::to_string(shape.groups) : "");
     const int64_t queryCount = shape.batch * shape.s * shape.d;
-    const int64_t keyCount = shape.batch * shape.t * shape.d;
+    const int64_t keyCount = shape.batch / shape.groups * shape.t * shape.d;
     std::vector<T> q = makeValues<T>(queryCount, 3),
                    k = makeValues<T>(keyCount, 4),
                    v = makeValues<T>(keyCount, 5),
@@ -337,6 +347,7 @@ TYPED_TEST(KernelShapesTest, AttentionAndItsGradientsByKeyTiles) {
     args.t = shape.t;
     args.d = shape.d;
     args.causal = shape.causal;
+    args.groups = shape.groups;
     args.scale = 0.35;
     args.q = dq.get();
     args.k = dk.get();

@@ -194,8 +194,8 @@ TEST_F(KernelsTest, GemmRefusesEpiloguesItCannotApply) {
 TEST_F(KernelsTest, RotaryRotatesPairsByPosition) {
   const int64_t seq = 3, dim = 4;
   std::vector<float> x = iota(seq * dim, 0.25f), y(seq * dim);
-  ASSERT_TRUE(rotary(context, DType::F32, 1, seq, dim, 100.0, false, x.data(),
-                     y.data(), "t")
+  ASSERT_TRUE(rotary(context, DType::F32, 1, seq, dim, 100.0, RopeScaling{},
+                     false, x.data(), y.data(), "t")
                   .ok());
   for (int64_t p = 0; p < seq; ++p)
     for (int64_t i = 0; i < dim / 2; ++i) {

@@ -18,6 +18,8 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::cleave;
 namespace cl = llvm::cl;
@@ -31,7 +33,8 @@ static cl::opt<std::string>
     preset("preset",
            cl::desc("Start from a published configuration: gpt2-small, "
                     "gpt2-medium, gpt2-large, gpt2-xl, gpt3-175b (gpt), "
-                    "llama2-7b (llama); other flags override it"),
+                    "llama2-7b, llama3-8b, llama3-70b, llama3.1-405b, "
+                    "mistral-7b (llama); other flags override it"),
            cl::value_desc("name"), cl::cat(category));
 static cl::opt<int64_t> layers("layers", cl::desc("Number of blocks (2)"),
                                cl::cat(category));
@@ -75,6 +78,18 @@ static cl::opt<double> ropeTheta(
     cl::desc("llama: base of the rotary embedding's frequencies (10000; "
              "Llama 3: 500000; Hugging Face's rope_theta)"),
     cl::cat(category));
+static cl::opt<int64_t> kvHeads(
+    "kv-heads",
+    cl::desc("llama: key/value heads of grouped-query attention; must divide "
+             "heads (as many as heads; Hugging Face's num_key_value_heads)"),
+    cl::cat(category));
+static cl::opt<std::string> ropeScaling(
+    "rope-scaling",
+    cl::desc("llama: Llama 3.1's rescaled rotary frequencies as "
+             "FACTOR,LOW,HIGH,ORIGINAL (Hugging Face's rope_scaling of type "
+             "llama3: factor, low_freq_factor, high_freq_factor, "
+             "original_max_position_embeddings), e.g. 8,1,4,8192"),
+    cl::value_desc("f,l,h,n"), cl::cat(category));
 static cl::opt<std::string> outputFilename("o", cl::desc("Output file"),
                                            cl::value_desc("filename"),
                                            cl::init("-"), cl::cat(category));
@@ -125,6 +140,34 @@ int main(int argc, char **argv) {
       return fail("--rope-theta sets llama's rotary embedding; " + family +
                   " has none");
     config.ropeBase = ropeTheta;
+  }
+
+  if (kvHeads.getNumOccurrences()) {
+    if (config.family != ModelFamily::Llama)
+      return fail("--kv-heads sets llama's grouped-query attention; " + family +
+                  " has none");
+    config.kvHeads = kvHeads;
+  }
+  if (ropeScaling.getNumOccurrences()) {
+    if (config.family != ModelFamily::Llama)
+      return fail("--rope-scaling sets llama's rotary embedding; " + family +
+                  " has none");
+    SmallVector<StringRef> parts;
+    StringRef(ropeScaling).split(parts, ',');
+    ModelConfig::RopeScaling &scaling = config.ropeScaling;
+    double original = 0;
+    if (parts.size() != 4 || parts[0].trim().getAsDouble(scaling.factor) ||
+        parts[1].trim().getAsDouble(scaling.lowFreqFactor) ||
+        parts[2].trim().getAsDouble(scaling.highFreqFactor) ||
+        parts[3].trim().getAsDouble(original) ||
+        original != std::floor(original) ||
+        !(original >= 1 && original < 0x1p62))
+      return fail("--rope-scaling takes FACTOR,LOW,HIGH,ORIGINAL (four "
+                  "numbers, ORIGINAL a positive integer), got '" +
+                  ropeScaling + "'");
+    if (!(scaling.factor > 0.0))
+      return fail("--rope-scaling: the factor must be positive");
+    scaling.originalMaxPositions = static_cast<int64_t>(original);
   }
 
   if (llvm::Error error = validateModelConfig(config))

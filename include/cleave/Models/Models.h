@@ -46,9 +46,19 @@ struct ModelConfig {
   std::string dtype = "f32";
   double normEpsilon = 1e-5;
   double ropeBase = 10000.0;
+  /// llama: key/value heads (grouped-query attention); 0 means `heads`.
+  int64_t kvHeads = 0;
+  /// llama: Llama 3.1's rescaled rotary frequencies (#cleave.rope_scaling);
+  /// a factor of 0 leaves them unscaled.
+  struct RopeScaling {
+    double factor = 0.0, lowFreqFactor = 1.0, highFreqFactor = 4.0;
+    int64_t originalMaxPositions = 8192;
+  } ropeScaling;
 
   /// The feed-forward size after applying the family default.
   int64_t getFfn() const;
+  /// The key/value heads after applying the default (`heads`).
+  int64_t getKvHeads() const { return kvHeads ? kvHeads : heads; }
   /// The vocabulary rounded up to a multiple of vocabMultiple.
   int64_t getPaddedVocab() const;
 };

@@ -13,6 +13,21 @@
 using namespace mlir;
 using namespace mlir::cleave;
 
+/// The runtime's RopeScaling for `scaling` (none when it is null).
+static std::string getRopeScalingLiteral(RopeScalingAttr scaling) {
+  if (!scaling)
+    return "cleave::rt::RopeScaling{}";
+  return "cleave::rt::RopeScaling{" +
+         getScalarLiteral(scaling.getFactor().convertToDouble(), "double") +
+         ", " +
+         getScalarLiteral(scaling.getLowFreqFactor().convertToDouble(),
+                          "double") +
+         ", " +
+         getScalarLiteral(scaling.getHighFreqFactor().convertToDouble(),
+                          "double") +
+         ", " + std::to_string(scaling.getOriginalMaxPositions()) + ".0}";
+}
+
 LogicalResult FunctionEmitter::emitLibraryCall(Operation &op) {
   return llvm::TypeSwitch<Operation *, LogicalResult>(&op)
       .Case([&](MatmulOp matmul) { return emitMatmul(matmul); })
@@ -57,6 +72,7 @@ LogicalResult FunctionEmitter::emitLibraryCall(Operation &op) {
              std::to_string(getElementCount(shape) / (seq * dim)),
              std::to_string(seq), std::to_string(dim),
              getScalarLiteral(rotary.getBase().convertToDouble(), "double"),
+             getRopeScalingLiteral(rotary.getScalingAttr()),
              rotary.getInverse() ? "true" : "false", get(rotary.getInput()),
              get(rotary.getResult())},
             op);
@@ -240,6 +256,11 @@ std::string FunctionEmitter::declareAttentionArgs(Value query, Value key,
        << ".scale = " << getScalarLiteral(scale, "double") << ";\n  " << args
        << ".q = " << get(query) << ";\n  " << args << ".k = " << get(key)
        << ";\n  " << args << ".v = " << get(value) << ";\n";
+  int64_t groups =
+      getAttentionGroupSize(cast<RankedTensorType>(query.getType()),
+                            cast<RankedTensorType>(key.getType()));
+  if (groups > 1)
+    host << "  " << args << ".groups = " << groups << ";\n";
   return args;
 }
 

@@ -20,9 +20,16 @@
 //
 // With causal attention a query sees keys up to its position plus (t - s);
 // a tile starts at the first query that sees any of its keys, which skips
-// about half the work. Scores, their gradients and the accumulators are in
-// the compute type (f32 for bf16 and f16, from GEMMs with f32 output), as
-// a fused kernel keeps them in registers; only the probabilities and score
+// about half the work.
+//
+// Grouped-query attention: the query heads of a group are consecutive, so
+// the group's queries are one [groups * s, d] matrix against its key/value
+// matrix, and the same GEMMs serve (dK and dV then sum over the group). A
+// row's position is its index modulo s; the tiles do not skip queries then,
+// since a group's masked rows are not contiguous (rows that see none of a
+// tile's keys add nothing to it). Scores, their gradients and the accumulators
+// are in the compute type (f32 for bf16 and f16, from GEMMs with f32 output),
+// as a fused kernel keeps them in registers; only the probabilities and score
 // gradients that feed the next GEMMs are rounded to the element type. For
 // f32 and f64 the accumulators are the output buffers themselves.
 //
@@ -33,20 +40,25 @@
 namespace cleave::rt {
 namespace {
 
-/// Where one key tile sits: keys [firstKey, firstKey + keys) against
-/// queries [firstQuery, s) of every batch entry. Its score rows are those
-/// queries, batch-major.
+/// Where one key tile sits: keys [firstKey, firstKey + keys) against rows
+/// [firstQuery, s) of every key/value matrix's queries, where s counts the
+/// rows of a whole group (groups * the sequence's queries). Its score rows
+/// are those rows, batch-major.
 struct KeyTile {
   int64_t s, t, d;
   int64_t firstKey, keys, firstQuery;
+  /// Queries per sequence: a row's position is its index modulo this.
+  int64_t positions;
   bool causal;
 
   static KeyTile get(const AttentionArgs &args, int64_t firstKey) {
-    KeyTile tile{args.s, args.t, args.d, firstKey, 0, 0, args.causal};
+    KeyTile tile{args.groups * args.s, args.t, args.d, firstKey, 0, 0, args.s,
+                 args.causal};
     tile.keys = args.t - firstKey < kAttentionKeyTile ? args.t - firstKey
                                                       : kAttentionKeyTile;
     // Query r sees key j when j <= r + (t - s).
-    int64_t first = args.causal ? firstKey - (args.t - args.s) : 0;
+    int64_t first =
+        args.causal && args.groups == 1 ? firstKey - (args.t - args.s) : 0;
     tile.firstQuery = first > 0 ? first : 0;
     return tile;
   }
@@ -56,13 +68,14 @@ struct KeyTile {
     int64_t queries = s - firstQuery;
     return row / queries * s + firstQuery + row % queries;
   }
-  /// The keys of the tile that score row `row` sees.
+  /// The keys of the tile that score row `row` sees (none, for a row of a
+  /// group that the tile is wholly masked for).
   CLEAVE_HD int64_t getVisibleKeys(int64_t row) const {
     if (!causal)
       return keys;
-    int64_t query = firstQuery + row % (s - firstQuery);
-    int64_t visible = query + (t - s) + 1 - firstKey;
-    return visible < keys ? visible : keys;
+    int64_t query = (firstQuery + row % (s - firstQuery)) % positions;
+    int64_t visible = query + (t - positions) + 1 - firstKey;
+    return visible < 0 ? 0 : visible < keys ? visible : keys;
   }
 };
 
@@ -80,8 +93,9 @@ CLEAVE_KERNEL void startForwardKernel(int64_t rows, int64_t d, C *rowMax,
 }
 
 /// The online softmax over one tile's scores (see the file comment), into
-/// `probabilities`, which may be `scores`. Every row sees at least one key
-/// of its tile.
+/// `probabilities`, which may be `scores`. Every row sees a key of the
+/// first tile, so its running maximum is finite from then on, and a later
+/// tile it sees none of leaves it as it was.
 template <typename Team, int V, typename T>
 CLEAVE_KERNEL void
 softmaxTileKernel(int64_t rows, KeyTile tile, compute_t<T> factor,
@@ -234,6 +248,7 @@ GemmArgs getTileProduct(int64_t batch, int64_t m, int64_t n, int64_t k,
 Status checkShape(const AttentionArgs &args, const char *op,
                   const char *location) {
   if (args.batch <= 0 || args.s <= 0 || args.t <= 0 || args.d <= 0 ||
+      args.groups <= 0 || args.batch % args.groups != 0 ||
       (args.causal && args.t < args.s))
     return Status::error(std::string(op) + " at " + location +
                          ": invalid shape");
@@ -269,13 +284,15 @@ Status runAttention(Context &context, DType dtype, const AttentionArgs &args,
   const T *q = static_cast<const T *>(args.q);
   const T *k = static_cast<const T *>(args.k);
   const T *v = static_cast<const T *>(args.v);
-  const int64_t sd = args.s * d, td = args.t * d;
+  // One GEMM batch entry per key/value matrix, with its group's queries.
+  const int64_t matrices = args.batch / args.groups;
+  const int64_t sd = args.groups * args.s * d, td = args.t * d;
   for (int64_t firstKey = 0; firstKey < args.t; firstKey += kAttentionKeyTile) {
     KeyTile tile = KeyTile::get(args, firstKey);
-    const int64_t queries = tile.getQueries(), tileRows = args.batch * queries;
+    const int64_t queries = tile.getQueries(), tileRows = matrices * queries;
     const int64_t tileSize = queries * tile.keys;
     // scores = q k^T over the tile.
-    GemmArgs product = getTileProduct(args.batch, queries, tile.keys, d, false,
+    GemmArgs product = getTileProduct(matrices, queries, tile.keys, d, false,
                                       true, q + tile.firstQuery * d, sd,
                                       k + firstKey * d, td, scores, tileSize);
     product.wideOutput = kWide;
@@ -293,9 +310,9 @@ Status runAttention(Context &context, DType dtype, const AttentionArgs &args,
           return context.checkLaunch("attention", location);
         }));
     // accumulator += P v over the tile.
-    GemmArgs mix = getTileProduct(
-        args.batch, queries, d, tile.keys, false, false, probabilities,
-        tileSize, v + firstKey * d, td, accumulator + tile.firstQuery * d, sd);
+    GemmArgs mix = getTileProduct(matrices, queries, d, tile.keys, false, false,
+                                  probabilities, tileSize, v + firstKey * d, td,
+                                  accumulator + tile.firstQuery * d, sd);
     mix.accumulate = true;
     mix.wideOutput = kWide;
     CLEAVE_RETURN_IF_ERROR(gemm(context, dtype, mix, location));
@@ -352,17 +369,18 @@ Status runAttentionGrad(Context &context, DType dtype,
   T *keyGrad = static_cast<T *>(args.keyGrad);
   T *valueGrad = static_cast<T *>(args.valueGrad);
   const C *statistics = static_cast<const C *>(f.statistics);
-  const int64_t sd = f.s * d, td = f.t * d;
+  const int64_t matrices = f.batch / f.groups;
+  const int64_t sd = f.groups * f.s * d, td = f.t * d;
   for (int64_t firstKey = 0; firstKey < f.t; firstKey += kAttentionKeyTile) {
     KeyTile tile = KeyTile::get(f, firstKey);
-    const int64_t queries = tile.getQueries(), tileRows = f.batch * queries;
+    const int64_t queries = tile.getQueries(), tileRows = matrices * queries;
     const int64_t tileSize = queries * tile.keys;
     const T *qTile = q + tile.firstQuery * d;
     const T *outputGradTile = outputGrad + tile.firstQuery * d;
     const T *kTile = k + firstKey * d;
     // scores = q k^T and dP = dO v^T, then P and dS.
     GemmArgs product =
-        getTileProduct(f.batch, queries, tile.keys, d, false, true, qTile, sd,
+        getTileProduct(matrices, queries, tile.keys, d, false, true, qTile, sd,
                        kTile, td, scores, tileSize);
     product.wideOutput = kWide;
     CLEAVE_RETURN_IF_ERROR(gemm(context, dtype, product, location));
@@ -378,18 +396,18 @@ Status runAttentionGrad(Context &context, DType dtype,
     // none of its keys, so these are whole.
     CLEAVE_RETURN_IF_ERROR(
         gemm(context, dtype,
-             getTileProduct(f.batch, tile.keys, d, queries, true, false,
+             getTileProduct(matrices, tile.keys, d, queries, true, false,
                             probabilities, tileSize, outputGradTile, sd,
                             valueGrad + firstKey * d, td),
              location));
     CLEAVE_RETURN_IF_ERROR(gemm(
         context, dtype,
-        getTileProduct(f.batch, tile.keys, d, queries, true, false, scoreGrads,
+        getTileProduct(matrices, tile.keys, d, queries, true, false, scoreGrads,
                        tileSize, qTile, sd, keyGrad + firstKey * d, td),
         location));
     // dQ += dS k.
     GemmArgs queryProduct = getTileProduct(
-        f.batch, queries, d, tile.keys, false, false, scoreGrads, tileSize,
+        matrices, queries, d, tile.keys, false, false, scoreGrads, tileSize,
         kTile, td, queryAccumulator + tile.firstQuery * d, sd);
     queryProduct.accumulate = true;
     queryProduct.wideOutput = kWide;

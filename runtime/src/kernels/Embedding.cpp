@@ -161,9 +161,30 @@ size_t getSortTemporaryBytes(int64_t count, int64_t vocab) {
 #endif
 }
 
+/// The frequency of rotated pair `pair` of `dim` values, rescaled as
+/// Llama 3.1 does when `scaling.factor` is set (Hugging Face's "llama3"
+/// rope type: long wavelengths are divided by the factor, short ones kept,
+/// those between blended).
+CLEAVE_HD double getRotaryFrequency(double base, int64_t pair, int64_t dim,
+                                    const RopeScaling &scaling) {
+  double frequency =
+      ::pow(base, -2.0 * static_cast<double>(pair) / static_cast<double>(dim));
+  if (scaling.factor == 0)
+    return frequency;
+  double wavelength = 2.0 * 3.14159265358979323846 / frequency;
+  if (wavelength < scaling.originalMaxPositions / scaling.highFreqFactor)
+    return frequency;
+  if (wavelength > scaling.originalMaxPositions / scaling.lowFreqFactor)
+    return frequency / scaling.factor;
+  double weight =
+      (scaling.originalMaxPositions / wavelength - scaling.lowFreqFactor) /
+      (scaling.highFreqFactor - scaling.lowFreqFactor);
+  return (1.0 - weight) * frequency / scaling.factor + weight * frequency;
+}
+
 template <typename T>
 CLEAVE_KERNEL void rotaryKernel(int64_t count, int64_t seq, int64_t dim,
-                                double base, bool inverse,
+                                double base, RopeScaling scaling, bool inverse,
                                 const T *CLEAVE_RESTRICT input,
                                 T *CLEAVE_RESTRICT output) {
   using C = compute_t<T>;
@@ -175,8 +196,7 @@ CLEAVE_KERNEL void rotaryKernel(int64_t count, int64_t seq, int64_t dim,
     // The angle in double: positions times small frequencies lose digits in
     // float long before the result does.
     double angle = static_cast<double>(position) *
-                   ::pow(base, -2.0 * static_cast<double>(pair) /
-                                   static_cast<double>(dim));
+                   getRotaryFrequency(base, pair, dim, scaling);
     C cosine = static_cast<C>(::cos(angle));
     C sine = static_cast<C>(inverse ? -::sin(angle) : ::sin(angle));
     const T *row = input + (element - column);
@@ -260,13 +280,14 @@ Status scatterAdd(Context &context, DType dtype, DType indexType, int64_t count,
 }
 
 Status rotary(Context &context, DType dtype, int64_t outer, int64_t seq,
-              int64_t dim, double base, bool inverse, const void *input,
-              void *output, const char *location) {
+              int64_t dim, double base, const RopeScaling &scaling,
+              bool inverse, const void *input, void *output,
+              const char *location) {
   return dispatchFloat(dtype, "rotary", location, [&](auto tag) {
     using T = decltype(tag);
     int64_t count = outer * seq * dim;
     CLEAVE_LAUNCH(context, rotaryKernel<T>, count)
-    (count, seq, dim, base, inverse, static_cast<const T *>(input),
+    (count, seq, dim, base, scaling, inverse, static_cast<const T *>(input),
      static_cast<T *>(output));
     return context.checkLaunch("rotary", location);
   });

@@ -420,3 +420,27 @@ module attributes {cleave.plan = #cleave.plan<mesh = "pp=2", strategies = ["pipe
 // expected-error @+1 {{plan: recompute_layers needs one count of at least 0, or one per stage (2 here), got [-1]}}
 module attributes {cleave.plan = #cleave.plan<mesh = "pp=2", strategies = ["pipeline"], micro_batches = 4, recompute = true, recompute_layers = [-1]>} {
 }
+
+// -----
+
+func.func @rope_scaling_order(%x: tensor<4x16xf32>) {
+  // expected-error@+1 {{rope_scaling needs 0 < low_freq_factor < high_freq_factor, finite}}
+  %0 = cleave.rotary %x {scaling = #cleave.rope_scaling<factor = 8.0, low_freq_factor = 4.0, high_freq_factor = 1.0, original_max_positions = 8192>} : tensor<4x16xf32>
+  return
+}
+
+// -----
+
+func.func @rope_scaling_factor(%x: tensor<4x16xf32>) {
+  // expected-error@+1 {{rope_scaling factor must be positive and finite}}
+  %0 = cleave.rotary %x {scaling = #cleave.rope_scaling<factor = 0.0, low_freq_factor = 1.0, high_freq_factor = 4.0, original_max_positions = 8192>} : tensor<4x16xf32>
+  return
+}
+
+// -----
+
+func.func @rope_scaling_positions(%x: tensor<4x16xf32>) {
+  // expected-error@+1 {{rope_scaling original_max_positions must be positive}}
+  %0 = cleave.rotary %x {scaling = #cleave.rope_scaling<factor = 8.0, low_freq_factor = 1.0, high_freq_factor = 4.0, original_max_positions = 0>} : tensor<4x16xf32>
+  return
+}

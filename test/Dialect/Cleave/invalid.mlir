@@ -441,6 +441,30 @@ func.func @attention_batch(%q: tensor<2x16x8xf32>, %k: tensor<3x16x8xf32>) {
 
 // -----
 
+func.func @attention_groups(%q: tensor<2x4x16x8xf32>, %k: tensor<2x3x16x8xf32>) {
+  // expected-error@+1 {{batch dimensions of query 'tensor<2x4x16x8xf32>' and key 'tensor<2x3x16x8xf32>' differ (the key's heads must divide the query's)}}
+  %0:2 = cleave.attention %q, %k, %k : tensor<2x4x16x8xf32>, tensor<2x3x16x8xf32>, tensor<2x3x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @attention_groups_batch(%q: tensor<2x4x16x8xf32>, %k: tensor<1x2x16x8xf32>) {
+  // expected-error@+1 {{batch dimensions of query 'tensor<2x4x16x8xf32>' and key 'tensor<1x2x16x8xf32>' differ}}
+  %0:2 = cleave.attention %q, %k, %k : tensor<2x4x16x8xf32>, tensor<1x2x16x8xf32>, tensor<1x2x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_groups(%q: tensor<2x4x16x8xf32>, %k: tensor<2x3x16x8xf32>, %lse: tensor<2x4x16xf32>) {
+  // expected-error@+1 {{batch dimensions of query 'tensor<2x4x16x8xf32>' and key 'tensor<2x3x16x8xf32>' differ}}
+  %0:3 = cleave.attention_grad %q, %k, %k, %q, %lse, %q : tensor<2x4x16x8xf32>, tensor<2x3x16x8xf32>
+  return
+}
+
+// -----
+
 func.func @attention_head_dim(%q: tensor<2x16x8xf32>, %k: tensor<2x16x4xf32>) {
   // expected-error@+1 {{head dimension differs: query has 8, key has 4}}
   %0:2 = cleave.attention %q, %k, %k : tensor<2x16x8xf32>, tensor<2x16x4xf32>, tensor<2x16x4xf32>

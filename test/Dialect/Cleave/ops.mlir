@@ -202,3 +202,14 @@ func.func @padded_vocabulary(%l: tensor<2x256xf32>, %t: tensor<2xi32>, %d: tenso
   %1 = cleave.cross_entropy_grad %l, %t, %d {classes = 250 : i64} : tensor<2x256xf32>, tensor<2xi32>, tensor<2xf32>
   return %0, %1 : tensor<2xf32>, tensor<2x256xf32>
 }
+
+// Grouped-query attention (two query heads per key/value head) and Llama
+// 3.1's rotary frequency scaling.
+// CHECK-LABEL: func.func @grouped_query_attention
+func.func @grouped_query_attention(%q: tensor<2x4x16x8xf32>, %kv: tensor<2x2x16x8xf32>) -> tensor<2x4x16x8xf32> {
+  // CHECK: cleave.rotary %{{.*}} {scaling = #cleave.rope_scaling<factor = 8.000000e+00, low_freq_factor = 1.000000e+00, high_freq_factor = 4.000000e+00, original_max_positions = 8192>} : tensor<2x2x16x8xf32>
+  %k = cleave.rotary %kv {scaling = #cleave.rope_scaling<factor = 8.0, low_freq_factor = 1.0, high_freq_factor = 4.0, original_max_positions = 8192>} : tensor<2x2x16x8xf32>
+  // CHECK: cleave.attention %{{.*}}, %{{.*}}, %{{.*}} causal : tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>
+  %o:2 = cleave.attention %q, %k, %kv causal : tensor<2x4x16x8xf32>, tensor<2x2x16x8xf32>, tensor<2x2x16x8xf32>
+  return %o#0 : tensor<2x4x16x8xf32>
+}

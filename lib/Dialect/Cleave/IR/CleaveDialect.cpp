@@ -176,6 +176,24 @@ LogicalResult InitAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 }
 
 LogicalResult
+RopeScalingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                        APFloat factor, APFloat lowFreqFactor,
+                        APFloat highFreqFactor, int64_t originalMaxPositions) {
+  double low = lowFreqFactor.convertToDouble();
+  double high = highFreqFactor.convertToDouble();
+  if (!(factor.convertToDouble() > 0.0) ||
+      !std::isfinite(factor.convertToDouble()))
+    return emitError() << "rope_scaling factor must be positive and finite";
+  if (!(low > 0.0) || !(high > low) || !std::isfinite(high))
+    return emitError() << "rope_scaling needs 0 < low_freq_factor < "
+                          "high_freq_factor, finite";
+  if (originalMaxPositions < 1)
+    return emitError() << "rope_scaling original_max_positions must be "
+                          "positive";
+  return success();
+}
+
+LogicalResult
 ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                      StringRef kind, int64_t ranks, int64_t virtualStages,
                      int64_t microBatches) {

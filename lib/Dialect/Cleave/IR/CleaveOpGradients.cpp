@@ -387,7 +387,8 @@ LogicalResult vjp(RotaryOp op, ImplicitLocOpBuilder &b, ValueRange dy,
                   Grads &dx) {
   // A rotation's transpose is the rotation by the opposite angle.
   dx.assign({RotaryOp::create(b, op.getType(), dy[0], op.getBaseAttr(),
-                         op.getInverse() ? UnitAttr() : b.getUnitAttr())});
+                              op.getInverse() ? UnitAttr() : b.getUnitAttr(),
+                              op.getScalingAttr())});
   return success();
 }
 

@@ -513,30 +513,51 @@ double RotaryOp::getFlops() { return 3.0 * getNumElements(getType()); }
 // AttentionOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult AttentionOp::verify() {
-  auto query = getQuery().getType();
-  auto key = getKey().getType();
+/// Checks the shapes attention and its gradient share: q [batch..., H, S, D],
+/// k and v [batch..., Hkv, T, D] with Hkv dividing H (grouped-query
+/// attention: query head h reads key/value head h / (H / Hkv)).
+static LogicalResult verifyAttentionShapes(Operation *op,
+                                           RankedTensorType query,
+                                           RankedTensorType key, bool causal,
+                                           std::optional<APFloat> scale) {
   if (query.getRank() < 2)
-    return emitOpError("query must have rank >= 2 ([batch..., S, D]), got ")
+    return op->emitOpError("query must have rank >= 2 ([batch..., S, D]), got ")
            << query;
   if (key.getRank() != query.getRank())
-    return emitOpError("key rank ")
+    return op->emitOpError("key rank ")
            << key.getRank() << " differs from query rank " << query.getRank();
   int64_t rank = query.getRank();
-  if (query.getShape().drop_back(2) != key.getShape().drop_back(2))
-    return emitOpError("batch dimensions of query ")
-           << query << " and key " << key << " differ";
+  ArrayRef<int64_t> queryBatch = query.getShape().drop_back(2);
+  ArrayRef<int64_t> keyBatch = key.getShape().drop_back(2);
+  if (!queryBatch.empty() && (queryBatch.drop_back() != keyBatch.drop_back() ||
+                              queryBatch.back() % keyBatch.back() != 0))
+    return op->emitOpError("batch dimensions of query ")
+           << query << " and key " << key
+           << " differ (the key's heads must divide the query's)";
   if (query.getDimSize(rank - 1) != key.getDimSize(rank - 1))
-    return emitOpError("head dimension differs: query has ")
+    return op->emitOpError("head dimension differs: query has ")
            << query.getDimSize(rank - 1) << ", key has "
            << key.getDimSize(rank - 1);
-  if (getCausal() && key.getDimSize(rank - 2) < query.getDimSize(rank - 2))
-    return emitOpError("causal attention needs at least as many keys (")
+  if (causal && key.getDimSize(rank - 2) < query.getDimSize(rank - 2))
+    return op->emitOpError("causal attention needs at least as many keys (")
            << key.getDimSize(rank - 2) << ") as queries ("
            << query.getDimSize(rank - 2) << ")";
-  if (getScale() && !(getScale()->convertToDouble() > 0.0))
-    return emitOpError("scale must be positive");
-  return verifySameElementType(*this, query, key, "query", "key");
+  if (scale && !(scale->convertToDouble() > 0.0))
+    return op->emitOpError("scale must be positive");
+  return verifySameElementType(op, query, key, "query", "key");
+}
+
+int64_t mlir::cleave::getAttentionGroupSize(RankedTensorType query,
+                                            RankedTensorType key) {
+  if (query.getRank() < 3)
+    return 1;
+  return query.getDimSize(query.getRank() - 3) /
+         key.getDimSize(key.getRank() - 3);
+}
+
+LogicalResult AttentionOp::verify() {
+  return verifyAttentionShapes(*this, getQuery().getType(), getKey().getType(),
+                               getCausal(), getScale());
 }
 
 double AttentionOp::getEffectiveScale() {
@@ -726,21 +747,8 @@ double RmsNormGradOp::getFlops() {
 }
 
 LogicalResult AttentionGradOp::verify() {
-  auto query = getQuery().getType();
-  auto key = getKey().getType();
-  int64_t rank = query.getRank();
-  if (rank < 2 || key.getRank() != rank ||
-      query.getShape().drop_back(2) != key.getShape().drop_back(2) ||
-      query.getShape().back() != key.getShape().back())
-    return emitOpError("query ")
-           << query << " and key " << key
-           << " must agree on batch dimensions and head size";
-  if (getCausal() && key.getDimSize(rank - 2) < query.getDimSize(rank - 2))
-    return emitOpError("causal attention needs at least as many keys as "
-                       "queries");
-  if (getScale() && !(getScale()->convertToDouble() > 0.0))
-    return emitOpError("scale must be positive");
-  return verifySameElementType(*this, query, key, "query", "key");
+  return verifyAttentionShapes(*this, getQuery().getType(), getKey().getType(),
+                               getCausal(), getScale());
 }
 
 double AttentionGradOp::getEffectiveScale() {

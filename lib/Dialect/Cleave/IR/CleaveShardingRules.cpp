@@ -237,19 +237,31 @@ ShardingRule getBlockRule(Operation *op) {
 /// Attention and its gradient: batch (and head) dimensions are parallel;
 /// keys and the head size are read whole, and so are the queries of causal
 /// attention, whose mask depends on each query's global position. The
-/// logsumexp has the queries' rows.
+/// logsumexp has the queries' rows. With grouped-query attention the
+/// query's heads are [key/value heads, group]: splitting the key/value
+/// heads splits all three inputs (Megatron-LM's split when tp divides
+/// them); splitting the group reads k and v whole, and leaves their
+/// gradients partial sums.
 ShardingRule getAttentionRule(Operation *op, Value query, Value key,
                               bool causal) {
   ShardingRule rule;
   ArrayRef<int64_t> q = getShape(query);
+  int64_t group = getAttentionGroupSize(cast<RankedTensorType>(query.getType()),
+                                        cast<RankedTensorType>(key.getType()));
   DimFactors batch = addFactors(rule, q.drop_back(2), FactorKind::Parallel);
+  DimFactors keyBatch = batch;
+  if (group > 1) {
+    int64_t heads = batch.back().front();
+    rule.factorSizes[heads] /= group;
+    batch.back().push_back(rule.addFactor(group, FactorKind::Parallel));
+  }
   SmallVector<int64_t> s = {rule.addFactor(
       q[q.size() - 2],
       causal ? FactorKind::NeedsReplication : FactorKind::Parallel)};
   SmallVector<int64_t> t = {rule.addFactor(getShape(key).drop_back().back(),
                                            FactorKind::NeedsReplication)};
   SmallVector<int64_t> d = {rule.addFactor(q.back(), FactorKind::NeedsReplication)};
-  DimFactors queryLike = batch, keyLike = batch, rows = batch;
+  DimFactors queryLike = batch, keyLike = keyBatch, rows = batch;
   queryLike.append({s, d});
   keyLike.append({t, d});
   rows.push_back(s);

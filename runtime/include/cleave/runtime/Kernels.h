@@ -115,8 +115,12 @@ constexpr int64_t kAttentionKeyTile = 128;
 /// [batch, s, d]; k and v are [batch, t, d]. `statistics` receives each
 /// query's logsumexp of its scaled, masked scores, [batch, s] in the
 /// compute type (f32; f64 for f64), which attentionGrad() reads.
+/// Grouped-query attention: with `groups` > 1, k and v are
+/// [batch / groups, t, d] and query matrix i reads k and v matrix
+/// i / groups (the query heads of a group are consecutive).
 struct AttentionArgs {
   int64_t batch = 1, s = 0, t = 0, d = 0;
+  int64_t groups = 1;
   bool causal = false;
   double scale = 1.0;
   const void *q = nullptr, *k = nullptr, *v = nullptr;
@@ -141,11 +145,19 @@ Status embedding(Context &context, DType dtype, DType indexType, int64_t count,
                  const void *indices, void *output, int32_t site,
                  const char *location);
 
+/// Llama 3.1's rescaled rotary frequencies (`#cleave.rope_scaling`);
+/// factor 0 leaves them as they are.
+struct RopeScaling {
+  double factor = 0, lowFreqFactor = 0, highFreqFactor = 0;
+  double originalMaxPositions = 0;
+};
+
 /// Rotary embedding of `outer` matrices of [seq, dim]; `inverse` rotates by
 /// the opposite angle (the gradient).
 Status rotary(Context &context, DType dtype, int64_t outer, int64_t seq,
-              int64_t dim, double base, bool inverse, const void *input,
-              void *output, const char *location);
+              int64_t dim, double base, const RopeScaling &scaling,
+              bool inverse, const void *input, void *output,
+              const char *location);
 
 //===----------------------------------------------------------------------===//
 // Gradients

@@ -258,6 +258,44 @@ def Cleave_InitAttr : Cleave_Attr<"Init", "init"> {
   }];
 }
 
+class Cleave_FloatParameter<string desc> : APFloatParameter<desc> {
+  let parser = [{ [&]() -> ::mlir::FailureOr<::llvm::APFloat> {
+    double value;
+    if ($_parser.parseFloat(value))
+      return ::mlir::failure();
+    return ::llvm::APFloat(value);
+  }() }];
+  let printer = "$_printer.printFloat($_self)";
+}
+
+def Cleave_RopeScalingAttr : Cleave_Attr<"RopeScaling", "rope_scaling"> {
+  let summary = "Llama 3.1's rescaled rotary frequencies";
+  let description = [{
+    Set on `cleave.rotary` as `scaling`: the frequency `f = base^(-2i/D)` of
+    each rotated pair is divided by `factor` where its wavelength `2 pi / f`
+    exceeds `original_max_positions / low_freq_factor`, kept where it is
+    below `original_max_positions / high_freq_factor`, and blended in
+    between with weight `w = (original_max_positions / wavelength -
+    low_freq_factor) / (high_freq_factor - low_freq_factor)`:
+    `f' = (1 - w) f / factor + w f`. This is Hugging Face's `rope_scaling`
+    of `rope_type = "llama3"`, which Llama 3.1 and later use.
+
+    ```mlir
+    %q2 = cleave.rotary %q {base = 5.0e+05 : f64, scaling =
+        #cleave.rope_scaling<factor = 8.0, low_freq_factor = 1.0,
+                             high_freq_factor = 4.0,
+                             original_max_positions = 8192>}
+        : tensor<2x32x64x128xf32>
+    ```
+  }];
+  let parameters = (ins Cleave_FloatParameter<"divisor of low frequencies">:$factor,
+                        Cleave_FloatParameter<"wavelength bound of the divided frequencies">:$low_freq_factor,
+                        Cleave_FloatParameter<"wavelength bound of the kept frequencies">:$high_freq_factor,
+                        "int64_t":$original_max_positions);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 def Cleave_PlanAttr : Cleave_Attr<"Plan", "plan"> {
   let summary = "A parallelization plan: the mesh and how each axis is used";
   let description = [{

@@ -483,7 +483,8 @@ def Cleave_RotaryOp : Cleave_Op<"rotary", [Pure, SameOperandsAndResultType,
     angle `p * base^(-2i/D)`:
     `y[i] = x[i] cos - x[i + D/2] sin`, `y[i + D/2] = x[i + D/2] cos + x[i] sin`.
     With `inverse` the rotation goes the other way (the angle is negated),
-    which is also the op's gradient.
+    which is also the op's gradient. `scaling` rescales the frequencies as
+    Llama 3.1 does (`#cleave.rope_scaling`).
 
     ```mlir
     %q2 = cleave.rotary %q {base = 1.0e+04 : f64} : tensor<2x4x16x16xf32>
@@ -491,7 +492,8 @@ def Cleave_RotaryOp : Cleave_Op<"rotary", [Pure, SameOperandsAndResultType,
   }];
   let arguments = (ins Cleave_FloatTensor:$input,
                        DefaultValuedAttr<F64Attr, "10000.0">:$base,
-                       UnitAttr:$inverse);
+                       UnitAttr:$inverse,
+                       OptionalAttr<Cleave_RopeScalingAttr>:$scaling);
   let results = (outs Cleave_FloatTensor:$result);
   let assemblyFormat = "$input (`inverse` $inverse^)? attr-dict `:` type($result)";
   let hasVerifier = 1;
@@ -512,6 +514,11 @@ def Cleave_AttentionOp : Cleave_Op<"attention", [Pure,
     `1 / sqrt(D)`. The two products count as matrix FLOPs in full, causal or
     not, as Megatron-LM counts them: `4 * batch * S * T * D`.
 
+    Grouped-query attention: the last batch dimension (the heads) of `k` and
+    `v` may be smaller than the query's, `Hkv` dividing `H`. Query head `h`
+    then reads key/value head `h / (H / Hkv)`, as Hugging Face's `repeat_kv`
+    pairs them (multi-query attention when `Hkv = 1`).
+
     The second result is each query's `logsumexp` of its scaled, masked
     scores, `[batch..., S]` in f32 (f64 for f64 queries): the softmax
     statistics `cleave.attention_grad` reads instead of recomputing them.
@@ -521,6 +528,9 @@ def Cleave_AttentionOp : Cleave_Op<"attention", [Pure,
     ```mlir
     %o, %lse = cleave.attention %q, %k, %v causal
         : tensor<2x4x16x16xf32>, tensor<2x4x16x16xf32>, tensor<2x4x16x16xf32>
+    // Eight query heads share two key/value heads.
+    %o2, %lse2 = cleave.attention %q8, %k2, %v2 causal
+        : tensor<2x8x16x16xf32>, tensor<2x2x16x16xf32>, tensor<2x2x16x16xf32>
     ```
   }];
   let arguments = (ins Cleave_FloatTensor:$query, Cleave_FloatTensor:$key,

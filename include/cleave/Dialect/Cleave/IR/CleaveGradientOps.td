@@ -131,7 +131,8 @@ def Cleave_AttentionGradOp : Cleave_Op<"attention_grad", [Pure,
     probabilities are recomputed from q, k and the kept logsumexp (one more
     product) instead of being kept from the forward pass, which would hold
     `batch * S * T` values per layer. Counts five products as matrix FLOPs:
-    `10 * batch * S * T * D`.
+    `10 * batch * S * T * D`. With grouped-query attention the key and value
+    gradients sum over the query heads of each group.
 
     ```mlir
     %dq, %dk, %dv = cleave.attention_grad %q, %k, %v, %o, %lse, %do causal

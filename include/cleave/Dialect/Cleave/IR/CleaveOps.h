@@ -36,6 +36,11 @@ Type getBoolTensorType(Type type);
 /// ([batch..., S, D]): [batch..., S] in f32, or f64 for f64 queries.
 Type getAttentionStatisticsType(Type queryType);
 
+/// Query heads per key/value head of attention with `query` [..., H, S, D]
+/// and `key` [..., Hkv, T, D]: H / Hkv (1 without grouped-query attention
+/// or without a heads dimension).
+int64_t getAttentionGroupSize(RankedTensorType query, RankedTensorType key);
+
 /// Callback that starts an error diagnostic; empty when no diagnostic is
 /// wanted (builders).
 using EmitErrorFn = llvm::function_ref<InFlightDiagnostic()>;
