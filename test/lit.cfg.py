@@ -22,6 +22,19 @@ config.substitutions.append(("%cleave_obj", config.cleave_obj_root))
 config.substitutions.append(
     ("%reference", "%python " + os.path.join(config.test_source_root, "e2e", "reference.py")))
 
+# Hugging Face transformers, in the virtual environment scripts/setup makes:
+# the import tests compare against it, and `prepare-text --tokenizer` runs
+# the tokenizers package through it.
+hf_python = os.path.join(config.cleave_obj_root, "python", "bin", "python")
+if os.path.exists(hf_python):
+    config.available_features.add("transformers")
+    config.environment["CLEAVE_PYTHON"] = hf_python
+    config.environment["HF_HUB_OFFLINE"] = "1"
+    config.environment["TRANSFORMERS_OFFLINE"] = "1"
+config.substitutions.append(
+    ("%hf_check", hf_python + " " +
+     os.path.join(config.test_source_root, "e2e", "hf", "hf_check.py")))
+
 # Tests that start several ranks need an MPI launcher.
 import shutil
 if shutil.which("mpirun"):
@@ -37,7 +50,7 @@ llvm_config.use_default_substitutions()
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 
 tool_dirs = [config.cleave_tools_dir, config.llvm_tools_dir]
-tools = ["cleave-opt", "cleave-translate", "cleavec", "cleave-models", "not",
+tools = ["cleave-opt", "cleave-translate", "cleavec", "cleave-models", "cleave-import", "not",
          "split-file", "FileCheck"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 

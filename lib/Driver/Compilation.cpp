@@ -6,6 +6,7 @@
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Driver/InitParams.h"
 #include "cleave/Driver/Planning.h"
+#include "cleave/Import/HuggingFace.h"
 #include "cleave/Pipeline/Schedule.h"
 #include "cleave/Target/Cuda/CudaEmitter.h"
 #include "cleave/runtime/Tokens.h"
@@ -422,10 +423,31 @@ int mlir::cleave::driver::runTraining(StringRef executable,
 
 int mlir::cleave::driver::prepareTextTokens(StringRef textPath,
                                             StringRef output,
+                                            StringRef tokenizerDir,
                                             llvm::raw_ostream &log) {
   if (output.empty()) {
     error() << "prepare-text needs -o TOKENS.bin\n";
     return 1;
+  }
+  if (!tokenizerDir.empty()) {
+    // Tokenizers are the Hugging Face library's to run: a script of ours
+    // calls it and writes the token file.
+    const char *chosen = std::getenv("CLEAVE_PYTHON");
+    std::string python = chosen && *chosen ? chosen : "python3";
+    if (!llvm::sys::path::is_absolute(python)) {
+      llvm::ErrorOr<std::string> found = llvm::sys::findProgramByName(python);
+      if (!found) {
+        error() << "prepare-text --tokenizer runs Python with the tokenizers "
+                   "package, but cannot find '"
+                << python << "' (set CLEAVE_PYTHON)\n";
+        return 1;
+      }
+      python = *found;
+    }
+    return runCommand({python, CLEAVEC_TOKENIZE_SCRIPT, "--tokenizer",
+                       tokenizerDir.str(), "--text", textPath.str(), "-o",
+                       output.str()},
+                      log);
   }
   uint64_t count = 0;
   ::cleave::rt::Status status =
@@ -436,5 +458,22 @@ int mlir::cleave::driver::prepareTextTokens(StringRef textPath,
   }
   log << "cleavec: wrote " << count << " byte tokens (vocabulary 256) to "
       << output << "\n";
+  return 0;
+}
+
+int mlir::cleave::driver::exportHuggingFace(StringRef checkpointDir,
+                                            StringRef likeDir, StringRef output,
+                                            llvm::raw_ostream &log) {
+  if (output.empty()) {
+    error() << "export-hf needs -o DIR\n";
+    return 1;
+  }
+  if (llvm::Error failure =
+          hf::exportCheckpoint(checkpointDir, likeDir, output)) {
+    error() << llvm::toString(std::move(failure)) << "\n";
+    return 1;
+  }
+  log << "cleavec: wrote " << output << " (model.safetensors and the files of "
+      << likeDir << ")\n";
   return 0;
 }

@@ -1,7 +1,9 @@
 //===- DType.cpp - Tensor element types -----------------------------------===//
 
 #include "cleave/runtime/DType.h"
+#include "cleave/runtime/Portability.h"
 
+#include <cstring>
 #include <limits>
 
 namespace cleave::rt {
@@ -59,6 +61,54 @@ std::string formatShape(const std::vector<int64_t> &shape) {
     text += std::to_string(shape[i]);
   }
   return text + "]";
+}
+
+bool isFloatDType(DType dtype) {
+  return dtype == DType::F64 || dtype == DType::F32 || dtype == DType::BF16 ||
+         dtype == DType::F16;
+}
+
+bool readFloatElement(DType dtype, const uint8_t *data, double &value) {
+  switch (dtype) {
+  case DType::F64:
+    std::memcpy(&value, data, sizeof(double));
+    return true;
+  case DType::F32: {
+    float narrow;
+    std::memcpy(&narrow, data, sizeof(float));
+    value = narrow;
+    return true;
+  }
+  case DType::BF16: {
+    ::cleave::bf16 narrow;
+    std::memcpy(&narrow, data, sizeof(narrow));
+    value = ::cleave::toCompute(narrow);
+    return true;
+  }
+  case DType::F16: {
+    ::cleave::f16 narrow;
+    std::memcpy(&narrow, data, sizeof(narrow));
+    value = ::cleave::toCompute(narrow);
+    return true;
+  }
+  default:
+    return false;
+  }
+}
+
+void writeFloatElement(DType dtype, double value, uint8_t *data) {
+  if (dtype == DType::F64) {
+    std::memcpy(data, &value, sizeof(double));
+  } else if (dtype == DType::F32) {
+    float narrow = static_cast<float>(value);
+    std::memcpy(data, &narrow, sizeof(float));
+  } else if (dtype == DType::BF16) {
+    ::cleave::bf16 narrow = ::cleave::convert<::cleave::bf16>(value);
+    std::memcpy(data, &narrow, sizeof(narrow));
+  } else {
+    ::cleave::f16 narrow = ::cleave::convert<::cleave::f16>(value);
+    std::memcpy(data, &narrow, sizeof(narrow));
+  }
 }
 
 } // namespace cleave::rt

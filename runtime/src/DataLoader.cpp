@@ -101,6 +101,15 @@ Status TokenFile::checkVocabulary(int64_t vocab) const {
   if (vocab <= 0)
     return Status::error("cannot check token file '" + filePath +
                          "' against vocabulary size " + std::to_string(vocab));
+  // A 2-byte file was tokenized for a vocabulary of at most 65536 (llm.c's
+  // convention): not this model's.
+  if (tokenWidth == TokenWidth::U16 && hasHeader() && vocab > 65536)
+    return Status::error("token file '" + filePath +
+                         "' holds 2-byte tokens, but the model's vocabulary "
+                         "of " +
+                         std::to_string(vocab) +
+                         " needs 4-byte tokens (a file tokenized for "
+                         "another model?)");
   for (uint64_t i = 0; i < count; ++i) {
     uint32_t token = get(i);
     if (static_cast<int64_t>(token) >= vocab)

@@ -7,64 +7,10 @@
 
 namespace cleave::rt {
 
-namespace {
-
-bool isFloat(DType dtype) {
-  return dtype == DType::F64 || dtype == DType::F32 || dtype == DType::BF16 ||
-         dtype == DType::F16;
-}
-
-/// A float element of `dtype` at `data` as a double (false: not a float).
-bool readFloat(DType dtype, const uint8_t *data, double &value) {
-  switch (dtype) {
-  case DType::F64:
-    std::memcpy(&value, data, sizeof(double));
-    return true;
-  case DType::F32: {
-    float narrow;
-    std::memcpy(&narrow, data, sizeof(float));
-    value = narrow;
-    return true;
-  }
-  case DType::BF16: {
-    ::cleave::bf16 narrow;
-    std::memcpy(&narrow, data, sizeof(narrow));
-    value = ::cleave::toCompute(narrow);
-    return true;
-  }
-  case DType::F16: {
-    ::cleave::f16 narrow;
-    std::memcpy(&narrow, data, sizeof(narrow));
-    value = ::cleave::toCompute(narrow);
-    return true;
-  }
-  default:
-    return false;
-  }
-}
-
-/// Stores `value` as one element of float `dtype` at `data`.
-void writeFloat(DType dtype, double value, uint8_t *data) {
-  if (dtype == DType::F64) {
-    std::memcpy(data, &value, sizeof(double));
-  } else if (dtype == DType::F32) {
-    float narrow = static_cast<float>(value);
-    std::memcpy(data, &narrow, sizeof(float));
-  } else if (dtype == DType::BF16) {
-    ::cleave::bf16 narrow = ::cleave::convert<::cleave::bf16>(value);
-    std::memcpy(data, &narrow, sizeof(narrow));
-  } else {
-    ::cleave::f16 narrow = ::cleave::convert<::cleave::f16>(value);
-    std::memcpy(data, &narrow, sizeof(narrow));
-  }
-}
-
-} // namespace
-
 std::vector<uint8_t> getScalarBytes(DType dtype, double value) {
   std::vector<uint8_t> bytes(getDTypeSize(dtype));
-  if (isFloat(dtype))
-    writeFloat(dtype, value, bytes.data());
+  if (isFloatDType(dtype))
+    writeFloatElement(dtype, value, bytes.data());
   return bytes;
 }
 
@@ -114,14 +60,14 @@ TrainingState::readParameters(const SafetensorsReader &reader,
       size_t from = getDTypeSize(info->dtype), to = getDTypeSize(dtype);
       size_t count = *getNumElements(shape);
       double value = 0;
-      if (!isFloat(info->dtype) || !isFloat(dtype))
+      if (!isFloatDType(info->dtype) || !isFloatDType(dtype))
         return Status::error("'" + reader.getPath() + "': tensor '" + name +
                              "' is " + getDTypeName(info->dtype) +
                              ", and the model's parameter " +
                              getDTypeName(dtype));
       for (size_t i = 0; i < count; ++i) {
-        readFloat(info->dtype, source + i * from, value);
-        writeFloat(dtype, value, global.data() + i * to);
+        readFloatElement(info->dtype, source + i * from, value);
+        writeFloatElement(dtype, value, global.data() + i * to);
       }
     }
     CLEAVE_RETURN_IF_ERROR(setBlockOf(name, global.data()));

@@ -34,6 +34,17 @@ static cl::opt<std::string> target("target", cl::init("cpu"), cl::cat(category),
     cl::desc("Where the program runs: cpu (OpenMP + OpenBLAS) or cuda"));
 static cl::opt<std::string> outputDir("o", cl::desc("Output directory"),
                                       cl::value_desc("dir"), cl::cat(category));
+static cl::opt<std::string> tokenizerDir(
+    "tokenizer", cl::value_desc("dir"), cl::cat(category),
+    cl::desc("prepare-text: tokenize with this Hugging Face tokenizer "
+             "(DIR/tokenizer.json, through the Python tokenizers package; "
+             "CLEAVE_PYTHON names the interpreter, python3 by default) "
+             "instead of bytes"));
+static cl::opt<std::string> likeDir(
+    "like", cl::value_desc("dir"), cl::cat(category),
+    cl::desc("export-hf: the Hugging Face model directory the checkpoint "
+             "was imported from (its config and files are copied, its "
+             "weights replaced)"));
 static cl::opt<std::string> initParams("init-params", cl::value_desc("file"),
     cl::desc("Also write the entry function's initial parameters (as their "
              "cleave.init says) to this safetensors file"), cl::cat(category));
@@ -480,28 +491,42 @@ int main(int argc, char **argv) {
       "[--init-params FILE --seed N] [--gradients]\n"
       "  cleavec train MODEL.mlir --data TOKENS.bin --steps N --out DIR "
       "[--lr X] [--optimizer adamw|sgd] [--resume DIR]\n"
-      "  cleavec prepare-text FILE -o TOKENS.bin\n"
+      "  cleavec prepare-text FILE [--tokenizer DIR] -o TOKENS.bin\n"
+      "  cleavec export-hf CHECKPOINT_DIR --like HF_DIR -o OUT_DIR\n"
       "  cleavec schedule --mesh pp=P --micro-batches M "
       "[--schedule gpipe|1f1b|interleaved] [--virtual-stages V]\n"
       "  cleavec plan MODEL.mlir --gpus N --cluster NAME [--global-batch B] "
       "[--json] [--explain] [--mesh dp=a,tp=b,pp=c]\n"
       "  cleavec train MODEL.mlir ... --auto --gpus N --cluster NAME\n");
   StringRef command = positional.empty() ? "" : StringRef(positional[0]);
-  if (command.empty() || !llvm::is_contained({"build", "train", "plan",
-                                              "prepare-text", "schedule"},
-                                             command)) {
+  if (command.empty() ||
+      !llvm::is_contained(
+          {"build", "train", "plan", "prepare-text", "schedule", "export-hf"},
+          command)) {
     error() << (command.empty() ? "missing command"
                                 : "unknown command '" + command.str() + "'")
-            << "; the command is 'build', 'train', 'plan', 'prepare-text' or "
-               "'schedule' (see --help)\n";
+            << "; the command is 'build', 'train', 'plan', 'prepare-text', "
+               "'export-hf' or 'schedule' (see --help)\n";
     return 1;
   }
   if (positional.size() != (command == "schedule" ? 1u : 2u)) {
     error() << "'" << command << "' takes "
             << (command == "schedule"       ? "no file"
                 : command == "prepare-text" ? "one text file"
+                : command == "export-hf"    ? "one checkpoint directory"
                                             : "one model file")
             << "\n";
+    return 1;
+  }
+  if (tokenizerDir.getNumOccurrences() && command != "prepare-text") {
+    error() << "--tokenizer is an option of prepare-text\n";
+    return 1;
+  }
+  if (likeDir.getNumOccurrences() != (command == "export-hf")) {
+    error() << (command == "export-hf"
+                    ? "export-hf needs --like DIR, the Hugging Face model the "
+                      "checkpoint was imported from\n"
+                    : "--like is an option of export-hf\n");
     return 1;
   }
   if (bucketMegabytes.getNumOccurrences() &&
@@ -516,7 +541,10 @@ int main(int argc, char **argv) {
   if (command == "schedule")
     return scheduleCommand();
   if (command == "prepare-text")
-    return prepareTextTokens(positional[1], outputDir, llvm::outs());
+    return prepareTextTokens(positional[1], outputDir, tokenizerDir,
+                             llvm::outs());
+  if (command == "export-hf")
+    return exportHuggingFace(positional[1], likeDir, outputDir, llvm::outs());
   DialectRegistry registry;
   registry.insert<CleaveDialect, func::FuncDialect, arith::ArithDialect,
                   tensor::TensorDialect>();

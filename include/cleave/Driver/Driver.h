@@ -107,9 +107,17 @@ int runTraining(StringRef executable, const TrainingRun &run,
                 llvm::raw_ostream &log);
 
 /// `cleavec prepare-text`: the bytes of `textPath` as 2-byte tokens in
-/// `output`; returns the exit status.
+/// `output`, or with `tokenizerDir` its tokens under that Hugging Face
+/// tokenizer (2 or 4 bytes, as its vocabulary needs); returns the exit
+/// status.
 int prepareTextTokens(StringRef textPath, StringRef output,
-                      llvm::raw_ostream &log);
+                      StringRef tokenizerDir, llvm::raw_ostream &log);
+
+/// `cleavec export-hf`: the parameters of the checkpoint in
+/// `checkpointDir` as a Hugging Face model directory `output` like
+/// `likeDir`; returns the exit status.
+int exportHuggingFace(StringRef checkpointDir, StringRef likeDir,
+                      StringRef output, llvm::raw_ostream &log);
 
 /// The number of processes `mesh` (`dp=2,tp=2`, empty for one) runs on.
 int64_t getMeshDevices(StringRef mesh);

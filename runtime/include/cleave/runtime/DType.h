@@ -25,6 +25,14 @@ std::optional<uint64_t> getNumElements(const std::vector<int64_t> &shape);
 /// "[2, 3, 4]".
 std::string formatShape(const std::vector<int64_t> &shape);
 
+/// F64, F32, BF16 or F16.
+bool isFloatDType(DType dtype);
+/// The float element of `dtype` at `data` as a double (false: not a float).
+bool readFloatElement(DType dtype, const uint8_t *data, double &value);
+/// Stores `value`, rounded to nearest even, as one element of float
+/// `dtype` at `data`.
+void writeFloatElement(DType dtype, double value, uint8_t *data);
+
 } // namespace cleave::rt
 
 #endif // CLEAVE_RUNTIME_DTYPE_H
