@@ -164,7 +164,19 @@ TEST(ModelsTest, PresetsAndOverrides) {
   EXPECT_EQ(message, "preset 'gpt2-small' is a gpt model, not llama");
   message = llvm::toString(applyPreset(llama, "nope"));
   EXPECT_NE(message.find("unknown preset 'nope'"), std::string::npos);
-  EXPECT_EQ(getPresetNames().size(), 6u);
+  EXPECT_EQ(getPresetNames().size(), 10u);
+
+  // Grouped-query presets set the key/value heads and the rotary base, and
+  // Llama 3.1 its frequency scaling; a later preset resets what it omits.
+  ASSERT_FALSE(static_cast<bool>(applyPreset(llama, "llama3.1-405b")));
+  EXPECT_EQ(llama.getKvHeads(), 8);
+  EXPECT_EQ(llama.ropeBase, 500000.0);
+  EXPECT_EQ(llama.ropeScaling.factor, 8.0);
+  EXPECT_EQ(llama.ropeScaling.originalMaxPositions, 8192);
+  ASSERT_FALSE(static_cast<bool>(applyPreset(llama, "llama2-7b")));
+  EXPECT_EQ(llama.getKvHeads(), 32);
+  EXPECT_EQ(llama.ropeBase, 10000.0);
+  EXPECT_EQ(llama.ropeScaling.factor, 0.0);
 }
 
 TEST(ModelsTest, InvalidConfigurationsNameTheField) {
@@ -176,6 +188,19 @@ TEST(ModelsTest, InvalidConfigurationsNameTheField) {
   ModelConfig config;
   config.heads = 3;
   check(config, "heads (3) must divide hidden (64)");
+  config = ModelConfig();
+  config.family = ModelFamily::Llama;
+  config.kvHeads = 3;
+  check(config, "kv-heads (3) must divide heads (4)");
+  config.kvHeads = 2;
+  config.family = ModelFamily::Gpt;
+  check(config, "kv-heads (grouped-query attention) is for llama only");
+  config = ModelConfig();
+  config.family = ModelFamily::Llama;
+  config.ropeScaling.factor = 8.0;
+  config.ropeScaling.lowFreqFactor = 4.0;
+  config.ropeScaling.highFreqFactor = 1.0;
+  check(config, "0 < low_freq_factor < high_freq_factor");
   config = ModelConfig();
   config.seq = 0;
   check(config, "seq must be in [1, 2^31), got 0");

@@ -819,3 +819,33 @@ TEST(PlannerTest, StageDpMatchesEveryCut) {
 }
 
 } // namespace
+
+TEST(PlannerTest, GroupedQueryAttentionSplitsByKeyValueHeads) {
+  ModelProfile model = makeModel();
+  model.heads = 32;
+  model.kvHeads = 8;
+  EXPECT_TRUE(model.canSplitHeads(8));
+  // 16 ranks would split the 8 key/value heads.
+  EXPECT_FALSE(model.canSplitHeads(16));
+  EXPECT_EQ(model.describeHeads("heads"),
+            "the 32 heads and the 8 key/value heads (unless there is one)");
+  // One key/value head: every rank computes it whole.
+  model.kvHeads = 1;
+  EXPECT_TRUE(model.canSplitHeads(16));
+  // Without grouped-query attention only the heads count.
+  model.kvHeads = 0;
+  EXPECT_TRUE(model.canSplitHeads(16));
+  EXPECT_EQ(model.describeHeads("heads"), "the 32 heads");
+
+  Plan plan;
+  plan.tp = 16;
+  plan.microBatchSize = model.batch;
+  plan.microBatches = 1;
+  model.kvHeads = 8;
+  std::string why;
+  EXPECT_FALSE(evaluatePlan(model, makeCluster(), PlannerOptions(), plan, why));
+  EXPECT_NE(why.find("tp=16 does not divide the 32 attention heads and the 8 "
+                     "key/value heads"),
+            std::string::npos)
+      << why;
+}

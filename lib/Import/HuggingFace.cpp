@@ -61,6 +61,16 @@ public:
     return *number;
   }
 
+  /// getSize() into `field`.
+  llvm::Error readSize(StringRef key, int64_t &field,
+                       std::optional<int64_t> fallback = {}) {
+    llvm::Expected<int64_t> value = getSize(key, fallback);
+    if (!value)
+      return value.takeError();
+    field = *value;
+    return llvm::Error::success();
+  }
+
   llvm::Expected<double> getNumber(StringRef key, double fallback) {
     const llvm::json::Value *value = object.get(key);
     if (!value || value->kind() == llvm::json::Value::Null)
@@ -124,22 +134,37 @@ private:
   std::string path;
 };
 
-/// The architecture `config.json` names: its first `architectures` entry,
-/// or its `model_type`.
-std::string getArchitecture(ConfigReader &reader) {
+/// The architecture of `config.json`: the causal LM class of its
+/// `model_type`, as transformers chooses it, which `architectures` (when
+/// given) must name; without a `model_type`, the first `architectures`.
+llvm::Expected<std::string> getArchitecture(ConfigReader &reader) {
   const llvm::json::Object &object = reader.getObject();
+  std::optional<std::string> named;
   if (const llvm::json::Array *list = object.getArray("architectures"))
     if (!list->empty())
       if (std::optional<StringRef> name = list->front().getAsString())
-        return name->str();
+        named = name->str();
   std::optional<std::string> type = reader.getString("model_type");
-  if (type == "gpt2")
-    return "GPT2LMHeadModel";
-  if (type == "llama")
-    return "LlamaForCausalLM";
-  if (type == "mistral")
-    return "MistralForCausalLM";
-  return type ? *type : std::string();
+  if (!type) {
+    if (!named)
+      return reader.fail("model_type", "is missing (and so is "
+                                       "'architectures')");
+    return *named;
+  }
+  std::string architecture = *type == "gpt2"      ? "GPT2LMHeadModel"
+                             : *type == "llama"   ? "LlamaForCausalLM"
+                             : *type == "mistral" ? "MistralForCausalLM"
+                                                  : "";
+  if (architecture.empty())
+    return reader.fail("model_type",
+                       "= '" + *type +
+                           "' is not supported (supported: gpt2, llama, "
+                           "mistral)");
+  if (named && *named != architecture)
+    return reader.fail("architectures",
+                       "names '" + *named + "', but model_type '" + *type +
+                           "' is transformers' " + architecture);
+  return architecture;
 }
 
 /// The chosen sequence length: at most the model's positions.
@@ -149,7 +174,7 @@ llvm::Expected<int64_t> chooseSequence(ConfigReader &reader, StringRef key,
   int64_t seq = options.seq.value_or(positions);
   if (seq < 1)
     return makeError("--seq must be positive");
-  if (seq > positions)
+  if (seq > positions && options.checkSequence)
     return reader.fail(key, llvm::formatv("is {0}: the sequence length {1} "
                                           "does not fit",
                                           positions, seq));
@@ -165,7 +190,13 @@ struct MappingTable {
     if (offsets.empty())
       offsets.assign(hfShape.size(), 0);
     mappings.push_back({std::move(cleave), std::move(hf), std::move(hfShape),
-                        transpose, std::move(offsets), false});
+                        transpose, std::move(offsets), false, false});
+  }
+  /// A vocabulary table: Cleave's may be padded past it.
+  void addVocabulary(std::string cleave, std::string hf,
+                     std::vector<int64_t> hfShape, bool transpose = false) {
+    add(std::move(cleave), std::move(hf), std::move(hfShape), transpose);
+    mappings.back().padded = true;
   }
 };
 
@@ -173,26 +204,19 @@ llvm::Error readGpt2(ConfigReader &reader, const ImportOptions &options,
                      HuggingFaceModel &model) {
   ModelConfig &config = model.config;
   config.family = ModelFamily::Gpt;
-  auto read = [&](llvm::Expected<int64_t> value,
-                  int64_t &field) -> llvm::Error {
-    if (!value)
-      return value.takeError();
-    field = *value;
-    return llvm::Error::success();
-  };
-  if (llvm::Error error = read(reader.getSize("n_embd"), config.hidden))
+  if (llvm::Error error = reader.readSize("n_embd", config.hidden))
     return error;
-  if (llvm::Error error = read(reader.getSize("n_layer"), config.layers))
+  if (llvm::Error error = reader.readSize("n_layer", config.layers))
     return error;
-  if (llvm::Error error = read(reader.getSize("n_head"), config.heads))
+  if (llvm::Error error = reader.readSize("n_head", config.heads))
     return error;
-  if (llvm::Error error = read(reader.getSize("vocab_size"), config.vocab))
+  if (llvm::Error error = reader.readSize("vocab_size", config.vocab))
     return error;
   if (llvm::Error error =
-          read(reader.getSize("n_inner", 4 * config.hidden), config.ffn))
+          reader.readSize("n_inner", config.ffn, 4 * config.hidden))
     return error;
   int64_t positions = 0;
-  if (llvm::Error error = read(reader.getSize("n_positions"), positions))
+  if (llvm::Error error = reader.readSize("n_positions", positions, 1024))
     return error;
   llvm::Expected<int64_t> seq =
       chooseSequence(reader, "n_positions", positions, options);
@@ -233,7 +257,7 @@ llvm::Error readGpt2(ConfigReader &reader, const ImportOptions &options,
 
   int64_t h = config.hidden, f = config.ffn, v = config.vocab;
   MappingTable table{model.mappings};
-  table.add("embed.tokens", "transformer.wte.weight", {v, h});
+  table.addVocabulary("embed.tokens", "transformer.wte.weight", {v, h});
   table.add("embed.positions", "transformer.wpe.weight", {positions, h});
   for (int64_t layer = 0; layer < config.layers; ++layer) {
     std::string cleave = "layers." + std::to_string(layer) + ".";
@@ -260,7 +284,7 @@ llvm::Error readGpt2(ConfigReader &reader, const ImportOptions &options,
   table.add("final_norm.scale", "transformer.ln_f.weight", {h});
   table.add("final_norm.bias", "transformer.ln_f.bias", {h});
   // The tied head, when a checkpoint repeats it.
-  table.add("embed.tokens", "lm_head.weight", {v, h});
+  table.addVocabulary("embed.tokens", "lm_head.weight", {v, h});
   model.mappings.back().exportOnly = true;
   return llvm::Error::success();
 }
@@ -272,9 +296,15 @@ llvm::Error readRopeScaling(ConfigReader &reader, ModelConfig &config) {
   const llvm::json::Object *scaling = value->getAsObject();
   if (!scaling)
     return reader.fail("rope_scaling", "must be an object or null");
-  std::optional<StringRef> type = scaling->getString("rope_type");
+  // transformers copies a legacy `type` over `rope_type`.
+  std::optional<StringRef> type = scaling->getString("type");
+  std::optional<StringRef> ropeType = scaling->getString("rope_type");
+  if (type && ropeType && *type != *ropeType)
+    return reader.fail("rope_scaling",
+                       "has type '" + type->str() + "' and rope_type '" +
+                           ropeType->str() + "', which disagree");
   if (!type)
-    type = scaling->getString("type");
+    type = ropeType;
   if (type && *type == "default")
     return llvm::Error::success();
   if (!type || *type != "llama3")
@@ -316,27 +346,18 @@ llvm::Error readLlama(ConfigReader &reader, const ImportOptions &options,
                       bool mistral, HuggingFaceModel &model) {
   ModelConfig &config = model.config;
   config.family = ModelFamily::Llama;
-  auto read = [&](llvm::Expected<int64_t> value,
-                  int64_t &field) -> llvm::Error {
-    if (!value)
-      return value.takeError();
-    field = *value;
-    return llvm::Error::success();
-  };
-  if (llvm::Error error = read(reader.getSize("hidden_size"), config.hidden))
+  if (llvm::Error error = reader.readSize("hidden_size", config.hidden))
+    return error;
+  if (llvm::Error error = reader.readSize("num_hidden_layers", config.layers))
+    return error;
+  if (llvm::Error error = reader.readSize("num_attention_heads", config.heads))
     return error;
   if (llvm::Error error =
-          read(reader.getSize("num_hidden_layers"), config.layers))
+          reader.readSize("num_key_value_heads", config.kvHeads, config.heads))
     return error;
-  if (llvm::Error error =
-          read(reader.getSize("num_attention_heads"), config.heads))
+  if (llvm::Error error = reader.readSize("intermediate_size", config.ffn))
     return error;
-  if (llvm::Error error = read(
-          reader.getSize("num_key_value_heads", config.heads), config.kvHeads))
-    return error;
-  if (llvm::Error error = read(reader.getSize("intermediate_size"), config.ffn))
-    return error;
-  if (llvm::Error error = read(reader.getSize("vocab_size"), config.vocab))
+  if (llvm::Error error = reader.readSize("vocab_size", config.vocab))
     return error;
   if (config.hidden % config.heads != 0)
     return reader.fail("num_attention_heads",
@@ -359,16 +380,22 @@ llvm::Error readLlama(ConfigReader &reader, const ImportOptions &options,
                                      "= {1}",
                                      *declaredHeadSize, headSize));
   int64_t positions = 0;
-  if (llvm::Error error =
-          read(reader.getSize("max_position_embeddings"), positions))
+  // transformers' defaults: 2048 for Llama, 4096 * 32 for Mistral.
+  if (llvm::Error error = reader.readSize("max_position_embeddings", positions,
+                                          mistral ? 131072 : 2048))
     return error;
   llvm::Expected<int64_t> seq =
       chooseSequence(reader, "max_position_embeddings", positions, options);
   if (!seq)
     return seq.takeError();
   config.seq = *seq;
-  if (mistral) {
-    llvm::Expected<int64_t> window = reader.getSize("sliding_window", *seq);
+  if (mistral && options.checkSequence) {
+    // Absent means MistralConfig's default, 4096; null means no window.
+    const llvm::json::Value *given = reader.getObject().get("sliding_window");
+    llvm::Expected<int64_t> window =
+        given && given->kind() == llvm::json::Value::Null
+            ? llvm::Expected<int64_t>(*seq)
+            : reader.getSize("sliding_window", 4096);
     if (!window)
       return window.takeError();
     if (*window < *seq)
@@ -389,6 +416,12 @@ llvm::Error readLlama(ConfigReader &reader, const ImportOptions &options,
   config.ropeBase = *theta;
   if (llvm::Error error = readRopeScaling(reader, config))
     return error;
+  // transformers' Mistral (4.46) builds its rotary embedding from the base
+  // alone: a scaling there is ignored, so it would compute otherwise here.
+  if (mistral && config.ropeScaling.factor != 0.0)
+    return reader.fail("rope_scaling",
+                       "is set, but transformers' Mistral ignores it; Cleave "
+                       "does not guess which is meant");
   std::string activation = reader.getString("hidden_act").value_or("silu");
   if (activation != "silu")
     return reader.fail("hidden_act",
@@ -410,7 +443,7 @@ llvm::Error readLlama(ConfigReader &reader, const ImportOptions &options,
   int64_t h = config.hidden, f = config.ffn, v = config.vocab;
   int64_t kv = config.kvHeads * headSize;
   MappingTable table{model.mappings};
-  table.add("embed.tokens", "model.embed_tokens.weight", {v, h});
+  table.addVocabulary("embed.tokens", "model.embed_tokens.weight", {v, h});
   for (int64_t layer = 0; layer < config.layers; ++layer) {
     std::string cleave = "layers." + std::to_string(layer) + ".";
     std::string hf = "model.layers." + std::to_string(layer) + ".";
@@ -434,7 +467,7 @@ llvm::Error readLlama(ConfigReader &reader, const ImportOptions &options,
               true);
   }
   table.add("final_norm.scale", "model.norm.weight", {h});
-  table.add("head.weight", "lm_head.weight", {v, h}, true);
+  table.addVocabulary("head.weight", "lm_head.weight", {v, h}, true);
   return llvm::Error::success();
 }
 
@@ -510,11 +543,9 @@ public:
     return std::nullopt;
   }
 
-  /// The float tensor `name` (as the files spell it), checked against
-  /// `shape` when one is given.
-  llvm::Error get(const std::string &name,
-                  const std::optional<std::vector<int64_t>> &shape,
-                  const rt::TensorInfo *&info, const uint8_t *&data) {
+  /// The tensor `name` (as the files spell it), of any type.
+  llvm::Error getRaw(const std::string &name, const rt::TensorInfo *&info,
+                     const uint8_t *&data) {
     const rt::SafetensorsReader *reader = nullptr;
     if (llvm::Error error = getReader(fileOf.at(name), reader))
       return error;
@@ -522,15 +553,26 @@ public:
     if (!info)
       return makeError(reader->getPath() + ": no tensor '" + name +
                        "', which " + indexPath + " places there");
+    data = reader->getData(*info);
+    return llvm::Error::success();
+  }
+
+  /// The float tensor `name` (as the files spell it), checked against
+  /// `shape`.
+  llvm::Error get(const std::string &name, const std::vector<int64_t> &shape,
+                  const rt::TensorInfo *&info, const uint8_t *&data) {
+    if (llvm::Error error = getRaw(name, info, data))
+      return error;
+    llvm::SmallString<256> file(dir);
+    llvm::sys::path::append(file, fileOf.at(name));
     if (!rt::isFloatDType(info->dtype))
-      return makeError(reader->getPath() + ": tensor '" + name + "' is " +
+      return makeError(file + ": tensor '" + name + "' is " +
                        rt::getDTypeName(info->dtype) +
                        "; weights must be F32, BF16, F16 or F64");
-    if (shape && info->shape != *shape)
-      return makeError(reader->getPath() + ": tensor '" + name +
-                       "' has shape " + rt::formatShape(info->shape) +
-                       ", but config.json implies " + rt::formatShape(*shape));
-    data = reader->getData(*info);
+    if (info->shape != shape)
+      return makeError(file + ": tensor '" + name + "' has shape " +
+                       rt::formatShape(info->shape) +
+                       ", but config.json implies " + rt::formatShape(shape));
     return llvm::Error::success();
   }
 
@@ -580,13 +622,21 @@ void forEachMappedElement(const TensorMapping &mapping,
   int64_t base = 0;
   for (size_t dim = 0; dim < cleaveShape.size(); ++dim)
     base += mapping.offsets[dim] * viewStrides[dim];
+  // A padded vocabulary's extra entries lie past the view: none to visit.
+  std::vector<int64_t> view = mapping.hfShape;
+  if (mapping.transpose)
+    std::reverse(view.begin(), view.end());
   std::optional<uint64_t> count = rt::getNumElements(cleaveShape);
   std::vector<int64_t> index(cleaveShape.size(), 0);
   for (uint64_t flat = 0; flat < count.value_or(0); ++flat) {
     int64_t hf = base;
-    for (size_t dim = 0; dim < index.size(); ++dim)
+    bool inside = true;
+    for (size_t dim = 0; dim < index.size(); ++dim) {
       hf += index[dim] * viewStrides[dim];
-    visit(static_cast<int64_t>(flat), hf);
+      inside &= mapping.offsets[dim] + index[dim] < view[dim];
+    }
+    if (inside)
+      visit(static_cast<int64_t>(flat), hf);
     for (size_t dim = index.size(); dim-- > 0;) {
       if (++index[dim] < cleaveShape[dim])
         break;
@@ -609,8 +659,11 @@ llvm::Error checkBlock(const TensorMapping &mapping,
                        const std::vector<int64_t> &cleaveShape) {
   std::vector<int64_t> view = getWholeShape(mapping);
   bool fits = view.size() == cleaveShape.size();
+  // A padded vocabulary covers the whole table and more.
   for (size_t dim = 0; fits && dim < view.size(); ++dim)
-    fits = mapping.offsets[dim] + cleaveShape[dim] <= view[dim];
+    fits = mapping.padded
+               ? mapping.offsets[dim] == 0 && cleaveShape[dim] >= view[dim]
+               : mapping.offsets[dim] + cleaveShape[dim] <= view[dim];
   if (!fits)
     return makeError("parameter '" + mapping.cleaveName + "' of shape " +
                      rt::formatShape(cleaveShape) + " does not fit in '" +
@@ -682,7 +735,10 @@ llvm::Expected<HuggingFaceModel> hf::readConfig(StringRef dir,
   ConfigReader reader(*object, path.str().str());
 
   HuggingFaceModel model;
-  model.architecture = getArchitecture(reader);
+  llvm::Expected<std::string> architecture = getArchitecture(reader);
+  if (!architecture)
+    return architecture.takeError();
+  model.architecture = *architecture;
   llvm::Error error = llvm::Error::success();
   if (model.architecture == "GPT2LMHeadModel")
     error = readGpt2(reader, options, model);
@@ -700,6 +756,7 @@ llvm::Expected<HuggingFaceModel> hf::readConfig(StringRef dir,
     return std::move(error);
   model.config.batch = options.batch.value_or(1);
   model.config.dtype = options.dtype;
+  model.config.vocabMultiple = options.vocabMultiple;
   if (llvm::Error invalid = validateModelConfig(model.config))
     return makeError(path + ": " + llvm::toString(std::move(invalid)));
   return model;
@@ -715,12 +772,29 @@ llvm::Error hf::importWeights(StringRef dir, const HuggingFaceModel &model,
   if (!weights)
     return weights.takeError();
 
+  // The weights agree with the config before the model is built, which a
+  // config of absurd sizes would make slow.
+  std::vector<std::string> spelled;
+  for (const TensorMapping &mapping : model.mappings) {
+    std::optional<std::string> name = (*weights)->find(mapping.hfName);
+    if (!name && !mapping.exportOnly)
+      return makeError(dir + ": the weights have no tensor '" + mapping.hfName +
+                       "' (Cleave's '" + mapping.cleaveName + "')");
+    const rt::TensorInfo *info = nullptr;
+    const uint8_t *data = nullptr;
+    if (name && !mapping.exportOnly)
+      if (llvm::Error error =
+              (*weights)->get(*name, mapping.hfShape, info, data))
+        return error;
+    spelled.push_back(name.value_or(""));
+  }
+
   std::map<std::string, std::vector<int64_t>> shapes =
       getParameterShapes(model.config);
   std::map<std::string, std::vector<uint8_t>> parameters;
   std::set<std::string> read;
   size_t elementBytes = rt::getDTypeSize(*target);
-  for (const TensorMapping &mapping : model.mappings) {
+  for (auto [mapping, name] : llvm::zip(model.mappings, spelled)) {
     if (mapping.exportOnly)
       continue;
     auto shape = shapes.find(mapping.cleaveName);
@@ -728,15 +802,11 @@ llvm::Error hf::importWeights(StringRef dir, const HuggingFaceModel &model,
       return makeError("internal: no parameter '" + mapping.cleaveName + "'");
     if (llvm::Error error = checkBlock(mapping, shape->second))
       return error;
-    std::optional<std::string> name = (*weights)->find(mapping.hfName);
-    if (!name)
-      return makeError(dir + ": the weights have no tensor '" + mapping.hfName +
-                       "' (Cleave's '" + mapping.cleaveName + "')");
     const rt::TensorInfo *info = nullptr;
     const uint8_t *data = nullptr;
-    if (llvm::Error error = (*weights)->get(*name, mapping.hfShape, info, data))
+    if (llvm::Error error = (*weights)->get(name, mapping.hfShape, info, data))
       return error;
-    read.insert(*name);
+    read.insert(name);
     std::vector<uint8_t> &bytes = parameters[mapping.cleaveName];
     bytes.resize(rt::getNumElements(shape->second).value_or(0) * elementBytes);
     size_t sourceBytes = rt::getDTypeSize(info->dtype);
@@ -771,6 +841,12 @@ llvm::Error hf::importWeights(StringRef dir, const HuggingFaceModel &model,
 
 llvm::Error hf::exportCheckpoint(StringRef checkpointDir, StringRef likeDir,
                                  StringRef outputDir) {
+  // Copying DIR's files onto themselves would empty them.
+  if (llvm::sys::fs::equivalent(outputDir, likeDir) ||
+      llvm::sys::fs::equivalent(outputDir, checkpointDir))
+    return makeError("-o " + outputDir +
+                     " is the model or the checkpoint directory: export to "
+                     "a new directory");
   rt::CheckpointReader checkpoint;
   rt::Status status =
       rt::CheckpointReader::open(checkpointDir.str(), checkpoint);
@@ -780,6 +856,7 @@ llvm::Error hf::exportCheckpoint(StringRef checkpointDir, StringRef likeDir,
   // The sequence length only sizes GPT-2's position block: take it from
   // the checkpoint.
   ImportOptions options;
+  options.checkSequence = false;
   auto positions = index.tensors.find("embed.positions");
   if (positions != index.tensors.end() && !positions->second.shape.empty())
     options.seq = positions->second.shape.front();
@@ -802,7 +879,7 @@ llvm::Error hf::exportCheckpoint(StringRef checkpointDir, StringRef likeDir,
   for (const std::string &name : (*weights)->getNames()) {
     const rt::TensorInfo *info = nullptr;
     const uint8_t *data = nullptr;
-    if (llvm::Error error = (*weights)->get(name, std::nullopt, info, data))
+    if (llvm::Error error = (*weights)->getRaw(name, info, data))
       return error;
     outputs[name] = {info->dtype, info->shape,
                      std::vector<uint8_t>(data, data + info->getByteSize())};
@@ -817,11 +894,10 @@ llvm::Error hf::exportCheckpoint(StringRef checkpointDir, StringRef likeDir,
                        "' into");
     }
     Output &output = outputs[*name];
-    if (output.shape != mapping.hfShape)
-      return makeError(likeDir + ": tensor '" + *name + "' has shape " +
-                       rt::formatShape(output.shape) +
-                       ", but config.json implies " +
-                       rt::formatShape(mapping.hfShape));
+    const rt::TensorInfo *info = nullptr;
+    const uint8_t *data = nullptr;
+    if (llvm::Error error = (*weights)->get(*name, mapping.hfShape, info, data))
+      return error;
     auto tensor = index.tensors.find(mapping.cleaveName);
     if (tensor == index.tensors.end())
       return makeError(checkpointDir + ": the checkpoint has no parameter '" +

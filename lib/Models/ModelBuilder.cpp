@@ -334,18 +334,23 @@ func::FuncOp ModelBuilder::finish(Value loss) {
   func::ReturnOp::create(builder, location, loss);
   function.setType(
       builder.getFunctionType(body->getArgumentTypes(), {loss.getType()}));
-  for (const Parameter &param : params) {
-    function.setArgAttr(param.index, CleaveDialect::kParamAttrName,
-                        builder.getStringAttr(param.name));
-    function.setArgAttr(param.index, CleaveDialect::kInitAttrName, param.init);
-  }
+  // All argument attributes at once: setting them one by one rebuilds the
+  // whole list each time, quadratic in the parameters.
+  SmallVector<DictionaryAttr> argAttrs(body->getNumArguments());
+  for (const Parameter &param : params)
+    argAttrs[param.index] = builder.getDictionaryAttr(
+        {builder.getNamedAttr(CleaveDialect::kParamAttrName,
+                              builder.getStringAttr(param.name)),
+         builder.getNamedAttr(CleaveDialect::kInitAttrName, param.init)});
+  for (auto [offset, input] : llvm::enumerate(inputs))
+    argAttrs[numParams + offset] = builder.getDictionaryAttr(
+        {builder.getNamedAttr(CleaveDialect::kInputAttrName,
+                              builder.getStringAttr(input.first)),
+         builder.getNamedAttr(
+             CleaveDialect::kInputRoleAttrName,
+             InputRoleAttr::get(builder.getContext(), input.second))});
+  function.setAllArgAttrs(argAttrs);
   setFunctionRole(function, FunctionRole::Forward);
-  for (auto [offset, input] : llvm::enumerate(inputs)) {
-    function.setArgAttr(numParams + offset, CleaveDialect::kInputAttrName,
-                        builder.getStringAttr(input.first));
-    function.setArgAttr(numParams + offset, CleaveDialect::kInputRoleAttrName,
-                        InputRoleAttr::get(builder.getContext(), input.second));
-  }
   return function;
 }
 

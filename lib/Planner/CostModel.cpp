@@ -223,7 +223,7 @@ std::optional<PlanCost> mlir::cleave::planner::evaluatePlan(
   }
   if (!model.canSplitHeads(plan.tp)) {
     why = "tp=" + std::to_string(plan.tp) + " does not divide " +
-          model.describeHeads();
+          model.describeHeads("attention heads");
     return std::nullopt;
   }
   if (options.unpaddedVocabulary && model.vocab % plan.tp != 0) {

@@ -48,9 +48,9 @@ static GemmShape getGemmShape(MatmulOp matmul, int64_t batch) {
   return shape;
 }
 
-std::string ModelProfile::describeHeads() const {
-  std::string text = "the " + std::to_string(heads) + " attention heads";
-  if (kvHeads != heads)
+std::string ModelProfile::describeHeads(llvm::StringRef noun) const {
+  std::string text = "the " + std::to_string(heads) + " " + noun.str();
+  if (kvHeads != 0 && kvHeads != heads)
     text += " and the " + std::to_string(kvHeads) +
             " key/value heads (unless there is one)";
   return text;

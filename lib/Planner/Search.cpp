@@ -199,7 +199,8 @@ mlir::cleave::planner::searchPlans(const ModelProfile &model,
   if (!anyMesh) {
     error =
         "no mesh of " + std::to_string(devices) +
-        " devices runs this model: tp must divide " + model.describeHeads() +
+        " devices runs this model: tp must divide " +
+        model.describeHeads("heads") +
         (options.unpaddedVocabulary
              ? " and the " + std::to_string(model.vocab) + "-token vocabulary"
              : std::string()) +

@@ -2,6 +2,26 @@
 // RUN: cleave-opt %s --cleave-autodiff --cleave-optimizer=optimizer=sgd '--cleave-parallelize=mesh=tp=2' | FileCheck %s
 // RUN: cleave-opt %s --cleave-autodiff '--cleave-shard-megatron=sequence-parallel=true' | FileCheck %s --check-prefix=SP-SPLITS
 // RUN: cleave-opt %s --cleave-autodiff --cleave-optimizer=optimizer=sgd '--cleave-parallelize=mesh=tp=2 strategy=megatron-sp' | FileCheck %s --check-prefix=SP
+// RUN: cleave-models llama --layers 1 --hidden 32 --heads 4 --kv-heads 2 --seq 8 --batch 2 --vocab 64 | cleave-opt --cleave-autodiff --cleave-optimizer=optimizer=sgd '--cleave-parallelize=mesh=tp=2' | FileCheck %s --check-prefix=GQA
+// RUN: cleave-models llama --layers 1 --hidden 32 --heads 4 --kv-heads 1 --seq 8 --batch 2 --vocab 64 | cleave-opt --cleave-autodiff --cleave-optimizer=optimizer=sgd '--cleave-parallelize=mesh=tp=2' | FileCheck %s --check-prefix=MQA
+
+// Grouped-query attention (4 query heads, 2 key/value heads) on tp=2: the
+// key/value heads split with the query heads, one of each group per rank,
+// and nothing is gathered.
+// GQA:      cleave.attention {{.*}} : tensor<2x2x8x8xf32>, tensor<2x1x8x8xf32>, tensor<2x1x8x8xf32>
+// GQA-NOT:  cleave.all_gather
+// GQA:      %{{.*}}, %[[DK:.*]], %{{.*}} = cleave.attention_grad {{.*}} : tensor<2x2x8x8xf32>, tensor<2x1x8x8xf32>
+// GQA-NOT:  cleave.all_reduce %[[DK]]
+// GQA-NOT:  cleave.all_gather
+
+// One key/value head: the query heads split, the key and value
+// projections stay whole on each rank (nothing gathered), and each rank's
+// key and value gradients are its query heads' part, summed over tp.
+// MQA:      cleave.attention {{.*}} : tensor<2x2x8x8xf32>, tensor<2x1x8x8xf32>, tensor<2x1x8x8xf32>
+// MQA-NOT:  cleave.all_gather
+// MQA:      %{{.*}}, %[[DK:.*]], %{{.*}} = cleave.attention_grad {{.*}} : tensor<2x2x8x8xf32>, tensor<2x1x8x8xf32>
+// MQA:      cleave.all_reduce %[[DK]] on @mesh [tp] sum {{.*}}: tensor<2x1x8x8xf32>
+// MQA-NOT:  cleave.all_gather
 
 // Megatron's split follows the structure, not the names: the product whose
 // activation comes from another parameter product (after the block's norm)

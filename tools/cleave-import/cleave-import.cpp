@@ -1,6 +1,7 @@
 //===- cleave-import.cpp - Hugging Face models in as cleave IR ------------===//
 //
-//   cleave-import hf DIR [--batch B] [--seq S] [--dtype T] -o OUT
+//   cleave-import hf DIR [--batch B] [--seq S] [--dtype T]
+//                 [--vocab-multiple N] -o OUT
 //
 // Writes OUT/model.mlir (the model as cleave-models builds it) and
 // OUT/params.safetensors (its parameters, in Cleave's names and layouts),
@@ -51,6 +52,13 @@ static cl::opt<std::string>
                    "f64, f32, bf16, f16 (f32; the checkpoint's own "
                    "type converts)"),
           cl::init("f32"), cl::cat(category));
+static cl::opt<int64_t> vocabMultiple(
+    "vocab-multiple",
+    cl::desc("Pad the vocabulary to a multiple of this, as cleave-models "
+             "does (128 lets GPT-2's 50257 tokens split over tensor "
+             "parallelism); the padding starts at zero, the loss masks it "
+             "and export-hf drops it (1: no padding)"),
+    cl::init(1), cl::cat(category));
 static cl::opt<std::string>
     outputDir("o", cl::Required,
               cl::desc("Output directory: model.mlir and params.safetensors"),
@@ -71,12 +79,23 @@ int main(int argc, char **argv) {
   if (format != "hf")
     return fail("unknown format '" + format + "' (expected hf)");
 
+  // The flags first, so that their errors name them.
+  if (batch.getNumOccurrences() && (batch < 1 || batch >= (int64_t(1) << 31)))
+    return fail("--batch must be in [1, 2^31)");
+  if (seq.getNumOccurrences() && (seq < 1 || seq >= (int64_t(1) << 31)))
+    return fail("--seq must be in [1, 2^31)");
+  if (!llvm::is_contained({"f64", "f32", "bf16", "f16"}, dtype))
+    return fail("--dtype must be one of f64, f32, bf16, f16, got '" + dtype +
+                "'");
+  if (vocabMultiple < 1 || vocabMultiple > (1 << 16))
+    return fail("--vocab-multiple must be in [1, 65536]");
   hf::ImportOptions options;
   if (batch.getNumOccurrences())
     options.batch = batch;
   if (seq.getNumOccurrences())
     options.seq = seq;
   options.dtype = dtype;
+  options.vocabMultiple = vocabMultiple;
   llvm::Expected<hf::HuggingFaceModel> model =
       hf::readConfig(inputDir, options);
   if (!model)
@@ -113,9 +132,11 @@ int main(int argc, char **argv) {
                << config.heads << " heads";
   if (config.getKvHeads() != config.heads)
     llvm::outs() << " (" << config.getKvHeads() << " key/value)";
-  llvm::outs() << ", vocabulary " << config.vocab << ", sequence " << config.seq
-               << ", batch " << config.batch << ", " << config.dtype
-               << "\ncleave-import: wrote " << modelPath << " and "
-               << paramsPath << "\n";
+  llvm::outs() << ", vocabulary " << config.vocab;
+  if (config.getPaddedVocab() != config.vocab)
+    llvm::outs() << " (padded to " << config.getPaddedVocab() << ")";
+  llvm::outs() << ", sequence " << config.seq << ", batch " << config.batch
+               << ", " << config.dtype << "\ncleave-import: wrote " << modelPath
+               << " and " << paramsPath << "\n";
   return 0;
 }

@@ -32,6 +32,13 @@ struct ImportOptions {
   std::optional<int64_t> seq;
   /// The element type of the model and of the written parameters.
   std::string dtype = "f32";
+  /// Pads the vocabulary to a multiple of this (cleave-models'
+  /// --vocab-multiple): the padding rows start at zero and the loss masks
+  /// them.
+  int64_t vocabMultiple = 1;
+  /// Whether the sequence must fit the positions and a sliding window
+  /// (export, which reads no sequence, skips it).
+  bool checkSequence = true;
 };
 
 /// One Cleave parameter as a block of a Hugging Face tensor: the tensor
@@ -46,6 +53,9 @@ struct TensorMapping {
   std::vector<int64_t> offsets;
   /// Written on export only (a tied head that the checkpoint may repeat).
   bool exportOnly = false;
+  /// A vocabulary table, which Cleave's padded vocabulary may extend past
+  /// the tensor: those entries are zero on import and dropped on export.
+  bool padded = false;
 };
 
 struct HuggingFaceModel {

@@ -209,18 +209,20 @@ struct SearchedSplit {
 
 struct ModelProfile {
   int64_t batch = 0, seq = 0, hidden = 0, heads = 0, vocab = 0, layers = 0;
-  /// Key/value heads (fewer than `heads` with grouped-query attention).
+  /// Key/value heads (fewer than `heads` with grouped-query attention; 0:
+  /// as many as `heads`).
   int64_t kvHeads = 0;
 
   /// Whether tensor parallelism of `tp` splits the attention by heads:
   /// tp divides the query heads, and the key/value heads too unless there
-  /// is one, which every tp rank then holds whole (multi-query attention).
+  /// is one, whose projections every tp rank then computes whole
+  /// (multi-query attention).
   bool canSplitHeads(int64_t tp) const {
     return heads % tp == 0 && (kvHeads % tp == 0 || kvHeads == 1);
   }
-  /// "the H attention heads" or "the H attention heads and K key/value
-  /// heads", for messages.
-  std::string describeHeads() const;
+  /// "the H heads" (`noun`), and "and the K key/value heads" with
+  /// grouped-query attention, for messages.
+  std::string describeHeads(llvm::StringRef noun) const;
   /// The IR's float element size in bytes.
   int64_t elementBytes = 4;
   bool tiedEmbedding = false;

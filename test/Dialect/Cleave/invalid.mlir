@@ -442,7 +442,7 @@ func.func @attention_batch(%q: tensor<2x16x8xf32>, %k: tensor<3x16x8xf32>) {
 // -----
 
 func.func @attention_groups(%q: tensor<2x4x16x8xf32>, %k: tensor<2x3x16x8xf32>) {
-  // expected-error@+1 {{batch dimensions of query 'tensor<2x4x16x8xf32>' and key 'tensor<2x3x16x8xf32>' differ (the key's heads must divide the query's)}}
+  // expected-error@+1 {{the key's 3 heads must divide the query's 4 (grouped-query attention)}}
   %0:2 = cleave.attention %q, %k, %k : tensor<2x4x16x8xf32>, tensor<2x3x16x8xf32>, tensor<2x3x16x8xf32>
   return
 }
@@ -458,8 +458,25 @@ func.func @attention_groups_batch(%q: tensor<2x4x16x8xf32>, %k: tensor<1x2x16x8x
 // -----
 
 func.func @attention_grad_groups(%q: tensor<2x4x16x8xf32>, %k: tensor<2x3x16x8xf32>, %lse: tensor<2x4x16xf32>) {
-  // expected-error@+1 {{batch dimensions of query 'tensor<2x4x16x8xf32>' and key 'tensor<2x3x16x8xf32>' differ}}
+  // expected-error@+1 {{the key's 3 heads must divide the query's 4 (grouped-query attention)}}
   %0:3 = cleave.attention_grad %q, %k, %k, %q, %lse, %q : tensor<2x4x16x8xf32>, tensor<2x3x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @attention_no_kv_heads(%q: tensor<2x4x16x8xf32>, %k: tensor<2x0x16x8xf32>) {
+  // expected-error@+1 {{the key's 0 heads must divide the query's 4 (grouped-query attention)}}
+  %0:2 = cleave.attention %q, %k, %k : tensor<2x4x16x8xf32>, tensor<2x0x16x8xf32>, tensor<2x0x16x8xf32>
+  return
+}
+
+// -----
+
+// Below rank 4 there is no heads dimension to share: the batch must agree.
+func.func @attention_rank3_groups(%q: tensor<4x16x8xf32>, %k: tensor<2x16x8xf32>) {
+  // expected-error@+1 {{batch dimensions of query 'tensor<4x16x8xf32>' and key 'tensor<2x16x8xf32>' differ}}
+  %0:2 = cleave.attention %q, %k, %k : tensor<4x16x8xf32>, tensor<2x16x8xf32>, tensor<2x16x8xf32>
   return
 }
 

@@ -513,9 +513,10 @@ double RotaryOp::getFlops() { return 3.0 * getNumElements(getType()); }
 // AttentionOp
 //===----------------------------------------------------------------------===//
 
-/// Checks the shapes attention and its gradient share: q [batch..., H, S, D],
-/// k and v [batch..., Hkv, T, D] with Hkv dividing H (grouped-query
-/// attention: query head h reads key/value head h / (H / Hkv)).
+/// Checks the shapes attention and its gradient share: q [batch..., S, D]
+/// and k, v [batch..., T, D]; from rank 4 on, q [batch..., H, S, D] and
+/// k, v [batch..., Hkv, T, D] with Hkv dividing H (grouped-query attention:
+/// query head h reads key/value head h / (H / Hkv)).
 static LogicalResult verifyAttentionShapes(Operation *op,
                                            RankedTensorType query,
                                            RankedTensorType key, bool causal,
@@ -529,11 +530,19 @@ static LogicalResult verifyAttentionShapes(Operation *op,
   int64_t rank = query.getRank();
   ArrayRef<int64_t> queryBatch = query.getShape().drop_back(2);
   ArrayRef<int64_t> keyBatch = key.getShape().drop_back(2);
-  if (!queryBatch.empty() && (queryBatch.drop_back() != keyBatch.drop_back() ||
-                              queryBatch.back() % keyBatch.back() != 0))
+  // Only a heads dimension (rank >= 4) may have fewer key/value entries.
+  bool grouped = rank >= 4 && queryBatch.drop_back() == keyBatch.drop_back() &&
+                 queryBatch != keyBatch;
+  if (grouped) {
+    int64_t heads = queryBatch.back(), kvHeads = keyBatch.back();
+    if (kvHeads == 0 || heads % kvHeads != 0)
+      return op->emitOpError("the key's ")
+             << kvHeads << " heads must divide the query's " << heads
+             << " (grouped-query attention)";
+  } else if (queryBatch != keyBatch) {
     return op->emitOpError("batch dimensions of query ")
-           << query << " and key " << key
-           << " differ (the key's heads must divide the query's)";
+           << query << " and key " << key << " differ";
+  }
   if (query.getDimSize(rank - 1) != key.getDimSize(rank - 1))
     return op->emitOpError("head dimension differs: query has ")
            << query.getDimSize(rank - 1) << ", key has "
@@ -549,10 +558,10 @@ static LogicalResult verifyAttentionShapes(Operation *op,
 
 int64_t mlir::cleave::getAttentionGroupSize(RankedTensorType query,
                                             RankedTensorType key) {
-  if (query.getRank() < 3)
+  int64_t rank = query.getRank();
+  if (rank < 4 || key.getRank() != rank || key.getDimSize(rank - 3) == 0)
     return 1;
-  return query.getDimSize(query.getRank() - 3) /
-         key.getDimSize(key.getRank() - 3);
+  return query.getDimSize(rank - 3) / key.getDimSize(rank - 3);
 }
 
 LogicalResult AttentionOp::verify() {

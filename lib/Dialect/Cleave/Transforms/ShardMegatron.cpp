@@ -63,8 +63,8 @@ DenseSet<Operation *> getForwardOps(func::FuncOp step) {
 /// table along its rows, the vocabulary.
 class MegatronSplits {
 public:
-  explicit MegatronSplits(func::FuncOp step)
-      : step(step), forward(getForwardOps(step)) {}
+  MegatronSplits(func::FuncOp step, int64_t ways)
+      : step(step), forward(getForwardOps(step)), ways(ways) {}
 
   /// Per parameter argument, the dimension to split.
   DenseMap<unsigned, int64_t> find() {
@@ -86,6 +86,8 @@ public:
         return;
       addWeightSplit(op, 1, FactorKind::Reduction);
       for (MatmulOp column : columns) {
+        if (projectsUnsplitKeys(column))
+          continue;
         addWeightSplit(column, 1, FactorKind::Parallel);
         addBiasSplits(column);
       }
@@ -135,6 +137,32 @@ private:
     return columns;
   }
 
+  /// Whether `column` projects the keys or values of grouped-query
+  /// attention whose key/value heads the split does not divide: Megatron-LM
+  /// then keeps those projections whole on every rank.
+  bool projectsUnsplitKeys(MatmulOp column) {
+    Attribute layer = column->getAttr(CleaveDialect::kLayerAttrName);
+    SmallVector<Value> worklist = {column.getResult()};
+    DenseSet<Operation *> seen;
+    while (!worklist.empty()) {
+      for (OpOperand &use : worklist.pop_back_val().getUses()) {
+        Operation *user = use.getOwner();
+        if (auto attention = dyn_cast<AttentionOp>(user)) {
+          auto key = attention.getKey().getType();
+          if (use.getOperandNumber() != 0 && key.getRank() >= 4 &&
+              key.getDimSize(key.getRank() - 3) % ways != 0)
+            return true;
+          continue;
+        }
+        if (isa<MatmulOp>(user) || !seen.insert(user).second ||
+            user->getAttr(CleaveDialect::kLayerAttrName) != layer)
+          continue;
+        llvm::append_range(worklist, user->getResults());
+      }
+    }
+    return false;
+  }
+
   /// Splits the weight operand `index` of `op` along its factor of `kind`.
   void addWeightSplit(Operation *op, unsigned index, FactorKind kind) {
     std::optional<unsigned> argument = getParameter(op->getOperand(index));
@@ -162,6 +190,8 @@ private:
 
   func::FuncOp step;
   DenseSet<Operation *> forward;
+  /// The size of the tensor-parallel axis.
+  int64_t ways;
   DenseMap<unsigned, int64_t> splits;
 };
 
@@ -188,7 +218,8 @@ struct CleaveShardMegatronPass
     });
     if (heads.wasInterrupted())
       return signalPassFailure();
-    DenseMap<unsigned, int64_t> splits = MegatronSplits(step).find();
+    DenseMap<unsigned, int64_t> splits =
+        MegatronSplits(step, split->size).find();
     if (splits.empty()) {
       step.emitError("found nothing the Megatron strategy splits: no "
                      "embedding, output head, or pair of column- and "

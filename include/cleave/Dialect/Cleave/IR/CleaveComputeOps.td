@@ -514,8 +514,8 @@ def Cleave_AttentionOp : Cleave_Op<"attention", [Pure,
     `1 / sqrt(D)`. The two products count as matrix FLOPs in full, causal or
     not, as Megatron-LM counts them: `4 * batch * S * T * D`.
 
-    Grouped-query attention: the last batch dimension (the heads) of `k` and
-    `v` may be smaller than the query's, `Hkv` dividing `H`. Query head `h`
+    Grouped-query attention: from rank 4 on (`[batch..., heads, S, D]`), the
+    heads of `k` and `v` may be fewer than the query's, `Hkv` dividing `H`. Query head `h`
     then reads key/value head `h / (H / Hkv)`, as Hugging Face's `repeat_kv`
     pairs them (multi-query attention when `Hkv = 1`).
 

@@ -36,9 +36,9 @@ Type getBoolTensorType(Type type);
 /// ([batch..., S, D]): [batch..., S] in f32, or f64 for f64 queries.
 Type getAttentionStatisticsType(Type queryType);
 
-/// Query heads per key/value head of attention with `query` [..., H, S, D]
-/// and `key` [..., Hkv, T, D]: H / Hkv (1 without grouped-query attention
-/// or without a heads dimension).
+/// Query heads per key/value head of attention with `query` [b..., H, S, D]
+/// and `key` [b..., Hkv, T, D] (rank >= 4): H / Hkv (1 without grouped-query
+/// attention).
 int64_t getAttentionGroupSize(RankedTensorType query, RankedTensorType key);
 
 /// Callback that starts an error diagnostic; empty when no diagnostic is
