@@ -58,15 +58,16 @@ std::string ModelProfile::describeHeads(llvm::StringRef noun) const {
 
 FailureOr<ModelProfile> mlir::cleave::planner::profileModel(func::FuncOp forward) {
   ModelProfile model;
-  std::vector<PartCost> blocks;
+  FailureOr<int64_t> blockCount = getDenseBlockCount(forward);
+  if (failed(blockCount))
+    return failure();
+  std::vector<PartCost> blocks(*blockCount);
   auto getPart = [&](LayerAttr layer) -> PartCost & {
     if (layer.getKind() == LayerKind::Embed)
       return model.embed;
     if (layer.getKind() == LayerKind::Head)
       return model.head;
-    if (static_cast<int64_t>(blocks.size()) <= layer.getIndex())
-      blocks.resize(layer.getIndex() + 1);
-    return blocks[layer.getIndex()];
+    return blocks[layer.getIndex()]; // Dense: checked above.
   };
 
   // The batch and sequence of the tokens input; the vocabulary and width of

@@ -265,6 +265,7 @@ Status run(const Program &program, const RunOptions &options,
 
   std::vector<std::vector<uint8_t>> outputs(program.numResults);
   SafetensorsWriter writer;
+  std::string nonFinite;
   for (int i = 0; i < program.numResults; ++i) {
     const TensorSpec &spec = program.results[i].tensor;
     Block block;
@@ -284,13 +285,21 @@ Status run(const Program &program, const RunOptions &options,
     if (spec.shape.rank == 0 && printable && isLogger) {
       // The scalar result of a forward function is its loss.
       const char *label = program.numResults == 1 ? "loss" : spec.name;
-      std::printf("%s: %.9g\n", label, readScalar(spec.dtype, outputs[i].data()));
+      double value = readScalar(spec.dtype, outputs[i].data());
+      std::printf("%s: %.9g\n", label, value);
+      if (!std::isfinite(value) && nonFinite.empty())
+        nonFinite = std::string(label) + " is " + std::to_string(value);
     }
   }
   if (!options.outputsPath.empty() && isLogger) {
     writer.setMetadata("program", program.name);
     CLEAVE_RETURN_IF_ERROR(writer.write(options.outputsPath));
   }
+  // Written out for inspection, but never taken for a result.
+  if (!nonFinite.empty())
+    return Status::error(nonFinite +
+                         ": a parameter or input holds NaN or infinity, or "
+                         "the computation overflowed");
   if (profiler && profiler->printsTable && isLogger)
     profiler->print(stdout);
   // Last: replaying GEMMs writes over arena buffers the results live in.

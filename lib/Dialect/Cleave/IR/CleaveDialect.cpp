@@ -101,6 +101,58 @@ std::optional<unsigned> mlir::cleave::findInputByRole(FunctionOpInterface functi
   return std::nullopt;
 }
 
+FailureOr<int64_t> mlir::cleave::getDenseBlockCount(Operation *root) {
+  // Sorted rather than hashed: any int64 is a tag, the hash tables' empty
+  // keys included.
+  SmallVector<int64_t> tags;
+  SmallVector<std::pair<Operation *, int64_t>> blocks;
+  root->walk([&](Operation *op) {
+    auto layer = op->getAttrOfType<LayerAttr>(CleaveDialect::kLayerAttrName);
+    if (layer && layer.getKind() == LayerKind::Block) {
+      tags.push_back(layer.getIndex());
+      blocks.emplace_back(op, layer.getIndex());
+    }
+  });
+  llvm::sort(tags);
+  auto count = static_cast<int64_t>(std::unique(tags.begin(), tags.end()) -
+                                    tags.begin());
+  for (auto [op, index] : blocks)
+    if (index < 0 || index >= count)
+      return op->emitError("layer tag #cleave.layer<")
+             << index << "> is out of range: the " << count
+             << " transformer blocks must be tagged 0.." << count - 1
+             << " without a gap";
+  return count;
+}
+
+void mlir::cleave::updateArgAttrs(
+    FunctionOpInterface function,
+    llvm::function_ref<void(unsigned, NamedAttrList &)> update) {
+  MLIRContext *context = function->getContext();
+  SmallVector<DictionaryAttr> dictionaries;
+  dictionaries.reserve(function.getNumArguments());
+  for (unsigned index = 0, e = function.getNumArguments(); index < e; ++index) {
+    NamedAttrList attrs(function.getArgAttrDict(index));
+    update(index, attrs);
+    dictionaries.push_back(attrs.getDictionary(context));
+  }
+  function.setAllArgAttrs(dictionaries);
+}
+
+void mlir::cleave::updateResultAttrs(
+    FunctionOpInterface function,
+    llvm::function_ref<void(unsigned, NamedAttrList &)> update) {
+  MLIRContext *context = function->getContext();
+  SmallVector<DictionaryAttr> dictionaries;
+  dictionaries.reserve(function.getNumResults());
+  for (unsigned index = 0, e = function.getNumResults(); index < e; ++index) {
+    NamedAttrList attrs(function.getResultAttrDict(index));
+    update(index, attrs);
+    dictionaries.push_back(attrs.getDictionary(context));
+  }
+  function.setAllResultAttrs(dictionaries);
+}
+
 bool mlir::cleave::hasInputRole(FunctionOpInterface function, unsigned index,
                                 InputRole role) {
   auto found = function.getArgAttrOfType<InputRoleAttr>(
@@ -509,6 +561,46 @@ static LogicalResult verifyStash(Operation *op, NamedAttribute attr) {
   return success();
 }
 
+/// The name a parameter, input or optimizer state argument carries.
+static StringAttr getTensorName(FunctionOpInterface function, unsigned index) {
+  for (StringRef attr :
+       {CleaveDialect::kParamAttrName, CleaveDialect::kInputAttrName,
+        CleaveDialect::kStateAttrName})
+    if (auto name = function.getArgAttrOfType<StringAttr>(index, attr))
+      return name;
+  return {};
+}
+
+/// Parameter, input and state names share one namespace (they name the
+/// tensors of checkpoint and data files), and each input role but
+/// `gradient` marks one argument: a clash is reported at its second
+/// occurrence.
+static LogicalResult verifyUniqueNames(FunctionOpInterface function) {
+  llvm::DenseMap<StringAttr, unsigned> names;
+  llvm::DenseMap<unsigned, unsigned> roles;
+  for (unsigned index = 0, e = function.getNumArguments(); index < e; ++index) {
+    if (StringAttr name = getTensorName(function, index)) {
+      auto [first, added] = names.try_emplace(name, index);
+      if (!added)
+        return function->emitError("tensor name '")
+               << name.getValue() << "' of argument " << index
+               << " is already used by argument " << first->second;
+    }
+    auto role = function.getArgAttrOfType<InputRoleAttr>(
+        index, CleaveDialect::kInputRoleAttrName);
+    if (!role || role.getValue() == InputRole::Gradient)
+      continue;
+    auto [first, added] =
+        roles.try_emplace(static_cast<unsigned>(role.getValue()), index);
+    if (!added)
+      return function->emitError("argument ")
+             << index << " has input role '"
+             << stringifyInputRole(role.getValue()) << "', as argument "
+             << first->second << " does";
+  }
+  return success();
+}
+
 LogicalResult CleaveDialect::verifyRegionArgAttribute(Operation *op,
                                                       unsigned regionIndex,
                                                       unsigned argIndex,
@@ -556,18 +648,12 @@ LogicalResult CleaveDialect::verifyRegionArgAttribute(Operation *op,
       return op->emitError("argument ")
              << argIndex << " with input role '" << stringifyInputRole(role)
              << "' must be a rank-0 float tensor";
-    if (role == InputRole::Gradient) {
-      if (!type || !isa<FloatType>(type.getElementType()))
-        return op->emitError("argument ")
-               << argIndex << " with input role 'gradient' must be a float "
-               << "tensor";
-      return success();
-    }
-    for (unsigned other = 0; other < argIndex; ++other)
-      if (hasInputRole(function, other, role))
-        return op->emitError("argument ")
-               << argIndex << " has input role '" << stringifyInputRole(role)
-               << "', as argument " << other << " does";
+    if (role == InputRole::Gradient &&
+        (!type || !isa<FloatType>(type.getElementType())))
+      return op->emitError("argument ")
+             << argIndex << " with input role 'gradient' must be a float "
+             << "tensor";
+    // Unique roles are checked with the names (verifyUniqueNames).
     return success();
   }
   if (attrName == kInitAttrName) {
@@ -617,19 +703,12 @@ LogicalResult CleaveDialect::verifyRegionArgAttribute(Operation *op,
            << argIndex
            << " can only be one of a parameter, an input and optimizer state";
 
-  // Parameter and input names share one namespace: they name the tensors of
-  // checkpoint and data files. Report a clash at its second occurrence.
-  for (unsigned other = 0; other < argIndex; ++other) {
-    for (StringRef otherAttr :
-         {kParamAttrName, kInputAttrName, kStateAttrName}) {
-      auto otherName = function.getArgAttrOfType<StringAttr>(other, otherAttr);
-      if (otherName && otherName == name)
-        return op->emitError("tensor name '")
-               << name.getValue() << "' of argument " << argIndex
-               << " is already used by argument " << other;
-    }
-  }
-  return success();
+  // The whole function's names and roles once, with its first named
+  // argument: per argument, the check would be quadratic.
+  for (unsigned other = argIndex; other-- > 0;)
+    if (getTensorName(function, other))
+      return success();
+  return verifyUniqueNames(function);
 }
 
 LogicalResult CleaveDialect::verifyRegionResultAttribute(Operation *op,

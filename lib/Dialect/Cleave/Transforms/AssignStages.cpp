@@ -144,7 +144,7 @@ struct AssignStagesPass
       tagged.emplace_back(op, layer);
       return WalkResult::advance();
     });
-    if (walk.wasInterrupted())
+    if (walk.wasInterrupted() || failed(getDenseBlockCount(function)))
       return signalPassFailure();
     // A function of no model layer (a helper, an empty body) has nothing to
     // stage.

@@ -4,7 +4,10 @@
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
 
 #include "mlir/IR/IRMapping.h"
+
 #include "llvm/ADT/SetVector.h"
+
+#include <climits>
 
 namespace mlir::cleave {
 #define GEN_PASS_DEF_CLEAVEFUSE
@@ -19,6 +22,10 @@ namespace {
 /// Ops that become one kernel, in program order.
 struct KernelGroup {
   SmallVector<Operation *> ops;
+  /// At least the position of the latest op outside the group that
+  /// defines a value its members read (INT64_MAX for a value of another
+  /// block): a merge that keeps the group ahead of it needs no scan.
+  int64_t latestInput = -1;
   Operation *getFirst() const { return ops.front(); }
 };
 
@@ -137,6 +144,8 @@ class FusionPlanner {
 public:
   /// Assigns every fusible op of `block` to a group.
   void plan(Block &block) {
+    for (Operation &op : block)
+      position[&op] = static_cast<int64_t>(position.size());
     for (Operation &op : block) {
       bool isBroadcast = isa<BroadcastOp>(op);
       if (!isBroadcast && !isFusibleElementwise(&op))
@@ -150,6 +159,10 @@ public:
       }
       groups[*group].ops.push_back(&op);
       groupOf[&op] = *group;
+      for (Value operand : op.getOperands())
+        if (getGroupOf(operand) != *group)
+          groups[*group].latestInput =
+              std::max(groups[*group].latestInput, getPosition(operand));
       if (!isBroadcast)
         mergeOperandGroups(op, *group);
     }
@@ -201,19 +214,29 @@ private:
       Operation *first = from.getFirst()->isBeforeInBlock(into.getFirst())
                              ? from.getFirst()
                              : into.getFirst();
-      auto readsOnlyEarlierValues = [&](const KernelGroup &group) {
-        return llvm::all_of(group.ops, [&](Operation *member) {
-          return llvm::all_of(member->getOperands(), [&](Value value) {
-            auto owner = groupOf.find(value.getDefiningOp());
-            if (owner != groupOf.end() &&
-                (owner->second == source || owner->second == target))
-              return true;
-            return isAvailableBefore(value, first);
+      int64_t start = position.lookup(first);
+      // The bounds usually settle it; otherwise each group is scanned for
+      // the latest value it reads from outside the pair, the smaller first,
+      // which alone may already rule the merge out (a chain that a late
+      // value feeds is never scanned whole for each of its links).
+      if (from.latestInput >= start || into.latestInput >= start) {
+        auto readsOnlyEarlierValues = [&](const KernelGroup &group) {
+          return llvm::all_of(group.ops, [&](Operation *member) {
+            return llvm::all_of(member->getOperands(), [&](Value value) {
+              std::optional<unsigned> owner = getGroupOf(value);
+              return owner == source || owner == target ||
+                     getPosition(value) < start;
+            });
           });
-        });
-      };
-      if (!readsOnlyEarlierValues(from) || !readsOnlyEarlierValues(into))
-        continue;
+        };
+        KernelGroup *smaller =
+            from.ops.size() <= into.ops.size() ? &from : &into;
+        KernelGroup *larger = smaller == &from ? &into : &from;
+        if (!readsOnlyEarlierValues(*smaller) ||
+            (larger->latestInput >= start && !readsOnlyEarlierValues(*larger)))
+          continue;
+      }
+      into.latestInput = std::max(into.latestInput, from.latestInput);
       for (Operation *member : from.ops)
         groupOf[member] = target;
       into.ops.append(from.ops.begin(), from.ops.end());
@@ -224,7 +247,27 @@ private:
     }
   }
 
+  /// The group of the op defining `value`, if any.
+  std::optional<unsigned> getGroupOf(Value value) const {
+    auto it = groupOf.find(value.getDefiningOp());
+    if (it == groupOf.end())
+      return std::nullopt;
+    return it->second;
+  }
+
+  /// The position of the op defining `value`: -1 for a block argument
+  /// (available everywhere), INT64_MAX for an op of another block (never
+  /// available before a group).
+  int64_t getPosition(Value value) const {
+    Operation *def = value.getDefiningOp();
+    if (!def)
+      return -1;
+    auto it = position.find(def);
+    return it == position.end() ? INT64_MAX : it->second;
+  }
+
   DenseMap<Operation *, unsigned> groupOf;
+  DenseMap<Operation *, int64_t> position;
 };
 
 /// Replaces the ops of `group` with one cleave.fused op; returns false when

@@ -450,32 +450,35 @@ struct OptimizerPass
     Builder attrs(context);
     Location loc = step.getLoc();
     auto scalarF32 = RankedTensorType::get({}, Float32Type::get(context));
-    auto addArgument =
-        [&](Type type, StringRef kind, const Twine &name,
-            ShardingAttr block = {},
-            ArrayRef<NamedAttribute> extra = {}) -> BlockArgument {
-      unsigned index = step.getNumArguments();
-      (void)step.insertArgument(
-          index, type, getArgumentAttrs(attrs, kind, name.str(), block, extra),
-          loc);
-      return step.getArgument(index);
+    // The new arguments are appended at once: one at a time, each would
+    // rebuild the function's type and argument attributes (quadratic).
+    const unsigned first = step.getNumArguments();
+    SmallVector<Type> newTypes;
+    SmallVector<DictionaryAttr> newAttrs;
+    auto addArgument = [&](Type type, StringRef kind, const Twine &name,
+                           ShardingAttr block = {},
+                           ArrayRef<NamedAttribute> extra = {}) -> unsigned {
+      newTypes.push_back(type);
+      newAttrs.push_back(
+          getArgumentAttrs(attrs, kind, name.str(), block, extra));
+      return first + newTypes.size() - 1;
     };
     bool adam = optimizer == OptimizerKind::AdamW;
-    BlockArgument lr =
+    unsigned lrIndex =
         addArgument(scalarF32, CleaveDialect::kInputAttrName, "lr", {},
                     getInputRole(attrs, InputRole::LearningRate));
-    BlockArgument stepNumber =
-        adam ? addArgument(scalarF32, CleaveDialect::kInputAttrName, "step", {},
-                           getInputRole(attrs, InputRole::StepNumber))
-             : BlockArgument();
+    std::optional<unsigned> stepIndex;
+    if (adam)
+      stepIndex = addArgument(scalarF32, CleaveDialect::kInputAttrName, "step",
+                              {}, getInputRole(attrs, InputRole::StepNumber));
     FailureOr<SmallVector<UpdateLayout>> layouts =
         getUpdateLayouts(step, params, normMesh);
     if (failed(layouts))
       return failure();
-    SmallVector<SmallVector<BlockArgument>> states;
+    SmallVector<SmallVector<unsigned>> stateIndices;
     for (auto [param, layout] : llvm::zip(params, *layouts)) {
       Type type = layout.type;
-      SmallVector<BlockArgument> state;
+      SmallVector<unsigned> state;
       if (adam) {
         state.push_back(addArgument(type, CleaveDialect::kStateAttrName,
                                     "adam_m." + param.name, layout.block));
@@ -485,8 +488,18 @@ struct OptimizerPass
         state.push_back(addArgument(type, CleaveDialect::kStateAttrName,
                                     "momentum." + param.name, layout.block));
       }
-      states.push_back(state);
+      stateIndices.push_back(state);
     }
+    (void)step.insertArguments(SmallVector<unsigned>(newTypes.size(), first),
+                               newTypes, newAttrs,
+                               SmallVector<Location>(newTypes.size(), loc));
+    BlockArgument lr = step.getArgument(lrIndex);
+    BlockArgument stepNumber =
+        stepIndex ? step.getArgument(*stepIndex) : BlockArgument();
+    SmallVector<SmallVector<BlockArgument>> states;
+    for (ArrayRef<unsigned> indices : stateIndices)
+      states.push_back(llvm::map_to_vector(
+          indices, [&](unsigned index) { return step.getArgument(index); }));
 
     ImplicitLocOpBuilder b(loc, ret);
     UpdateBuilder u(b);

@@ -696,10 +696,13 @@ LogicalResult Partitioner::run() {
     arg.setType(type);
     argTypes.push_back(type);
     locals[arg] = LocalValue{arg, *sharding};
-    function.removeArgAttr(arg.getArgNumber(), CleaveDialect::kShardingAttrName);
-    function.setArgAttr(arg.getArgNumber(), CleaveDialect::kBlockAttrName,
-                        sharding->toAttr(context, mesh.getName()));
   }
+  updateArgAttrs(function, [&](unsigned index, NamedAttrList &attrs) {
+    attrs.erase(CleaveDialect::kShardingAttrName);
+    attrs.set(CleaveDialect::kBlockAttrName,
+              locals[function.getArgument(index)].sharding.toAttr(
+                  context, mesh.getName()));
+  });
 
   forwardOps = getLossSlice(lookupOutput(function, OutputRole::Loss));
 
@@ -725,6 +728,7 @@ LogicalResult Partitioner::run() {
   Operation *ret = body.getTerminator();
   ImplicitLocOpBuilder b(ret->getLoc(), ret);
   SmallVector<Type> resultTypes;
+  SmallVector<Attribute> resultBlocks;
   for (unsigned i = 0; i < function.getNumResults(); ++i) {
     auto attr = function.getResultAttrOfType<ShardingAttr>(
         i, CleaveDialect::kShardingAttrName);
@@ -738,11 +742,12 @@ LogicalResult Partitioner::run() {
       return failure();
     ret->setOperand(i, *value);
     resultTypes.push_back(value->getType());
-    function.removeResultAttr(
-        i, StringAttr::get(context, CleaveDialect::kShardingAttrName));
-    function.setResultAttr(i, CleaveDialect::kBlockAttrName,
-                           target.toAttr(context, mesh.getName()));
+    resultBlocks.push_back(target.toAttr(context, mesh.getName()));
   }
+  updateResultAttrs(function, [&](unsigned index, NamedAttrList &attrs) {
+    attrs.erase(CleaveDialect::kShardingAttrName);
+    attrs.set(CleaveDialect::kBlockAttrName, resultBlocks[index]);
+  });
   function.setType(FunctionType::get(context, argTypes, resultTypes));
 
   for (Operation *op : llvm::reverse(originals)) {

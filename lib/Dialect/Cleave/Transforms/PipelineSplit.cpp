@@ -422,12 +422,16 @@ private:
       func::ReturnOp::create(builder, step.getLoc(), piece.results);
       piece.function.setType(builder.getFunctionType(
           body.getArgumentTypes(), ValueRange(piece.results).getTypes()));
-      for (auto [index, attrs] : llvm::enumerate(piece.argumentAttrs))
-        if (attrs)
-          piece.function.setArgAttrs(index, attrs);
-      for (auto [index, attrs] : llvm::enumerate(piece.resultAttrs))
-        if (attrs)
-          piece.function.setResultAttrs(index, attrs);
+      // All at once: one at a time is quadratic in the arguments.
+      updateArgAttrs(piece.function, [&](unsigned index, NamedAttrList &attrs) {
+        if (index < piece.argumentAttrs.size() && piece.argumentAttrs[index])
+          attrs = NamedAttrList(piece.argumentAttrs[index]);
+      });
+      updateResultAttrs(
+          piece.function, [&](unsigned index, NamedAttrList &attrs) {
+            if (index < piece.resultAttrs.size() && piece.resultAttrs[index])
+              attrs = NamedAttrList(piece.resultAttrs[index]);
+          });
     }
   }
 

@@ -5,7 +5,9 @@
 
 #include "llvm/Support/raw_ostream.h"
 
+#include <climits>
 #include <map>
+#include <set>
 
 namespace mlir::cleave {
 #define GEN_PASS_DEF_CLEAVEPLANMEMORY
@@ -30,30 +32,58 @@ Value getStorageRoot(Value value) {
   return value;
 }
 
-/// Offsets in one arena: gaps left by freed buffers are reused best-fit.
+/// Offsets in one arena: gaps left by freed buffers are reused best-fit
+/// (the smallest gap that fits, the lowest such on a tie), else the buffer
+/// goes after the last live one. The gaps are kept ordered by size, so a
+/// step costs O(log n), not a scan of every live buffer.
 class ArenaAllocator {
 public:
   int64_t allocate(int64_t bytes) {
-    int64_t bestOffset = -1, bestGap = 0, cursor = 0;
-    for (auto [offset, size] : live) {
-      int64_t gap = offset - cursor;
-      if (gap >= bytes && (bestOffset < 0 || gap < bestGap)) {
-        bestOffset = cursor;
-        bestGap = gap;
-      }
-      cursor = offset + size;
+    int64_t offset = getEnd();
+    auto gap = gaps.lower_bound({bytes, INT64_MIN});
+    if (gap != gaps.end()) {
+      auto [size, start] = *gap;
+      gaps.erase(gap);
+      offset = start;
+      if (size > bytes)
+        gaps.insert({size - bytes, start + bytes});
     }
-    if (bestOffset < 0)
-      bestOffset = cursor;
-    live[bestOffset] = bytes;
-    peak = std::max(peak, bestOffset + bytes);
-    return bestOffset;
+    live[offset] = bytes;
+    peak = std::max(peak, offset + bytes);
+    return offset;
   }
-  void release(int64_t offset) { live.erase(offset); }
+
+  void release(int64_t offset) {
+    auto block = live.find(offset);
+    if (block == live.end())
+      return;
+    int64_t before = 0;
+    if (block != live.begin())
+      before = std::prev(block)->first + std::prev(block)->second;
+    auto next = std::next(block);
+    int64_t blockEnd = offset + block->second;
+    // The gaps on either side merge with the freed block.
+    if (offset > before)
+      gaps.erase({offset - before, before});
+    if (next != live.end()) {
+      if (next->first > blockEnd)
+        gaps.erase({next->first - blockEnd, blockEnd});
+      gaps.insert({next->first - before, before});
+    }
+    live.erase(block);
+  }
+
   int64_t getPeak() const { return peak; }
 
 private:
+  /// Where the last live buffer ends.
+  int64_t getEnd() const {
+    return live.empty() ? 0 : live.rbegin()->first + live.rbegin()->second;
+  }
+
+  /// Live buffers by offset, and the gaps between them as (size, offset).
   std::map<int64_t, int64_t> live;
+  std::set<std::pair<int64_t, int64_t>> gaps;
   int64_t peak = 0;
 };
 

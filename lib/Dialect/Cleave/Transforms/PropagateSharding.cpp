@@ -357,9 +357,10 @@ void Propagation::annotate() {
     op.setAttr(CleaveDialect::kShardingAttrName,
                ArrayAttr::get(context, shardings));
   }
-  for (BlockArgument arg : function.getArguments())
-    function.setArgAttr(arg.getArgNumber(), CleaveDialect::kShardingAttrName,
-                        getAttr(arg, true));
+  updateArgAttrs(function, [&](unsigned index, NamedAttrList &attrs) {
+    attrs.set(CleaveDialect::kShardingAttrName,
+              getAttr(function.getArgument(index), true));
+  });
   // A result that updates an argument comes out laid out like it, so that
   // one step's outputs are the next step's inputs; a parameter's gradient
   // comes out laid out like the parameter, so that an update elsewhere
@@ -371,6 +372,7 @@ void Propagation::annotate() {
             arg.getArgNumber(), CleaveDialect::kParamAttrName))
       params[name.getValue()] = arg;
   Operation *ret = body.getTerminator();
+  SmallVector<Attribute> resultShardings(function.getNumResults());
   for (unsigned i = 0; i < function.getNumResults(); ++i) {
     if (function.getResultAttr(i, CleaveDialect::kShardingAttrName))
       continue;
@@ -383,10 +385,13 @@ void Propagation::annotate() {
     if (output && hasOutputRole(function, i, OutputRole::Gradient) &&
         !ret->getOperand(i).getDefiningOp<ShardOp>())
       like = params.lookup(getGradientParam(output.getValue()));
-    function.setResultAttr(i, CleaveDialect::kShardingAttrName,
-                           like ? getAttr(like, true)
-                                : getAttr(ret->getOperand(i), true));
+    resultShardings[i] =
+        like ? getAttr(like, true) : getAttr(ret->getOperand(i), true);
   }
+  updateResultAttrs(function, [&](unsigned index, NamedAttrList &attrs) {
+    if (resultShardings[index])
+      attrs.set(CleaveDialect::kShardingAttrName, resultShardings[index]);
+  });
 }
 
 /// The mesh every sharding in `function` names; null when there is none,

@@ -30,7 +30,7 @@ struct VerifyLayerTagsPass
           << CleaveDialect::kLayerAttrName << "' layer tag";
       missing = true;
     });
-    if (missing)
+    if (missing || failed(getDenseBlockCount(getOperation())))
       signalPassFailure();
     markAllAnalysesPreserved();
   }

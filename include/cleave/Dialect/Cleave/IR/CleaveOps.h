@@ -151,6 +151,23 @@ bool hasOutputRole(FunctionOpInterface function, unsigned index,
 /// Whether argument `index` of `function` has `cleave.input_role` `role`.
 bool hasInputRole(FunctionOpInterface function, unsigned index, InputRole role);
 
+/// The number of transformer blocks the ops under `root` are tagged with,
+/// after checking that the tags are 0..N-1 without a gap: tags size the
+/// planner's and stage assignment's tables, so a stray large one must not.
+/// Emits an error at the op of the first tag past N.
+FailureOr<int64_t> getDenseBlockCount(Operation *root);
+
+/// Rewrites the attributes of every argument of `function` with `update`
+/// (argument index, its attributes to change in place) in one step. Setting
+/// them one argument at a time rebuilds, and keeps in the context, the
+/// whole list each time: quadratic time and memory in the arguments.
+void updateArgAttrs(FunctionOpInterface function,
+                    llvm::function_ref<void(unsigned, NamedAttrList &)> update);
+/// The same for the results.
+void updateResultAttrs(
+    FunctionOpInterface function,
+    llvm::function_ref<void(unsigned, NamedAttrList &)> update);
+
 /// The name (`cleave.output`, `cleave.input`) of the gradient of parameter
 /// `param`: a gradient is identified by its parameter, as optimizer state is.
 std::string getGradientName(StringRef param);

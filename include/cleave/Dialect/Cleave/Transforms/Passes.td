@@ -169,7 +169,10 @@ def CleaveVerifyLayerTags : Pass<"cleave-verify-layer-tags", "mlir::ModuleOp"> {
   let summary = "Check that every cleave op carries its layer provenance";
   let description = [{
     Fails with an error located at each `cleave` op that has no
-    `cleave.layer` attribute. `cleave.constant` is exempt: constants belong to
+    `cleave.layer` attribute, and at a block tag past the module's blocks:
+    transformer blocks are tagged 0..N-1 without a gap, since the tags
+    size the planner's and stage assignment's tables. `cleave.constant` is
+    exempt from tagging: constants belong to
     no layer, since folding creates them and any consumer can rematerialize
     its own copy. Passes that rewrite IR must keep layer tags, and
     the per-layer passes (recompute, pipeline stages, the planner) rely on
