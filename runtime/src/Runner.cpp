@@ -282,13 +282,18 @@ Status run(const Program &program, const RunOptions &options,
                                       getDims(spec.shape), outputs[i].data()));
     bool printable = spec.dtype == DType::F64 || spec.dtype == DType::F32 ||
                      spec.dtype == DType::BF16;
-    if (spec.shape.rank == 0 && printable && isLogger) {
-      // The scalar result of a forward function is its loss.
-      const char *label = program.numResults == 1 ? "loss" : spec.name;
+    // The scalar result of a forward function is its loss.
+    const char *label = program.numResults == 1 ? "loss" : spec.name;
+    if (spec.shape.rank == 0 && printable && isLogger)
+      std::printf("%s: %.9g\n", label,
+                  readScalar(spec.dtype, outputs[i].data()));
+    if (spec.shape.rank == 0 && isFloatDType(spec.dtype) && nonFinite.empty()) {
       double value = readScalar(spec.dtype, outputs[i].data());
-      std::printf("%s: %.9g\n", label, value);
-      if (!std::isfinite(value) && nonFinite.empty())
-        nonFinite = std::string(label) + " is " + std::to_string(value);
+      if (!std::isfinite(value))
+        nonFinite = std::string(label) + " is " +
+                    (std::isnan(value) ? "NaN"
+                     : value > 0       ? "+infinity"
+                                       : "-infinity");
     }
   }
   if (!options.outputsPath.empty() && isLogger) {
