@@ -150,6 +150,10 @@ FailureOr<Cluster> mlir::cleave::planner::parseCluster(StringRef json,
   }
   cluster.devicesPerNode = static_cast<int64_t>(devicesPerNode);
   cluster.workspaceBytes = root->getNumber("workspace_bytes").value_or(0.0);
+  if (!(cluster.workspaceBytes >= 0) || std::isinf(cluster.workspaceBytes)) {
+    error = "'workspace_bytes' must be a finite, non-negative size";
+    return failure();
+  }
   cluster.computeEfficiency =
       device->getNumber("compute_efficiency").value_or(1.0);
   cluster.updateTimePerParam =

@@ -17,6 +17,7 @@
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 
 #include <algorithm>
+#include <cmath>
 
 using namespace mlir;
 using namespace mlir::cleave;
@@ -56,7 +57,8 @@ LogicalResult mlir::cleave::planner::setPlannerChoices(PlannerOptions &options,
     return fail("the blocks to recompute per stage must not be negative");
   if (options.recomputeLayers && options.recompute && !*options.recompute)
     return fail("recompute-layers needs recompute");
-  if (options.globalBatch < 0 || options.memoryLimit < 0 ||
+  if (options.globalBatch < 0 || !(options.memoryLimit >= 0) ||
+      std::isinf(options.memoryLimit) ||
       options.microBatchSize.value_or(0) < 0 ||
       options.zeroStage.value_or(0) < 0 || options.zeroStage.value_or(0) > 3)
     return fail("the global batch, memory limit and micro-batch size must not "

@@ -123,6 +123,9 @@ int main(int argc, char **argv) {
   override(layers, config.layers);
   override(hidden, config.hidden);
   override(heads, config.heads);
+  // 0 is the family default inside the config; given, it is a size.
+  if (ffn.getNumOccurrences() && ffn < 1)
+    return fail("--ffn must be in [1, 2^31), got " + std::to_string(ffn));
   override(ffn, config.ffn);
   override(seq, config.seq);
   override(vocab, config.vocab);

@@ -534,6 +534,10 @@ int main(int argc, char **argv) {
     error() << "--bucket-mb must be a positive size up to 1e6 MiB\n";
     return 1;
   }
+  if (zeroStage.getNumOccurrences() && (zeroStage < 0 || zeroStage > 3)) {
+    error() << "--zero-stage must be 0, 1, 2 or 3, got " << zeroStage << "\n";
+    return 1;
+  }
   if (tokenBytes.getNumOccurrences() && tokenBytes != 2 && tokenBytes != 4) {
     error() << "--token-bytes must be 2 or 4, got " << tokenBytes << "\n";
     return 1;

@@ -7,6 +7,8 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
+#include <cmath>
+
 namespace mlir::cleave {
 #define GEN_PASS_DEF_CLEAVEAUTOPARALLEL
 #include "cleave/Dialect/Cleave/Transforms/Passes.h.inc"
@@ -45,6 +47,15 @@ struct AutoParallelPass
               ? "needs a function with cleave.role forward, exactly one "
                 "function, or function=NAME"
               : "no function '" + function + "' to plan");
+      return signalPassFailure();
+    }
+    // The options plan's flags take, checked alike.
+    if (!(memoryLimit >= 0) || std::isinf(memoryLimit) || devices < 1 ||
+        globalBatch < 0 || microBatchSize < 0 || zeroStage < -1 ||
+        zeroStage > 3) {
+      module.emitError("cleave-auto-parallel needs devices >= 1, a finite "
+                       "memory-limit >= 0, global-batch and "
+                       "micro-batch-size >= 0 and zero-stage -1 (free) to 3");
       return signalPassFailure();
     }
     std::string error;
