@@ -124,8 +124,8 @@ int main(int argc, char **argv) {
   override(hidden, config.hidden);
   override(heads, config.heads);
   // 0 is the family default inside the config; given, it is a size.
-  if (ffn.getNumOccurrences() && ffn < 1)
-    return fail("--ffn must be in [1, 2^31), got " + std::to_string(ffn));
+  if (ffn.getNumOccurrences() && ffn == 0)
+    return fail("--ffn must be in [1, 2^31), got 0");
   override(ffn, config.ffn);
   override(seq, config.seq);
   override(vocab, config.vocab);

@@ -49,13 +49,10 @@ struct AutoParallelPass
               : "no function '" + function + "' to plan");
       return signalPassFailure();
     }
-    // The options plan's flags take, checked alike.
-    if (!(memoryLimit >= 0) || std::isinf(memoryLimit) || devices < 1 ||
-        globalBatch < 0 || microBatchSize < 0 || zeroStage < -1 ||
-        zeroStage > 3) {
-      module.emitError("cleave-auto-parallel needs devices >= 1, a finite "
-                       "memory-limit >= 0, global-batch and "
-                       "micro-batch-size >= 0 and zero-stage -1 (free) to 3");
+    // The planner checks the other options; these it would take as given.
+    if (!(memoryLimit >= 0) || std::isinf(memoryLimit) || devices < 1) {
+      module.emitError("cleave-auto-parallel needs devices >= 1 and a finite "
+                       "memory-limit >= 0");
       return signalPassFailure();
     }
     std::string error;
