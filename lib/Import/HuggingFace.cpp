@@ -45,12 +45,19 @@ public:
   ConfigReader(const llvm::json::Object &object, std::string path)
       : object(object), path(std::move(path)) {}
 
+  /// The field's value; null when it is absent or null (transformers'
+  /// default then applies).
+  const llvm::json::Value *getGiven(StringRef key) const {
+    const llvm::json::Value *value = object.get(key);
+    return value && value->kind() != llvm::json::Value::Null ? value : nullptr;
+  }
+
   /// A positive integer field; `fallback` when absent or null (none: the
   /// field is required).
   llvm::Expected<int64_t> getSize(StringRef key,
                                   std::optional<int64_t> fallback = {}) {
-    const llvm::json::Value *value = object.get(key);
-    if (!value || value->kind() == llvm::json::Value::Null) {
+    const llvm::json::Value *value = getGiven(key);
+    if (!value) {
       if (fallback)
         return *fallback;
       return fail(key, "is missing");
@@ -72,8 +79,8 @@ public:
   }
 
   llvm::Expected<double> getNumber(StringRef key, double fallback) {
-    const llvm::json::Value *value = object.get(key);
-    if (!value || value->kind() == llvm::json::Value::Null)
+    const llvm::json::Value *value = getGiven(key);
+    if (!value)
       return fallback;
     std::optional<double> number = value->getAsNumber();
     if (!number || !std::isfinite(*number))
@@ -82,8 +89,8 @@ public:
   }
 
   llvm::Expected<bool> getBool(StringRef key, bool fallback) {
-    const llvm::json::Value *value = object.get(key);
-    if (!value || value->kind() == llvm::json::Value::Null)
+    const llvm::json::Value *value = getGiven(key);
+    if (!value)
       return fallback;
     std::optional<bool> flag = value->getAsBoolean();
     if (!flag)
@@ -290,8 +297,8 @@ llvm::Error readGpt2(ConfigReader &reader, const ImportOptions &options,
 }
 
 llvm::Error readRopeScaling(ConfigReader &reader, ModelConfig &config) {
-  const llvm::json::Value *value = reader.getObject().get("rope_scaling");
-  if (!value || value->kind() == llvm::json::Value::Null)
+  const llvm::json::Value *value = reader.getGiven("rope_scaling");
+  if (!value)
     return llvm::Error::success();
   const llvm::json::Object *scaling = value->getAsObject();
   if (!scaling)
@@ -311,7 +318,6 @@ llvm::Error readRopeScaling(ConfigReader &reader, ModelConfig &config) {
     return reader.fail("rope_scaling",
                        "of type '" + (type ? type->str() : std::string()) +
                            "' is not supported (supported: llama3, default)");
-  ConfigReader fields(*scaling, "rope_scaling");
   ModelConfig::RopeScaling &rope = config.ropeScaling;
   auto number = [&](StringRef key, double &field) -> llvm::Error {
     const llvm::json::Value *entry = scaling->get(key);
@@ -391,9 +397,9 @@ llvm::Error readLlama(ConfigReader &reader, const ImportOptions &options,
   config.seq = *seq;
   if (mistral && options.checkSequence) {
     // Absent means MistralConfig's default, 4096; null means no window.
-    const llvm::json::Value *given = reader.getObject().get("sliding_window");
     llvm::Expected<int64_t> window =
-        given && given->kind() == llvm::json::Value::Null
+        reader.getObject().get("sliding_window") &&
+                !reader.getGiven("sliding_window")
             ? llvm::Expected<int64_t>(*seq)
             : reader.getSize("sliding_window", 4096);
     if (!window)
@@ -608,24 +614,29 @@ std::vector<int64_t> getStrides(const std::vector<int64_t> &shape) {
   return strides;
 }
 
+/// The Cleave shape of `mapping` when its block is the whole tensor.
+std::vector<int64_t> getWholeShape(const TensorMapping &mapping) {
+  std::vector<int64_t> shape = mapping.hfShape;
+  if (mapping.transpose)
+    std::reverse(shape.begin(), shape.end());
+  return shape;
+}
+
 /// Visits every element of the block `mapping` makes of its Hugging Face
 /// tensor: `visit(cleaveIndex, hfIndex)`, both flat, row-major.
 template <typename Visit>
 void forEachMappedElement(const TensorMapping &mapping,
                           const std::vector<int64_t> &cleaveShape,
                           Visit visit) {
-  std::vector<int64_t> hfStrides = getStrides(mapping.hfShape);
   // The strides of the (transposed) view the block is taken from.
-  std::vector<int64_t> viewStrides = hfStrides;
+  std::vector<int64_t> viewStrides = getStrides(mapping.hfShape);
   if (mapping.transpose)
     std::reverse(viewStrides.begin(), viewStrides.end());
   int64_t base = 0;
   for (size_t dim = 0; dim < cleaveShape.size(); ++dim)
     base += mapping.offsets[dim] * viewStrides[dim];
   // A padded vocabulary's extra entries lie past the view: none to visit.
-  std::vector<int64_t> view = mapping.hfShape;
-  if (mapping.transpose)
-    std::reverse(view.begin(), view.end());
+  std::vector<int64_t> view = getWholeShape(mapping);
   std::optional<uint64_t> count = rt::getNumElements(cleaveShape);
   std::vector<int64_t> index(cleaveShape.size(), 0);
   for (uint64_t flat = 0; flat < count.value_or(0); ++flat) {
@@ -643,14 +654,6 @@ void forEachMappedElement(const TensorMapping &mapping,
       index[dim] = 0;
     }
   }
-}
-
-/// The Cleave shape of `mapping` when its block is the whole tensor.
-std::vector<int64_t> getWholeShape(const TensorMapping &mapping) {
-  std::vector<int64_t> shape = mapping.hfShape;
-  if (mapping.transpose)
-    std::reverse(shape.begin(), shape.end());
-  return shape;
 }
 
 /// Checks that the block of `cleaveShape` at the mapping's offsets lies in
@@ -774,27 +777,30 @@ llvm::Error hf::importWeights(StringRef dir, const HuggingFaceModel &model,
 
   // The weights agree with the config before the model is built, which a
   // config of absurd sizes would make slow.
-  std::vector<std::string> spelled;
-  for (const TensorMapping &mapping : model.mappings) {
-    std::optional<std::string> name = (*weights)->find(mapping.hfName);
-    if (!name && !mapping.exportOnly)
-      return makeError(dir + ": the weights have no tensor '" + mapping.hfName +
-                       "' (Cleave's '" + mapping.cleaveName + "')");
+  struct Source {
     const rt::TensorInfo *info = nullptr;
     const uint8_t *data = nullptr;
-    if (name && !mapping.exportOnly)
-      if (llvm::Error error =
-              (*weights)->get(*name, mapping.hfShape, info, data))
-        return error;
-    spelled.push_back(name.value_or(""));
+  };
+  std::vector<Source> sources(model.mappings.size());
+  std::set<std::string> read;
+  for (auto [mapping, source] : llvm::zip(model.mappings, sources)) {
+    if (mapping.exportOnly)
+      continue;
+    std::optional<std::string> name = (*weights)->find(mapping.hfName);
+    if (!name)
+      return makeError(dir + ": the weights have no tensor '" + mapping.hfName +
+                       "' (Cleave's '" + mapping.cleaveName + "')");
+    if (llvm::Error error =
+            (*weights)->get(*name, mapping.hfShape, source.info, source.data))
+      return error;
+    read.insert(*name);
   }
 
   std::map<std::string, std::vector<int64_t>> shapes =
       getParameterShapes(model.config);
   std::map<std::string, std::vector<uint8_t>> parameters;
-  std::set<std::string> read;
   size_t elementBytes = rt::getDTypeSize(*target);
-  for (auto [mapping, name] : llvm::zip(model.mappings, spelled)) {
+  for (auto [mapping, source] : llvm::zip(model.mappings, sources)) {
     if (mapping.exportOnly)
       continue;
     auto shape = shapes.find(mapping.cleaveName);
@@ -802,17 +808,13 @@ llvm::Error hf::importWeights(StringRef dir, const HuggingFaceModel &model,
       return makeError("internal: no parameter '" + mapping.cleaveName + "'");
     if (llvm::Error error = checkBlock(mapping, shape->second))
       return error;
-    const rt::TensorInfo *info = nullptr;
-    const uint8_t *data = nullptr;
-    if (llvm::Error error = (*weights)->get(name, mapping.hfShape, info, data))
-      return error;
-    read.insert(name);
     std::vector<uint8_t> &bytes = parameters[mapping.cleaveName];
     bytes.resize(rt::getNumElements(shape->second).value_or(0) * elementBytes);
-    size_t sourceBytes = rt::getDTypeSize(info->dtype);
-    forEachMappedElement(mapping, shape->second, [&](int64_t to, int64_t from) {
+    rt::DType from = source.info->dtype;
+    size_t sourceBytes = rt::getDTypeSize(from);
+    forEachMappedElement(mapping, shape->second, [&](int64_t to, int64_t at) {
       double value = 0;
-      rt::readFloatElement(info->dtype, data + from * sourceBytes, value);
+      rt::readFloatElement(from, source.data + at * sourceBytes, value);
       rt::writeFloatElement(*target, value, bytes.data() + to * elementBytes);
     });
   }

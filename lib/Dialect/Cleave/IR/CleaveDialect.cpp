@@ -125,32 +125,36 @@ FailureOr<int64_t> mlir::cleave::getDenseBlockCount(Operation *root) {
   return count;
 }
 
-void mlir::cleave::updateArgAttrs(
-    FunctionOpInterface function,
+/// The `count` dictionaries of `getDictionary`, each changed by `update`.
+static SmallVector<DictionaryAttr> getUpdatedDictionaries(
+    MLIRContext *context, unsigned count,
+    llvm::function_ref<DictionaryAttr(unsigned)> getDictionary,
     llvm::function_ref<void(unsigned, NamedAttrList &)> update) {
-  MLIRContext *context = function->getContext();
   SmallVector<DictionaryAttr> dictionaries;
-  dictionaries.reserve(function.getNumArguments());
-  for (unsigned index = 0, e = function.getNumArguments(); index < e; ++index) {
-    NamedAttrList attrs(function.getArgAttrDict(index));
+  dictionaries.reserve(count);
+  for (unsigned index = 0; index < count; ++index) {
+    NamedAttrList attrs(getDictionary(index));
     update(index, attrs);
     dictionaries.push_back(attrs.getDictionary(context));
   }
-  function.setAllArgAttrs(dictionaries);
+  return dictionaries;
+}
+
+void mlir::cleave::updateArgAttrs(
+    FunctionOpInterface function,
+    llvm::function_ref<void(unsigned, NamedAttrList &)> update) {
+  function.setAllArgAttrs(getUpdatedDictionaries(
+      function->getContext(), function.getNumArguments(),
+      [&](unsigned index) { return function.getArgAttrDict(index); }, update));
 }
 
 void mlir::cleave::updateResultAttrs(
     FunctionOpInterface function,
     llvm::function_ref<void(unsigned, NamedAttrList &)> update) {
-  MLIRContext *context = function->getContext();
-  SmallVector<DictionaryAttr> dictionaries;
-  dictionaries.reserve(function.getNumResults());
-  for (unsigned index = 0, e = function.getNumResults(); index < e; ++index) {
-    NamedAttrList attrs(function.getResultAttrDict(index));
-    update(index, attrs);
-    dictionaries.push_back(attrs.getDictionary(context));
-  }
-  function.setAllResultAttrs(dictionaries);
+  function.setAllResultAttrs(getUpdatedDictionaries(
+      function->getContext(), function.getNumResults(),
+      [&](unsigned index) { return function.getResultAttrDict(index); },
+      update));
 }
 
 bool mlir::cleave::hasInputRole(FunctionOpInterface function, unsigned index,
