@@ -23,6 +23,11 @@ using namespace mlir;
 using namespace mlir::cleave;
 using namespace mlir::cleave::planner;
 
+// Far past any machine or batch ever used; they keep the search's divisor
+// walks instant.
+static constexpr int64_t kMaxDevices = int64_t(1) << 24;
+static constexpr int64_t kMaxGlobalBatch = int64_t(1) << 32;
+
 static std::vector<int64_t> getDivisors(int64_t n) {
   std::vector<int64_t> divisors;
   for (int64_t d = 1; d * d <= n; ++d)
@@ -44,8 +49,12 @@ LogicalResult mlir::cleave::planner::setPlannerChoices(PlannerOptions &options,
     message = text.str();
     return failure();
   };
-  if (options.devices < 1)
-    return fail("planning needs at least one device");
+  if (options.devices < 1 || options.devices > kMaxDevices)
+    return fail("planning needs 1 to " + Twine(kMaxDevices) + " devices, got " +
+                Twine(options.devices));
+  if (options.globalBatch > kMaxGlobalBatch)
+    return fail("the global batch must be at most " + Twine(kMaxGlobalBatch) +
+                " sequences, got " + Twine(options.globalBatch));
   if (options.precision != "bf16" && options.precision != "f16" &&
       options.precision != "f32")
     return fail("precision must be bf16, f16 or f32, got '" +
@@ -102,6 +111,12 @@ mlir::cleave::planner::searchPlans(const ModelProfile &model,
   int64_t batch = options.globalBatch > 0 ? options.globalBatch : model.batch;
   if (devices < 1) {
     error = "the device count must be at least 1";
+    return failure();
+  }
+  if (batch > kMaxGlobalBatch) {
+    error = "the global batch must be at most " +
+            std::to_string(kMaxGlobalBatch) + " sequences, got " +
+            std::to_string(batch);
     return failure();
   }
   SearchResult result;
