@@ -105,7 +105,7 @@ if [[ $prebuilt == 1 ]]; then
 fi
 if [[ $prebuilt == 0 ]]; then
   flags=(-O2 -std=c++17 -I"$here/include" -I"$mpi_include" -I"$nccl_root/include")
-  for source in Buckets Checkpoint Collectives ContextShared DataLoader DType \
+  for source in Buckets Checkpoint Checksum Collectives ContextShared DataLoader DType \
       GradientReducer Init Mesh MpiCommunicator PipelineExecutor Profiler Runner \
       Safetensors Schedule Tokens Trace Trainer TrainingState; do
     "$nvcc" "${flags[@]}" -x c++ -c "$here/src/$source.cpp" -o "$out/obj/$source.o" &

@@ -2,13 +2,20 @@
 
 #include "cleave/runtime/Checkpoint.h"
 
+#include "cleave/runtime/Checksum.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sys/file.h>
+#include <unistd.h>
 
 namespace cleave::rt {
 
@@ -31,6 +38,41 @@ std::string getCheckpointIndexPath(const std::string &dir) {
   return dir + "/checkpoint.json";
 }
 
+std::string getCheckpointChecksumPath(const std::string &shardPath) {
+  return shardPath + ".xxh64";
+}
+
+Status writeCheckpointChecksum(const std::string &shardPath,
+                               const CheckpointFile &file) {
+  std::string path = getCheckpointChecksumPath(shardPath);
+  std::ofstream out(path);
+  out << formatChecksum(file.checksum) << " " << file.bytes << "\n";
+  if (!out.flush())
+    return Status::error("cannot write '" + path + "'");
+  return Status::success();
+}
+
+Status readCheckpointChecksum(const std::string &shardPath,
+                              CheckpointFile &file) {
+  std::string path = getCheckpointChecksumPath(shardPath);
+  std::ifstream in(path);
+  std::string checksum;
+  unsigned long long bytes = 0;
+  if (!(in >> checksum >> bytes) || checksum.size() != 16)
+    return Status::error("cannot read the checksum a rank left in '" + path +
+                         "'");
+  file.checksum = std::strtoull(checksum.c_str(), nullptr, 16);
+  file.bytes = bytes;
+  return Status::success();
+}
+
+std::map<std::string, std::string>
+getCheckpointFileMetadata(const CheckpointIndex &index) {
+  std::map<std::string, std::string> metadata = index.metadata;
+  metadata["mesh"] = index.mesh.toString();
+  return metadata;
+}
+
 Status writeCheckpointIndex(const std::string &dir,
                             const CheckpointIndex &index) {
   json tensors = json::object();
@@ -44,11 +86,17 @@ Status writeCheckpointIndex(const std::string &dir,
                      {"shape", tensor.shape},
                      {"pieces", pieces}};
   }
-  json document = {{"format", "cleave-checkpoint"},
-                   {"version", 1},
-                   {"mesh", {{"axes", index.mesh.axes}, {"sizes", index.mesh.sizes}}},
-                   {"metadata", index.metadata},
-                   {"tensors", tensors}};
+  json files = json::object();
+  for (const auto &[name, file] : index.files)
+    files[name] = {{"bytes", file.bytes},
+                   {"xxh64", formatChecksum(file.checksum)}};
+  json document = {
+      {"format", "cleave-checkpoint"},
+      {"version", 2},
+      {"mesh", {{"axes", index.mesh.axes}, {"sizes", index.mesh.sizes}}},
+      {"metadata", index.metadata},
+      {"files", files},
+      {"tensors", tensors}};
   std::string path = getCheckpointIndexPath(dir);
   std::string temporary = path + ".tmp";
   {
@@ -87,23 +135,53 @@ bool overlaps(const Box &a, const Box &b) {
   return true;
 }
 
+/// Whether `file` names a path inside the checkpoint directory: relative,
+/// without `..`.
+bool isInsideDirectory(const std::string &file) {
+  std::filesystem::path path(file);
+  if (file.empty() || path.is_absolute() || path.has_root_name())
+    return false;
+  return std::none_of(
+      path.begin(), path.end(),
+      [](const std::filesystem::path &part) { return part == ".."; });
+}
+
 Status parseIndex(const std::string &path, const json &document,
                   CheckpointIndex &index) {
-  if (document.value("format", "") != "cleave-checkpoint" ||
-      document.value("version", 0) != 1)
-    return Status::error("'" + path + "' is not a version 1 cleave checkpoint "
-                                      "index");
+  auto fail = [&](const std::string &message) {
+    return Status::error("'" + path + "': " + message);
+  };
+  if (document.value("format", "") != "cleave-checkpoint")
+    return fail("not a cleave checkpoint index");
+  if (int version = document.value("version", 0); version != 2)
+    return fail("version " + std::to_string(version) +
+                " of the checkpoint index; this Cleave reads version 2 " +
+                (version == 1 ? "(version 1 recorded no checksums)" : ""));
   const json &mesh = document.at("mesh");
   index.mesh.axes = mesh.at("axes").get<std::vector<std::string>>();
   index.mesh.sizes = mesh.at("sizes").get<std::vector<int64_t>>();
+  if (index.mesh.axes.size() != index.mesh.sizes.size() ||
+      std::any_of(index.mesh.sizes.begin(), index.mesh.sizes.end(),
+                  [](int64_t size) { return size < 1; }))
+    return fail("field 'mesh' does not describe a mesh");
   index.metadata =
       document.at("metadata").get<std::map<std::string, std::string>>();
+  for (const auto &[file, entry] : document.at("files").items()) {
+    if (!isInsideDirectory(file))
+      return fail("field 'files' names '" + file +
+                  "', which is outside the checkpoint's directory");
+    std::string checksum = entry.at("xxh64").get<std::string>();
+    if (checksum.size() != 16 ||
+        checksum.find_first_not_of("0123456789abcdef") != std::string::npos)
+      return fail("file '" + file + "' has a malformed 'xxh64'");
+    index.files[file] = {entry.at("bytes").get<uint64_t>(),
+                         std::strtoull(checksum.c_str(), nullptr, 16)};
+  }
   for (const auto &[name, entry] : document.at("tensors").items()) {
     CheckpointTensor tensor;
     std::optional<DType> dtype = parseDType(entry.at("dtype").get<std::string>());
     if (!dtype)
-      return Status::error("'" + path + "': tensor '" + name +
-                           "' has an unknown dtype");
+      return fail("tensor '" + name + "' has an unknown dtype");
     tensor.dtype = *dtype;
     tensor.shape = entry.at("shape").get<std::vector<int64_t>>();
     for (const json &piece : entry.at("pieces")) {
@@ -113,8 +191,14 @@ Status parseIndex(const std::string &path, const json &document,
       parsed.box.shape = piece.at("shape").get<std::vector<int64_t>>();
       if (parsed.box.offsets.size() != tensor.shape.size() ||
           parsed.box.shape.size() != tensor.shape.size())
-        return Status::error("'" + path + "': a piece of tensor '" + name +
-                             "' has the wrong rank");
+        return fail("a piece of tensor '" + name + "' has the wrong rank");
+      if (!isInsideDirectory(parsed.file))
+        return fail("a piece of tensor '" + name + "' names the file '" +
+                    parsed.file +
+                    "', which is outside the checkpoint's directory");
+      if (!index.files.count(parsed.file))
+        return fail("a piece of tensor '" + name + "' is in '" + parsed.file +
+                    "', which field 'files' does not list");
       tensor.pieces.push_back(std::move(parsed));
     }
     index.tensors[name] = std::move(tensor);
@@ -151,6 +235,40 @@ Status CheckpointReader::open(const std::string &dir, CheckpointReader &reader) 
   return Status::success();
 }
 
+Status CheckpointReader::openFile(const std::string &file,
+                                  SafetensorsReader &reader) const {
+  std::string path = dir + "/" + file;
+  std::string indexPath = getCheckpointIndexPath(dir);
+  CLEAVE_RETURN_IF_ERROR(SafetensorsReader::open(path, reader));
+  const CheckpointFile &recorded = index.files.at(file);
+  if (reader.getFileSize() != recorded.bytes)
+    return Status::error("'" + path + "' has " +
+                         std::to_string(reader.getFileSize()) +
+                         " bytes, but field 'bytes' of '" + indexPath +
+                         "' says " + std::to_string(recorded.bytes) +
+                         ": the file is truncated or was replaced");
+  if (uint64_t checksum = reader.computeChecksum();
+      checksum != recorded.checksum)
+    return Status::error(
+        "'" + path + "' has XXH64 " + formatChecksum(checksum) +
+        ", but field 'xxh64' of '" + indexPath + "' says " +
+        formatChecksum(recorded.checksum) + ": the file is corrupt");
+  // The file is the one written; the index must describe the same run.
+  for (const auto &[key, value] : getCheckpointFileMetadata(index)) {
+    auto it = reader.getMetadata().find(key);
+    if (it == reader.getMetadata().end())
+      return Status::error("'" + path + "' records no '" + key +
+                           "', which field '" + key + "' of '" + indexPath +
+                           "' gives as '" + value + "'");
+    if (it->second != value)
+      return Status::error("field '" + key + "' of '" + indexPath + "' says '" +
+                           value + "', but '" + path + "' was written with " +
+                           key + " '" + it->second +
+                           "': the index does not belong to these files");
+  }
+  return Status::success();
+}
+
 Status CheckpointReader::read(const std::string &name, DType dtype,
                               const std::vector<int64_t> &globalShape,
                               const Box &box, void *output) {
@@ -172,8 +290,9 @@ Status CheckpointReader::read(const std::string &name, DType dtype,
       continue;
     std::unique_ptr<SafetensorsReader> &file = files[piece.file];
     if (!file) {
-      file = std::make_unique<SafetensorsReader>();
-      CLEAVE_RETURN_IF_ERROR(SafetensorsReader::open(dir + "/" + piece.file, *file));
+      auto opened = std::make_unique<SafetensorsReader>();
+      CLEAVE_RETURN_IF_ERROR(openFile(piece.file, *opened));
+      file = std::move(opened);
     }
     const TensorInfo *info = file->find(name);
     if (!info || info->dtype != dtype || info->shape != piece.box.shape)
@@ -189,6 +308,47 @@ Status CheckpointReader::read(const std::string &name, DType dtype,
                          std::to_string(wanted) + " elements of '" + name +
                          "' this rank needs");
   return Status::success();
+}
+
+Status OutputDirectoryLock::acquire(const std::string &dir) {
+  release();
+  std::string path = dir + "/train.lock";
+  int opened = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (opened < 0)
+    return Status::error("cannot open '" + path + "': " + std::strerror(errno));
+  if (::flock(opened, LOCK_EX | LOCK_NB) != 0) {
+    int reason = errno;
+    char holder[32] = {};
+    ssize_t length = ::pread(opened, holder, sizeof(holder) - 1, 0);
+    ::close(opened);
+    if (reason != EWOULDBLOCK)
+      return Status::error("cannot lock '" + path +
+                           "': " + std::strerror(reason));
+    std::string pid = length > 0 ? std::string(holder, length) : "";
+    pid.erase(pid.find_last_not_of(" \n") + 1);
+    return Status::error("another training job" +
+                         (pid.empty() ? "" : " (pid " + pid + ")") +
+                         " is writing to '" + dir + "' (it holds '" + path +
+                         "'): give this run another output directory, or "
+                         "stop that job");
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(opened, 0) != 0 ||
+      ::pwrite(opened, pid.data(), pid.size(), 0) !=
+          static_cast<ssize_t>(pid.size())) {
+    int reason = errno;
+    ::close(opened);
+    return Status::error("cannot write '" + path +
+                         "': " + std::strerror(reason));
+  }
+  descriptor = opened;
+  return Status::success();
+}
+
+void OutputDirectoryLock::release() {
+  if (descriptor >= 0)
+    ::close(descriptor);
+  descriptor = -1;
 }
 
 } // namespace cleave::rt

@@ -12,11 +12,15 @@
 #include "cleave/runtime/Portability.h"
 #include "cleave/runtime/Program.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
+#include <thread>
+#include <unistd.h>
 #include <vector>
 
 namespace cleave::rt {
@@ -132,6 +136,26 @@ inline int finishMain(const char *self, const char *usage, const Status &parsed,
     return 1;
   }
   return 0;
+}
+
+/// Under cleavec (CLEAVE_STOP_WITH_LAUNCHER=1), ends this process once the
+/// process that launched it is gone: a killed mpirun must not leave its
+/// ranks training. A watcher thread polls the parent, which is robust
+/// where a parent-death signal fires on the exit of the parent's thread.
+inline void stopWithLauncher() {
+  const char *wanted = std::getenv("CLEAVE_STOP_WITH_LAUNCHER");
+  if (!wanted || std::string(wanted) != "1")
+    return;
+  pid_t launcher = ::getppid();
+  std::thread([launcher] {
+    while (::getppid() == launcher && launcher != 1)
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::fprintf(stderr,
+                 "cleave: the launcher (pid %d) of this process is gone; "
+                 "stopping\n",
+                 static_cast<int>(launcher));
+    std::_Exit(1);
+  }).detach();
 }
 
 /// After a failure on one rank of several, prints it and ends the whole job:

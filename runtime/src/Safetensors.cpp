@@ -3,6 +3,7 @@
 #include "cleave/runtime/Safetensors.h"
 
 #include "Support.h"
+#include "cleave/runtime/Checksum.h"
 
 #include <nlohmann/json.hpp>
 
@@ -77,6 +78,10 @@ Status parseEntry(const json &entry, uint64_t dataSize, TensorInfo &info) {
   return Status::success();
 }
 } // namespace
+
+uint64_t SafetensorsReader::computeChecksum() const {
+  return computeXxh64(buffer.data(), buffer.size());
+}
 
 Status SafetensorsReader::open(const std::string &path,
                                SafetensorsReader &reader) {
@@ -198,7 +203,8 @@ Status SafetensorsWriter::add(const std::string &name, DType dtype,
   return Status::success();
 }
 
-Status SafetensorsWriter::write(const std::string &path) const {
+Status SafetensorsWriter::write(const std::string &path,
+                                uint64_t *checksum) const {
   json header = json::object();
   for (const Entry &entry : entries)
     header[entry.info.name] = {
@@ -226,12 +232,15 @@ Status SafetensorsWriter::write(const std::string &path) const {
   uint8_t length[8];
   for (int i = 0; i < 8; ++i)
     length[i] = static_cast<uint8_t>(static_cast<uint64_t>(text.size()) >> (8 * i));
-  bool ok = std::fwrite(length, 1, 8, file) == 8 &&
-            std::fwrite(text.data(), 1, text.size(), file) == text.size();
-  for (const Entry &entry : entries) {
-    uint64_t bytes = entry.info.getByteSize();
-    ok = ok && (bytes == 0 || std::fwrite(entry.data, 1, bytes, file) == bytes);
-  }
+  // The checksum follows the bytes as they are written.
+  Xxh64 hasher;
+  auto put = [&](const void *data, size_t bytes) {
+    hasher.update(data, bytes);
+    return bytes == 0 || std::fwrite(data, 1, bytes, file) == bytes;
+  };
+  bool ok = put(length, 8) && put(text.data(), text.size());
+  for (const Entry &entry : entries)
+    ok = ok && put(entry.data, entry.info.getByteSize());
   ok = (std::fclose(file) == 0) && ok;
   if (!ok) {
     std::remove(temporary.c_str());
@@ -243,6 +252,8 @@ Status SafetensorsWriter::write(const std::string &path) const {
     return Status::error("cannot rename '" + temporary + "' to '" + path +
                          "': " + std::strerror(errno));
   }
+  if (checksum)
+    *checksum = hasher.digest();
   return Status::success();
 }
 

@@ -50,6 +50,10 @@ struct TrainOptions {
   int64_t steps = -1;
   LrSchedule schedule;
   uint64_t dataSeed = 0;
+  /// Whether --seed was given: a resumed run then checks it.
+  bool dataSeedGiven = false;
+  /// --reseed: a resumed run takes --seed instead of the checkpoint's.
+  bool reseed = false;
   uint64_t initSeed = 0;
   std::string outDir;
   std::string resumeDir;
@@ -83,7 +87,9 @@ const char *const kTrainUsage =
     "  --init-seed N        initial parameters (each as its cleave.init says)\n"
     "                       from seed N (0)\n"
     "  --save-every K       also checkpoint every K steps (0: only at the end)\n"
-    "  --resume DIR         continue the run checkpointed in DIR (on any mesh)\n"
+    "  --resume DIR         continue the run checkpointed in DIR (on any mesh);\n"
+    "                       a --seed must be the checkpoint's\n"
+    "  --reseed             with --resume: continue on --seed's data order\n"
     "  --init-from FILE     start from the parameters in this safetensors file\n"
     "                       (the model's names and shapes; bf16, f16 convert)\n"
     "  --micro-batches M    the program takes 1/M of the batch: run it M times\n"
@@ -101,69 +107,76 @@ const char *const kTrainUsage =
 
 Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
   options.schedule.lr = 1e-3;
-  CLEAVE_RETURN_IF_ERROR(walkCommandLine(argc, argv, {}, [&](
-      const std::string &flag, const std::string &value) -> Status {
-    uint64_t count = 0;
-    if (flag == "--data") {
-      options.dataPath = value;
-    } else if (flag == "--token-bytes") {
-      CLEAVE_RETURN_IF_ERROR(parseTokenWidth(value, options.tokenWidth));
-    } else if (flag == "--steps") {
-      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, INT64_MAX));
-      options.steps = static_cast<int64_t>(count);
-    } else if (flag == "--out") {
-      options.outDir = value;
-    } else if (flag == "--resume") {
-      options.resumeDir = value;
-    } else if (flag == "--init-from") {
-      options.initFrom = value;
-    } else if (flag == "--lr") {
-      CLEAVE_RETURN_IF_ERROR(readNumber(flag, value, options.schedule.lr));
-    } else if (flag == "--min-lr") {
-      CLEAVE_RETURN_IF_ERROR(readNumber(flag, value, options.schedule.minLr));
-    } else if (flag == "--lr-schedule") {
-      if (value != "constant" && value != "cosine")
-        return Status::error("--lr-schedule must be constant or cosine, got '" +
-                             value + "'");
-      options.schedule.kind =
-          value == "cosine" ? LrSchedule::Cosine : LrSchedule::Constant;
-    } else if (flag == "--warmup") {
-      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, INT64_MAX));
-      options.schedule.warmup = static_cast<int64_t>(count);
-    } else if (flag == "--decay-steps") {
-      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, INT64_MAX));
-      options.schedule.decaySteps = static_cast<int64_t>(count);
-    } else if (flag == "--seed") {
-      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, options.dataSeed));
-    } else if (flag == "--init-seed") {
-      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, options.initSeed));
-    } else if (flag == "--micro-batches") {
-      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, INT64_MAX));
-      if (count == 0)
-        return Status::error("--micro-batches must be at least 1");
-      options.microBatches = static_cast<int64_t>(count);
-    } else if (flag == "--bucket-mb") {
-      double megabytes = 0;
-      CLEAVE_RETURN_IF_ERROR(readNumber(flag, value, megabytes));
-      if (!(megabytes > 0) || megabytes > 1e6)
-        return Status::error("--bucket-mb must be a positive size up to "
-                             "1e6 MiB, got '" +
-                             value + "'");
-      options.reductions.bucketBytes = megabytes * 1024 * 1024;
-      options.reductions.bucketGiven = true;
-    } else if (flag == "--overlap") {
-      if (value != "0" && value != "1")
-        return Status::error("--overlap must be 0 or 1, got '" + value + "'");
-      options.reductions.overlap = value == "1";
-      options.reductions.overlapGiven = true;
-    } else if (flag == "--save-every") {
-      CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, INT64_MAX));
-      options.saveEvery = static_cast<int64_t>(count);
-    } else {
-      return unknownOption(flag);
-    }
-    return Status::success();
-  }));
+  CLEAVE_RETURN_IF_ERROR(walkCommandLine(
+      argc, argv, {"--reseed"},
+      [&](const std::string &flag, const std::string &value) -> Status {
+        uint64_t count = 0;
+        if (flag == "--data") {
+          options.dataPath = value;
+        } else if (flag == "--token-bytes") {
+          CLEAVE_RETURN_IF_ERROR(parseTokenWidth(value, options.tokenWidth));
+        } else if (flag == "--steps") {
+          CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, INT64_MAX));
+          options.steps = static_cast<int64_t>(count);
+        } else if (flag == "--out") {
+          options.outDir = value;
+        } else if (flag == "--resume") {
+          options.resumeDir = value;
+        } else if (flag == "--reseed") {
+          options.reseed = true;
+        } else if (flag == "--init-from") {
+          options.initFrom = value;
+        } else if (flag == "--lr") {
+          CLEAVE_RETURN_IF_ERROR(readNumber(flag, value, options.schedule.lr));
+        } else if (flag == "--min-lr") {
+          CLEAVE_RETURN_IF_ERROR(
+              readNumber(flag, value, options.schedule.minLr));
+        } else if (flag == "--lr-schedule") {
+          if (value != "constant" && value != "cosine")
+            return Status::error(
+                "--lr-schedule must be constant or cosine, got '" + value +
+                "'");
+          options.schedule.kind =
+              value == "cosine" ? LrSchedule::Cosine : LrSchedule::Constant;
+        } else if (flag == "--warmup") {
+          CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, INT64_MAX));
+          options.schedule.warmup = static_cast<int64_t>(count);
+        } else if (flag == "--decay-steps") {
+          CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, INT64_MAX));
+          options.schedule.decaySteps = static_cast<int64_t>(count);
+        } else if (flag == "--seed") {
+          CLEAVE_RETURN_IF_ERROR(readCount(flag, value, options.dataSeed));
+          options.dataSeedGiven = true;
+        } else if (flag == "--init-seed") {
+          CLEAVE_RETURN_IF_ERROR(readCount(flag, value, options.initSeed));
+        } else if (flag == "--micro-batches") {
+          CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, INT64_MAX));
+          if (count == 0)
+            return Status::error("--micro-batches must be at least 1");
+          options.microBatches = static_cast<int64_t>(count);
+        } else if (flag == "--bucket-mb") {
+          double megabytes = 0;
+          CLEAVE_RETURN_IF_ERROR(readNumber(flag, value, megabytes));
+          if (!(megabytes > 0) || megabytes > 1e6)
+            return Status::error("--bucket-mb must be a positive size up to "
+                                 "1e6 MiB, got '" +
+                                 value + "'");
+          options.reductions.bucketBytes = megabytes * 1024 * 1024;
+          options.reductions.bucketGiven = true;
+        } else if (flag == "--overlap") {
+          if (value != "0" && value != "1")
+            return Status::error("--overlap must be 0 or 1, got '" + value +
+                                 "'");
+          options.reductions.overlap = value == "1";
+          options.reductions.overlapGiven = true;
+        } else if (flag == "--save-every") {
+          CLEAVE_RETURN_IF_ERROR(readCount(flag, value, count, INT64_MAX));
+          options.saveEvery = static_cast<int64_t>(count);
+        } else {
+          return unknownOption(flag);
+        }
+        return Status::success();
+      }));
   if (options.dataPath.empty())
     return Status::error("--data FILE is required");
   if (options.steps < 0)
@@ -173,6 +186,9 @@ Status parseTrainOptions(int argc, char **argv, TrainOptions &options) {
   if (!options.initFrom.empty() && !options.resumeDir.empty())
     return Status::error("--init-from starts a run and --resume continues "
                          "one: give one of them");
+  if (options.reseed && (options.resumeDir.empty() || !options.dataSeedGiven))
+    return Status::error("--reseed continues a run (--resume DIR) on a new "
+                         "data order (--seed N): give both");
   return validate(options.schedule);
 }
 
@@ -306,6 +322,14 @@ Status train(StepExecutor &executor, TrainOptions options,
     CLEAVE_RETURN_IF_ERROR(createCommunicator(context, *mesh, communicator));
     context.setCommunicator(communicator.get());
   }
+  if (::mkdir(options.outDir.c_str(), 0755) != 0 && errno != EEXIST)
+    return Status::error("cannot create '" + options.outDir +
+                         "': " + std::strerror(errno));
+  // One job per output directory: another's checkpoints would interleave
+  // with this one's. The rank that writes the index holds the lock.
+  OutputDirectoryLock lock;
+  if (!communicator || communicator->getRank() == 0)
+    CLEAVE_RETURN_IF_ERROR(lock.acquire(options.outDir));
   TrainingState state(context, communicator.get());
   if (options.microBatches == 0)
     options.microBatches = executor.getBuiltMicroBatches();
@@ -347,7 +371,17 @@ Status train(StepExecutor &executor, TrainOptions options,
       return Status::error("'" + getCheckpointIndexPath(options.resumeDir) +
                            "' has no valid step and data_seed metadata");
     first = static_cast<int64_t>(*stepNumber) + 1;
-    dataSeed = *seed;
+    // Another seed would continue on other batches than the run's: only
+    // on purpose.
+    if (options.dataSeedGiven && options.dataSeed != *seed && !options.reseed)
+      return Status::error(
+          "--seed " + std::to_string(options.dataSeed) +
+          " is not the data seed " + std::to_string(*seed) + " that '" +
+          getCheckpointIndexPath(options.resumeDir) +
+          "' records (field 'data_seed'); give --reseed to continue on "
+          "seed " +
+          std::to_string(options.dataSeed) + "'s data order");
+    dataSeed = options.reseed ? options.dataSeed : *seed;
     if (isLogger)
       std::printf("resumed from %s at step %lld\n",
                   getCheckpointIndexPath(options.resumeDir).c_str(),
@@ -374,9 +408,6 @@ Status train(StepExecutor &executor, TrainOptions options,
                   static_cast<long long>(stepNumber));
     return Status::success();
   };
-  if (::mkdir(options.outDir.c_str(), 0755) != 0 && errno != EEXIST)
-    return Status::error("cannot create '" + options.outDir +
-                         "': " + std::strerror(errno));
   // --steps 0: the initial parameters are the whole result.
   if (options.steps == 0 && options.resumeDir.empty())
     return save(0);
@@ -480,6 +511,7 @@ Status train(StepExecutor &executor, TrainOptions options,
 
 int runTrainingMain(const Program &step, const Program *apply, int argc,
                     char **argv) {
+  stopWithLauncher();
   TrainOptions options;
   Status parsed = parseTrainOptions(argc, argv, options);
   const char *self = argc > 0 ? argv[0] : step.name;
@@ -496,6 +528,7 @@ int runTrainingMain(const Program &step, const Program *apply, int argc,
 
 int runPipelineTrainingMain(const PipelineProgram &pipeline, int argc,
                             char **argv) {
+  stopWithLauncher();
   TrainOptions options;
   Status parsed = parseTrainOptions(argc, argv, options);
   const char *self = argc > 0 ? argv[0] : pipeline.forward[0]->name;

@@ -23,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -31,6 +32,22 @@ namespace cleave::rt {
 
 /// A float scalar of `dtype` as bytes.
 std::vector<uint8_t> getScalarBytes(DType dtype, double value);
+
+/// The first element of `bytes` (of `dtype`) that is NaN or infinite, with
+/// its value; none for integer types.
+inline std::optional<std::pair<size_t, double>>
+findNonFinite(DType dtype, const std::vector<uint8_t> &bytes) {
+  if (!isFloatDType(dtype))
+    return std::nullopt;
+  size_t width = getDTypeSize(dtype);
+  for (size_t i = 0; i * width < bytes.size(); ++i) {
+    double value = 0;
+    if (readFloatElement(dtype, bytes.data() + i * width, value) &&
+        !std::isfinite(value))
+      return std::make_pair(i, value);
+  }
+  return std::nullopt;
+}
 
 /// Device buffers by tensor name, shared by the programs of one run: the
 /// gradient step and the update read the same parameters, and the update
@@ -213,18 +230,34 @@ public:
       hosts.emplace_back(getByteSize(tensor.spec));
       CLEAVE_RETURN_IF_ERROR(context.copyToHost(
           hosts.back().data(), tensor.buffer->get(), hosts.back().size()));
+      // A diverged run must not overwrite the last good checkpoint.
+      if (std::optional<std::pair<size_t, double>> bad =
+              findNonFinite(tensor.spec.dtype, hosts.back()))
+        return Status::error("'" + name + "' holds " +
+                             std::to_string(bad->second) + " at element " +
+                             std::to_string(bad->first) + " after step " +
+                             std::to_string(step) +
+                             ": not writing a checkpoint of a diverged run");
       CLEAVE_RETURN_IF_ERROR(writer.add(name, tensor.spec.dtype,
                                         getDims(tensor.spec.shape),
                                         hosts.back().data()));
     }
-    CLEAVE_RETURN_IF_ERROR(
-        writer.write(dir + "/" + getCheckpointShardName(stepDir, rank)));
+    CheckpointIndex index;
+    index.mesh = mesh;
+    index.metadata = metadata;
+    for (const auto &[key, value] : getCheckpointFileMetadata(index))
+      writer.setMetadata(key, value);
+    std::string shardPath = dir + "/" + getCheckpointShardName(stepDir, rank);
+    CheckpointFile written;
+    CLEAVE_RETURN_IF_ERROR(writer.write(shardPath, &written.checksum));
+    written.bytes = std::filesystem::file_size(shardPath, error);
+    if (error)
+      return Status::error("cannot read the size of '" + shardPath +
+                           "': " + error.message());
+    CLEAVE_RETURN_IF_ERROR(writeCheckpointChecksum(shardPath, written));
     if (communicator)
       CLEAVE_RETURN_IF_ERROR(communicator->barrier("the checkpoint's pieces"));
     if (rank == 0) {
-      CheckpointIndex index;
-      index.mesh = mesh;
-      index.metadata = metadata;
       // Every tensor of the model: in a pipeline, other ranks hold tensors
       // this one never sees.
       std::map<std::string, PlacedTensor> all = layout;
@@ -254,6 +287,12 @@ public:
                  Box{block.offsets, block.shape}});
         }
       }
+      // The files the pieces name, with the checksums their ranks left.
+      for (const auto &[name, entry] : index.tensors)
+        for (const CheckpointPiece &piece : entry.pieces)
+          if (!index.files.count(piece.file))
+            CLEAVE_RETURN_IF_ERROR(readCheckpointChecksum(
+                dir + "/" + piece.file, index.files[piece.file]));
       CLEAVE_RETURN_IF_ERROR(writeCheckpointIndex(dir, index));
     }
     if (communicator)

@@ -82,19 +82,23 @@ TEST(CheckpointTest, ReadsAnyBoxFromPiecesOfAnotherMesh) {
   fs::remove_all(dir);
   fs::create_directories(dir / "step-3");
   // A [2, 4] tensor saved as two column halves by ranks 0 and 1 of tp=2.
+  CheckpointIndex index;
+  index.mesh.axes = {"tp"};
+  index.mesh.sizes = {2};
+  index.metadata = {{"step", "3"}};
   std::vector<float> left = {0, 1, 4, 5}, right = {2, 3, 6, 7};
   for (int rank : {0, 1}) {
     SafetensorsWriter writer;
     ASSERT_TRUE(writer.add("w", DType::F32, {2, 2},
                            (rank ? right : left).data())
                     .ok());
-    ASSERT_TRUE(
-        writer.write((dir / getCheckpointShardName("step-3", rank)).string()).ok());
+    for (const auto &[key, value] : getCheckpointFileMetadata(index))
+      writer.setMetadata(key, value);
+    std::string name = getCheckpointShardName("step-3", rank);
+    CheckpointFile &file = index.files[name];
+    ASSERT_TRUE(writer.write((dir / name).string(), &file.checksum).ok());
+    file.bytes = fs::file_size(dir / name);
   }
-  CheckpointIndex index;
-  index.mesh.axes = {"tp"};
-  index.mesh.sizes = {2};
-  index.metadata = {{"step", "3"}};
   index.tensors["w"] = {DType::F32,
                         {2, 4},
                         {{getCheckpointShardName("step-3", 0), {{0, 0}, {2, 2}}},

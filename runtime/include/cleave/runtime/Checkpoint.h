@@ -11,6 +11,13 @@
 // it; the index is written last, atomically, and is what makes a step's
 // checkpoint exist.
 //
+// Nothing is trusted on resume: the index records each file's size and
+// XXH64 (each rank leaves its file's in `rank-R.safetensors.xxh64` for rank
+// 0 to collect), every file records the step, data seed, program and mesh
+// the index must agree with, and the files the index names must lie inside
+// its directory. One training job writes to a directory at a time: it holds
+// an advisory lock on `DIR/train.lock`.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef CLEAVE_RUNTIME_CHECKPOINT_H
@@ -41,10 +48,19 @@ struct CheckpointTensor {
   std::vector<CheckpointPiece> pieces;
 };
 
+/// What the index records of a rank's file.
+struct CheckpointFile {
+  uint64_t bytes = 0;
+  uint64_t checksum = 0;
+};
+
 struct CheckpointIndex {
   Mesh mesh;
+  /// step, data_seed, program: each file's metadata repeats them.
   std::map<std::string, std::string> metadata;
   std::map<std::string, CheckpointTensor> tensors;
+  /// Keyed by the path relative to the checkpoint directory.
+  std::map<std::string, CheckpointFile> files;
 };
 
 /// The directory, relative to `dir`, that a new checkpoint of `step` writes
@@ -55,6 +71,15 @@ std::string chooseCheckpointStepDir(const std::string &dir, int64_t step);
 std::string getCheckpointShardName(const std::string &stepDir, int rank);
 /// "DIR/checkpoint.json".
 std::string getCheckpointIndexPath(const std::string &dir);
+/// Where a rank leaves its file's size and checksum for rank 0's index.
+std::string getCheckpointChecksumPath(const std::string &shardPath);
+Status writeCheckpointChecksum(const std::string &shardPath,
+                               const CheckpointFile &file);
+Status readCheckpointChecksum(const std::string &shardPath,
+                              CheckpointFile &file);
+/// The metadata a rank's file carries: the index's, plus its mesh.
+std::map<std::string, std::string>
+getCheckpointFileMetadata(const CheckpointIndex &index);
 
 /// Writes the index atomically (the last step of a save).
 Status writeCheckpointIndex(const std::string &dir, const CheckpointIndex &index);
@@ -64,7 +89,8 @@ Status removeOldCheckpointSteps(const std::string &dir, const std::string &keep)
 /// Reads a checkpoint written on any mesh.
 class CheckpointReader {
 public:
-  /// Reads the index and checks that every file it names exists.
+  /// Reads the index and checks that every file it names exists inside
+  /// `dir`. Each file is checked against the index when first read.
   static Status open(const std::string &dir, CheckpointReader &reader);
 
   const CheckpointIndex &getIndex() const { return index; }
@@ -75,9 +101,30 @@ public:
               void *output);
 
 private:
+  /// Opens `file` and checks its size, checksum and metadata.
+  Status openFile(const std::string &file, SafetensorsReader &reader) const;
+
   std::string dir;
   CheckpointIndex index;
   std::map<std::string, std::unique_ptr<SafetensorsReader>> files;
+};
+
+/// The advisory lock (flock) on `DIR/train.lock` that one training job
+/// holds on its output directory, released when the lock object or the
+/// process ends. A second job is refused with the holder's pid.
+class OutputDirectoryLock {
+public:
+  OutputDirectoryLock() = default;
+  OutputDirectoryLock(const OutputDirectoryLock &) = delete;
+  OutputDirectoryLock &operator=(const OutputDirectoryLock &) = delete;
+  ~OutputDirectoryLock() { release(); }
+
+  /// `dir` must exist.
+  Status acquire(const std::string &dir);
+  void release();
+
+private:
+  int descriptor = -1;
 };
 
 } // namespace cleave::rt

@@ -42,6 +42,9 @@ public:
   static Status open(const std::string &path, SafetensorsReader &reader);
 
   const std::string &getPath() const { return path; }
+  /// The XXH64 of the whole file, and its size.
+  uint64_t computeChecksum() const;
+  uint64_t getFileSize() const { return buffer.size(); }
   /// Tensors in file order (ascending data offsets).
   const std::vector<TensorInfo> &getTensors() const { return tensors; }
   const std::map<std::string, std::string> &getMetadata() const {
@@ -75,8 +78,9 @@ public:
     metadata[key] = value;
   }
   /// Writes to a temporary file next to `path` and renames it into place, so
-  /// a reader never sees a half-written file.
-  Status write(const std::string &path) const;
+  /// a reader never sees a half-written file. `checksum`, when given,
+  /// receives the file's XXH64.
+  Status write(const std::string &path, uint64_t *checksum = nullptr) const;
 
 private:
   struct Entry {
