@@ -1,4 +1,4 @@
-//===- Compilation.cpp - Model in, program out; the ranks' launch ---------===//
+//===- Compilation.cpp - Model in, program out ----------------------------===//
 
 #include "cleave/Driver/Driver.h"
 
@@ -9,6 +9,7 @@
 #include "cleave/Import/HuggingFace.h"
 #include "cleave/Pipeline/Schedule.h"
 #include "cleave/Target/Cuda/CudaEmitter.h"
+#include "cleave/runtime/Checkpoint.h"
 #include "cleave/runtime/Tokens.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -23,8 +24,6 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
-
-#include <unistd.h>
 
 using namespace mlir;
 using namespace mlir::cleave;
@@ -101,6 +100,56 @@ std::string getForwardName(ModuleOp module, StringRef entry) {
     if (!function.isDeclaration())
       bodies.push_back(function);
   return bodies.size() == 1 ? bodies.front().getSymName().str() : "";
+}
+
+/// The function a compile starts from: `function`, or the one with
+/// cleave.role forward; null when there is none (the passes then say so).
+func::FuncOp findForward(ModuleOp module, StringRef function) {
+  for (func::FuncOp candidate : module.getOps<func::FuncOp>())
+    if (function.empty() ? getFunctionRole(candidate) == FunctionRole::Forward
+                         : candidate.getSymName() == function)
+      return candidate.isDeclaration() ? func::FuncOp() : candidate;
+  return {};
+}
+
+/// A training program draws its batches from a token file into the model's
+/// tokens input: a model without one is refused before it compiles.
+LogicalResult checkTrainable(func::FuncOp forward) {
+  if (!forward || findInputByRole(forward, InputRole::Tokens))
+    return success();
+  return forward.emitError()
+         << "a training step draws its batches from a token file into the "
+            "input with cleave.input_role tokens, and @"
+         << forward.getSymName()
+         << " takes none; build its gradient program instead (cleavec build "
+            "--gradients)";
+}
+
+/// A checkpoint to resume must hold every parameter of the model with its
+/// shape: another model's is refused before the compile, not after.
+LogicalResult checkResumable(func::FuncOp forward, StringRef checkpointDir,
+                             const ::cleave::rt::CheckpointIndex &index) {
+  if (!forward)
+    return success();
+  for (BlockArgument argument : forward.getArguments()) {
+    auto name = forward.getArgAttrOfType<StringAttr>(
+        argument.getArgNumber(), CleaveDialect::kParamAttrName);
+    auto type = dyn_cast<RankedTensorType>(argument.getType());
+    if (!name || !type)
+      continue;
+    auto tensor = index.tensors.find(name.str());
+    if (tensor == index.tensors.end())
+      return forward.emitError("checkpoint '")
+             << checkpointDir << "' has no parameter '" << name.getValue()
+             << "' of this model: it was saved from another model";
+    if (ArrayRef<int64_t>(tensor->second.shape) != type.getShape())
+      return forward.emitError("checkpoint '")
+             << checkpointDir << "' holds parameter '" << name.getValue()
+             << "' as " << ::cleave::rt::formatShape(tensor->second.shape)
+             << ", this model's is " << type
+             << ": it was saved from another model";
+  }
+  return success();
 }
 
 /// Creates `directory` and its parents; reports why it cannot.
@@ -193,6 +242,14 @@ LogicalResult mlir::cleave::driver::compileModel(
   std::string message;
   if (options.function.empty())
     options.function = getForwardName(*module, request.entry);
+  if (options.mode == CompileMode::Train) {
+    func::FuncOp forward = findForward(*module, options.function);
+    if (failed(checkTrainable(forward)) ||
+        (request.resumeIndex &&
+         failed(
+             checkResumable(forward, request.resumeDir, *request.resumeIndex))))
+      return failure();
+  }
 
   // The planned phase runs first: the phases after it are built from the
   // plan it records.
@@ -356,69 +413,6 @@ int mlir::cleave::driver::runCommand(ArrayRef<std::string> command,
     error() << "'" << command.front() << "' crashed"
             << (executeError.empty() ? "" : ": " + executeError) << "\n";
   return status < 0 ? 1 : status;
-}
-
-/// The launcher of the MPI the program links (see DriverConfig.h).
-FailureOr<SmallVector<std::string>>
-mlir::cleave::driver::getLocalLaunch(int64_t ranks) {
-  // The launcher of the MPI the program links, found when Cleave was
-  // configured; another MPI's would start unrelated single processes.
-  std::string mpirun = CLEAVEC_MPIRUN;
-  if (mpirun.empty() || !llvm::sys::fs::can_execute(mpirun))
-    if (llvm::ErrorOr<std::string> found =
-            llvm::sys::findProgramByName("mpirun"))
-      mpirun = *found;
-  if (mpirun.empty() || !llvm::sys::fs::can_execute(mpirun)) {
-    error() << "cannot find mpirun to launch the ranks: install openmpi-bin\n";
-    return failure();
-  }
-  SmallVector<std::string> command = {
-      mpirun,      "-np", std::to_string(ranks), "--oversubscribe",
-      "--bind-to", "none"};
-  if (::geteuid() == 0)
-    command.push_back("--allow-run-as-root");
-  command.append({"-x", "OMP_NUM_THREADS=1", "-x", "OPENBLAS_NUM_THREADS=1"});
-  return command;
-}
-
-int mlir::cleave::driver::runTraining(StringRef executable,
-                                      const TrainingRun &run,
-                                      llvm::raw_ostream &log) {
-  SmallVector<std::string> command = {executable.str()};
-  std::string seed = std::to_string(run.seed);
-  for (const auto &[flag, value] :
-       std::initializer_list<std::pair<const char *, std::string>>{
-           {"--data", run.data},
-           {"--steps", std::to_string(run.steps)},
-           {"--lr", run.lr},
-           {"--lr-schedule", run.lrSchedule},
-           {"--warmup", run.warmup},
-           {"--decay-steps", run.decaySteps},
-           {"--min-lr", run.minLr},
-           {"--seed", seed},
-           {"--init-seed", seed},
-           {"--save-every", run.saveEvery},
-           {"--out", run.out}})
-    command.append({flag, value});
-  if (run.tokenBytes)
-    command.append({"--token-bytes", std::to_string(run.tokenBytes)});
-  if (!run.resume.empty())
-    command.append({"--resume", run.resume});
-  if (!run.initFrom.empty())
-    command.append({"--init-from", run.initFrom});
-  if (!run.bucketMegabytes.empty())
-    command.append({"--bucket-mb", run.bucketMegabytes});
-  if (run.mesh.empty())
-    return runCommand(command, log);
-  int64_t ranks = getMeshDevices(run.mesh);
-  FailureOr<SmallVector<std::string>> launch = getLocalLaunch(ranks);
-  if (failed(launch))
-    return 1;
-  log << "cleavec: on a cluster: mpirun -np " << ranks << " "
-      << joinCommand(command) << "\ncleavec:   or: srun -n " << ranks << " "
-      << joinCommand(command) << "\n";
-  command.insert(command.begin(), launch->begin(), launch->end());
-  return runCommand(command, log);
 }
 
 int mlir::cleave::driver::prepareTextTokens(StringRef textPath,

@@ -10,10 +10,13 @@
 #include "cleave/Driver/Driver.h"
 #include "cleave/Driver/Planning.h"
 #include "cleave/Driver/ScheduleReport.h"
+#include "cleave/runtime/Checkpoint.h"
+#include "cleave/runtime/Schedule.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
@@ -108,8 +111,10 @@ static cl::opt<unsigned> tokenBytes(
     cl::desc("train: bytes per token (2 or 4) of a token file without a "
              "header; a file with one says"),
     cl::cat(trainCategory));
-static cl::opt<int64_t> steps("steps", cl::init(0), cl::cat(trainCategory),
-    cl::desc("train: train until this step (from 1, across resumes)"));
+static cl::opt<int64_t> steps(
+    "steps", cl::init(0), cl::cat(trainCategory),
+    cl::desc("train: train until this step (from 1, across resumes); 0 "
+             "writes the initial parameters as the checkpoint of step 0"));
 static cl::opt<std::string> lr("lr", cl::init("1e-3"), cl::cat(trainCategory),
                                cl::desc("train: peak learning rate"));
 static cl::opt<std::string> lrSchedule("lr-schedule", cl::init("constant"),
@@ -164,6 +169,11 @@ static cl::opt<double> bucketMegabytes(
 static cl::opt<std::string> resumeDir("resume", cl::value_desc("dir"),
     cl::desc("train: continue the run checkpointed in this directory"),
     cl::cat(trainCategory));
+static cl::opt<bool> reseed(
+    "reseed", cl::cat(trainCategory),
+    cl::desc("train: with --resume, continue on --seed's data order instead "
+             "of the checkpoint's (without it, a --seed other than the "
+             "checkpoint's is refused)"));
 static cl::opt<std::string> initFrom(
     "init-from", cl::value_desc("file"),
     cl::desc("train: start from the parameters in this safetensors file "
@@ -367,9 +377,10 @@ LogicalResult getPipelineOptions(CompileMode mode,
 
 /// Compiles the model of the command line through `options` into
 /// `directory`, the value of `flag`.
-LogicalResult compile(MLIRContext &context, TrainingPipelineOptions &options,
-                      StringRef flag, StringRef directory,
-                      std::string &executable) {
+LogicalResult
+compile(MLIRContext &context, TrainingPipelineOptions &options, StringRef flag,
+        StringRef directory, std::string &executable,
+        const ::cleave::rt::CheckpointIndex *resumeIndex = nullptr) {
   if (directory.empty() && !printPipeline && !compileTo.getNumOccurrences()) {
     error() << "missing " << flag << " <dir>\n";
     return failure();
@@ -379,39 +390,147 @@ LogicalResult compile(MLIRContext &context, TrainingPipelineOptions &options,
                          printPipeline, initParams, seed};
   if (autoPlan)
     request.autoPlan = getPlanRequest(true, std::nullopt);
+  request.resumeIndex = resumeIndex;
+  request.resumeDir = resumeDir;
   return compileModel(context, options, request, llvm::outs(), executable);
 }
 
-int train(MLIRContext &context) {
-  if (dataPath.empty() || steps <= 0) {
-    error() << "train needs --data FILE and --steps N\n";
-    return 1;
+/// The learning-rate flags as the program reads them, checked as it
+/// checks them.
+FailureOr<::cleave::rt::LrSchedule> getSchedule() {
+  ::cleave::rt::LrSchedule schedule;
+  auto number = [](const cl::opt<std::string> &flag, double &value) {
+    if (llvm::to_float(flag.getValue(), value))
+      return true;
+    error() << "--" << flag.ArgStr << " wants a number, got '" << flag << "'\n";
+    return false;
+  };
+  auto count = [](const cl::opt<std::string> &flag, int64_t &value) {
+    if (!StringRef(flag).getAsInteger(10, value) && value >= 0)
+      return true;
+    error() << "--" << flag.ArgStr << " wants a number of steps, got '" << flag
+            << "'\n";
+    return false;
+  };
+  if (!number(lr, schedule.lr) || !number(minLr, schedule.minLr) ||
+      !count(warmup, schedule.warmup) ||
+      !count(decaySteps, schedule.decaySteps))
+    return failure();
+  if (lrSchedule != "constant" && lrSchedule != "cosine") {
+    error() << "--lr-schedule must be constant or cosine, got '" << lrSchedule
+            << "'\n";
+    return failure();
   }
-  // Checked before the compile, which takes a while.
+  schedule.kind = lrSchedule == "cosine" ? ::cleave::rt::LrSchedule::Cosine
+                                         : ::cleave::rt::LrSchedule::Constant;
+  if (::cleave::rt::Status status = ::cleave::rt::validate(schedule);
+      !status.ok()) {
+    error() << status.message() << "\n";
+    return failure();
+  }
+  return schedule;
+}
+
+/// What train can check without the program, checked before the compile,
+/// which takes a while: the flags, the files, and the checkpoint's index.
+LogicalResult checkTrainingInputs(::cleave::rt::CheckpointReader &checkpoint) {
+  if (dataPath.empty()) {
+    error() << "train needs --data FILE (cleavec prepare-text makes one)\n";
+    return failure();
+  }
+  if (!steps.getNumOccurrences()) {
+    error() << "train needs --steps N (the step to train until)\n";
+    return failure();
+  }
+  if (steps < 0) {
+    error() << "--steps must be at least 0, got " << steps << "\n";
+    return failure();
+  }
+  if (!llvm::sys::fs::is_regular_file(dataPath)) {
+    error() << "--data '" << dataPath << "' is not a file\n";
+    return failure();
+  }
+  if (failed(getSchedule()))
+    return failure();
+  int64_t every = 0;
+  if (StringRef(saveEvery).getAsInteger(10, every) || every < 0) {
+    error() << "--save-every wants a number of steps, got '" << saveEvery
+            << "'\n";
+    return failure();
+  }
   if (!initFrom.empty() && !resumeDir.empty()) {
     error() << "--init-from starts a run and --resume continues one: give "
                "one of them\n";
-    return 1;
+    return failure();
   }
   if (!initFrom.empty() && !llvm::sys::fs::is_regular_file(initFrom)) {
     error() << "--init-from '" << initFrom << "' is not a file\n";
+    return failure();
+  }
+  if (reseed && (resumeDir.empty() || !seed.getNumOccurrences())) {
+    error() << "--reseed continues a run (--resume DIR) on a new data order "
+               "(--seed N): give both\n";
+    return failure();
+  }
+  if (!resumeDir.empty()) {
+    if (::cleave::rt::Status status =
+            ::cleave::rt::CheckpointReader::open(resumeDir, checkpoint);
+        !status.ok()) {
+      error() << "--resume: " << status.message() << "\n";
+      return failure();
+    }
+  }
+  return success();
+}
+
+int train(MLIRContext &context) {
+  ::cleave::rt::CheckpointReader checkpoint;
+  if (failed(checkTrainingInputs(checkpoint)))
     return 1;
+  // The program goes into --out: a job running there keeps it, and its
+  // checkpoints, from being overwritten. The program takes the lock over
+  // once it runs.
+  ::cleave::rt::OutputDirectoryLock lock;
+  if (!outDir.empty()) {
+    if (std::error_code ec =
+            llvm::sys::fs::create_directories(outDir.getValue())) {
+      error() << "cannot create '" << outDir << "': " << ec.message() << "\n";
+      return 1;
+    }
+    if (::cleave::rt::Status status = lock.acquire(outDir); !status.ok()) {
+      error() << status.message() << "\n";
+      return 1;
+    }
   }
   TrainingPipelineOptions options;
   std::string executable;
   if (failed(getPipelineOptions(CompileMode::Train, options)) ||
-      failed(compile(context, options, "--out", outDir, executable)))
+      failed(compile(context, options, "--out", outDir, executable,
+                     resumeDir.empty() ? nullptr : &checkpoint.getIndex())))
     return 1;
   if (executable.empty())
     return 0;
-  return runTraining(executable,
-                     {dataPath, tokenBytes, steps, lr, lrSchedule, warmup,
-                      decaySteps, minLr, seed, saveEvery,
-                      bucketMegabytes.getNumOccurrences()
-                          ? getExactText(bucketMegabytes)
-                          : std::string(),
-                      outDir, resumeDir, options.mesh, initFrom},
-                     llvm::outs());
+  lock.release();
+  TrainingRun run;
+  run.data = dataPath;
+  run.tokenBytes = tokenBytes;
+  run.steps = steps;
+  run.lr = lr;
+  run.lrSchedule = lrSchedule;
+  run.warmup = warmup;
+  run.decaySteps = decaySteps;
+  run.minLr = minLr;
+  run.seed = seed;
+  run.seedGiven = seed.getNumOccurrences() > 0;
+  run.reseed = reseed;
+  run.saveEvery = saveEvery;
+  if (bucketMegabytes.getNumOccurrences())
+    run.bucketMegabytes = getExactText(bucketMegabytes);
+  run.out = outDir;
+  run.resume = resumeDir;
+  run.mesh = options.mesh;
+  run.initFrom = initFrom;
+  return runTraining(executable, run, llvm::outs());
 }
 
 int build(MLIRContext &context) {

@@ -22,6 +22,10 @@
 
 #include <string>
 
+namespace cleave::rt {
+struct CheckpointIndex;
+} // namespace cleave::rt
+
 namespace mlir::cleave::driver {
 
 /// `cleavec: error: ` on stderr, for the caller to finish the line.
@@ -72,6 +76,10 @@ struct CompileRequest {
   /// Plan with cleave-auto-parallel for this request (`--auto`) instead of
   /// recording the pipeline options' plan.
   std::optional<PlanRequest> autoPlan;
+  /// Train: the index of the checkpoint to resume (in `resumeDir`), whose
+  /// tensors must be the model's.
+  const ::cleave::rt::CheckpointIndex *resumeIndex = nullptr;
+  std::string resumeDir;
 };
 
 /// Compiles `request.modelPath` through the training pipeline `pipeline`
@@ -91,6 +99,10 @@ struct TrainingRun {
   int64_t steps = 0;
   std::string lr, lrSchedule, warmup, decaySteps, minLr;
   uint64_t seed = 0;
+  /// Whether --seed was given; a resumed run checks it against its
+  /// checkpoint's, and takes it instead with `reseed`.
+  bool seedGiven = false;
+  bool reseed = false;
   std::string saveEvery;
   /// The gradient bucket cap in MiB, or empty for the program's default.
   std::string bucketMegabytes;
@@ -129,6 +141,12 @@ FailureOr<SmallVector<std::string>> getLocalLaunch(int64_t ranks);
 
 /// Runs `command`, passing its output through; returns its exit status.
 int runCommand(ArrayRef<std::string> command, llvm::raw_ostream &log);
+
+/// Runs the training job `command` under cleavec's supervision (see
+/// Launch.cpp): stopping signals reach every rank, the job dies with
+/// cleavec, and a rank's death is named. Returns the exit status, 128 +
+/// the signal when a signal stopped cleavec.
+int runJob(ArrayRef<std::string> command, llvm::raw_ostream &log);
 
 /// The words of `command` joined by spaces.
 std::string joinCommand(ArrayRef<std::string> command);
