@@ -8,10 +8,82 @@
 
 #include "FunctionEmitter.h"
 
+#include "cleave/Analysis/BufferLiveness.h"
+
+#include "llvm/ADT/ScopeExit.h"
+
 #include <cstdio>
+#include <map>
 
 using namespace mlir;
 using namespace mlir::cleave;
+
+/// The emitted program trusts the offsets it is given, so they are checked
+/// first (the attribute's verifier gives one non-negative offset per
+/// result): each buffer lies inside the arena, and no two buffers live at
+/// once share a byte. A sweep in program
+/// order keeps the live buffers ordered by offset; when they are disjoint,
+/// a new one can only overlap its neighbours, so the check is O(n log n).
+static LogicalResult verifyMemoryPlan(Block &block, int64_t arenaBytes) {
+  struct Placed {
+    int64_t end;
+    Operation *op;
+    unsigned result;
+  };
+  BufferLiveness liveness(block);
+  std::map<int64_t, Placed> live;
+  std::multimap<int64_t, int64_t> releaseAt;
+  for (Operation &op : block) {
+    int64_t position = liveness.getPosition(&op);
+    // Buffers last read here are free for the next op's results.
+    auto releaseHere = llvm::make_scope_exit([&] {
+      auto [first, last] = releaseAt.equal_range(position);
+      for (auto it = first; it != last; ++it)
+        live.erase(it->second);
+      releaseAt.erase(first, last);
+    });
+    if (!ownsArenaBuffers(op))
+      continue;
+    auto offsets = op.getAttrOfType<DenseI64ArrayAttr>(
+        CleaveDialect::kArenaOffsetsAttrName);
+    if (!offsets)
+      return op.emitOpError(
+          "has no arena offset: run cleave-plan-memory first");
+    for (auto [index, offset] : llvm::enumerate(offsets.asArrayRef())) {
+      Value result = op.getResult(index);
+      auto type = dyn_cast<RankedTensorType>(result.getType());
+      if (!type || !type.hasStaticShape())
+        return op.emitOpError("result ") << index << " is not a static tensor";
+      int64_t bytes = static_cast<int64_t>(getTotalBytes(type));
+      if (offset < 0 || offset > arenaBytes || bytes > arenaBytes - offset)
+        return op.emitOpError("arena offset ")
+               << offset << " + " << bytes << " bytes lies outside the "
+               << arenaBytes << "-byte arena";
+      if (bytes == 0)
+        continue;
+      int64_t end = offset + bytes;
+      auto next = live.lower_bound(offset);
+      std::optional<Placed> clash;
+      if (next != live.end() && next->first < end)
+        clash = next->second;
+      else if (next != live.begin() && std::prev(next)->second.end > offset)
+        clash = std::prev(next)->second;
+      if (clash) {
+        InFlightDiagnostic diagnostic =
+            op.emitOpError("result ")
+            << index << " at arena bytes [" << offset << ", " << end
+            << ") overlaps result " << clash->result << " of '"
+            << clash->op->getName()
+            << "', which is still live: the memory plan is wrong";
+        diagnostic.attachNote(clash->op->getLoc()) << "that result is here";
+        return diagnostic;
+      }
+      live[offset] = {end, &op, static_cast<unsigned>(index)};
+      releaseAt.emplace(liveness.getLastLive(result), offset);
+    }
+  }
+  return success();
+}
 
 LogicalResult FunctionEmitter::emit() {
   auto arenaBytes =
@@ -22,6 +94,8 @@ LogicalResult FunctionEmitter::emit() {
   if (!function.getBody().hasOneBlock())
     return function.emitError("can only emit single-block functions");
   summary.arenaBytes = arenaBytes.getInt();
+  if (failed(verifyMemoryPlan(function.getBody().front(), summary.arenaBytes)))
+    return failure();
 
   host << "cleave::rt::Status " << name
        << "(cleave::rt::Context &context, void *const *arguments,\n"
@@ -81,11 +155,6 @@ LogicalResult FunctionEmitter::bindResults(Operation &op) {
     FailureOr<ElementInfo> info = getElementInfo(type, op.getLoc());
     if (failed(info))
       return failure();
-    int64_t bytes = static_cast<int64_t>(getTotalBytes(type));
-    if (offset + bytes > summary.arenaBytes)
-      return op.emitOpError("arena offset ")
-             << offset << " + " << bytes << " bytes lies outside the "
-             << summary.arenaBytes << "-byte arena";
     std::string pointer = "v" + std::to_string(nextValue++);
     host << "  auto *" << pointer << " = reinterpret_cast<" << info->storage
          << " *>(arena + " << offset << ");\n";

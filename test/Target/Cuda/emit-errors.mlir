@@ -71,3 +71,29 @@ module {
     return %x : tensor<4xf32>
   }
 }
+
+// -----
+
+// An output placed over an input that is still live (the op reads it while
+// writing): the program would compute a wrong value, so it is refused.
+func.func @overlap_live_input(%a: tensor<4xf32>) -> tensor<4xf32> attributes {cleave.arena_bytes = 256 : i64} {
+  // expected-note@+1 {{that result is here}}
+  %0 = cleave.exp %a {cleave.arena_offsets = array<i64: 0>} : tensor<4xf32>
+  // expected-error@+1 {{result 0 at arena bytes [8, 24) overlaps result 0 of 'cleave.exp', which is still live: the memory plan is wrong}}
+  %1 = cleave.exp %0 {cleave.arena_offsets = array<i64: 8>} : tensor<4xf32>
+  return %1 : tensor<4xf32>
+}
+
+// -----
+
+// A buffer whose last reader has run may be reused (%2 takes %0's bytes),
+// but not one still to be read (%3 over %1).
+func.func @reuse_after_last_read(%a: tensor<4xf32>) -> tensor<4xf32> attributes {cleave.arena_bytes = 512 : i64} {
+  %0 = cleave.exp %a {cleave.arena_offsets = array<i64: 0>} : tensor<4xf32>
+  // expected-note@+1 {{that result is here}}
+  %1 = cleave.exp %0 {cleave.arena_offsets = array<i64: 256>} : tensor<4xf32>
+  %2 = cleave.exp %1 {cleave.arena_offsets = array<i64: 0>} : tensor<4xf32>
+  // expected-error@+1 {{result 0 at arena bytes [256, 272) overlaps result 0 of 'cleave.exp', which is still live: the memory plan is wrong}}
+  %3 = cleave.add %1, %2 {cleave.arena_offsets = array<i64: 256>} : tensor<4xf32>
+  return %3 : tensor<4xf32>
+}

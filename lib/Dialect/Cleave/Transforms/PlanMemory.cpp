@@ -1,5 +1,6 @@
 //===- PlanMemory.cpp - Static arena offsets with liveness-based reuse ----===//
 
+#include "cleave/Analysis/BufferLiveness.h"
 #include "cleave/Dialect/Cleave/IR/CleaveOps.h"
 #include "cleave/Dialect/Cleave/Transforms/Passes.h"
 
@@ -20,17 +21,6 @@ using namespace mlir::cleave;
 namespace {
 
 constexpr int64_t kArenaAlignment = 256;
-
-/// The buffer a value's data lives in: reshapes and waits share their
-/// operand's.
-Value getStorageRoot(Value value) {
-  while (Operation *op = value.getDefiningOp()) {
-    if (!isa<ReshapeOp, WaitOp>(op))
-      break;
-    value = op->getOperand(0);
-  }
-  return value;
-}
 
 /// Offsets in one arena: gaps left by freed buffers are reused best-fit
 /// (the smallest gap that fits, the lowest such on a tie), else the buffer
@@ -101,25 +91,7 @@ struct PlanMemoryPass
     }
     Block &block = function.getBody().front();
 
-    // Program positions, and the last position that reads each buffer.
-    DenseMap<Operation *, int64_t> position;
-    int64_t end = 0;
-    for (Operation &op : block)
-      position[&op] = end++;
-    DenseMap<Value, int64_t> lastUse;
-    for (Operation &op : block) {
-      for (Value operand : op.getOperands()) {
-        Value root = getStorageRoot(operand);
-        int64_t use = isa<func::ReturnOp>(op) ? end : position[&op];
-        lastUse[root] = std::max(lastUse.lookup(root), use);
-      }
-      // A collective that runs until its wait reads its input until then.
-      if (auto wait = dyn_cast<WaitOp>(op))
-        for (Value operand : wait.getInput().getDefiningOp()->getOperands()) {
-          Value root = getStorageRoot(operand);
-          lastUse[root] = std::max(lastUse.lookup(root), position[&op]);
-        }
-    }
+    BufferLiveness liveness(block);
 
     ArenaAllocator arena;
     DenseMap<Value, int64_t> offsetOf;
@@ -127,7 +99,8 @@ struct PlanMemoryPass
     int64_t buffers = 0;
     Builder builder(&getContext());
     for (Operation &op : block) {
-      if (!isa<ReshapeOp, WaitOp>(op) && op.getNumResults() != 0) {
+      int64_t position = liveness.getPosition(&op);
+      if (ownsArenaBuffers(op)) {
         SmallVector<int64_t> offsets;
         for (Value result : op.getResults()) {
           auto type = dyn_cast<RankedTensorType>(result.getType());
@@ -145,8 +118,7 @@ struct PlanMemoryPass
           offsetOf[result] = offset;
           ++buffers;
           // A result nobody reads is freed right after its op.
-          releaseAt.emplace(std::max(lastUse.lookup(result), position[&op]),
-                            result);
+          releaseAt.emplace(liveness.getLastLive(result), result);
         }
         op.setAttr(CleaveDialect::kArenaOffsetsAttrName,
                    builder.getDenseI64ArrayAttr(offsets));
@@ -154,7 +126,7 @@ struct PlanMemoryPass
       // Buffers whose last reader is this op (a reshape too) are free once
       // it has written its results, which were placed above: an op never
       // overwrites its own operands.
-      auto [first, last] = releaseAt.equal_range(position[&op]);
+      auto [first, last] = releaseAt.equal_range(position);
       for (auto it = first; it != last; ++it)
         arena.release(offsetOf[it->second]);
       releaseAt.erase(first, last);
