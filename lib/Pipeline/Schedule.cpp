@@ -79,6 +79,18 @@ mlir::cleave::pipeline::buildSchedule(ScheduleKind kind, int64_t stages,
             "stage";
     return std::nullopt;
   }
+  // The schedule lists every action of every rank: bound it before it is
+  // built (4M stage-passes of each direction, far past any real one).
+  constexpr int64_t kMaxPasses = int64_t(1) << 22;
+  if (microBatches > kMaxPasses / stages ||
+      virtualStages > kMaxPasses / (stages * microBatches)) {
+    error = "a schedule of " + std::to_string(stages) + " ranks x " +
+            std::to_string(microBatches) + " micro-batches x " +
+            std::to_string(virtualStages) +
+            " virtual stages is too large (at most " +
+            std::to_string(kMaxPasses) + " passes)";
+    return std::nullopt;
+  }
   if (kind != ScheduleKind::Interleaved && virtualStages != 1) {
     error = "virtual stages need the interleaved schedule";
     return std::nullopt;

@@ -23,9 +23,8 @@ using namespace mlir;
 using namespace mlir::cleave;
 using namespace mlir::cleave::planner;
 
-// Far past any machine or batch ever used; they keep the search's divisor
-// walks instant.
-static constexpr int64_t kMaxDevices = int64_t(1) << 24;
+// Far past any batch ever used; keeps the search's divisor walks instant
+// (the device count is a mesh's, at most kMaxMeshDevices).
 static constexpr int64_t kMaxGlobalBatch = int64_t(1) << 32;
 
 static std::vector<int64_t> getDivisors(int64_t n) {
@@ -49,9 +48,9 @@ LogicalResult mlir::cleave::planner::setPlannerChoices(PlannerOptions &options,
     message = text.str();
     return failure();
   };
-  if (options.devices < 1 || options.devices > kMaxDevices)
-    return fail("planning needs 1 to " + Twine(kMaxDevices) + " devices, got " +
-                Twine(options.devices));
+  if (options.devices < 1 || options.devices > kMaxMeshDevices)
+    return fail("planning needs 1 to " + Twine(kMaxMeshDevices) +
+                " devices, got " + Twine(options.devices));
   if (options.globalBatch > kMaxGlobalBatch)
     return fail("the global batch must be at most " + Twine(kMaxGlobalBatch) +
                 " sequences, got " + Twine(options.globalBatch));

@@ -149,6 +149,7 @@ LogicalResult MeshOp::verify() {
   if (getAxes().size() != getSizes().size())
     return emitOpError("needs one size per axis");
   llvm::StringSet<> seen;
+  int64_t devices = 1;
   for (auto [axis, size] : llvm::zip(getAxes(), getSizes())) {
     StringRef name = cast<StringAttr>(axis).getValue();
     if (!seen.insert(name).second)
@@ -156,6 +157,9 @@ LogicalResult MeshOp::verify() {
     if (size < 1)
       return emitOpError("axis '") << name << "' must have size >= 1, got "
                                    << size;
+    if (size > kMaxMeshDevices / devices)
+      return emitOpError("has more than ") << kMaxMeshDevices << " devices";
+    devices *= size;
   }
   return success();
 }
@@ -165,6 +169,7 @@ mlir::cleave::parseMeshSpec(StringRef text, std::string &message) {
   SmallVector<MeshAxisSpec> axes;
   SmallVector<StringRef> entries;
   text.split(entries, ',');
+  int64_t devices = 1;
   llvm::StringSet<> seen;
   for (StringRef entry : entries) {
     auto [name, sizeText] = entry.trim().split('=');
@@ -183,6 +188,13 @@ mlir::cleave::parseMeshSpec(StringRef text, std::string &message) {
       return failure();
     }
     axes.push_back({name.str(), size});
+    if (size > kMaxMeshDevices / devices) {
+      message = ("mesh '" + text + "' has more than " + Twine(kMaxMeshDevices) +
+                 " devices")
+                    .str();
+      return failure();
+    }
+    devices *= size;
   }
   return axes;
 }

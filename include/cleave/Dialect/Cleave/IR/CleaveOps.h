@@ -91,6 +91,10 @@ struct MeshAxisSpec {
   int64_t size;
 };
 
+/// The most devices a mesh may have: far past any machine built, and a
+/// bound on the tables that meshes size (schedules, plans, rank lists).
+constexpr int64_t kMaxMeshDevices = int64_t(1) << 24;
+
 /// Parses a mesh as every tool and pass option spells it, `dp=2,tp=2`
 /// (outermost axis first); on failure, `message` says why.
 FailureOr<SmallVector<MeshAxisSpec>> parseMeshSpec(StringRef text,
