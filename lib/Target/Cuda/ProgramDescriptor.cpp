@@ -151,8 +151,11 @@ LogicalResult FunctionEmitter::emitDescriptor(int64_t arenaBytes) {
     if (role) {
       host << ", cleave::rt::InputRole::"
            << getEnumeratorName(stringifyInputRole(role.getValue()));
-      if (std::optional<unsigned> table = getIndexedTable(argument))
-        host << ", " << *table;
+      // Only token ids index a table; the walk is over everything derived
+      // from the input, so it runs for them alone.
+      if (role.getValue() == InputRole::Tokens)
+        if (std::optional<unsigned> table = getIndexedTable(argument))
+          host << ", " << *table;
     }
     host << "},\n";
   }
