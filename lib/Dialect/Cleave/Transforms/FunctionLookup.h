@@ -61,25 +61,19 @@ inline Value lookupOutput(func::FuncOp function, OutputRole role) {
   return function.getBody().front().getTerminator()->getOperand(*index);
 }
 
-/// The index of the gradient `function` returns for parameter `param`.
-inline std::optional<unsigned> findGradientResult(func::FuncOp function,
-                                                  StringRef param) {
-  std::string name = getGradientName(param);
+/// The result index of each parameter's gradient `function` returns, by
+/// parameter name: one pass over the results, for passes that look up every
+/// parameter's.
+inline llvm::StringMap<unsigned> getGradientResults(func::FuncOp function) {
+  llvm::StringMap<unsigned> results;
   for (unsigned i = 0; i < function.getNumResults(); ++i)
     if (auto output = function.getResultAttrOfType<StringAttr>(
             i, CleaveDialect::kOutputAttrName);
-        output && output.getValue() == name &&
-        hasOutputRole(function, i, OutputRole::Gradient))
-      return i;
-  return std::nullopt;
-}
-
-/// The gradient `function` returns for parameter `param`, or null.
-inline Value lookupGradient(func::FuncOp function, StringRef param) {
-  std::optional<unsigned> index = findGradientResult(function, param);
-  if (!index)
-    return {};
-  return function.getBody().front().getTerminator()->getOperand(*index);
+        output && hasOutputRole(function, i, OutputRole::Gradient) &&
+        getGradientName(getGradientParam(output.getValue())) ==
+            output.getValue())
+      results.try_emplace(getGradientParam(output.getValue()), i);
+  return results;
 }
 
 /// Whether result `index` of `function` is a parameter's gradient.

@@ -268,12 +268,17 @@ struct OptimizerPass
 
   FailureOr<SmallVector<Parameter>> findParameters(func::FuncOp step) {
     SmallVector<Parameter> params;
+    llvm::StringMap<unsigned> gradients = getGradientResults(step);
+    Operation *ret = step.getBody().front().getTerminator();
     for (BlockArgument arg : step.getArguments()) {
       auto name = step.getArgAttrOfType<StringAttr>(
           arg.getArgNumber(), CleaveDialect::kParamAttrName);
       if (!name)
         continue;
-      Value grad = lookupGradient(step, name.getValue());
+      auto gradient = gradients.find(name.getValue());
+      Value grad = gradient == gradients.end()
+                       ? Value()
+                       : ret->getOperand(gradient->second);
       if (!grad)
         return step.emitError("training step has no gradient '")
                << getGradientName(name.getValue())

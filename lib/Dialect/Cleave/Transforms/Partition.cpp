@@ -42,8 +42,11 @@ RankedTensorType scaleDim(RankedTensorType type, int64_t dim,
 }
 
 /// The layer an op's replacement belongs to: its own, or for an untagged
-/// constraint, its first tagged user's.
-Attribute getLayer(Operation &op) {
+/// constraint, its first tagged user's (by `position`, the original ops'
+/// order: the block's own order is stale while ops are inserted, and
+/// recomputing it for each query made the pass quadratic).
+Attribute getLayer(Operation &op,
+                   const DenseMap<Operation *, int64_t> &position) {
   StringRef layerName = CleaveDialect::kLayerAttrName;
   if (Attribute layer = op.getAttr(layerName))
     return layer;
@@ -51,8 +54,8 @@ Attribute getLayer(Operation &op) {
     return {};
   Operation *first = nullptr;
   for (Operation *user : op.getUsers())
-    if (user->hasAttr(layerName) && user->getBlock() == op.getBlock() &&
-        (!first || user->isBeforeInBlock(first)))
+    if (user->hasAttr(layerName) && position.count(user) &&
+        (!first || position.lookup(user) < position.lookup(first)))
       first = user;
   return first ? first->getAttr(layerName) : Attribute();
 }
@@ -271,6 +274,16 @@ private:
   DenseMap<ReshardKey, Value> resharded;
   /// The ops the loss depends on, in a step that returns one.
   DenseSet<Operation *> forwardOps;
+  /// The original ops' order, the terminator included.
+  DenseMap<Operation *, int64_t> originalPosition;
+  /// Per value read, the original positions of its distinct readers,
+  /// sorted (for a parameter, apart by half of the step): counting those
+  /// still to come is a binary search, not a walk over every user at each
+  /// reader, which was quadratic in a value's readers.
+  struct ReaderPositions {
+    SmallVector<int64_t> forward, backward;
+  };
+  DenseMap<Value, ReaderPositions> readerPositions;
   /// The op being partitioned, and whether it is past the forward.
   Operation *current = nullptr;
   bool inBackward = false;
@@ -351,14 +364,29 @@ bool Partitioner::isParameter(Value value) {
 /// plan counts its share of the bytes, and the first reader does not
 /// avoid a collective the others then make one by one.
 double Partitioner::getReaderCount(Value value) {
-  bool param = isParameter(value);
-  SmallPtrSet<Operation *, 8> readers;
-  for (Operation *user : value.getUsers())
-    if ((user == current || current->isBeforeInBlock(user)) &&
-        (!param || forwardOps.empty() ||
-         forwardOps.contains(user) != inBackward))
-      readers.insert(user);
-  return static_cast<double>(std::max<size_t>(readers.size(), 1));
+  bool halves = isParameter(value) && !forwardOps.empty();
+  auto [entry, inserted] = readerPositions.try_emplace(value);
+  ReaderPositions &readers = entry->second;
+  if (inserted) {
+    // The ops created while partitioning are not readers to come: they
+    // stand before the current op, outside `originalPosition`.
+    for (Operation *user : value.getUsers())
+      if (auto at = originalPosition.find(user); at != originalPosition.end())
+        (halves && !forwardOps.contains(user) ? readers.backward
+                                              : readers.forward)
+            .push_back(at->second);
+    for (SmallVector<int64_t> *positions :
+         {&readers.forward, &readers.backward}) {
+      llvm::sort(*positions);
+      positions->erase(llvm::unique(*positions), positions->end());
+    }
+  }
+  const SmallVector<int64_t> &positions =
+      halves && inBackward ? readers.backward : readers.forward;
+  int64_t toCome =
+      positions.end() -
+      llvm::lower_bound(positions, originalPosition.lookup(current));
+  return static_cast<double>(std::max<int64_t>(toCome, 1));
 }
 
 /// How many terms that could be pending sums (results of ops that reduce
@@ -706,6 +734,8 @@ LogicalResult Partitioner::run() {
 
   forwardOps = getLossSlice(lookupOutput(function, OutputRole::Loss));
 
+  for (Operation &op : body)
+    originalPosition[&op] = static_cast<int64_t>(originalPosition.size());
   SmallVector<Operation *> originals;
   for (Operation &op : body.without_terminator()) {
     Operation *before = op.getPrevNode();
@@ -716,7 +746,7 @@ LogicalResult Partitioner::run() {
     // What replaces the op (and the collectives feeding it) belongs to its
     // layer; a constraint's, to the layer of its first tagged user (a
     // parameter's gathers go with the layer that reads it).
-    if (Attribute layer = getLayer(op))
+    if (Attribute layer = getLayer(op, originalPosition))
       for (Operation *created = before ? before->getNextNode() : &body.front();
            created != &op; created = created->getNextNode())
         if (!created->hasAttr(layerName))

@@ -63,13 +63,15 @@ struct CleaveShardZeroPass
     // A step whose update is built apart (pipeline stages, micro-batches)
     // returns gradients instead: those are split here, the state there.
     SmallVector<std::pair<unsigned, unsigned>> gradients; // (param, result)
-    if (!hasState)
+    if (!hasState) {
+      llvm::StringMap<unsigned> results = getGradientResults(step);
       for (unsigned i = 0; i < step.getNumArguments(); ++i)
         if (auto name = step.getArgAttrOfType<StringAttr>(
                 i, CleaveDialect::kParamAttrName))
-          if (std::optional<unsigned> result =
-                  findGradientResult(step, name.getValue()))
-            gradients.push_back({i, *result});
+          if (auto result = results.find(name.getValue());
+              result != results.end())
+            gradients.push_back({i, result->second});
+    }
     if (!hasState && gradients.empty()) {
       step.emitError("has neither optimizer state nor gradients to split; "
                      "run cleave-autodiff and cleave-optimizer first");
