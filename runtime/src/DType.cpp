@@ -3,6 +3,7 @@
 #include "cleave/runtime/DType.h"
 #include "cleave/runtime/Portability.h"
 
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -109,6 +110,20 @@ void writeFloatElement(DType dtype, double value, uint8_t *data) {
     ::cleave::f16 narrow = ::cleave::convert<::cleave::f16>(value);
     std::memcpy(data, &narrow, sizeof(narrow));
   }
+}
+
+std::optional<std::pair<uint64_t, double>>
+findNonFiniteElement(DType dtype, const uint8_t *data, uint64_t count) {
+  if (!isFloatDType(dtype))
+    return std::nullopt;
+  size_t width = getDTypeSize(dtype);
+  for (uint64_t i = 0; i < count; ++i) {
+    double value = 0;
+    if (readFloatElement(dtype, data + i * width, value) &&
+        !std::isfinite(value))
+      return std::make_pair(i, value);
+  }
+  return std::nullopt;
 }
 
 } // namespace cleave::rt

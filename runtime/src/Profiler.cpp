@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 
@@ -170,6 +171,49 @@ void Profiler::print(std::FILE *out) const {
                  static_cast<long long>(entry.calls), entry.seconds * 1e3,
                  mean * 1e6, total > 0 ? 100 * entry.seconds / total : 0.0,
                  info.bytes / 1e6, bandwidth / 1e9, rate / 1e12, peak);
+  }
+}
+
+Status FiniteCheck::isRequested(bool &requested) {
+  const char *value = std::getenv("CLEAVE_CHECK_FINITE");
+  std::string text = value ? value : "";
+  if (!text.empty() && text != "0" && text != "1")
+    return Status::error("CLEAVE_CHECK_FINITE must be 0 or 1, got '" + text +
+                         "'");
+  requested = text == "1";
+  return Status::success();
+}
+
+void FiniteCheck::afterOp(int op) {
+  if (!failure.ok() || op < 0 || op >= program.numOps)
+    return;
+  const OpInfo &info = program.ops[op];
+  for (int i = 0; i < info.numResults; ++i) {
+    const OpResult &result = info.results[i];
+    if (!isFloatDType(result.dtype))
+      continue;
+    host.resize(result.count * getDTypeSize(result.dtype));
+    failure =
+        context.copyToHost(host.data(), arena + result.offset, host.size());
+    if (!failure.ok())
+      return;
+    std::optional<std::pair<uint64_t, double>> bad =
+        findNonFiniteElement(result.dtype, host.data(), result.count);
+    if (!bad)
+      continue;
+    std::string where =
+        *info.location ? std::string(" at ") + info.location : std::string();
+    std::string layer =
+        *info.layer ? std::string(" (layer ") + info.layer + ")" : "";
+    failure = Status::error(std::string("CLEAVE_CHECK_FINITE: ") + info.name +
+                            where + layer + " in '" + program.name +
+                            "' is the first op to produce " +
+                            (std::isnan(bad->second) ? "NaN"
+                             : bad->second > 0       ? "inf"
+                                                     : "-inf") +
+                            " (result " + std::to_string(i) + ", element " +
+                            std::to_string(bad->first) + ")");
+    return;
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include "cleave/runtime/Communicator.h"
 #include "cleave/runtime/Portability.h"
+#include "cleave/runtime/Profile.h"
 #include "cleave/runtime/Program.h"
 
 #include <chrono>
@@ -18,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -68,11 +70,20 @@ inline Status runProgram(Context &context, const Program &program,
                          const std::vector<void *> &arguments,
                          std::vector<void *> &results, uint8_t *arena) {
   results.assign(program.numResults, nullptr);
-  CLEAVE_RETURN_IF_ERROR(
-      program.entry(context, arguments.data(), results.data(), arena));
+  bool checkFinite = false;
+  CLEAVE_RETURN_IF_ERROR(FiniteCheck::isRequested(checkFinite));
+  std::optional<FiniteCheck> check;
+  if (checkFinite)
+    check.emplace(context, program, arena);
+  context.setFiniteCheck(check ? &*check : nullptr);
+  Status ran = program.entry(context, arguments.data(), results.data(), arena);
+  context.setFiniteCheck(nullptr);
+  CLEAVE_RETURN_IF_ERROR(ran);
   if (Communicator *communicator = context.getCommunicator())
     CLEAVE_RETURN_IF_ERROR(communicator->drain(program.name));
   CLEAVE_RETURN_IF_ERROR(context.synchronize(program.name));
+  if (check && !check->getFailure().ok())
+    return check->getFailure();
   if (Profiler *profiler = context.getProfiler())
     CLEAVE_RETURN_IF_ERROR(profiler->collect(program));
   int32_t site = 0;

@@ -304,7 +304,8 @@ Status run(const Program &program, const RunOptions &options,
   if (!nonFinite.empty())
     return Status::error(nonFinite +
                          ": a parameter or input holds NaN or infinity, or "
-                         "the computation overflowed");
+                         "the computation overflowed (CLEAVE_CHECK_FINITE=1 "
+                         "names the first op that produced it)");
   if (profiler && profiler->printsTable && isLogger)
     profiler->print(stdout);
   // Last: replaying GEMMs writes over arena buffers the results live in.

@@ -497,7 +497,10 @@ Status train(StepExecutor &executor, TrainOptions options,
       profiler->reset();
     if (!std::isfinite(loss))
       return Status::error("the loss is not finite at step " +
-                           std::to_string(stepNumber) + "; stopping");
+                           std::to_string(stepNumber) +
+                           "; stopping without a checkpoint of it "
+                           "(CLEAVE_CHECK_FINITE=1 names the first op that "
+                           "produced it)");
     if ((options.saveEvery > 0 && stepNumber % options.saveEvery == 0) ||
         stepNumber == options.steps)
       CLEAVE_RETURN_IF_ERROR(save(stepNumber));

@@ -33,22 +33,6 @@ namespace cleave::rt {
 /// A float scalar of `dtype` as bytes.
 std::vector<uint8_t> getScalarBytes(DType dtype, double value);
 
-/// The first element of `bytes` (of `dtype`) that is NaN or infinite, with
-/// its value; none for integer types.
-inline std::optional<std::pair<size_t, double>>
-findNonFinite(DType dtype, const std::vector<uint8_t> &bytes) {
-  if (!isFloatDType(dtype))
-    return std::nullopt;
-  size_t width = getDTypeSize(dtype);
-  for (size_t i = 0; i * width < bytes.size(); ++i) {
-    double value = 0;
-    if (readFloatElement(dtype, bytes.data() + i * width, value) &&
-        !std::isfinite(value))
-      return std::make_pair(i, value);
-  }
-  return std::nullopt;
-}
-
 /// Device buffers by tensor name, shared by the programs of one run: the
 /// gradient step and the update read the same parameters, and the update
 /// reads the gradients the steps accumulate. In a partitioned program each
@@ -231,8 +215,9 @@ public:
       CLEAVE_RETURN_IF_ERROR(context.copyToHost(
           hosts.back().data(), tensor.buffer->get(), hosts.back().size()));
       // A diverged run must not overwrite the last good checkpoint.
-      if (std::optional<std::pair<size_t, double>> bad =
-              findNonFinite(tensor.spec.dtype, hosts.back()))
+      if (std::optional<std::pair<uint64_t, double>> bad = findNonFiniteElement(
+              tensor.spec.dtype, hosts.back().data(),
+              hosts.back().size() / getDTypeSize(tensor.spec.dtype)))
         return Status::error("'" + name + "' holds " +
                              std::to_string(bad->second) + " at element " +
                              std::to_string(bad->first) + " after step " +

@@ -194,11 +194,29 @@ std::string FunctionEmitter::getOpInfo(Operation &op) {
   FailureOr<ElementInfo> info = getElementInfo(type, op.getLoc());
   char numbers[64];
   std::snprintf(numbers, sizeof(numbers), "%.17g, %.17g", flops, bytes);
+  // Where its results lie in the arena, for CLEAVE_CHECK_FINITE.
+  size_t firstResult = opResults.size();
+  if (auto offsets = op.getAttrOfType<DenseI64ArrayAttr>(
+          CleaveDialect::kArenaOffsetsAttrName))
+    for (auto [result, offset] :
+         llvm::zip(op.getResults(), offsets.asArrayRef())) {
+      auto tensor = cast<RankedTensorType>(result.getType());
+      FailureOr<ElementInfo> element = getElementInfo(tensor, op.getLoc());
+      if (succeeded(element))
+        opResults.push_back("{" + std::to_string(offset) + ", " +
+                            std::to_string(tensor.getNumElements()) +
+                            ", cleave::rt::DType::" + element->dtype + "}");
+    }
+  std::string results =
+      opResults.size() == firstResult
+          ? "nullptr, 0"
+          : "k_" + name + "_op_results + " + std::to_string(firstResult) +
+                ", " + std::to_string(opResults.size() - firstResult);
   return "{" + getStringLiteral(op.getName().getStringRef()) + ", " +
          getStringLiteral(getLocationString(op.getLoc())) + ", " +
          getStringLiteral(layer) + ", " +
          getStringLiteral(succeeded(info) ? info->dtype : "") + ", " + numbers +
-         "}";
+         ", " + results + "}";
 }
 
 LogicalResult FunctionEmitter::emitOp(Operation &op) {

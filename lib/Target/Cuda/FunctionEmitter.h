@@ -213,6 +213,9 @@ private:
   SmallVector<std::string> indexSites;
   /// The op table's initializers, by op number.
   SmallVector<std::string> opInfos;
+  /// Every timed op's arena results, "{offset, count, dtype}", in op order:
+  /// CLEAVE_CHECK_FINITE reads them after each op.
+  SmallVector<std::string> opResults;
   /// Each cleave.recv's "{group, peer, tag, bytes}", in program order: the
   /// pipeline executor posts a program's receives early.
   SmallVector<std::string> receives;

@@ -220,11 +220,17 @@ LogicalResult FunctionEmitter::emitDescriptor(int64_t arenaBytes) {
   host << "};\n";
 
   // (name, location, layer, dtype, FLOPs, bytes) per timed op.
+  if (!opResults.empty()) {
+    host << "const cleave::rt::OpResult " << prefix << "_op_results[] = {\n";
+    for (const std::string &result : opResults)
+      host << "    " << result << ",\n";
+    host << "};\n";
+  }
   host << "const cleave::rt::OpInfo " << prefix << "_ops[] = {\n";
   for (const std::string &info : opInfos)
     host << "    " << info << ",\n";
   if (opInfos.empty())
-    host << "    {\"\", \"\", \"\", \"\", 0, 0},\n";
+    host << "    {\"\", \"\", \"\", \"\", 0, 0, nullptr, 0},\n";
   host << "};\n";
 
   if (!receives.empty()) {

@@ -38,5 +38,5 @@ func.func @step(%x: tensor<2x4xf32> {cleave.input = "x", cleave.block = #cleave.
 // CHECK-NEXT: {{[{][{]}}"loss", cleave::rt::DType::F32, {0, {}}}, -1, ""},
 // A collective's op entry counts the bytes it reads and writes.
 // CHECK:      const cleave::rt::OpInfo k_step_ops[] = {
-// CHECK-NEXT: {"cleave.all_gather", "{{.*}}", "", "F32", 0, 96},
+// CHECK-NEXT: {"cleave.all_gather", "{{.*}}", "", "F32", 0, 96, k_step_op_results + 0, 1},
 // CHECK:      "step", k_step_arguments, 2, k_step_results, 1, {{[0-9]+}}, &step, k_step_index_sites, 0, &k_mesh, k_step_ops, 8};

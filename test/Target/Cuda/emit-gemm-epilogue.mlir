@@ -26,9 +26,9 @@
 // CHECK:         cleave::rt::gemm(context, cleave::rt::DType::BF16, [[G2]],
 // The profiler counts the product and the epilogue's add and gelu.
 // CHECK:       const cleave::rt::OpInfo k_mlp_ops[] = {
-// CHECK-NEXT:      {"cleave.matmul_bias", "{{.*}}", "", "BF16", 3200, {{[0-9]+}}},
+// CHECK-NEXT:      {"cleave.matmul_bias", "{{.*}}", "", "BF16", 3200, {{[0-9]+}}, k_mlp_op_results + 0, 2},
 // CHECK-NEXT:      {"cleave.fused",
-// CHECK-NEXT:      {"cleave.matmul_bias", "{{.*}}", "", "BF16", 2112, {{[0-9]+}}},
+// CHECK-NEXT:      {"cleave.matmul_bias", "{{.*}}", "", "BF16", 2112, {{[0-9]+}}, k_mlp_op_results + {{[0-9]+}}, {{[12]}}},
 func.func @mlp(%x: tensor<2x4x8xbf16>, %w: tensor<16x8xbf16>, %b: tensor<16xbf16>,
                %dy: tensor<2x4x16xbf16>, %w2: tensor<16x8xbf16>, %b2: tensor<8xbf16>)
     -> (tensor<2x4x16xbf16>, tensor<2x4x16xbf16>, tensor<2x4x8xbf16>) {

@@ -69,10 +69,14 @@
 // CHECK-NEXT:      {{[{][{]}}"w", cleave::rt::DType::F32, {2, {8, 16}}}, cleave::rt::ArgumentKind::Param, nullptr},
 // CHECK:       const cleave::rt::ResultSpec k_layer_results[] = {
 // CHECK-NEXT:      {{[{][{]}}"output0", cleave::rt::DType::F32, {2, {16, 4}}}, -1, nullptr},
-// The op table: name, location, layer, element type, FLOPs, bytes.
+// The op table: name, location, layer, element type, FLOPs, bytes, and
+// its results' places in the arena (offset, elements, type), which
+// CLEAVE_CHECK_FINITE reads.
+// CHECK:       const cleave::rt::OpResult k_layer_op_results[] = {
+// CHECK-NEXT:      {0, 64, cleave::rt::DType::F32},
 // CHECK:       const cleave::rt::OpInfo k_layer_ops[] = {
-// CHECK-NEXT:      {"cleave.matmul", "{{.*}}emit.mlir:{{[0-9]+}}:{{[0-9]+}}", "", "F32", 1024, 896},
-// CHECK-NEXT:      {"cleave.fused", "{{.*}}emit.mlir:{{[0-9]+}}:{{[0-9]+}}", "", "F32", {{[0-9]+}}, {{[0-9]+}}},
+// CHECK-NEXT:      {"cleave.matmul", "{{.*}}emit.mlir:{{[0-9]+}}:{{[0-9]+}}", "", "F32", 1024, 896, k_layer_op_results + 0, 1},
+// CHECK-NEXT:      {"cleave.fused", "{{.*}}emit.mlir:{{[0-9]+}}:{{[0-9]+}}", "", "F32", {{[0-9]+}}, {{[0-9]+}}, k_layer_op_results + 1, 1},
 // CHECK-NEXT:      {"cleave.reduce_sum",
 // CHECK-NEXT:      {"cleave.fused",
 // CHECK-NEXT:  };

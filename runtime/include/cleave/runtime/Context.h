@@ -26,6 +26,7 @@ namespace cleave::rt {
 
 struct GemmCall;
 class Communicator;
+class FiniteCheck;
 class Profiler;
 
 /// Hears from running generated code about the pending sums it returns
@@ -117,6 +118,11 @@ public:
   void setProfiler(Profiler *value) { profiler = value; }
   Profiler *getProfiler() const { return profiler; }
 
+  /// Checks each op's results for NaN and infinity (CLEAVE_CHECK_FINITE=1),
+  /// or null.
+  void setFiniteCheck(FiniteCheck *value) { finiteCheck = value; }
+  FiniteCheck *getFiniteCheck() const { return finiteCheck; }
+
   /// Who completes the pending sums of the running program; null when no
   /// training loop does.
   void setResultListener(ResultListener *value) { resultListener = value; }
@@ -162,6 +168,7 @@ private:
   void (*gemmCacheDeleter)(void *) = nullptr;
   Communicator *communicator = nullptr;
   Profiler *profiler = nullptr;
+  FiniteCheck *finiteCheck = nullptr;
   ResultListener *resultListener = nullptr;
   std::unordered_map<void *, size_t> allocationSizes;
   size_t allocatedBytes = 0, peakAllocatedBytes = 0;

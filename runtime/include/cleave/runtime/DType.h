@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cleave::rt {
@@ -29,6 +30,10 @@ std::string formatShape(const std::vector<int64_t> &shape);
 bool isFloatDType(DType dtype);
 /// The float element of `dtype` at `data` as a double (false: not a float).
 bool readFloatElement(DType dtype, const uint8_t *data, double &value);
+/// The first of `count` elements of `dtype` at `data` that is NaN or
+/// infinite, with its value; none for integer types.
+std::optional<std::pair<uint64_t, double>>
+findNonFiniteElement(DType dtype, const uint8_t *data, uint64_t count);
 /// Stores `value`, rounded to nearest even, as one element of float
 /// `dtype` at `data`.
 void writeFloatElement(DType dtype, double value, uint8_t *data);

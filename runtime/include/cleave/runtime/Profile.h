@@ -17,6 +17,7 @@
 #define CLEAVE_RUNTIME_PROFILE_H
 
 #include "cleave/runtime/Context.h"
+#include "cleave/runtime/DType.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -29,6 +30,13 @@
 namespace cleave::rt {
 
 struct Program;
+
+/// One result of an op, in the program's arena.
+struct OpResult {
+  uint64_t offset;
+  uint64_t count;
+  DType dtype;
+};
 
 /// What the compiler records about one op of a program.
 struct OpInfo {
@@ -43,6 +51,9 @@ struct OpInfo {
   double flops;
   /// Bytes read plus bytes written.
   double bytes;
+  /// Its results that lie in the arena.
+  const OpResult *results = nullptr;
+  int numResults = 0;
 };
 
 /// Marks on the device's timeline; each backend supplies one.
@@ -128,6 +139,30 @@ private:
 /// progress: MPI moves nonblocking collectives only inside its calls.
 void progressStartedCollectives(Context &context);
 
+/// CLEAVE_CHECK_FINITE=1: after each op of a running program, its float
+/// results are read back and scanned, and the first op whose result holds
+/// NaN or infinity is reported by its source location. A debugging aid: it
+/// synchronizes the device after every op.
+class FiniteCheck {
+public:
+  FiniteCheck(Context &context, const Program &program, uint8_t *arena)
+      : context(context), program(program), arena(arena) {}
+  /// Whether CLEAVE_CHECK_FINITE asks for the check; an error for a value
+  /// other than 0 or 1.
+  static Status isRequested(bool &requested);
+
+  void afterOp(int op);
+  /// The first non-finite result found, or success.
+  const Status &getFailure() const { return failure; }
+
+private:
+  Context &context;
+  const Program &program;
+  uint8_t *arena;
+  Status failure = Status::success();
+  std::vector<uint8_t> host;
+};
+
 /// What generated code calls around each op.
 inline void beginOp(Context &context, int op) {
   if (Profiler *profiler = context.getProfiler())
@@ -136,6 +171,8 @@ inline void beginOp(Context &context, int op) {
 inline void endOp(Context &context, int op) {
   if (Profiler *profiler = context.getProfiler())
     profiler->end(op);
+  if (FiniteCheck *check = context.getFiniteCheck())
+    check->afterOp(op);
   if (ResultListener *listener = context.getResultListener())
     listener->progress();
   progressStartedCollectives(context);
