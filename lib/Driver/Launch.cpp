@@ -23,12 +23,15 @@
 #include "llvm/Support/Regex.h"
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <optional>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 using namespace mlir;
@@ -43,10 +46,12 @@ volatile sig_atomic_t jobPid = 0;
 volatile sig_atomic_t receivedSignal = 0;
 
 void forwardSignal(int signal) {
+  int savedErrno = errno;
   if (!receivedSignal)
     receivedSignal = signal;
   if (jobPid > 0)
     ::kill(jobPid, signal);
+  errno = savedErrno;
 }
 
 /// The stopping signals' handlers while a job runs; the previous ones
@@ -71,7 +76,7 @@ private:
 };
 
 /// How long the job has to end after a forwarded signal before SIGKILL.
-constexpr int kStopGraceMilliseconds = 10000;
+constexpr std::chrono::seconds kStopGrace(10);
 
 /// Scans the job's error stream line by line for mpirun's report of a rank
 /// that a signal killed.
@@ -84,6 +89,9 @@ public:
       scanLine(StringRef(pending).take_front(newline));
       pending.erase(0, newline + 1);
     }
+    // mpirun's report is a short line: a longer one is not it.
+    if (pending.size() > 4096)
+      pending.clear();
   }
   /// "rank 1 was killed by signal 9 (Killed)", or empty.
   const std::string &getDeath() const { return death; }
@@ -105,34 +113,68 @@ private:
   std::string pending, death;
 };
 
-/// Starts `command` as cleavec's child, its standard error into `errorPipe`.
-/// Returns the pid, or -1 with `errno` set.
-pid_t startChild(ArrayRef<std::string> command, int errorPipe[2]) {
-  SmallVector<char *> argv;
+/// Starts `command` as cleavec's child, its standard error into `errorPipe`
+/// and `environment` its environment. Returns the pid, or -1 with `errno`
+/// set. Everything the child needs is built before the fork: after it, only
+/// async-signal-safe calls (cleavec has threads).
+pid_t startChild(ArrayRef<std::string> command,
+                 ArrayRef<std::string> environment, int errorPipe[2]) {
+  SmallVector<char *> argv, envp;
   for (const std::string &word : command)
     argv.push_back(const_cast<char *>(word.c_str()));
   argv.push_back(nullptr);
+  for (const std::string &variable : environment)
+    envp.push_back(const_cast<char *>(variable.c_str()));
+  envp.push_back(nullptr);
+  std::string failure =
+      "cleavec: error: cannot run '" + command.front() + "'\n";
+  // The stopping signals wait until the child has its own handlers: one
+  // arriving in between would reach cleavec's handler in the child, which
+  // forwards to no one.
+  sigset_t stopping, previous;
+  sigemptyset(&stopping);
+  for (int signal : {SIGTERM, SIGINT, SIGHUP})
+    sigaddset(&stopping, signal);
+  ::pthread_sigmask(SIG_BLOCK, &stopping, &previous);
   pid_t parent = ::getpid();
   pid_t child = ::fork();
-  if (child != 0)
+  if (child != 0) {
+    int forkError = errno;
+    ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    errno = forkError;
     return child;
-  // The child: dies with cleavec, even by SIGKILL, which no handler sees.
+  }
+  // The child: the defaults first, then death with cleavec (even by
+  // SIGKILL, which no handler sees), then the signals may come.
+  for (int signal : {SIGTERM, SIGINT, SIGHUP})
+    ::signal(signal, SIG_DFL);
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   if (::getppid() != parent)
     ::_exit(127);
   ::dup2(errorPipe[1], STDERR_FILENO);
   ::close(errorPipe[0]);
   ::close(errorPipe[1]);
-  // The handlers are cleavec's; the job starts with the defaults.
-  for (int signal : {SIGTERM, SIGINT, SIGHUP})
-    ::signal(signal, SIG_DFL);
-  ::setenv("CLEAVE_STOP_WITH_LAUNCHER", "1", 1);
-  ::execv(argv[0], argv.data());
-  std::string message = "cleavec: error: cannot run '" + command.front() +
-                        "': " + std::strerror(errno) + "\n";
-  ssize_t ignored = ::write(STDERR_FILENO, message.data(), message.size());
+  ::execve(argv[0], argv.data(), envp.data());
+  ssize_t ignored = ::write(STDERR_FILENO, failure.data(), failure.size());
   (void)ignored;
   ::_exit(127);
+}
+
+/// This process's environment plus the job's variables: the ranks stop
+/// with their launcher, and the output directory's lock is cleavec's.
+SmallVector<std::string> getJobEnvironment() {
+  SmallVector<std::string> environment;
+  for (char **variable = environ; *variable; ++variable) {
+    StringRef text(*variable);
+    if (!text.starts_with("CLEAVE_STOP_WITH_LAUNCHER=") &&
+        !text.starts_with("CLEAVE_OUTPUT_LOCK_OWNER="))
+      environment.push_back(text.str());
+  }
+  environment.push_back("CLEAVE_STOP_WITH_LAUNCHER=1");
+  environment.push_back("CLEAVE_OUTPUT_LOCK_OWNER=" +
+                        std::to_string(::getpid()));
+  return environment;
 }
 
 } // namespace
@@ -148,8 +190,9 @@ int mlir::cleave::driver::runJob(ArrayRef<std::string> command,
     return 1;
   }
   receivedSignal = 0;
+  SmallVector<std::string> environment = getJobEnvironment();
   SignalForwarding forwarding;
-  pid_t child = startChild(command, errorPipe);
+  pid_t child = startChild(command, environment, errorPipe);
   ::close(errorPipe[1]);
   if (child < 0) {
     error() << "cannot start '" << command.front()
@@ -166,13 +209,30 @@ int mlir::cleave::driver::runJob(ArrayRef<std::string> command,
   // drained; ranks that outlive their launcher may hold the pipe open, so
   // the end of the child, not of the stream, ends the wait.
   RankDeathScanner scanner;
+  using Clock = std::chrono::steady_clock;
   int status = 0;
   bool ended = false, streamOpen = true;
-  int sinceSignalMilliseconds = -1, afterEndMilliseconds = 0;
-  while (streamOpen && afterEndMilliseconds < 1000) {
+  std::optional<Clock::time_point> signalled, endedAt;
+  auto reap = [&] {
+    if (!ended && ::waitpid(child, &status, WNOHANG) == child) {
+      ended = true;
+      jobPid = 0;
+      endedAt = Clock::now();
+    }
+  };
+  // A job still running this long after a forwarded signal is killed.
+  auto escalate = [&] {
+    if (!receivedSignal || ended)
+      return;
+    if (!signalled)
+      signalled = Clock::now();
+    else if (Clock::now() - *signalled > kStopGrace)
+      ::kill(child, SIGKILL);
+  };
+  while (streamOpen &&
+         !(endedAt && Clock::now() - *endedAt > std::chrono::seconds(1))) {
     struct pollfd readable = {errorPipe[0], POLLIN, 0};
-    int ready = ::poll(&readable, 1, 100);
-    if (ready > 0) {
+    if (::poll(&readable, 1, 100) > 0) {
       char buffer[4096];
       ssize_t length = ::read(errorPipe[0], buffer, sizeof(buffer));
       if (length > 0) {
@@ -184,23 +244,15 @@ int mlir::cleave::driver::runJob(ArrayRef<std::string> command,
         streamOpen = false;
       }
     }
-    if (!ended && ::waitpid(child, &status, WNOHANG) == child) {
-      ended = true;
-      jobPid = 0;
-    }
-    if (ended)
-      afterEndMilliseconds += ready > 0 ? 0 : 100;
-    if (receivedSignal && !ended) {
-      sinceSignalMilliseconds =
-          sinceSignalMilliseconds < 0 ? 0 : sinceSignalMilliseconds + 100;
-      if (sinceSignalMilliseconds > kStopGraceMilliseconds)
-        ::kill(child, SIGKILL);
-    }
+    reap();
+    escalate();
   }
   ::close(errorPipe[0]);
   while (!ended) {
-    if (::waitpid(child, &status, 0) == child || errno != EINTR)
-      ended = true;
+    reap();
+    escalate();
+    if (!ended)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   jobPid = 0;
 
@@ -240,8 +292,10 @@ mlir::cleave::driver::getLocalLaunch(int64_t ranks) {
       "--bind-to", "none"};
   if (::geteuid() == 0)
     command.push_back("--allow-run-as-root");
+  // The job's variables (see getJobEnvironment) reach every rank.
   command.append({"-x", "OMP_NUM_THREADS=1", "-x", "OPENBLAS_NUM_THREADS=1",
-                  "-x", "CLEAVE_STOP_WITH_LAUNCHER=1"});
+                  "-x", "CLEAVE_STOP_WITH_LAUNCHER", "-x",
+                  "CLEAVE_OUTPUT_LOCK_OWNER"});
   return command;
 }
 

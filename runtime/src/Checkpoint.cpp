@@ -66,6 +66,17 @@ Status readCheckpointChecksum(const std::string &shardPath,
   return Status::success();
 }
 
+std::string getCheckpointOffsetsKey(const std::string &tensor) {
+  return "offsets." + tensor;
+}
+
+std::string formatOffsets(const std::vector<int64_t> &offsets) {
+  std::string text;
+  for (int64_t offset : offsets)
+    text += (text.empty() ? "" : ",") + std::to_string(offset);
+  return text;
+}
+
 std::map<std::string, std::string>
 getCheckpointFileMetadata(const CheckpointIndex &index) {
   std::map<std::string, std::string> metadata = index.metadata;
@@ -153,10 +164,13 @@ Status parseIndex(const std::string &path, const json &document,
   };
   if (document.value("format", "") != "cleave-checkpoint")
     return fail("not a cleave checkpoint index");
-  if (int version = document.value("version", 0); version != 2)
+  int version = document.value("version", 0);
+  if (version != 1 && version != 2)
     return fail("version " + std::to_string(version) +
-                " of the checkpoint index; this Cleave reads version 2 " +
-                (version == 1 ? "(version 1 recorded no checksums)" : ""));
+                " of the checkpoint index; this Cleave reads versions 1 "
+                "and 2");
+  // Version 1 recorded no checksums: its files are read unverified.
+  index.verified = version == 2;
   const json &mesh = document.at("mesh");
   index.mesh.axes = mesh.at("axes").get<std::vector<std::string>>();
   index.mesh.sizes = mesh.at("sizes").get<std::vector<int64_t>>();
@@ -166,7 +180,8 @@ Status parseIndex(const std::string &path, const json &document,
     return fail("field 'mesh' does not describe a mesh");
   index.metadata =
       document.at("metadata").get<std::map<std::string, std::string>>();
-  for (const auto &[file, entry] : document.at("files").items()) {
+  json files = index.verified ? document.at("files") : json::object();
+  for (const auto &[file, entry] : files.items()) {
     if (!isInsideDirectory(file))
       return fail("field 'files' names '" + file +
                   "', which is outside the checkpoint's directory");
@@ -196,7 +211,7 @@ Status parseIndex(const std::string &path, const json &document,
         return fail("a piece of tensor '" + name + "' names the file '" +
                     parsed.file +
                     "', which is outside the checkpoint's directory");
-      if (!index.files.count(parsed.file))
+      if (index.verified && !index.files.count(parsed.file))
         return fail("a piece of tensor '" + name + "' is in '" + parsed.file +
                     "', which field 'files' does not list");
       tensor.pieces.push_back(std::move(parsed));
@@ -240,6 +255,8 @@ Status CheckpointReader::openFile(const std::string &file,
   std::string path = dir + "/" + file;
   std::string indexPath = getCheckpointIndexPath(dir);
   CLEAVE_RETURN_IF_ERROR(SafetensorsReader::open(path, reader));
+  if (!index.verified)
+    return Status::success();
   const CheckpointFile &recorded = index.files.at(file);
   if (reader.getFileSize() != recorded.bytes)
     return Status::error("'" + path + "' has " +
@@ -299,6 +316,19 @@ Status CheckpointReader::read(const std::string &name, DType dtype,
       return Status::error("'" + dir + "/" + piece.file +
                            "' does not hold the piece of '" + name +
                            "' the index describes");
+    if (index.verified) {
+      auto recorded = file->getMetadata().find(getCheckpointOffsetsKey(name));
+      std::string offsets = formatOffsets(piece.box.offsets);
+      if (recorded == file->getMetadata().end() || recorded->second != offsets)
+        return Status::error("field 'tensors' of '" +
+                             getCheckpointIndexPath(dir) + "' places '" + name +
+                             "' at offsets [" + offsets + "] of '" + dir + "/" +
+                             piece.file + "', which holds " +
+                             (recorded == file->getMetadata().end()
+                                  ? std::string("no offsets of it")
+                                  : "its block at [" + recorded->second + "]") +
+                             ": the index does not belong to these files");
+    }
     copied += copyOverlap(getDTypeSize(dtype), piece.box, file->getData(*info),
                           box, output);
   }
@@ -310,7 +340,8 @@ Status CheckpointReader::read(const std::string &name, DType dtype,
   return Status::success();
 }
 
-Status OutputDirectoryLock::acquire(const std::string &dir) {
+Status OutputDirectoryLock::acquire(const std::string &dir,
+                                    const std::string &owner) {
   release();
   std::string path = dir + "/train.lock";
   int opened = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -326,6 +357,8 @@ Status OutputDirectoryLock::acquire(const std::string &dir) {
                            "': " + std::strerror(reason));
     std::string pid = length > 0 ? std::string(holder, length) : "";
     pid.erase(pid.find_last_not_of(" \n") + 1);
+    if (!owner.empty() && pid == owner)
+      return Status::success();
     return Status::error("another training job" +
                          (pid.empty() ? "" : " (pid " + pid + ")") +
                          " is writing to '" + dir + "' (it holds '" + path +

@@ -159,7 +159,7 @@ inline void stopWithLauncher() {
     return;
   pid_t launcher = ::getppid();
   std::thread([launcher] {
-    while (::getppid() == launcher && launcher != 1)
+    while (::getppid() == launcher)
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     std::fprintf(stderr,
                  "cleave: the launcher (pid %d) of this process is gone; "

@@ -328,8 +328,11 @@ Status train(StepExecutor &executor, TrainOptions options,
   // One job per output directory: another's checkpoints would interleave
   // with this one's. The rank that writes the index holds the lock.
   OutputDirectoryLock lock;
-  if (!communicator || communicator->getRank() == 0)
-    CLEAVE_RETURN_IF_ERROR(lock.acquire(options.outDir));
+  if (!communicator || communicator->getRank() == 0) {
+    // Under cleavec, which holds the lock for the job it supervises.
+    const char *owner = std::getenv("CLEAVE_OUTPUT_LOCK_OWNER");
+    CLEAVE_RETURN_IF_ERROR(lock.acquire(options.outDir, owner ? owner : ""));
+  }
   TrainingState state(context, communicator.get());
   if (options.microBatches == 0)
     options.microBatches = executor.getBuiltMicroBatches();
@@ -365,6 +368,9 @@ Status train(StepExecutor &executor, TrainOptions options,
   if (!options.resumeDir.empty()) {
     std::map<std::string, std::string> metadata;
     CLEAVE_RETURN_IF_ERROR(state.load(options.resumeDir, metadata));
+    // Every rank has checked its files before any says it resumed.
+    if (communicator)
+      CLEAVE_RETURN_IF_ERROR(communicator->barrier("the checkpoint's load"));
     std::optional<uint64_t> stepNumber = parseCount(metadata["step"]);
     std::optional<uint64_t> seed = parseCount(metadata["data_seed"]);
     if (!stepNumber || !seed)

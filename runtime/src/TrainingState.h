@@ -226,6 +226,10 @@ public:
       CLEAVE_RETURN_IF_ERROR(writer.add(name, tensor.spec.dtype,
                                         getDims(tensor.spec.shape),
                                         hosts.back().data()));
+      // Where the block lies, so that an index pointing at another's is
+      // caught on resume.
+      writer.setMetadata(getCheckpointOffsetsKey(name),
+                         formatOffsets(getBox(tensor).offsets));
     }
     CheckpointIndex index;
     index.mesh = mesh;

@@ -479,6 +479,19 @@ LogicalResult checkTrainingInputs(::cleave::rt::CheckpointReader &checkpoint) {
       error() << "--resume: " << status.message() << "\n";
       return failure();
     }
+    const std::map<std::string, std::string> &metadata =
+        checkpoint.getIndex().metadata;
+    auto recorded = metadata.find("data_seed");
+    if (seed.getNumOccurrences() && !reseed && recorded != metadata.end() &&
+        recorded->second != std::to_string(seed)) {
+      error() << "--seed " << seed << " is not the data seed "
+              << recorded->second << " that '"
+              << ::cleave::rt::getCheckpointIndexPath(resumeDir)
+              << "' records (field 'data_seed'); give --reseed to continue "
+                 "on seed "
+              << seed << "'s data order\n";
+      return failure();
+    }
   }
   return success();
 }
@@ -510,7 +523,8 @@ int train(MLIRContext &context) {
     return 1;
   if (executable.empty())
     return 0;
-  lock.release();
+  // The lock stays cleavec's while the job runs: the job dies with it,
+  // and its rank 0 accepts a lock held by its supervisor.
   TrainingRun run;
   run.data = dataPath;
   run.tokenBytes = tokenBytes;

@@ -54,7 +54,12 @@ static LogicalResult verifyMemoryPlan(Block &block, int64_t arenaBytes) {
       auto type = dyn_cast<RankedTensorType>(result.getType());
       if (!type || !type.hasStaticShape())
         return op.emitOpError("result ") << index << " is not a static tensor";
-      int64_t bytes = static_cast<int64_t>(getTotalBytes(type));
+      // Far past any device; converting more would overflow.
+      double totalBytes = getTotalBytes(type);
+      if (!(totalBytes < 0x1p62))
+        return op.emitOpError("result ") << index << " of " << totalBytes
+                                         << " bytes is too large for an arena";
+      int64_t bytes = static_cast<int64_t>(totalBytes);
       if (offset < 0 || offset > arenaBytes || bytes > arenaBytes - offset)
         return op.emitOpError("arena offset ")
                << offset << " + " << bytes << " bytes lies outside the "

@@ -97,3 +97,12 @@ func.func @reuse_after_last_read(%a: tensor<4xf32>) -> tensor<4xf32> attributes 
   %3 = cleave.add %1, %2 {cleave.arena_offsets = array<i64: 256>} : tensor<4xf32>
   return %3 : tensor<4xf32>
 }
+
+// -----
+
+// A size past any device is refused, not wrapped around to a small one.
+func.func @huge_result() attributes {cleave.arena_bytes = 256 : i64} {
+  // expected-error@+1 {{result 0 of 9.223372e+18 bytes is too large for an arena}}
+  %0 = cleave.fill 1.0 {cleave.arena_offsets = array<i64: 0>} : tensor<2305843009213693952xf32>
+  return
+}

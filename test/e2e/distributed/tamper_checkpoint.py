@@ -5,8 +5,9 @@ checkpoint integrity tests.
 
 KIND: flip (one bit in the middle of rank 1's file), step (the index's step
 rewound by 2, onto the newer files), path (a piece of the first tensor
-pointed at ../../../../etc/passwd), mesh (the index's first mesh axis
-doubled).
+pointed at ../../../../etc/passwd), piece (a split tensor's first piece
+read from rank 1's file, whose block is another), mesh (the index's first
+mesh axis doubled).
 """
 
 import json
@@ -37,6 +38,12 @@ def main(kind, source, target):
     elif kind == "path":
         first = next(iter(index["tensors"].values()))
         first["pieces"][0]["file"] = "../../../../etc/passwd"
+    elif kind == "piece":
+        # One bit: a split tensor's first piece read from rank 1's file.
+        split = next(entry for entry in index["tensors"].values()
+                     if len(entry["pieces"]) == 2)
+        first = split["pieces"][0]
+        first["file"] = first["file"].replace("rank-0", "rank-1")
     elif kind == "mesh":
         index["mesh"]["sizes"][0] *= 2
     else:

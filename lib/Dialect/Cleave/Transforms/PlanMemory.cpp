@@ -110,7 +110,14 @@ struct PlanMemoryPass
                 << result.getType();
             return signalPassFailure();
           }
-          int64_t bytes = static_cast<int64_t>(getTotalBytes(type));
+          double totalBytes = getTotalBytes(type);
+          // Far past any device; converting more would overflow.
+          if (!(totalBytes < 0x1p62)) {
+            op.emitError("cleave-plan-memory: a result of ")
+                << totalBytes << " bytes is too large for an arena";
+            return signalPassFailure();
+          }
+          int64_t bytes = static_cast<int64_t>(totalBytes);
           bytes = (bytes + kArenaAlignment - 1) / kArenaAlignment *
                   kArenaAlignment;
           int64_t offset = arena.allocate(std::max(bytes, kArenaAlignment));

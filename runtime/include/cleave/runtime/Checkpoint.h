@@ -61,6 +61,9 @@ struct CheckpointIndex {
   std::map<std::string, CheckpointTensor> tensors;
   /// Keyed by the path relative to the checkpoint directory.
   std::map<std::string, CheckpointFile> files;
+  /// False for a version 1 index, which recorded no checksums: its files
+  /// are read unverified.
+  bool verified = true;
 };
 
 /// The directory, relative to `dir`, that a new checkpoint of `step` writes
@@ -77,6 +80,10 @@ Status writeCheckpointChecksum(const std::string &shardPath,
                                const CheckpointFile &file);
 Status readCheckpointChecksum(const std::string &shardPath,
                               CheckpointFile &file);
+/// The metadata key under which a rank's file records where its block of
+/// `tensor` lies ("offsets.<tensor>"), and how the offsets are written.
+std::string getCheckpointOffsetsKey(const std::string &tensor);
+std::string formatOffsets(const std::vector<int64_t> &offsets);
 /// The metadata a rank's file carries: the index's, plus its mesh.
 std::map<std::string, std::string>
 getCheckpointFileMetadata(const CheckpointIndex &index);
@@ -119,8 +126,9 @@ public:
   OutputDirectoryLock &operator=(const OutputDirectoryLock &) = delete;
   ~OutputDirectoryLock() { release(); }
 
-  /// `dir` must exist.
-  Status acquire(const std::string &dir);
+  /// `dir` must exist. A lock already held by process `owner` (cleavec,
+  /// supervising this job) counts as this job's.
+  Status acquire(const std::string &dir, const std::string &owner = "");
   void release();
 
 private:
