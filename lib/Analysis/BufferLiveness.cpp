@@ -22,6 +22,13 @@ bool mlir::cleave::ownsArenaBuffers(Operation &op) {
   return !isa<ReshapeOp, WaitOp>(op) && op.getNumResults() != 0;
 }
 
+std::optional<int64_t> mlir::cleave::getBufferBytes(RankedTensorType type) {
+  double bytes = getTotalBytes(type);
+  if (!(bytes < 0x1p62))
+    return std::nullopt;
+  return static_cast<int64_t>(bytes);
+}
+
 BufferLiveness::BufferLiveness(Block &block) {
   int64_t end = 0;
   for (Operation &op : block)

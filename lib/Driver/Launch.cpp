@@ -16,6 +16,7 @@
 #include "cleave/Driver/Driver.h"
 
 #include "DriverConfig.h"
+#include "cleave/runtime/Checkpoint.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
@@ -40,6 +41,10 @@ using namespace mlir::cleave::driver;
 
 namespace {
 
+/// The signals a scheduler or a user stops a job with: cleavec forwards
+/// them.
+constexpr int kStoppingSignals[] = {SIGTERM, SIGINT, SIGHUP};
+
 /// The job's process, for the signal handler; 0 when none runs.
 volatile sig_atomic_t jobPid = 0;
 /// The first stopping signal cleavec received, 0 while none.
@@ -62,18 +67,21 @@ public:
     struct sigaction action = {};
     action.sa_handler = forwardSignal;
     sigemptyset(&action.sa_mask);
-    for (size_t i = 0; i < std::size(kSignals); ++i)
-      ::sigaction(kSignals[i], &action, &previous[i]);
+    for (size_t i = 0; i < std::size(kStoppingSignals); ++i)
+      ::sigaction(kStoppingSignals[i], &action, &previous[i]);
   }
   ~SignalForwarding() {
-    for (size_t i = 0; i < std::size(kSignals); ++i)
-      ::sigaction(kSignals[i], &previous[i], nullptr);
+    for (size_t i = 0; i < std::size(kStoppingSignals); ++i)
+      ::sigaction(kStoppingSignals[i], &previous[i], nullptr);
   }
 
 private:
-  static constexpr int kSignals[] = {SIGTERM, SIGINT, SIGHUP};
-  struct sigaction previous[std::size(kSignals)];
+  struct sigaction previous[std::size(kStoppingSignals)];
 };
+
+/// Set for the ranks cleavec starts: each ends once its launcher is gone
+/// (the runtime's stopWithLauncher reads it).
+constexpr const char *kStopWithLauncherVariable = "CLEAVE_STOP_WITH_LAUNCHER";
 
 /// How long the job has to end after a forwarded signal before SIGKILL.
 constexpr std::chrono::seconds kStopGrace(10);
@@ -133,7 +141,7 @@ pid_t startChild(ArrayRef<std::string> command,
   // forwards to no one.
   sigset_t stopping, previous;
   sigemptyset(&stopping);
-  for (int signal : {SIGTERM, SIGINT, SIGHUP})
+  for (int signal : kStoppingSignals)
     sigaddset(&stopping, signal);
   ::pthread_sigmask(SIG_BLOCK, &stopping, &previous);
   pid_t parent = ::getpid();
@@ -146,7 +154,7 @@ pid_t startChild(ArrayRef<std::string> command,
   }
   // The child: the defaults first, then death with cleavec (even by
   // SIGKILL, which no handler sees), then the signals may come.
-  for (int signal : {SIGTERM, SIGINT, SIGHUP})
+  for (int signal : kStoppingSignals)
     ::signal(signal, SIG_DFL);
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
@@ -167,13 +175,14 @@ SmallVector<std::string> getJobEnvironment() {
   SmallVector<std::string> environment;
   for (char **variable = environ; *variable; ++variable) {
     StringRef text(*variable);
-    if (!text.starts_with("CLEAVE_STOP_WITH_LAUNCHER=") &&
-        !text.starts_with("CLEAVE_OUTPUT_LOCK_OWNER="))
+    StringRef name = text.split('=').first;
+    if (name != kStopWithLauncherVariable &&
+        name != ::cleave::rt::kOutputLockOwnerVariable)
       environment.push_back(text.str());
   }
-  environment.push_back("CLEAVE_STOP_WITH_LAUNCHER=1");
-  environment.push_back("CLEAVE_OUTPUT_LOCK_OWNER=" +
-                        std::to_string(::getpid()));
+  environment.push_back(std::string(kStopWithLauncherVariable) + "=1");
+  environment.push_back(std::string(::cleave::rt::kOutputLockOwnerVariable) +
+                        "=" + std::to_string(::getpid()));
   return environment;
 }
 
@@ -211,18 +220,17 @@ int mlir::cleave::driver::runJob(ArrayRef<std::string> command,
   RankDeathScanner scanner;
   using Clock = std::chrono::steady_clock;
   int status = 0;
-  bool ended = false, streamOpen = true;
+  bool streamOpen = true;
   std::optional<Clock::time_point> signalled, endedAt;
   auto reap = [&] {
-    if (!ended && ::waitpid(child, &status, WNOHANG) == child) {
-      ended = true;
+    if (!endedAt && ::waitpid(child, &status, WNOHANG) == child) {
       jobPid = 0;
       endedAt = Clock::now();
     }
   };
   // A job still running this long after a forwarded signal is killed.
   auto escalate = [&] {
-    if (!receivedSignal || ended)
+    if (!receivedSignal || endedAt)
       return;
     if (!signalled)
       signalled = Clock::now();
@@ -248,13 +256,12 @@ int mlir::cleave::driver::runJob(ArrayRef<std::string> command,
     escalate();
   }
   ::close(errorPipe[0]);
-  while (!ended) {
+  while (!endedAt) {
     reap();
     escalate();
-    if (!ended)
+    if (!endedAt)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  jobPid = 0;
 
   if (receivedSignal) {
     error() << "stopped by signal " << receivedSignal << " ("
@@ -294,8 +301,8 @@ mlir::cleave::driver::getLocalLaunch(int64_t ranks) {
     command.push_back("--allow-run-as-root");
   // The job's variables (see getJobEnvironment) reach every rank.
   command.append({"-x", "OMP_NUM_THREADS=1", "-x", "OPENBLAS_NUM_THREADS=1",
-                  "-x", "CLEAVE_STOP_WITH_LAUNCHER", "-x",
-                  "CLEAVE_OUTPUT_LOCK_OWNER"});
+                  "-x", kStopWithLauncherVariable, "-x",
+                  ::cleave::rt::kOutputLockOwnerVariable});
   return command;
 }
 

@@ -340,6 +340,18 @@ Status CheckpointReader::read(const std::string &name, DType dtype,
   return Status::success();
 }
 
+Status checkResumedSeed(const std::string &dir, uint64_t recorded,
+                        uint64_t seed) {
+  if (seed == recorded)
+    return Status::success();
+  return Status::error("--seed " + std::to_string(seed) +
+                       " is not the data seed " + std::to_string(recorded) +
+                       " that '" + getCheckpointIndexPath(dir) +
+                       "' records (field 'data_seed'); give --reseed to "
+                       "continue on seed " +
+                       std::to_string(seed) + "'s data order");
+}
+
 Status OutputDirectoryLock::acquire(const std::string &dir,
                                     const std::string &owner) {
   release();

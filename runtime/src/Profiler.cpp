@@ -175,13 +175,19 @@ void Profiler::print(std::FILE *out) const {
 }
 
 Status FiniteCheck::isRequested(bool &requested) {
-  const char *value = std::getenv("CLEAVE_CHECK_FINITE");
-  std::string text = value ? value : "";
-  if (!text.empty() && text != "0" && text != "1")
-    return Status::error("CLEAVE_CHECK_FINITE must be 0 or 1, got '" + text +
-                         "'");
-  requested = text == "1";
-  return Status::success();
+  // Read once: every program run asks.
+  static const std::pair<Status, bool> answer = [] {
+    const char *value = std::getenv("CLEAVE_CHECK_FINITE");
+    std::string text = value ? value : "";
+    if (!text.empty() && text != "0" && text != "1")
+      return std::make_pair(
+          Status::error("CLEAVE_CHECK_FINITE must be 0 or 1, got '" + text +
+                        "'"),
+          false);
+    return std::make_pair(Status::success(), text == "1");
+  }();
+  requested = answer.second;
+  return answer.first;
 }
 
 void FiniteCheck::afterOp(int op) {

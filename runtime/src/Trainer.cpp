@@ -330,7 +330,7 @@ Status train(StepExecutor &executor, TrainOptions options,
   OutputDirectoryLock lock;
   if (!communicator || communicator->getRank() == 0) {
     // Under cleavec, which holds the lock for the job it supervises.
-    const char *owner = std::getenv("CLEAVE_OUTPUT_LOCK_OWNER");
+    const char *owner = std::getenv(kOutputLockOwnerVariable);
     CLEAVE_RETURN_IF_ERROR(lock.acquire(options.outDir, owner ? owner : ""));
   }
   TrainingState state(context, communicator.get());
@@ -379,14 +379,9 @@ Status train(StepExecutor &executor, TrainOptions options,
     first = static_cast<int64_t>(*stepNumber) + 1;
     // Another seed would continue on other batches than the run's: only
     // on purpose.
-    if (options.dataSeedGiven && options.dataSeed != *seed && !options.reseed)
-      return Status::error(
-          "--seed " + std::to_string(options.dataSeed) +
-          " is not the data seed " + std::to_string(*seed) + " that '" +
-          getCheckpointIndexPath(options.resumeDir) +
-          "' records (field 'data_seed'); give --reseed to continue on "
-          "seed " +
-          std::to_string(options.dataSeed) + "'s data order");
+    if (options.dataSeedGiven && !options.reseed)
+      CLEAVE_RETURN_IF_ERROR(
+          checkResumedSeed(options.resumeDir, *seed, options.dataSeed));
     dataSeed = options.reseed ? options.dataSeed : *seed;
     if (isLogger)
       std::printf("resumed from %s at step %lld\n",

@@ -482,16 +482,16 @@ LogicalResult checkTrainingInputs(::cleave::rt::CheckpointReader &checkpoint) {
     const std::map<std::string, std::string> &metadata =
         checkpoint.getIndex().metadata;
     auto recorded = metadata.find("data_seed");
+    uint64_t recordedSeed = 0;
+    // An unreadable data_seed is the program's to report.
     if (seed.getNumOccurrences() && !reseed && recorded != metadata.end() &&
-        recorded->second != std::to_string(seed)) {
-      error() << "--seed " << seed << " is not the data seed "
-              << recorded->second << " that '"
-              << ::cleave::rt::getCheckpointIndexPath(resumeDir)
-              << "' records (field 'data_seed'); give --reseed to continue "
-                 "on seed "
-              << seed << "'s data order\n";
-      return failure();
-    }
+        !StringRef(recorded->second).getAsInteger(10, recordedSeed))
+      if (::cleave::rt::Status status =
+              ::cleave::rt::checkResumedSeed(resumeDir, recordedSeed, seed);
+          !status.ok()) {
+        error() << status.message() << "\n";
+        return failure();
+      }
   }
   return success();
 }
@@ -501,8 +501,7 @@ int train(MLIRContext &context) {
   if (failed(checkTrainingInputs(checkpoint)))
     return 1;
   // The program goes into --out: a job running there keeps it, and its
-  // checkpoints, from being overwritten. The program takes the lock over
-  // once it runs.
+  // checkpoints, from being overwritten.
   ::cleave::rt::OutputDirectoryLock lock;
   if (!outDir.empty()) {
     if (std::error_code ec =

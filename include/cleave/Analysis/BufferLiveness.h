@@ -14,8 +14,11 @@
 #define CLEAVE_ANALYSIS_BUFFERLIVENESS_H
 
 #include "mlir/IR/Block.h"
+#include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Value.h"
 #include "llvm/ADT/DenseMap.h"
+
+#include <optional>
 
 namespace mlir::cleave {
 
@@ -24,6 +27,10 @@ Value getStorageRoot(Value value);
 
 /// Whether `op`'s results own arena buffers.
 bool ownsArenaBuffers(Operation &op);
+
+/// The bytes of a buffer of `type`, or none past 2^62 (far past any
+/// device, where converting the count would overflow).
+std::optional<int64_t> getBufferBytes(RankedTensorType type);
 
 class BufferLiveness {
 public:

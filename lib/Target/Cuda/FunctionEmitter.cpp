@@ -54,12 +54,12 @@ static LogicalResult verifyMemoryPlan(Block &block, int64_t arenaBytes) {
       auto type = dyn_cast<RankedTensorType>(result.getType());
       if (!type || !type.hasStaticShape())
         return op.emitOpError("result ") << index << " is not a static tensor";
-      // Far past any device; converting more would overflow.
-      double totalBytes = getTotalBytes(type);
-      if (!(totalBytes < 0x1p62))
-        return op.emitOpError("result ") << index << " of " << totalBytes
-                                         << " bytes is too large for an arena";
-      int64_t bytes = static_cast<int64_t>(totalBytes);
+      std::optional<int64_t> bufferBytes = getBufferBytes(type);
+      if (!bufferBytes)
+        return op.emitOpError("result ")
+               << index << " of " << getTotalBytes(type)
+               << " bytes is too large for an arena";
+      int64_t bytes = *bufferBytes;
       if (offset < 0 || offset > arenaBytes || bytes > arenaBytes - offset)
         return op.emitOpError("arena offset ")
                << offset << " + " << bytes << " bytes lies outside the "

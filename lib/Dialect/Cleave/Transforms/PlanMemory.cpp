@@ -110,14 +110,13 @@ struct PlanMemoryPass
                 << result.getType();
             return signalPassFailure();
           }
-          double totalBytes = getTotalBytes(type);
-          // Far past any device; converting more would overflow.
-          if (!(totalBytes < 0x1p62)) {
+          std::optional<int64_t> bufferBytes = getBufferBytes(type);
+          if (!bufferBytes) {
             op.emitError("cleave-plan-memory: a result of ")
-                << totalBytes << " bytes is too large for an arena";
+                << getTotalBytes(type) << " bytes is too large for an arena";
             return signalPassFailure();
           }
-          int64_t bytes = static_cast<int64_t>(totalBytes);
+          int64_t bytes = *bufferBytes;
           bytes = (bytes + kArenaAlignment - 1) / kArenaAlignment *
                   kArenaAlignment;
           int64_t offset = arena.allocate(std::max(bytes, kArenaAlignment));

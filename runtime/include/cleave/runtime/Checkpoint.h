@@ -116,6 +116,16 @@ private:
   std::map<std::string, std::unique_ptr<SafetensorsReader>> files;
 };
 
+/// The variable through which cleavec, holding a run's lock, names itself
+/// to the job it supervises (its pid).
+constexpr const char *kOutputLockOwnerVariable = "CLEAVE_OUTPUT_LOCK_OWNER";
+
+/// A run resumed from the checkpoint in `dir` keeps the data order it
+/// records (`recorded`, its data_seed): another `seed` is refused unless
+/// --reseed says it is meant.
+Status checkResumedSeed(const std::string &dir, uint64_t recorded,
+                        uint64_t seed);
+
 /// The advisory lock (flock) on `DIR/train.lock` that one training job
 /// holds on its output directory, released when the lock object or the
 /// process ends. A second job is refused with the holder's pid.
